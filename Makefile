@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make app` (the planner UI) and `make test`.
+# Both create ./.venv (or use the active virtual environment) and install what they need.
+PYTHON ?= python3
+VENV ?= $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),.venv)
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: app test lint bench validate install clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[app,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+app: $(STAMP)
+	$(PY) -m streamlit run app.py --server.headless true
+
+test: $(STAMP)
+	$(PY) -m ruff check simulator tests benchmarks app.py
+	$(PY) -m pytest
+
+validate: $(STAMP)
+	$(PY) benchmarks/validate_training.py
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_search.py
+
+clean:
+	rm -rf .venv build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,33 @@
+"""Compute cost and capacity planner for large AI models.
+
+Public API (imports nothing heavy: no streamlit, dask or matplotlib)::
+
+    import simulator as sim
+    r = sim.estimate_training("llama3.1-70b", "h100-sxm-80gb", 1024, tp=8, pp=4,
+                              global_batch=1024, seq_len=8192)
+    r.mfu, r.step_time_s, r.breakdown
+    best = sim.plan_training("llama3.1-405b", "h100-sxm-80gb", 16384, global_batch=2048,
+                             seq_len=8192, train_tokens=15e12).top(5)
+"""
+
+from __future__ import annotations
+
+from .api import TrainingResult, estimate_training, make_options, plan_training
+from .catalog import hardware_ids, load_hardware, load_model, model_from_dict, model_ids
+from .cost import PriceBook, load_price_book, price_book_ids
+from .errors import DataFileError, InfeasiblePlanError, PlanError, SimulatorError, UnknownIdError
+from .hardware import Accelerator
+from .model import TransformerSpec
+from .plans import PlanGrid, enumerate_plans, single_plan
+from .search import SearchResult, pareto_front
+from .training import TrainingOptions, evaluate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Accelerator", "DataFileError", "InfeasiblePlanError", "PlanError", "PlanGrid", "PriceBook", "SearchResult",
+    "SimulatorError", "TrainingOptions", "TrainingResult", "TransformerSpec", "UnknownIdError", "enumerate_plans",
+    "estimate_training", "evaluate", "hardware_ids", "load_hardware", "load_model", "load_price_book",
+    "make_options", "model_from_dict", "model_ids", "pareto_front", "plan_training", "price_book_ids",
+    "single_plan",
+]

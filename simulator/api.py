@@ -1,0 +1,135 @@
+"""Public entry points for training estimates (what the CLI, app, sweeps and notebooks call)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from . import cost as cost_mod
+from .catalog import load_hardware, load_model
+from .errors import InfeasiblePlanError, PlanError
+from .hardware import Accelerator
+from .model import TransformerSpec
+from .plans import PRECISIONS, RECOMPUTE, describe_reasons, single_plan, structural_reasons
+from .search import SearchResult, plan_record, run_totals, search_plans
+from .training import ATTENTION_KERNELS, TrainingOptions, evaluate
+
+ModelRef = str | Path | TransformerSpec
+HardwareRef = str | Path | Accelerator
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """One plan's estimate. `to_dict()` is the JSON contract of `simulator train --json`."""
+
+    record: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.record[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.record)
+
+    def raise_if_infeasible(self) -> "TrainingResult":
+        """Raise InfeasiblePlanError (with the reason) when the plan does not fit."""
+        if not self.record["feasible"]:
+            raise InfeasiblePlanError(self.record["reason"])
+        return self
+
+
+def _positive(name: str, value: float | None, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or value <= 0:
+        raise PlanError(f"--{name.replace('_', '-')} must be a positive number, got {value!r}")
+
+
+def make_options(seq_len: int, global_batch: int, **kw: Any) -> TrainingOptions:
+    _positive("seq_len", seq_len)
+    _positive("global_batch", global_batch)
+    if kw.get("attention_kernel", "flash") not in ATTENTION_KERNELS:
+        raise PlanError(f"attention kernel {kw['attention_kernel']!r} is not one of {', '.join(ATTENTION_KERNELS)}")
+    return TrainingOptions(seq_len=int(seq_len), global_batch=int(global_batch), **kw)
+
+
+def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, global_batch: int, seq_len: int,
+                      tp: int = 1, pp: int = 1, cp: int = 1, ep: int = 1, dp: int | None = None,
+                      micro_batch: int = 1, zero: int = 1, recompute: str = "selective",
+                      precision: str = "bf16", pp_schedule: str = "1f1b", vpp: int | None = None,
+                      sequence_parallel: bool | None = None, train_tokens: float | None = None,
+                      price_book: str | Path | cost_mod.PriceBook | None = None, purchase: str = "on_demand",
+                      **option_kw: Any) -> TrainingResult:
+    """Estimate step time, memory, MFU and run totals for one parallel plan.
+
+    Raises PlanError for an impossible plan (e.g. TP not dividing heads); a plan that is valid
+    but does not fit in memory comes back with ``feasible=False`` and the reason.
+    """
+    m = load_model(model)
+    hw = load_hardware(hardware)
+    for name, value in (("gpus", gpus), ("tp", tp), ("pp", pp), ("cp", cp), ("ep", ep), ("micro_batch", micro_batch)):
+        _positive(name, value)
+    _positive("train_tokens", train_tokens, allow_none=True)
+    if zero not in (0, 1, 2, 3):
+        raise PlanError(f"--zero must be 0, 1, 2 or 3, got {zero!r}")
+    if recompute not in RECOMPUTE:
+        raise PlanError(f"--recompute must be one of {', '.join(RECOMPUTE)}, got {recompute!r}")
+    if precision not in PRECISIONS:
+        raise PlanError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if pp_schedule not in ("1f1b", "interleaved"):
+        raise PlanError(f"--pp-schedule must be 1f1b or interleaved, got {pp_schedule!r}")
+    model_parallel = tp * pp * cp
+    if gpus % model_parallel:
+        raise PlanError(f"--gpus {gpus} is not divisible by tp x pp x cp = {model_parallel}; "
+                        f"choose a GPU count that is a multiple of {model_parallel}")
+    derived_dp = gpus // model_parallel
+    if dp is not None and dp != derived_dp:
+        raise PlanError(f"--dp {dp} does not match gpus / (tp x pp x cp) = {derived_dp}; omit --dp to derive it")
+    if vpp is None:
+        vpp = 2 if pp_schedule == "interleaved" else 1
+    if pp_schedule == "1f1b" and vpp != 1:
+        raise PlanError("--vpp > 1 needs --pp-schedule interleaved")
+    options = make_options(seq_len, global_batch, **option_kw)
+    grid = single_plan(tp=tp, pp=pp, dp=derived_dp, cp=cp, ep=ep, micro_batch=micro_batch, zero=zero,
+                       recompute=recompute, vpp=vpp, precision=precision, sequence_parallel=sequence_parallel)
+    structural = int(structural_reasons(grid, m, options.global_batch, options.seq_len, hw.scale_up_domain_gpus)[0])
+    if precision == "fp8" and "fp8" not in hw.peak_flop_per_s:
+        structural |= 2048
+    if structural:
+        raise PlanError(f"impossible plan for {m.id} on {hw.id}: {describe_reasons(structural)} "
+                        f"(tp={tp}, pp={pp}, vpp={vpp}, cp={cp}, ep={ep}, dp={derived_dp}, micro_batch={micro_batch}; "
+                        f"heads={m.n_heads}, kv_heads={m.n_kv_heads}, layers={m.n_layers}, global_batch={global_batch})")
+    metrics = evaluate(m, hw, grid, options)
+    book = cost_mod.load_price_book(price_book) if price_book is not None else cost_mod.load_price_book()
+    metrics.update(run_totals(metrics, grid.gpus.astype(float), hw, options, train_tokens, book, purchase))
+    rec = plan_record(grid, metrics, 0, m, hw)
+    rec["seq_len"] = options.seq_len
+    rec["global_batch"] = options.global_batch
+    rec["price_book"] = book.id
+    return TrainingResult(rec)
+
+
+def plan_training(model: ModelRef, hardware: HardwareRef, gpus: int | Iterable[int], *, global_batch: int,
+                  seq_len: int, train_tokens: float | None = None, objective: str = "time",
+                  precisions: Iterable[str] = ("bf16",), price_book: str | Path | cost_mod.PriceBook | None = None,
+                  purchase: str = "on_demand", progress: Callable[[int, int], None] | None = None,
+                  option_kw: dict[str, Any] | None = None, **enumerate_kw: Any) -> SearchResult:
+    """Search every valid plan for the GPU count(s) and rank the ones that fit."""
+    m = load_model(model)
+    hw = load_hardware(hardware)
+    counts = [gpus] if isinstance(gpus, int) else list(gpus)
+    for n in counts:
+        _positive("gpus", n)
+    _positive("train_tokens", train_tokens, allow_none=True)
+    for p in precisions:
+        if p not in PRECISIONS:
+            raise PlanError(f"precision {p!r} is not one of {', '.join(PRECISIONS)}")
+    options = make_options(seq_len, global_batch, **(option_kw or {}))
+    book = cost_mod.load_price_book(price_book) if price_book is not None else cost_mod.load_price_book()
+    return search_plans(m, hw, counts if len(counts) > 1 else counts[0], global_batch=options.global_batch,
+                        seq_len=options.seq_len, options=options, precisions=precisions,
+                        train_tokens=train_tokens, objective=objective, price_book=book, purchase=purchase,
+                        progress=progress, **enumerate_kw)

@@ -1,0 +1,203 @@
+"""Find shipped and user data files by id or path, validate them, return frozen domain types."""
+
+from __future__ import annotations
+
+import difflib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from . import model as model_mod
+from .errors import DataFileError, UnknownIdError
+from .hardware import Accelerator, GemmCurve, Link
+from .schema import HardwareFile, ModelFile
+
+ROOT = Path(__file__).resolve().parent.parent
+HARDWARE_DIR = ROOT / "hardware_profiles"
+MODELS_DIR = ROOT / "workloads" / "models"
+
+
+def _ids(folder: Path) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def hardware_ids() -> list[str]:
+    """Ids of the shipped accelerator profiles."""
+    return _ids(HARDWARE_DIR)
+
+
+def model_ids() -> list[str]:
+    """Ids of the shipped model architectures."""
+    return _ids(MODELS_DIR)
+
+
+def _resolve(ref: str | Path, folder: Path, what: str) -> Path:
+    ref_str = str(ref)
+    as_path = Path(ref_str).expanduser()
+    if as_path.suffix in (".yaml", ".yml") or "/" in ref_str or as_path.is_file():
+        if not as_path.is_file():
+            raise DataFileError(f"{what} file {ref_str!r} does not exist; pass an existing path or a shipped id")
+        return as_path
+    candidate = folder / f"{ref_str}.yaml"
+    if candidate.is_file():
+        return candidate
+    known = _ids(folder)
+    near = difflib.get_close_matches(ref_str, known, n=3, cutoff=0.4)
+    hint = f"did you mean {', '.join(near)}?" if near else f"known ids: {', '.join(known)}"
+    raise UnknownIdError(f"unknown {what} id {ref_str!r}; {hint} (or pass a path to a YAML file)")
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Parse a YAML file with the safe loader; a clear error for syntax or top-level shape."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot read ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise DataFileError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from exc
+    if not isinstance(data, dict):
+        raise DataFileError(f"{path}: expected a mapping of keys at the top level, got {type(data).__name__}")
+    return data
+
+
+def format_validation_error(path: Path | str, exc: ValidationError) -> str:
+    """One readable line per problem: file, field path, bad value, what is expected."""
+    parts = []
+    for err in exc.errors()[:6]:
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        value = err.get("input")
+        shown = repr(value) if not isinstance(value, dict) else "{...}"
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        if err["type"] == "extra_forbidden":
+            parts.append(f"field '{loc}' is not allowed (unknown key; check spelling and units suffix)")
+        elif err["type"] == "missing":
+            parts.append(f"field '{loc}' is required but missing")
+        else:
+            parts.append(f"field '{loc}' = {shown}: {err['msg']}")
+    more = f" (+{len(exc.errors()) - 6} more)" if len(exc.errors()) > 6 else ""
+    return f"{path}: " + "; ".join(parts) + more
+
+
+def _validate(cls: type, data: dict[str, Any], path: Path) -> Any:
+    try:
+        obj = cls.model_validate(data)
+    except ValidationError as exc:
+        raise DataFileError(format_validation_error(path, exc)) from None
+    file_id = getattr(obj, "id", None)
+    if file_id is not None and path.parent in (HARDWARE_DIR, MODELS_DIR) and file_id != path.stem:
+        raise DataFileError(f"{path}: field 'id' = {file_id!r} must equal the file name stem {path.stem!r}")
+    return obj
+
+
+def _link(d: Any) -> Link:
+    return Link(
+        bandwidth_bytes_per_s=d.bandwidth_bytes_per_s_unidir,
+        latency_s=d.latency_s,
+        hop_latency_s=d.hop_latency_s,
+        bus_efficiency=d.bus_efficiency,
+    )
+
+
+def hardware_from_file(f: HardwareFile, path: str = "") -> Accelerator:
+    peaks = {k: v for k, v in f.peak_dense_flop_per_s.model_dump().items() if v is not None}
+    return Accelerator(
+        id=f.id,
+        name=f.name,
+        vendor=f.vendor,
+        peak_flop_per_s=peaks,
+        hbm_bytes=f.memory.hbm_bytes,
+        hbm_bandwidth_bytes_per_s=f.memory.hbm_bandwidth_bytes_per_s,
+        reserved_bytes=f.memory.reserved_bytes,
+        tdp_w=f.power.tdp_w,
+        average_utilization_of_tdp=f.power.average_utilization_of_tdp,
+        server_to_gpu_power_ratio=f.power.server_to_gpu_power_ratio,
+        gpus_per_node=f.node.gpus_per_node,
+        scale_up_domain_gpus=f.node.scale_up_domain_gpus or f.node.gpus_per_node,
+        intra=_link(f.node.intra_node),
+        inter=_link(f.node.scale_out),
+        gemm=GemmCurve(
+            compute_efficiency=f.efficiency.gemm.compute_efficiency,
+            memory_efficiency=f.efficiency.gemm.memory_efficiency,
+            p=f.efficiency.gemm.p,
+            launch_s=f.efficiency.gemm.launch_s,
+            fp8_compute_efficiency=f.efficiency.gemm.fp8_compute_efficiency,
+        ),
+        memory_bandwidth_efficiency=f.efficiency.memory_bandwidth_efficiency,
+        flash_attention_efficiency=f.efficiency.flash_attention_efficiency,
+        flash1_attention_efficiency=(f.efficiency.flash1_attention_efficiency
+                                     or 0.55 * f.efficiency.flash_attention_efficiency),
+        kernel_launch_s=f.efficiency.kernel_launch_s,
+        sources=tuple(f"{s.title} ({s.where}, {s.date})" for s in f.sources),
+        path=path,
+    )
+
+
+@lru_cache(maxsize=256)
+def _load_hardware_cached(path_str: str, mtime: float) -> Accelerator:
+    path = Path(path_str)
+    return hardware_from_file(_validate(HardwareFile, read_yaml(path), path), path_str)
+
+
+@lru_cache(maxsize=256)
+def _load_model_cached(path_str: str, mtime: float) -> model_mod.TransformerSpec:
+    path = Path(path_str)
+    f = _validate(ModelFile, read_yaml(path), path)
+    return model_mod.from_dict(f.id or path.stem, f.model_dump(), path_str)
+
+
+def load_hardware(ref: str | Path | Accelerator) -> Accelerator:
+    """An accelerator by shipped id (``h100-sxm-80gb``) or by path to a profile YAML."""
+    if isinstance(ref, Accelerator):
+        return ref
+    path = _resolve(ref, HARDWARE_DIR, "hardware")
+    return _load_hardware_cached(str(path), path.stat().st_mtime)
+
+
+def load_model(ref: str | Path | model_mod.TransformerSpec) -> model_mod.TransformerSpec:
+    """A model architecture by shipped id (``llama3.1-70b``) or by path to a model YAML."""
+    if isinstance(ref, model_mod.TransformerSpec):
+        return ref
+    path = _resolve(ref, MODELS_DIR, "model")
+    return _load_model_cached(str(path), path.stat().st_mtime)
+
+
+def model_from_dict(data: dict[str, Any], source: str = "<dict>") -> model_mod.TransformerSpec:
+    """Validate an in-memory model description (same keys as a model YAML)."""
+    try:
+        f = ModelFile.model_validate(data)
+    except ValidationError as exc:
+        raise DataFileError(format_validation_error(source, exc)) from None
+    return model_mod.from_dict(f.id or f.name, f.model_dump(), source)
+
+
+def hardware_from_yaml_text(text: str, source: str = "<upload>") -> Accelerator:
+    """Validate an uploaded hardware profile given as YAML text."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise DataFileError(f"{source}: is not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise DataFileError(f"{source}: expected a mapping of keys at the top level")
+    try:
+        return hardware_from_file(HardwareFile.model_validate(data), source)
+    except ValidationError as exc:
+        raise DataFileError(format_validation_error(source, exc)) from None
+
+
+def model_from_yaml_text(text: str, source: str = "<upload>") -> model_mod.TransformerSpec:
+    """Validate an uploaded model description given as YAML text."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise DataFileError(f"{source}: is not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise DataFileError(f"{source}: expected a mapping of keys at the top level")
+    return model_from_dict(data, source)

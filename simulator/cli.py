@@ -1,0 +1,196 @@
+"""The `simulator` command: one small function per subcommand; every subcommand has --json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from . import units
+from .errors import SimulatorError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        sys.stderr.write(f"simulator: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _int(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value != int(value):
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
+    return int(value)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="model id (see `simulator list models`) or path to a model YAML")
+    p.add_argument("--hardware", required=True, help="accelerator id or path to a profile YAML")
+    p.add_argument("--global-batch", type=_int, required=True, help="sequences per optimizer step")
+    p.add_argument("--seq-len", type=_int, required=True, help="tokens per sequence")
+    p.add_argument("--train-tokens", type=_float, help="token budget for run totals (e.g. 15e12)")
+    p.add_argument("--price-book", help="price book id or path (default hyperscaler-2025-03)")
+    p.add_argument("--purchase", default="on_demand", choices=["on_demand", "reserved_1y", "reserved_3y", "spot"])
+    p.add_argument("--attention-kernel", default="flash", choices=["flash", "flash1", "unfused"])
+    p.add_argument("--no-dp-overlap", action="store_true", help="do not overlap the gradient reduction with backward")
+    p.add_argument("--tp-comm-overlap", action="store_true", help="hide TP collectives behind GEMMs")
+    p.add_argument("--no-dropout", action="store_true", help="model trains without dropout (no masks stored)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _option_kw(a: argparse.Namespace) -> dict[str, Any]:
+    return {"attention_kernel": a.attention_kernel, "dp_overlap": not a.no_dp_overlap,
+            "tp_comm_overlap": a.tp_comm_overlap, "dropout": not a.no_dropout}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="simulator", description="Compute cost and capacity planner for large AI models.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="estimate one training plan")
+    _common(t)
+    t.add_argument("--gpus", type=_int, required=True)
+    for name in ("tp", "pp", "cp", "ep"):
+        t.add_argument(f"--{name}", type=_int, default=1)
+    t.add_argument("--dp", type=_int, help="data-parallel size (derived from gpus if omitted)")
+    t.add_argument("--micro-batch", type=_int, default=1)
+    t.add_argument("--zero", type=_int, default=1, choices=[0, 1, 2, 3], help="ZeRO stage (3 = FSDP); default 1")
+    t.add_argument("--recompute", default="selective", choices=["none", "selective", "full"])
+    t.add_argument("--precision", default="bf16", choices=["bf16", "fp16", "fp8"])
+    t.add_argument("--pp-schedule", default="1f1b", choices=["1f1b", "interleaved"])
+    t.add_argument("--vpp", type=_int, help="virtual stages per pipeline rank (interleaved; default 2)")
+    sp = t.add_mutually_exclusive_group()
+    sp.add_argument("--sequence-parallel", dest="sequence_parallel", action="store_true", default=None)
+    sp.add_argument("--no-sequence-parallel", dest="sequence_parallel", action="store_false")
+    t.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("plan", help="search all plans and print the best")
+    _common(p)
+    p.add_argument("--gpus", type=_int, nargs="+", required=True, help="one or more GPU counts")
+    p.add_argument("--top", type=_int, default=10)
+    p.add_argument("--objective", default="time", choices=["time", "cost"])
+    p.add_argument("--precision", nargs="+", default=["bf16"], choices=["bf16", "fp16", "fp8"])
+    p.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+    p.set_defaults(func=cmd_plan)
+
+    ls = sub.add_parser("list", help="list shipped hardware, models or price books")
+    ls.add_argument("what", choices=["hardware", "models", "prices"])
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_list)
+    return parser
+
+
+def _fmt_plan(r: dict[str, Any]) -> str:
+    return (f"tp{r['tp']} pp{r['pp']}{'x' + str(r['vpp']) if r['vpp'] > 1 else ''} dp{r['dp']} cp{r['cp']} "
+            f"ep{r['ep']} mb{r['micro_batch']} z{r['zero']} {r['recompute']} {r['precision']}")
+
+
+def _print_record(r: dict[str, Any]) -> None:
+    print(f"{r['model']} on {r['gpus']} x {r['hardware']}: {_fmt_plan(r)}")
+    print(f"  feasible        {r['feasible']}{'  (' + r['reason'] + ')' if r['reason'] else ''}")
+    print(f"  step time       {units.human_duration(r['step_time_s'])}  ({r['n_micro_batches']} micro-batches)")
+    print(f"  throughput      {r['tokens_per_s']:,.0f} tokens/s  ({r['tokens_per_s_per_gpu']:,.0f} per GPU)")
+    print(f"  model TFLOP/s   {r['tflops_per_gpu']:.1f} per GPU   MFU {r['mfu']:.1%}   HFU {r['hfu']:.1%}")
+    print(f"  memory          {units.human_bytes(r['memory_per_gpu_bytes'])} of {units.human_bytes(r['memory_capacity_bytes'])} usable")
+    step = r["step_time_s"]
+    print("  step breakdown  " + ", ".join(f"{k} {v / step:.1%}" for k, v in r["breakdown"].items() if v > 0))
+    print("  memory by part  " + ", ".join(f"{k} {units.human_bytes(v)}" for k, v in r["memory_breakdown"].items() if v > 0))
+    if r.get("total_time_s") is not None:
+        print(f"  run             {units.human_duration(r['total_time_s'])}, {r['gpu_hours']:,.0f} GPU-hours, "
+              f"{r['energy_kwh'] / 1000:,.1f} MWh, {r['co2e_kg'] / 1000:,.1f} t CO2e, "
+              f"{units.human_usd(r['cost_usd']) if r.get('cost_usd') is not None else 'no price'}")
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from .api import estimate_training
+
+    res = estimate_training(
+        a.model, a.hardware, a.gpus, global_batch=a.global_batch, seq_len=a.seq_len, tp=a.tp, pp=a.pp, cp=a.cp,
+        ep=a.ep, dp=a.dp, micro_batch=a.micro_batch, zero=a.zero, recompute=a.recompute, precision=a.precision,
+        pp_schedule=a.pp_schedule, vpp=a.vpp, sequence_parallel=a.sequence_parallel, train_tokens=a.train_tokens,
+        price_book=a.price_book, purchase=a.purchase, **_option_kw(a))
+    rec = res.to_dict()
+    if a.json:
+        print(json.dumps(rec, indent=2))
+    else:
+        _print_record(rec)
+    if not rec["feasible"]:
+        sys.stderr.write(f"simulator: infeasible plan: {rec['reason']}\n")
+        return EXIT_USAGE
+    return 0
+
+
+def cmd_plan(a: argparse.Namespace) -> int:
+    from .api import plan_training
+
+    bar = None
+    progress = None
+    if a.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="plan", file=sys.stderr)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+    try:
+        res = plan_training(a.model, a.hardware, a.gpus, global_batch=a.global_batch, seq_len=a.seq_len,
+                            train_tokens=a.train_tokens, objective=a.objective, precisions=a.precision,
+                            price_book=a.price_book, purchase=a.purchase, progress=progress,
+                            option_kw=_option_kw(a))
+    finally:
+        if bar is not None:
+            bar.close()
+    top = res.top(a.top)
+    if a.json:
+        print(json.dumps(top, indent=2))
+    else:
+        print(f"{res.n_plans:,} plans evaluated, {res.n_feasible:,} fit; best {len(top)} by {a.objective}:")
+        header = f"{'#':>3} {'gpus':>6} {'plan':<44} {'step':>9} {'MFU':>6} {'mem/GPU':>9} {'run time':>11} {'cost':>9}"
+        print(header)
+        for i, r in enumerate(top, 1):
+            run = units.human_duration(r["total_time_s"]) if r.get("total_time_s") else "-"
+            usd = units.human_usd(r["cost_usd"]) if r.get("cost_usd") is not None else "-"
+            print(f"{i:>3} {r['gpus']:>6} {_fmt_plan(r):<44} {units.human_duration(r['step_time_s']):>9} "
+                  f"{r['mfu']:>6.1%} {units.human_bytes(r['memory_per_gpu_bytes']):>9} {run:>11} {usd:>9}")
+        if not top:
+            print("no plan fits; reasons: " + "; ".join(f"{k} ({v:,})" for k, v in res.reason_counts.items()))
+    if not top:
+        sys.stderr.write("simulator: no feasible plan\n")
+        return EXIT_USAGE
+    return 0
+
+
+def cmd_list(a: argparse.Namespace) -> int:
+    from . import catalog, cost
+
+    ids = {"hardware": catalog.hardware_ids, "models": catalog.model_ids, "prices": cost.price_book_ids}[a.what]()
+    print(json.dumps(ids) if a.json else "\n".join(ids))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SimulatorError as exc:
+        sys.stderr.write(f"simulator: error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("simulator: interrupted\n")
+        return 130

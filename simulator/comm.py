@@ -1,0 +1,92 @@
+"""Collective times on a two-tier link hierarchy (scale-up inside a node, scale-out between).
+
+Alpha-beta model with the nccl-tests bus-bandwidth factors (NVIDIA nccl-tests PERFORMANCE.md):
+time = latency + steps * hop_latency + factor * bytes / (link bandwidth * bus efficiency).
+`bytes` is always the full buffer size per rank (for all-gather: the gathered output).
+All functions broadcast over numpy arrays of group sizes and message sizes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .hardware import Accelerator, Link
+
+ArrayLike = np.ndarray | float
+
+
+def _alpha_beta(n: np.ndarray, bytes_: np.ndarray, link: Link, factor: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    bw = link.bandwidth_bytes_per_s * link.bus_efficiency
+    t = link.latency_s + steps * link.hop_latency_s + factor * bytes_ / bw
+    return np.where(n > 1, t, 0.0)
+
+
+def ring_allreduce_s(n: ArrayLike, bytes_: ArrayLike, link: Link) -> np.ndarray:
+    """Ring all-reduce: 2(n-1)/n * S over the bus bandwidth, 2(n-1) steps (Patarasuk & Yuan 2009)."""
+    n = np.asarray(n, dtype=float)
+    return _alpha_beta(n, np.asarray(bytes_, dtype=float), link, 2.0 * (n - 1) / np.maximum(n, 1), 2.0 * (n - 1))
+
+
+def ring_gather_s(n: ArrayLike, bytes_: ArrayLike, link: Link) -> np.ndarray:
+    """Ring all-gather or reduce-scatter of a total buffer S: (n-1)/n * S, n-1 steps."""
+    n = np.asarray(n, dtype=float)
+    return _alpha_beta(n, np.asarray(bytes_, dtype=float), link, (n - 1) / np.maximum(n, 1), n - 1.0)
+
+
+def alltoall_s(n: ArrayLike, bytes_: ArrayLike, link: Link) -> np.ndarray:
+    """All-to-all of S bytes per rank: (n-1)/n * S leaves each rank (nccl-tests busbw factor)."""
+    n = np.asarray(n, dtype=float)
+    return _alpha_beta(n, np.asarray(bytes_, dtype=float), link, (n - 1) / np.maximum(n, 1), n - 1.0)
+
+
+def sendrecv_s(bytes_: ArrayLike, link: Link) -> np.ndarray:
+    """Point-to-point transfer of S bytes: latency + S / bandwidth (no bus factor)."""
+    b = np.asarray(bytes_, dtype=float)
+    return np.where(b > 0, link.latency_s + b / (link.bandwidth_bytes_per_s * link.bus_efficiency), 0.0)
+
+
+def ranks_per_node(n: ArrayLike, stride: ArrayLike, hw: Accelerator) -> np.ndarray:
+    """How many members of a group (n ranks, `stride` apart in rank order) share a scale-up domain."""
+    n = np.asarray(n, dtype=float)
+    stride = np.asarray(stride, dtype=float)
+    fit = np.maximum(np.floor(hw.scale_up_domain_gpus / stride), 1.0)
+    return np.minimum(n, fit)
+
+
+def hierarchical_allreduce_s(n: ArrayLike, bytes_: ArrayLike, stride: ArrayLike, hw: Accelerator) -> np.ndarray:
+    """Two-level all-reduce: reduce-scatter inside the domain, all-reduce of the 1/g shard across
+    domains on every NIC at once, all-gather back (ml-engineering network README, B200 example)."""
+    n = np.asarray(n, dtype=float)
+    bytes_ = np.asarray(bytes_, dtype=float)
+    g = ranks_per_node(n, stride, hw)
+    nodes = n / g
+    intra = 2.0 * ring_gather_s(g, bytes_, hw.intra)
+    inter = ring_allreduce_s(nodes, bytes_ / g, hw.inter)
+    return intra + inter
+
+
+def hierarchical_gather_s(n: ArrayLike, bytes_: ArrayLike, stride: ArrayLike, hw: Accelerator) -> np.ndarray:
+    """Two-level all-gather (or reduce-scatter) of a total buffer S over n = g x nodes ranks: across
+    domains each GPU moves its 1/g slice on its own NIC, then S inside the domain (Chan et al. 2007)."""
+    n = np.asarray(n, dtype=float)
+    bytes_ = np.asarray(bytes_, dtype=float)
+    g = ranks_per_node(n, stride, hw)
+    nodes = n / g
+    return ring_gather_s(g, bytes_, hw.intra) + ring_gather_s(nodes, bytes_ / g, hw.inter)
+
+
+def group_link_allreduce_s(n: ArrayLike, bytes_: ArrayLike, stride: ArrayLike, hw: Accelerator) -> np.ndarray:
+    """All-reduce for a group that may or may not fit in one domain (TP, CP, EP groups)."""
+    return hierarchical_allreduce_s(n, bytes_, stride, hw)
+
+
+def alltoall_hier_s(n: ArrayLike, bytes_: ArrayLike, stride: ArrayLike, hw: Accelerator) -> np.ndarray:
+    """All-to-all over a group: the share of the data leaving the domain goes over scale-out."""
+    n = np.asarray(n, dtype=float)
+    bytes_ = np.asarray(bytes_, dtype=float)
+    g = ranks_per_node(n, stride, hw)
+    inside = alltoall_s(g, bytes_ * g / np.maximum(n, 1), hw.intra)
+    outside_share = (n - g) / np.maximum(n, 1)
+    bw = hw.inter.bandwidth_bytes_per_s * hw.inter.bus_efficiency
+    outside = np.where(n > g, hw.inter.latency_s + (n - g) * hw.inter.hop_latency_s + outside_share * bytes_ / bw, 0.0)
+    return inside + outside

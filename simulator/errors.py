@@ -1,0 +1,23 @@
+"""Exceptions the planner raises; messages name the file, field, value and the fix."""
+
+from __future__ import annotations
+
+
+class SimulatorError(Exception):
+    """Base class: any error a user can act on. The CLI prints it as one line, exit code 2."""
+
+
+class DataFileError(SimulatorError):
+    """A hardware profile, model or scenario file is missing, malformed or inconsistent."""
+
+
+class UnknownIdError(DataFileError):
+    """An id that names no shipped file and no existing path."""
+
+
+class PlanError(SimulatorError):
+    """An impossible parallel plan (TP not dividing heads, PP not dividing layers, ...)."""
+
+
+class InfeasiblePlanError(PlanError):
+    """A valid plan that does not fit (memory) or cannot run on the given cluster."""

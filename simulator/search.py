@@ -1,0 +1,176 @@
+"""Evaluate plan grids in one pass, mask, rank, Pareto front; result records for one plan."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+
+from . import cost as cost_mod
+from .errors import PlanError
+from .hardware import Accelerator
+from .model import TransformerSpec
+from .plans import OUT_OF_MEMORY, REASONS, PlanGrid, describe_reasons, enumerate_plans
+from .training import BREAKDOWN_KEYS, TrainingOptions, evaluate
+
+MEMORY_PARTS = {"weights": "weights", "gradients": "gradients", "optimizer_states": "optimizer_states",
+                "activations": "activations", "buffers": "buffers"}
+OBJECTIVES = ("time", "cost")
+CHUNK = 250_000
+
+
+def evaluate_chunked(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: TrainingOptions,
+                     progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+    """`training.evaluate` over a large grid in chunks (bounded memory), reporting progress."""
+    n = len(grid)
+    if n <= CHUNK:
+        out = evaluate(model, hw, grid, options)
+        if progress:
+            progress(n, n)
+        return out
+    parts: list[dict[str, np.ndarray]] = []
+    for start in range(0, n, CHUNK):
+        parts.append(evaluate(model, hw, grid.take(slice(start, start + CHUNK)), options))
+        if progress:
+            progress(min(start + CHUNK, n), n)
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def run_totals(metrics: dict[str, np.ndarray], gpus: np.ndarray, hw: Accelerator, options: TrainingOptions,
+               train_tokens: float | None, book: cost_mod.PriceBook, purchase: str) -> dict[str, np.ndarray]:
+    """Wall time, GPU-hours, energy, cost and carbon for a token budget (per plan)."""
+    price = book.gpu_hour_usd(hw.id, purchase)
+    tokens_per_s = metrics["tokens_per_s"]
+    usd_per_token = gpus * price / 3600.0 / tokens_per_s
+    out = {"usd_per_million_tokens": usd_per_token * 1e6}
+    if train_tokens:
+        total_s = train_tokens / tokens_per_s
+        gpu_hours = total_s * gpus / 3600.0
+        e_j = cost_mod.training_energy_j(total_s, gpus, hw.tdp_w, hw.average_utilization_of_tdp,
+                                         hw.server_to_gpu_power_ratio, book.pue)
+        e_kwh = e_j / 3.6e6
+        out.update(total_time_s=total_s, gpu_hours=gpu_hours, energy_kwh=e_kwh,
+                   co2e_kg=e_kwh * book.grid_kg_co2e_per_kwh, cost_usd=gpu_hours * price)
+    return out
+
+
+def pareto_front(time_s: np.ndarray, cost_usd: np.ndarray) -> np.ndarray:
+    """Indices of the plans no other plan beats on both time and cost, sorted by time."""
+    order = np.lexsort((cost_usd, time_s))
+    best = math.inf
+    keep = []
+    for i in order:
+        if cost_usd[i] < best:
+            keep.append(i)
+            best = cost_usd[i]
+    return np.asarray(keep, dtype=np.int64)
+
+
+@dataclass
+class SearchResult:
+    """All evaluated plans (arrays) plus the ranking of the feasible ones."""
+
+    model: TransformerSpec
+    hardware: Accelerator
+    options: TrainingOptions
+    grid: PlanGrid
+    metrics: dict[str, np.ndarray]
+    ranking: np.ndarray  # indices of feasible plans, best first
+    objective: str
+    train_tokens: float | None
+    price_book: cost_mod.PriceBook
+    purchase: str = "on_demand"
+    reason_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_plans(self) -> int:
+        return len(self.grid)
+
+    @property
+    def n_feasible(self) -> int:
+        return int(self.metrics["feasible"].sum())
+
+    def record(self, i: int) -> dict[str, object]:
+        return plan_record(self.grid, self.metrics, int(i), self.model, self.hardware)
+
+    def top(self, k: int = 10) -> list[dict[str, object]]:
+        return [self.record(i) for i in self.ranking[:k]]
+
+    def to_frame(self, k: int | None = None):
+        """Top plans as a flat pandas DataFrame (breakdown columns suffixed _s)."""
+        import pandas as pd
+
+        rows = []
+        for rec in self.top(k or len(self.ranking)):
+            flat = {k2: v for k2, v in rec.items() if k2 not in ("breakdown", "memory_breakdown")}
+            flat.update({f"{k2}_s": v for k2, v in rec["breakdown"].items()})
+            flat.update({f"{k2}_bytes": v for k2, v in rec["memory_breakdown"].items()})
+            rows.append(flat)
+        return pd.DataFrame(rows)
+
+
+def plan_record(grid: PlanGrid, m: dict[str, np.ndarray], i: int, model: TransformerSpec,
+                hw: Accelerator) -> dict[str, object]:
+    """One plan with its results in the CLI/JSON contract shape."""
+    rec: dict[str, object] = {"model": model.id, "hardware": hw.id, "gpus": int(grid.gpus[i])}
+    rec.update(grid.row(i))
+    code = int(m["reason"][i])
+    rec["feasible"] = code == 0
+    rec["reason"] = describe_reasons(code)
+    if code & OUT_OF_MEMORY:
+        rec["reason"] += (f" (needs {m['memory_per_gpu_bytes'][i] / 1e9:.1f} GB per GPU, "
+                          f"{hw.usable_memory_bytes / 1e9:.1f} GB usable on {hw.id}; try more tensor/pipeline "
+                          "parallelism, a higher ZeRO stage or activation recomputation)")
+    for key in ("step_time_s", "tokens_per_s", "tokens_per_s_per_gpu", "mfu", "hfu", "memory_per_gpu_bytes",
+                "n_micro_batches", "total_time_s", "gpu_hours", "energy_kwh", "co2e_kg", "cost_usd",
+                "usd_per_million_tokens"):
+        if key in m:
+            rec[key] = float(m[key][i])
+    rec["n_micro_batches"] = int(m["n_micro_batches"][i])
+    rec["tflops_per_gpu"] = float(m["model_flop_per_s_per_gpu"][i]) / 1e12
+    rec["breakdown"] = {k: float(m[k][i]) for k in BREAKDOWN_KEYS}
+    rec["memory_breakdown"] = {k: float(m[v][i]) for k, v in MEMORY_PARTS.items()}
+    rec["memory_capacity_bytes"] = float(hw.usable_memory_bytes)
+    for key, value in list(rec.items()):
+        if isinstance(value, float) and not math.isfinite(value):
+            rec[key] = None
+    return rec
+
+
+def search_plans(model: TransformerSpec, hw: Accelerator, gpus: int | Iterable[int], *, global_batch: int,
+                 seq_len: int, options: TrainingOptions | None = None, precisions: Iterable[str] = ("bf16",),
+                 train_tokens: float | None = None, objective: str = "time",
+                 price_book: cost_mod.PriceBook | None = None, purchase: str = "on_demand",
+                 progress: Callable[[int, int], None] | None = None, **enumerate_kw: object) -> SearchResult:
+    """Enumerate every plan for the GPU count(s), evaluate all in one vectorised pass, rank feasible
+    plans by wall time (`time`) or by dollars per token (`cost`)."""
+    if objective not in OBJECTIVES:
+        raise PlanError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
+    options = options or TrainingOptions(seq_len=seq_len, global_batch=global_batch)
+    book = price_book or cost_mod.load_price_book()
+    counts = [gpus] if isinstance(gpus, int) else list(gpus)
+    grids = [enumerate_plans(model, int(n), global_batch, seq_len, hw.scale_up_domain_gpus, precisions,
+                             **enumerate_kw) for n in counts]
+    grid = grids[0] if len(grids) == 1 else PlanGrid(**{
+        f: np.concatenate([getattr(g, f) for g in grids]) for f in grids[0].__dataclass_fields__})
+    if len(grid) == 0:
+        raise PlanError(
+            f"no parallel plan exists for {counts} GPUs with global batch {global_batch}: the GPU count must "
+            f"factor into tp x pp x cp x dp with dp dividing the global batch; try a GPU count that is a power "
+            f"of two or a global batch divisible by more data-parallel sizes")
+    metrics = evaluate_chunked(model, hw, grid, options, progress)
+    metrics.update(run_totals(metrics, grid.gpus.astype(float), hw, options, train_tokens, book, purchase))
+    feasible = np.flatnonzero(metrics["feasible"])
+    if objective == "cost":
+        key = metrics["usd_per_million_tokens"][feasible]
+        if np.isnan(key).all() and len(key):
+            raise PlanError(f"price book {book.id!r} has no {purchase} price for {hw.id}; choose another "
+                            f"price book or objective 'time'")
+    else:
+        key = metrics["step_time_s"][feasible] / (float(global_batch) * seq_len)
+    ranking = feasible[np.argsort(key, kind="stable")]
+    counts_by_reason = {text: int(((metrics["reason"] & bit) != 0).sum()) for bit, text in REASONS.items()}
+    return SearchResult(model, hw, options, grid, metrics, ranking, objective, train_tokens, book, purchase,
+                        {k: v for k, v in counts_by_reason.items() if v})

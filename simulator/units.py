@@ -1,0 +1,64 @@
+"""The only home of unit conversion factors and of humanised display strings."""
+
+from __future__ import annotations
+
+import math
+
+KB = 1e3
+MB = 1e6
+GB = 1e9
+TB = 1e12
+GIB = 2.0**30
+TFLOP = 1e12
+PFLOP = 1e15
+SECONDS_PER_HOUR = 3600.0
+SECONDS_PER_DAY = 86400.0
+J_PER_KWH = 3.6e6
+GBIT = 1e9 / 8.0  # bytes per second in one Gb/s
+
+
+def _scaled(value: float, unit: str, steps: list[tuple[float, str]], digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    for factor, prefix in steps:
+        if abs(value) >= factor:
+            return f"{value / factor:.{digits}g} {prefix}{unit}"
+    return f"{value:.{digits}g} {unit}"
+
+
+_SI = [(1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
+
+
+def human_bytes(value_bytes: float) -> str:
+    """Decimal bytes: 80e9 -> '80 GB'."""
+    return _scaled(value_bytes, "B", _SI)
+
+
+def human_rate(value_per_s: float, unit: str = "B/s") -> str:
+    """Decimal rate: 3.35e12 -> '3.35 TB/s'."""
+    return _scaled(value_per_s, unit, _SI)
+
+
+def human_flops(value_flop_per_s: float) -> str:
+    return _scaled(value_flop_per_s, "FLOP/s", _SI)
+
+
+def human_duration(value_s: float) -> str:
+    """Seconds to the largest sensible unit: 2.5e6 -> '28.9 days'."""
+    if value_s is None or (isinstance(value_s, float) and math.isnan(value_s)):
+        return "n/a"
+    for factor, name in [(SECONDS_PER_DAY * 365.25, "years"), (SECONDS_PER_DAY, "days"),
+                         (SECONDS_PER_HOUR, "h"), (60.0, "min"), (1.0, "s"), (1e-3, "ms"),
+                         (1e-6, "µs")]:
+        if abs(value_s) >= factor:
+            return f"{value_s / factor:.3g} {name}"
+    return f"{value_s * 1e9:.3g} ns"
+
+
+def human_usd(value_usd: float) -> str:
+    if value_usd is None or (isinstance(value_usd, float) and math.isnan(value_usd)):
+        return "n/a"
+    for factor, suffix in [(1e9, "B"), (1e6, "M"), (1e3, "k")]:
+        if abs(value_usd) >= factor:
+            return f"${value_usd / factor:.3g}{suffix}"
+    return f"${value_usd:.2f}"

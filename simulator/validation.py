@@ -1,0 +1,113 @@
+"""Compare training predictions with published measurements (tests/data/training_reference.csv).
+
+Every published metric is converted to a step time with the FLOP convention its source used, so
+the comparison is formula-free: error = predicted throughput / measured throughput - 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .catalog import ROOT, load_hardware, model_from_dict
+from .plans import PRECISIONS, RECOMPUTE, PlanGrid
+from .training import TrainingOptions, evaluate
+
+REFERENCE_CSV = ROOT / "tests" / "data" / "training_reference.csv"
+
+
+def megatron_hfu_flop_per_step(b: float, s: float, layers: float, h: float, vocab: float) -> float:
+    """Narayanan et al. 2021 eq. (3): 96*B*s*l*h^2*(1 + s/(6h) + V/(16*l*h)), counts full recompute."""
+    return 96.0 * b * s * layers * h * h * (1.0 + s / (6.0 * h) + vocab / (16.0 * layers * h))
+
+
+def megatron_mfu_flop_per_step(b: float, s: float, layers: float, h: float, vocab: float) -> float:
+    """Korthikanti et al. 2022 sec. 6: 72*B*s*l*h^2*(1 + s/(6h) + V/(12*l*h)), no recompute."""
+    return 72.0 * b * s * layers * h * h * (1.0 + s / (6.0 * h) + vocab / (12.0 * layers * h))
+
+
+def measured_step_time_s(row: pd.Series, peak_flop_per_s: float) -> float:
+    """The step time a published row implies, using the row's own FLOP convention."""
+    b, s, n = float(row.global_batch), float(row.seq_len), float(row.n_gpus)
+    if row.metric == "step_time_s":
+        return float(row.value)
+    if row.metric == "tokens_per_s_per_gpu":
+        return b * s / (float(row.value) * n)
+    convention = {"megatron_hfu": megatron_hfu_flop_per_step, "megatron_mfu": megatron_mfu_flop_per_step}
+    flop = convention[row.flop_convention](b, s, float(row.n_layers), float(row.d_model), float(row.vocab_size))
+    if row.metric == "achieved_tflops_per_gpu":
+        return flop / (float(row.value) * 1e12 * n)
+    if row.metric == "mfu":
+        return flop / (float(row.value) * peak_flop_per_s * n)
+    raise ValueError(f"unknown metric {row.metric!r}")
+
+
+def _model_for(row: pd.Series):
+    return model_from_dict({
+        "name": row.row_id, "n_layers": int(row.n_layers), "d_model": int(row.d_model),
+        "n_heads": int(row.n_heads), "n_kv_heads": int(row.n_kv_heads), "d_ff": int(row.d_ff),
+        "vocab_size": int(row.vocab_size), "activation": "gelu" if row.activation == "relu" else row.activation,
+        "tied_embeddings": row.activation != "swiglu",
+    }, source=f"{REFERENCE_CSV.name}:{row.row_id}")
+
+
+def _uses_dropout(row: pd.Series) -> bool:
+    """Megatron-LM GPT recipes train with dropout; llm-foundry MPT and NeMo Llama/Nemotron do not."""
+    src = str(row.source).lower()
+    return ("narayanan" in src or "korthikanti" in src or "megatron-lm readme" in src
+            or "megatron-core" in src or "mcore" in str(row.row_id))
+
+
+def _fused(row: pd.Series) -> bool:
+    """Megatron-LM and NeMo use fused elementwise kernels; llm-foundry's MPT runs eager PyTorch ops."""
+    return "llm-foundry" not in str(row.source)
+
+
+def predict_row(row: pd.Series) -> dict[str, float]:
+    """Evaluate one published configuration; returns predicted and measured step times."""
+    hw = load_hardware(row.hardware)
+    model = _model_for(row)
+    grid = PlanGrid.from_columns(
+        tp=[int(row.tp)], pp=[int(row.pp)], dp=[int(row.dp)], cp=[int(row.cp)], ep=[int(row.ep)],
+        micro_batch=[int(row.micro_batch)], zero=[int(row.zero)], recompute=[RECOMPUTE.index(row.recompute)],
+        vpp=[int(row.vpp)], precision=[PRECISIONS.index(row.precision)],
+        sequence_parallel=[int(str(row.sequence_parallel).lower() == "true")],
+    )
+    options = TrainingOptions(seq_len=int(row.seq_len), global_batch=int(row.global_batch),
+                              attention_kernel=row.attention_kernel, dropout=_uses_dropout(row),
+                              fused_kernels=_fused(row), tp_comm_overlap=bool(row.tp_comm_overlap),
+                              grad_reduce_fp32=bool(row.grad_reduce_fp32))
+    m = evaluate(model, hw, grid, options)
+    peak = hw.peak_flop_per_s.get(row.precision if row.precision != "fp16" else "bf16", hw.peak("bf16"))
+    measured = measured_step_time_s(row, peak)
+    predicted = float(m["step_time_s"][0])
+    return {
+        "measured_step_s": measured,
+        "predicted_step_s": predicted,
+        "error": measured / predicted - 1.0,  # predicted throughput over measured, minus one
+        "feasible": bool(m["feasible"][0]),
+        "reason": int(m["reason"][0]),
+        "mfu_predicted": float(m["mfu"][0]),
+    }
+
+
+def validate(path: Path | str = REFERENCE_CSV) -> pd.DataFrame:
+    """One row per published measurement: configuration, measured, predicted and error."""
+    ref = pd.read_csv(path)
+    rows = []
+    for _, row in ref.iterrows():
+        out = predict_row(row)
+        rows.append({"row_id": row.row_id, "hardware": row.hardware, "n_gpus": int(row.n_gpus),
+                     "metric": row.metric, "value": row.value, **out})
+    df = pd.DataFrame(rows)
+    df["abs_error"] = df["error"].abs()
+    df["family"] = df["row_id"].str.extract(r"^([a-z0-9]+-[a-z0-9]+)")[0]
+    return df
+
+
+def summary(df: pd.DataFrame) -> dict[str, float]:
+    return {"rows": int(len(df)), "median_abs_error": float(np.median(df.abs_error)),
+            "mean_abs_error": float(df.abs_error.mean()), "max_abs_error": float(df.abs_error.max()),
+            "p90_abs_error": float(df.abs_error.quantile(0.9)), "mean_signed_error": float(df.error.mean())}
