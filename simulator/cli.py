@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from typing import Any, Sequence
@@ -11,6 +12,8 @@ from . import units
 from .errors import SimulatorError
 
 EXIT_USAGE = 2
+# Modules exposing register(subparsers) -> adds their subcommands; each sets `func` returning an exit code.
+EXTENSIONS: tuple[str, ...] = ()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", nargs="+", default=["bf16"], choices=["bf16", "fp16", "fp8"])
     p.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
     p.set_defaults(func=cmd_plan)
+
+    for module in EXTENSIONS:  # subcommands of the other engines register themselves
+        importlib.import_module(module).register(sub)
 
     ls = sub.add_parser("list", help="list shipped hardware, models or price books")
     ls.add_argument("what", choices=["hardware", "models", "prices"])
@@ -194,3 +200,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("simulator: interrupted\n")
         return 130
+    except BrokenPipeError:  # e.g. `simulator list models | head`
+        sys.stderr.close()
+        return 0
