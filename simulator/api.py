@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from . import cost as cost_mod
 from .catalog import load_hardware, load_model
@@ -34,7 +35,7 @@ class TrainingResult:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.record)
 
-    def raise_if_infeasible(self) -> "TrainingResult":
+    def raise_if_infeasible(self) -> TrainingResult:
         """Raise InfeasiblePlanError (with the reason) when the plan does not fit."""
         if not self.record["feasible"]:
             raise InfeasiblePlanError(self.record["reason"])
@@ -96,8 +97,7 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
     grid = single_plan(tp=tp, pp=pp, dp=derived_dp, cp=cp, ep=ep, micro_batch=micro_batch, zero=zero,
                        recompute=recompute, vpp=vpp, precision=precision, sequence_parallel=sequence_parallel)
     structural = int(structural_reasons(grid, m, options.global_batch, options.seq_len, hw.scale_up_domain_gpus)[0])
-    if precision == "fp8" and "fp8" not in hw.peak_flop_per_s:
-        structural |= 2048
+    hw.peak("fp8" if precision == "fp8" else "bf16")  # a clear error when the device lacks the dtype
     if structural:
         raise PlanError(f"impossible plan for {m.id} on {hw.id}: {describe_reasons(structural)} "
                         f"(tp={tp}, pp={pp}, vpp={vpp}, cp={cp}, ep={ep}, dp={derived_dp}, micro_batch={micro_batch}; "

@@ -74,5 +74,5 @@ class Accelerator:
             )
         return value
 
-    def with_overrides(self, **changes: object) -> "Accelerator":
+    def with_overrides(self, **changes: object) -> Accelerator:
         return replace(self, **changes)

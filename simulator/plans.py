@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from itertools import product
-from typing import Iterable
 
 import numpy as np
 
@@ -60,7 +60,7 @@ class PlanGrid:
     def gpus(self) -> np.ndarray:
         return self.tp * self.pp * self.cp * self.dp
 
-    def take(self, index: np.ndarray | slice | int) -> "PlanGrid":
+    def take(self, index: np.ndarray | slice | int) -> PlanGrid:
         idx = np.atleast_1d(np.arange(len(self))[index])
         return PlanGrid(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
@@ -76,7 +76,7 @@ class PlanGrid:
         }
 
     @staticmethod
-    def from_columns(**cols: Iterable[int]) -> "PlanGrid":
+    def from_columns(**cols: Iterable[int]) -> PlanGrid:
         arrays = {k: np.asarray(list(v) if not isinstance(v, np.ndarray) else v, dtype=np.int64) for k, v in cols.items()}
         n = max(len(a) for a in arrays.values())
         return PlanGrid(**{k: np.broadcast_to(a, (n,)).copy() for k, a in arrays.items()})

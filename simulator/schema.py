@@ -84,7 +84,7 @@ class Node(_Strict):
     scale_out: Link
 
     @model_validator(mode="after")
-    def _domain(self) -> "Node":
+    def _domain(self) -> Node:
         if self.scale_up_domain_gpus is not None and self.scale_up_domain_gpus % self.gpus_per_node:
             raise ValueError(
                 f"scale_up_domain_gpus ({self.scale_up_domain_gpus}) must be a multiple of "
@@ -142,7 +142,7 @@ class MoeSpec(_Strict):
     first_dense_layers: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
-    def _k(self) -> "MoeSpec":
+    def _k(self) -> MoeSpec:
         if self.top_k > self.n_experts:
             raise ValueError(f"top_k ({self.top_k}) exceeds n_experts ({self.n_experts})")
         return self
@@ -159,7 +159,7 @@ class AttentionSpec(_Strict):
     v_head_dim: PositiveInt | None = None
 
     @model_validator(mode="after")
-    def _mla(self) -> "AttentionSpec":
+    def _mla(self) -> AttentionSpec:
         if self.kind == "mla":
             need = ("kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")
             missing = [k for k in need if getattr(self, k) is None]
@@ -191,7 +191,7 @@ class ModelFile(_Strict):
     notes: str = ""
 
     @model_validator(mode="after")
-    def _heads(self) -> "ModelFile":
+    def _heads(self) -> ModelFile:
         kv = self.n_kv_heads or self.n_heads
         if self.n_heads % kv:
             raise ValueError(f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({kv})")

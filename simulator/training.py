@@ -257,7 +257,10 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
     # --- parameters held per GPU (largest stage: layers plus embedding or head)
     non_expert, experts = model.layer_params()
     vocab_params = model.vocab_size * h
-    stage_extra = vocab_params + model.max_position_embeddings * h
+    # pp = 1: embedding (+ an untied LM head) on one stage; pp > 1: the first stage holds the
+    # embedding and the last the LM head (a copy when tied), so a stage holds one vocab matrix
+    n_vocab_mats = np.where(pp > 1, 1.0, 1.0 if model.tied_embeddings else 2.0)
+    stage_extra = n_vocab_mats * vocab_params + model.max_position_embeddings * h
     dense_local = (non_expert / pp + stage_extra) / tp
     expert_local = experts / pp / (tp * ep)
     shard = dp * cp  # data-parallel replicas of the dense weights (CP ranks hold copies too)
@@ -299,7 +302,7 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
     activations = layer["act"] * layers_per_stage * in_flight
     activations = activations + np.where(g.recompute == 2, layer["act_full"], 0.0)  # one layer rebuilt at a time
     logits = tokens * v_loc * (ACT_BYTES + 4.0)  # 16-bit logits + fp32 softmax/gradient workspace
-    fsdp_buffers = np.where(z == 3, 2.0 * w_bytes * (non_expert / model.n_layers) / tp, 0.0)
+    fsdp_buffers = np.where((z == 3) & (shard > 1), 2.0 * w_bytes * (non_expert / model.n_layers) / tp, 0.0)
     buffers = logits + fsdp_buffers
     memory = weights + grads + optim + activations + buffers
     reason = reason | np.where(memory > hw.usable_memory_bytes, OUT_OF_MEMORY, 0)

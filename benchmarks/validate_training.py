@@ -1,0 +1,38 @@
+"""Print predicted vs published training throughput, row by row, with the error summary.
+
+    python benchmarks/validate_training.py [--csv out.csv]
+"""
+
+import argparse
+
+import pandas as pd
+
+from simulator import validation
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--csv", help="also write the table to this CSV file")
+    args = ap.parse_args()
+    df = validation.validate()
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_rows", 500)
+    cols = ["row_id", "hardware", "n_gpus", "metric", "value", "measured_step_s", "predicted_step_s", "error", "feasible"]
+    print(df[cols].to_string(index=False, formatters={"error": "{:+.1%}".format,
+                                                       "measured_step_s": "{:.4g}".format,
+                                                       "predicted_step_s": "{:.4g}".format}))
+    print()
+    by = df.groupby("family").agg(rows=("error", "size"), median_abs_error=("abs_error", "median"),
+                                  mean_signed_error=("error", "mean"), max_abs_error=("abs_error", "max"))
+    print(by.to_string(float_format="{:.1%}".format))
+    s = validation.summary(df)
+    print(f"\nall {s['rows']} rows: median |error| {s['median_abs_error']:.1%}, p90 {s['p90_abs_error']:.1%}, "
+          f"max {s['max_abs_error']:.1%}, mean signed {s['mean_signed_error']:+.1%}; "
+          f"rows within 25%: {(df.abs_error <= 0.25).mean():.0%}; "
+          f"rows that ran but are predicted not to fit: {(~df.feasible).sum()}")
+    if args.csv:
+        df.to_csv(args.csv, index=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Data files: every shipped file validates; bad files give one clear message naming the field."""
+
+import pytest
+
+from simulator import DataFileError, UnknownIdError, hardware_ids, load_hardware, load_model, load_price_book
+from simulator.catalog import HARDWARE_DIR
+
+REQUIRED_HARDWARE = ["a100-sxm-40gb", "a100-sxm-80gb", "h100-sxm-80gb", "h100-pcie-80gb", "h800-sxm-80gb",
+                     "h200-sxm-141gb", "b200-sxm-180gb", "gb200-nvl72", "mi300x-192gb", "l40s-48gb", "tpu-v5e",
+                     "tpu-v5p", "gaudi3", "host-cpu"]
+REQUIRED_MODELS = ["gpt3-175b", "llama2-7b", "llama2-13b", "llama2-70b", "llama3.1-8b", "llama3.1-70b",
+                   "llama3.1-405b", "mixtral-8x7b", "mixtral-8x22b", "deepseek-v3", "bloom-176b", "opt-175b",
+                   "megatron-1.7b", "megatron-3.6b", "megatron-7.5b", "megatron-18b", "megatron-39b", "megatron-76b",
+                   "megatron-145b", "megatron-310b", "megatron-530b", "megatron-1t"]
+
+
+@pytest.mark.parametrize("hw_id", REQUIRED_HARDWARE)
+def test_required_hardware_loads(hw_id):
+    hw = load_hardware(hw_id)
+    assert hw.id == hw_id
+    assert hw.sources
+    assert 0 < hw.gemm.compute_efficiency <= 1
+    assert hw.peak("bf16") > hw.peak("fp32") or hw_id == "host-cpu"
+
+
+@pytest.mark.parametrize("model_id", REQUIRED_MODELS)
+def test_required_models_load(model_id):
+    assert load_model(model_id).n_layers > 0
+
+
+def test_datasheet_numbers_for_h100():
+    hw = load_hardware("h100-sxm-80gb")
+    assert hw.peak("bf16") == 989e12 and hw.peak("fp8") == 1979e12  # dense, not sparse
+    assert hw.hbm_bytes == 80e9 and hw.hbm_bandwidth_bytes_per_s == 3.35e12
+
+
+def test_unknown_id_suggests_nearest():
+    with pytest.raises(UnknownIdError, match="h100-sxm-80gb"):
+        load_hardware("h100-sxm")
+    with pytest.raises(UnknownIdError, match="llama3.1-70b"):
+        load_model("llama3-70b")
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_unknown_key_is_rejected_with_field_name(tmp_path):
+    text = (HARDWARE_DIR / "h100-sxm-80gb.yaml").read_text().replace("hbm_bytes:", "hbm_gigabytes:")
+    with pytest.raises(DataFileError, match="memory.hbm_gigabytes.*not allowed"):
+        load_hardware(_write(tmp_path, "bad.yaml", text))
+
+
+def test_bad_value_names_field_and_value(tmp_path):
+    text = (HARDWARE_DIR / "h100-sxm-80gb.yaml").read_text().replace("tdp_w: 700", "tdp_w: -5")
+    with pytest.raises(DataFileError, match=r"power.tdp_w.*-5"):
+        load_hardware(_write(tmp_path, "neg.yaml", text))
+
+
+def test_malformed_yaml_gives_line(tmp_path):
+    with pytest.raises(DataFileError, match="not valid YAML"):
+        load_model(_write(tmp_path, "m.yaml", "name: x\n  n_layers: [1, 2\n"))
+
+
+def test_incomplete_model_names_missing_field(tmp_path):
+    with pytest.raises(DataFileError, match="d_ff.*required"):
+        load_model(_write(tmp_path, "m.yaml", "name: x\nn_layers: 2\nd_model: 64\nn_heads: 4\nvocab_size: 100\n"))
+
+
+def test_user_model_file_by_path(tmp_path):
+    p = _write(tmp_path, "tiny.yaml", "name: tiny\nn_layers: 2\nd_model: 64\nn_heads: 4\nd_ff: 256\nvocab_size: 1000\n")
+    m = load_model(p)
+    assert m.n_kv_heads == 4 and m.head_dim == 16
+
+
+def test_yaml_is_parsed_safely(tmp_path):
+    p = _write(tmp_path, "evil.yaml", "name: !!python/object/apply:os.system ['echo pwned']\nn_layers: 1\n")
+    with pytest.raises(DataFileError):
+        load_model(p)
+
+
+def test_all_shipped_profiles_validate():
+    for hw_id in hardware_ids():
+        load_hardware(hw_id)
+
+
+def test_price_books_load():
+    book = load_price_book()
+    assert book.gpu_hour_usd("h100-sxm-80gb") > 0
+    assert book.gpu_hour_usd("no-such-gpu") != book.gpu_hour_usd("no-such-gpu")  # NaN when missing

@@ -1,0 +1,117 @@
+"""The `simulator` command in process: JSON contract, tables, and one-line errors with exit code 2."""
+
+import json
+
+import pytest
+
+from simulator.cli import main
+
+TRAIN = ["train", "--model", "llama3.1-70b", "--hardware", "h100-sxm-80gb", "--gpus", "1024", "--tp", "8",
+         "--pp", "4", "--global-batch", "1024", "--seq-len", "8192"]
+
+
+def run(capsys, args):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_json_contract(capsys):
+    code, out, err = run(capsys, TRAIN + ["--train-tokens", "15e12", "--json"])
+    assert code == 0, err
+    r = json.loads(out)
+    for key in ("feasible", "reason", "step_time_s", "tokens_per_s", "tflops_per_gpu", "mfu", "memory_per_gpu_bytes",
+                "breakdown", "memory_breakdown", "total_time_s", "gpu_hours", "energy_kwh"):
+        assert key in r, key
+    assert r["feasible"] is True and r["dp"] == 32
+    assert 0.2 < r["mfu"] < 0.7
+    assert r["gpu_hours"] == pytest.approx(r["total_time_s"] * 1024 / 3600)
+    assert sum(r["breakdown"].values()) == pytest.approx(r["step_time_s"])
+
+
+def test_train_table(capsys):
+    code, out, _ = run(capsys, TRAIN)
+    assert code == 0 and "MFU" in out and "step breakdown" in out
+
+
+def test_infeasible_plan_is_json_with_reason_and_exit_2(capsys):
+    args = ["train", "--model", "llama3.1-405b", "--hardware", "h100-sxm-80gb", "--gpus", "8", "--global-batch", "8",
+            "--seq-len", "8192", "--zero", "0", "--json"]
+    code, out, err = run(capsys, args)
+    assert code == 2
+    r = json.loads(out)
+    assert r["feasible"] is False and "memory" in r["reason"]
+    assert "infeasible" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--model", "llama3-70b"], "did you mean"),
+    (["--hardware", "h100"], "unknown hardware id"),
+    (["--tp", "3", "--gpus", "1020"], "does not divide the number of attention heads"),
+    (["--pp", "3", "--gpus", "1032", "--tp", "8"], "do not divide the number of layers"),
+    (["--gpus", "0"], "--gpus must be a positive"),
+    (["--global-batch", "-4"], "--global-batch must be a positive"),
+    (["--gpus", "1000"], "not divisible by tp x pp x cp"),
+    (["--precision", "fp8", "--hardware", "a100-sxm-80gb"], "no fp8"),
+])
+def test_bad_input_one_line_exit_2(capsys, args, needle):
+    argv = list(TRAIN)
+    for i in range(0, len(args), 2):
+        flag, value = args[i], args[i + 1]
+        if flag in argv:
+            argv[argv.index(flag) + 1] = value
+        else:
+            argv += [flag, value]
+    code, out, err = run(capsys, argv)
+    assert code == 2
+    assert needle in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_malformed_model_file(capsys, tmp_path):
+    bad = tmp_path / "m.yaml"
+    bad.write_text("name: broken\nn_layers: 'many'\n")
+    argv = list(TRAIN)
+    argv[argv.index("--model") + 1] = str(bad)
+    code, _, err = run(capsys, argv)
+    assert code == 2 and "n_layers" in err and "m.yaml" in err
+
+
+def test_plan_json(capsys):
+    args = ["plan", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--gpus", "64", "--global-batch", "256",
+            "--seq-len", "4096", "--train-tokens", "1e12", "--top", "5", "--json"]
+    code, out, err = run(capsys, args)
+    assert code == 0, err
+    top = json.loads(out)
+    assert len(top) == 5
+    times = [r["step_time_s"] for r in top]
+    assert times == sorted(times)
+    assert all(r["feasible"] for r in top)
+
+
+def test_plan_table_and_cost_objective(capsys):
+    args = ["plan", "--model", "llama2-7b", "--hardware", "a100-sxm-80gb", "--gpus", "16", "32", "--global-batch", "256",
+            "--seq-len", "4096", "--train-tokens", "1e11", "--objective", "cost", "--top", "3"]
+    code, out, err = run(capsys, args)
+    assert code == 0, err
+    assert "plans evaluated" in out
+
+
+def test_plan_without_feasible_plan(capsys):
+    args = ["plan", "--model", "llama3.1-405b", "--hardware", "l40s-48gb", "--gpus", "8", "--global-batch", "8",
+            "--seq-len", "8192"]
+    code, out, err = run(capsys, args)
+    assert code == 2 and "no plan fits" in out
+
+
+def test_list(capsys):
+    code, out, _ = run(capsys, ["list", "hardware", "--json"])
+    assert code == 0 and "h100-sxm-80gb" in json.loads(out)
+
+
+def test_python_m_entry_point():
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "simulator", "list", "models"], capture_output=True, text=True)
+    assert p.returncode == 0 and "llama3.1-405b" in p.stdout
