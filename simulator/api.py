@@ -133,3 +133,52 @@ def plan_training(model: ModelRef, hardware: HardwareRef, gpus: int | Iterable[i
                         seq_len=options.seq_len, options=options, precisions=precisions,
                         train_tokens=train_tokens, objective=objective, price_book=book, purchase=purchase,
                         progress=progress, **enumerate_kw)
+
+
+def compare_training(model: ModelRef, hardware: Iterable[HardwareRef], gpu_counts: Iterable[int], *,
+                     global_batch: int, seq_len: int, train_tokens: float, objective: str = "time",
+                     precisions: Iterable[str] = ("bf16",), price_book: str | Path | cost_mod.PriceBook | None = None,
+                     purchase: str = "on_demand", progress: Callable[[int, int], None] | None = None,
+                     option_kw: dict[str, Any] | None = None):
+    """Best plan per (hardware, GPU count), with run time, cost and energy, plus a `pareto` column
+    marking the time/cost Pareto front. Cells where nothing fits carry the reason instead.
+
+    Returns a pandas DataFrame (one row per hardware x GPU count).
+    """
+    import pandas as pd
+
+    from .search import pareto_front
+
+    hws = [load_hardware(h) for h in hardware]
+    counts = sorted({int(n) for n in gpu_counts})
+    rows: list[dict[str, Any]] = []
+    total, done = len(hws) * len(counts), 0
+    for hw in hws:
+        for n in counts:
+            try:
+                res = plan_training(model, hw, n, global_batch=global_batch, seq_len=seq_len, train_tokens=train_tokens,
+                                    objective=objective, precisions=precisions, price_book=price_book,
+                                    purchase=purchase, option_kw=option_kw)
+                if len(res.ranking):
+                    rec = res.record(int(res.ranking[0]))
+                    rec["plans_evaluated"], rec["plans_feasible"] = res.n_plans, res.n_feasible
+                    rows.append(rec)
+                else:
+                    top_reason = max(res.reason_counts, key=res.reason_counts.get) if res.reason_counts else "no plan"
+                    rows.append({"hardware": hw.id, "gpus": n, "feasible": False,
+                                 "reason": f"no plan fits ({top_reason}; {res.n_plans:,} plans tried)",
+                                 "plans_evaluated": res.n_plans, "plans_feasible": 0})
+            except PlanError as exc:
+                rows.append({"hardware": hw.id, "gpus": n, "feasible": False, "reason": str(exc),
+                             "plans_evaluated": 0, "plans_feasible": 0})
+            done += 1
+            if progress:
+                progress(done, total)
+    df = pd.DataFrame(rows)
+    df["pareto"] = False
+    ok = df[df["feasible"]]
+    if "cost_usd" in ok:
+        ok = ok[ok["cost_usd"].notna()]  # hardware without a price in the book has no cost
+        front = pareto_front(ok["total_time_s"].to_numpy(), ok["cost_usd"].to_numpy())
+        df.loc[ok.index[front], "pareto"] = True
+    return df

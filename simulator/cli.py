@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     for module in EXTENSIONS:  # subcommands of the other engines register themselves
         importlib.import_module(module).register(sub)
 
+    rn = sub.add_parser("run", help="run a scenario YAML (training; other kinds as engines add them)")
+    rn.add_argument("scenario", help="path to a scenario YAML file")
+    rn.add_argument("--json", action="store_true")
+    rn.set_defaults(func=cmd_run)
+
     ls = sub.add_parser("list", help="list shipped hardware, models or price books")
     ls.add_argument("what", choices=["hardware", "models", "prices"])
     ls.add_argument("--json", action="store_true")
@@ -178,6 +183,23 @@ def cmd_plan(a: argparse.Namespace) -> int:
             print("no plan fits; reasons: " + "; ".join(f"{k} ({v:,})" for k, v in res.reason_counts.items()))
     if not top:
         sys.stderr.write("simulator: no feasible plan\n")
+        return EXIT_USAGE
+    return 0
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from .scenario import load_scenario, run_scenario
+
+    rec = run_scenario(load_scenario(a.scenario))
+    if a.json:
+        print(json.dumps(rec, indent=2, default=str))
+    elif "breakdown" in rec and "step_time_s" in rec:
+        _print_record(rec)
+    else:
+        for k, v in rec.items():
+            print(f"{k:>28}  {v}")
+    if rec.get("feasible") is False:
+        sys.stderr.write(f"simulator: infeasible: {rec.get('reason', '')}\n")
         return EXIT_USAGE
     return 0
 

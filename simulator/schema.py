@@ -213,11 +213,36 @@ class GpuHourPrice(_Strict):
     spot: PositiveFloat | None = None
 
 
+class OwnedGpuCost(_Strict):
+    """Capital and running cost of owning one accelerator (Epoch AI TCO structure, arXiv 2405.21015)."""
+
+    # Purchase price per GPU: the GPU's share of a server when server_overhead_ratio is 1 (e.g. DGX/8).
+    purchase_usd_per_gpu: PositiveFloat
+    # Server cost over the price above (Epoch: 1.64 when the price is for the chip alone; 1.0 for a system share).
+    server_overhead_ratio: float = Field(default=1.0, ge=1.0, le=5.0)
+    # Share of total cluster capex spent on the interconnect (Epoch: 0.19).
+    network_share_of_capex: float = Field(default=0.19, ge=0.0, lt=0.9)
+    storage_usd_per_gpu: float = Field(default=0.0, ge=0)
+    # Straight-line amortisation period (Epoch: 0.322/yr depreciation, i.e. ~3.1 y; 4-5 y common).
+    amortisation_years: float = Field(gt=0, le=20)
+    # Colocation, staff, maintenance contracts per GPU-year (site-specific; 0 means not counted).
+    facility_ops_usd_per_gpu_year: float = Field(default=0.0, ge=0)
+
+
 class PriceBook(_Entity):
     kind: Literal["price_book"]
-    price_date: str = Field(min_length=4)
+    # ISO date the prices were read (YYYY-MM or YYYY-MM-DD): prices are never "current".
+    price_date: str = Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")
     electricity_usd_per_kwh: float = Field(ge=0)
     pue: float = Field(ge=1.0, le=3.0)
     grid_kg_co2e_per_kwh: float = Field(ge=0)
-    usd_per_gpu_hour: dict[str, GpuHourPrice]
+    usd_per_gpu_hour: dict[str, GpuHourPrice] = Field(default_factory=dict)
+    # Owned-cluster costs per accelerator id (rent-vs-buy and `purchase: owned` cluster pools).
+    owned: dict[str, OwnedGpuCost] = Field(default_factory=dict)
     notes: str = ""
+
+    @model_validator(mode="after")
+    def _some_prices(self) -> PriceBook:
+        if not self.usd_per_gpu_hour and not self.owned:
+            raise ValueError("a price book needs usd_per_gpu_hour (rental) or owned (purchase) prices")
+        return self

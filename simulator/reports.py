@@ -1,0 +1,70 @@
+"""Tables and curves about the catalog itself (hardware specs, rooflines, cost per PFLOP-hour)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import cost as cost_mod
+from .catalog import hardware_ids, load_hardware
+from .hardware import GemmCurve
+from .roofline import gemm_time_s
+
+
+def hardware_table() -> pd.DataFrame:
+    """One row per shipped accelerator: human units (GB, TB/s, TFLOP/s, W), links and sources."""
+    rows = []
+    for hw_id in hardware_ids():
+        hw = load_hardware(hw_id)
+        p = hw.peak_flop_per_s
+        rows.append({
+            "id": hw.id, "name": hw.name, "vendor": hw.vendor,
+            "memory_GB": hw.hbm_bytes / 1e9, "HBM_TB_per_s": hw.hbm_bandwidth_bytes_per_s / 1e12,
+            "bf16_TFLOPs": p.get("bf16", np.nan) / 1e12, "fp8_TFLOPs": p.get("fp8", np.nan) / 1e12,
+            "fp4_TFLOPs": p.get("fp4", np.nan) / 1e12, "fp32_TFLOPs": p.get("fp32", np.nan) / 1e12,
+            "TDP_W": hw.tdp_w, "GPUs_per_node": hw.gpus_per_node, "scale_up_domain": hw.scale_up_domain_gpus,
+            "scale_up_GB_per_s": hw.intra.bandwidth_bytes_per_s / 1e9,
+            "scale_out_GB_per_s": hw.inter.bandwidth_bytes_per_s / 1e9,
+            "GEMM_efficiency": hw.gemm.compute_efficiency, "attention_efficiency": hw.flash_attention_efficiency,
+            "HBM_efficiency": hw.memory_bandwidth_efficiency, "sources": " | ".join(hw.sources),
+        })
+    return pd.DataFrame(rows)
+
+
+def roofline_curves(hw_ids, dtype: str = "bf16", points: int = 60) -> pd.DataFrame:
+    """Attainable TFLOP/s vs arithmetic intensity: the datasheet roofline (min of peak and
+    bandwidth x intensity; Williams et al. 2009) and the calibrated soft roofline of square GEMMs."""
+    rows = []
+    for hw_id in hw_ids:
+        hw = load_hardware(hw_id)
+        peak = hw.peak_flop_per_s.get(dtype)
+        if peak is None:
+            continue
+        in_b = 1.0 if dtype == "fp8" else (4.0 if dtype == "fp32" else 2.0)
+        intensity = np.logspace(-1, 4, points)
+        for x, y in zip(intensity, np.minimum(peak, intensity * hw.hbm_bandwidth_bytes_per_s)):
+            rows.append({"hardware": hw_id, "curve": "datasheet", "intensity_flop_per_byte": x, "tflops": y / 1e12})
+        # square GEMMs n x n x n: intensity 2n^3 / (3 n^2 b) = 2n / (3 b)
+        n = np.logspace(1, 4.5, points)
+        eff = hw.gemm.compute_efficiency_for(np.full(n.shape, dtype == "fp8"))
+        curve = GemmCurve(hw.gemm.compute_efficiency, hw.gemm.memory_efficiency, hw.gemm.p, hw.gemm.launch_s)
+        t = gemm_time_s(n, n, n, peak, hw.hbm_bandwidth_bytes_per_s, curve, in_b, in_b, 1.0, eff)
+        for ni, ti in zip(n, t):
+            rows.append({"hardware": hw_id, "curve": "calibrated GEMM",
+                         "intensity_flop_per_byte": 2 * ni / (3 * in_b), "tflops": 2 * ni**3 / ti / 1e12})
+    return pd.DataFrame(rows)
+
+
+def effective_cost_table(price_book: str | cost_mod.PriceBook | None = None) -> pd.DataFrame:
+    """USD per effective bf16 PFLOP-hour: price / (peak x calibrated GEMM efficiency)."""
+    book = cost_mod.load_price_book(price_book) if price_book is not None else cost_mod.load_price_book()
+    rows = []
+    for hw_id in hardware_ids():
+        hw = load_hardware(hw_id)
+        eff_pflops = hw.peak("bf16") * hw.gemm.compute_efficiency / 1e15
+        for option in cost_mod.PURCHASE_OPTIONS:
+            price = book.gpu_hour_usd(hw_id, option)
+            if np.isfinite(price):
+                rows.append({"hardware": hw_id, "purchase": option, "usd_per_gpu_hour": price,
+                             "usd_per_effective_pflop_hour": price / eff_pflops})
+    return pd.DataFrame(rows)

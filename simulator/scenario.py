@@ -1,0 +1,120 @@
+"""Scenario files: one what-if question as YAML, shared by the CLI (`simulator run`), the app's
+export and batch sweeps. Each kind has a pydantic schema and a runner returning a flat record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+
+from .catalog import format_validation_error, read_yaml
+from .errors import DataFileError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlanSpec(_Strict):
+    tp: PositiveInt = 1
+    pp: PositiveInt = 1
+    cp: PositiveInt = 1
+    ep: PositiveInt = 1
+    micro_batch: PositiveInt = 1
+    zero: Literal[0, 1, 2, 3] = 1
+    recompute: Literal["none", "selective", "full"] = "selective"
+    precision: Literal["bf16", "fp16", "fp8"] = "bf16"
+    pp_schedule: Literal["1f1b", "interleaved"] = "1f1b"
+    vpp: PositiveInt | None = None
+    sequence_parallel: bool | None = None
+
+
+class TrainingOptionsSpec(_Strict):
+    attention_kernel: Literal["flash", "flash1", "unfused"] = "flash"
+    tp_comm_overlap: bool = False
+    dp_overlap: bool = True
+    dropout: bool = True
+    fused_kernels: bool = True
+    grad_reduce_fp32: bool = True
+
+
+class TrainingScenario(_Strict):
+    """A training run: with `plan` it is estimated as given, without it the best plan is searched."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["training"] = "training"
+    name: str = ""
+    model: str = Field(min_length=1, description="model id or path to a model YAML")
+    hardware: str = Field(min_length=1, description="accelerator id or path to a profile YAML")
+    gpus: PositiveInt
+    global_batch: PositiveInt
+    seq_len: PositiveInt
+    train_tokens: PositiveFloat | None = None
+    price_book: str | None = None
+    purchase: Literal["on_demand", "reserved_1y", "reserved_3y", "spot"] = "on_demand"
+    objective: Literal["time", "cost"] = "time"
+    precisions: list[Literal["bf16", "fp16", "fp8"]] = ["bf16"]
+    plan: PlanSpec | None = None
+    options: TrainingOptionsSpec = TrainingOptionsSpec()
+
+
+def run_training(s: TrainingScenario) -> dict[str, Any]:
+    """Evaluate a training scenario; returns the plan record (CLI JSON contract)."""
+    from .api import estimate_training, plan_training
+
+    opts = s.options.model_dump()
+    if s.plan is not None:
+        return estimate_training(s.model, s.hardware, s.gpus, global_batch=s.global_batch, seq_len=s.seq_len,
+                                 train_tokens=s.train_tokens, price_book=s.price_book, purchase=s.purchase,
+                                 **s.plan.model_dump(), **opts).to_dict()
+    res = plan_training(s.model, s.hardware, s.gpus, global_batch=s.global_batch, seq_len=s.seq_len,
+                        train_tokens=s.train_tokens, objective=s.objective, precisions=s.precisions,
+                        price_book=s.price_book, purchase=s.purchase, option_kw=opts)
+    if not len(res.ranking):
+        reasons = "; ".join(f"{k} ({v:,} plans)" for k, v in res.reason_counts.items())
+        return {"model": s.model, "hardware": s.hardware, "gpus": s.gpus, "feasible": False,
+                "reason": f"no plan fits: {reasons}"}
+    return res.record(int(res.ranking[0]))
+
+
+# kind -> (schema, runner); the inference, serving and cluster engines add theirs here.
+SCENARIO_KINDS: dict[str, tuple[type[BaseModel], Callable[[Any], dict[str, Any]]]] = {
+    "training": (TrainingScenario, run_training),
+}
+
+
+def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> BaseModel:
+    """Validate a scenario mapping (any registered kind); errors name the field and the fix."""
+    kind = data.get("kind", "training")
+    if kind not in SCENARIO_KINDS:
+        raise DataFileError(f"{source}: field 'kind' = {kind!r} is not one of {', '.join(SCENARIO_KINDS)}")
+    schema, _ = SCENARIO_KINDS[kind]
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise DataFileError(format_validation_error(source, exc)) from None
+
+
+def load_scenario(path: str | Path) -> BaseModel:
+    p = Path(path)
+    if not p.is_file():
+        raise DataFileError(f"scenario file {str(path)!r} does not exist")
+    return parse_scenario(read_yaml(p), str(p))
+
+
+def run_scenario(scenario: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    """Run any scenario kind and return its flat result record."""
+    if isinstance(scenario, dict):
+        scenario = parse_scenario(scenario)
+    _, runner = SCENARIO_KINDS[scenario.kind]  # type: ignore[attr-defined]
+    return runner(scenario)
+
+
+def to_yaml(scenario: BaseModel) -> str:
+    """The scenario as YAML the CLI and sweeps accept (defaults omitted for readability)."""
+    data = scenario.model_dump(exclude_defaults=True)
+    data = {"schema_version": 1, "kind": scenario.kind, **data}  # type: ignore[attr-defined]
+    return yaml.safe_dump(data, sort_keys=False)

@@ -1,0 +1,1 @@
+"""Streamlit page functions (imported only by app.py; every number comes from the public API)."""

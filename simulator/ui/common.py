@@ -1,0 +1,85 @@
+"""Shared helpers for the pages: cached catalog lookups, uploads, formatting, error display."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+import simulator as sim
+from simulator import units
+
+
+@st.cache_resource
+def catalog() -> dict[str, list[str]]:
+    """Shipped ids, read once per server."""
+    return {"hardware": sim.hardware_ids(), "models": sim.model_ids(), "prices": sim.price_book_ids()}
+
+
+@st.cache_data(show_spinner=False)
+def hardware_name(hw_id: str) -> str:
+    return sim.load_hardware(hw_id).name
+
+
+def show_error(exc: Exception) -> None:
+    """A SimulatorError becomes a readable message; anything else too, never a traceback."""
+    st.error(str(exc) if isinstance(exc, sim.SimulatorError) else f"Unexpected problem: {exc}")
+
+
+def guarded(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    """Run fn; on error show the message in the page and return None (the rest keeps working)."""
+    try:
+        return fn(*args, **kw)
+    except Exception as exc:  # noqa: BLE001 - the UI must never show a traceback
+        show_error(exc)
+        return None
+
+
+def model_picker(key: str, default: str = "llama3.1-70b") -> tuple[str | None, str | None]:
+    """Catalog model or an uploaded YAML. Returns (model id, uploaded YAML text)."""
+    ids = catalog()["models"]
+    source = st.radio("Model", ["Catalog", "Upload YAML"], horizontal=True, key=f"{key}-src",
+                      label_visibility="collapsed")
+    if source == "Catalog":
+        return st.selectbox("Model", ids, index=ids.index(default) if default in ids else 0, key=f"{key}-id"), None
+    up = st.file_uploader("Model YAML (same keys as workloads/models/*.yaml)", type=["yaml", "yml"], key=f"{key}-up")
+    if up is None:
+        st.info("Upload a model file, or switch back to the catalog.")
+        return None, None
+    return None, up.getvalue().decode("utf-8", errors="replace")
+
+
+@st.cache_data(show_spinner=False)
+def load_uploaded_model(text: str) -> sim.TransformerSpec:
+    from simulator.catalog import model_from_yaml_text
+
+    return model_from_yaml_text(text, "uploaded model")
+
+
+def resolve_model(model_id: str | None, text: str | None) -> sim.TransformerSpec | str | None:
+    if text is not None:
+        return guarded(load_uploaded_model, text)
+    return model_id
+
+
+def download_buttons(df: pd.DataFrame, name: str, key: str) -> None:
+    c1, c2 = st.columns(2)
+    c1.download_button("Download CSV", df.to_csv(index=False).encode(), f"{name}.csv", "text/csv", key=f"{key}-csv")
+    buf = io.BytesIO()
+    try:
+        df.to_parquet(buf, index=False)
+        c2.download_button("Download Parquet", buf.getvalue(), f"{name}.parquet", "application/octet-stream",
+                           key=f"{key}-pq")
+    except Exception:  # noqa: BLE001 - pyarrow missing or a column it cannot store
+        pass
+
+
+def fmt_days(s: float | None) -> str:
+    return "n/a" if s is None or pd.isna(s) else units.human_duration(s)
+
+
+def fmt_usd(v: float | None) -> str:
+    return "no price" if v is None or pd.isna(v) else units.human_usd(v)

@@ -1,0 +1,67 @@
+"""Hardware page: spec table with sources, roofline plots, cost per effective PFLOP-hour."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+import simulator as sim
+from simulator.ui.common import catalog, download_buttons, guarded
+
+
+@st.cache_data(show_spinner=False)
+def _spec_table() -> pd.DataFrame:
+    return sim.hardware_table()
+
+
+@st.cache_data(show_spinner=False)
+def _roofline(hw_ids: tuple[str, ...], dtype: str) -> pd.DataFrame:
+    return sim.roofline_curves(hw_ids, dtype)
+
+
+def render() -> None:
+    st.title("Hardware")
+    st.caption("Every accelerator profile shipped with the planner: datasheet figures (dense peaks only), links, "
+               "and the efficiency curves measured on kernels. Sources are listed per profile.")
+    df = guarded(_spec_table)
+    if df is None:
+        return
+    show = df.drop(columns=["sources"])
+    st.dataframe(show, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(c, format="%.3g") for c in show.columns
+                                if show[c].dtype.kind == "f"})
+    download_buttons(df, "hardware_profiles", "hw")
+
+    st.subheader("Roofline")
+    ids = catalog()["hardware"]
+    c1, c2 = st.columns([3, 1])
+    picked = c1.multiselect("Profiles", ids, default=[i for i in ("a100-sxm-80gb", "h100-sxm-80gb", "b200-sxm-180gb")
+                                                        if i in ids])
+    dtype = c2.selectbox("Data type", ["bf16", "fp8", "fp32"])
+    if picked:
+        curves = guarded(_roofline, tuple(picked), dtype)
+        if curves is not None and len(curves):
+            chart = alt.Chart(curves).mark_line().encode(
+                x=alt.X("intensity_flop_per_byte:Q", title="Arithmetic intensity (FLOP/byte)", scale=alt.Scale(type="log")),
+                y=alt.Y("tflops:Q", title="Attainable TFLOP/s", scale=alt.Scale(type="log")),
+                color=alt.Color("hardware:N"), strokeDash=alt.StrokeDash("curve:N", title=None),
+                tooltip=["hardware", "curve", alt.Tooltip("intensity_flop_per_byte:Q", format=".1f"),
+                         alt.Tooltip("tflops:Q", format=".0f")])
+            st.altair_chart(chart.properties(height=380), width="stretch")
+            st.caption("Solid: the datasheet roofline (peak, HBM bandwidth). Dashed: the calibrated soft roofline the "
+                       "planner uses for GEMMs (efficiency caps and p-norm transition, square GEMMs of growing size).")
+
+    st.subheader("Cost per effective PFLOP-hour")
+    books = catalog()["prices"]
+    book = st.selectbox("Price book", books)
+    cost = guarded(sim.effective_cost_table, book)
+    if cost is not None and len(cost):
+        st.altair_chart(alt.Chart(cost).mark_bar().encode(
+            x=alt.X("usd_per_effective_pflop_hour:Q", title="USD per effective bf16 PFLOP-hour"),
+            y=alt.Y("hardware:N", sort="x", title=None), color="purchase:N",
+            tooltip=["hardware", "purchase", alt.Tooltip("usd_per_gpu_hour:Q", format=".2f"),
+                     alt.Tooltip("usd_per_effective_pflop_hour:Q", format=".2f")]).properties(height=260),
+            width="stretch")
+        st.caption("GPU-hour price / (bf16 peak x calibrated large-GEMM efficiency). Hardware without a price in the "
+                   "book is omitted.")

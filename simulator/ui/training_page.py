@@ -1,0 +1,215 @@
+"""Training planner page: best plan per hardware x GPU count, Pareto front, step/memory breakdown."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+import simulator as sim
+from simulator import units
+from simulator.scenario import PlanSpec, TrainingOptionsSpec, TrainingScenario, to_yaml
+from simulator.ui.common import catalog, download_buttons, fmt_days, fmt_usd, guarded, model_picker, resolve_model
+
+DEFAULT_HW = ["h100-sxm-80gb", "h200-sxm-141gb", "a100-sxm-80gb"]
+GPU_CHOICES = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768]
+BREAKDOWN_LABELS = {"compute": "compute", "recompute": "recompute", "tp_comm": "TP comm (exposed)",
+                    "cp_comm": "CP comm (exposed)", "ep_comm": "EP comm (exposed)", "pp_comm": "PP send/recv",
+                    "bubble": "pipeline bubble", "dp_comm": "DP/FSDP comm (exposed)", "optimizer": "optimizer"}
+MEMORY_LABELS = {"weights": "weights", "gradients": "gradients", "optimizer_states": "optimizer states",
+                 "activations": "activations", "buffers": "buffers (logits, gathers)"}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _compare(model, hardware: tuple[str, ...], gpus: tuple[int, ...], global_batch: int, seq_len: int,
+             train_tokens: float, objective: str, precisions: tuple[str, ...], price_book: str, purchase: str,
+             options: tuple[tuple[str, object], ...]) -> pd.DataFrame:
+    bar = st.progress(0.0, text="Searching parallel plans")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Searched {done} of {total} hardware x GPU-count cells")
+
+    df = sim.compare_training(model, hardware, gpus, global_batch=global_batch, seq_len=seq_len,
+                                  train_tokens=train_tokens, objective=objective, precisions=precisions,
+                                  price_book=price_book, purchase=purchase, progress=progress,
+                                  option_kw=dict(options))
+    bar.empty()
+    return df
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _top_plans(model, hardware: str, gpus: int, global_batch: int, seq_len: int, train_tokens: float,
+               objective: str, precisions: tuple[str, ...], price_book: str, purchase: str,
+               options: tuple[tuple[str, object], ...]) -> pd.DataFrame:
+    res = sim.plan_training(model, hardware, gpus, global_batch=global_batch, seq_len=seq_len,
+                            train_tokens=train_tokens, objective=objective, precisions=precisions,
+                            price_book=price_book, purchase=purchase, option_kw=dict(options))
+    return res.to_frame(25)
+
+
+def _inputs() -> dict | None:
+    with st.sidebar:
+        st.header("Training run")
+        model_id, text = model_picker("train")
+        model = resolve_model(model_id, text)
+        ids = catalog()["hardware"]
+        hardware = st.multiselect("Hardware", ids, default=[h for h in DEFAULT_HW if h in ids],
+                                  help="Compare several accelerators; each gets its best plan per GPU count.")
+        gpus = st.multiselect("GPU counts", GPU_CHOICES, default=[256, 512, 1024, 2048])
+        tokens_t = st.number_input("Token budget (trillions)", min_value=0.001, value=15.0, step=1.0)
+        c1, c2 = st.columns(2)
+        global_batch = c1.number_input("Global batch (sequences)", min_value=1, value=1024, step=64)
+        seq_len = c2.select_slider("Sequence length", [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072],
+                                   value=8192)
+        precisions = st.multiselect("Precisions to consider", ["bf16", "fp8", "fp16"], default=["bf16"])
+        books = catalog()["prices"]
+        book = st.selectbox("Price book", books, index=books.index("hyperscaler-2025-03")
+                            if "hyperscaler-2025-03" in books else 0)
+        purchase = st.selectbox("Purchase option", ["on_demand", "reserved_1y", "reserved_3y", "spot"])
+        objective = st.radio("Rank plans by", ["time", "cost"], horizontal=True)
+        with st.expander("Software assumptions"):
+            attention = st.selectbox("Attention kernel", ["flash", "flash1", "unfused"],
+                                     help="flash = FlashAttention-2/3; flash1 = first generation; unfused = scores "
+                                          "materialised (Megatron 2021)")
+            tp_overlap = st.checkbox("Overlap TP communication with GEMMs", value=False)
+            dropout = st.checkbox("Dropout (stores masks)", value=False)
+    if model is None or not hardware or not gpus or not precisions:
+        st.info("Choose a model, at least one hardware profile, GPU count and precision in the sidebar.")
+        return None
+    options = (("attention_kernel", attention), ("tp_comm_overlap", tp_overlap), ("dropout", dropout))
+    return dict(model=model, model_id=model_id, model_text=text, hardware=tuple(hardware),
+                gpus=tuple(sorted(gpus)), global_batch=int(global_batch), seq_len=int(seq_len),
+                train_tokens=float(tokens_t) * 1e12, objective=objective, precisions=tuple(precisions),
+                price_book=book, purchase=purchase, options=options)
+
+
+def _pareto_chart(ok: pd.DataFrame) -> alt.Chart:
+    data = ok.assign(days=ok["total_time_s"] / units.SECONDS_PER_DAY, cost_musd=ok["cost_usd"] / 1e6,
+                     plan=ok.apply(_plan_label, axis=1), mfu_pct=ok["mfu"] * 100)
+    base = alt.Chart(data).encode(
+        x=alt.X("days:Q", title="Wall-clock time (days)", scale=alt.Scale(type="log")),
+        y=alt.Y("cost_musd:Q", title="Cost (million USD)"),
+        color=alt.Color("hardware:N", title="Hardware"),
+        tooltip=["hardware", "gpus", "plan", alt.Tooltip("days:Q", format=".1f"),
+                 alt.Tooltip("cost_musd:Q", format=".2f", title="cost ($M)"),
+                 alt.Tooltip("mfu_pct:Q", format=".1f", title="MFU %")],
+    )
+    points = base.mark_circle(opacity=0.85).encode(size=alt.Size("gpus:Q", title="GPUs", scale=alt.Scale(range=[40, 600])))
+    front = base.transform_filter(alt.datum.pareto).mark_line(color="gray", strokeDash=[4, 3]).encode(
+        order="days:Q", color=alt.value("gray"))
+    return (front + points).properties(height=360, title="Time vs cost of the best plan per hardware and GPU count "
+                                                          "(dashed: Pareto front)")
+
+
+def _plan_label(r: pd.Series) -> str:
+    if not r.get("feasible", False):
+        return "-"
+    vpp = f"x{int(r['vpp'])}" if r.get("vpp", 1) and r["vpp"] > 1 else ""
+    return (f"TP{int(r['tp'])} PP{int(r['pp'])}{vpp} DP{int(r['dp'])} CP{int(r['cp'])} EP{int(r['ep'])} "
+            f"mb{int(r['micro_batch'])} ZeRO-{int(r['zero'])} {r['recompute']} {r['precision']}")
+
+
+def _breakdown_charts(rec: pd.Series, capacity_bytes: float) -> None:
+    step = pd.DataFrame({"part": [BREAKDOWN_LABELS[k] for k in BREAKDOWN_LABELS],
+                         "seconds": [float(rec.get(f"{k}_s", 0.0)) for k in BREAKDOWN_LABELS]})
+    step = step[step.seconds > 0]
+    mem = pd.DataFrame({"part": [MEMORY_LABELS[k] for k in MEMORY_LABELS],
+                        "GB": [float(rec.get(f"{k}_bytes", 0.0)) / 1e9 for k in MEMORY_LABELS]})
+    c1, c2 = st.columns(2)
+    c1.altair_chart(alt.Chart(step.assign(row="step")).mark_bar().encode(
+        x=alt.X("sum(seconds):Q", title="Seconds per optimizer step"), y=alt.Y("row:N", title=None),
+        color=alt.Color("part:N", title="Where the step time goes"), tooltip=["part", alt.Tooltip("seconds:Q", format=".3f")]
+    ).properties(height=140, title="Step time breakdown"), width="stretch")
+    cap = alt.Chart(pd.DataFrame({"GB": [capacity_bytes / 1e9]})).mark_rule(color="red", strokeWidth=2).encode(x="GB:Q")
+    bars = alt.Chart(mem.assign(row="per GPU")).mark_bar().encode(
+        x=alt.X("sum(GB):Q", title="GB per GPU (red: usable capacity)"), y=alt.Y("row:N", title=None),
+        color=alt.Color("part:N", title="Where the memory goes"), tooltip=["part", alt.Tooltip("GB:Q", format=".1f")])
+    c2.altair_chart((bars + cap).properties(height=140, title="Memory per GPU"), width="stretch")
+
+
+def render() -> None:
+    st.title("Training planner")
+    st.caption("The fastest (or cheapest) parallel plan that fits, for each accelerator and GPU count, with where "
+               "the time, memory and money go. Efficiencies come from kernel measurements, not from these runs.")
+    inp = _inputs()
+    if inp is None:
+        return
+    args = (inp["model"], inp["hardware"], inp["gpus"], inp["global_batch"], inp["seq_len"], inp["train_tokens"],
+            inp["objective"], inp["precisions"], inp["price_book"], inp["purchase"], inp["options"])
+    df = guarded(_compare, *args)
+    if df is None:
+        return
+    ok = df[df["feasible"]].copy()
+    bad = df[~df["feasible"]]
+    if ok.empty:
+        st.error("No plan fits for any chosen hardware and GPU count.")
+        st.dataframe(bad[["hardware", "gpus", "reason"]], hide_index=True, width="stretch")
+        return
+    key = "cost_usd" if inp["objective"] == "cost" and ok["cost_usd"].notna().any() else "total_time_s"
+    best = ok.sort_values(key).iloc[0]
+    st.subheader(f"Best: {best['gpus']:,} x {best['hardware']}  ·  {_plan_label(best)}")
+    m = st.columns(6)
+    m[0].metric("Wall-clock", fmt_days(best["total_time_s"]))
+    m[1].metric("GPU-hours", f"{best['gpu_hours']:,.0f}")
+    m[2].metric("Cost", fmt_usd(best.get("cost_usd")), help=f"{inp['price_book']}, {inp['purchase']}")
+    m[3].metric("Energy", f"{best['energy_kwh'] / 1000:,.0f} MWh")
+    m[4].metric("Emissions", f"{best['co2e_kg'] / 1000:,.0f} t CO2e")
+    m[5].metric("MFU", f"{best['mfu']:.1%}", help="model FLOPs (6N + attention) / peak")
+
+    priced = ok[ok["cost_usd"].notna()]
+    if len(priced):
+        st.altair_chart(_pareto_chart(priced), width="stretch")
+    unpriced = sorted(set(ok["hardware"]) - set(priced["hardware"]))
+    if unpriced:
+        st.caption(f"No {inp['purchase']} price in {inp['price_book']} for: {', '.join(unpriced)} "
+                   "(shown in the table, not on the cost chart).")
+
+    table = df.assign(plan=df.apply(_plan_label, axis=1),
+                      days=df.get("total_time_s", pd.Series(dtype=float)) / units.SECONDS_PER_DAY,
+                      cost_musd=df.get("cost_usd", pd.Series(dtype=float)) / 1e6,
+                      mem_gb=df.get("memory_per_gpu_bytes", pd.Series(dtype=float)) / 1e9)
+    cols = ["hardware", "gpus", "feasible", "plan", "days", "cost_musd", "mfu", "tflops_per_gpu", "step_time_s",
+            "mem_gb", "pareto", "plans_evaluated", "plans_feasible", "reason"]
+    st.dataframe(table[[c for c in cols if c in table]], hide_index=True, width="stretch",
+                 column_config={"days": st.column_config.NumberColumn("days", format="%.1f"),
+                                "cost_musd": st.column_config.NumberColumn("cost ($M)", format="%.2f"),
+                                "mfu": st.column_config.NumberColumn("MFU", format="%.3f"),
+                                "tflops_per_gpu": st.column_config.NumberColumn("TFLOP/s/GPU", format="%.0f"),
+                                "step_time_s": st.column_config.NumberColumn("step (s)", format="%.2f"),
+                                "mem_gb": st.column_config.NumberColumn("mem/GPU (GB)", format="%.1f")})
+    download_buttons(table.drop(columns=["breakdown", "memory_breakdown"], errors="ignore"), "training_plans", "cmp")
+    if len(bad):
+        with st.expander(f"Why {len(bad)} cells have no plan"):
+            for _, r in bad.iterrows():
+                st.write(f"**{r['gpus']:,} x {r['hardware']}**: {r['reason']}")
+
+    st.divider()
+    st.subheader("Inspect a configuration")
+    labels = [f"{r.gpus:,} x {r.hardware}" for r in ok.itertuples()]
+    pick = st.selectbox("Hardware and GPU count", labels, index=labels.index(f"{best['gpus']:,} x {best['hardware']}"))
+    row = ok.iloc[labels.index(pick)]
+    top = guarded(_top_plans, inp["model"], row["hardware"], int(row["gpus"]), inp["global_batch"], inp["seq_len"],
+                  inp["train_tokens"], inp["objective"], inp["precisions"], inp["price_book"], inp["purchase"],
+                  inp["options"])
+    if top is None or top.empty:
+        return
+    top = top.assign(plan=top.apply(_plan_label, axis=1))
+    choice = st.selectbox("Plan (best first)", list(range(len(top))), format_func=lambda i: f"#{i + 1}  {top.plan[i]}  "
+                          f"({top.step_time_s[i]:.2f} s/step, MFU {top.mfu[i]:.1%})")
+    rec = top.iloc[choice]
+    _breakdown_charts(rec, float(rec["memory_capacity_bytes"]))
+    st.dataframe(top[["plan", "step_time_s", "mfu", "hfu", "tflops_per_gpu", "memory_per_gpu_bytes", "total_time_s",
+                      "cost_usd"]], hide_index=True, width="stretch")
+
+    if inp["model_id"] is not None:
+        scenario = TrainingScenario(
+            name=f"{inp['model_id']} on {int(rec['gpus'])} x {rec['hardware']}", model=inp["model_id"],
+            hardware=rec["hardware"], gpus=int(rec["gpus"]), global_batch=inp["global_batch"], seq_len=inp["seq_len"],
+            train_tokens=inp["train_tokens"], price_book=inp["price_book"], purchase=inp["purchase"],
+            plan=PlanSpec(tp=int(rec["tp"]), pp=int(rec["pp"]), cp=int(rec["cp"]), ep=int(rec["ep"]),
+                          micro_batch=int(rec["micro_batch"]), zero=int(rec["zero"]), recompute=rec["recompute"],
+                          precision=rec["precision"], pp_schedule=rec["pp_schedule"], vpp=int(rec["vpp"]),
+                          sequence_parallel=bool(rec["sequence_parallel"])),
+            options=TrainingOptionsSpec(**dict(inp["options"])))
+        st.download_button("Export this plan as a scenario YAML (for `simulator run` and sweeps)", to_yaml(scenario),
+                           "training_scenario.yaml", "application/x-yaml")

@@ -1,0 +1,60 @@
+"""Streamlit AppTest for every page: renders with defaults, reacts to widgets, shows errors not tracebacks."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+PAGES = ["training_page", "hardware_page", "validation_page"]
+
+
+def page(mod: str) -> AppTest:
+    return AppTest.from_string(f"from simulator.ui import {mod}\n{mod}.render()\n", default_timeout=120)
+
+
+@pytest.mark.parametrize("mod", PAGES)
+def test_page_renders_with_defaults(mod):
+    at = page(mod).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_app_entry_point_renders():
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=120).run()
+    assert not at.exception
+    assert any(m.label == "MFU" for m in at.metric)
+
+
+def _metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_training_page_reacts_to_token_budget_and_model():
+    at = page("training_page").run()
+    days = _metric(at, "Wall-clock")
+    at.sidebar.number_input[0].set_value(1.5).run()
+    assert not at.exception
+    assert _metric(at, "Wall-clock") != days
+    at.sidebar.selectbox[0].set_value("llama3.1-8b").run()
+    assert not at.exception
+    assert "llama3.1-8b" not in days and _metric(at, "GPU-hours")
+
+
+def test_training_page_explains_when_nothing_fits():
+    at = page("training_page").run()
+    at.sidebar.selectbox[0].set_value("llama3.1-405b").run()
+    at.sidebar.multiselect[0].set_value(["l40s-48gb"]).run()
+    at.sidebar.multiselect[1].set_value([8]).run()
+    assert not at.exception
+    assert any("No plan fits" in e.value for e in at.error)
+
+
+def test_invalid_uploaded_model_shows_error_not_exception():
+    script = ("from simulator.ui import common\n"
+              "import streamlit as st\n"
+              "m = common.resolve_model(None, 'name: x\\nn_layers: -3\\n')\n"
+              "st.write('still running', m)\n")
+    at = AppTest.from_string(script).run()
+    assert not at.exception
+    assert at.error and "n_layers" in at.error[0].value
+    assert any("still running" in str(md.value) for md in at.markdown)
