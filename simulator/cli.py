@@ -98,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--json", action="store_true")
     rn.set_defaults(func=cmd_run)
 
+    sw = sub.add_parser("sweep", help="run a grid of scenarios into Parquet shards (resumable)")
+    sw.add_argument("grid", help="grid YAML (base scenario + axes)")
+    sw.add_argument("--out", required=True, help="output folder of Parquet shards (read it with pandas.read_parquet)")
+    sw.add_argument("--resume", action="store_true", help="continue a sweep, skipping finished shards")
+    sw.add_argument("--engine", default="local", choices=["local", "dask"])
+    sw.add_argument("--workers", type=_int, default=1, help="local worker processes")
+    sw.add_argument("--scheduler", help="Dask scheduler address (engine dask); default: a LocalCluster")
+    sw.add_argument("--no-progress", action="store_true")
+    sw.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sw.set_defaults(func=cmd_sweep)
+
     ls = sub.add_parser("list", help="list shipped hardware, models or price books")
     ls.add_argument("what", choices=["hardware", "models", "prices"])
     ls.add_argument("--json", action="store_true")
@@ -202,6 +213,34 @@ def cmd_run(a: argparse.Namespace) -> int:
         sys.stderr.write(f"simulator: infeasible: {rec.get('reason', '')}\n")
         return EXIT_USAGE
     return 0
+
+
+def cmd_sweep(a: argparse.Namespace) -> int:
+    from .sweep import load_grid, run_sweep
+
+    grid = load_grid(a.grid)
+    bar = None
+    progress = None
+    if not a.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(grid), unit="scenario", file=sys.stderr, smoothing=0.1)
+
+        def progress(done: int, total: int) -> None:
+            bar.n = done
+            bar.refresh()
+    try:
+        rep = run_sweep(grid, a.out, resume=a.resume, engine=a.engine, workers=a.workers, scheduler=a.scheduler,
+                        progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = {"out": str(rep.out), "scenarios": rep.scenarios, "computed": rep.computed, "skipped": rep.skipped,
+               "failed": rep.failed}
+    print(json.dumps(summary) if a.json else
+          f"{rep.scenarios:,} scenarios -> {rep.out} ({rep.computed:,} computed, {rep.skipped:,} already done, "
+          f"{rep.failed:,} failed)")
+    return min(rep.failed, 100)  # exit code = number of failed scenarios (capped at 100)
 
 
 def cmd_list(a: argparse.Namespace) -> int:

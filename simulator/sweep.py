@@ -1,0 +1,401 @@
+"""Batch scenario sweeps: a grid of scenarios -> Parquet shards, resumable, local or on Dask.
+
+A grid file names a base scenario (any kind registered in `scenario.SCENARIO_KINDS`, same schema as
+`simulator run` and the app's export) and axes to vary::
+
+    schema_version: 1
+    kind: sweep
+    base: {kind: training, model: llama3.1-70b, hardware: h100-sxm-80gb, gpus: 1024, ...}
+    axes:                      # cartesian product; dotted paths reach nested fields
+      hardware: [h100-sxm-80gb, a100-sxm-80gb]
+      gpus: {range: [256, 4096], scale: log2}
+      plan.tp: {range: [1, 8], step: 1}
+    zip:                       # groups of axes that vary together (each group is one axis)
+      - {seq_len: [4096, 8192], global_batch: [2048, 1024]}
+    seeds: 1                   # replicas per scenario with distinct seeds (stochastic kinds)
+    seed: 0                    # root of the per-scenario seed streams (numpy SeedSequence)
+
+Results: one row per scenario (`input.<path>` columns, output columns, `error`), written as
+`<out>/part-<first id>.parquet` shards as they finish; `--resume` skips finished shards, so a crash
+or Ctrl-C loses at most the shards in flight. Training scenarios with a fixed plan are evaluated
+vectorised, a shard at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from .catalog import read_yaml
+from .errors import DataFileError, SimulatorError
+from .scenario import SCENARIO_KINDS, parse_scenario, run_scenario
+
+MANIFEST = "_sweep.json"
+ENGINES = ("local", "dask")
+
+
+# ------------------------------------------------------------------ grid parsing
+def _axis_values(name: str, spec: Any) -> list[Any]:
+    """A list, or {range: [lo, hi], step: s} (inclusive), or {range: [lo, hi], scale: log2}."""
+    if isinstance(spec, list):
+        values = spec
+    elif isinstance(spec, dict) and "range" in spec:
+        lo, hi = spec["range"]
+        if spec.get("scale") == "log2":
+            if lo <= 0 or hi < lo:
+                raise DataFileError(f"axis {name!r}: log2 range needs 0 < lo <= hi, got {spec['range']}")
+            values = [2**k for k in range(int(math.ceil(math.log2(lo))), int(math.floor(math.log2(hi))) + 1)]
+        else:
+            step = spec.get("step", 1)
+            if step <= 0:
+                raise DataFileError(f"axis {name!r}: step must be positive, got {step}")
+            n = int(math.floor((hi - lo) / step + 1e-9)) + 1
+            values = [lo + i * step for i in range(max(n, 0))]
+            if all(isinstance(v, float) and v.is_integer() for v in values) and isinstance(lo, int):
+                values = [int(v) for v in values]
+    else:
+        raise DataFileError(f"axis {name!r}: expected a list or {{range: [lo, hi], step|scale}}, got {spec!r}")
+    if not values:
+        raise DataFileError(f"axis {name!r} has no values; a sweep needs at least one value per axis")
+    return list(values)
+
+
+def _check_path(schema: type[BaseModel], path: str, kind: str) -> None:
+    """Fail before running if an axis names a field the base scenario's schema does not have."""
+    model: Any = schema
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            known = ", ".join(sorted(fields)) if fields else "(no nested fields)"
+            raise DataFileError(f"axis {path!r} names no field of a {kind} scenario "
+                                f"(at {'.'.join(parts[:i + 1])!r}; known: {known})")
+        ann = fields[part].annotation
+        args = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else (args[0] if args else None)
+
+
+def _set_path(d: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    for part in parts[:-1]:
+        nxt = d.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            d[part] = nxt
+        d = nxt
+    d[parts[-1]] = value
+
+
+@dataclass(frozen=True)
+class Grid:
+    base: dict[str, Any]
+    axes: tuple[tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]], ...]  # (names, rows of values)
+    seeds: int
+    seed: int
+    shard_size: int
+
+    @property
+    def kind(self) -> str:
+        return self.base.get("kind", "training")
+
+    def __len__(self) -> int:
+        return math.prod(len(rows) for _, rows in self.axes) * self.seeds
+
+    def digest(self) -> str:
+        blob = json.dumps({"base": self.base, "axes": self.axes, "seeds": self.seeds, "seed": self.seed},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def scenario(self, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(scenario dict, input values) for a scenario index (row-major over axes, then seeds)."""
+        rest, replica = divmod(index, self.seeds)
+        data = json.loads(json.dumps(self.base))
+        inputs: dict[str, Any] = {}
+        sizes = [len(rows) for _, rows in self.axes]
+        for (names, rows), size in zip(reversed(self.axes), reversed(sizes)):
+            rest, pos = divmod(rest, size)
+            for name, value in zip(names, rows[pos]):
+                _set_path(data, name, value)
+                inputs[f"input.{name}"] = value
+        if self.seeds > 1 or self.kind != "training":
+            child = np.random.SeedSequence([self.seed, index]).generate_state(1)[0]
+            inputs["input.seed"] = int(child)
+            if self.kind != "training":
+                data["seed"] = int(child)
+        inputs["input.replica"] = replica
+        return data, dict(sorted(inputs.items()))
+
+
+def parse_grid(data: dict[str, Any], source: str = "<grid>") -> Grid:
+    """Validate a grid mapping: known axis fields, non-empty axes, a valid base scenario."""
+    unknown = set(data) - {"schema_version", "kind", "name", "base", "axes", "zip", "seeds", "seed", "shard_size"}
+    if unknown:
+        raise DataFileError(f"{source}: unknown grid keys {sorted(unknown)}; allowed: base, axes, zip, seeds, seed, "
+                            "shard_size")
+    if data.get("kind", "sweep") != "sweep":
+        raise DataFileError(f"{source}: field 'kind' must be 'sweep' for a grid file")
+    base = data.get("base")
+    if not isinstance(base, dict):
+        raise DataFileError(f"{source}: field 'base' must be a scenario mapping (kind: training|...)")
+    kind = base.get("kind", "training")
+    base = {"kind": kind, **base}
+    if kind not in SCENARIO_KINDS:
+        raise DataFileError(f"{source}: base.kind {kind!r} is not one of {', '.join(SCENARIO_KINDS)}")
+    schema, _ = SCENARIO_KINDS[kind]
+    axes: list[tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]] = []
+    for name, spec in (data.get("axes") or {}).items():
+        _check_path(schema, name, kind)
+        axes.append(((name,), tuple((v,) for v in _axis_values(name, spec))))
+    for group in data.get("zip") or []:
+        if not isinstance(group, dict) or not group:
+            raise DataFileError(f"{source}: each 'zip' entry must map axis names to equal-length lists")
+        names = tuple(group)
+        cols = [_axis_values(n, group[n]) for n in names]
+        for n in names:
+            _check_path(schema, n, kind)
+        if len({len(c) for c in cols}) != 1:
+            raise DataFileError(f"{source}: zipped axes {list(names)} have different lengths "
+                                f"{[len(c) for c in cols]}; give each the same number of values")
+        axes.append((names, tuple(zip(*cols))))
+    seeds = int(data.get("seeds", 1))
+    if seeds < 1:
+        raise DataFileError(f"{source}: seeds must be >= 1, got {seeds}")
+    grid = Grid(base=base, axes=tuple(axes), seeds=seeds, seed=int(data.get("seed", 0)),
+                shard_size=int(data.get("shard_size", 5000 if kind == "training" else 50)))
+    if len(grid) == 0:
+        raise DataFileError(f"{source}: the grid has zero scenarios")
+    parse_scenario(grid.scenario(0)[0], f"{source} (first scenario)")  # the base itself must be valid
+    return grid
+
+
+def load_grid(path: str | Path) -> Grid:
+    p = Path(path)
+    if not p.is_file():
+        raise DataFileError(f"grid file {str(path)!r} does not exist")
+    return parse_grid(read_yaml(p), str(p))
+
+
+# ------------------------------------------------------------------ evaluation
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    """Nested result dicts become dotted columns (breakdown.compute)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}{k}.", v, out)
+    else:
+        out[prefix[:-1]] = value
+
+
+def _record_row(inputs: dict[str, Any], record: dict[str, Any] | None, error: str) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    row.update(inputs)
+    if record:
+        _flatten("", record, row)
+    row["error"] = error
+    return row
+
+
+def _run_training_batch(grid: Grid, items: list[tuple[int, dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Fixed-plan training scenarios that share model/hardware/batch/options: one vectorised call."""
+    from .api import make_options
+    from .catalog import load_hardware, load_model
+    from .cost import load_price_book
+    from .plans import PRECISIONS, RECOMPUTE, PlanGrid, describe_reasons, structural_reasons
+    from .scenario import TrainingScenario
+    from .search import plan_record, run_totals
+    from .training import evaluate
+
+    s0 = TrainingScenario.model_validate(items[0][1])
+    model, hw = load_model(s0.model), load_hardware(s0.hardware)
+    options = make_options(s0.seq_len, s0.global_batch, **s0.options.model_dump())
+    book = load_price_book(s0.price_book) if s0.price_book else load_price_book()
+    rows: list[dict[str, Any] | None] = [None] * len(items)
+    cols: dict[str, list[int]] = {k: [] for k in ("tp", "pp", "dp", "cp", "ep", "micro_batch", "zero", "recompute",
+                                                   "vpp", "precision", "sequence_parallel")}
+    keep: list[int] = []
+    for j, (_, data, inputs) in enumerate(items):
+        try:
+            s = TrainingScenario.model_validate(data)
+            p = s.plan
+            mp = p.tp * p.pp * p.cp
+            if s.gpus % mp:
+                raise SimulatorError(f"gpus {s.gpus} is not divisible by tp x pp x cp = {mp}")
+            vpp = p.vpp or (2 if p.pp_schedule == "interleaved" else 1)
+            if p.precision == "fp8":
+                hw.peak("fp8")
+            for k, v in (("tp", p.tp), ("pp", p.pp), ("dp", s.gpus // mp), ("cp", p.cp), ("ep", p.ep),
+                         ("micro_batch", p.micro_batch), ("zero", p.zero), ("recompute", RECOMPUTE.index(p.recompute)),
+                         ("vpp", vpp), ("precision", PRECISIONS.index(p.precision)),
+                         ("sequence_parallel", int(p.tp > 1 if p.sequence_parallel is None else p.sequence_parallel))):
+                cols[k].append(v)
+            keep.append(j)
+        except Exception as exc:  # noqa: BLE001 - recorded in the row, the sweep goes on
+            rows[j] = _record_row(inputs, None, str(exc))
+    if keep:
+        g = PlanGrid.from_columns(**cols)
+        structural = structural_reasons(g, model, options.global_batch, options.seq_len, hw.scale_up_domain_gpus)
+        m = evaluate(model, hw, g, options)
+        m.update(run_totals(m, g.gpus.astype(float), hw, options, s0.train_tokens, book, s0.purchase))
+        for i, j in enumerate(keep):
+            inputs = items[j][2]
+            if structural[i]:
+                rows[j] = _record_row(inputs, None, f"impossible plan: {describe_reasons(int(structural[i]))}")
+            else:
+                rows[j] = _record_row(inputs, plan_record(g, m, i, model, hw), "")
+    return [r for r in rows if r is not None]
+
+
+def _batch_key(data: dict[str, Any]) -> str | None:
+    """Scenarios with the same key can share one vectorised evaluation (training with a fixed plan)."""
+    if data.get("kind", "training") != "training" or not isinstance(data.get("plan"), dict):
+        return None
+    shared = {k: v for k, v in data.items() if k not in ("plan", "gpus", "name")}
+    return json.dumps(shared, sort_keys=True, default=str)
+
+
+def run_shard(grid: Grid, start: int, stop: int) -> pd.DataFrame:
+    """Evaluate scenarios [start, stop) of a grid; failures become rows with an `error`."""
+    items = [(i, *grid.scenario(i)) for i in range(start, stop)]
+    rows: dict[int, dict[str, Any]] = {}
+    batches: dict[str, list[tuple[int, dict[str, Any], dict[str, Any]]]] = {}
+    for i, data, inputs in items:
+        key = _batch_key(data)
+        if key is not None:
+            batches.setdefault(key, []).append((i, data, inputs))
+            continue
+        try:
+            rows[i] = _record_row(inputs, run_scenario(data), "")
+        except Exception as exc:  # noqa: BLE001 - recorded, not raised
+            rows[i] = _record_row(inputs, None, str(exc))
+    for batch in batches.values():
+        try:
+            out = _run_training_batch(grid, batch)
+        except Exception as exc:  # noqa: BLE001
+            out = [_record_row(inputs, None, str(exc)) for _, _, inputs in batch]
+        for (i, _, _), row in zip(batch, out):
+            rows[i] = row
+    df = pd.DataFrame([{"scenario_id": i, **rows[i]} for i in range(start, stop)])
+    return _normalise(df)
+
+
+def _normalise(df: pd.DataFrame) -> pd.DataFrame:
+    """Stable column types across shards: numbers as float64/int64, everything else as strings."""
+    for col in df.columns:
+        if col in ("scenario_id",):
+            continue
+        s = df[col]
+        if s.dtype == object:
+            if s.map(lambda v: v is None or isinstance(v, bool)).all() and s.notna().any():
+                df[col] = s.astype("boolean")
+            elif s.map(lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))).all():
+                df[col] = pd.to_numeric(s, errors="coerce").astype(float)
+            else:
+                df[col] = s.map(lambda v: "" if v is None else str(v))
+    return df
+
+
+# ------------------------------------------------------------------ driver
+def _shards(n: int, size: int) -> list[tuple[int, int]]:
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
+
+
+def _shard_path(out: Path, start: int) -> Path:
+    return out / f"part-{start:010d}.parquet"
+
+
+def _write_atomic(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_suffix(".parquet.tmp")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+@dataclass
+class SweepReport:
+    out: Path
+    scenarios: int
+    computed: int
+    skipped: int
+    failed: int
+
+
+def run_sweep(grid: Grid, out: str | Path, *, resume: bool = False, engine: str = "local", workers: int = 1,
+              scheduler: str | None = None, progress: Callable[[int, int], None] | None = None) -> SweepReport:
+    """Run a grid, writing shards under `out` as they finish; returns counts (failed = rows with an error)."""
+    if engine not in ENGINES:
+        raise SimulatorError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
+    out = Path(out)
+    manifest = {"digest": grid.digest(), "scenarios": len(grid), "shard_size": grid.shard_size, "kind": grid.kind}
+    if out.exists() and any(out.glob("part-*.parquet")):
+        if not resume:
+            raise SimulatorError(f"{out} already holds results; pass --resume to continue it or choose a new --out")
+        old = json.loads((out / MANIFEST).read_text()) if (out / MANIFEST).is_file() else {}
+        if old.get("digest") != manifest["digest"] or old.get("shard_size") != manifest["shard_size"]:
+            raise SimulatorError(f"{out} was written by a different grid; resume only the same grid file")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    for tmp in out.glob("*.tmp"):
+        tmp.unlink()
+    todo = [(a, b) for a, b in _shards(len(grid), grid.shard_size) if not _shard_path(out, a).is_file()]
+    skipped = len(grid) - sum(b - a for a, b in todo)
+    done = skipped
+    if progress:
+        progress(done, len(grid))
+    failed = 0
+
+    def finish(start: int, stop: int, df: pd.DataFrame) -> None:
+        nonlocal done, failed
+        _write_atomic(df, _shard_path(out, start))
+        failed += int((df["error"] != "").sum())
+        done += stop - start
+        if progress:
+            progress(done, len(grid))
+
+    if engine == "dask":
+        from distributed import Client, as_completed as dask_completed
+
+        with Client(scheduler) as client:
+            futures = {client.submit(run_shard, grid, a, b, pure=False): (a, b) for a, b in todo}
+            for fut in dask_completed(futures):
+                a, b = futures[fut]
+                finish(a, b, fut.result())
+    elif workers > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futs = {pool.submit(run_shard, grid, a, b): (a, b) for a, b in todo}
+            for fut in as_completed(futs):
+                a, b = futs[fut]
+                finish(a, b, fut.result())
+    else:
+        for a, b in todo:
+            finish(a, b, run_shard(grid, a, b))
+    if skipped:  # count failures in shards finished by an earlier run too
+        failed = int((read_results(out)["error"] != "").sum())
+    return SweepReport(out, len(grid), len(grid) - skipped, skipped, failed)
+
+
+def read_results(out: str | Path) -> pd.DataFrame:
+    """All finished shards of a sweep as one DataFrame, ordered by scenario id."""
+    parts = sorted(Path(out).glob("part-*.parquet"))
+    if not parts:
+        raise DataFileError(f"{out}: no result shards found")
+    df = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    return df.sort_values("scenario_id", kind="stable").reset_index(drop=True)
+
+
+def iter_scenarios(grid: Grid) -> Iterator[dict[str, Any]]:
+    """Every scenario of a grid as a plain dict (for inspection and tests)."""
+    for i in range(len(grid)):
+        yield grid.scenario(i)[0]
+
+
+__all__ = ["Grid", "SweepReport", "iter_scenarios", "load_grid", "parse_grid", "read_results", "run_shard",
+           "run_sweep"]

@@ -1,0 +1,138 @@
+"""Sweeps: grid expansion, vectorised vs per-scenario agreement, crash + resume, Dask, bad input."""
+
+import json
+import multiprocessing as mp
+import os
+import signal
+import time
+
+import pandas as pd
+import pytest
+
+from simulator import DataFileError, SimulatorError, estimate_training
+from simulator.cli import main
+from simulator.sweep import load_grid, parse_grid, read_results, run_shard, run_sweep
+
+BASE = {"kind": "training", "model": "llama3.1-8b", "hardware": "h100-sxm-80gb", "gpus": 64,
+        "global_batch": 256, "seq_len": 4096, "train_tokens": 1e12, "plan": {"tp": 2, "pp": 1}}
+
+
+def grid(**kw):
+    data = {"base": BASE, "axes": {"gpus": [32, 64, 128], "plan.tp": [1, 2, 4, 8], "plan.micro_batch": [1, 2]},
+            "shard_size": 5}
+    data.update(kw)
+    return parse_grid(data)
+
+
+def test_grid_size_and_order():
+    g = grid(zip=[{"seq_len": [2048, 4096], "global_batch": [512, 256]}])
+    assert len(g) == 3 * 4 * 2 * 2
+    first, inputs = g.scenario(0)
+    assert first["gpus"] == 32 and first["plan"]["tp"] == 1 and first["seq_len"] == 2048
+    last, _ = g.scenario(len(g) - 1)
+    assert last["gpus"] == 128 and last["plan"]["micro_batch"] == 2 and last["global_batch"] == 256
+    assert inputs["input.gpus"] == 32
+
+
+def test_ranges():
+    g = parse_grid({"base": BASE, "axes": {"gpus": {"range": [16, 128], "scale": "log2"},
+                                           "plan.micro_batch": {"range": [1, 3], "step": 1}}})
+    assert len(g) == 4 * 3
+
+
+def test_vectorised_rows_equal_single_estimates(tmp_path):
+    g = grid()
+    df = run_shard(g, 0, len(g))
+    for i in (0, 7, 13, len(g) - 1):
+        data, _ = g.scenario(i)
+        ref = estimate_training(data["model"], data["hardware"], data["gpus"], global_batch=256, seq_len=4096,
+                                train_tokens=1e12, **data["plan"]).to_dict()
+        row = df[df.scenario_id == i].iloc[0]
+        assert row["error"] == ""
+        assert row["step_time_s"] == pytest.approx(ref["step_time_s"], rel=1e-12)
+        assert row["breakdown.compute"] == pytest.approx(ref["breakdown"]["compute"], rel=1e-12)
+
+
+def test_failed_scenarios_are_recorded_and_counted(tmp_path):
+    g = parse_grid({"base": BASE, "axes": {"plan.tp": [2, 3]}})  # tp 3 does not divide 32 heads
+    rep = run_sweep(g, tmp_path / "out")
+    df = read_results(tmp_path / "out")
+    assert rep.failed == 1 and len(df) == 2
+    assert "not divisible" in df.loc[df["input.plan.tp"] == 3, "error"].iloc[0]
+
+
+@pytest.mark.parametrize("bad, needle", [
+    ({"axes": {"plan.tpp": [1]}}, "plan.tpp"),
+    ({"axes": {"gpus": []}}, "no values"),
+    ({"axes": {"gpu": [1, 2]}}, "names no field"),
+    ({"zip": [{"seq_len": [1, 2], "global_batch": [1]}]}, "different lengths"),
+    ({"base": {**BASE, "seq_len": -1}}, "seq_len"),
+    ({"axes": {"gpus": {"range": [1, 0], "scale": "log2"}}}, "log2 range"),
+])
+def test_bad_grids_fail_before_running(bad, needle):
+    data = {"base": BASE, "axes": {"gpus": [32]}}
+    data.update(bad)
+    with pytest.raises((DataFileError, SimulatorError), match=needle):
+        parse_grid(data)
+
+
+def _run_in_child(grid_path, out):
+    from simulator.sweep import load_grid as lg
+    from simulator.sweep import run_sweep as rs
+
+    rs(lg(grid_path), out)
+
+
+def test_kill_and_resume_gives_identical_content(tmp_path):
+    grid_path = tmp_path / "grid.yaml"
+    grid_path.write_text(json.dumps({"base": BASE, "axes": {"gpus": [16, 32, 64, 128, 256, 512, 1024, 2048],
+                                                             "plan.tp": [1, 2, 4, 8], "plan.pp": [1, 2, 4, 8],
+                                                             "plan.micro_batch": [1, 2, 4, 8],
+                                                             "plan.recompute": ["none", "selective", "full"]},
+                                     "shard_size": 16}))
+    g = load_grid(grid_path)
+    full = tmp_path / "full"
+    run_sweep(g, full)
+    reference = read_results(full)
+
+    part = tmp_path / "part"
+    ctx = mp.get_context("spawn")
+    child = ctx.Process(target=_run_in_child, args=(str(grid_path), str(part)))
+    child.start()
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(part.glob("part-*.parquet"))) < 10:
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.join()
+    finished = len(list(part.glob("part-*.parquet")))
+    assert 0 < finished < len(g) // 16, "the child must be killed halfway"
+    with pytest.raises(SimulatorError, match="--resume"):
+        run_sweep(g, part)
+    rep = run_sweep(g, part, resume=True)
+    assert rep.skipped > 0 and rep.computed < len(g)
+    pd.testing.assert_frame_equal(read_results(part), reference)
+
+
+def test_resume_refuses_a_different_grid(tmp_path):
+    run_sweep(grid(), tmp_path / "o")
+    with pytest.raises(SimulatorError, match="different grid"):
+        run_sweep(grid(axes={"gpus": [32]}), tmp_path / "o", resume=True)
+
+
+def test_dask_local_cluster_gives_identical_results(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    g = grid()
+    run_sweep(g, tmp_path / "local")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+        run_sweep(g, tmp_path / "dask", engine="dask", scheduler=cl.scheduler_address)
+    pd.testing.assert_frame_equal(read_results(tmp_path / "dask"), read_results(tmp_path / "local"))
+
+
+def test_cli_sweep_exit_code_counts_failures(tmp_path, capsys):
+    grid_path = tmp_path / "g.yaml"
+    grid_path.write_text(json.dumps({"base": BASE, "axes": {"plan.tp": [1, 3, 5, 2]}}))
+    code = main(["sweep", str(grid_path), "--out", str(tmp_path / "o"), "--no-progress", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 2 and out["failed"] == 2 and out["scenarios"] == 4
+    code = main(["sweep", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "x"), "--no-progress"])
+    assert code == 2
