@@ -96,7 +96,8 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
     options = make_options(seq_len, global_batch, **option_kw)
     grid = single_plan(tp=tp, pp=pp, dp=derived_dp, cp=cp, ep=ep, micro_batch=micro_batch, zero=zero,
                        recompute=recompute, vpp=vpp, precision=precision, sequence_parallel=sequence_parallel)
-    structural = int(structural_reasons(grid, m, options.global_batch, options.seq_len, hw.scale_up_domain_gpus)[0])
+    structural = int(structural_reasons(grid, m, options.global_batch, options.seq_len, hw.scale_up_domain_gpus,
+                                        options.uneven_pp)[0])
     hw.peak("fp8" if precision == "fp8" else "bf16")  # a clear error when the device lacks the dtype
     if structural:
         raise PlanError(f"impossible plan for {m.id} on {hw.id}: {describe_reasons(structural)} "

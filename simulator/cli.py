@@ -52,12 +52,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-dp-overlap", action="store_true", help="do not overlap the gradient reduction with backward")
     p.add_argument("--tp-comm-overlap", action="store_true", help="hide TP collectives behind GEMMs")
     p.add_argument("--no-dropout", action="store_true", help="model trains without dropout (no masks stored)")
+    p.add_argument("--uneven-pp", action="store_true",
+                   help="allow pipeline stages with different layer counts (pp need not divide the layers)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def _option_kw(a: argparse.Namespace) -> dict[str, Any]:
     return {"attention_kernel": a.attention_kernel, "dp_overlap": not a.no_dp_overlap,
-            "tp_comm_overlap": a.tp_comm_overlap, "dropout": not a.no_dropout}
+            "tp_comm_overlap": a.tp_comm_overlap, "dropout": not a.no_dropout, "uneven_pp": a.uneven_pp}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ SCHEDULES = ("1f1b", "interleaved")
 REASONS: dict[int, str] = {
     1: "tensor parallel size does not divide the number of attention heads",
     2: "tensor parallel size and KV heads are incompatible (neither divides the other)",
-    4: "pipeline stages x virtual stages do not divide the number of layers",
+    4: "pipeline stages x virtual stages do not divide the number of layers (or exceed it with uneven stages)",
     8: "global batch is not divisible by data-parallel size x micro-batch",
     16: "sequence length is not divisible by 2 x context-parallel size",
     32: "expert parallel size must divide both the number of experts and the data-parallel size",
@@ -95,13 +95,16 @@ def single_plan(*, tp: int = 1, pp: int = 1, dp: int = 1, cp: int = 1, ep: int =
 
 
 def structural_reasons(grid: PlanGrid, model: TransformerSpec, global_batch: int, seq_len: int,
-                       scale_up_domain: int) -> np.ndarray:
+                       scale_up_domain: int, uneven_pp: bool = False) -> np.ndarray:
     """Reason bitmask for every plan, before any time or memory is computed."""
     r = np.zeros(len(grid), dtype=np.int64)
     r |= np.where(model.n_heads % grid.tp != 0, 1, 0)
     kv = model.n_kv_heads
     r |= np.where((kv % grid.tp != 0) & (grid.tp % kv != 0), 2, 0)
-    r |= np.where(model.n_layers % (grid.pp * grid.vpp) != 0, 4, 0)
+    if uneven_pp:  # stages may differ by one layer chunk (Megatron --decoder-first/last-pipeline-num-layers)
+        r |= np.where(grid.pp * grid.vpp > model.n_layers, 4, 0)
+    else:
+        r |= np.where(model.n_layers % (grid.pp * grid.vpp) != 0, 4, 0)
     r |= np.where(global_batch % (grid.dp * grid.micro_batch) != 0, 8, 0)
     r |= np.where((grid.cp > 1) & (seq_len % (2 * grid.cp) != 0), 16, 0)
     if model.moe is not None:
@@ -130,11 +133,13 @@ def powers_of_two_upto(n: int) -> list[int]:
 def enumerate_plans(model: TransformerSpec, gpus: int, global_batch: int, seq_len: int, scale_up_domain: int,
                     precisions: Iterable[str] = ("bf16",), zero_stages: Iterable[int] = (0, 1, 2, 3),
                     recompute: Iterable[str] = RECOMPUTE, max_micro_batch: int = 16,
-                    max_cp: int = 16, max_vpp: int = 8) -> PlanGrid:
+                    max_cp: int = 16, max_vpp: int = 8, uneven_pp: bool = False) -> PlanGrid:
     """Every structurally plausible plan for a GPU count (invalid ones are masked later, not here,
     except combinations that can never be valid, which are skipped to keep the grid small)."""
     tps = [t for t in powers_of_two_upto(min(gpus, scale_up_domain)) if model.n_heads % t == 0]
     pps = [p for p in divisors(model.n_layers) if gpus % p == 0]
+    if uneven_pp:
+        pps = sorted(set(pps) | {p for p in powers_of_two_upto(min(gpus, model.n_layers)) if gpus % p == 0})
     cps = [c for c in powers_of_two_upto(min(max_cp, gpus)) if c == 1 or seq_len % (2 * c) == 0]
     rows: list[tuple[int, ...]] = []
     zs, rcs = list(zero_stages), [RECOMPUTE.index(r) for r in recompute]
@@ -151,7 +156,9 @@ def enumerate_plans(model: TransformerSpec, gpus: int, global_batch: int, seq_le
             eps = [e for e in divisors(dp * cp) if model.moe.n_experts % e == 0]
         else:
             eps = [1]
-        vpps = [1] + ([v for v in powers_of_two_upto(max_vpp)[1:] if model.n_layers % (pp * v) == 0] if pp > 1 else [])
+        vpps = [1] + ([v for v in powers_of_two_upto(max_vpp)[1:]
+                       if (pp * v <= model.n_layers if uneven_pp else model.n_layers % (pp * v) == 0)]
+                      if pp > 1 else [])
         for mb, ep, v, z, rc, pr in product(mbs, eps, vpps, zs, rcs, precs):
             if z == 3 and pp > 1:
                 continue

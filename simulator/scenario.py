@@ -39,6 +39,7 @@ class TrainingOptionsSpec(_Strict):
     dropout: bool = True
     fused_kernels: bool = True
     grad_reduce_fp32: bool = True
+    uneven_pp: bool = False
 
 
 class TrainingScenario(_Strict):

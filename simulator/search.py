@@ -151,6 +151,9 @@ def search_plans(model: TransformerSpec, hw: Accelerator, gpus: int | Iterable[i
     options = options or TrainingOptions(seq_len=seq_len, global_batch=global_batch)
     book = price_book or cost_mod.load_price_book()
     counts = [gpus] if isinstance(gpus, int) else list(gpus)
+    enumerate_kw.setdefault("uneven_pp", options.uneven_pp)
+    if options.attention_kernel != "unfused":  # with fused attention, selective recompute equals none
+        enumerate_kw.setdefault("recompute", ("none", "full"))
     grids = [enumerate_plans(model, int(n), global_batch, seq_len, hw.scale_up_domain_gpus, precisions,
                              **enumerate_kw) for n in counts]
     grid = grids[0] if len(grids) == 1 else PlanGrid(**{

@@ -123,9 +123,9 @@ class Grid:
         data = json.loads(json.dumps(self.base))
         inputs: dict[str, Any] = {}
         sizes = [len(rows) for _, rows in self.axes]
-        for (names, rows), size in zip(reversed(self.axes), reversed(sizes)):
+        for (names, rows), size in zip(reversed(self.axes), reversed(sizes), strict=True):
             rest, pos = divmod(rest, size)
-            for name, value in zip(names, rows[pos]):
+            for name, value in zip(names, rows[pos], strict=True):
                 _set_path(data, name, value)
                 inputs[f"input.{name}"] = value
         if self.seeds > 1 or self.kind != "training":
@@ -167,7 +167,7 @@ def parse_grid(data: dict[str, Any], source: str = "<grid>") -> Grid:
         if len({len(c) for c in cols}) != 1:
             raise DataFileError(f"{source}: zipped axes {list(names)} have different lengths "
                                 f"{[len(c) for c in cols]}; give each the same number of values")
-        axes.append((names, tuple(zip(*cols))))
+        axes.append((names, tuple(zip(*cols, strict=True))))
     seeds = int(data.get("seeds", 1))
     if seeds < 1:
         raise DataFileError(f"{source}: seeds must be >= 1, got {seeds}")
@@ -243,7 +243,8 @@ def _run_training_batch(grid: Grid, items: list[tuple[int, dict[str, Any], dict[
             rows[j] = _record_row(inputs, None, str(exc))
     if keep:
         g = PlanGrid.from_columns(**cols)
-        structural = structural_reasons(g, model, options.global_batch, options.seq_len, hw.scale_up_domain_gpus)
+        structural = structural_reasons(g, model, options.global_batch, options.seq_len, hw.scale_up_domain_gpus,
+                                        options.uneven_pp)
         m = evaluate(model, hw, g, options)
         m.update(run_totals(m, g.gpus.astype(float), hw, options, s0.train_tokens, book, s0.purchase))
         for i, j in enumerate(keep):
@@ -282,7 +283,7 @@ def run_shard(grid: Grid, start: int, stop: int) -> pd.DataFrame:
             out = _run_training_batch(grid, batch)
         except Exception as exc:  # noqa: BLE001
             out = [_record_row(inputs, None, str(exc)) for _, _, inputs in batch]
-        for (i, _, _), row in zip(batch, out):
+        for (i, _, _), row in zip(batch, out, strict=True):
             rows[i] = row
     df = pd.DataFrame([{"scenario_id": i, **rows[i]} for i in range(start, stop)])
     return _normalise(df)
@@ -361,7 +362,8 @@ def run_sweep(grid: Grid, out: str | Path, *, resume: bool = False, engine: str 
             progress(done, len(grid))
 
     if engine == "dask":
-        from distributed import Client, as_completed as dask_completed
+        from distributed import Client
+        from distributed import as_completed as dask_completed
 
         with Client(scheduler) as client:
             futures = {client.submit(run_shard, grid, a, b, pure=False): (a, b) for a, b in todo}

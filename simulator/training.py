@@ -35,6 +35,7 @@ class TrainingOptions:
     tp_comm_overlap: bool = False  # hide TP collectives behind GEMMs (Megatron --tp-comm-overlap)
     dropout: bool = True  # dropout masks are stored (GPT/Megatron); Llama-style models train without
     fused_kernels: bool = True  # Megatron/NeMo fuse bias+activation, bias+dropout+add, softmax; eager code does not
+    uneven_pp: bool = False  # allow pipeline stages whose layer counts differ (the heaviest stage sets the pace)
     pue: float = 1.2
 
 
@@ -205,7 +206,7 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
     MEMORY_KEYS, plus step_time_s, tokens_per_s, mfu, hfu, memory_per_gpu_bytes, reason)."""
     o = options
     g = grid
-    reason = structural_reasons(g, model, o.global_batch, o.seq_len, hw.scale_up_domain_gpus)
+    reason = structural_reasons(g, model, o.global_batch, o.seq_len, hw.scale_up_domain_gpus, o.uneven_pp)
     if "fp8" not in hw.peak_flop_per_s:
         reason |= np.where(g.precision == PRECISIONS.index("fp8"), 2048, 0)
     tp = g.tp.astype(float)
@@ -228,7 +229,8 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
     else:
         layer = dense
 
-    layers_per_stage = model.n_layers / pp
+    # the heaviest stage: L/pp, or with uneven stages ceil(L / (pp v)) chunks of v layers
+    layers_per_stage = np.ceil(model.n_layers / (pp * v)) * v if o.uneven_pp else model.n_layers / pp
     tokens = mb * o.seq_len / cp
     bw = hw.hbm_bandwidth_bytes_per_s
     fp8 = g.precision == PRECISIONS.index("fp8")
@@ -261,8 +263,9 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
     # embedding and the last the LM head (a copy when tied), so a stage holds one vocab matrix
     n_vocab_mats = np.where(pp > 1, 1.0, 1.0 if model.tied_embeddings else 2.0)
     stage_extra = n_vocab_mats * vocab_params + model.max_position_embeddings * h
-    dense_local = (non_expert / pp + stage_extra) / tp
-    expert_local = experts / pp / (tp * ep)
+    stage_share = layers_per_stage / model.n_layers
+    dense_local = (non_expert * stage_share + stage_extra) / tp
+    expert_local = experts * stage_share / (tp * ep)
     shard = dp * cp  # data-parallel replicas of the dense weights (CP ranks hold copies too)
     expert_shard = dp * cp / ep
     grad_b = 4.0 if o.grad_reduce_fp32 else 2.0
@@ -280,9 +283,13 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
     rs_dense = comm.hierarchical_gather_s(n_sync, g_dense, dp_stride, hw)
     ag_dense = comm.hierarchical_gather_s(n_sync, dense_local * w_bytes, dp_stride, hw)
     ar_exp = comm.hierarchical_allreduce_s(expert_shard, expert_local * grad_b, tp * ep, hw)
-    sync = np.select([z == 0, z <= 2], [ar_dense, rs_dense + ag_dense], ar_dense * 0.0) + ar_exp
-    window = layers_per_stage * layer["bwd"] if o.dp_overlap else 0.0
-    dp_exposed = np.maximum(sync - window, 0.0)
+    # gradient reduction hides behind the last micro-batch's backward; the ZeRO parameter all-gather
+    # behind the next step's first forward (Megatron --overlap-grad-reduce / --overlap-param-gather)
+    bwd_window = layers_per_stage * layer["bwd"] if o.dp_overlap else 0.0
+    fwd_window = layers_per_stage * layer["fwd"] if o.dp_overlap else 0.0
+    reduce_s = np.where(z == 0, ar_dense, rs_dense) + ar_exp
+    gather_s = np.where((z == 1) | (z == 2), ag_dense, 0.0)
+    dp_exposed = np.maximum(reduce_s - bwd_window, 0.0) + np.maximum(gather_s - fwd_window, 0.0)
     # ZeRO-3/FSDP: gather weights for forward and backward, reduce-scatter grads, every micro-batch,
     # prefetched behind the compute of the same micro-batch (Zhao et al. 2023, PyTorch FSDP)
     fsdp_mb = 2.0 * ag_dense + rs_dense
