@@ -12,7 +12,7 @@ Public API (imports nothing heavy: no streamlit, dask or matplotlib)::
 
 from __future__ import annotations
 
-from .api import TrainingResult, compare_training, estimate_training, make_options, plan_training
+from .api import TrainingResult, compare_training, estimate_training, make_options, pick_best, plan_training
 from .catalog import hardware_ids, load_hardware, load_model, model_from_dict, model_ids
 from .cost import PriceBook, load_price_book, price_book_ids
 from .errors import DataFileError, InfeasiblePlanError, PlanError, SimulatorError, UnknownIdError
@@ -29,6 +29,6 @@ __all__ = [
     "Accelerator", "compare_training", "DataFileError", "InfeasiblePlanError", "PlanError", "PlanGrid", "PriceBook", "SearchResult",
     "SimulatorError", "TrainingOptions", "TrainingResult", "TransformerSpec", "UnknownIdError", "enumerate_plans",
     "effective_cost_table", "estimate_training", "evaluate", "hardware_table", "roofline_curves", "hardware_ids", "load_hardware", "load_model", "load_price_book",
-    "make_options", "model_from_dict", "model_ids", "pareto_front", "plan_training", "price_book_ids",
+    "make_options", "pick_best", "model_from_dict", "model_ids", "pareto_front", "plan_training", "price_book_ids",
     "single_plan",
 ]

@@ -35,11 +35,55 @@ class TrainingResult:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.record)
 
+    def explain(self) -> str:
+        """A few sentences on where the time and memory go and what would help most."""
+        from . import units
+
+        r = self.record
+        vpp = f"x{r['vpp']}" if r["vpp"] > 1 else ""
+        lines = [f"{r['model']} on {r['gpus']:,} x {r['hardware']} (TP{r['tp']} PP{r['pp']}{vpp} DP{r['dp']} "
+                 f"CP{r['cp']} EP{r['ep']}, micro-batch {r['micro_batch']}, ZeRO-{r['zero']}, "
+                 f"{r['recompute']} recompute, {r['precision']})."]
+        if not r["feasible"]:
+            lines.append(f"It does not run as planned: {r['reason']}.")
+        step = r["step_time_s"]
+        parts = sorted(((v, k) for k, v in r["breakdown"].items() if v > 0), reverse=True)
+        lines.append(f"A step takes {units.human_duration(step)}: "
+                     + ", ".join(f"{k.replace('_', ' ')} {v / step:.0%}" for v, k in parts[:4])
+                     + f"; MFU {r['mfu']:.1%}.")
+        overheads = {k: v for k, v in r["breakdown"].items() if k != "compute"}
+        worst = max(overheads, key=overheads.get)
+        if overheads[worst] > 0.05 * step:
+            lines.append(f"Largest overhead: {worst.replace('_', ' ')} ({overheads[worst] / step:.0%}); "
+                         f"{_HINTS[worst]}.")
+        mem = r["memory_breakdown"]
+        big = max(mem, key=mem.get)
+        lines.append(f"Memory {units.human_bytes(r['memory_per_gpu_bytes'])} of "
+                     f"{units.human_bytes(r['memory_capacity_bytes'])} usable per GPU, mostly "
+                     f"{big.replace('_', ' ')} ({units.human_bytes(mem[big])}).")
+        if r.get("total_time_s"):
+            cost = units.human_usd(r["cost_usd"]) if r.get("cost_usd") is not None else "no price in the book"
+            lines.append(f"The run: {units.human_duration(r['total_time_s'])}, {r['gpu_hours']:,.0f} GPU-hours, "
+                         f"{cost}, {r['energy_kwh'] / 1000:,.0f} MWh.")
+        return " ".join(lines)
+
     def raise_if_infeasible(self) -> TrainingResult:
         """Raise InfeasiblePlanError (with the reason) when the plan does not fit."""
         if not self.record["feasible"]:
             raise InfeasiblePlanError(self.record["reason"])
         return self
+
+
+_HINTS = {
+    "bubble": "more micro-batches per step or interleaved stages (vpp) shrink the pipeline bubble",
+    "tp_comm": "TP communication is exposed: overlap it with GEMMs or use a smaller TP",
+    "dp_comm": "data-parallel communication is exposed: more pipeline parallelism or overlap helps",
+    "recompute": "recomputation costs time: selective instead of full recompute if memory allows",
+    "pp_comm": "pipeline send/recv is exposed: fewer virtual stages or a faster scale-out network",
+    "cp_comm": "the context-parallel exchange is exposed: use a smaller CP",
+    "ep_comm": "the expert all-to-all is exposed: keep expert parallelism inside the scale-up domain",
+    "optimizer": "the optimizer step is significant: shard it (ZeRO-1)",
+}
 
 
 def _positive(name: str, value: float | None, allow_none: bool = False) -> None:
@@ -183,3 +227,37 @@ def compare_training(model: ModelRef, hardware: Iterable[HardwareRef], gpu_count
         front = pareto_front(ok["total_time_s"].to_numpy(), ok["cost_usd"].to_numpy())
         df.loc[ok.index[front], "pareto"] = True
     return df
+
+
+def pick_best(table, objective: str = "time", max_time_s: float | None = None, max_cost_usd: float | None = None):
+    """The best feasible row of a `compare_training` table under an optional deadline and budget.
+
+    Returns (row or None, message): the message says which limit ruled out what, in words.
+    """
+    ok = table[table["feasible"]] if "feasible" in table else table.iloc[0:0]
+    if ok.empty:
+        return None, "no plan fits for any chosen hardware and GPU count"
+    notes = []
+    if max_time_s is not None:
+        late = ok["total_time_s"] > max_time_s
+        if late.all():
+            return None, "every configuration misses the deadline; add GPUs or relax the deadline"
+        if late.any():
+            notes.append(f"{int(late.sum())} configurations miss the deadline")
+        ok = ok[~late]
+    if max_cost_usd is not None:
+        priced = ok["cost_usd"].notna()
+        over = priced & (ok["cost_usd"] > max_cost_usd)
+        if (over | ~priced).all():
+            return None, "every configuration within the deadline is over budget or has no price"
+        if over.any():
+            notes.append(f"{int(over.sum())} configurations are over budget")
+        ok = ok[~over & priced]
+    if objective == "cost" and ok["cost_usd"].notna().any():
+        ok = ok[ok["cost_usd"].notna()]
+        best = ok.loc[ok["cost_usd"].idxmin()]
+    else:
+        if objective == "cost":
+            notes.append("no prices for these options, ranked by time instead")
+        best = ok.loc[ok["total_time_s"].idxmin()]
+    return best, "; ".join(notes)

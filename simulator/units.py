@@ -62,3 +62,29 @@ def human_usd(value_usd: float) -> str:
         if abs(value_usd) >= factor:
             return f"${value_usd / factor:.3g}{suffix}"
     return f"${value_usd:.2f}"
+
+
+def human_count(value: float) -> str:
+    """Compact count: 2_901_000 -> '2.9M'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    for factor, suffix in [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")]:
+        if abs(value) >= factor:
+            return f"{value / factor:.3g}{suffix}"
+    return f"{value:,.0f}"
+
+
+def human_energy_kwh(value_kwh: float) -> str:
+    """kWh to the largest sensible unit: 3.05e6 -> '3.05 GWh'."""
+    return _scaled(value_kwh * 1e3, "Wh", _SI)
+
+
+def human_mass_kg(value_kg: float) -> str:
+    """kg to t/kt: 1.467e6 -> '1.47 kt'."""
+    if value_kg is None or (isinstance(value_kg, float) and math.isnan(value_kg)):
+        return "n/a"
+    if abs(value_kg) >= 1e6:
+        return f"{value_kg / 1e6:.3g} kt"
+    if abs(value_kg) >= 1e3:
+        return f"{value_kg / 1e3:.3g} t"
+    return f"{value_kg:.3g} kg"

@@ -28,9 +28,7 @@ def render() -> None:
     if df is None:
         return
     show = df.drop(columns=["sources"])
-    st.dataframe(show, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(c, format="%.3g") for c in show.columns
-                                if show[c].dtype.kind == "f"})
+    st.dataframe(show.style.format(precision=3, na_rep="—", thousands=","), hide_index=True, width="stretch")
     download_buttons(df, "hardware_profiles", "hw")
 
     st.subheader("Roofline")
@@ -40,12 +38,17 @@ def render() -> None:
                                                         if i in ids])
     dtype = c2.selectbox("Data type", ["bf16", "fp8", "fp32"])
     if picked:
+        missing = [h for h in picked if dtype not in sim.load_hardware(h).peak_flop_per_s]
+        if missing:
+            st.caption(f"No {dtype} peak in: {', '.join(missing)} (not drawn).")
         curves = guarded(_roofline, tuple(picked), dtype)
         if curves is not None and len(curves):
             chart = alt.Chart(curves).mark_line().encode(
                 x=alt.X("intensity_flop_per_byte:Q", title="Arithmetic intensity (FLOP/byte)", scale=alt.Scale(type="log")),
                 y=alt.Y("tflops:Q", title="Attainable TFLOP/s", scale=alt.Scale(type="log")),
-                color=alt.Color("hardware:N"), strokeDash=alt.StrokeDash("curve:N", title=None),
+                color=alt.Color("hardware:N", scale=alt.Scale(domain=list(catalog()["hardware"]))),
+                strokeDash=alt.StrokeDash("curve:N", title=None, scale=alt.Scale(
+                    domain=["datasheet", "calibrated GEMM"], range=[[1, 0], [5, 3]])),
                 tooltip=["hardware", "curve", alt.Tooltip("intensity_flop_per_byte:Q", format=".1f"),
                          alt.Tooltip("tflops:Q", format=".0f")])
             st.altair_chart(chart.properties(height=380), width="stretch")
@@ -54,7 +57,8 @@ def render() -> None:
 
     st.subheader("Cost per effective PFLOP-hour")
     books = catalog()["prices"]
-    book = st.selectbox("Price book", books)
+    book = st.selectbox("Price book", books, index=books.index("hyperscaler-2025-03") if "hyperscaler-2025-03" in books
+                        else 0)
     cost = guarded(sim.effective_cost_table, book)
     if cost is not None and len(cost):
         st.altair_chart(alt.Chart(cost).mark_bar().encode(

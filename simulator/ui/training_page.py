@@ -67,20 +67,32 @@ def _inputs() -> dict | None:
                             if "hyperscaler-2025-03" in books else 0)
         purchase = st.selectbox("Purchase option", ["on_demand", "reserved_1y", "reserved_3y", "spot"])
         objective = st.radio("Rank plans by", ["time", "cost"], horizontal=True)
+        c3, c4 = st.columns(2)
+        deadline = c3.number_input("Deadline (days, 0 = none)", min_value=0.0, value=0.0, step=10.0)
+        budget = c4.number_input("Budget ($M, 0 = none)", min_value=0.0, value=0.0, step=1.0)
         with st.expander("Software assumptions"):
             attention = st.selectbox("Attention kernel", ["flash", "flash1", "unfused"],
                                      help="flash = FlashAttention-2/3; flash1 = first generation; unfused = scores "
                                           "materialised (Megatron 2021)")
             tp_overlap = st.checkbox("Overlap TP communication with GEMMs", value=False)
             dropout = st.checkbox("Dropout (stores masks)", value=False)
-    if model is None or not hardware or not gpus or not precisions:
-        st.info("Choose a model, at least one hardware profile, GPU count and precision in the sidebar.")
+            uneven = st.checkbox("Allow uneven pipeline stages", value=True,
+                                 help="Pipeline sizes that do not divide the layer count (Megatron first/last-stage "
+                                      "layer counts); the heaviest stage sets the pace")
+    if model is None:
+        st.info("Load a valid model file (see the message in the sidebar), or pick one from the catalog.")
         return None
-    options = (("attention_kernel", attention), ("tp_comm_overlap", tp_overlap), ("dropout", dropout))
+    if not hardware or not gpus or not precisions:
+        st.info("Choose at least one hardware profile, GPU count and precision in the sidebar.")
+        return None
+    options = (("attention_kernel", attention), ("tp_comm_overlap", tp_overlap), ("dropout", dropout),
+               ("uneven_pp", uneven))
     return dict(model=model, model_id=model_id, model_text=text, hardware=tuple(hardware),
                 gpus=tuple(sorted(gpus)), global_batch=int(global_batch), seq_len=int(seq_len),
                 train_tokens=float(tokens_t) * 1e12, objective=objective, precisions=tuple(precisions),
-                price_book=book, purchase=purchase, options=options)
+                price_book=book, purchase=purchase, options=options,
+                max_time_s=deadline * units.SECONDS_PER_DAY if deadline > 0 else None,
+                max_cost_usd=budget * 1e6 if budget > 0 else None)
 
 
 def _pareto_chart(ok: pd.DataFrame) -> alt.Chart:
@@ -94,7 +106,9 @@ def _pareto_chart(ok: pd.DataFrame) -> alt.Chart:
                  alt.Tooltip("cost_musd:Q", format=".2f", title="cost ($M)"),
                  alt.Tooltip("mfu_pct:Q", format=".1f", title="MFU %")],
     )
-    points = base.mark_circle(opacity=0.85).encode(size=alt.Size("gpus:Q", title="GPUs", scale=alt.Scale(range=[40, 600])))
+    lo, hi = float(data["gpus"].min()), float(data["gpus"].max())
+    points = base.mark_circle(opacity=0.85).encode(
+        size=alt.Size("gpus:Q", title="GPUs", scale=alt.Scale(type="log", domain=[lo, max(hi, lo * 2)], range=[40, 600])))
     front = base.transform_filter(alt.datum.pareto).mark_line(color="gray", strokeDash=[4, 3]).encode(
         order="days:Q", color=alt.value("gray"))
     return (front + points).properties(height=360, title="Time vs cost of the best plan per hardware and GPU count "
@@ -110,21 +124,38 @@ def _plan_label(r: pd.Series) -> str:
 
 
 def _breakdown_charts(rec: pd.Series, capacity_bytes: float) -> None:
+    """Two charts with one bar per part (labels on the axis, no legend to clip)."""
     step = pd.DataFrame({"part": [BREAKDOWN_LABELS[k] for k in BREAKDOWN_LABELS],
                          "seconds": [float(rec.get(f"{k}_s", 0.0)) for k in BREAKDOWN_LABELS]})
-    step = step[step.seconds > 0]
+    step = step[step.seconds > 0].assign(share=lambda d: d.seconds / d.seconds.sum())
     mem = pd.DataFrame({"part": [MEMORY_LABELS[k] for k in MEMORY_LABELS],
                         "GB": [float(rec.get(f"{k}_bytes", 0.0)) / 1e9 for k in MEMORY_LABELS]})
+    mem = mem[mem.GB > 0]
     c1, c2 = st.columns(2)
-    c1.altair_chart(alt.Chart(step.assign(row="step")).mark_bar().encode(
-        x=alt.X("sum(seconds):Q", title="Seconds per optimizer step"), y=alt.Y("row:N", title=None),
-        color=alt.Color("part:N", title="Where the step time goes"), tooltip=["part", alt.Tooltip("seconds:Q", format=".3f")]
-    ).properties(height=140, title="Step time breakdown"), width="stretch")
-    cap = alt.Chart(pd.DataFrame({"GB": [capacity_bytes / 1e9]})).mark_rule(color="red", strokeWidth=2).encode(x="GB:Q")
-    bars = alt.Chart(mem.assign(row="per GPU")).mark_bar().encode(
-        x=alt.X("sum(GB):Q", title="GB per GPU (red: usable capacity)"), y=alt.Y("row:N", title=None),
-        color=alt.Color("part:N", title="Where the memory goes"), tooltip=["part", alt.Tooltip("GB:Q", format=".1f")])
-    c2.altair_chart((bars + cap).properties(height=140, title="Memory per GPU"), width="stretch")
+    c1.altair_chart(alt.Chart(step).mark_bar().encode(
+        x=alt.X("seconds:Q", title="Seconds per optimizer step"), y=alt.Y("part:N", sort="-x", title=None),
+        color=alt.Color("part:N", legend=None),
+        tooltip=["part", alt.Tooltip("seconds:Q", format=".3f"), alt.Tooltip("share:Q", format=".1%")],
+    ).properties(height=30 * len(step) + 40, title=f"Step time: {rec['step_time_s']:.2f} s"), width="stretch")
+    total = mem.GB.sum()
+    cap = capacity_bytes / 1e9
+    stacked = mem.assign(row=f"{total:.0f} of {cap:.0f} GB")
+    bars = alt.Chart(stacked).mark_bar().encode(
+        x=alt.X("GB:Q", title="GB per GPU (red line: usable capacity)", stack="zero",
+                scale=alt.Scale(domain=[0, max(total, cap) * 1.05])),
+        y=alt.Y("row:N", title=None), color=alt.Color("part:N", legend=alt.Legend(orient="bottom", columns=3,
+                                                                                     title=None)),
+        tooltip=["part", alt.Tooltip("GB:Q", format=".1f")])
+    rule = alt.Chart(pd.DataFrame({"GB": [cap]})).mark_rule(color="red", strokeWidth=2).encode(x="GB:Q")
+    c2.altair_chart((bars + rule).properties(height=150, title="Memory per GPU"), width="stretch")
+
+
+def _record_from_row(rec: pd.Series) -> dict:
+    """Rebuild the nested record (breakdown, memory_breakdown) from a flat to_frame() row."""
+    d = {k: (None if isinstance(v, float) and pd.isna(v) else v) for k, v in rec.items()}
+    d["breakdown"] = {k: float(rec.get(f"{k}_s", 0.0)) for k in BREAKDOWN_LABELS}
+    d["memory_breakdown"] = {k: float(rec.get(f"{k}_bytes", 0.0)) for k in MEMORY_LABELS}
+    return d
 
 
 def render() -> None:
@@ -145,16 +176,30 @@ def render() -> None:
         st.error("No plan fits for any chosen hardware and GPU count.")
         st.dataframe(bad[["hardware", "gpus", "reason"]], hide_index=True, width="stretch")
         return
-    key = "cost_usd" if inp["objective"] == "cost" and ok["cost_usd"].notna().any() else "total_time_s"
-    best = ok.sort_values(key).iloc[0]
+    if inp["purchase"] != "on_demand" and ok["cost_usd"].isna().all():
+        st.warning(f"Price book {inp['price_book']} has no {inp['purchase']} price for the chosen hardware; costs "
+                   "are shown as 'no price'. Pick another purchase option or price book.")
+    best, note = sim.pick_best(df, inp["objective"], inp["max_time_s"], inp["max_cost_usd"])
+    if best is None:
+        st.error(f"No configuration meets the limits: {note}.")
+        best = ok.loc[ok["total_time_s"].idxmin()]
+        st.caption("Showing the fastest configuration instead.")
+    elif note:
+        st.caption(note)
     st.subheader(f"Best: {best['gpus']:,} x {best['hardware']}  ·  {_plan_label(best)}")
-    m = st.columns(6)
+    m = st.columns(3)
     m[0].metric("Wall-clock", fmt_days(best["total_time_s"]))
-    m[1].metric("GPU-hours", f"{best['gpu_hours']:,.0f}")
-    m[2].metric("Cost", fmt_usd(best.get("cost_usd")), help=f"{inp['price_book']}, {inp['purchase']}")
-    m[3].metric("Energy", f"{best['energy_kwh'] / 1000:,.0f} MWh")
-    m[4].metric("Emissions", f"{best['co2e_kg'] / 1000:,.0f} t CO2e")
-    m[5].metric("MFU", f"{best['mfu']:.1%}", help="model FLOPs (6N + attention) / peak")
+    m[1].metric("Cost", fmt_usd(best.get("cost_usd")), help=f"{inp['price_book']}, {inp['purchase']}")
+    m[2].metric("MFU", f"{best['mfu']:.1%}", help="model FLOPs (6N + attention) / dense peak of the precision used")
+    m = st.columns(3)
+    m[0].metric("GPU-hours", units.human_count(best["gpu_hours"]))
+    m[1].metric("Energy", units.human_energy_kwh(best["energy_kwh"]))
+    m[2].metric("Emissions", units.human_mass_kg(best["co2e_kg"]) + " CO2e")
+    if best["mfu"] < 0.2:
+        st.warning(f"MFU is only {best['mfu']:.0%}: the global batch ({inp['global_batch']} sequences) or the model "
+                   "size limits how far this run scales; fewer GPUs or a larger batch use them better.")
+    st.caption("Efficiencies come from kernel measurements; see the Validation page for how predictions compare "
+               "with published runs (median error about 6%, optimistic on H100 at small scale).")
 
     priced = ok[ok["cost_usd"].notna()]
     if len(priced):
@@ -167,13 +212,16 @@ def render() -> None:
     table = df.assign(plan=df.apply(_plan_label, axis=1),
                       days=df.get("total_time_s", pd.Series(dtype=float)) / units.SECONDS_PER_DAY,
                       cost_musd=df.get("cost_usd", pd.Series(dtype=float)) / 1e6,
-                      mem_gb=df.get("memory_per_gpu_bytes", pd.Series(dtype=float)) / 1e9)
-    cols = ["hardware", "gpus", "feasible", "plan", "days", "cost_musd", "mfu", "tflops_per_gpu", "step_time_s",
+                      mem_gb=df.get("memory_per_gpu_bytes", pd.Series(dtype=float)) / 1e9,
+                      mfu=df.get("mfu", pd.Series(dtype=float)) * 100)
+    table = table.sort_values(["feasible", "cost_musd" if inp["objective"] == "cost" else "days"],
+                              ascending=[False, True])
+    cols = ["hardware", "gpus", "plan", "days", "cost_musd", "mfu", "tflops_per_gpu", "step_time_s",
             "mem_gb", "pareto", "plans_evaluated", "plans_feasible", "reason"]
     st.dataframe(table[[c for c in cols if c in table]], hide_index=True, width="stretch",
                  column_config={"days": st.column_config.NumberColumn("days", format="%.1f"),
                                 "cost_musd": st.column_config.NumberColumn("cost ($M)", format="%.2f"),
-                                "mfu": st.column_config.NumberColumn("MFU", format="%.3f"),
+                                "mfu": st.column_config.NumberColumn("MFU %", format="%.1f"),
                                 "tflops_per_gpu": st.column_config.NumberColumn("TFLOP/s/GPU", format="%.0f"),
                                 "step_time_s": st.column_config.NumberColumn("step (s)", format="%.2f"),
                                 "mem_gb": st.column_config.NumberColumn("mem/GPU (GB)", format="%.1f")})
@@ -194,14 +242,23 @@ def render() -> None:
     if top is None or top.empty:
         return
     top = top.assign(plan=top.apply(_plan_label, axis=1))
+    # plans that differ only in how DP and CP split the same ranks predict the same numbers: show one
+    top = top.drop_duplicates(subset=["step_time_s", "memory_per_gpu_bytes"]).reset_index(drop=True)
     choice = st.selectbox("Plan (best first)", list(range(len(top))), format_func=lambda i: f"#{i + 1}  {top.plan[i]}  "
                           f"({top.step_time_s[i]:.2f} s/step, MFU {top.mfu[i]:.1%})")
     rec = top.iloc[choice]
     _breakdown_charts(rec, float(rec["memory_capacity_bytes"]))
-    st.dataframe(top[["plan", "step_time_s", "mfu", "hfu", "tflops_per_gpu", "memory_per_gpu_bytes", "total_time_s",
-                      "cost_usd"]], hide_index=True, width="stretch")
+    st.markdown(sim.TrainingResult(_record_from_row(rec)).explain())
+    view = pd.DataFrame({"plan": top.plan, "step (s)": top.step_time_s, "MFU %": top.mfu * 100,
+                         "HFU %": top.hfu * 100, "TFLOP/s/GPU": top.tflops_per_gpu,
+                         "mem/GPU (GB)": top.memory_per_gpu_bytes / 1e9,
+                         "days": top.total_time_s / units.SECONDS_PER_DAY, "cost ($M)": top.cost_usd / 1e6})
+    st.dataframe(view.style.format(precision=2, na_rep="—").apply(
+        lambda r: ["font-weight: bold" if r.name == choice else "" for _ in r], axis=1), hide_index=True, width="stretch")
 
-    if inp["model_id"] is not None:
+    if inp["model_id"] is None:
+        st.caption("Scenario export needs a catalog model (an uploaded file has no path the CLI could read).")
+    else:
         scenario = TrainingScenario(
             name=f"{inp['model_id']} on {int(rec['gpus'])} x {rec['hardware']}", model=inp["model_id"],
             hardware=rec["hardware"], gpus=int(rec["gpus"]), global_batch=inp["global_batch"], seq_len=inp["seq_len"],

@@ -41,9 +41,13 @@ def render() -> None:
     st.altair_chart((diag + scatter).properties(height=420), width="stretch")
     fam = df.groupby("family").agg(rows=("error", "size"), median_abs_error=("abs_error", "median"),
                                    max_abs_error=("abs_error", "max")).reset_index()
-    st.dataframe(fam, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in ("median_abs_error",
-                                                                                           "max_abs_error")})
+    fam = fam.assign(median_abs_error=fam.median_abs_error * 100, max_abs_error=fam.max_abs_error * 100).rename(
+        columns={"median_abs_error": "median |error| %", "max_abs_error": "max |error| %"})
+    st.dataframe(fam.style.format(precision=1), hide_index=True, width="stretch")
     with st.expander("Every row"):
-        st.dataframe(df, hide_index=True, width="stretch")
+        from simulator.plans import describe_reasons
+
+        rows = df.assign(reason=df["reason"].map(lambda c: describe_reasons(int(c)) or "fits"),
+                         error_pct=df["error"] * 100).drop(columns=["error", "abs_error"])
+        st.dataframe(rows.style.format(precision=3, na_rep="—"), hide_index=True, width="stretch")
         download_buttons(df, "training_validation", "val")
