@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from .api import TrainingResult, compare_training, estimate_training, make_options, pick_best, plan_training
 from .catalog import hardware_ids, load_hardware, load_model, model_from_dict, model_ids
-from .cost import PriceBook, load_price_book, price_book_ids
+from .cluster import ClusterResult, simulate_cluster
+from .cluster_workload import ClusterScenario, cluster_scenario_ids
+from .cluster_workload import load_scenario as load_cluster_scenario
+from .cost import PriceBook, RentVsBuy, load_price_book, price_book_ids, rent_vs_buy
 from .errors import DataFileError, InfeasiblePlanError, PlanError, SimulatorError, UnknownIdError
 from .hardware import Accelerator
 from .model import TransformerSpec
@@ -26,6 +29,8 @@ from .training import TrainingOptions, evaluate
 __version__ = "0.1.0"
 
 __all__ = [
+    "ClusterResult", "ClusterScenario", "RentVsBuy", "cluster_scenario_ids", "load_cluster_scenario", "rent_vs_buy",
+    "simulate_cluster",
     "Accelerator", "compare_training", "DataFileError", "InfeasiblePlanError", "PlanError", "PlanGrid", "PriceBook", "SearchResult",
     "SimulatorError", "TrainingOptions", "TrainingResult", "TransformerSpec", "UnknownIdError", "enumerate_plans",
     "effective_cost_table", "estimate_training", "evaluate", "hardware_table", "roofline_curves", "hardware_ids", "load_hardware", "load_model", "load_price_book",

@@ -14,7 +14,7 @@ from .errors import SimulatorError
 
 EXIT_USAGE = 2
 # Modules exposing register(subparsers) -> adds their subcommands; each sets `func` returning an exit code.
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = ("simulator.cli_cluster",)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.set_defaults(func=cmd_sweep)
 
     ls = sub.add_parser("list", help="list shipped hardware, models or price books")
-    ls.add_argument("what", choices=["hardware", "models", "prices"])
+    ls.add_argument("what", choices=["hardware", "models", "prices", "scenarios"])
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
     return parser
@@ -247,8 +247,10 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 
 def cmd_list(a: argparse.Namespace) -> int:
     from . import catalog, cost
+    from .cluster_workload import cluster_scenario_ids
 
-    ids = {"hardware": catalog.hardware_ids, "models": catalog.model_ids, "prices": cost.price_book_ids}[a.what]()
+    ids = {"hardware": catalog.hardware_ids, "models": catalog.model_ids, "prices": cost.price_book_ids,
+           "scenarios": cluster_scenario_ids}[a.what]()
     print(json.dumps(ids) if a.json else "\n".join(ids))
     return 0
 
