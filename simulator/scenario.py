@@ -81,9 +81,48 @@ def run_training(s: TrainingScenario) -> dict[str, Any]:
     return res.record(int(res.ranking[0]))
 
 
+class ClusterRunScenario(_Strict):
+    """One cluster simulation: a shipped scenario id or path, optional overrides of its fields
+    (dotted keys, e.g. ``failures.enabled``), a policy and a seed."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["cluster"] = "cluster"
+    name: str = ""
+    scenario: str = Field(min_length=1, description="cluster scenario id or path")
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    policy: Literal["fifo", "sjf", "priority", "easy"] | None = None
+    seed: int = 0
+    until_s: PositiveFloat | None = None
+
+
+def run_cluster(s: ClusterRunScenario) -> dict[str, Any]:
+    """Simulate a cluster scenario with overrides; returns the summary (the `simulator cluster --json` keys)."""
+    from .cluster import simulate_cluster
+    from .cluster_workload import SCENARIOS_DIR, scenario_from_dict
+
+    path = Path(s.scenario)
+    if not path.is_file():
+        path = SCENARIOS_DIR / f"{s.scenario}.yaml"
+    if not path.is_file():
+        raise DataFileError(f"cluster scenario {s.scenario!r} is neither a shipped id nor an existing file")
+    data = read_yaml(path)
+    for dotted, value in s.overrides.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise DataFileError(f"override {dotted!r}: {part!r} is not a mapping in {path}")
+        node[leaf] = value
+    scenario = scenario_from_dict(data, f"{path} (with overrides)", base_dir=path.parent)
+    result = simulate_cluster(scenario, policy=s.policy, seed=s.seed, until_s=s.until_s)
+    return {k: v for k, v in result.to_dict().items() if not isinstance(v, (list, tuple))}
+
+
 # kind -> (schema, runner); the inference, serving and cluster engines add theirs here.
 SCENARIO_KINDS: dict[str, tuple[type[BaseModel], Callable[[Any], dict[str, Any]]]] = {
     "training": (TrainingScenario, run_training),
+    "cluster": (ClusterRunScenario, run_cluster),
 }
 
 

@@ -82,6 +82,8 @@ def _check_path(schema: type[BaseModel], path: str, kind: str) -> None:
             raise DataFileError(f"axis {path!r} names no field of a {kind} scenario "
                                 f"(at {'.'.join(parts[:i + 1])!r}; known: {known})")
         ann = fields[part].annotation
+        if getattr(ann, "__origin__", None) is dict or ann is dict:
+            return  # free-form mapping (e.g. cluster overrides): checked when the scenario runs
         args = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
         model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else (args[0] if args else None)
 

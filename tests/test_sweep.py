@@ -136,3 +136,21 @@ def test_cli_sweep_exit_code_counts_failures(tmp_path, capsys):
     assert code == 2 and out["failed"] == 2 and out["scenarios"] == 4
     code = main(["sweep", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "x"), "--no-progress"])
     assert code == 2
+
+
+def test_cluster_sweep_seeds_are_distinct_and_reproducible(tmp_path):
+    g = parse_grid({"base": {"kind": "cluster", "scenario": "research-1k-h100", "until_s": 2 * 86400,
+                             "overrides": {"warmup_s": 0}},
+                    "axes": {"policy": ["fifo", "easy"]}, "seeds": 2, "seed": 3, "shard_size": 2})
+    run_sweep(g, tmp_path / "a", workers=2)
+    run_sweep(g, tmp_path / "b")
+    a, b = read_results(tmp_path / "a"), read_results(tmp_path / "b")
+    pd.testing.assert_frame_equal(a, b)
+    assert (a["error"] == "").all()
+    assert a["input.seed"].nunique() == 4
+    assert a.groupby("input.policy")["utilization"].nunique().min() == 2  # seeds differ
+
+
+def test_cluster_sweep_rejects_unknown_top_field():
+    with pytest.raises(DataFileError, match="names no field"):
+        parse_grid({"base": {"kind": "cluster", "scenario": "research-1k-h100"}, "axes": {"polcy": ["fifo"]}})
