@@ -26,9 +26,14 @@ test: $(STAMP)
 
 validate: $(STAMP)
 	$(PY) benchmarks/validate_training.py
+	$(PY) benchmarks/validate_inference.py
+	$(PY) benchmarks/validate_cluster.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_search.py
+	$(PY) benchmarks/bench_sweep.py
+	$(PY) benchmarks/bench_serving.py
+	$(PY) benchmarks/bench_cluster.py
 
 clean:
 	rm -rf .venv build *.egg-info .pytest_cache .ruff_cache

@@ -14,7 +14,7 @@ from .errors import SimulatorError
 
 EXIT_USAGE = 2
 # Modules exposing register(subparsers) -> adds their subcommands; each sets `func` returning an exit code.
-EXTENSIONS: tuple[str, ...] = ("simulator.cli_cluster",)
+EXTENSIONS: tuple[str, ...] = ("simulator.cli_infer", "simulator.cli_cluster")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -43,6 +43,7 @@ QUANTIZATIONS: dict[str, Quantization] = {
     "int8": Quantization("int8", 1.0, "int8", 1.0, "W8A8 int8 (SmoothQuant, Xiao et al. 2023)"),
     "int8-wo": Quantization("int8-wo", 1.0, "bf16", 2.0, "int8 weight-only, 16-bit compute"),
     "int4": Quantization("int4", 0.5 + 4.0 / 128.0, "bf16", 2.0, "W4A16 int4 weight-only, group 128 (AWQ/GPTQ)"),
+    "int4-g32": Quantization("int4-g32", 0.5 + 4.0 / 32.0, "bf16", 2.0, "W4A16 int4 weight-only, group 32 (gpt-fast)"),
     "fp4": Quantization("fp4", 0.5 + 1.0 / 16.0, "fp4", 0.5 + 1.0 / 16.0, "W4A4 NVFP4 (block 16, fp8 scales)"),
 }
 KV_BYTES: dict[str, float] = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
@@ -50,41 +51,53 @@ KV_BYTES: dict[str, float] = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
 
 @dataclass(frozen=True, slots=True)
 class EngineProfile:
-    """Host-side costs and scheduler/memory defaults of one serving-engine family."""
+    """Host-side costs and scheduler/memory defaults of one serving-engine family.
+
+    Iteration time = max(device time, layer_launch_s x layers) + step_overhead_s + seq_overhead_s x
+    sequences: kernel launches are asynchronous, so the host only shows when it issues kernels slower
+    than the device runs them (eager engines at small batch); the per-step work (scheduling, sampling,
+    synchronisation) is serial with the device.
+    """
 
     name: str
-    step_overhead_s: float  # per iteration: scheduling, input preparation, sampling launch
-    layer_overhead_s: float  # per layer per iteration: launches/syncs not hidden by CUDA graphs
-    seq_overhead_s: float  # per sequence per iteration: sampler, detokeniser, block tables
-    gpu_memory_utilization: float = 0.90  # share of HBM the engine may use (vLLM) or of free memory (TRT)
+    step_overhead_s: float  # per iteration: scheduling, input preparation, sampling, sync
+    layer_launch_s: float  # host time to issue one layer's kernels (0 with CUDA graphs)
+    seq_overhead_s: float  # per sequence sampled per iteration: sampler, detokeniser, block tables
+    gpu_memory_utilization: float = 0.90  # share of HBM (vLLM) or of the memory left free (TRT-LLM)
     kv_memory_mode: str = "total"  # "total": util x HBM - weights - workspace; "free": util x (free after weights)
     block_size_tokens: int = 16
     max_seqs: int = 256
     max_batched_tokens: int = 8192
     chunked_prefill: bool = True
+    admission: str = "on_demand"  # "on_demand": blocks as needed, preempt by recompute (vLLM);
+    #                                "reserve_full": reserve prompt + output at admission, never evict (TRT-LLM)
+    compute_scale: float = 1.0  # engine kernels' share of the profile's calibrated compute efficiency
     source: str = ""
 
 
 ENGINES: dict[str, EngineProfile] = {
     "ideal": EngineProfile("ideal", 0.0, 0.0, 0.0, source="no host overhead: a pure calibrated roofline"),
     "vllm": EngineProfile(
-        "vllm", 500e-6, 20e-6, 0.0, 0.90, "total", 16, 256, 8192, True,
-        source="BLIS roofline defaults (inference-sim docs/roofline.md): 500 us per step, 20 us per layer; "
-               "vLLM defaults gpu_memory_utilization 0.9, block 16, max_num_seqs 256, max_num_batched_tokens 8192"),
+        "vllm", 500e-6, 20e-6, 0.0, 0.90, "total", 16, 256, 8192, True, "on_demand",
+        source="BLIS roofline defaults (inference-sim docs/roofline.md): 500 us per step and 20 us per layer, the "
+               "latter used here as host launch time (hidden under device time, as with CUDA graphs); vLLM V1 "
+               "defaults gpu_memory_utilization 0.9, block 16, max_num_seqs 256, max_num_batched_tokens 8192. "
+               "No modern-vLLM measurement is in the reference data: this family is a prior, not validated"),
     "trtllm": EngineProfile(
-        "trtllm", 1.0e-3, 0.0, 0.0, 0.90, "free", 32, 2048, 8192, True,
-        source="TensorRT-LLM C++ runtime/CUDA graphs (no per-layer host cost); step overhead from the "
-               "TRT-LLM fit rows, see benchmarks/validate_inference.py; kv_cache_free_gpu_mem_fraction 0.9, "
-               "tokens_per_block 32, trtllm-bench max_batch_size 2048 / max_num_tokens 8192"),
+        "trtllm", 1.0e-3, 0.0, 0.0, 0.90, "free", 32, 2048, 8192, True, "reserve_full",
+        source="TensorRT-LLM runtime with CUDA graphs (no per-layer host cost); 1 ms per iteration is an assumed "
+               "prior, not fitted; kv_cache_free_gpu_mem_fraction 0.9, tokens_per_block 32, GUARANTEED_NO_EVICT, "
+               "max_batch_size 2048 / max_num_tokens 8192 (trtllm-bench defaults)"),
     "vllm-2023": EngineProfile(
-        "vllm-2023", 2.0e-3, 200e-6, 0.0, 0.90, "total", 16, 256, 4096, False,
-        source="2023 vLLM (no CUDA graphs, Ray TP workers) as profiled by Splitwise; host terms fitted on "
-               "the Splitwise fit rows, see benchmarks/validate_inference.py"),
+        "vllm-2023", 4.21e-3, 520e-6, 357e-6, 0.90, "total", 16, 256, 4096, False, "on_demand", 0.617,
+        source="2023 vLLM (eager PyTorch, Ray TP workers, no chunking) as profiled by Splitwise on DGX-A100; the "
+               "four host/kernel terms are least-squares fitted on the 32 DGX-A100 Llama-2-70B rows "
+               "(benchmarks/validate_inference.py --fit) and checked on the DGX-H100 and BLOOM rows"),
     "gpt-fast": EngineProfile(
-        "gpt-fast", 0.1e-3, 0.0, 0.0, 0.90, "total", 16, 1, 1, False,
+        "gpt-fast", 0.1e-3, 0.0, 0.0, 0.90, "total", 16, 1, 1, False, "reserve_full",
         source="torch.compile + CUDA graphs (gpt-fast README): no per-layer host cost"),
     "fastertransformer": EngineProfile(
-        "fastertransformer", 0.5e-3, 0.0, 0.0, 0.90, "free", 16, 64, 8192, False,
+        "fastertransformer", 0.5e-3, 0.0, 0.0, 0.90, "free", 16, 64, 8192, False, "reserve_full",
         source="C++ runtime, static batching"),
 }
 
@@ -270,10 +283,11 @@ class _Costs:
 
 def _costs(model: TransformerSpec, hw: Accelerator, dep: Deployment) -> _Costs:
     q = dep.quant
+    scale = dep.profile.compute_scale
     low_bits = q.compute_dtype in ("fp8", "int8", "fp4")
-    eta = float(hw.gemm.compute_efficiency_for(low_bits))
+    eta = float(hw.gemm.compute_efficiency_for(low_bits)) * scale
     gemm_curve = replace(hw.gemm, compute_efficiency=eta)
-    attn_curve = replace(hw.gemm, compute_efficiency=hw.flash_attention_efficiency)
+    attn_curve = replace(hw.gemm, compute_efficiency=hw.flash_attention_efficiency * scale)
     decode_curve = replace(attn_curve, memory_efficiency=hw.memory_bandwidth_efficiency)
     return _Costs(hw.peak(q.compute_dtype), hw.peak("bf16"), hw.hbm_bandwidth_bytes_per_s, gemm_curve,
                   attn_curve, decode_curve, q, KV_BYTES[dep.kv_precision])
@@ -293,9 +307,7 @@ def _expert_touch_fraction(tokens, n_experts: int, top_k: int):
     return 1.0 - (1.0 - top_k / n_experts) ** np.asarray(tokens, dtype=float)
 
 
-def layer_linear_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool = False):
-    """Linear layers of one transformer layer on one GPU for T tokens (QKV, output, MLP or experts)."""
-    c = _costs(model, hw, dep)
+def _layer_linear(model: TransformerSpec, dep: Deployment, c: _Costs, tokens, moe_layer: bool):
     tokens = np.asarray(tokens, dtype=float)
     h, tp = float(model.d_model), float(dep.tp)
     up = 2.0 if model.gated else 1.0
@@ -318,29 +330,43 @@ def layer_linear_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tok
     return t + _linear_s(c, assigned, h, moe.d_ff_expert / etp, weight_share=touched)
 
 
-def layer_attention_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, prefill_tokens=0.0,
-                      prefill_pairs=0.0, prefill_prefix_tokens=0.0, decode_seqs=0.0, decode_context_tokens=0.0):
-    """Attention core of one layer on one GPU. Prefill: FlashAttention over query-key pairs (causal:
-    c*(prefix + (c+1)/2) per chunk of c tokens; Dao 2023); decode: PagedAttention reading every cached
-    K/V once (Kwon et al. 2023). MLA decode uses the absorbed form (DeepSeek-V2 2.1.3)."""
-    c = _costs(model, hw, dep)
-    pt = np.asarray(prefill_tokens, dtype=float)
-    pairs = np.asarray(prefill_pairs, dtype=float)
-    prefix = np.asarray(prefill_prefix_tokens, dtype=float)
-    ds = np.asarray(decode_seqs, dtype=float)
-    ctx = np.asarray(decode_context_tokens, dtype=float)
+def layer_linear_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool = False):
+    """Linear layers of one transformer layer on one GPU for T tokens (QKV, output, MLP or router +
+    experts, with the expected number of distinct experts touched, so MoE decode reads fewer weights)."""
+    return _layer_linear(model, dep, _costs(model, hw, dep), tokens, moe_layer)
+
+
+def _prefill_attention(model: TransformerSpec, dep: Deployment, c: _Costs, prefill_tokens, pairs, prefix):
     heads = model.n_heads / dep.tp
     kv_elems = kv_elems_per_token_per_layer(model, dep.tp)
     d_qk, d_v = float(model.qk_head_dim), float(model.v_head_dim)
-    qo = heads * (d_qk + d_v)
-    flop_p = 2.0 * heads * (d_qk + d_v) * pairs
-    bytes_p = pt * (qo + kv_elems) * ACT_BYTES + prefix * kv_elems * c.kv_bytes
-    t_p = roofline.soft_roofline_s(flop_p, bytes_p, c.peak16, c.bw, c.attn_curve)
-    per_ctx_flop = (2.0 * heads * (2.0 * model.mla.kv_lora_rank + model.mla.qk_rope_head_dim)
-                    if model.mla is not None else 2.0 * heads * (d_qk + d_v))
-    bytes_d = ctx * kv_elems * c.kv_bytes + ds * qo * ACT_BYTES
-    t_d = roofline.soft_roofline_s(per_ctx_flop * ctx, bytes_d, c.peak16, c.bw, c.decode_curve)
-    return np.where(pt > 0, t_p, 0.0) + np.where(ds > 0, t_d, 0.0)
+    flop = 2.0 * heads * (d_qk + d_v) * np.asarray(pairs, dtype=float)
+    moved = (np.asarray(prefill_tokens, dtype=float) * (heads * (d_qk + d_v) + kv_elems) * ACT_BYTES
+             + np.asarray(prefix, dtype=float) * kv_elems * c.kv_bytes)
+    t = roofline.soft_roofline_s(flop, moved, c.peak16, c.bw, c.attn_curve)
+    return np.where(np.asarray(prefill_tokens) > 0, t, 0.0)
+
+
+def _decode_attention(model: TransformerSpec, dep: Deployment, c: _Costs, decode_seqs, context_tokens):
+    heads = model.n_heads / dep.tp
+    ctx = np.asarray(context_tokens, dtype=float)
+    if model.mla is not None:  # absorbed MLA: scores and values against the latent (DeepSeek-V2 2.1.3)
+        per_ctx_flop = 2.0 * heads * (2.0 * model.mla.kv_lora_rank + model.mla.qk_rope_head_dim)
+    else:
+        per_ctx_flop = 2.0 * heads * (model.qk_head_dim + model.v_head_dim)
+    moved = ctx * kv_elems_per_token_per_layer(model, dep.tp) * c.kv_bytes
+    t = roofline.soft_roofline_s(per_ctx_flop * ctx, moved, c.peak16, c.bw, c.decode_curve)
+    return np.where(np.asarray(decode_seqs) > 0, t, 0.0)
+
+
+def layer_attention_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, prefill_tokens=0.0,
+                      prefill_pairs=0.0, prefill_prefix_tokens=0.0, decode_seqs=0.0, decode_context_tokens=0.0):
+    """Attention core of one layer on one GPU. Prefill: FlashAttention over causal query-key pairs
+    (c*(prefix + (c+1)/2) per chunk of c tokens; Dao 2023) reading the cached prefix once; decode:
+    PagedAttention reading every cached K/V once (Kwon et al. 2023), linear in the summed context."""
+    c = _costs(model, hw, dep)
+    return (_prefill_attention(model, dep, c, prefill_tokens, prefill_pairs, prefill_prefix_tokens)
+            + _decode_attention(model, dep, c, decode_seqs, decode_context_tokens))
 
 
 def layer_elementwise_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool = False):
@@ -363,10 +389,48 @@ def layer_elementwise_s(model: TransformerSpec, hw: Accelerator, dep: Deployment
 
 def layer_tp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens):
     """Two all-reduces of T x h 16-bit activations per layer (Shoeybi et al. 2019, fig. 3); each pays
-    the link latency, so small decode messages are latency-bound (comm.hierarchical_allreduce_s)."""
+    the link latency, so small decode messages are latency-bound (comm.ring_allreduce_s inside the
+    NVLink domain, comm.hierarchical_allreduce_s across it)."""
     tokens = np.asarray(tokens, dtype=float)
-    t = 2.0 * comm.hierarchical_allreduce_s(float(dep.tp), tokens * model.d_model * ACT_BYTES, 1.0, hw)
-    return np.where(tokens > 0, t, 0.0)
+    msg = tokens * model.d_model * ACT_BYTES
+    if dep.tp <= hw.scale_up_domain_gpus:  # one ring inside the NVLink domain: one base latency
+        one = comm.ring_allreduce_s(float(dep.tp), msg, hw.intra)
+    else:
+        one = comm.hierarchical_allreduce_s(float(dep.tp), msg, 1.0, hw)
+    return np.where(tokens > 0, 2.0 * one, 0.0)
+
+
+def _token_parts(model: TransformerSpec, hw: Accelerator, dep: Deployment, c: _Costs, tokens) -> dict:
+    """Everything that depends only on the number of tokens in the batch (all layers, one GPU/stage)."""
+    tokens = np.asarray(tokens, dtype=float)
+    n_moe = model.n_moe_layers
+    n_dense = model.n_layers - n_moe
+    lin = n_dense * _layer_linear(model, dep, c, tokens, False)
+    elt = n_dense * layer_elementwise_s(model, hw, dep, tokens, False)
+    if n_moe:
+        lin = lin + n_moe * _layer_linear(model, dep, c, tokens, True)
+        elt = elt + n_moe * layer_elementwise_s(model, hw, dep, tokens, True)
+    tp_comm = model.n_layers * layer_tp_comm_s(model, hw, dep, tokens)
+    in_domain = dep.tp * dep.pp <= hw.scale_up_domain_gpus
+    p2p = comm.sendrecv_s(tokens * model.d_model * ACT_BYTES, hw.intra if in_domain else hw.inter)
+    pp_comm = (dep.pp - 1) * np.where(tokens > 0, p2p, 0.0)
+    return {"linear": lin, "elementwise": elt, "tp_comm": tp_comm, "pp_comm": pp_comm}
+
+
+def _lm_head(model: TransformerSpec, dep: Deployment, c: _Costs, n_logits):
+    """LM head GEMM for the sequences sampled this iteration (16-bit weights, vocabulary split by TP)."""
+    n_logits = np.asarray(n_logits, dtype=float)
+    t = _linear_s(c, n_logits, model.vocab_size / dep.tp, float(model.d_model), weight_bytes=ACT_BYTES)
+    return np.where(n_logits > 0, t, 0.0)
+
+
+def engine_overhead_s(prof: EngineProfile, n_layers: int, device_s, n_logits):
+    """Host time an iteration adds: step + per-sequence work, plus whatever layer launching takes
+    beyond the device time (max(device, launch) model of asynchronous launches; LLM-Viewer issue #4)."""
+    device_s = np.asarray(device_s, dtype=float)
+    n_logits = np.asarray(n_logits, dtype=float)
+    launch = np.maximum(prof.layer_launch_s * n_layers - device_s, 0.0)
+    return prof.step_overhead_s + prof.seq_overhead_s * n_logits + launch
 
 
 def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *, prefill_tokens=0.0,
@@ -377,37 +441,65 @@ def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *
     prefill_tokens: new prompt tokens in the batch (all chunks); prefill_pairs: causal query-key pairs of
     those chunks; prefill_prefix_tokens: cached tokens the chunks attend to; decode_seqs: sequences
     decoding one token; decode_context_tokens: sum of their KV lengths; logits: sequences sampled
-    (default: decode_seqs + 1 if any prefill). All broadcast as numpy arrays.
+    (default: decode_seqs + 1 if any prefill). All broadcast as numpy arrays. With PP the stages run
+    one after another for one batch, so the latency covers every layer; `stage` is the largest stage.
     """
+    c = _costs(model, hw, dep)
     pt = np.asarray(prefill_tokens, dtype=float)
     ds = np.asarray(decode_seqs, dtype=float)
     tokens = pt + ds
     n_logits = np.asarray(ds + (pt > 0) if logits is None else logits, dtype=float)
-    n_moe = model.n_moe_layers
-    n_dense = model.n_layers - n_moe
-    lin = n_dense * layer_linear_s(model, hw, dep, tokens, False)
-    elt = n_dense * layer_elementwise_s(model, hw, dep, tokens, False)
-    if n_moe:
-        lin = lin + n_moe * layer_linear_s(model, hw, dep, tokens, True)
-        elt = elt + n_moe * layer_elementwise_s(model, hw, dep, tokens, True)
-    attn = model.n_layers * layer_attention_s(model, hw, dep, pt, prefill_pairs, prefill_prefix_tokens, ds,
-                                              decode_context_tokens)
-    tp_comm = model.n_layers * layer_tp_comm_s(model, hw, dep, tokens)
-    c = _costs(model, hw, dep)
-    head = _linear_s(c, n_logits, model.vocab_size / dep.tp, float(model.d_model), weight_bytes=ACT_BYTES)
-    head = np.where(n_logits > 0, head, 0.0)
-    in_domain = dep.tp * dep.pp <= hw.scale_up_domain_gpus
-    p2p = comm.sendrecv_s(tokens * model.d_model * ACT_BYTES, hw.intra if in_domain else hw.inter)
-    pp_comm = (dep.pp - 1) * np.where(tokens > 0, p2p, 0.0)
-    prof = dep.profile
-    busy = tokens + n_logits > 0
-    overhead = np.where(busy, prof.step_overhead_s + prof.layer_overhead_s * model.n_layers
-                        + prof.seq_overhead_s * n_logits, 0.0)
-    # with PP the stages run one after another for one batch: the sum of all layers is the latency
-    total = lin + elt + attn + tp_comm + head + pp_comm + overhead
-    stage = (lin + elt + attn + tp_comm) * layers_per_stage(model, dep.pp) / model.n_layers + head + overhead
-    return {"linear": lin, "attention": attn, "elementwise": elt, "tp_comm": tp_comm, "lm_head": head,
-            "pp_comm": pp_comm, "overhead": overhead, "total": total, "stage": stage}
+    parts = _token_parts(model, hw, dep, c, tokens)
+    attn = model.n_layers * (_prefill_attention(model, dep, c, pt, prefill_pairs, prefill_prefix_tokens)
+                             + _decode_attention(model, dep, c, ds, decode_context_tokens))
+    head = _lm_head(model, dep, c, n_logits)
+    body = parts["linear"] + parts["elementwise"] + parts["tp_comm"] + attn
+    device = body + head + parts["pp_comm"]
+    busy = (tokens + n_logits) > 0
+    overhead = np.where(busy, engine_overhead_s(dep.profile, model.n_layers, device, n_logits), 0.0)
+    stage = body * layers_per_stage(model, dep.pp) / model.n_layers + head + overhead
+    return {**parts, "attention": attn, "lm_head": head, "overhead": overhead, "total": device + overhead,
+            "stage": stage}
+
+
+class IterationCostTable:
+    """`iteration_time_s` pre-tabulated over batch tokens and sampled sequences for the simulator
+    (Vidur pre-computes its predictions on a grid the same way); exact, not an approximation: decode
+    attention is linear in the summed context, prefill attention is evaluated directly."""
+
+    def __init__(self, model: TransformerSpec, hw: Accelerator, dep: Deployment, max_tokens: int, max_logits: int):
+        self.model, self.hw, self.dep = model, hw, dep
+        self._c = _costs(model, hw, dep)
+        tokens = np.arange(max_tokens + 1, dtype=float)
+        parts = _token_parts(model, hw, dep, self._c, tokens)
+        self.token_s = parts["linear"] + parts["elementwise"] + parts["tp_comm"] + parts["pp_comm"]
+        self.head_s = _lm_head(model, dep, self._c, np.arange(max_logits + 1, dtype=float))
+        probe = model.n_layers * _decode_attention(model, dep, self._c, 1.0, np.array([1e6, 2e6]))
+        self.decode_per_ctx_s = float(probe[1] - probe[0]) / 1e6
+        self.decode_fixed_s = float(probe[0]) - self.decode_per_ctx_s * 1e6
+        self.max_tokens, self.max_logits = max_tokens, max_logits
+        prof = dep.profile
+        self._step, self._seq, self._launch = prof.step_overhead_s, prof.seq_overhead_s, prof.layer_launch_s * model.n_layers
+
+    def time_s(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
+               decode_context: float, n_logits: int) -> float:
+        """Iteration latency for one batch (scalars); equals iteration_time_s(...)['total']."""
+        tokens = prefill_tokens + decode_seqs
+        if tokens > self.max_tokens or n_logits > self.max_logits:
+            return float(iteration_time_s(self.model, self.hw, self.dep, prefill_tokens=prefill_tokens,
+                                          prefill_pairs=prefill_pairs, prefill_prefix_tokens=prefill_prefix,
+                                          decode_seqs=decode_seqs, decode_context_tokens=decode_context,
+                                          logits=n_logits)["total"])
+        device = self.token_s[tokens] + self.head_s[n_logits]
+        if decode_seqs:
+            device += self.decode_fixed_s + self.decode_per_ctx_s * decode_context
+        if prefill_tokens:
+            device += self.model.n_layers * float(_prefill_attention(self.model, self.dep, self._c, prefill_tokens,
+                                                                     prefill_pairs, prefill_prefix))
+        if tokens == 0 and n_logits == 0:
+            return 0.0
+        launch = self._launch - device
+        return float(device + self._step + self._seq * n_logits + (launch if launch > 0.0 else 0.0))
 
 
 def prefill_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, batch, prompt_len) -> np.ndarray:

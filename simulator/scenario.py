@@ -119,10 +119,85 @@ def run_cluster(s: ClusterRunScenario) -> dict[str, Any]:
     return {k: v for k, v in result.to_dict().items() if not isinstance(v, (list, tuple))}
 
 
+class DeploymentSpec(_Strict):
+    tp: PositiveInt = 1
+    pp: PositiveInt = 1
+    ep: PositiveInt = 1
+    precision: str = "bf16"
+    kv_precision: str = "bf16"
+    engine: str = "vllm"
+    max_seqs: PositiveInt | None = None
+    max_batched_tokens: PositiveInt | None = None
+
+
+class InferenceScenario(_Strict):
+    """A static batch: prefill `batch` prompts, then decode (the `simulator infer` question)."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["inference"] = "inference"
+    name: str = ""
+    model: str = Field(min_length=1)
+    hardware: str = Field(min_length=1)
+    deployment: DeploymentSpec = DeploymentSpec()
+    batch: PositiveInt = 1
+    input_len: PositiveInt = 1024
+    output_len: PositiveInt = 256
+
+
+def _deployment(d: DeploymentSpec):
+    from .inference import Deployment
+
+    return Deployment(**d.model_dump())
+
+
+def run_inference(s: InferenceScenario) -> dict[str, Any]:
+    from .catalog import load_hardware, load_model
+    from .inference import estimate_inference
+
+    return estimate_inference(load_model(s.model), load_hardware(s.hardware), _deployment(s.deployment),
+                              batch=s.batch, input_len=s.input_len, output_len=s.output_len).to_dict()
+
+
+class ServingScenario(_Strict):
+    """Replicas behind a router under an arrival process (the `simulator serve` question)."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["serving"] = "serving"
+    name: str = ""
+    model: str = Field(min_length=1)
+    hardware: str = Field(min_length=1)
+    deployment: DeploymentSpec = DeploymentSpec()
+    replicas: PositiveInt = 1
+    router: str = "least_outstanding"
+    rate_per_s: PositiveFloat = 1.0
+    arrival: Literal["poisson", "gamma"] = "poisson"
+    requests: PositiveInt = 1000
+    input_len: PositiveFloat = 1024
+    output_len: PositiveFloat = 256
+    length_dist: str = "fixed"
+    slo_ttft_s: PositiveFloat = 2.0
+    slo_tpot_s: PositiveFloat = 0.1
+    seed: int = 0
+
+
+def run_serving(s: ServingScenario) -> dict[str, Any]:
+    from .catalog import load_hardware, load_model
+    from .serving import ServingConfig, make_workload, simulate_serving
+
+    wl = make_workload(s.requests, input_len=s.input_len, output_len=s.output_len, arrival=s.arrival,
+                       rate_per_s=s.rate_per_s, length_dist=s.length_dist, seed=s.seed)
+    cfg = ServingConfig(deployment=_deployment(s.deployment), replicas=s.replicas, router=s.router,
+                        slo_ttft_s=s.slo_ttft_s, slo_tpot_s=s.slo_tpot_s)
+    res = simulate_serving(load_model(s.model), load_hardware(s.hardware), cfg, wl, seed=s.seed)
+    return {k: v for k, v in res.to_dict().items() if not isinstance(v, (list, tuple, dict))}
+
+
 # kind -> (schema, runner); the inference, serving and cluster engines add theirs here.
 SCENARIO_KINDS: dict[str, tuple[type[BaseModel], Callable[[Any], dict[str, Any]]]] = {
     "training": (TrainingScenario, run_training),
     "cluster": (ClusterRunScenario, run_cluster),
+    "inference": (InferenceScenario, run_inference),
+    "serving": (ServingScenario, run_serving),
 }
 
 

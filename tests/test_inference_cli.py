@@ -1,0 +1,128 @@
+"""`simulator infer | serve | capacity` in process, through the main CLI with this extension registered."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import simulator.cli as cli
+
+TRACE = str(Path(__file__).resolve().parent.parent / "workloads" / "traces" / "example-chat-200.csv")
+
+
+def run(capsys, args):
+    code = cli.main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+INFER = ["infer", "--model", "llama3.1-70b", "--hardware", "h100-sxm-80gb", "--tp", "4", "--batch", "8",
+         "--input-len", "1000", "--output-len", "200"]
+
+
+def test_infer_json_contract(capsys):
+    code, out, err = run(capsys, INFER + ["--precision", "fp8", "--json"])
+    assert code == 0, err
+    r = json.loads(out)
+    for key in ("feasible", "reason", "ttft_s", "tpot_s", "e2e_s", "output_tokens_per_s", "kv_cache_bytes_per_seq",
+                "max_concurrent_seqs", "weights_bytes_per_gpu"):
+        assert key in r, key
+    assert r["feasible"] is True and r["precision"] == "fp8"
+    assert r["output_tokens_per_s"] == pytest.approx(8 * 200 / r["e2e_s"])
+
+
+def test_infer_table(capsys):
+    code, out, _ = run(capsys, INFER)
+    assert code == 0 and "TTFT" in out and "max concurrent" in out
+
+
+def test_infer_infeasible_prints_reason_and_exits_2(capsys):
+    args = ["infer", "--model", "llama3.1-70b", "--hardware", "h100-sxm-80gb", "--input-len", "10", "--output-len",
+            "10", "--json"]
+    code, out, err = run(capsys, args)
+    assert code == 2 and json.loads(out)["feasible"] is False and "do not fit" in err
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--tp", "3"], "does not divide the 64 attention heads"),
+    (["--input-len", "0"], "--input-len"),
+])
+def test_infer_bad_input_is_one_line(capsys, extra, words):
+    args = ["infer", "--model", "llama3.1-70b", "--hardware", "h100-sxm-80gb", "--input-len", "10",
+            "--output-len", "10"] + extra
+    code, out, err = run(capsys, args)
+    assert code == 2 and words in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+SERVE = ["serve", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--requests", "200", "--input-len", "300",
+         "--output-len", "60"]
+
+
+def test_serve_json_contract_and_records(capsys, tmp_path):
+    records = tmp_path / "req.csv"
+    series = tmp_path / "kv.parquet"
+    code, out, err = run(capsys, SERVE + ["--rate", "20", "--replicas", "2", "--seed", "3", "--json", "--records",
+                                          str(records), "--timeseries", str(series)])
+    assert code == 0, err
+    s = json.loads(out)
+    for key in ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "e2e_p50_s", "e2e_p99_s",
+                "throughput_output_tokens_per_s", "requests_completed", "sim_events"):
+        assert key in s, key
+    assert s["requests_completed"] == 200 and s["seed"] == 3
+    assert len(pd.read_csv(records)) == 200
+    assert {"time_s", "kv_occupancy", "engine"} <= set(pd.read_parquet(series).columns)
+
+
+def test_serve_table_trace_and_lengths(capsys):
+    code, out, _ = run(capsys, ["serve", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--trace", TRACE])
+    assert code == 0 and "200 of 200" in out and "TTFT p50/p90/p99" in out
+    code, out, _ = run(capsys, SERVE + ["--rate", "10", "--length-dist", "lognormal:0.5", "--arrival", "gamma:3"])
+    assert code == 0
+    code, out, _ = run(capsys, SERVE + ["--concurrency", "8", "--length-dist", "sharegpt"])
+    assert code == 0
+
+
+def test_serve_disaggregated(capsys):
+    code, out, err = run(capsys, SERVE + ["--rate", "5", "--prefill-replicas", "1", "--decode-replicas", "1", "--json"])
+    assert code == 0, err
+    assert json.loads(out)["disaggregated"] is True
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--rate", "-2"], "--rate must be a positive"),
+    ([], "serve needs --rate"),
+    (["--rate", "1", "--prefill-replicas", "1"], "both --prefill-replicas and --decode-replicas"),
+    (["--trace", "/no/such.csv"], "does not exist"),
+    (["--rate", "1", "--length-dist", "empirical"], "empirical:PATH"),
+])
+def test_serve_bad_input_is_one_line(capsys, extra, words):
+    code, _, err = run(capsys, SERVE + extra)
+    assert code == 2 and words in err and "Traceback" not in err
+
+
+def test_serve_reports_overload(capsys):
+    code, out, err = run(capsys, ["serve", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--requests",
+                                  "1500", "--input-len", "1000", "--output-len", "200", "--rate", "150", "--json"])
+    assert code == 0 and json.loads(out)["overloaded"] is True and "overloaded" in err
+
+
+def test_capacity_json(capsys):
+    args = ["capacity", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--rate", "10", "--slo-ttft-p99", "2",
+            "--slo-tpot-p99", "0.05", "--input-len", "500", "--output-len", "100", "--tp", "1", "2", "--precision",
+            "bf16", "fp8", "--requests", "120", "--json"]
+    code, out, err = run(capsys, args)
+    assert code == 0, err
+    r = json.loads(out)
+    best = r["best"]
+    for key in ("deployment", "gpus", "cost_per_hour_usd", "cost_per_million_tokens_usd"):
+        assert key in best
+    assert isinstance(r["alternatives"], list)
+    code, out, _ = run(capsys, args[:-1])
+    assert code == 0 and "$/M tok" in out
+
+
+def test_capacity_model_that_fits_nowhere(capsys):
+    code, _, err = run(capsys, ["capacity", "--model", "llama3.1-405b", "--hardware", "a100-sxm-40gb", "--rate", "1",
+                                "--input-len", "100", "--output-len", "10", "--precision", "bf16"])
+    assert code == 2 and "no candidate deployment" in err
