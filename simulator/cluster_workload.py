@@ -301,9 +301,8 @@ def _training_time_s(j: JobFile, t: TrainingPlanFile, pool: PoolSpec, what: str)
 
     try:
         res = estimate_training(t.model, pool.hardware, j.gpus, global_batch=t.global_batch, seq_len=t.seq_len,
-                                tp=t.tp, pp=t.pp, cp=t.cp, ep=t.ep, micro_batch=t.micro_batch, zero=t.zero,
-                                recompute=t.recompute, precision=t.precision, pp_schedule=t.pp_schedule, vpp=t.vpp,
-                                train_tokens=t.train_tokens)
+                                train_tokens=t.train_tokens, uneven_pp=t.uneven_pp, dropout=t.dropout,
+                                **t.plan_kwargs())
     except SimulatorError as exc:
         raise DataFileError(f"{what} training plan on pool {pool.id!r}: {exc}") from None
     if not res.feasible:

@@ -12,24 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, V
 
 from .catalog import format_validation_error, read_yaml
 from .errors import DataFileError
+from .schema import PlanSpec
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class PlanSpec(_Strict):
-    tp: PositiveInt = 1
-    pp: PositiveInt = 1
-    cp: PositiveInt = 1
-    ep: PositiveInt = 1
-    micro_batch: PositiveInt = 1
-    zero: Literal[0, 1, 2, 3] = 1
-    recompute: Literal["none", "selective", "full"] = "selective"
-    precision: Literal["bf16", "fp16", "fp8"] = "bf16"
-    pp_schedule: Literal["1f1b", "interleaved"] = "1f1b"
-    vpp: PositiveInt | None = None
-    sequence_parallel: bool | None = None
 
 
 class TrainingOptionsSpec(_Strict):
@@ -70,7 +57,7 @@ def run_training(s: TrainingScenario) -> dict[str, Any]:
     if s.plan is not None:
         return estimate_training(s.model, s.hardware, s.gpus, global_batch=s.global_batch, seq_len=s.seq_len,
                                  train_tokens=s.train_tokens, price_book=s.price_book, purchase=s.purchase,
-                                 **s.plan.model_dump(), **opts).to_dict()
+                                 **s.plan.plan_kwargs(), **opts).to_dict()
     res = plan_training(s.model, s.hardware, s.gpus, global_batch=s.global_batch, seq_len=s.seq_len,
                         train_tokens=s.train_tokens, objective=s.objective, precisions=s.precisions,
                         price_book=s.price_book, purchase=s.purchase, option_kw=opts)

@@ -64,6 +64,14 @@ class Power(_Strict):
     server_to_gpu_power_ratio: float = Field(default=1.8, ge=1)
 
 
+class CollectiveRegime(_Strict):
+    """One latency-bandwidth regime of a link (like one NCCL protocol): collective time is the fastest
+    regime's alpha-beta time (simulator/calibrate/fit.py regime_time_s; microbench_anchors 3.3)."""
+
+    latency_s: float = Field(ge=0)
+    bus_efficiency: float = Field(gt=0, le=1.2)
+
+
 class Link(_Strict):
     """One tier of the network as seen by one device; bandwidth is per device, one direction."""
 
@@ -74,6 +82,9 @@ class Link(_Strict):
     hop_latency_s: float = Field(default=1.0e-6, ge=0)
     # Achieved bus bandwidth of large collectives over the spec figure (nccl-tests busbw / spec).
     bus_efficiency: float = Field(default=0.8, gt=0, le=1.2)
+    # Optional: fitted small/medium/large-message regimes (latency_s, bus_efficiency pairs) and their sources.
+    regimes: list[CollectiveRegime] | None = None
+    regimes_fitted_on: list[str] | None = None
 
 
 class Node(_Strict):
@@ -105,6 +116,9 @@ class GemmEfficiency(_Strict):
     memory_efficiency: float = Field(gt=0, le=1.2)
     p: float = Field(gt=0.5, le=8)
     launch_s: float = Field(ge=0)
+    # Optional: memory cap of matrix-vector products (M or N = 1), which BLAS runs as GEMV kernels
+    # without operand packing; default: memory_efficiency.
+    gemv_memory_efficiency: float | None = Field(default=None, gt=0, le=1.5)
     fitted_on: list[str] = Field(min_length=1)
 
 
@@ -120,6 +134,8 @@ class Efficiency(_Strict):
     # Fixed cost per kernel launch for memory-bound kernels.
     kernel_launch_s: float = Field(default=5.0e-6, ge=0)
     fitted_on: list[str] = Field(min_length=1)
+    # Optional: measurement files (paths relative to the repository root) the curves were fitted on.
+    measurements: list[str] | None = None
 
 
 class HardwareFile(_Entity):
@@ -201,6 +217,27 @@ class ModelFile(_Strict):
                 "set attention.head_dim explicitly"
             )
         return self
+
+
+# ---------------------------------------------------------------- parallel plans
+class PlanSpec(_Strict):
+    """A training parallel plan as written in scenario files (same names as `simulator train`)."""
+
+    tp: PositiveInt = 1
+    pp: PositiveInt = 1
+    cp: PositiveInt = 1
+    ep: PositiveInt = 1
+    micro_batch: PositiveInt = 1
+    zero: Literal[0, 1, 2, 3] = 1
+    recompute: Literal["none", "selective", "full"] = "selective"
+    precision: Literal["bf16", "fp16", "fp8"] = "bf16"
+    pp_schedule: Literal["1f1b", "interleaved"] = "1f1b"
+    vpp: PositiveInt | None = None
+    sequence_parallel: bool | None = None
+
+    def plan_kwargs(self) -> dict:
+        """The plan fields as keyword arguments of `estimate_training`."""
+        return {k: getattr(self, k) for k in PlanSpec.model_fields}
 
 
 # ---------------------------------------------------------------- price books

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
-from .schema import _Entity, _Strict
+from .schema import PlanSpec, _Entity, _Strict
 
 # Llama 3 405B, 54-day snapshot on 16,384 H100 (2,048 nodes): 419 unexpected + 47 planned interruptions
 # (Meta, "The Llama 3 Herd of Models", via cluster_cost_reliability.md section 3.1-3.2, derived rates):
@@ -106,23 +106,15 @@ class _JobCommon(_Strict):
     checkpoint_interval_s: PositiveFloat | None = None
 
 
-class TrainingPlanFile(_Strict):
+class TrainingPlanFile(PlanSpec):
     """A training run whose duration comes from the training core (estimate_training)."""
 
     model: str = Field(min_length=1)
     train_tokens: PositiveFloat
     global_batch: PositiveInt
     seq_len: PositiveInt
-    tp: PositiveInt = 1
-    pp: PositiveInt = 1
-    cp: PositiveInt = 1
-    ep: PositiveInt = 1
-    micro_batch: PositiveInt = 1
-    zero: Literal[0, 1, 2, 3] = 1
-    recompute: Literal["none", "selective", "full"] = "selective"
-    precision: Literal["bf16", "fp16", "fp8"] = "bf16"
-    pp_schedule: Literal["1f1b", "interleaved"] = "1f1b"
-    vpp: PositiveInt | None = None
+    uneven_pp: bool = False  # pipeline stages with unequal layer counts (e.g. 126 layers on PP16)
+    dropout: bool = True
 
 
 class JobFile(_JobCommon):
