@@ -12,56 +12,90 @@ Public API (imports nothing heavy: no streamlit, dask or matplotlib)::
 
 from __future__ import annotations
 
-from .api import TrainingResult, compare_training, estimate_training, make_options, pick_best, plan_training
-from .capacity import SLO, CapacityPlan, RateSearch, max_sustainable_rate, plan_capacity
-from .catalog import hardware_ids, load_hardware, load_model, model_from_dict, model_ids
-from .cluster import ClusterResult, simulate_cluster
-from .cluster_workload import ClusterScenario, cluster_scenario_ids
-from .cluster_workload import load_scenario as load_cluster_scenario
-from .cost import PriceBook, RentVsBuy, load_price_book, price_book_ids, rent_vs_buy
-from .errors import DataFileError, InfeasiblePlanError, PlanError, SimulatorError, UnknownIdError
-from .hardware import Accelerator
-from .inference import (
-                        ENGINES,
-                        QUANTIZATIONS,
-                        Deployment,
-                        EngineProfile,
-                        InferenceResult,
-                        MemoryPlan,
-                        decode_step_time_s,
-                        estimate_inference,
-                        iteration_time_s,
-                        memory_plan,
-                        prefill_time_s,
-)
-from .model import TransformerSpec
-from .plans import PlanGrid, enumerate_plans, single_plan
-from .reports import effective_cost_table, hardware_table, roofline_curves
-from .search import SearchResult, pareto_front
-from .serving import (
-                        ROUTERS,
-                        ServingConfig,
-                        ServingResult,
-                        Workload,
-                        make_workload,
-                        read_trace,
-                        simulate_serving,
-                        workload_from_trace,
-)
-from .training import TrainingOptions, evaluate
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ENGINES", "QUANTIZATIONS", "ROUTERS", "SLO", "CapacityPlan", "Deployment", "EngineProfile", "InferenceResult",
-    "MemoryPlan", "RateSearch", "ServingConfig", "ServingResult", "Workload", "decode_step_time_s",
-    "estimate_inference", "iteration_time_s", "make_workload", "max_sustainable_rate", "memory_plan",
-    "plan_capacity", "prefill_time_s", "read_trace", "simulate_serving", "workload_from_trace",
-    "ClusterResult", "ClusterScenario", "RentVsBuy", "cluster_scenario_ids", "load_cluster_scenario", "rent_vs_buy",
-    "simulate_cluster",
-    "Accelerator", "compare_training", "DataFileError", "InfeasiblePlanError", "PlanError", "PlanGrid", "PriceBook", "SearchResult",
-    "SimulatorError", "TrainingOptions", "TrainingResult", "TransformerSpec", "UnknownIdError", "enumerate_plans",
-    "effective_cost_table", "estimate_training", "evaluate", "hardware_table", "roofline_curves", "hardware_ids", "load_hardware", "load_model", "load_price_book",
-    "make_options", "pick_best", "model_from_dict", "model_ids", "pareto_front", "plan_training", "price_book_ids",
-    "single_plan",
-]
+# name -> (submodule, attribute): imported on first use, so `import simulator` stays light and a
+# machine with only numpy (e.g. a GPU box running `simulator calibrate run`) can use the parts it needs.
+_EXPORTS: dict[str, tuple[str, str]] = {
+    "Accelerator": ("hardware", "Accelerator"),
+    "CapacityPlan": ("capacity", "CapacityPlan"),
+    "cluster_scenario_ids": ("cluster_workload", "cluster_scenario_ids"),
+    "ClusterResult": ("cluster", "ClusterResult"),
+    "ClusterScenario": ("cluster_workload", "ClusterScenario"),
+    "compare_training": ("api", "compare_training"),
+    "DataFileError": ("errors", "DataFileError"),
+    "decode_step_time_s": ("inference", "decode_step_time_s"),
+    "Deployment": ("inference", "Deployment"),
+    "effective_cost_table": ("reports", "effective_cost_table"),
+    "EngineProfile": ("inference", "EngineProfile"),
+    "ENGINES": ("inference", "ENGINES"),
+    "enumerate_plans": ("plans", "enumerate_plans"),
+    "estimate_inference": ("inference", "estimate_inference"),
+    "estimate_training": ("api", "estimate_training"),
+    "evaluate": ("training", "evaluate"),
+    "hardware_ids": ("catalog", "hardware_ids"),
+    "hardware_table": ("reports", "hardware_table"),
+    "InfeasiblePlanError": ("errors", "InfeasiblePlanError"),
+    "InferenceResult": ("inference", "InferenceResult"),
+    "iteration_time_s": ("inference", "iteration_time_s"),
+    "load_cluster_scenario": ("cluster_workload", "load_scenario"),
+    "load_hardware": ("catalog", "load_hardware"),
+    "load_model": ("catalog", "load_model"),
+    "load_price_book": ("cost", "load_price_book"),
+    "make_options": ("api", "make_options"),
+    "make_workload": ("serving", "make_workload"),
+    "max_sustainable_rate": ("capacity", "max_sustainable_rate"),
+    "memory_plan": ("inference", "memory_plan"),
+    "MemoryPlan": ("inference", "MemoryPlan"),
+    "model_from_dict": ("catalog", "model_from_dict"),
+    "model_ids": ("catalog", "model_ids"),
+    "pareto_front": ("search", "pareto_front"),
+    "pick_best": ("api", "pick_best"),
+    "plan_capacity": ("capacity", "plan_capacity"),
+    "plan_training": ("api", "plan_training"),
+    "PlanError": ("errors", "PlanError"),
+    "PlanGrid": ("plans", "PlanGrid"),
+    "prefill_time_s": ("inference", "prefill_time_s"),
+    "price_book_ids": ("cost", "price_book_ids"),
+    "PriceBook": ("cost", "PriceBook"),
+    "QUANTIZATIONS": ("inference", "QUANTIZATIONS"),
+    "RateSearch": ("capacity", "RateSearch"),
+    "read_trace": ("serving", "read_trace"),
+    "rent_vs_buy": ("cost", "rent_vs_buy"),
+    "RentVsBuy": ("cost", "RentVsBuy"),
+    "roofline_curves": ("reports", "roofline_curves"),
+    "ROUTERS": ("serving", "ROUTERS"),
+    "SearchResult": ("search", "SearchResult"),
+    "ServingConfig": ("serving", "ServingConfig"),
+    "ServingResult": ("serving", "ServingResult"),
+    "simulate_cluster": ("cluster", "simulate_cluster"),
+    "simulate_serving": ("serving", "simulate_serving"),
+    "SimulatorError": ("errors", "SimulatorError"),
+    "single_plan": ("plans", "single_plan"),
+    "SLO": ("capacity", "SLO"),
+    "TrainingOptions": ("training", "TrainingOptions"),
+    "TrainingResult": ("api", "TrainingResult"),
+    "TransformerSpec": ("model", "TransformerSpec"),
+    "UnknownIdError": ("errors", "UnknownIdError"),
+    "Workload": ("serving", "Workload"),
+    "workload_from_trace": ("serving", "workload_from_trace"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'simulator' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f".{module}", __name__), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -103,6 +103,7 @@ def _link(d: Any) -> Link:
         latency_s=d.latency_s,
         hop_latency_s=d.hop_latency_s,
         bus_efficiency=d.bus_efficiency,
+        regimes=tuple((r.latency_s, r.bus_efficiency) for r in (d.regimes or ())),
     )
 
 
@@ -129,6 +130,7 @@ def hardware_from_file(f: HardwareFile, path: str = "") -> Accelerator:
             p=f.efficiency.gemm.p,
             launch_s=f.efficiency.gemm.launch_s,
             fp8_compute_efficiency=f.efficiency.gemm.fp8_compute_efficiency,
+            gemv_memory_efficiency=f.efficiency.gemm.gemv_memory_efficiency,
         ),
         memory_bandwidth_efficiency=f.efficiency.memory_bandwidth_efficiency,
         flash_attention_efficiency=f.efficiency.flash_attention_efficiency,

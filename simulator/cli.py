@@ -14,7 +14,7 @@ from .errors import SimulatorError
 
 EXIT_USAGE = 2
 # Modules exposing register(subparsers) -> adds their subcommands; each sets `func` returning an exit code.
-EXTENSIONS: tuple[str, ...] = ("simulator.cli_infer", "simulator.cli_cluster")
+EXTENSIONS: tuple[str, ...] = ("simulator.cli_infer", "simulator.cli_cluster", "simulator.calibrate.cli")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -93,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plan)
 
     for module in EXTENSIONS:  # subcommands of the other engines register themselves
-        importlib.import_module(module).register(sub)
+        try:
+            importlib.import_module(module).register(sub)
+        except ImportError:  # e.g. a GPU box with only numpy + torch: keep the subcommands that can run
+            continue
 
     rn = sub.add_parser("run", help="run a scenario YAML (training; other kinds as engines add them)")
     rn.add_argument("scenario", help="path to a scenario YAML file")

@@ -16,8 +16,13 @@ ArrayLike = np.ndarray | float
 
 
 def _alpha_beta(n: np.ndarray, bytes_: np.ndarray, link: Link, factor: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    bw = link.bandwidth_bytes_per_s * link.bus_efficiency
-    t = link.latency_s + steps * link.hop_latency_s + factor * bytes_ / bw
+    """latency + steps x hop latency + factor x S / (bandwidth x bus efficiency); with fitted regimes,
+    the fastest regime (NCCL picks an algorithm/protocol per size: src/graph/tuning.cc)."""
+    regimes = link.regimes or ((link.latency_s, link.bus_efficiency),)
+    t = None
+    for latency_s, efficiency in regimes:
+        ti = latency_s + steps * link.hop_latency_s + factor * bytes_ / (link.bandwidth_bytes_per_s * efficiency)
+        t = ti if t is None else np.minimum(t, ti)
     return np.where(n > 1, t, 0.0)
 
 

@@ -15,6 +15,8 @@ class Link:
     latency_s: float
     hop_latency_s: float
     bus_efficiency: float
+    # fitted (latency_s, bus_efficiency) regimes; a collective takes the fastest (like NCCL's protocols)
+    regimes: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,7 @@ class GemmCurve:
     p: float
     launch_s: float
     fp8_compute_efficiency: float | None = None
+    gemv_memory_efficiency: float | None = None  # memory cap when M or N is 1 (BLAS GEMV, no packing)
 
     def compute_efficiency_for(self, fp8):
         """Per-plan compute cap: the fp8 value where the plan runs fp8 GEMMs."""

@@ -42,9 +42,26 @@ def gemm_time_s(m: ArrayLike, n: ArrayLike, k: ArrayLike, peak_flop_per_s: Array
     moved = gemm_bytes(m, n, k, in_bytes, out_bytes) * batch
     eta = curve.compute_efficiency if compute_efficiency is None else compute_efficiency
     t_c = flop / (eta * np.asarray(peak_flop_per_s, dtype=float))
-    t_m = moved / (curve.memory_efficiency * bandwidth_bytes_per_s)
+    eta_b = curve.memory_efficiency
+    if curve.gemv_memory_efficiency is not None:  # matrix-vector products stream without operand packing
+        eta_b = np.where(is_gemv(m, n), curve.gemv_memory_efficiency, eta_b)
+    t_m = moved / (eta_b * bandwidth_bytes_per_s)
     p = curve.p
     return curve.launch_s + (t_c**p + t_m**p) ** (1.0 / p)
+
+
+def is_gemv(m: ArrayLike, n: ArrayLike) -> np.ndarray:
+    """A GEMM with one output dimension of 1 runs as a matrix-vector product: BLAS streams the matrix
+    once without packing operands (OpenBLAS interface/gemm.c dispatches M or N = 1 to GEMV)."""
+    return (np.asarray(m) == 1) | (np.asarray(n) == 1)
+
+
+def attention_flop(batch: ArrayLike, q_len: ArrayLike, kv_len: ArrayLike, heads: ArrayLike, d_qk: ArrayLike,
+                   d_v: ArrayLike, causal: bool) -> np.ndarray:
+    """Forward FLOP of the score and context matmuls, 2*q*kv*heads*(d_qk + d_v), halved when causal
+    (Dao 2023, FlashAttention-2, sec. 4: 4 s^2 d h per sequence for d_qk = d_v)."""
+    return 2.0 * np.asarray(batch, dtype=float) * q_len * kv_len * heads * (np.asarray(d_qk) + d_v) * (
+        0.5 if causal else 1.0)
 
 
 def stream_time_s(bytes_moved: ArrayLike, bandwidth_bytes_per_s: float, efficiency: float,

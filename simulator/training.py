@@ -105,8 +105,7 @@ def _per_layer(model: TransformerSpec, hw: Accelerator, g: PlanGrid, o: Training
     d_qk, d_v = float(model.qk_head_dim), float(model.v_head_dim)
     if o.attention_kernel in ("flash", "flash1"):
         attn_eff = hw.flash_attention_efficiency if o.attention_kernel == "flash" else hw.flash1_attention_efficiency
-        work = 0.5 if o.causal else 1.0
-        flop = 2.0 * mb * s_loc * s * heads_loc * (d_qk + d_v) * work
+        flop = roofline.attention_flop(mb, s_loc, s, heads_loc, d_qk, d_v, o.causal)
         moved = ACT_BYTES * mb * s_loc * heads_loc * (2 * d_qk + 2 * d_v)
         attn_f = roofline.flash_attention_time_s(flop, moved, peak16, bw, attn_eff, curve)
         attn_b = 2.5 * attn_f  # backward recomputes scores: 2.5x forward matmul work (Dao 2023, sec. 3)

@@ -16,7 +16,7 @@ import datetime as _dt
 import os
 import platform
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Protocol
@@ -28,7 +28,7 @@ from .kernels import Case
 
 FORMAT = "simulator-calibrate-measurements/1"
 CASE_COLUMNS = [f.name for f in fields(Case) if f.name != "flush"]
-STAT_COLUMNS = ["reps", "time_s", "time_s_min", "time_s_p25", "time_s_p75", "time_s_max"]
+STAT_COLUMNS = ["reps", "time_s", "time_s_min", "time_s_p25", "time_s_p75", "time_s_max", "time_s_best_round"]
 COLUMNS = CASE_COLUMNS + STAT_COLUMNS
 
 
@@ -42,9 +42,12 @@ class Timing:
     of kernel time has accumulated or `max_reps` is reached."""
 
     warmup: int = 2
-    min_reps: int = 5
-    max_reps: int = 30
+    min_reps: int = 8
+    max_reps: int = 32
     min_time_s: float = 0.1
+    # The suite is walked this many times, each pass taking a share of every case's repetitions, so a
+    # burst of load from other processes spreads over many cases instead of spoiling a few.
+    rounds: int = 4
 
 
 class Backend(Protocol):
@@ -58,28 +61,35 @@ class Backend(Protocol):
     def release(self) -> None: ...
 
 
-def summarize(times_s: Iterable[float]) -> dict[str, float]:
-    """Median and spread of repeated timings (median: robust to the odd preempted call)."""
-    t = np.asarray(list(times_s), dtype=float)
+def summarize(rounds_s: list[list[float]]) -> dict[str, float]:
+    """Median and spread of repeated timings (median: robust to the odd preempted call), plus
+    `time_s_best_round`, the lowest of the per-round medians: on a shared machine a burst of other
+    work slows whole rounds, and other processes only ever add time (cf. the Python timeit docs on
+    why the fastest repeat is the informative one)."""
+    t = np.asarray([x for r in rounds_s for x in r], dtype=float)
+    best = min(float(np.median(r)) for r in rounds_s if r)
     return {"reps": int(t.size), "time_s": float(np.median(t)), "time_s_min": float(t.min()),
             "time_s_p25": float(np.percentile(t, 25)), "time_s_p75": float(np.percentile(t, 75)),
-            "time_s_max": float(t.max())}
+            "time_s_max": float(t.max()), "time_s_best_round": best}
 
 
-def time_case(backend: Backend, case: Case, timing: Timing) -> dict[str, float]:
-    """Warm up, then time repeated calls of one prepared kernel."""
+def time_case(backend: Backend, case: Case, timing: Timing, share: float = 1.0, warmup: int | None = None) -> list[float]:
+    """Warm up, then time repeated calls of one prepared kernel; `share` of the case's repetitions."""
     fn = backend.prepare(case)
+    warmup = timing.warmup if warmup is None else warmup
+    min_reps = max(1, round(timing.min_reps * share))
+    max_reps = max(min_reps, round(timing.max_reps * share))
     try:
-        for _ in range(timing.warmup):
+        for _ in range(warmup):
             fn()
         times: list[float] = []
-        while len(times) < timing.max_reps:
+        while len(times) < max_reps:
             if case.flush:
                 backend.flush()
             times.append(backend.time_call(fn))
-            if len(times) >= timing.min_reps and sum(times) >= timing.min_time_s:
+            if len(times) >= min_reps and sum(times) >= timing.min_time_s * share:
                 break
-        return summarize(times)
+        return times
     finally:
         backend.release()
 
@@ -129,17 +139,21 @@ def run_suite(backend: Backend, suite: str, timing: Timing, families: set[str] |
     if families:
         todo = [c for c in todo if c.family in families]
     env = backend.environment()
-    env["timing"] = (f"warmup {timing.warmup}, reps {timing.min_reps}-{timing.max_reps} "
-                     f"until {timing.min_time_s:g} s, median recorded")
+    env["suite"] = suite if not families else f"{suite} ({', '.join(sorted(families))})"
+    env["timing"] = (f"{timing.rounds} interleaved rounds over the suite; per case warmup {timing.warmup} (1 in later rounds), "
+                     f"reps {timing.min_reps}-{timing.max_reps} in all until {timing.min_time_s:g} s; median recorded")
     local = [c for c in todo if c.world_size <= 1]
     shared = [c for c in todo if c.world_size > 1]
     rows: list[dict[str, object]] = []
     t0 = time.perf_counter()
-    for i, case in enumerate(local):
-        if progress is not None:
-            progress(i, len(todo), case)
-        stats = time_case(backend, case, timing)
-        rows.append(_row(case, stats))
+    rounds = max(1, timing.rounds)
+    times: list[list[list[float]]] = [[] for _ in local]
+    for r in range(rounds):
+        for i, case in enumerate(local):
+            if progress is not None:
+                progress(r * len(local) + i, rounds * len(local), case)
+            times[i].append(time_case(backend, case, timing, 1.0 / rounds, None if r == 0 else 1))
+    rows += [_row(case, summarize(t)) for case, t in zip(local, times, strict=True)]
     if shared:
         run_collectives = getattr(backend, "run_collectives", None)
         if run_collectives is None:

@@ -1,0 +1,93 @@
+"""Predict one kernel on one profile with the functions the training model uses (`simulator kernel`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import roofline
+from ..errors import SimulatorError
+from ..hardware import Accelerator
+from . import fit as F
+from .kernels import COLLECTIVES, DTYPE_BYTES, attention_bytes, attention_flop
+
+OPS = ("gemm", "attention", "copy", *COLLECTIVES)
+# nccl-tests bus-bandwidth factors (NVIDIA nccl-tests doc/PERFORMANCE.md): busbw = algbw * factor.
+BUS_FACTOR = {"allreduce": lambda n: 2.0 * (n - 1) / n, "allgather": lambda n: (n - 1) / n,
+              "reducescatter": lambda n: (n - 1) / n, "alltoall": lambda n: (n - 1) / n, "sendrecv": lambda n: 1.0}
+
+
+def _bound(parts: dict[str, float]) -> str:
+    """The term that dominates the time: latency (fixed cost), compute, memory or network."""
+    return max(parts, key=lambda k: parts[k])
+
+
+def _peak(hw: Accelerator, dtype: str) -> float:
+    return hw.peak(F.PEAK_KEY.get(dtype, dtype))
+
+
+def predict_kernel(hw: Accelerator, op: str, *, m: int = 0, n: int = 0, k: int = 0, dtype: str = "bf16",
+                   batch: int = 1, seq_len: int = 0, heads: int = 0, head_dim: int = 0, causal: bool = False,
+                   bytes_: float = 0.0, gpus: int = 2, scope: str = "intra") -> dict[str, Any]:
+    """Time, achieved rate, efficiency and bound of one kernel (a JSON-ready record)."""
+    if dtype not in DTYPE_BYTES:
+        raise SimulatorError(f"unknown --dtype {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}")
+    rec: dict[str, Any] = {"hardware": hw.id, "op": op, "dtype": dtype}
+    bw = hw.hbm_bandwidth_bytes_per_s
+    if op == "gemm":
+        if min(m, n, k) < 1:
+            raise SimulatorError("gemm needs --m, --n and --k (positive integers)")
+        size = DTYPE_BYTES[dtype]
+        out = 2 if dtype == "fp8" else size
+        curve = hw.gemm
+        eta_b = (curve.gemv_memory_efficiency if curve.gemv_memory_efficiency is not None
+                 and bool(roofline.is_gemv(m, n)) else curve.memory_efficiency)
+        peak = _peak(hw, dtype)
+        eta = float(curve.compute_efficiency_for(dtype == "fp8"))
+        flop = float(roofline.gemm_flop(m, n, k)) * batch
+        moved = float(roofline.gemm_bytes(m, n, k, size, out)) * batch
+        t = float(roofline.gemm_time_s(m, n, k, peak, bw, curve, size, out, batch, eta))
+        parts = {"latency": curve.launch_s, "compute": flop / (eta * peak), "memory": moved / (eta_b * bw)}
+        rec.update({"m": m, "n": n, "k": k, "batch": batch, "time_s": t, "flop": flop, "bytes": moved,
+                    "achieved_flop_per_s": flop / t, "efficiency": flop / t / peak, "bound": _bound(parts)})
+    elif op == "attention":
+        if min(batch, seq_len, heads, head_dim) < 1:
+            raise SimulatorError("attention needs --batch, --seq-len, --heads and --head-dim (positive integers)")
+        peak = _peak(hw, dtype)
+        flop = attention_flop(batch, seq_len, heads, head_dim, causal)
+        moved = attention_bytes(batch, seq_len, heads, head_dim, DTYPE_BYTES[dtype])
+        eff = hw.flash_attention_efficiency
+        t = float(roofline.flash_attention_time_s(flop, moved, peak, bw, eff, hw.gemm))
+        parts = {"latency": hw.gemm.launch_s, "compute": flop / (eff * peak),
+                 "memory": moved / (hw.gemm.memory_efficiency * bw)}
+        rec.update({"batch": batch, "seq_len": seq_len, "heads": heads, "head_dim": head_dim, "causal": causal,
+                    "time_s": t, "flop": flop, "bytes": moved, "achieved_flop_per_s": flop / t,
+                    "efficiency": flop / t / peak, "bound": _bound(parts)})
+    elif op == "copy":
+        if bytes_ <= 0:
+            raise SimulatorError("copy needs --bytes (bytes moved: read + write)")
+        t = float(roofline.stream_time_s(bytes_, bw, hw.memory_bandwidth_efficiency, 1.0, hw.kernel_launch_s))
+        parts = {"latency": hw.kernel_launch_s, "memory": bytes_ / (hw.memory_bandwidth_efficiency * bw)}
+        rec.update({"bytes": bytes_, "time_s": t, "achieved_bytes_per_s": bytes_ / t, "efficiency": bytes_ / t / bw,
+                    "bound": _bound(parts)})
+    elif op in COLLECTIVES:
+        if bytes_ <= 0:
+            raise SimulatorError(f"{op} needs --bytes (the buffer per rank; all-gather: the gathered output)")
+        n_ranks = 2 if op == "sendrecv" else gpus
+        if n_ranks < 2:
+            raise SimulatorError(f"{op} needs --gpus >= 2")
+        link = hw.intra if scope == "intra" else hw.inter
+        regimes = list(link.regimes) or None
+        t = float(F.regime_time_s(op, np.asarray(float(n_ranks)), np.asarray(bytes_), link, regimes))
+        algbw = bytes_ / t
+        busbw = algbw * BUS_FACTOR[op](n_ranks)
+        # the fixed part: the same model at a 1-byte message (latency + hops of the fastest regime)
+        t_fixed = float(F.regime_time_s(op, np.asarray(float(n_ranks)), np.asarray(1.0), link, regimes))
+        rec.update({"bytes": bytes_, "gpus": n_ranks, "scope": scope, "time_s": t, "achieved_bytes_per_s": algbw,
+                    "bus_bytes_per_s": busbw, "efficiency": busbw / link.bandwidth_bytes_per_s,
+                    "bound": "network" if t - t_fixed >= t_fixed else "latency",
+                    "regimes_applied": bool(regimes)})
+    else:
+        raise SimulatorError(f"unknown --op {op!r}; choose one of {', '.join(OPS)}")
+    return rec
