@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from . import cost as cost_mod
+from .catalog import load_hardware, load_model
 from .errors import InfeasiblePlanError, PlanError
 from .hardware import Accelerator
 from .inference import QUANTIZATIONS, Deployment, check_deployment, memory_plan
@@ -66,6 +67,7 @@ def max_sustainable_rate(model: TransformerSpec, hw: Accelerator, dep: Deploymen
     The bracket's top is the saturation throughput (every request queued at t = 0); each probe simulates
     the workload re-timed at the probe rate and stops early once the queue passes a bound (overloaded).
     """
+    model, hw = load_model(model), load_hardware(hw)  # ids, paths or loaded objects
     if not 0 < rel_tol < 1:
         raise PlanError(f"rel_tol must be in (0, 1), got {rel_tol!r}")
     n = len(workload)
@@ -183,6 +185,7 @@ def plan_capacity(model: TransformerSpec, hw: Accelerator, *, rate_per_s: float,
     disaggregation: prefill:decode replica ratios per unit to try besides colocated serving, e.g. ((1, 1), (1, 2)).
     verify: simulate the chosen deployment at the full rate behind its router and add a unit if it misses.
     """
+    model, hw = load_model(model), load_hardware(hw)  # ids, paths or loaded objects
     if not rate_per_s > 0:
         raise PlanError(f"--rate must be a positive number of requests per second, got {rate_per_s!r}")
     if not (slo.ttft_s > 0 and slo.tpot_s > 0):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from . import comm, roofline
+from .catalog import load_hardware, load_model
 from .errors import PlanError
 from .hardware import Accelerator
 from .model import TransformerSpec
@@ -254,6 +255,7 @@ class MemoryPlan:
 def memory_plan(model: TransformerSpec, hw: Accelerator, dep: Deployment) -> MemoryPlan:
     """KV budget = engine share of memory - weights - workspace (vLLM: of total HBM; TRT-LLM: of the
     memory left free), divided into blocks of block_size tokens x layers of one stage."""
+    model, hw = load_model(model), load_hardware(hw)  # ids, paths or loaded objects
     prof = dep.profile
     weights = weight_bytes_per_gpu(model, dep)
     work = workspace_bytes_per_gpu(model, dep)
@@ -550,6 +552,7 @@ def estimate_inference(model: TransformerSpec, hw: Accelerator, dep: Deployment,
                        output_len: int) -> InferenceResult:
     """Static batch: prefill every prompt in one iteration, then output_len - 1 decode iterations with
     the context growing by one token each (decode steps vectorised over context length)."""
+    model, hw = load_model(model), load_hardware(hw)  # ids, paths or loaded objects
     check_deployment(model, hw, dep)
     for name, value in (("batch", batch), ("input_len", input_len), ("output_len", output_len)):
         if int(value) != value or value < 1:

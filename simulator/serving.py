@@ -22,6 +22,7 @@ import pandas as pd
 import simpy
 
 from . import comm, inference
+from .catalog import load_hardware, load_model
 from .errors import DataFileError, PlanError
 from .hardware import Accelerator
 from .inference import Deployment, IterationCostTable
@@ -544,6 +545,7 @@ def simulate_serving(model: TransformerSpec, hw: Accelerator, config: ServingCon
 
     concurrency: closed loop with that many users (arrival times of the workload are then ignored).
     """
+    model, hw = load_model(model), load_hardware(hw)  # ids, paths or loaded objects
     if config.router not in ROUTERS:
         raise PlanError(f"--router {config.router!r} is not one of {', '.join(ROUTERS)}")
     if config.replicas < 1 and not config.disaggregated:
