@@ -58,3 +58,11 @@ def test_invalid_uploaded_model_shows_error_not_exception():
     assert not at.exception
     assert at.error and "n_layers" in at.error[0].value
     assert any("still running" in str(md.value) for md in at.markdown)
+
+
+def test_validation_page_runs_inference_validation_on_click():
+    at = page("validation_page").run()
+    assert not at.exception
+    at.button(key="val-infer").click().run()
+    assert not at.exception and not at.error
+    assert any("block" in str(df.value.index.name) or len(df.value) for df in at.dataframe)

@@ -8,17 +8,10 @@ operator rows (the profiles the hardware GEMM curves were fitted on) within 10 %
 `benchmarks/validate_inference.py --rows` prints the full table.
 """
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+from simulator import inference_validation as vi
 from simulator.inference import ENGINES
-
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("validate_inference", ROOT / "benchmarks" / "validate_inference.py")
-vi = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(vi)
 
 
 @pytest.fixture(scope="module")

@@ -51,3 +51,71 @@ def render() -> None:
                          error_pct=df["error"] * 100).drop(columns=["error", "abs_error"])
         st.dataframe(rows.style.format(precision=3, na_rep="—"), hide_index=True, width="stretch")
         download_buttons(df, "training_validation", "val")
+    render_inference_and_kernels()
+
+
+@st.cache_data(show_spinner="Evaluating the published inference measurements (about 10 s)")
+def _inference_table() -> pd.DataFrame:
+    from simulator import inference_validation as iv
+
+    return iv.validate(iv.load_rows())
+
+
+@st.cache_data(show_spinner="Fitting and checking kernel calibrations")
+def _kernel_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    from simulator.calibrate.measurements import read_many
+    from simulator.calibrate.validate import validate as validate_kernels
+    from simulator.catalog import HARDWARE_DIR, load_hardware
+
+    root = HARDWARE_DIR / "measurements"
+    files = [(sorted(root.glob("host-cpu-*.csv"))[-1], "host-cpu")]
+    files += [(root / "published" / f"{name}.csv", hw) for name, hw in (
+        ("a100-gemm", "a100-sxm-80gb"), ("h100-gemm", "h100-sxm-80gb"), ("a100-allreduce", "a100-sxm-80gb"),
+        ("h200-allreduce", "h200-sxm-141gb"))]
+    summary, points = [], []
+    for path, hw_id in files:
+        if not path.is_file():
+            continue
+        report, rows, _ = validate_kernels(read_many([path]), load_hardware(hw_id), allow_other_device=True)
+        for fam, entry in report["families"].items():
+            summary.append({"profile": hw_id, "file": path.name, "family": fam, "fit rows": entry["n_fit"],
+                            "check rows": entry["n_check"], "held-out MAPE %": 100 * report["mape"].get(fam, float("nan"))})
+        points.append(rows.assign(profile=hw_id, file=path.name))
+    return pd.DataFrame(summary), pd.concat(points, ignore_index=True)
+
+
+def render_inference_and_kernels() -> None:
+    st.subheader("Inference latency and throughput")
+    st.caption("TensorRT-LLM, gpt-fast, FasterTransformer and vLLM measurements: batch-1 decode, prefill vs prompt "
+               "length, max-load throughput. Only engine host terms are fitted, on rows marked 'fit'; 'check' rows "
+               "never enter a fit.")
+    if st.button("Run the inference validation (about 10 s)", key="val-infer") or st.session_state.get("val-infer-done"):
+        st.session_state["val-infer-done"] = True
+        df = guarded(_inference_table)
+        if df is not None:
+            check = df[df["split"] == "check"]
+            by = check.assign(abs_error=check["error"].abs()).groupby("block")["abs_error"].agg(["size", "median", "max"])
+            st.dataframe((by.rename(columns={"size": "rows", "median": "median |error| %", "max": "max |error| %"})
+                          .assign(**{"median |error| %": lambda d: d["median |error| %"] * 100,
+                                     "max |error| %": lambda d: d["max |error| %"] * 100})
+                          .style.format(precision=1)), width="stretch")
+            download_buttons(df, "inference_validation", "vinf")
+
+    st.subheader("Kernels (calibration)")
+    st.caption("Each efficiency curve is fitted on half of the shape families of a measurement file and checked on "
+               "the other half (host-cpu: measured on this kind of machine; GPUs: published kernel timings).")
+    tables = guarded(_kernel_tables)
+    if tables is None:
+        return
+    summary, points = tables
+    st.dataframe(summary.style.format(precision=1, na_rep="—"), hide_index=True, width="stretch")
+    check = points[points["split"] == "check"]
+    lim = [float(check[["time_s", "predicted_s"]].min().min()), float(check[["time_s", "predicted_s"]].max().max())]
+    diag = alt.Chart(pd.DataFrame({"x": lim, "y": lim})).mark_line(color="gray", strokeDash=[4, 3]).encode(x="x", y="y")
+    dots = alt.Chart(check).mark_circle(size=40).encode(
+        x=alt.X("time_s:Q", title="Measured kernel time (s)", scale=alt.Scale(type="log")),
+        y=alt.Y("predicted_s:Q", title="Predicted (s)", scale=alt.Scale(type="log")),
+        color=alt.Color("profile:N"), shape="family:N",
+        tooltip=["profile", "family", "shape_family", alt.Tooltip("error:Q", format="+.1%")])
+    st.altair_chart((diag + dots).properties(height=380, title="Held-out kernels: predicted vs measured"),
+                    width="stretch")
