@@ -20,6 +20,8 @@ __version__ = "0.1.0"
 # name -> (submodule, attribute): imported on first use, so `import simulator` stays light and a
 # machine with only numpy (e.g. a GPU box running `simulator calibrate run`) can use the parts it needs.
 _EXPORTS: dict[str, tuple[str, str]] = {
+    "apply_overrides": ("scenario", "apply_overrides"),
+    "usd_per_million_tokens": ("cost", "usd_per_million_tokens"),
     "Accelerator": ("hardware", "Accelerator"),
     "CapacityPlan": ("capacity", "CapacityPlan"),
     "cluster_scenario_ids": ("cluster_workload", "cluster_scenario_ids"),

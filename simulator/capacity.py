@@ -168,8 +168,9 @@ def _record(dep: Deployment, unit: tuple[int, int], search: RateSearch, rate: fl
         "gpus_per_unit": unit_gpus, "units": units, "gpus": gpus, "max_rate_per_unit_per_s": search.max_rate_per_s,
         "saturation_rate_per_unit_per_s": search.saturation_rate_per_s,
         "cost_per_hour_usd": per_h,
-        "cost_per_million_tokens_usd": per_h / tok_h * 1e6 if tok_h > 0 else float("nan"),
-        "cost_per_million_output_tokens_usd": per_h / (rate * out_per_req * SECONDS_PER_HOUR) * 1e6,
+        "cost_per_million_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * tokens_per_req)
+        if tok_h > 0 else float("nan"),
+        "cost_per_million_output_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * out_per_req),
         "ttft_p99_s_at_max_rate": s.get("ttft_p99_s"), "tpot_p99_s_at_max_rate": s.get("tpot_p99_s"),
         "evaluations": search.evaluations,
     }

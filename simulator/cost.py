@@ -101,6 +101,11 @@ def rental_cost_usd(gpu_hours: float, hardware_id: str, book: PriceBook, option:
     return gpu_hours * price if not math.isnan(price) else float("nan")
 
 
+def usd_per_million_tokens(usd_per_hour, tokens_per_s):
+    """Cost of a million tokens for a fleet billed `usd_per_hour` that sustains `tokens_per_s` (broadcasts)."""
+    return usd_per_hour / (tokens_per_s * 3600.0) * 1e6
+
+
 def training_energy_j(time_s, gpus, tdp_w: float, average_utilization_of_tdp: float,
                       server_to_gpu_power_ratio: float, pue: float):
     """Facility energy: GPUs x TDP x average utilisation x server/GPU power ratio x PUE x time

@@ -82,6 +82,23 @@ class ClusterRunScenario(_Strict):
     until_s: PositiveFloat | None = None
 
 
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | Any, source: str = "<scenario>") -> dict[str, Any]:
+    """A copy of a scenario mapping with dotted-key overrides applied (``failures.enabled: false``)."""
+    import copy
+
+    out = copy.deepcopy(data)
+    items = overrides.items() if isinstance(overrides, dict) else overrides
+    for dotted, value in items:
+        node = out
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise DataFileError(f"override {dotted!r}: {part!r} is not a mapping in {source}")
+        node[leaf] = value
+    return out
+
+
 def run_cluster(s: ClusterRunScenario) -> dict[str, Any]:
     """Simulate a cluster scenario with overrides; returns the summary (the `simulator cluster --json` keys)."""
     from .cluster import simulate_cluster
@@ -92,15 +109,7 @@ def run_cluster(s: ClusterRunScenario) -> dict[str, Any]:
         path = SCENARIOS_DIR / f"{s.scenario}.yaml"
     if not path.is_file():
         raise DataFileError(f"cluster scenario {s.scenario!r} is neither a shipped id nor an existing file")
-    data = read_yaml(path)
-    for dotted, value in s.overrides.items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise DataFileError(f"override {dotted!r}: {part!r} is not a mapping in {path}")
-        node[leaf] = value
+    data = apply_overrides(read_yaml(path), s.overrides, str(path))
     scenario = scenario_from_dict(data, f"{path} (with overrides)", base_dir=path.parent)
     result = simulate_cluster(scenario, policy=s.policy, seed=s.seed, until_s=s.until_s)
     return {k: v for k, v in result.to_dict().items() if not isinstance(v, (list, tuple))}

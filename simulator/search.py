@@ -43,8 +43,7 @@ def run_totals(metrics: dict[str, np.ndarray], gpus: np.ndarray, hw: Accelerator
     """Wall time, GPU-hours, energy, cost and carbon for a token budget (per plan)."""
     price = book.gpu_hour_usd(hw.id, purchase)
     tokens_per_s = metrics["tokens_per_s"]
-    usd_per_token = gpus * price / 3600.0 / tokens_per_s
-    out = {"usd_per_million_tokens": usd_per_token * 1e6}
+    out = {"usd_per_million_tokens": cost_mod.usd_per_million_tokens(gpus * price, tokens_per_s)}
     if train_tokens:
         total_s = train_tokens / tokens_per_s
         gpu_hours = total_s * gpus / 3600.0

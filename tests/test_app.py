@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-PAGES = ["training_page", "hardware_page", "validation_page"]
+PAGES = ["training_page", "inference_page", "cluster_page", "hardware_page", "validation_page"]
 
 
 def page(mod: str) -> AppTest:

@@ -99,8 +99,9 @@ def _pareto_chart(ok: pd.DataFrame) -> alt.Chart:
     data = ok.assign(days=ok["total_time_s"] / units.SECONDS_PER_DAY, cost_musd=ok["cost_usd"] / 1e6,
                      plan=ok.apply(_plan_label, axis=1), mfu_pct=ok["mfu"] * 100)
     base = alt.Chart(data).encode(
-        x=alt.X("days:Q", title="Wall-clock time (days)", scale=alt.Scale(type="log")),
-        y=alt.Y("cost_musd:Q", title="Cost (million USD)"),
+        x=alt.X("days:Q", title="Wall-clock time (days)", scale=alt.Scale(
+            type="log", nice=False, domain=[float(data["days"].min()) / 1.3, float(data["days"].max()) * 1.3])),
+        y=alt.Y("cost_musd:Q", title="Cost (million USD)", scale=alt.Scale(zero=False)),
         color=alt.Color("hardware:N", title="Hardware"),
         tooltip=["hardware", "gpus", "plan", alt.Tooltip("days:Q", format=".1f"),
                  alt.Tooltip("cost_musd:Q", format=".2f", title="cost ($M)"),
@@ -136,18 +137,17 @@ def _breakdown_charts(rec: pd.Series, capacity_bytes: float) -> None:
         x=alt.X("seconds:Q", title="Seconds per optimizer step"), y=alt.Y("part:N", sort="-x", title=None),
         color=alt.Color("part:N", legend=None),
         tooltip=["part", alt.Tooltip("seconds:Q", format=".3f"), alt.Tooltip("share:Q", format=".1%")],
-    ).properties(height=30 * len(step) + 40, title=f"Step time: {rec['step_time_s']:.2f} s"), width="stretch")
+    ).properties(height=max(160, 32 * len(step)), title=f"Step time: {rec['step_time_s']:.2f} s"), width="stretch")
     total = mem.GB.sum()
     cap = capacity_bytes / 1e9
     stacked = mem.assign(row=f"{total:.0f} of {cap:.0f} GB")
     bars = alt.Chart(stacked).mark_bar().encode(
         x=alt.X("GB:Q", title="GB per GPU (red line: usable capacity)", stack="zero",
                 scale=alt.Scale(domain=[0, max(total, cap) * 1.05])),
-        y=alt.Y("row:N", title=None), color=alt.Color("part:N", legend=alt.Legend(orient="bottom", columns=3,
-                                                                                     title=None)),
+        y=alt.Y("row:N", title=None), color=alt.Color("part:N", title="Where the memory goes"),
         tooltip=["part", alt.Tooltip("GB:Q", format=".1f")])
     rule = alt.Chart(pd.DataFrame({"GB": [cap]})).mark_rule(color="red", strokeWidth=2).encode(x="GB:Q")
-    c2.altair_chart((bars + rule).properties(height=150, title="Memory per GPU"), width="stretch")
+    c2.altair_chart((bars + rule).properties(height=160, title="Memory per GPU"), width="stretch")
 
 
 def _record_from_row(rec: pd.Series) -> dict:

@@ -1,0 +1,454 @@
+"""Cluster simulation page: a shipped or uploaded cluster scenario (or a trace replay) with the app's settings,
+utilisation and queue over time, queue-wait CDF, goodput, cost and energy, policies side by side, rent vs buy."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+import yaml
+
+import simulator as sim
+from simulator import units
+from simulator.catalog import read_yaml
+from simulator.cluster_workload import SCENARIOS_DIR, scenario_from_dict
+from simulator.scenario import ClusterRunScenario, to_yaml
+from simulator.schema_cluster import POLICY_NAMES, ScenarioFile
+from simulator.ui.common import catalog, download_buttons, fmt_usd, guarded, show_error
+
+DEFAULT_SCENARIO = "mixed-fleet-serving"
+RENT_OPTIONS = ["on_demand", "spot", "reserved_1y", "reserved_3y"]
+INTERVALS = ["daly", "young", "none"]
+DAY = units.SECONDS_PER_DAY
+
+
+# ----------------------------------------------------------------------------- parsing and building
+def parse_uploaded_scenario(text: str, name: str = "uploaded scenario") -> dict[str, Any]:
+    """Validate an uploaded cluster scenario YAML; returns its mapping (errors name the field and the fix)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise sim.DataFileError(f"{name}: is not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise sim.DataFileError(f"{name}: expected a mapping of keys at the top level")
+    if data.get("kind") != "cluster_scenario":
+        raise sim.DataFileError(f"{name}: field 'kind' = {data.get('kind')!r}; a cluster scenario needs "
+                                "'kind: cluster_scenario' (see workloads/scenarios/research-1k-h100.yaml)")
+    scenario_from_dict(copy.deepcopy(data), name, base_dir=SCENARIOS_DIR)
+    return data
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _raw(kind: str, source: str) -> dict[str, Any]:
+    """The scenario mapping: a shipped id's file, or uploaded YAML text."""
+    if kind == "id":
+        return read_yaml(SCENARIOS_DIR / f"{source}.yaml")
+    return parse_uploaded_scenario(source)
+
+
+def build_scenario(data: dict[str, Any], overrides: tuple[tuple[str, Any], ...] = (), trace_csv: bytes | None = None,
+                   name: str = "scenario") -> sim.ClusterScenario:
+    """A ClusterScenario from a mapping, the app's overrides and optionally an uploaded trace CSV that replaces the
+    job mix (explicit jobs and generators) and runs on the scenario's pools."""
+    data = sim.apply_overrides(data, overrides)
+    if trace_csv is None:
+        return scenario_from_dict(data, name, base_dir=SCENARIOS_DIR)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "trace.csv"
+        path.write_bytes(trace_csv)
+        data.update(jobs=[], generators=[], trace={"path": str(path)})
+        try:
+            return scenario_from_dict(data, name, base_dir=SCENARIOS_DIR)
+        except sim.SimulatorError as exc:
+            raise type(exc)(str(exc).replace(str(path), "uploaded trace")) from None
+
+
+def _key(kind: str, source: str) -> str:
+    return source if kind == "id" else "up-" + hashlib.sha1(source.encode()).hexdigest()[:10]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _simulate(kind: str, source: str, overrides: tuple, trace: bytes | None, policy: str, seed: int,
+              until_s: float | None) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    sc = build_scenario(_raw(kind, source), overrides, trace, "scenario with the app's settings")
+    bar = st.progress(0.0, text=f"Simulating {sc.gpus:,} GPUs ({policy})")
+    res = sim.simulate_cluster(sc, policy=policy, seed=seed, until_s=until_s,
+                               progress=lambda f: bar.progress(f, text=f"Simulated {f:.0%} ({policy})"))
+    bar.empty()
+    return res.summary, res.jobs, res.timeseries()
+
+
+# ----------------------------------------------------------------------------- inputs
+def _inputs() -> dict | None:
+    with st.sidebar:
+        st.header("Cluster")
+        mode = st.radio("Scenario", ["Shipped", "Upload YAML"], horizontal=True, key="cl-src",
+                        label_visibility="collapsed")
+        if mode == "Shipped":
+            ids = sim.cluster_scenario_ids()
+            sid = st.selectbox("Scenario", ids, key="cl-id",
+                               index=ids.index(DEFAULT_SCENARIO) if DEFAULT_SCENARIO in ids else 0)
+            kind, source, file_name = "id", sid, None
+        else:
+            up = st.file_uploader("Cluster scenario YAML (kind: cluster_scenario)", type=["yaml", "yml"], key="cl-up")
+            if up is None:
+                st.info("Upload a scenario file, or switch back to the shipped scenarios.")
+                return None
+            kind, source, file_name = "yaml", up.getvalue().decode("utf-8", errors="replace"), up.name
+        raw = guarded(_raw, kind, source)
+        if raw is None:
+            return None
+        f = ScenarioFile.model_validate(raw)
+        k = _key(kind, source)
+        with st.expander("Replace the jobs with a trace CSV"):
+            st.caption("Columns job_id, submit_time, gpu_num, duration (seconds; optional state, priority, pool, "
+                       "user), sorted by submit_time. Runs on this scenario's pools.")
+            up_trace = st.file_uploader("Job trace", type=["csv"], key="cl-trace")
+            trace = up_trace.getvalue() if up_trace is not None else None
+        policy = st.selectbox("Scheduling policy", list(POLICY_NAMES), index=list(POLICY_NAMES).index(f.policy),
+                              key=f"cl-policy-{k}", help="fifo; sjf: shortest job first; priority: with preemption; "
+                                                         "easy: FIFO with EASY backfilling")
+        c1, c2 = st.columns(2)
+        horizon_d = c1.number_input("Horizon (days)", min_value=0.0, value=(f.horizon_s or 0.0) / DAY, step=1.0,
+                                    key=f"cl-horizon-{k}", help="0: until every job has ended")
+        seed = c2.number_input("Seed", min_value=0, value=0, step=1, key="cl-seed")
+        st.header("Failures")
+        fl = f.failures
+        enabled = st.checkbox("Node failures and maintenance", value=fl.enabled, key=f"cl-fail-{k}")
+        c1, c2 = st.columns(2)
+        rate = c1.number_input("Failures / 1000 node-days", value=float(fl.failures_per_1000_node_days), step=0.5,
+                               key=f"cl-rate-{k}", disabled=not enabled,
+                               help="Unplanned; Llama 3 (Meta 2024): 3.79")
+        planned = c2.number_input("Maintenance / 1000 node-days", value=float(fl.planned_per_1000_node_days),
+                                  step=0.1, key=f"cl-planned-{k}", disabled=not enabled)
+        repair_h = st.number_input("Mean repair time (h)", value=fl.repair_time_s / 3600.0, step=1.0,
+                                   key=f"cl-repair-{k}", disabled=not enabled)
+        st.header("Checkpoints")
+        ck = f.checkpoint
+        c1, c2 = st.columns(2)
+        write_s = c1.number_input("Write (s)", value=float(ck.write_time_s), step=10.0, key=f"cl-write-{k}")
+        restart_s = c2.number_input("Restart (s)", value=float(ck.restart_time_s), step=60.0, key=f"cl-restart-{k}")
+        c1, c2 = st.columns(2)
+        interval = c1.selectbox("Interval rule", INTERVALS, index=INTERVALS.index(ck.interval), key=f"cl-int-{k}",
+                                help="daly/young: optimal for each job's mean time to interruption; none: no "
+                                     "checkpoints (a failure loses everything)")
+        fixed_h = c2.number_input("Fixed interval (h)", min_value=0.0, value=(ck.interval_s or 0.0) / 3600.0,
+                                  step=0.5, key=f"cl-fixed-{k}", help="0: use the rule")
+    wanted = [("failures.enabled", bool(enabled), fl.enabled),
+              ("failures.failures_per_1000_node_days", float(rate), float(fl.failures_per_1000_node_days)),
+              ("failures.planned_per_1000_node_days", float(planned), float(fl.planned_per_1000_node_days)),
+              ("failures.repair_time_s", float(repair_h) * 3600.0, float(fl.repair_time_s)),
+              ("checkpoint.write_time_s", float(write_s), float(ck.write_time_s)),
+              ("checkpoint.restart_time_s", float(restart_s), float(ck.restart_time_s)),
+              ("checkpoint.interval", interval, ck.interval),
+              ("checkpoint.interval_s", fixed_h * 3600.0 if fixed_h > 0 else None, ck.interval_s)]
+    overrides = tuple((key, v) for key, v, default in wanted if not _same(v, default))
+    return dict(kind=kind, source=source, file_name=file_name, file=f, overrides=overrides, trace=trace,
+                trace_name=up_trace.name if up_trace is not None else None, policy=policy, seed=int(seed),
+                until_s=horizon_d * DAY if horizon_d > 0 else None)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1.0)
+    return a == b
+
+
+# ----------------------------------------------------------------------------- sections
+def _header(inp: dict) -> None:
+    f = inp["file"]
+    st.subheader(f.name)
+    with st.expander("About this scenario"):
+        st.write(f.description or "(no description)")
+        for s in f.sources:
+            st.caption(f"Source: {s.title} ({s.where}, {s.date})")
+    pools = pd.DataFrame([{"pool": p.id, "hardware": p.hardware, "nodes": p.nodes, "spare nodes": p.spare_nodes,
+                           "purchase": p.purchase or f.purchase} for p in f.pools])
+    st.dataframe(pools, hide_index=True, width="stretch")
+    if inp["trace"] is not None:
+        st.caption(f"Jobs: the uploaded trace {inp['trace_name']} replaces the scenario's jobs and generators.")
+
+
+def _metrics(s: dict) -> None:
+    m = st.columns(4)
+    m[0].metric("Utilization", _pct(s["utilization"]), help="allocated GPU-time / installed GPU-time in the window")
+    m[1].metric("Goodput", _pct(s["goodput"]),
+                help="productive / allocated GPU-time (restarts, checkpoint writes and lost work excluded)")
+    m[2].metric("Queue wait (mean)", _dur(s["queue_wait_mean_s"]), help=f"p95 {_dur(s['queue_wait_p95_s'])}")
+    m[3].metric("Cost", fmt_usd(s["cost_usd"]), help=f"{fmt_usd(s['cost_idle_usd'])} of it idle capacity; whole run, "
+                                                   f"price book {s['price_book']}")
+    m = st.columns(4)
+    m[0].metric("Productive utilization", _pct(s["utilization_productive"]))
+    m[1].metric("Effective training time", _pct(s["effective_training_time_ratio"]),
+                help="training and fine-tuning: productive time / wall time since first start (Meta's ETTR)")
+    m[2].metric("Jobs completed", f"{s['jobs_completed']:,}",
+                help=f"{s['jobs_failed']:,} failed, {s['jobs_cancelled']:,} cancelled, {s['jobs_running_at_end']:,} "
+                     f"running and {s['jobs_queued_at_end']:,} queued at the end")
+    m[3].metric("Energy", units.human_energy_kwh(s["energy_kwh"]),
+                help=f"{units.human_mass_kg(s['co2e_kg'])} CO2e (facility energy x grid intensity)")
+    st.caption(f"{s['installed_gpus']:,} GPUs, policy {s['policy']}, seed {s['seed']}, simulated "
+               f"{_dur(s['end_s'])} (statistics from {_dur(s['window_start_s'])}): {s['interruptions']:,} "
+               f"interruptions, {s['preemptions']:,} preemptions, {s['gpu_hours_lost']:,.0f} GPU-hours lost to "
+               f"failures, offered load {s['offered_load'] or 0:.2f}; {s['sim_events']:,} events.")
+    for w in s["warnings"]:
+        st.warning(w)
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None or pd.isna(v) else f"{v:.1%}"
+
+
+def _dur(v: float | None) -> str:
+    if v is None or pd.isna(v):
+        return "n/a"
+    return "0 s" if v == 0 else units.human_duration(v)
+
+
+def _time_charts(s: dict, ts: pd.DataFrame) -> None:
+    days = ts.assign(day=ts["time_s"] / DAY)
+    gpu_cols = {"allocated_gpus": "allocated", "up_gpus": "up (not failed)"}
+    if ts["serving_demand_gpus"].max() > 0:
+        gpu_cols.update(serving_gpus="serving replicas", serving_demand_gpus="serving demand")
+    long = days.melt(id_vars=["day"], value_vars=list(gpu_cols), var_name="series", value_name="gpus")
+    long["series"] = long["series"].map(gpu_cols)
+    lines = alt.Chart(long).mark_line(interpolate="step-after").encode(
+        x=alt.X("day:Q", title="Day"), y=alt.Y("gpus:Q", title="GPUs"),
+        color=alt.Color("series:N", title=None),
+        tooltip=[alt.Tooltip("day:Q", format=".2f"), "series", alt.Tooltip("gpus:Q", format=",.0f")])
+    layers = lines
+    if s["window_start_s"] > 0:
+        layers = lines + alt.Chart(pd.DataFrame({"day": [s["window_start_s"] / DAY]})).mark_rule(
+            color="gray", strokeDash=[4, 3]).encode(x="day:Q")
+    c1, c2 = st.columns(2)
+    c1.altair_chart(layers.properties(height=280, title=f"GPUs over time (of {s['installed_gpus']:,}; dashed: end of "
+                                                        "warm-up)"), width="stretch")
+    c2.altair_chart(alt.Chart(days).mark_area(interpolate="step-after", opacity=0.6).encode(
+        x=alt.X("day:Q", title="Day"), y=alt.Y("queued_jobs:Q", title="Jobs waiting",
+                                              axis=alt.Axis(format="d", tickMinStep=1)),
+        tooltip=[alt.Tooltip("day:Q", format=".2f"), alt.Tooltip("queued_jobs:Q", format=",.0f"),
+                 alt.Tooltip("queued_gpus:Q", format=",.0f", title="GPUs requested")],
+    ).properties(height=280, title="Queue length"), width="stretch")
+
+
+def _wait_cdf(waits: dict[str, np.ndarray]) -> alt.Chart | None:
+    """Empirical CDF of the queue waits of jobs that waited at all (log minutes); the rest started at once."""
+    frames = []
+    for label, w in waits.items():
+        w = w[~np.isnan(w) & (w > 0)]
+        if w.size:
+            q = np.linspace(0.0, 1.0, 201)
+            frames.append(pd.DataFrame({"wait_min": np.maximum(np.quantile(w, q) / 60.0, 1e-3), "share": q,
+                                        "run": label}))
+    if not frames:
+        return None
+    df = pd.concat(frames, ignore_index=True)
+    label = ("datum.value < 1 ? format(datum.value * 60, '.0f') + ' s' : datum.value < 60 ? "
+             "format(datum.value, '.0f') + ' min' : datum.value < 1440 ? format(datum.value / 60, '.0f') + ' h' : "
+             "format(datum.value / 1440, '.0f') + ' d'")
+    ticks = [v for v in (1 / 60, 10 / 60, 1, 10, 60, 600, 1440, 14400) if df.wait_min.min() / 3 <= v <= df.wait_min.max() * 3]
+    return alt.Chart(df).mark_line(interpolate="step-after").encode(
+        x=alt.X("wait_min:Q", title="Queue wait (log scale)", scale=alt.Scale(type="log"),
+                axis=alt.Axis(values=ticks, labelExpr=label)),
+        y=alt.Y("share:Q", title="Share of the jobs that waited", axis=alt.Axis(format="%")),
+        color=alt.Color("run:N", title=None, legend=None if len(waits) == 1 else alt.Legend()),
+        tooltip=["run", alt.Tooltip("wait_min:Q", format=",.1f", title="minutes"),
+                 alt.Tooltip("share:Q", format=".0%")])
+
+
+def _started_at_once(w: np.ndarray) -> str:
+    w = w[~np.isnan(w)]
+    return "n/a" if not w.size else f"{np.mean(w <= 0):.0%}"
+
+
+def _window_waits(jobs: pd.DataFrame, s: dict) -> np.ndarray:
+    """First-start waits of jobs submitted in the statistics window (as the summary's queue_wait_* use)."""
+    win = jobs[(jobs["submit_s"] >= s["window_start_s"]) & (jobs["submit_s"] <= s["window_end_s"])]
+    return win["wait_s"].to_numpy(float)
+
+
+def _pool_table(s: dict) -> pd.DataFrame:
+    rows = []
+    for pid, p in s["pools"].items():
+        rows.append({"pool": pid, "hardware": p["hardware"], "GPUs": p["gpus"], "purchase": p["purchase"],
+                     "utilization %": (p["utilization"] or 0) * 100, "node failures": p["node_failures"],
+                     "$/GPU-hour": p["usd_per_gpu_hour"], "cost ($)": p["cost_usd"], "energy (MWh)": p["energy_kwh"] / 1e3})
+    return pd.DataFrame(rows)
+
+
+def _compare_policies(inp: dict) -> pd.DataFrame:
+    rows, waits = [], []
+    bar = st.progress(0.0, text="Comparing policies")
+    for i, pol in enumerate(POLICY_NAMES):
+        s, jobs, _ = _simulate(inp["kind"], inp["source"], inp["overrides"], inp["trace"], pol, inp["seed"],
+                               inp["until_s"])
+        rows.append({"policy": pol, **{k: v for k, v in s.items() if not isinstance(v, (dict, list))}})
+        waits.append(_window_waits(jobs, s))
+        bar.progress((i + 1) / len(POLICY_NAMES), text=f"Simulated {i + 1} of {len(POLICY_NAMES)} policies")
+    bar.empty()
+    return pd.DataFrame(rows).assign(waits=waits)
+
+
+def _comparison_section(inp: dict) -> None:
+    st.subheader("Policies side by side")
+    st.caption(f"The same scenario, settings and seed ({inp['seed']}) under each scheduling policy.")
+    sig = (inp["kind"], inp["source"], inp["overrides"], inp["trace"], inp["seed"], inp["until_s"])
+    if st.button("Compare fifo, sjf, priority and easy", key="cl-compare-btn", type="primary"):
+        try:
+            st.session_state["cl-compare"] = (sig, _compare_policies(inp), None)
+        except Exception as exc:  # noqa: BLE001 - shown in the page
+            st.session_state["cl-compare"] = (sig, None, exc)
+    stored = st.session_state.get("cl-compare")
+    if stored is None:
+        return
+    if stored[0] != sig:
+        st.caption("The settings changed since the comparison: press the button to update it.")
+        return
+    if stored[2] is not None:
+        show_error(stored[2])
+        return
+    df = stored[1]
+    view = pd.DataFrame({
+        "policy": df["policy"], "utilization %": df["utilization"] * 100, "goodput %": df["goodput"] * 100,
+        "started at once %": [100 * float(np.mean(w[~np.isnan(w)] <= 0)) if np.any(~np.isnan(w)) else np.nan
+                              for w in df["waits"]],
+        "wait mean (h)": df["queue_wait_mean_s"] / 3600, "wait p95 (h)": df["queue_wait_p95_s"] / 3600,
+        "JCT mean (h)": df["jct_mean_s"] / 3600, "completed": df["jobs_completed"], "queued at end": df["jobs_queued_at_end"],
+        "preemptions": df["preemptions"], "cost ($)": df["cost_usd"], "energy (MWh)": df["energy_kwh"] / 1e3})
+    st.dataframe(view.style.format(precision=2, na_rep="—", thousands=","), hide_index=True, width="stretch")
+    bars = view.melt(id_vars=["policy"], value_vars=["wait mean (h)", "wait p95 (h)", "JCT mean (h)"],
+                     var_name="metric", value_name="hours")
+    c1, c2 = st.columns(2)
+    c1.altair_chart(alt.Chart(bars).mark_bar().encode(
+        x=alt.X("hours:Q", title="Hours"), y=alt.Y("policy:N", title=None), color=alt.Color("policy:N", legend=None),
+        row=alt.Row("metric:N", title=None), tooltip=["policy", "metric", alt.Tooltip("hours:Q", format=",.2f")],
+    ).properties(height=90, title="Waits and job completion times"), width="stretch")
+    cdf = _wait_cdf(dict(zip(df["policy"], df["waits"], strict=True)))
+    if cdf is not None:
+        c2.altair_chart(cdf.properties(height=330, title="Queue-wait CDF of the jobs that waited, per policy"),
+                        width="stretch")
+    download_buttons(df.drop(columns=["waits"]), "cluster_policies", "cl-cmp")
+
+
+def _rent_vs_buy_section(inp: dict, s: dict) -> None:
+    st.subheader("Rent or buy")
+    f = inp["file"]
+    pools = list(s["pools"])
+    books = catalog()["prices"]
+    c1, c2, c3 = st.columns(3)
+    pid = c1.selectbox("Pool", pools, key="cl-rvb-pool")
+    p = s["pools"][pid]
+    option = c2.selectbox("Rent as", RENT_OPTIONS, key=f"cl-rvb-option-{pid}",
+                          index=RENT_OPTIONS.index(p["purchase"]) if p["purchase"] in RENT_OPTIONS else 0,
+                          help="hourly options bill busy hours only; reserved ones bill every hour")
+    years = c3.number_input("Years (0 = amortisation period)", min_value=0.0, value=0.0, step=1.0, key="cl-rvb-years")
+    c1, c2, c3 = st.columns(3)
+    rent_book = c1.selectbox("Rental prices", books, key="cl-rvb-rent",
+                             index=books.index(f.price_book) if f.price_book in books else 0)
+    owned_book = c2.selectbox("Purchase prices", books, key="cl-rvb-own",
+                              index=books.index(f.owned_price_book) if f.owned_price_book in books else 0)
+    util = c3.slider("Utilization", 0.0, 1.0, value=float(round(min(max(p["utilization"] or 0.0, 0.0), 1.0), 2)),
+                     step=0.01, key=f"cl-rvb-util-{pid}-{round(p['utilization'] or 0, 3)}",
+                     help="Share of hours the GPUs are busy; defaults to this run's utilization of the pool")
+    kw = dict(owned_book=owned_book, rent_book=rent_book, option=option, years=years if years > 0 else None)
+    r = guarded(sim.rent_vs_buy, p["hardware"], p["gpus"], utilization=util, **kw)
+    if r is None:
+        return
+    m = st.columns(4)
+    m[0].metric(f"Renting ({option})", fmt_usd(r.rented_total_usd), help=f"{fmt_usd(r.rent_usd_per_gpu_hour)} per "
+                                                                          "GPU-hour")
+    m[1].metric("Owning", fmt_usd(r.owned_total_usd),
+                help=f"capex {fmt_usd(r.owned_capex_usd_per_gpu)} per GPU amortised, plus electricity when busy")
+    be = r.break_even_utilization
+    m[2].metric("Break-even utilization", "n/a" if np.isnan(be) else _pct(be) if np.isfinite(be) else "never",
+                help="owning is cheaper above this share of busy hours; only for hourly rental (on_demand, spot), "
+                     "since reserved capacity is billed every hour")
+    m[3].metric("Cheaper", r.cheaper.capitalize())
+    grid = np.round(np.linspace(0.0, 1.0, 21), 2)
+    rows = []
+    for u in grid:
+        g = sim.rent_vs_buy(p["hardware"], p["gpus"], utilization=float(u), **kw)
+        rows += [{"utilization": u, "option": f"rent ({option})", "musd": g.rented_total_usd / 1e6},
+                 {"utilization": u, "option": "own", "musd": g.owned_total_usd / 1e6}]
+    lines = alt.Chart(pd.DataFrame(rows)).mark_line().encode(
+        x=alt.X("utilization:Q", title="Utilization (share of hours busy)", axis=alt.Axis(format="%")),
+        y=alt.Y("musd:Q", title=f"Total over {r.years:.1f} years (million USD)"),
+        color=alt.Color("option:N", title=None),
+        tooltip=["option", alt.Tooltip("utilization:Q", format=".0%"), alt.Tooltip("musd:Q", format=",.2f")])
+    here = alt.Chart(pd.DataFrame({"utilization": [util]})).mark_rule(color="gray", strokeDash=[4, 3]).encode(
+        x="utilization:Q")
+    st.altair_chart((lines + here).properties(height=280, title=f"{p['gpus']:,} x {p['hardware']}: rent vs own "
+                                                                 "(dashed: chosen utilization)"), width="stretch")
+
+
+def _export_section(inp: dict) -> None:
+    st.subheader("Take this run to the CLI")
+    overrides = dict(inp["overrides"])
+    notes = []
+    if inp["trace"] is not None:
+        overrides.update(jobs=[], generators=[], trace={"path": inp["trace_name"] or "trace.csv"})
+        notes.append("trace.path is read relative to the scenario file's folder: put the CSV there or write its "
+                     "absolute path")
+    if inp["kind"] == "id":
+        ref, name = inp["source"], inp["source"]
+    else:
+        ref, name = inp["file_name"] or "my-cluster-scenario.yaml", inp["file"].id
+        notes.append(f"'scenario: {ref}' is your uploaded file: keep it next to this YAML or write its path")
+    spec = guarded(ClusterRunScenario, name=f"{name} ({inp['policy']}, app settings)", scenario=ref,
+                   overrides=overrides, policy=inp["policy"], seed=inp["seed"], until_s=inp["until_s"])
+    if spec is None:
+        return
+    st.download_button("Export this run as a scenario YAML (for `simulator run` and sweeps)", to_yaml(spec),
+                       "cluster_run.yaml", "application/x-yaml", key="cl-export")
+    for n in notes:
+        st.caption(n)
+
+
+def render() -> None:
+    st.title("Cluster simulation")
+    st.caption("Pools of nodes shared by gang-scheduled jobs (and inference services), with node failures, "
+               "checkpoint/restart and scheduling policies, simulated event by event (SimPy). Utilization, waits, "
+               "goodput, cost and energy come from the simulated run; job run times from the training core.")
+    inp = _inputs()
+    if inp is None:
+        return
+    _header(inp)
+    got = guarded(_simulate, inp["kind"], inp["source"], inp["overrides"], inp["trace"], inp["policy"], inp["seed"],
+                  inp["until_s"])
+    if got is not None:
+        s, jobs, ts = got
+        _metrics(s)
+        _time_charts(s, ts)
+        c1, c2 = st.columns(2)
+        waits = _window_waits(jobs, s)
+        cdf = _wait_cdf({s["policy"]: waits})
+        if cdf is not None:
+            c1.altair_chart(cdf.properties(height=280, title="Queue-wait CDF (jobs submitted after warm-up that "
+                                                             "waited)"), width="stretch")
+        if np.any(~np.isnan(waits)):
+            c1.caption(f"{_started_at_once(waits)} of the jobs submitted after warm-up started as soon as they were "
+                       "submitted.")
+        else:
+            c1.caption("No job was submitted after the warm-up, so there is no queue wait to show.")
+        c2.dataframe(_pool_table(s).style.format(precision=1, na_rep="—", thousands=","), hide_index=True,
+                     width="stretch")
+        with st.expander(f"Per-job records ({len(jobs):,} jobs)"):
+            st.dataframe(jobs.head(2000), hide_index=True, width="stretch")
+            download_buttons(jobs, "cluster_jobs", "cl-jobs")
+        c1, c2 = st.columns(2)
+        c1.download_button("Time series (CSV)", ts.to_csv(index=False).encode(), "cluster_timeseries.csv", "text/csv",
+                           key="cl-ts-csv")
+        c2.download_button("Summary (CSV)", pd.DataFrame([{k: v for k, v in s.items() if not isinstance(v, (dict, list))}])
+                           .to_csv(index=False).encode(), "cluster_summary.csv", "text/csv", key="cl-sum-csv")
+        st.divider()
+        _rent_vs_buy_section(inp, s)
+    st.divider()
+    _comparison_section(inp)
+    st.divider()
+    _export_section(inp)

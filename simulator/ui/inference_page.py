@@ -1,0 +1,482 @@
+"""Inference and serving page: static-batch estimate, latency-throughput curves, the cheapest deployment under an
+SLO (capacity planning) and a SimPy serving simulation on demand."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import simulator as sim
+from simulator import units
+from simulator.scenario import DeploymentSpec, InferenceScenario, ServingScenario, to_yaml
+from simulator.ui.common import catalog, download_buttons, fmt_usd, guarded, model_picker, resolve_model, show_error
+
+DEFAULT_MODEL = "llama3.1-70b"
+DEFAULT_HW = "h100-sxm-80gb"
+TP_CHOICES = [1, 2, 4, 8, 16]
+CURVE_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
+LENGTH_DISTS = ["fixed", "lognormal", "sharegpt"]
+PART_LABELS = {"linear": "linear layers (GEMMs)", "attention": "attention", "elementwise": "norms, activations, RoPE",
+               "tp_comm": "TP all-reduce", "pp_comm": "PP send/recv", "lm_head": "LM head",
+               "overhead": "engine overhead (host)"}
+
+
+# ----------------------------------------------------------------------------- cached computations
+@st.cache_data(show_spinner=False, max_entries=128)
+def _static(model, hw_id: str, dep: sim.Deployment, batch: int, input_len: int, output_len: int) -> dict:
+    return sim.estimate_inference(sim.load_model(model), sim.load_hardware(hw_id), dep, batch=batch,
+                                  input_len=input_len, output_len=output_len).to_dict()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _curves(model, hw_id: str, tps: tuple[int, ...], precisions: tuple[str, ...], kv_precision: str, engine: str,
+            input_len: int, output_len: int) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Static-batch estimates over batch sizes for each (TP, precision): one latency-throughput curve each."""
+    m, hw = sim.load_model(model), sim.load_hardware(hw_id)
+    rows, skipped = [], {}
+    for prec in precisions:
+        for tp in tps:
+            dep = sim.Deployment(tp=tp, precision=prec, kv_precision=kv_precision, engine=engine)
+            label = f"TP{tp} {prec}"
+            for b in CURVE_BATCHES:
+                if b > dep.seq_cap:
+                    break
+                try:
+                    r = sim.estimate_inference(m, hw, dep, batch=b, input_len=input_len, output_len=output_len)
+                except sim.SimulatorError as exc:
+                    skipped[label] = str(exc)
+                    break
+                if not r.feasible:
+                    if b == 1:
+                        skipped[label] = r.reason
+                    break
+                rows.append({"deployment": label, "tp": tp, "precision": prec, "gpus": dep.gpus, "batch": b,
+                             "ttft_ms": r.ttft_s * 1e3, "tpot_ms": r.tpot_s * 1e3, "e2e_s": r.e2e_s,
+                             "output_tokens_per_s": r.output_tokens_per_s,
+                             "output_tokens_per_s_per_gpu": r.output_tokens_per_s_per_gpu})
+    return pd.DataFrame(rows), skipped
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _serve(model, hw_id: str, dep: sim.Deployment, replicas: int, router: str, slo: tuple[float, float],
+           workload: tuple, trace: bytes | None, seed: int) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    wl = parse_request_trace(trace) if trace is not None else _workload(*workload, seed=seed)
+    cfg = sim.ServingConfig(dep, replicas=replicas, router=router, slo_ttft_s=slo[0], slo_tpot_s=slo[1])
+    res = sim.simulate_serving(sim.load_model(model), sim.load_hardware(hw_id), cfg, wl, seed=seed)
+    return res.summary, res.requests, res.timeseries
+
+
+def _workload(n: int, input_len: int, output_len: int, arrival: str, rate: float, length_dist: str, *,
+              seed: int) -> sim.Workload:
+    return sim.make_workload(n, input_len=input_len, output_len=output_len, arrival=arrival, rate_per_s=rate,
+                             length_dist=length_dist, seed=seed)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _capacity(model, hw_id: str, rate: float, slo: tuple[float, float], input_len: int, output_len: int,
+              length_dist: str, n_requests: int, kv_precision: str, engine: str, price_book: str, purchase: str,
+              seed: int) -> dict:
+    m, hw = sim.load_model(model), sim.load_hardware(hw_id)
+    from simulator.capacity import candidate_deployments
+
+    deps, skipped = candidate_deployments(m, hw, kv_precisions=(kv_precision,), engine=engine,
+                                          min_tokens_per_seq=input_len + output_len)
+    if not deps:
+        raise sim.InfeasiblePlanError(f"no deployment of {m.id} fits on {hw.id}: " + "; ".join(
+            f"{k}: {v}" for k, v in list(skipped.items())[:3]))
+    plan = sim.plan_capacity(m, hw, rate_per_s=rate, slo=sim.SLO(*slo), input_len=input_len, output_len=output_len,
+                             length_dist=length_dist, n_requests=n_requests, deployments=deps,
+                             price_book=price_book, purchase=purchase, top=8, seed=seed)
+    out = plan.to_dict()
+    out["skipped"] = {**skipped, **out["skipped"]}
+    return out
+
+
+def parse_request_trace(data: bytes, name: str = "uploaded trace") -> sim.Workload:
+    """An uploaded request trace (CSV or Parquet bytes) as a Workload; errors name the column and the fix."""
+    try:
+        df = pd.read_parquet(io.BytesIO(data)) if data[:4] == b"PAR1" else pd.read_csv(io.BytesIO(data))
+    except Exception as exc:  # noqa: BLE001 - pandas raises many parser types
+        raise sim.DataFileError(f"{name}: cannot be read as a CSV or Parquet table ({exc})") from None
+    return sim.workload_from_trace(df, name)
+
+
+# ----------------------------------------------------------------------------- inputs
+def _inputs() -> dict | None:
+    with st.sidebar:
+        st.header("Deployment")
+        model_id, text = model_picker("inf", DEFAULT_MODEL)
+        model = resolve_model(model_id, text)
+        ids = catalog()["hardware"]
+        hw_id = st.selectbox("Hardware", ids, index=ids.index(DEFAULT_HW) if DEFAULT_HW in ids else 0, key="inf-hw")
+        c1, c2 = st.columns(2)
+        precision = c1.selectbox("Precision", list(sim.QUANTIZATIONS), key="inf-prec",
+                                 help="; ".join(f"{k}: {q.description}" for k, q in sim.QUANTIZATIONS.items()))
+        tp = c2.selectbox("Tensor parallel", TP_CHOICES, index=TP_CHOICES.index(4), key="inf-tp")
+        from simulator.inference import KV_BYTES
+
+        c1, c2 = st.columns(2)
+        kv_precision = c1.selectbox("KV cache", list(KV_BYTES), key="inf-kv")
+        engine = c2.selectbox("Engine", list(sim.ENGINES), index=list(sim.ENGINES).index("vllm"), key="inf-engine",
+                              help="Host overheads and scheduler defaults of the engine family")
+        st.header("Requests")
+        c1, c2 = st.columns(2)
+        input_len = c1.number_input("Input tokens", min_value=1, value=1024, step=128, key="inf-in")
+        output_len = c2.number_input("Output tokens", min_value=1, value=256, step=64, key="inf-out")
+        batch = st.number_input("Static batch (sequences)", min_value=1, value=32, step=8, key="inf-batch",
+                                help="For the static-batch estimate: every prompt prefilled together, then decoded")
+        rate = st.number_input("Request rate (requests/s)", value=5.0, step=1.0, key="inf-rate",
+                               help="Poisson arrivals for the serving simulation and the capacity plan")
+        st.header("Latency SLO")
+        c1, c2 = st.columns(2)
+        slo_ttft = c1.number_input("p99 TTFT (s)", value=2.0, step=0.5, key="inf-slo-ttft")
+        slo_tpot = c2.number_input("p99 TPOT (ms)", value=100.0, step=10.0, key="inf-slo-tpot")
+        books = catalog()["prices"]
+        book = st.selectbox("Price book", books, key="inf-book",
+                            index=books.index("hyperscaler-2025-03") if "hyperscaler-2025-03" in books else 0)
+        purchase = st.selectbox("Purchase option", ["on_demand", "reserved_1y", "reserved_3y", "spot"],
+                                key="inf-purchase")
+        with st.expander("Serving simulation"):
+            source = st.radio("Workload", ["Synthetic", "Trace CSV"], horizontal=True, key="inf-wl")
+            trace = None
+            if source == "Trace CSV":
+                up = st.file_uploader("Trace (arrival_s, prompt_tokens, output_tokens)", type=["csv", "parquet"],
+                                      key="inf-trace")
+                trace = up.getvalue() if up is not None else None
+            n_requests = st.number_input("Requests", min_value=10, max_value=100_000, value=300, step=100,
+                                         key="inf-n")
+            arrival = st.selectbox("Arrivals", ["poisson", "gamma"], key="inf-arrival",
+                                   help="gamma: bursty, coefficient of variation 2")
+            length_dist = st.selectbox("Lengths", LENGTH_DISTS, key="inf-dist",
+                                       help="fixed: the token counts above; lognormal: cv 1 around them; sharegpt: "
+                                            "ShareGPT's means (161 in / 338 out), ignoring the lengths above")
+            replicas = st.number_input("Replicas", min_value=1, max_value=256, value=1, key="inf-replicas")
+            router = st.selectbox("Router", list(sim.ROUTERS), index=list(sim.ROUTERS).index("least_outstanding"),
+                                  key="inf-router")
+            seed = st.number_input("Seed", min_value=0, value=0, step=1, key="inf-seed")
+    if model is None:
+        st.info("Load a valid model file (see the message in the sidebar), or pick one from the catalog.")
+        return None
+    dep = sim.Deployment(tp=int(tp), precision=precision, kv_precision=kv_precision, engine=engine)
+    return dict(model=model, model_id=model_id, model_text=text, hw_id=hw_id, dep=dep, batch=int(batch),
+                input_len=int(input_len), output_len=int(output_len), rate=float(rate),
+                slo=(float(slo_ttft), float(slo_tpot) / 1e3), price_book=book, purchase=purchase,
+                n_requests=int(n_requests), arrival=arrival, length_dist=length_dist, replicas=int(replicas),
+                router=router, seed=int(seed), trace=trace, trace_mode=source == "Trace CSV")
+
+
+def _price_per_gpu_hour(book: str, hw_id: str, purchase: str) -> float:
+    return sim.load_price_book(book).gpu_hour_usd(hw_id, purchase)
+
+
+# ----------------------------------------------------------------------------- sections
+def _static_section(inp: dict) -> None:
+    dep = inp["dep"]
+    st.subheader(f"Static batch: {inp['batch']} x ({inp['input_len']:,} in + {inp['output_len']:,} out) tokens on "
+                 f"{dep.gpus} x {inp['hw_id']}")
+    rec = guarded(_static, inp["model"], inp["hw_id"], dep, inp["batch"], inp["input_len"], inp["output_len"])
+    if rec is None:
+        return
+    if not rec["feasible"]:
+        st.warning(f"This deployment does not serve the batch: {rec['reason']}. Raise the tensor parallel size, use a "
+                   "smaller precision or KV cache, or lower the batch.")
+    m = st.columns(4)
+    m[0].metric("TTFT", units.human_duration(rec["ttft_s"]), help="prefill of the whole batch in one iteration")
+    m[1].metric("TPOT", units.human_duration(rec["tpot_s"]), help="mean decode step while the context grows")
+    m[2].metric("Throughput", f"{rec['output_tokens_per_s']:,.0f} tok/s",
+                help=f"output tokens per second ({rec['output_tokens_per_s_per_gpu']:,.0f} per GPU), prefill included")
+    price = _price_per_gpu_hour(inp["price_book"], inp["hw_id"], inp["purchase"])
+    per_h = price * dep.gpus
+    per_m = sim.usd_per_million_tokens(per_h, rec["output_tokens_per_s"])
+    m[3].metric("$ / M output tokens", fmt_usd(per_m) if rec["feasible"] else "n/a",
+                help=f"{fmt_usd(per_h)}/h for {dep.gpus} GPUs ({inp['price_book']}, {inp['purchase']}), kept busy "
+                     "with this batch back to back")
+    m = st.columns(4)
+    m[0].metric("Max concurrent sequences", f"{rec['max_concurrent_seqs']:,}",
+                help=f"of {inp['input_len'] + inp['output_len']:,} tokens each that fit in the paged KV cache")
+    m[1].metric("KV cache capacity", f"{units.human_count(rec['kv_capacity_tokens'])} tokens",
+                help=f"{units.human_bytes(rec['kv_cache_bytes_per_seq'])} per sequence")
+    m[2].metric("Weights per GPU", units.human_bytes(rec["weights_bytes_per_gpu"]))
+    m[3].metric("End to end", units.human_duration(rec["e2e_s"]))
+
+    cap = rec["memory_capacity_bytes"] / 1e9
+    mem = pd.DataFrame({"part": ["weights", "activation workspace", "KV cache budget"],
+                        "GB": [rec["weights_bytes_per_gpu"] / 1e9, rec["workspace_bytes_per_gpu"] / 1e9,
+                               max(rec["kv_budget_bytes_per_gpu"], 0.0) / 1e9]})
+    total = float(mem.GB.sum())
+    bars = alt.Chart(mem.assign(row=f"{total:.0f} of {cap:.0f} GB")).mark_bar().encode(
+        x=alt.X("GB:Q", title="GB per GPU (red line: HBM capacity)", stack="zero",
+                scale=alt.Scale(domain=[0, max(total, cap) * 1.05])),
+        y=alt.Y("row:N", title=None),
+        color=alt.Color("part:N", title=None),
+        tooltip=["part", alt.Tooltip("GB:Q", format=".1f")])
+    rule = alt.Chart(pd.DataFrame({"GB": [cap]})).mark_rule(color="red", strokeWidth=2).encode(x="GB:Q")
+    parts = pd.DataFrame({"part": [PART_LABELS[k] for k in PART_LABELS],
+                          "ms": [rec["decode_breakdown_s"].get(k, 0.0) * 1e3 for k in PART_LABELS]})
+    parts = parts[parts.ms > 0]
+    c1, c2 = st.columns(2)
+    c1.altair_chart((bars + rule).properties(height=150, title="Memory per GPU"), width="stretch")
+    c2.altair_chart(alt.Chart(parts).mark_bar().encode(
+        x=alt.X("ms:Q", title="ms per decode step (mid-generation)"), y=alt.Y("part:N", sort="-x", title=None),
+        color=alt.Color("part:N", legend=None), tooltip=["part", alt.Tooltip("ms:Q", format=".3f")],
+    ).properties(height=28 * len(parts) + 40, title="Where a decode step goes"), width="stretch")
+
+
+def _curve_section(inp: dict) -> None:
+    st.subheader("Latency vs throughput per deployment")
+    hw = sim.load_hardware(inp["hw_id"])
+    supported = [p for p, q in sim.QUANTIZATIONS.items() if q.compute_dtype in hw.peak_flop_per_s]
+    default_prec = [p for p in dict.fromkeys([inp["dep"].precision, "bf16", "fp8"]) if p in supported]
+    c1, c2 = st.columns(2)
+    tps = c1.multiselect("Tensor parallel sizes", TP_CHOICES, default=[2, 4, 8], key="inf-curve-tp")
+    precs = c2.multiselect("Precisions", supported, default=default_prec, key="inf-curve-prec")
+    if not tps or not precs:
+        st.info("Pick at least one tensor parallel size and precision.")
+        return
+    got = guarded(_curves, inp["model"], inp["hw_id"], tuple(sorted(tps)), tuple(precs), inp["dep"].kv_precision,
+                  inp["dep"].engine, inp["input_len"], inp["output_len"])
+    if got is None:
+        return
+    df, skipped = got
+    if df.empty:
+        st.warning("None of these deployments holds one sequence: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+        return
+    slo_ms = inp["slo"][1] * 1e3
+    base = alt.Chart(df).encode(
+        x=alt.X("output_tokens_per_s_per_gpu:Q", title="Output tokens/s per GPU", scale=alt.Scale(type="log")),
+        y=alt.Y("tpot_ms:Q", title="TPOT (ms per output token)"),
+        color=alt.Color("deployment:N", title="Deployment"),
+        tooltip=["deployment", "batch", alt.Tooltip("tpot_ms:Q", format=".1f", title="TPOT (ms)"),
+                 alt.Tooltip("ttft_ms:Q", format=",.0f", title="TTFT (ms)"),
+                 alt.Tooltip("output_tokens_per_s:Q", format=",.0f", title="tok/s"),
+                 alt.Tooltip("output_tokens_per_s_per_gpu:Q", format=",.0f", title="tok/s/GPU")])
+    lines = base.mark_line(point=True).encode(order="batch:Q")
+    rule = alt.Chart(pd.DataFrame({"y": [slo_ms]})).mark_rule(color="red", strokeDash=[5, 3]).encode(y="y:Q")
+    drawn = slo_ms <= df.tpot_ms.max() * 1.5
+    st.altair_chart((lines + rule if drawn else lines).properties(
+        height=380, title="Static batches of 1, 2, 4 ... sequences (points) until the KV cache or the engine's max "
+                          "sequences is full"), width="stretch")
+    st.caption(f"Each point is a static batch ({inp['input_len']:,} in / {inp['output_len']:,} out); to the right "
+               f"trades latency for throughput. The p99 TPOT target is {slo_ms:g} ms"
+               f"{' (red dashed line)' if drawn else ', above every point drawn'}.")
+    if skipped:
+        with st.expander(f"Deployments not drawn ({len(skipped)})"):
+            for k, v in skipped.items():
+                st.write(f"**{k}**: {v}")
+    download_buttons(df, "latency_throughput", "inf-curve")
+
+
+def _run_on_demand(key: str, sig: tuple, label: str, fn, *args: Any, running: str) -> Any:
+    """A button that runs fn(*args) and keeps its result (or error) while the inputs stay the same."""
+    if st.button(label, key=f"{key}-btn", type="primary"):
+        with st.status(running, expanded=False) as status:
+            try:
+                st.session_state[key] = (sig, fn(*args), None)
+                status.update(label="Done", state="complete")
+            except Exception as exc:  # noqa: BLE001 - shown in the page, never as a traceback
+                st.session_state[key] = (sig, None, exc)
+                status.update(label="Failed", state="error")
+    stored = st.session_state.get(key)
+    if stored is None:
+        return None
+    if stored[0] != sig:
+        st.caption("The inputs changed since the last run: press the button to update.")
+        return None
+    if stored[2] is not None:
+        show_error(stored[2])
+        return None
+    return stored[1]
+
+
+def _capacity_section(inp: dict) -> None:
+    st.subheader("Cheapest deployment that holds the SLO")
+    ttft, tpot = inp["slo"]
+    st.caption(f"Searches TP 1/2/4/8 x bf16/fp8/int4 on {inp['hw_id']}: the highest Poisson rate one replica holds "
+               f"with p99 TTFT <= {ttft:g} s and p99 TPOT <= {tpot * 1e3:g} ms (bisection over simulated runs), then "
+               f"replicas for {inp['rate']:g} requests/s and their price. Takes a few seconds.")
+    sig = (inp["model_id"], inp["model_text"], inp["hw_id"], inp["rate"], inp["slo"], inp["input_len"],
+           inp["output_len"], inp["length_dist"], inp["dep"].kv_precision, inp["dep"].engine, inp["price_book"],
+           inp["purchase"], inp["seed"])
+    n_probe = 200
+    plan = _run_on_demand("inf-capacity", sig, "Find the cheapest deployment", _capacity, inp["model"], inp["hw_id"],
+                          inp["rate"], inp["slo"], inp["input_len"], inp["output_len"], inp["length_dist"], n_probe,
+                          inp["dep"].kv_precision, inp["dep"].engine, inp["price_book"], inp["purchase"], inp["seed"],
+                          running="Simulating candidate deployments at rising request rates")
+    if plan is None:
+        return
+    best = plan["best"]
+    if best is None:
+        st.error("No deployment meets the SLO at any rate: relax the latency targets or shorten the requests.")
+    else:
+        st.success(f"**{best['units']} x {best['deployment']}** ({best['gpus']} GPUs) serves {inp['rate']:g} "
+                   f"requests/s within the SLO.")
+        m = st.columns(4)
+        m[0].metric("Fleet GPUs", f"{best['gpus']:,}", help=f"{best['units']} replicas of {best['gpus_per_unit']} GPUs")
+        m[1].metric("Fleet cost per hour", fmt_usd(best["cost_per_hour_usd"]))
+        m[2].metric("Fleet $ / M tokens", fmt_usd(best["cost_per_million_tokens_usd"]), help="input + output tokens")
+        m[3].metric("Fleet $ / M output tokens", fmt_usd(best["cost_per_million_output_tokens_usd"]))
+        if "verified_ttft_p99_s" in best:
+            st.caption(f"Verified at the full rate behind the router: p99 TTFT "
+                       f"{units.human_duration(best['verified_ttft_p99_s'])}, p99 TPOT "
+                       f"{units.human_duration(best['verified_tpot_p99_s'])} "
+                       f"({'meets' if best['verified_meets_slo'] else 'misses'} the SLO). One replica holds "
+                       f"{best['max_rate_per_unit_per_s']:.2f} requests/s.")
+    rows = pd.DataFrame([r for r in [best, *plan["alternatives"]] if r is not None])
+    if len(rows):
+        show = rows[["deployment", "gpus", "units", "max_rate_per_unit_per_s", "cost_per_hour_usd",
+                     "cost_per_million_tokens_usd", "cost_per_million_output_tokens_usd", "ttft_p99_s_at_max_rate",
+                     "tpot_p99_s_at_max_rate"]]
+        st.dataframe(show, hide_index=True, width="stretch", column_config={
+            "max_rate_per_unit_per_s": st.column_config.NumberColumn("req/s per replica", format="%.2f"),
+            "cost_per_hour_usd": st.column_config.NumberColumn("$/h", format="%.2f"),
+            "cost_per_million_tokens_usd": st.column_config.NumberColumn("$/M tokens", format="%.3f"),
+            "cost_per_million_output_tokens_usd": st.column_config.NumberColumn("$/M output tokens", format="%.3f"),
+            "ttft_p99_s_at_max_rate": st.column_config.NumberColumn("p99 TTFT at max (s)", format="%.3f"),
+            "tpot_p99_s_at_max_rate": st.column_config.NumberColumn("p99 TPOT at max (s)", format="%.4f")})
+        download_buttons(rows, "capacity_plan", "inf-cap")
+    if plan["skipped"]:
+        with st.expander(f"Deployments skipped ({len(plan['skipped'])})"):
+            for k, v in plan["skipped"].items():
+                st.write(f"**{k}**: {v}")
+
+
+def _cdf(values: np.ndarray, points: int = 200) -> pd.DataFrame:
+    q = np.linspace(0.0, 1.0, points + 1)
+    return pd.DataFrame({"value": np.quantile(values, q), "share": q})
+
+
+def _serving_section(inp: dict) -> None:
+    st.subheader("Serving simulation")
+    dep = inp["dep"]
+    what = ("the uploaded trace" if inp["trace_mode"] else
+            f"{inp['n_requests']:,} requests ({inp['arrival']} arrivals at {inp['rate']:g}/s, {inp['length_dist']} "
+            "lengths)")
+    st.caption(f"Simulates {what} on {inp['replicas']} replica(s) of {dep.label()} with iteration-level batching, "
+               "chunked prefill and a paged KV cache (SimPy).")
+    if inp["trace_mode"] and inp["trace"] is None:
+        st.info("Upload a request trace in the sidebar (Serving simulation), or switch back to a synthetic workload.")
+        return
+    workload = (inp["n_requests"], inp["input_len"], inp["output_len"], inp["arrival"], inp["rate"],
+                inp["length_dist"])
+    sig = (inp["model_id"], inp["model_text"], inp["hw_id"], dep, inp["replicas"], inp["router"], inp["slo"],
+           None if inp["trace_mode"] else workload, inp["trace"], inp["seed"])
+    got = _run_on_demand("inf-serve", sig, "Run the serving simulation", _serve, inp["model"], inp["hw_id"], dep,
+                         inp["replicas"], inp["router"], inp["slo"], workload,
+                         inp["trace"] if inp["trace_mode"] else None, inp["seed"], running="Simulating requests")
+    if got is None:
+        return
+    s, req, ts = got
+    if s["overloaded"]:
+        st.warning(f"Overloaded: {s['overload_reason']}. Latencies grow with the run length; add replicas, raise TP "
+                   "or lower the rate.")
+    m = st.columns(4)
+    m[0].metric("Served throughput", f"{s['throughput_requests_per_s']:.2f} req/s",
+                help=f"{s['throughput_output_tokens_per_s']:,.0f} output tokens/s")
+    m[1].metric("Within SLO", f"{s['slo_attainment']:.1%}",
+                help=f"goodput {s['goodput_requests_per_s']:.2f} req/s meeting both targets")
+    m[2].metric("KV occupancy", f"{s['kv_occupancy_mean']:.0%} mean", help=f"max {s['kv_occupancy_max']:.0%}")
+    m[3].metric("GPU busy", f"{s['gpu_busy_fraction']:.0%}",
+                help=f"{s['requests_completed']:,} of {s['requests_total']:,} completed, {s['preemptions']} preemptions")
+    pct = pd.DataFrame({name: [units.human_duration(s[f"{key}_{q}_s"]) for q in ("mean", "p50", "p90", "p99")]
+                        for name, key in (("TTFT", "ttft"), ("TPOT", "tpot"), ("end to end", "e2e"))},
+                       index=["mean", "p50", "p90", "p99"])
+    st.dataframe(pct, width="stretch")
+    done = req[req["completion_s"].notna()]
+    ttft, tpot = inp["slo"]
+    c1, c2 = st.columns(2)
+    for col, name, values, target in ((c1, "TTFT", done["ttft_s"].to_numpy(float), ttft),
+                                      (c2, "TPOT", done["tpot_s"].dropna().to_numpy(float), tpot)):
+        if not values.size:
+            continue
+        cdf = _cdf(values * 1e3)
+        line = alt.Chart(cdf).mark_line(interpolate="step-after").encode(
+            x=alt.X("value:Q", title=f"{name} (ms)"), y=alt.Y("share:Q", title="Share of requests", axis=alt.Axis(format="%")),
+            tooltip=[alt.Tooltip("value:Q", format=",.1f", title="ms"), alt.Tooltip("share:Q", format=".0%")])
+        drawn = target * 1e3 <= cdf.value.max() * 1.5
+        rule = alt.Chart(pd.DataFrame({"x": [target * 1e3]})).mark_rule(color="red", strokeDash=[5, 3]).encode(x="x:Q")
+        where = "red: p99 target" if drawn else f"p99 target {units.human_duration(target)} is off the scale"
+        title = f"{name} CDF ({where})"
+        col.altair_chart((line + rule if drawn else line).properties(height=260, title=title), width="stretch")
+    step = max(len(ts) // 2000, 1)
+    kv = ts.iloc[::step].assign(engine=lambda d: "engine " + d["engine"].astype(str))
+    st.altair_chart(alt.Chart(kv).mark_line(interpolate="step-after").encode(
+        x=alt.X("time_s:Q", title="Simulated time (s)"),
+        y=alt.Y("kv_occupancy:Q", title="KV cache blocks in use", axis=alt.Axis(format="%")),
+        color=alt.Color("engine:N", title=None, legend=None if kv["engine"].nunique() == 1 else alt.Legend()),
+        tooltip=[alt.Tooltip("time_s:Q", format=".2f"), alt.Tooltip("kv_occupancy:Q", format=".1%"), "engine"],
+    ).properties(height=240, title="KV cache occupancy over time"), width="stretch")
+    st.caption(f"{s['sim_events']:,} simulation events, seed {s['seed']}.")
+    c1, c2 = st.columns(2)
+    c1.download_button("Per-request records (CSV)", req.to_csv(index=False).encode(), "serving_requests.csv",
+                       "text/csv", key="inf-req-csv")
+    c2.download_button("KV occupancy time series (CSV)", ts.to_csv(index=False).encode(), "serving_timeseries.csv",
+                       "text/csv", key="inf-ts-csv")
+
+
+def _export_section(inp: dict) -> None:
+    st.subheader("Take this question to the CLI")
+    if inp["model_id"] is None:
+        st.caption("Scenario export needs a catalog model (an uploaded file has no path the CLI could read).")
+        return
+    dep = inp["dep"]
+    spec = DeploymentSpec(tp=dep.tp, precision=dep.precision, kv_precision=dep.kv_precision, engine=dep.engine)
+    name = f"{inp['model_id']} on {dep.gpus} x {inp['hw_id']}"
+    c1, c2 = st.columns(2)
+    infer = guarded(InferenceScenario, name=name, model=inp["model_id"], hardware=inp["hw_id"], deployment=spec,
+                    batch=inp["batch"], input_len=inp["input_len"], output_len=inp["output_len"])
+    if infer is not None:
+        c1.download_button("Static batch as scenario YAML", to_yaml(infer), "inference_scenario.yaml",
+                           "application/x-yaml", key="inf-export-infer")
+    if inp["trace_mode"]:
+        c2.caption("A serving scenario carries a synthetic workload; switch to it to export.")
+        return
+    try:
+        serve = ServingScenario(name=name, model=inp["model_id"], hardware=inp["hw_id"], deployment=spec,
+                                replicas=inp["replicas"], router=inp["router"], rate_per_s=inp["rate"],
+                                arrival=inp["arrival"], requests=inp["n_requests"], input_len=inp["input_len"],
+                                output_len=inp["output_len"], length_dist=inp["length_dist"],
+                                slo_ttft_s=inp["slo"][0], slo_tpot_s=inp["slo"][1], seed=inp["seed"])
+    except Exception:  # noqa: BLE001 - an invalid rate or SLO is already reported above
+        c2.caption("Fix the request rate and SLO (positive numbers) to export the serving scenario.")
+        return
+    c2.download_button("Serving run as scenario YAML", to_yaml(serve), "serving_scenario.yaml", "application/x-yaml",
+                       key="inf-export-serve")
+    st.caption("Run with `simulator run FILE.yaml`, or list it in a sweep.")
+
+
+def _check_request_inputs(inp: dict) -> bool:
+    """Rate and SLO must be positive: say so once, in words, and skip the parts that need them."""
+    ok = True
+    if not inp["rate"] > 0:
+        show_error(sim.PlanError(f"Request rate must be a positive number of requests per second, got {inp['rate']:g}"))
+        ok = False
+    if not (inp["slo"][0] > 0 and inp["slo"][1] > 0):
+        show_error(sim.PlanError("The p99 TTFT and TPOT targets must be positive"))
+        ok = False
+    return ok
+
+
+def render() -> None:
+    st.title("Inference and serving")
+    st.caption("What one deployment delivers (static batch, roofline with calibrated efficiencies and engine "
+               "overheads), which deployment holds a latency SLO most cheaply, and how a fleet behaves under load "
+               "(SimPy serving simulation).")
+    inp = _inputs()
+    if inp is None:
+        return
+    _static_section(inp)
+    _curve_section(inp)
+    st.divider()
+    requests_ok = _check_request_inputs(inp)
+    if requests_ok or inp["trace_mode"]:
+        if requests_ok:
+            _capacity_section(inp)
+            st.divider()
+        _serving_section(inp)
+    st.divider()
+    _export_section(inp)

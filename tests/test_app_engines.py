@@ -1,0 +1,201 @@
+"""AppTest for the inference/serving and cluster pages: defaults render, widgets change results, on-demand buttons
+run, bad input shows an error element (never an exception), and what the pages export runs the same in the CLI."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from simulator.scenario import ClusterRunScenario, DeploymentSpec, ServingScenario, run_cluster, run_serving
+
+
+def page(mod: str) -> AppTest:
+    return AppTest.from_string(f"from simulator.ui import {mod}\n{mod}.render()\n", default_timeout=90)
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def clean(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+# ----------------------------------------------------------------------------- inference and serving
+@pytest.fixture(scope="module")
+def inf() -> AppTest:
+    return page("inference_page").run()
+
+
+def test_inference_page_renders_with_defaults(inf):
+    clean(inf)
+    for label in ("TTFT", "TPOT", "Throughput", "Max concurrent sequences", "KV cache capacity", "Weights per GPU"):
+        assert metric(inf, label)
+    assert any("Latency vs throughput" in h.value for h in inf.subheader)
+
+
+def test_inference_tp_changes_the_estimate():
+    at = page("inference_page").run()
+    tpot, cap = metric(at, "TPOT"), metric(at, "Max concurrent sequences")
+    at.selectbox(key="inf-tp").set_value(8).run()
+    clean(at)
+    assert metric(at, "TPOT") != tpot
+    assert metric(at, "Max concurrent sequences") != cap
+
+
+def test_serving_simulation_runs_on_demand_and_follows_the_rate():
+    at = page("inference_page").run()
+    assert not any(m.label == "Served throughput" for m in at.metric)
+    at.button(key="inf-serve-btn").click().run()
+    clean(at)
+    fast = metric(at, "Served throughput")
+    at.number_input(key="inf-rate").set_value(1.0).run()
+    clean(at)
+    assert not any(m.label == "Served throughput" for m in at.metric)  # stale result hidden until rerun
+    assert any("inputs changed" in c.value for c in at.caption)
+    at.button(key="inf-serve-btn").click().run()
+    clean(at)
+    assert metric(at, "Served throughput") != fast
+
+
+def test_capacity_plan_runs_on_demand():
+    at = page("inference_page").run()
+    at.number_input(key="inf-in").set_value(512).run()
+    at.number_input(key="inf-out").set_value(128).run()
+    at.button(key="inf-capacity-btn").click().run()
+    clean(at)
+    assert int(metric(at, "Fleet GPUs")) >= 1
+    assert metric(at, "Fleet $ / M tokens").startswith("$")
+    assert any("within the SLO" in s.value for s in at.success)
+
+
+def test_negative_rate_shows_an_error_and_the_rest_keeps_working():
+    at = page("inference_page").run()
+    at.number_input(key="inf-rate").set_value(-2.0).run()
+    assert not at.exception
+    assert at.error and "positive" in at.error[0].value
+    assert metric(at, "TTFT")  # the static estimate still renders
+
+
+def test_bad_request_trace_shows_error_not_exception():
+    script = ("from simulator.ui import inference_page\n"
+              "from simulator.ui.common import guarded\n"
+              "import streamlit as st\n"
+              "w = guarded(inference_page.parse_request_trace, b'arrival_s,prompt_tokens\\n0,10\\n')\n"
+              "st.write('still running', w)\n")
+    at = AppTest.from_string(script).run()
+    assert not at.exception
+    assert at.error and "output_tokens" in at.error[0].value
+    assert any("still running" in str(md.value) for md in at.markdown)
+
+
+def test_good_request_trace_parses():
+    from simulator.ui.inference_page import parse_request_trace
+
+    wl = parse_request_trace(b"arrival_s,prompt_tokens,output_tokens\n0,100,20\n0.5,200,30\n")
+    assert len(wl) == 2 and list(wl.output_tokens) == [20, 30]
+
+
+def test_exported_serving_scenario_reproduces_the_page():
+    from simulator.inference import Deployment
+    from simulator.ui.inference_page import _serve
+
+    dep = Deployment(tp=4, precision="fp8")
+    summary, _, _ = _serve("llama3.1-8b", "h100-sxm-80gb", dep, 1, "least_outstanding", (2.0, 0.1),
+                           (120, 512, 64, "poisson", 4.0, "fixed"), None, 3)
+    cli = run_serving(ServingScenario(model="llama3.1-8b", hardware="h100-sxm-80gb",
+                                      deployment=DeploymentSpec(tp=4, precision="fp8"), rate_per_s=4.0,
+                                      requests=120, input_len=512, output_len=64, seed=3))
+    assert cli["ttft_p99_s"] == pytest.approx(summary["ttft_p99_s"])
+    assert cli["throughput_requests_per_s"] == pytest.approx(summary["throughput_requests_per_s"])
+
+
+# ----------------------------------------------------------------------------- cluster
+@pytest.fixture(scope="module")
+def cl() -> AppTest:
+    return page("cluster_page").run()
+
+
+def test_cluster_page_renders_with_defaults(cl):
+    clean(cl)
+    for label in ("Utilization", "Goodput", "Queue wait (mean)", "Cost", "Energy", "Renting (reserved_1y)", "Owning"):
+        assert metric(cl, label)
+
+
+def test_cluster_failure_rate_and_policy_change_results():
+    at = page("cluster_page").run()
+    at.selectbox(key="cl-id").set_value("trace-replay-64gpu").run()
+    clean(at)
+    goodput, wait = metric(at, "Goodput"), metric(at, "Queue wait (mean)")
+    at.number_input(key="cl-rate-trace-replay-64gpu").set_value(200.0).run()
+    clean(at)
+    assert metric(at, "Goodput") != goodput
+    at.selectbox(key="cl-policy-trace-replay-64gpu").set_value("sjf").run()
+    clean(at)
+    assert metric(at, "Queue wait (mean)") != wait
+
+
+def test_policy_comparison_runs_on_demand():
+    at = page("cluster_page").run()
+    at.selectbox(key="cl-id").set_value("trace-replay-64gpu").run()
+    at.button(key="cl-compare-btn").click().run()
+    clean(at)
+    table = at.dataframe[-1].value
+    assert list(table["policy"]) == ["fifo", "sjf", "priority", "easy"]
+
+
+def test_negative_failure_rate_shows_an_error_not_exception():
+    at = page("cluster_page").run()
+    at.number_input(key="cl-rate-mixed-fleet-serving").set_value(-1.0).run()
+    assert not at.exception
+    assert at.error and "failures_per_1000_node_days" in at.error[0].value
+    assert at.button(key="cl-compare-btn")  # the rest of the page is still there
+
+
+@pytest.mark.parametrize("text, expect", [
+    ("kind: cluster_scenario\nid: x\nname: x\nschema_version: 1\nsources: []\npools: []\n", "pools"),
+    ("kind: training\nid: x\n", "cluster_scenario"),
+    ("pools: [\n", "not valid YAML"),
+])
+def test_invalid_uploaded_scenario_shows_error_not_exception(text, expect):
+    script = ("from simulator.ui import cluster_page\n"
+              "from simulator.ui.common import guarded\n"
+              "import streamlit as st\n"
+              f"d = guarded(cluster_page.parse_uploaded_scenario, {text!r})\n"
+              "st.write('still running', d)\n")
+    at = AppTest.from_string(script).run()
+    assert not at.exception
+    assert at.error and expect in at.error[0].value
+    assert any("still running" in str(md.value) for md in at.markdown)
+
+
+def test_trace_with_missing_columns_shows_error_not_exception():
+    script = ("from simulator.ui import cluster_page\n"
+              "from simulator.ui.common import guarded\n"
+              "import streamlit as st\n"
+              "raw = cluster_page._raw('id', 'trace-replay-64gpu')\n"
+              "sc = guarded(cluster_page.build_scenario, raw, (), b'job_id,submit_time\\nj1,0\\n')\n"
+              "st.write('still running', sc is None)\n")
+    at = AppTest.from_string(script).run()
+    assert not at.exception
+    assert at.error and "gpu_num" in at.error[0].value and "uploaded trace" in at.error[0].value
+    assert "/tmp" not in at.error[0].value
+
+
+def test_uploaded_trace_replaces_the_job_mix():
+    from simulator.ui.cluster_page import _raw, build_scenario
+
+    trace = b"job_id,submit_time,gpu_num,duration\na,0,8,3600\nb,10,16,600\n"
+    sc = build_scenario(_raw("id", "mixed-fleet-serving"), (), trace)
+    assert [j.name for j in sc.jobs] == ["a", "b"] and not sc.generators
+    assert len(sc.services) == 1  # the inference service stays
+
+
+def test_exported_cluster_run_reproduces_the_page():
+    from simulator.ui.cluster_page import _simulate
+
+    overrides = (("failures.failures_per_1000_node_days", 50.0), ("checkpoint.interval", "young"))
+    summary, _, _ = _simulate("id", "trace-replay-64gpu", overrides, None, "easy", 2, None)
+    cli = run_cluster(ClusterRunScenario(scenario="trace-replay-64gpu", overrides=dict(overrides), policy="easy",
+                                         seed=2))
+    for key in ("utilization", "goodput", "queue_wait_mean_s", "interruptions", "cost_usd"):
+        assert cli[key] == pytest.approx(summary[key]), key
