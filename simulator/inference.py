@@ -532,6 +532,9 @@ class InferenceResult:
         except KeyError:
             raise AttributeError(name) from None
 
+    def __dir__(self) -> list[str]:  # tab completion in Jupyter lists the result fields
+        return sorted(set(super().__dir__()) | set(self.record))
+
     def to_dict(self) -> dict:
         return dict(self.record)
 
