@@ -45,7 +45,7 @@ def roofline_curves(hw_ids, dtype: str = "bf16", points: int = 60) -> pd.DataFra
         for x, y in zip(intensity, np.minimum(peak, intensity * hw.hbm_bandwidth_bytes_per_s), strict=True):
             rows.append({"hardware": hw_id, "curve": "datasheet", "intensity_flop_per_byte": x, "tflops": y / 1e12})
         # square GEMMs n x n x n: intensity 2n^3 / (3 n^2 b) = 2n / (3 b)
-        n = np.logspace(1, 4.5, points)
+        n = np.logspace(np.log10(64), 4.5, points)  # from the smallest GEMM a layer produces in practice
         eff = hw.gemm.compute_efficiency_for(np.full(n.shape, dtype == "fp8"))
         curve = GemmCurve(hw.gemm.compute_efficiency, hw.gemm.memory_efficiency, hw.gemm.p, hw.gemm.launch_s)
         t = gemm_time_s(n, n, n, peak, hw.hbm_bandwidth_bytes_per_s, curve, in_b, in_b, 1.0, eff)

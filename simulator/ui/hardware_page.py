@@ -46,7 +46,7 @@ def render() -> None:
             chart = alt.Chart(curves).mark_line().encode(
                 x=alt.X("intensity_flop_per_byte:Q", title="Arithmetic intensity (FLOP/byte)", scale=alt.Scale(type="log")),
                 y=alt.Y("tflops:Q", title="Attainable TFLOP/s", scale=alt.Scale(type="log")),
-                color=alt.Color("hardware:N", scale=alt.Scale(domain=list(catalog()["hardware"]))),
+                color=alt.Color("hardware:N"),
                 strokeDash=alt.StrokeDash("curve:N", title=None, scale=alt.Scale(
                     domain=["datasheet", "calibrated GEMM"], range=[[1, 0], [5, 3]])),
                 tooltip=["hardware", "curve", alt.Tooltip("intensity_flop_per_byte:Q", format=".1f"),
