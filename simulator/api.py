@@ -92,7 +92,7 @@ _HINTS = {
 def _positive(name: str, value: float | None, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
-    if value is None or value <= 0:
+    if value is None or not value > 0 or value != value or value == float("inf"):  # NaN and inf too
         raise PlanError(f"--{name.replace('_', '-')} must be a positive number, got {value!r}")
 
 
@@ -138,8 +138,11 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
         raise PlanError(f"--dp {dp} does not match gpus / (tp x pp x cp) = {derived_dp}; omit --dp to derive it")
     if vpp is None:
         vpp = 2 if pp_schedule == "interleaved" else 1
+    _positive("vpp", vpp)
     if pp_schedule == "1f1b" and vpp != 1:
         raise PlanError("--vpp > 1 needs --pp-schedule interleaved")
+    if pp_schedule == "interleaved" and (vpp < 2 or pp < 2):
+        raise PlanError("--pp-schedule interleaved needs --pp >= 2 and --vpp >= 2 (virtual stages per rank)")
     options = make_options(seq_len, global_batch, **option_kw)
     grid = single_plan(tp=tp, pp=pp, dp=derived_dp, cp=cp, ep=ep, micro_batch=micro_batch, zero=zero,
                        recompute=recompute, vpp=vpp, precision=precision, sequence_parallel=sequence_parallel)

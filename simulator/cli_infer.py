@@ -177,7 +177,8 @@ def _write(frame, path: str) -> None:
     try:
         frame.to_parquet(p, index=False) if p.suffix == ".parquet" else frame.to_csv(p, index=False)
     except OSError as exc:
-        raise DataFileError(f"cannot write {path}: {exc.strerror}") from None
+        reason = exc.strerror or str(exc)
+        raise DataFileError(f"cannot write {path}: {reason}; check that the folder exists and is writable") from None
 
 
 def cmd_serve(a: argparse.Namespace) -> int:

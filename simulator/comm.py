@@ -67,7 +67,8 @@ def hierarchical_allreduce_s(n: ArrayLike, bytes_: ArrayLike, stride: ArrayLike,
     nodes = n / g
     intra = 2.0 * ring_gather_s(g, bytes_, hw.intra)
     inter = ring_allreduce_s(nodes, bytes_ / g, hw.inter)
-    return intra + inter
+    # inside one domain it is a plain ring all-reduce (one launch, not a reduce-scatter + all-gather pair)
+    return np.where(nodes > 1, intra + inter, ring_allreduce_s(g, bytes_, hw.intra))
 
 
 def hierarchical_gather_s(n: ArrayLike, bytes_: ArrayLike, stride: ArrayLike, hw: Accelerator) -> np.ndarray:

@@ -552,6 +552,12 @@ def simulate_serving(model: TransformerSpec, hw: Accelerator, config: ServingCon
         raise PlanError(f"--replicas must be a positive integer, got {config.replicas!r}")
     if concurrency is not None and concurrency < 1:
         raise PlanError(f"--concurrency must be a positive integer, got {concurrency!r}")
+    if config.max_time_s is not None and not config.max_time_s > 0:
+        raise PlanError(f"--max-time must be a positive number of seconds, got {config.max_time_s!r}")
+    for name, value in (("--max-batch", config.deployment.max_seqs),
+                        ("--max-batched-tokens", config.deployment.max_batched_tokens)):
+        if value is not None and value < 1:
+            raise PlanError(f"{name} must be a positive integer, got {value!r}")
     limit = inference.context_limit_tokens(model)
     total = workload.prompt_tokens + workload.output_tokens
     if limit is not None and total.size and int(total.max()) > limit:

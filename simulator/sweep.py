@@ -51,19 +51,29 @@ def _axis_values(name: str, spec: Any) -> list[Any]:
     if isinstance(spec, list):
         values = spec
     elif isinstance(spec, dict) and "range" in spec:
-        lo, hi = spec["range"]
-        if spec.get("scale") == "log2":
+        unknown = set(spec) - {"range", "step", "scale"}
+        if unknown:
+            raise DataFileError(f"axis {name!r}: unknown keys {sorted(unknown)}; use range, step or scale")
+        rng = spec["range"]
+        if (not isinstance(rng, list) or len(rng) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng)):
+            raise DataFileError(f"axis {name!r}: range must be two numbers [lo, hi], got {rng!r}")
+        lo, hi = rng
+        scale = spec.get("scale", "linear")
+        if scale == "log2":
             if lo <= 0 or hi < lo:
                 raise DataFileError(f"axis {name!r}: log2 range needs 0 < lo <= hi, got {spec['range']}")
             values = [2**k for k in range(int(math.ceil(math.log2(lo))), int(math.floor(math.log2(hi))) + 1)]
-        else:
+        elif scale == "linear":
             step = spec.get("step", 1)
-            if step <= 0:
-                raise DataFileError(f"axis {name!r}: step must be positive, got {step}")
+            if not isinstance(step, (int, float)) or isinstance(step, bool) or step <= 0:
+                raise DataFileError(f"axis {name!r}: step must be a positive number, got {step!r}")
             n = int(math.floor((hi - lo) / step + 1e-9)) + 1
             values = [lo + i * step for i in range(max(n, 0))]
             if all(isinstance(v, float) and v.is_integer() for v in values) and isinstance(lo, int):
                 values = [int(v) for v in values]
+        else:
+            raise DataFileError(f"axis {name!r}: scale must be 'linear' or 'log2', got {scale!r}")
     else:
         raise DataFileError(f"axis {name!r}: expected a list or {{range: [lo, hi], step|scale}}, got {spec!r}")
     if not values:
@@ -156,6 +166,10 @@ def parse_grid(data: dict[str, Any], source: str = "<grid>") -> Grid:
         raise DataFileError(f"{source}: base.kind {kind!r} is not one of {', '.join(SCENARIO_KINDS)}")
     schema, _ = SCENARIO_KINDS[kind]
     axes: list[tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]] = []
+    if not isinstance(data.get("axes") or {}, dict):
+        raise DataFileError(f"{source}: 'axes' must map field paths to values, e.g. {{gpus: [256, 512]}}")
+    if not isinstance(data.get("zip") or [], list):
+        raise DataFileError(f"{source}: 'zip' must be a list of groups, e.g. [{{seq_len: [..], global_batch: [..]}}]")
     for name, spec in (data.get("axes") or {}).items():
         _check_path(schema, name, kind)
         axes.append(((name,), tuple((v,) for v in _axis_values(name, spec))))
@@ -170,11 +184,17 @@ def parse_grid(data: dict[str, Any], source: str = "<grid>") -> Grid:
             raise DataFileError(f"{source}: zipped axes {list(names)} have different lengths "
                                 f"{[len(c) for c in cols]}; give each the same number of values")
         axes.append((names, tuple(zip(*cols, strict=True))))
-    seeds = int(data.get("seeds", 1))
+    try:
+        seeds = int(data.get("seeds", 1))
+        shard_size = int(data.get("shard_size", 5000 if kind == "training" else 50))
+        root_seed = int(data.get("seed", 0))
+    except (TypeError, ValueError):
+        raise DataFileError(f"{source}: seeds, seed and shard_size must be integers") from None
     if seeds < 1:
         raise DataFileError(f"{source}: seeds must be >= 1, got {seeds}")
-    grid = Grid(base=base, axes=tuple(axes), seeds=seeds, seed=int(data.get("seed", 0)),
-                shard_size=int(data.get("shard_size", 5000 if kind == "training" else 50)))
+    if shard_size < 1:
+        raise DataFileError(f"{source}: shard_size must be >= 1, got {shard_size}")
+    grid = Grid(base=base, axes=tuple(axes), seeds=seeds, seed=root_seed, shard_size=shard_size)
     if len(grid) == 0:
         raise DataFileError(f"{source}: the grid has zero scenarios")
     parse_scenario(grid.scenario(0)[0], f"{source} (first scenario)")  # the base itself must be valid

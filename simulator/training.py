@@ -36,7 +36,6 @@ class TrainingOptions:
     dropout: bool = True  # dropout masks are stored (GPT/Megatron); Llama-style models train without
     fused_kernels: bool = True  # Megatron/NeMo fuse bias+activation, bias+dropout+add, softmax; eager code does not
     uneven_pp: bool = False  # allow pipeline stages whose layer counts differ (the heaviest stage sets the pace)
-    pue: float = 1.2
 
 
 ATTENTION_KERNELS = ("flash", "flash1", "unfused")
@@ -191,11 +190,13 @@ def _per_layer(model: TransformerSpec, hw: Accelerator, g: PlanGrid, o: Training
     fwd = gemm_f + attn_f + elt_f + tp_f + cp_f + ep_f
     bwd = gemm_b + attn_b + elt_b + tp_b + cp_b + ep_b
     recompute = np.select([rc == 0, rc == 1], [np.zeros_like(fwd), attn_recompute_sel], fwd)
+    full = rc == 2  # full recompute repeats the forward, its collectives included
     return {
         "fwd": fwd, "bwd": bwd, "recompute": recompute,
+        "recompute_comm": np.where(full, tp_f + cp_f + ep_f, 0.0),
         "compute": gemm_f + gemm_b + attn_f + attn_b + elt_f + elt_b,
-        "tp": tp_f + tp_b + np.where(rc == 2, tp_f, 0.0),
-        "cp": cp_f + cp_b, "ep": ep_f + ep_b + np.where(rc == 2, ep_f, 0.0),
+        "tp": tp_f + tp_b + np.where(full, tp_f, 0.0),
+        "cp": cp_f + cp_b + np.where(full, cp_f, 0.0), "ep": ep_f + ep_b + np.where(full, ep_f, 0.0),
         "act": act, "act_full": act_layer_none,
     }
 
@@ -281,19 +282,27 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
     ar_dense = comm.hierarchical_allreduce_s(n_sync, g_dense, dp_stride, hw)
     rs_dense = comm.hierarchical_gather_s(n_sync, g_dense, dp_stride, hw)
     ag_dense = comm.hierarchical_gather_s(n_sync, dense_local * w_bytes, dp_stride, hw)
+    # routed experts synchronise over their own data-parallel group (dp*cp/ep ranks, stride tp*ep)
     ar_exp = comm.hierarchical_allreduce_s(expert_shard, expert_local * grad_b, tp * ep, hw)
-    # gradient reduction hides behind the last micro-batch's backward; the ZeRO parameter all-gather
-    # behind the next step's first forward (Megatron --overlap-grad-reduce / --overlap-param-gather)
+    rs_exp = comm.hierarchical_gather_s(expert_shard, expert_local * grad_b, tp * ep, hw)
+    ag_exp = comm.hierarchical_gather_s(expert_shard, expert_local * w_bytes, tp * ep, hw)
+    allreduce_s, reduce_scatter_s, all_gather_s = ar_dense + ar_exp, rs_dense + rs_exp, ag_dense + ag_exp
+    # ZeRO-0/1: gradients accumulate in a full buffer and are reduced once per step, hidden behind the
+    # last micro-batch's backward; ZeRO-1/2 gather the updated parameters behind the next step's first
+    # forward (Megatron --overlap-grad-reduce / --overlap-param-gather). ZeRO-2 keeps only a gradient
+    # shard, so it reduce-scatters after every micro-batch (Rajbhandari et al. 2020, sec. 5.2).
     bwd_window = layers_per_stage * layer["bwd"] if o.dp_overlap else 0.0
     fwd_window = layers_per_stage * layer["fwd"] if o.dp_overlap else 0.0
-    reduce_s = np.where(z == 0, ar_dense, rs_dense) + ar_exp
-    gather_s = np.where((z == 1) | (z == 2), ag_dense, 0.0)
-    dp_exposed = np.maximum(reduce_s - bwd_window, 0.0) + np.maximum(gather_s - fwd_window, 0.0)
+    reduce_once = np.maximum(np.where(z == 0, allreduce_s, reduce_scatter_s) - bwd_window, 0.0)
+    reduce_each = n_micro * np.maximum(reduce_scatter_s - bwd_window, 0.0)
+    gather_once = np.maximum(all_gather_s - fwd_window, 0.0)
+    dp_exposed = np.select([z == 0, z == 1, z == 2], [reduce_once, reduce_once + gather_once,
+                                                       reduce_each + gather_once], 0.0)
     # ZeRO-3/FSDP: gather weights for forward and backward, reduce-scatter grads, every micro-batch,
     # prefetched behind the compute of the same micro-batch (Zhao et al. 2023, PyTorch FSDP)
-    fsdp_mb = 2.0 * ag_dense + rs_dense
-    fsdp_exposed = n_micro * np.maximum(fsdp_mb - stage_per_mb, 0.0)
-    dp_exposed = np.where(z == 3, fsdp_exposed, dp_exposed)
+    fsdp_mb = 2.0 * all_gather_s + reduce_scatter_s
+    fsdp_hidden = stage_per_mb if o.dp_overlap else 0.0
+    dp_exposed = np.where(z == 3, n_micro * np.maximum(fsdp_mb - fsdp_hidden, 0.0), dp_exposed)
 
     # --- optimizer step: stream master weights, Adam moments, gradients; write back (memory-bound)
     opt_params = np.where(z >= 1, (dense_local) / shard + expert_local / expert_shard, dense_local + expert_local)
@@ -340,7 +349,7 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
         "memory_per_gpu_bytes": memory,
         # breakdown (seconds per step on the critical path)
         "compute": body_compute + n_micro * (head_f + head_b + loss),
-        "recompute": n_micro * layers_per_stage * layer["recompute"],
+        "recompute": n_micro * layers_per_stage * (layer["recompute"] - layer["recompute_comm"]),
         "tp_comm": n_micro * layers_per_stage * layer["tp"],
         "cp_comm": n_micro * layers_per_stage * layer["cp"],
         "ep_comm": n_micro * layers_per_stage * layer["ep"],

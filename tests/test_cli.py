@@ -115,3 +115,13 @@ def test_python_m_entry_point():
 
     p = subprocess.run([sys.executable, "-m", "simulator", "list", "models"], capture_output=True, text=True)
     assert p.returncode == 0 and "llama3.1-405b" in p.stdout
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--pp-schedule", "interleaved", "--vpp", "-2"], "--vpp must be a positive"),
+    (["--pp-schedule", "interleaved", "--vpp", "1"], "needs --pp >= 2 and --vpp >= 2"),
+    (["--train-tokens", "nan"], "--train-tokens must be a positive"),
+])
+def test_more_bad_plan_values(capsys, extra, needle):
+    code, _, err = run(capsys, TRAIN + extra)
+    assert code == 2 and needle in err and "Traceback" not in err

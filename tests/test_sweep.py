@@ -154,3 +154,18 @@ def test_cluster_sweep_seeds_are_distinct_and_reproducible(tmp_path):
 def test_cluster_sweep_rejects_unknown_top_field():
     with pytest.raises(DataFileError, match="names no field"):
         parse_grid({"base": {"kind": "cluster", "scenario": "research-1k-h100"}, "axes": {"polcy": ["fifo"]}})
+
+
+@pytest.mark.parametrize("bad, needle", [
+    ({"axes": {"gpus": {"range": [8]}}}, "two numbers"),
+    ({"axes": {"gpus": {"range": ["a", "b"]}}}, "two numbers"),
+    ({"axes": {"gpus": {"range": [8, 64], "scale": "cubic"}}}, "scale must be"),
+    ({"axes": ["gpus"]}, "'axes' must map"),
+    ({"shard_size": 0}, "shard_size"),
+    ({"seeds": "many"}, "integers"),
+])
+def test_malformed_grids_give_clear_errors(bad, needle):
+    data = {"base": BASE, "axes": {"gpus": [32]}}
+    data.update(bad)
+    with pytest.raises(DataFileError, match=needle):
+        parse_grid(data)

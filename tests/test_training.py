@@ -52,7 +52,7 @@ MEMORY_ROWS = pd.read_csv(ROOT / "tests" / "data" / "memory_reference.csv")
 
 @pytest.mark.parametrize("row", [r for _, r in MEMORY_ROWS.iterrows()], ids=list(MEMORY_ROWS.row_id))
 def test_memory_matches_korthikanti_figure_1(row):
-    """Korthikanti et al. 2022 Fig. 1 per-GPU memory (their formula values) within 5%."""
+    """Korthikanti et al. 2022 Fig. 1 per-GPU memory (the paper's formula values, so agreement is exact)."""
     grid = PlanGrid.from_columns(tp=[row.tp], pp=[row.pp], dp=[row.dp], cp=[1], ep=[1],
                                  micro_batch=[row.micro_batch], zero=[0],
                                  recompute=[["none", "selective", "full"].index(row.recompute)],
@@ -67,7 +67,7 @@ def test_memory_matches_korthikanti_figure_1(row):
         # embedding matrix our first stage also holds (18 bytes per parameter, split by TP)
         embedding = 18.0 * row.vocab_size * row.d_model / row.tp
         ours = (r["weights"][0] + r["gradients"][0] + r["optimizer_states"][0] - embedding) / GIB
-    assert ours == pytest.approx(row.value, rel=0.05), (row.row_id, ours, row.value)
+    assert ours == pytest.approx(row.value, rel=1e-3), (row.row_id, ours, row.value)
 
 
 def test_selective_recompute_removes_attention_scores_only():
@@ -80,11 +80,33 @@ def test_selective_recompute_removes_attention_scores_only():
     assert full["hfu"] > full["mfu"] and none["hfu"] == pytest.approx(none["mfu"])
 
 
-def test_step_breakdown_adds_up():
-    r = _eval("llama3.1-70b", tp=8, pp=4, dp=16, vpp=2)
+@pytest.mark.parametrize("recompute", ["none", "selective", "full"])
+@pytest.mark.parametrize("model, plan", [("llama3.1-70b", dict(tp=8, pp=4, dp=16, vpp=2)),
+                                         ("mixtral-8x7b", dict(tp=2, cp=2, dp=8, ep=8, zero=1))])
+def test_step_breakdown_adds_up(model, plan, recompute):
+    o = TrainingOptions(seq_len=4096, global_batch=512, attention_kernel="unfused")
+    r = _eval(model, options=o, recompute=recompute, **plan)
     parts = sum(r[k] for k in ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm",
                                "bubble", "dp_comm", "optimizer"))
     assert parts == pytest.approx(r["step_time_s"], rel=1e-9)
+    assert all(r[k] >= 0 for k in ("compute", "recompute", "tp_comm", "dp_comm", "bubble"))
+
+
+def test_zero3_pays_for_expert_and_dense_gathers():
+    """FSDP gathers every parameter (experts included) each micro-batch; it is never free."""
+    z1 = _eval("mixtral-8x7b", seq_len=1024, global_batch=64, tp=1, dp=64, ep=8, zero=1)
+    z3 = _eval("mixtral-8x7b", seq_len=1024, global_batch=64, tp=1, dp=64, ep=8, zero=3)
+    assert z3["dp_comm"] > 0 and z1["dp_comm"] > 0
+    no_overlap = _eval("mixtral-8x7b", seq_len=1024, global_batch=64, tp=1, dp=64, ep=8, zero=3,
+                       options=TrainingOptions(seq_len=1024, global_batch=64, dp_overlap=False))
+    assert no_overlap["dp_comm"] > z3["dp_comm"]
+
+
+def test_zero2_reduces_every_micro_batch():
+    one = _eval("llama2-13b", seq_len=4096, global_batch=64, dp=64, zero=1)
+    many = _eval("llama2-13b", seq_len=4096, global_batch=256, dp=64, zero=2)
+    few = _eval("llama2-13b", seq_len=4096, global_batch=64, dp=64, zero=2)
+    assert many["dp_comm"] >= few["dp_comm"] and few["dp_comm"] >= one["dp_comm"] * 0.99
 
 
 def test_interleaving_shrinks_the_bubble():
