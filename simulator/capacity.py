@@ -253,7 +253,7 @@ def _verify(model, hw, rec: dict, deployments, rate, slo: SLO, wl: Workload, pri
     gpus = units * rec["gpus_per_unit"]
     per_h = gpus * price
     return {**rec, "units": units, "gpus": gpus, "cost_per_hour_usd": per_h,
-            "cost_per_million_tokens_usd": per_h / (rate * tokens_per_req * SECONDS_PER_HOUR) * 1e6,
-            "cost_per_million_output_tokens_usd": per_h / (rate * out_per_req * SECONDS_PER_HOUR) * 1e6,
+            "cost_per_million_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * tokens_per_req),
+            "cost_per_million_output_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * out_per_req),
             "verified_ttft_p99_s": s["ttft_p99_s"], "verified_tpot_p99_s": s["tpot_p99_s"],
             "verified_meets_slo": slo.check(s)}

@@ -25,6 +25,7 @@ from .cluster_analytic import (
     CHECKPOINT_INTERVALS,
     checkpoints_in_segment,
     job_mtti_s,
+    node_failure_rate_per_s,
     preemption_overhead_s,
     segment_progress,
 )
@@ -434,7 +435,7 @@ class _Run:
 
     def _failures(self, pool: _Pool):
         spec = pool.spec
-        rate = spec.nodes * pool.rate_total / 1000.0 / 86400.0
+        rate = spec.nodes * node_failure_rate_per_s(pool.rate_total)
         if rate <= 0:
             return
         rng = self.rng[f"failures:{pool.id}"]

@@ -103,7 +103,7 @@ def rental_cost_usd(gpu_hours: float, hardware_id: str, book: PriceBook, option:
 
 def usd_per_million_tokens(usd_per_hour, tokens_per_s):
     """Cost of a million tokens for a fleet billed `usd_per_hour` that sustains `tokens_per_s` (broadcasts)."""
-    return usd_per_hour / (tokens_per_s * 3600.0) * 1e6
+    return usd_per_hour / (tokens_per_s * SECONDS_PER_HOUR) * 1e6
 
 
 def training_energy_j(time_s, gpus, tdp_w: float, average_utilization_of_tdp: float,

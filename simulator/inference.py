@@ -142,20 +142,11 @@ class Deployment:
                 f"kv-{self.kv_precision} {self.engine} max-seqs {self.seq_cap}")
 
 
-# Context windows of the shipped RoPE models (their files carry no position table); sources are the
-# models' config.json `max_position_embeddings`.
-CONTEXT_WINDOW_TOKENS: dict[str, int] = {
-    "llama2-7b": 4096, "llama2-13b": 4096, "llama2-70b": 4096, "llama3.1-8b": 131072, "llama3.1-70b": 131072,
-    "llama3.1-405b": 131072, "mixtral-8x7b": 32768, "mixtral-8x22b": 65536, "deepseek-v3": 163840,
-    "bloom-176b": 2048,
-}
-
-
 def context_limit_tokens(model: TransformerSpec) -> int | None:
     """Longest sequence (prompt + output) the model supports; None when the files do not say."""
-    if model.max_position_embeddings > 0:
-        return model.max_position_embeddings
-    return CONTEXT_WINDOW_TOKENS.get(model.id)
+    if model.context_window_tokens:
+        return model.context_window_tokens
+    return model.max_position_embeddings or None
 
 
 # ----------------------------------------------------------------------------- validation
@@ -342,7 +333,7 @@ def _prefill_attention(model: TransformerSpec, dep: Deployment, c: _Costs, prefi
     heads = model.n_heads / dep.tp
     kv_elems = kv_elems_per_token_per_layer(model, dep.tp)
     d_qk, d_v = float(model.qk_head_dim), float(model.v_head_dim)
-    flop = 2.0 * heads * (d_qk + d_v) * np.asarray(pairs, dtype=float)
+    flop = roofline.attention_flop(1.0, np.asarray(pairs, dtype=float), 1.0, heads, d_qk, d_v, causal=False)
     moved = (np.asarray(prefill_tokens, dtype=float) * (heads * (d_qk + d_v) + kv_elems) * ACT_BYTES
              + np.asarray(prefix, dtype=float) * kv_elems * c.kv_bytes)
     t = roofline.soft_roofline_s(flop, moved, c.peak16, c.bw, c.attn_curve)

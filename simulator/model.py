@@ -44,6 +44,7 @@ class TransformerSpec:
     tied_embeddings: bool
     head_dim: int
     max_position_embeddings: int = 0
+    context_window_tokens: int | None = None
     moe: MoE | None = None
     mla: MLA | None = None
     published_params: float | None = None
@@ -197,6 +198,7 @@ def from_dict(model_id: str, d: dict, path: str = "") -> TransformerSpec:
         tied_embeddings=bool(d.get("tied_embeddings", False)),
         head_dim=head_dim,
         max_position_embeddings=d.get("max_position_embeddings", 0),
+        context_window_tokens=d.get("context_window_tokens"),
         moe=moe,
         mla=mla,
         published_params=d.get("published_params"),

@@ -14,6 +14,7 @@ from .hardware import Accelerator
 from .model import TransformerSpec
 from .plans import OUT_OF_MEMORY, REASONS, PlanGrid, describe_reasons, enumerate_plans
 from .training import BREAKDOWN_KEYS, TrainingOptions, evaluate
+from .units import J_PER_KWH, SECONDS_PER_HOUR
 
 MEMORY_PARTS = {"weights": "weights", "gradients": "gradients", "optimizer_states": "optimizer_states",
                 "activations": "activations", "buffers": "buffers"}
@@ -46,10 +47,10 @@ def run_totals(metrics: dict[str, np.ndarray], gpus: np.ndarray, hw: Accelerator
     out = {"usd_per_million_tokens": cost_mod.usd_per_million_tokens(gpus * price, tokens_per_s)}
     if train_tokens:
         total_s = train_tokens / tokens_per_s
-        gpu_hours = total_s * gpus / 3600.0
+        gpu_hours = total_s * gpus / SECONDS_PER_HOUR
         e_j = cost_mod.training_energy_j(total_s, gpus, hw.tdp_w, hw.average_utilization_of_tdp,
                                          hw.server_to_gpu_power_ratio, book.pue)
-        e_kwh = e_j / 3.6e6
+        e_kwh = e_j / J_PER_KWH
         out.update(total_time_s=total_s, gpu_hours=gpu_hours, energy_kwh=e_kwh,
                    co2e_kg=e_kwh * book.grid_kg_co2e_per_kwh, cost_usd=gpu_hours * price)
     return out

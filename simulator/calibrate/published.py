@@ -88,7 +88,8 @@ def convert(reference_csv: str | Path, out_dir: str | Path) -> list[Path]:
                           _ms(notes, r"raw median kernel time ([\d.]+) ms") * 1e-3, src))
         elif "all_reduce_bench.py, 8x H200" in src:
             size = _size_bytes(shape)
-            h200_ar.append(_coll_row("all-reduce-bench-nvls", size, 8, size * 1.75 / (float(r["value"]) * 1e9), src))
+            bus_factor = 2.0 * (8 - 1) / 8  # all-reduce busbw = algbw x 2(n-1)/n (nccl-tests PERFORMANCE.md)
+            h200_ar.append(_coll_row("all-reduce-bench-nvls", size, 8, size * bus_factor / (float(r["value"]) * 1e9), src))
     out_dir = Path(out_dir)
     written = []
     common = {"format": "simulator-calibrate-measurements/1", "backend": "published", "device_kind": "gpu",
