@@ -224,15 +224,22 @@ def fit_gemm(df: pd.DataFrame, hw: Accelerator, split: pd.Series) -> FamilyFit:
     if len(fit_df) < 4:
         raise FitError(f"GEMM fit needs at least 4 fit rows with a profile peak, found {len(fit_df)}")
     candidates = []
+    selection: dict[str, float] = {}
+    in_fit, in_sel = _inner_split(fit_df)
     for form, (p_fixed, gemv) in GEMM_FORMS.items():
         if gemv and not is_gemv(fit_df["m"], fit_df["n"]).any():
             continue
+        if len(in_fit) >= 4 and len(in_sel) and (not gemv or is_gemv(in_fit["m"], in_fit["n"]).any()):
+            p_in = _fit_gemm_form(in_fit, hw, p_fixed, gemv)
+            sel = ape(predict_gemm(in_sel, hw, gemm_curve_from(p_in), p_in.get("gemv_memory_efficiency")),
+                      in_sel["time_s"])
+            selection[form] = _score(error_stats(sel))
         params = _fit_gemm_form(fit_df, hw, p_fixed, gemv)
         curve, gv = gemm_curve_from(params), params.get("gemv_memory_efficiency")
         candidates.append(FormResult(
             form, params, error_stats(ape(predict_gemm(fit_df, hw, curve, gv), fit_df["time_s"])),
             error_stats(ape(predict_gemm(check_df, hw, curve, gv), check_df["time_s"]))))
-    chosen = choose(candidates)
+    chosen = choose(candidates, selection if len(selection) == len(candidates) else None)
     notes = [f"skipped dtype(s) without a profile peak: {', '.join(skipped)}"] if skipped else []
     for key, cap in (("compute_efficiency", 1.0), ("memory_efficiency", 1.2), ("gemv_memory_efficiency", 1.5)):
         if chosen.params.get(key, 0.0) >= cap - 1e-6:
@@ -245,21 +252,31 @@ def fit_gemm(df: pd.DataFrame, hw: Accelerator, split: pd.Series) -> FamilyFit:
     return FamilyFit(GEMM, chosen, candidates, note)
 
 
-def choose(candidates: list[FormResult], tolerance: float = 0.01) -> FormResult:
-    """The simplest candidate (list order) whose held-out score, median + p90 / 2 of the absolute
-    percentage error, is within `tolerance` of the best (fit-row error when nothing is held out):
-    an extra parameter must buy accuracy on shapes the fit did not see."""
-    def score(r: FormResult) -> float:
-        e = r.check_error if r.check_error["n"] else r.fit_error
-        return e["median"] + 0.5 * e["p90"]
+def _score(e: dict[str, float]) -> float:
+    return e["median"] + 0.5 * e["p90"]
 
-    best = min(score(c) for c in candidates)
-    return next(c for c in candidates if score(c) <= best + tolerance)
+
+def choose(candidates: list[FormResult], selection: dict[str, float] | None = None,
+           tolerance: float = 0.01) -> FormResult:
+    """The simplest candidate (list order) whose selection score, median + p90 / 2 of the absolute
+    percentage error, is within `tolerance` of the best. `selection` holds scores measured on an inner
+    split of the fit rows (fit on one half of the fit shape families, scored on the other), so the
+    check rows never take part in choosing the form; without it, the fit-row error is used."""
+    scores = {c.form: (selection or {}).get(c.form, _score(c.fit_error)) for c in candidates}
+    best = min(scores.values())
+    return next(c for c in candidates if scores[c.form] <= best + tolerance)
+
+
+def _inner_split(fit_df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The fit rows split again, the same way, for choosing a form without touching the check rows."""
+    inner = split_rows(fit_df)
+    return fit_df[inner == "fit"], fit_df[inner == "check"]
 
 
 def _fit_fp8(fp8: pd.DataFrame, split: pd.Series, hw: Accelerator, chosen: FormResult) -> FormResult:
     fit_df = fp8[split[fp8.index] == "fit"]
-    fit_df = fit_df if len(fit_df) else fp8
+    if fit_df.empty:  # no fp8 shape on the fit side: keep the ratio from the profile rather than fit on check rows
+        return chosen
     meas = fit_df["time_s"].to_numpy(float)
 
     def residual(x: np.ndarray) -> np.ndarray:
@@ -337,15 +354,21 @@ def fit_collectives(df: pd.DataFrame, split: pd.Series, link: Link) -> FamilyFit
     if len(fit_df) < 2:
         raise FitError(f"collective fit needs at least 2 fit rows, found {len(fit_df)}")
     candidates = []
+    selection: dict[str, float] = {}
+    in_fit, in_sel = _inner_split(fit_df)
     for k in REGIME_COUNTS:
         if len(fit_df) < 2 * k + 1:
             continue
+        if len(in_fit) >= 2 * k + 1 and len(in_sel):
+            r_in = _fit_regimes(in_fit, link, k)
+            selection[f"{k}-regime"] = _score(error_stats(ape(predict_collective(in_sel, link, r_in),
+                                                              in_sel["time_s"])))
         regimes = _fit_regimes(fit_df, link, k)
         params: dict[str, Any] = {"regimes": regimes}
         candidates.append(FormResult(
             f"{k}-regime", params, error_stats(ape(predict_collective(fit_df, link, regimes), fit_df["time_s"])),
             error_stats(ape(predict_collective(check_df, link, regimes), check_df["time_s"]))))
-    chosen = choose(candidates)
+    chosen = choose(candidates, selection if len(selection) == len(candidates) else None)
     return FamilyFit("collectives", chosen, candidates)
 
 
