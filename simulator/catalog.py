@@ -41,6 +41,9 @@ def _resolve(ref: str | Path, folder: Path, what: str) -> Path:
         if not as_path.is_file():
             raise DataFileError(f"{what} file {ref_str!r} does not exist; pass an existing path or a shipped id")
         return as_path
+    if not folder.is_dir():
+        raise DataFileError(f"the shipped data folder {folder} is missing: the planner runs from a checkout of the "
+                            f"repository (pip install -e .), or pass a path to your own {what} YAML")
     candidate = folder / f"{ref_str}.yaml"
     if candidate.is_file():
         return candidate
