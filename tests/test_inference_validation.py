@@ -54,3 +54,11 @@ def test_fitted_engine_terms_come_from_the_fit_rows():
     fitted = vi.fit_engine(vi.load_rows(), "vllm-2023")
     for p in vi.FIT_PARAMS:
         assert getattr(fitted, p) == pytest.approx(getattr(ENGINES["vllm-2023"], p), rel=0.05), p
+
+
+@pytest.mark.xfail(strict=True, reason="known miss: 17% median; the 2023-vLLM host terms fitted on DGX-A100 "
+                                       "rows run 47-55% slow on DGX-H100 (faster host CPU, not modelled)")
+def test_batch1_decode_meets_the_issue_target(table):
+    """The issue's 15% target, kept visible: this test starts passing (and fails as XPASS) once fixed."""
+    check = table[(table["split"] == "check") & (table["block"] == "bs1_decode")]
+    assert check["error"].abs().median() <= 0.15

@@ -68,3 +68,9 @@ def test_megatron_families_within_a_few_percent(table):
 def test_known_outliers_still_exist(table):
     """Outliers are real rows; when the model improves past them, remove them from the list."""
     assert set(KNOWN_OUTLIERS) <= set(table.row_id)
+
+
+def test_published_runs_mostly_fit_in_memory(table):
+    """Runs that really ran should be feasible. 18 of 194 are predicted not to fit today (the memory model
+    is conservative for FSDP with large micro-batches and for small models with large vocabularies)."""
+    assert (~table["feasible"]).sum() <= 18
