@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from .errors import InfeasiblePlanError, PlanError
 from .hardware import Accelerator
 from .model import TransformerSpec
 from .plans import PRECISIONS, RECOMPUTE, describe_reasons, single_plan, structural_reasons
+from .results import RecordResult
 from .search import SearchResult, plan_record, run_totals, search_plans
 from .training import ATTENTION_KERNELS, TrainingOptions, evaluate
 
@@ -20,23 +20,8 @@ ModelRef = str | Path | TransformerSpec
 HardwareRef = str | Path | Accelerator
 
 
-@dataclass(frozen=True)
-class TrainingResult:
+class TrainingResult(RecordResult):
     """One plan's estimate. `to_dict()` is the JSON contract of `simulator train --json`."""
-
-    record: dict[str, Any]
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.record[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __dir__(self) -> list[str]:  # tab completion in Jupyter lists the result fields
-        return sorted(set(super().__dir__()) | set(self.record))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.record)
 
     def explain(self) -> str:
         """A few sentences on where the time and memory go and what would help most."""

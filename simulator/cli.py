@@ -259,7 +259,11 @@ def cmd_list(a: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    return run_parser(build_parser(), argv)
+
+
+def run_parser(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse, dispatch to the subcommand and turn errors into one line on stderr (exit 2)."""
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -20,6 +20,7 @@ from .catalog import load_hardware, load_model
 from .errors import PlanError
 from .hardware import Accelerator
 from .model import TransformerSpec
+from .results import RecordResult
 
 ACT_BYTES = 2.0  # activations, logits of the LM head input and all-reduce buffers stay 16-bit
 
@@ -511,23 +512,8 @@ def decode_step_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment,
 
 
 # ----------------------------------------------------------------------------- static batch
-@dataclass(frozen=True)
-class InferenceResult:
+class InferenceResult(RecordResult):
     """Static-batch estimate for one deployment. `to_dict()` is the `simulator infer --json` contract."""
-
-    record: dict
-
-    def __getattr__(self, name: str):
-        try:
-            return self.record[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __dir__(self) -> list[str]:  # tab completion in Jupyter lists the result fields
-        return sorted(set(super().__dir__()) | set(self.record))
-
-    def to_dict(self) -> dict:
-        return dict(self.record)
 
 
 REASONS: dict[int, str] = {

@@ -288,15 +288,9 @@ def cmd_kernel(a: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry (``python -m simulator.calibrate ...``): the same subcommands as `simulator`."""
-    from ..cli import _Parser
-    from ..errors import SimulatorError
+    from ..cli import _Parser, run_parser
 
     parser = _Parser(prog="simulator", description="kernel calibration")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     register(sub)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except SimulatorError as exc:
-        sys.stderr.write(f"simulator: error: {exc}\n")
-        return EXIT_USAGE
+    return run_parser(parser, argv)
