@@ -31,7 +31,8 @@ def test_required_models_load(model_id):
 def test_datasheet_numbers_for_h100():
     hw = load_hardware("h100-sxm-80gb")
     assert hw.peak("bf16") == 989e12 and hw.peak("fp8") == 1979e12  # dense, not sparse
-    assert hw.hbm_bytes == 80e9 and hw.hbm_bandwidth_bytes_per_s == 3.35e12
+    assert hw.hbm_bytes == pytest.approx(81559 * 2**20, rel=1e-4)  # nvidia-smi total (binary GB)
+    assert hw.hbm_bandwidth_bytes_per_s == 3.35e12
 
 
 def test_unknown_id_suggests_nearest():

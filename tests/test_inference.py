@@ -59,13 +59,14 @@ def test_weight_bytes_by_hand():
 def test_memory_plan_blocks_by_hand():
     dep = Deployment(engine="vllm")
     mem = memory_plan(L8B, H100, dep)
-    budget = min(0.9 * 80e9, 78e9) - weight_bytes_per_gpu(L8B, dep) - workspace_bytes_per_gpu(L8B, dep)
+    budget = (min(0.9 * H100.hbm_bytes, H100.usable_memory_bytes) - weight_bytes_per_gpu(L8B, dep)
+              - workspace_bytes_per_gpu(L8B, dep))
     assert mem.kv_budget_bytes_per_gpu == pytest.approx(budget)
     assert mem.kv_blocks == int(budget // (16 * 131072))
     assert mem.max_concurrent_seqs(1000) == mem.kv_blocks // 63  # ceil(1000 / 16) = 63 blocks
     # TRT-LLM style: a share of the memory left free after weights and workspace
     trt = memory_plan(L8B, H100, Deployment(engine="trtllm"))
-    free = 78e9 - weight_bytes_per_gpu(L8B, Deployment(engine="trtllm")) - workspace_bytes_per_gpu(L8B, Deployment(engine="trtllm"))
+    free = H100.usable_memory_bytes - weight_bytes_per_gpu(L8B, Deployment(engine="trtllm")) - workspace_bytes_per_gpu(L8B, Deployment(engine="trtllm"))
     assert trt.kv_budget_bytes_per_gpu == pytest.approx(0.9 * free)
 
 
