@@ -28,6 +28,7 @@ validate: $(STAMP)
 	$(PY) benchmarks/validate_training.py
 	$(PY) benchmarks/validate_inference.py
 	$(PY) benchmarks/validate_cluster.py
+	$(PY) benchmarks/validate_kernels.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_search.py
