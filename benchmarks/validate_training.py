@@ -30,6 +30,10 @@ def main() -> None:
           f"max {s['max_abs_error']:.1%}, mean signed {s['mean_signed_error']:+.1%}; "
           f"rows within 25%: {(df.abs_error <= 0.25).mean():.0%}; "
           f"rows that ran but are predicted not to fit: {(~df.feasible).sum()}")
+    hold = validation.validate(validation.HOLDOUT_H100_CSV)
+    h = validation.summary(hold)
+    print(f"out of sample, llm-foundry H100 BF16 table ({h['rows']} rows): median |error| {h['median_abs_error']:.1%}, "
+          f"max {h['max_abs_error']:.1%}, mean signed {h['mean_signed_error']:+.1%} (the model is optimistic on H100)")
     if args.csv:
         df.to_csv(args.csv, index=False)
 

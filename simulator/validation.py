@@ -16,6 +16,9 @@ from .plans import PRECISIONS, RECOMPUTE, PlanGrid
 from .training import TrainingOptions, evaluate
 
 REFERENCE_CSV = ROOT / "tests" / "data" / "training_reference.csv"
+# llm-foundry's H100 BF16 table: not in the shared reference set, kept out of sample (never used to choose
+# anything) to track the model's H100 bias.
+HOLDOUT_H100_CSV = ROOT / "tests" / "data" / "training_holdout_h100.csv"
 
 
 def megatron_hfu_flop_per_step(b: float, s: float, layers: float, h: float, vocab: float) -> float:

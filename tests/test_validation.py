@@ -74,3 +74,21 @@ def test_published_runs_mostly_fit_in_memory(table):
     """Runs that really ran should be feasible. 2 of 194 are predicted not to fit today (DeepSpeed-2021 ZeRO-3
     530B on 640 GPUs, which offloaded; NeMo Nemotron-340B, whose recipe is not published)."""
     assert (~table["feasible"]).sum() <= 2
+
+
+@pytest.fixture(scope="module")
+def holdout():
+    return validation.validate(validation.HOLDOUT_H100_CSV)
+
+
+def test_h100_holdout_bias_is_tracked(holdout):
+    """Out of sample (llm-foundry H100 table, same software stack as the A100 rows): the model is ~28%
+    optimistic on H100 while within ~6% on A100. This bound catches regressions; the real target is below."""
+    assert len(holdout) == 52 and holdout["feasible"].all()
+    assert np.median(holdout["abs_error"]) <= 0.35
+    assert (holdout["error"] > 0).mean() >= 0.9  # the bias is one-sided: a missing H100-specific cost
+
+
+@pytest.mark.xfail(strict=True, reason="known H100 bias (~+28% median): throttling/SM contention not modelled")
+def test_h100_holdout_meets_the_accuracy_target(holdout):
+    assert np.median(holdout["abs_error"]) <= MEDIAN_TOLERANCE
