@@ -51,7 +51,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--attention-kernel", default="flash", choices=["flash", "flash1", "unfused"])
     p.add_argument("--no-dp-overlap", action="store_true", help="do not overlap the gradient reduction with backward")
     p.add_argument("--tp-comm-overlap", action="store_true", help="hide TP collectives behind GEMMs")
-    p.add_argument("--no-dropout", action="store_true", help="model trains without dropout (no masks stored)")
+    dr = p.add_mutually_exclusive_group()
+    dr.add_argument("--dropout", dest="dropout", action="store_true", default=None,
+                    help="store dropout masks (default: as the model file says)")
+    dr.add_argument("--no-dropout", dest="dropout", action="store_false")
     p.add_argument("--uneven-pp", action="store_true",
                    help="allow pipeline stages with different layer counts (pp need not divide the layers)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -59,7 +62,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _option_kw(a: argparse.Namespace) -> dict[str, Any]:
     return {"attention_kernel": a.attention_kernel, "dp_overlap": not a.no_dp_overlap,
-            "tp_comm_overlap": a.tp_comm_overlap, "dropout": not a.no_dropout, "uneven_pp": a.uneven_pp}
+            "tp_comm_overlap": a.tp_comm_overlap, "dropout": a.dropout, "uneven_pp": a.uneven_pp}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -45,6 +45,7 @@ class TransformerSpec:
     head_dim: int
     max_position_embeddings: int = 0
     context_window_tokens: int | None = None
+    dropout: bool = False
     moe: MoE | None = None
     mla: MLA | None = None
     published_params: float | None = None
@@ -199,6 +200,7 @@ def from_dict(model_id: str, d: dict, path: str = "") -> TransformerSpec:
         head_dim=head_dim,
         max_position_embeddings=d.get("max_position_embeddings", 0),
         context_window_tokens=d.get("context_window_tokens"),
+        dropout=bool(d.get("dropout", False)),
         moe=moe,
         mla=mla,
         published_params=d.get("published_params"),

@@ -23,7 +23,7 @@ class TrainingOptionsSpec(_Strict):
     attention_kernel: Literal["flash", "flash1", "unfused"] = "flash"
     tp_comm_overlap: bool = False
     dp_overlap: bool = True
-    dropout: bool = True
+    dropout: bool | None = None  # None: as the model file says
     fused_kernels: bool = True
     grad_reduce_fp32: bool = True
     uneven_pp: bool = False

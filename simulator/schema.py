@@ -200,6 +200,8 @@ class ModelFile(_Strict):
     tied_embeddings: bool = False
     # Learned absolute position embeddings (GPT-3, OPT); rotary/ALiBi models have none.
     max_position_embeddings: int = Field(default=0, ge=0)
+    # Trained with dropout (GPT-3, OPT, BLOOM, Megatron GPT: 0.1); Llama, Mixtral, DeepSeek train without.
+    dropout: bool = False
     # Longest prompt + output the model supports (config.json max_position_embeddings for RoPE models).
     context_window_tokens: PositiveInt | None = None
     moe: MoeSpec | None = None

@@ -114,7 +114,7 @@ class TrainingPlanFile(PlanSpec):
     global_batch: PositiveInt
     seq_len: PositiveInt
     uneven_pp: bool = False  # pipeline stages with unequal layer counts (e.g. 126 layers on PP16)
-    dropout: bool = True
+    dropout: bool | None = None  # None: as the model file says
 
 
 class JobFile(_JobCommon):

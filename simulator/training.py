@@ -8,7 +8,7 @@ x micro-batches + pipeline bubble + pipeline send/recv + exposed data-parallel c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class TrainingOptions:
     grad_reduce_fp32: bool = True  # Megatron accumulates and reduces gradients in fp32
     dp_overlap: bool = True  # overlap the gradient reduction with the last backward pass
     tp_comm_overlap: bool = False  # hide TP collectives behind GEMMs (Megatron --tp-comm-overlap)
-    dropout: bool = True  # dropout masks are stored (GPT/Megatron); Llama-style models train without
+    dropout: bool | None = None  # dropout masks stored; None: as the model file says (GPT/Megatron yes, Llama no)
     fused_kernels: bool = True  # Megatron/NeMo fuse bias+activation, bias+dropout+add, softmax; eager code does not
     uneven_pp: bool = False  # allow pipeline stages whose layer counts differ (the heaviest stage sets the pace)
 
@@ -204,7 +204,7 @@ def _per_layer(model: TransformerSpec, hw: Accelerator, g: PlanGrid, o: Training
 def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: TrainingOptions) -> dict[str, np.ndarray]:
     """Evaluate every plan of the grid; returns arrays keyed by metric (see BREAKDOWN_KEYS,
     MEMORY_KEYS, plus step_time_s, tokens_per_s, mfu, hfu, memory_per_gpu_bytes, reason)."""
-    o = options
+    o = options if options.dropout is not None else replace(options, dropout=model.dropout)
     g = grid
     reason = structural_reasons(g, model, o.global_batch, o.seq_len, hw.scale_up_domain_gpus, o.uneven_pp)
     if "fp8" not in hw.peak_flop_per_s:

@@ -75,7 +75,8 @@ def _inputs() -> dict | None:
                                      help="flash = FlashAttention-2/3; flash1 = first generation; unfused = scores "
                                           "materialised (Megatron 2021)")
             tp_overlap = st.checkbox("Overlap TP communication with GEMMs", value=False)
-            dropout = st.checkbox("Dropout (stores masks)", value=False)
+            dropout = st.selectbox("Dropout", ["as the model file says", "on (stores masks)", "off"])
+            dropout = {"as the model file says": None, "on (stores masks)": True, "off": False}[dropout]
             uneven = st.checkbox("Allow uneven pipeline stages", value=True,
                                  help="Pipeline sizes that do not divide the layer count (Megatron first/last-stage "
                                       "layer counts); the heaviest stage sets the pace")
