@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", required=True, help="output folder of Parquet shards (read it with pandas.read_parquet)")
     sw.add_argument("--resume", action="store_true", help="continue a sweep, skipping finished shards")
     sw.add_argument("--engine", default="local", choices=["local", "dask"])
-    sw.add_argument("--workers", type=_int, default=1, help="local worker processes")
+    sw.add_argument("--workers", type=_int, help="local worker processes (default: 1 for training grids, one per "
+                                                  "CPU for simulations)")
     sw.add_argument("--scheduler", help="Dask scheduler address (engine dask); default: a LocalCluster")
     sw.add_argument("--no-progress", action="store_true")
     sw.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -351,9 +351,13 @@ class SweepReport:
     failed: int
 
 
-def run_sweep(grid: Grid, out: str | Path, *, resume: bool = False, engine: str = "local", workers: int = 1,
+def run_sweep(grid: Grid, out: str | Path, *, resume: bool = False, engine: str = "local", workers: int | None = None,
               scheduler: str | None = None, progress: Callable[[int, int], None] | None = None) -> SweepReport:
-    """Run a grid, writing shards under `out` as they finish; returns counts (failed = rows with an error)."""
+    """Run a grid, writing shards under `out` as they finish; returns counts (failed = rows with an error).
+
+    workers: local processes; default one for vectorised training grids, one per CPU for simulations."""
+    if workers is None:
+        workers = 1 if grid.kind in ("training", "inference") else max(1, os.cpu_count() or 1)
     if engine not in ENGINES:
         raise SimulatorError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
     out = Path(out)
