@@ -29,14 +29,19 @@ class TrainingOptionsSpec(_Strict):
     uneven_pp: bool = False
 
 
-class TrainingScenario(_Strict):
-    """A training run: with `plan` it is estimated as given, without it the best plan is searched."""
+class _ModelOnHardware(_Strict):
+    """Fields every model-on-hardware scenario shares (each kind adds `kind` and its own fields)."""
 
     schema_version: Literal[1] = 1
-    kind: Literal["training"] = "training"
     name: str = ""
     model: str = Field(min_length=1, description="model id or path to a model YAML")
     hardware: str = Field(min_length=1, description="accelerator id or path to a profile YAML")
+
+
+class TrainingScenario(_ModelOnHardware):
+    """A training run: with `plan` it is estimated as given, without it the best plan is searched."""
+
+    kind: Literal["training"] = "training"
     gpus: PositiveInt
     global_batch: PositiveInt
     seq_len: PositiveInt
@@ -126,14 +131,10 @@ class DeploymentSpec(_Strict):
     max_batched_tokens: PositiveInt | None = None
 
 
-class InferenceScenario(_Strict):
+class InferenceScenario(_ModelOnHardware):
     """A static batch: prefill `batch` prompts, then decode (the `simulator infer` question)."""
 
-    schema_version: Literal[1] = 1
     kind: Literal["inference"] = "inference"
-    name: str = ""
-    model: str = Field(min_length=1)
-    hardware: str = Field(min_length=1)
     deployment: DeploymentSpec = DeploymentSpec()
     batch: PositiveInt = 1
     input_len: PositiveInt = 1024
@@ -154,14 +155,10 @@ def run_inference(s: InferenceScenario) -> dict[str, Any]:
                               batch=s.batch, input_len=s.input_len, output_len=s.output_len).to_dict()
 
 
-class ServingScenario(_Strict):
+class ServingScenario(_ModelOnHardware):
     """Replicas behind a router under an arrival process (the `simulator serve` question)."""
 
-    schema_version: Literal[1] = 1
     kind: Literal["serving"] = "serving"
-    name: str = ""
-    model: str = Field(min_length=1)
-    hardware: str = Field(min_length=1)
     deployment: DeploymentSpec = DeploymentSpec()
     replicas: PositiveInt = 1
     router: str = "least_outstanding"

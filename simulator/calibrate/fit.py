@@ -223,22 +223,21 @@ def fit_gemm(df: pd.DataFrame, hw: Accelerator, split: pd.Series) -> FamilyFit:
     fit_df, check_df = base[split[base.index] == "fit"], base[split[base.index] == "check"]
     if len(fit_df) < 4:
         raise FitError(f"GEMM fit needs at least 4 fit rows with a profile peak, found {len(fit_df)}")
-    candidates = []
-    selection: dict[str, float] = {}
+    candidates, selection = [], {}
     in_fit, in_sel = _inner_split(fit_df)
+
+    def predict(d: pd.DataFrame, p: dict[str, float]) -> np.ndarray:
+        return predict_gemm(d, hw, gemm_curve_from(p), p.get("gemv_memory_efficiency"))
+
     for form, (p_fixed, gemv) in GEMM_FORMS.items():
         if gemv and not is_gemv(fit_df["m"], fit_df["n"]).any():
             continue
-        if len(in_fit) >= 4 and len(in_sel) and (not gemv or is_gemv(in_fit["m"], in_fit["n"]).any()):
-            p_in = _fit_gemm_form(in_fit, hw, p_fixed, gemv)
-            sel = ape(predict_gemm(in_sel, hw, gemm_curve_from(p_in), p_in.get("gemv_memory_efficiency")),
-                      in_sel["time_s"])
-            selection[form] = _score(error_stats(sel))
-        params = _fit_gemm_form(fit_df, hw, p_fixed, gemv)
-        curve, gv = gemm_curve_from(params), params.get("gemv_memory_efficiency")
-        candidates.append(FormResult(
-            form, params, error_stats(ape(predict_gemm(fit_df, hw, curve, gv), fit_df["time_s"])),
-            error_stats(ape(predict_gemm(check_df, hw, curve, gv), check_df["time_s"]))))
+        inner_ok = len(in_fit) >= 4 and (not gemv or bool(is_gemv(in_fit["m"], in_fit["n"]).any()))
+        res, score = _evaluate_form(form, lambda d, p_fixed=p_fixed, gemv=gemv: _fit_gemm_form(d, hw, p_fixed, gemv),
+                                    predict, fit_df, check_df, (in_fit, in_sel) if inner_ok else None)
+        candidates.append(res)
+        if score is not None:
+            selection[form] = score
     chosen = choose(candidates, selection if len(selection) == len(candidates) else None)
     notes = [f"skipped dtype(s) without a profile peak: {', '.join(skipped)}"] if skipped else []
     for key, cap in (("compute_efficiency", 1.0), ("memory_efficiency", 1.2), ("gemv_memory_efficiency", 1.5)):
@@ -265,6 +264,22 @@ def choose(candidates: list[FormResult], selection: dict[str, float] | None = No
     scores = {c.form: (selection or {}).get(c.form, _score(c.fit_error)) for c in candidates}
     best = min(scores.values())
     return next(c for c in candidates if scores[c.form] <= best + tolerance)
+
+
+def _evaluate_form(form: str, fit: Callable[[pd.DataFrame], dict[str, Any]],
+                   predict: Callable[[pd.DataFrame, dict[str, Any]], np.ndarray], fit_df: pd.DataFrame,
+                   check_df: pd.DataFrame, inner: tuple[pd.DataFrame, pd.DataFrame] | None
+                   ) -> tuple[FormResult, float | None]:
+    """One candidate form: fitted on the inner-fit rows and scored on the inner-selection rows (the
+    score `choose` uses), then fitted on all fit rows and scored on fit and check rows (the report)."""
+    score = None
+    if inner is not None and len(inner[1]):
+        in_fit, in_sel = inner
+        score = _score(error_stats(ape(predict(in_sel, fit(in_fit)), in_sel["time_s"])))
+    params = fit(fit_df)
+    res = FormResult(form, params, error_stats(ape(predict(fit_df, params), fit_df["time_s"])),
+                     error_stats(ape(predict(check_df, params), check_df["time_s"])))
+    return res, score
 
 
 def _inner_split(fit_df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -353,21 +368,20 @@ def fit_collectives(df: pd.DataFrame, split: pd.Series, link: Link) -> FamilyFit
     fit_df, check_df = rows[split[rows.index] == "fit"], rows[split[rows.index] == "check"]
     if len(fit_df) < 2:
         raise FitError(f"collective fit needs at least 2 fit rows, found {len(fit_df)}")
-    candidates = []
-    selection: dict[str, float] = {}
+    candidates, selection = [], {}
     in_fit, in_sel = _inner_split(fit_df)
+
+    def predict(d: pd.DataFrame, p: dict[str, Any]) -> np.ndarray:
+        return predict_collective(d, link, p["regimes"])
+
     for k in REGIME_COUNTS:
         if len(fit_df) < 2 * k + 1:
             continue
-        if len(in_fit) >= 2 * k + 1 and len(in_sel):
-            r_in = _fit_regimes(in_fit, link, k)
-            selection[f"{k}-regime"] = _score(error_stats(ape(predict_collective(in_sel, link, r_in),
-                                                              in_sel["time_s"])))
-        regimes = _fit_regimes(fit_df, link, k)
-        params: dict[str, Any] = {"regimes": regimes}
-        candidates.append(FormResult(
-            f"{k}-regime", params, error_stats(ape(predict_collective(fit_df, link, regimes), fit_df["time_s"])),
-            error_stats(ape(predict_collective(check_df, link, regimes), check_df["time_s"]))))
+        res, score = _evaluate_form(f"{k}-regime", lambda d, k=k: {"regimes": _fit_regimes(d, link, k)}, predict,
+                                    fit_df, check_df, (in_fit, in_sel) if len(in_fit) >= 2 * k + 1 else None)
+        candidates.append(res)
+        if score is not None:
+            selection[res.form] = score
     chosen = choose(candidates, selection if len(selection) == len(candidates) else None)
     return FamilyFit("collectives", chosen, candidates)
 
