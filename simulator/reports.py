@@ -9,6 +9,7 @@ from . import cost as cost_mod
 from .catalog import hardware_ids, load_hardware
 from .hardware import GemmCurve
 from .roofline import gemm_time_s
+from .units import GB, PFLOP, TFLOP
 
 
 def hardware_table() -> pd.DataFrame:
@@ -19,12 +20,12 @@ def hardware_table() -> pd.DataFrame:
         p = hw.peak_flop_per_s
         rows.append({
             "id": hw.id, "name": hw.name, "vendor": hw.vendor,
-            "memory_GB": hw.hbm_bytes / 1e9, "HBM_TB_per_s": hw.hbm_bandwidth_bytes_per_s / 1e12,
-            "bf16_TFLOPs": p.get("bf16", np.nan) / 1e12, "fp8_TFLOPs": p.get("fp8", np.nan) / 1e12,
-            "fp4_TFLOPs": p.get("fp4", np.nan) / 1e12, "fp32_TFLOPs": p.get("fp32", np.nan) / 1e12,
+            "memory_GB": hw.hbm_bytes / GB, "HBM_TB_per_s": hw.hbm_bandwidth_bytes_per_s / TFLOP,
+            "bf16_TFLOPs": p.get("bf16", np.nan) / TFLOP, "fp8_TFLOPs": p.get("fp8", np.nan) / TFLOP,
+            "fp4_TFLOPs": p.get("fp4", np.nan) / TFLOP, "fp32_TFLOPs": p.get("fp32", np.nan) / TFLOP,
             "TDP_W": hw.tdp_w, "GPUs_per_node": hw.gpus_per_node, "scale_up_domain": hw.scale_up_domain_gpus,
-            "scale_up_GB_per_s": hw.intra.bandwidth_bytes_per_s / 1e9,
-            "scale_out_GB_per_s": hw.inter.bandwidth_bytes_per_s / 1e9,
+            "scale_up_GB_per_s": hw.intra.bandwidth_bytes_per_s / GB,
+            "scale_out_GB_per_s": hw.inter.bandwidth_bytes_per_s / GB,
             "GEMM_efficiency": hw.gemm.compute_efficiency, "attention_efficiency": hw.flash_attention_efficiency,
             "HBM_efficiency": hw.memory_bandwidth_efficiency, "sources": " | ".join(hw.sources),
         })
@@ -43,7 +44,7 @@ def roofline_curves(hw_ids, dtype: str = "bf16", points: int = 60) -> pd.DataFra
         in_b = 1.0 if dtype == "fp8" else (4.0 if dtype == "fp32" else 2.0)
         intensity = np.logspace(0, 4, points)
         for x, y in zip(intensity, np.minimum(peak, intensity * hw.hbm_bandwidth_bytes_per_s), strict=True):
-            rows.append({"hardware": hw_id, "curve": "datasheet", "intensity_flop_per_byte": x, "tflops": y / 1e12})
+            rows.append({"hardware": hw_id, "curve": "datasheet", "intensity_flop_per_byte": x, "tflops": y / TFLOP})
         # square GEMMs n x n x n: intensity 2n^3 / (3 n^2 b) = 2n / (3 b)
         n = np.logspace(np.log10(64), 4.5, points)  # from the smallest GEMM a layer produces in practice
         eff = hw.gemm.compute_efficiency_for(np.full(n.shape, dtype == "fp8"))
@@ -53,7 +54,7 @@ def roofline_curves(hw_ids, dtype: str = "bf16", points: int = 60) -> pd.DataFra
             x = 2 * ni / (3 * in_b)
             if x >= 1.0:  # below ~1 FLOP/byte no real GEMM lives; keep the chart's useful range
                 rows.append({"hardware": hw_id, "curve": "calibrated GEMM", "intensity_flop_per_byte": x,
-                             "tflops": 2 * ni**3 / ti / 1e12})
+                             "tflops": 2 * ni**3 / ti / TFLOP})
     return pd.DataFrame(rows)
 
 
@@ -63,7 +64,7 @@ def effective_cost_table(price_book: str | cost_mod.PriceBook | None = None) -> 
     rows = []
     for hw_id in hardware_ids():
         hw = load_hardware(hw_id)
-        eff_pflops = hw.peak("bf16") * hw.gemm.compute_efficiency / 1e15
+        eff_pflops = hw.peak("bf16") * hw.gemm.compute_efficiency / PFLOP
         for option in cost_mod.PURCHASE_OPTIONS:
             price = book.gpu_hour_usd(hw_id, option)
             if np.isfinite(price):

@@ -53,7 +53,7 @@ class Memory(_Strict):
     hbm_bytes: PositiveFloat
     hbm_bandwidth_bytes_per_s: PositiveFloat
     # Memory the runtime, CUDA context and allocator fragmentation take away from the user.
-    reserved_bytes: float = Field(default=2.0e9, ge=0)
+    reserved_bytes: float = Field(ge=0)
 
 
 class Power(_Strict):

@@ -14,7 +14,7 @@ from .hardware import Accelerator
 from .model import TransformerSpec
 from .plans import OUT_OF_MEMORY, REASONS, PlanGrid, describe_reasons, enumerate_plans
 from .training import BREAKDOWN_KEYS, TrainingOptions, evaluate
-from .units import J_PER_KWH, SECONDS_PER_HOUR
+from .units import GB, J_PER_KWH, SECONDS_PER_HOUR, TFLOP
 
 MEMORY_PARTS = {"weights": "weights", "gradients": "gradients", "optimizer_states": "optimizer_states",
                 "activations": "activations", "buffers": "buffers"}
@@ -120,8 +120,8 @@ def plan_record(grid: PlanGrid, m: dict[str, np.ndarray], i: int, model: Transfo
     rec["feasible"] = code == 0
     rec["reason"] = describe_reasons(code)
     if code & OUT_OF_MEMORY:
-        rec["reason"] += (f" (needs {m['memory_per_gpu_bytes'][i] / 1e9:.1f} GB per GPU, "
-                          f"{hw.usable_memory_bytes / 1e9:.1f} GB usable on {hw.id}; try more tensor/pipeline "
+        rec["reason"] += (f" (needs {m['memory_per_gpu_bytes'][i] / GB:.1f} GB per GPU, "
+                          f"{hw.usable_memory_bytes / GB:.1f} GB usable on {hw.id}; try more tensor/pipeline "
                           "parallelism, a higher ZeRO stage or activation recomputation)")
     for key in ("step_time_s", "tokens_per_s", "tokens_per_s_per_gpu", "mfu", "hfu", "memory_per_gpu_bytes",
                 "n_micro_batches", "total_time_s", "gpu_hours", "energy_kwh", "co2e_kg", "cost_usd",
@@ -129,7 +129,7 @@ def plan_record(grid: PlanGrid, m: dict[str, np.ndarray], i: int, model: Transfo
         if key in m:
             rec[key] = float(m[key][i])
     rec["n_micro_batches"] = int(m["n_micro_batches"][i])
-    rec["tflops_per_gpu"] = float(m["model_flop_per_s_per_gpu"][i]) / 1e12
+    rec["tflops_per_gpu"] = float(m["model_flop_per_s_per_gpu"][i]) / TFLOP
     rec["breakdown"] = {k: float(m[k][i]) for k in BREAKDOWN_KEYS}
     rec["memory_breakdown"] = {k: float(m[v][i]) for k, v in MEMORY_PARTS.items()}
     rec["memory_capacity_bytes"] = float(hw.usable_memory_bytes)

@@ -10,6 +10,7 @@ GB = 1e9
 TB = 1e12
 GIB = 2.0**30
 TFLOP = 1e12
+TRILLION = 1e12  # counts (tokens) quoted in trillions
 PFLOP = 1e15
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0

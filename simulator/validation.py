@@ -14,6 +14,7 @@ import pandas as pd
 from .catalog import ROOT, load_hardware, model_from_dict
 from .plans import PRECISIONS, RECOMPUTE, PlanGrid
 from .training import TrainingOptions, evaluate
+from .units import TFLOP
 
 REFERENCE_CSV = ROOT / "tests" / "data" / "training_reference.csv"
 # llm-foundry's H100 BF16 table: not in the shared reference set, kept out of sample (never used to choose
@@ -41,7 +42,7 @@ def measured_step_time_s(row: pd.Series, peak_flop_per_s: float) -> float:
     convention = {"megatron_hfu": megatron_hfu_flop_per_step, "megatron_mfu": megatron_mfu_flop_per_step}
     flop = convention[row.flop_convention](b, s, float(row.n_layers), float(row.d_model), float(row.vocab_size))
     if row.metric == "achieved_tflops_per_gpu":
-        return flop / (float(row.value) * 1e12 * n)
+        return flop / (float(row.value) * TFLOP * n)
     if row.metric == "mfu":
         return flop / (float(row.value) * peak_flop_per_s * n)
     raise ValueError(f"unknown metric {row.metric!r}")

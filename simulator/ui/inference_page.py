@@ -204,10 +204,10 @@ def _static_section(inp: dict) -> None:
     m[2].metric("Weights per GPU", units.human_bytes(rec["weights_bytes_per_gpu"]))
     m[3].metric("End to end", units.human_duration(rec["e2e_s"]))
 
-    cap = rec["memory_capacity_bytes"] / 1e9
+    cap = rec["memory_capacity_bytes"] / units.GB
     mem = pd.DataFrame({"part": ["weights", "activation workspace", "KV cache budget"],
-                        "GB": [rec["weights_bytes_per_gpu"] / 1e9, rec["workspace_bytes_per_gpu"] / 1e9,
-                               max(rec["kv_budget_bytes_per_gpu"], 0.0) / 1e9]})
+                        "GB": [rec["weights_bytes_per_gpu"] / units.GB, rec["workspace_bytes_per_gpu"] / units.GB,
+                               max(rec["kv_budget_bytes_per_gpu"], 0.0) / units.GB]})
     total = float(mem.GB.sum())
     bars = alt.Chart(mem.assign(row=f"{total:.0f} of {cap:.0f} GB")).mark_bar().encode(
         x=alt.X("GB:Q", title="GB per GPU (red line: HBM capacity)", stack="zero",

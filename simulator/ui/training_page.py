@@ -90,7 +90,7 @@ def _inputs() -> dict | None:
                ("uneven_pp", uneven))
     return dict(model=model, model_id=model_id, model_text=text, hardware=tuple(hardware),
                 gpus=tuple(sorted(gpus)), global_batch=int(global_batch), seq_len=int(seq_len),
-                train_tokens=float(tokens_t) * 1e12, objective=objective, precisions=tuple(precisions),
+                train_tokens=float(tokens_t) * units.TRILLION, objective=objective, precisions=tuple(precisions),
                 price_book=book, purchase=purchase, options=options,
                 max_time_s=deadline * units.SECONDS_PER_DAY if deadline > 0 else None,
                 max_cost_usd=budget * 1e6 if budget > 0 else None)
@@ -131,7 +131,7 @@ def _breakdown_charts(rec: pd.Series, capacity_bytes: float) -> None:
                          "seconds": [float(rec.get(f"{k}_s", 0.0)) for k in BREAKDOWN_LABELS]})
     step = step[step.seconds > 0].assign(share=lambda d: d.seconds / d.seconds.sum())
     mem = pd.DataFrame({"part": [MEMORY_LABELS[k] for k in MEMORY_LABELS],
-                        "GB": [float(rec.get(f"{k}_bytes", 0.0)) / 1e9 for k in MEMORY_LABELS]})
+                        "GB": [float(rec.get(f"{k}_bytes", 0.0)) / units.GB for k in MEMORY_LABELS]})
     mem = mem[mem.GB > 0]
     c1, c2 = st.columns(2)
     c1.altair_chart(alt.Chart(step).mark_bar().encode(
@@ -140,7 +140,7 @@ def _breakdown_charts(rec: pd.Series, capacity_bytes: float) -> None:
         tooltip=["part", alt.Tooltip("seconds:Q", format=".3f"), alt.Tooltip("share:Q", format=".1%")],
     ).properties(height=max(160, 32 * len(step)), title=f"Step time: {rec['step_time_s']:.2f} s"), width="stretch")
     total = mem.GB.sum()
-    cap = capacity_bytes / 1e9
+    cap = capacity_bytes / units.GB
     stacked = mem.assign(row=f"{total:.0f} of {cap:.0f} GB")
     bars = alt.Chart(stacked).mark_bar().encode(
         x=alt.X("GB:Q", title="GB per GPU (red line: usable capacity)", stack="zero",
@@ -217,7 +217,7 @@ def render() -> None:
     table = df.assign(plan=df.apply(_plan_label, axis=1),
                       days=df.get("total_time_s", pd.Series(dtype=float)) / units.SECONDS_PER_DAY,
                       cost_musd=df.get("cost_usd", pd.Series(dtype=float)) / 1e6,
-                      mem_gb=df.get("memory_per_gpu_bytes", pd.Series(dtype=float)) / 1e9,
+                      mem_gb=df.get("memory_per_gpu_bytes", pd.Series(dtype=float)) / units.GB,
                       mfu=df.get("mfu", pd.Series(dtype=float)) * 100)
     table = table.sort_values(["feasible", "cost_musd" if inp["objective"] == "cost" else "days"],
                               ascending=[False, True])
@@ -256,7 +256,7 @@ def render() -> None:
     st.markdown(sim.TrainingResult(_record_from_row(rec)).explain())
     view = pd.DataFrame({"plan": top.plan, "step (s)": top.step_time_s, "MFU %": top.mfu * 100,
                          "HFU %": top.hfu * 100, "TFLOP/s/GPU": top.tflops_per_gpu,
-                         "mem/GPU (GB)": top.memory_per_gpu_bytes / 1e9,
+                         "mem/GPU (GB)": top.memory_per_gpu_bytes / units.GB,
                          "days": top.total_time_s / units.SECONDS_PER_DAY, "cost ($M)": top.cost_usd / 1e6})
     st.dataframe(view.style.format(precision=2, na_rep="—").apply(
         lambda r: ["font-weight: bold" if r.name == choice else "" for _ in r], axis=1), hide_index=True, width="stretch")
