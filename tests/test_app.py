@@ -65,4 +65,5 @@ def test_validation_page_runs_inference_validation_on_click():
     assert not at.exception
     at.button(key="val-infer").click().run()
     assert not at.exception and not at.error
-    assert any("block" in str(df.value.index.name) or len(df.value) for df in at.dataframe)
+    blocks = [df.value for df in at.dataframe if df.value.index.name == "block"]
+    assert blocks and {"bs1_decode", "prefill", "max_throughput"} <= set(blocks[0].index)
