@@ -1,7 +1,8 @@
 """Compare inference predictions with published engine measurements (tests/data/inference_reference.csv).
 
     python benchmarks/validate_inference.py            # table per block, fit and check rows apart
-    python benchmarks/validate_inference.py --fit      # re-fit the engine host terms on the fit rows
+    python benchmarks/validate_inference.py --fit      # re-fit the engine host terms on the fit rows,
+                                                       # then each host's speed on its fit-host rows
 """
 
 from __future__ import annotations
@@ -11,8 +12,17 @@ import time
 
 import pandas as pd
 
+from simulator.catalog import load_hardware
 from simulator.inference import ENGINES
-from simulator.inference_validation import FIT_PARAMS, TARGETS, fit_engine, load_rows, summary, validate
+from simulator.inference_validation import (
+    FIT_PARAMS,
+    TARGETS,
+    fit_engine,
+    fit_host_speed,
+    load_rows,
+    summary,
+    validate,
+)
 
 
 def main(argv=None) -> int:
@@ -27,6 +37,10 @@ def main(argv=None) -> int:
             prof = fit_engine(df, family)
             engines[family] = prof
             print(f"fitted {family}: " + ", ".join(f"{p}={getattr(prof, p):.4g}" for p in FIT_PARAMS))
+        for hardware in sorted(set(df.loc[df["split"] == "fit-host", "hardware"])):
+            speed = fit_host_speed(df, hardware, engines)
+            print(f"fitted {hardware} host speed_vs_reference={speed:.3f} (profile holds "
+                  f"{load_hardware(hardware).host_speed:.3f}; the table below uses the profile)")
     t0 = time.perf_counter()
     table = validate(df, engines)
     pd.set_option("display.width", 200)

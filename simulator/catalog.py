@@ -140,6 +140,7 @@ def hardware_from_file(f: HardwareFile, path: str = "") -> Accelerator:
         flash1_attention_efficiency=(f.efficiency.flash1_attention_efficiency
                                      or 0.55 * f.efficiency.flash_attention_efficiency),
         kernel_launch_s=f.efficiency.kernel_launch_s,
+        **({"host_cpu": f.node.host.cpu, "host_speed": f.node.host.speed_vs_reference} if f.node.host else {}),
         sources=tuple(f"{s.title} ({s.where}, {s.date})" for s in f.sources),
         path=path,
     )

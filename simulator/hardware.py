@@ -59,6 +59,8 @@ class Accelerator:
     flash_attention_efficiency: float
     flash1_attention_efficiency: float
     kernel_launch_s: float
+    host_cpu: str = "unknown (reference host speed assumed)"
+    host_speed: float = 1.0  # host single-thread speed over the reference host (DGX A100, 2x EPYC 7742)
     sources: tuple[str, ...] = field(default=())
     path: str = ""
 

@@ -58,7 +58,8 @@ class EngineProfile:
     Iteration time = max(device time, layer_launch_s x layers) + step_overhead_s + seq_overhead_s x
     sequences: kernel launches are asynchronous, so the host only shows when it issues kernels slower
     than the device runs them (eager engines at small batch); the per-step work (scheduling, sampling,
-    synchronisation) is serial with the device.
+    synchronisation) is serial with the device. The three host terms are seconds on the reference host
+    (DGX A100, 2x AMD EPYC 7742); a profile's `node.host.speed_vs_reference` divides them.
     """
 
     name: str
@@ -418,13 +419,14 @@ def _lm_head(model: TransformerSpec, dep: Deployment, c: _Costs, n_logits):
     return np.where(n_logits > 0, t, 0.0)
 
 
-def engine_overhead_s(prof: EngineProfile, n_layers: int, device_s, n_logits):
+def engine_overhead_s(prof: EngineProfile, n_layers: int, device_s, n_logits, host_speed: float = 1.0):
     """Host time an iteration adds: step + per-sequence work, plus whatever layer launching takes
-    beyond the device time (max(device, launch) model of asynchronous launches; LLM-Viewer issue #4)."""
+    beyond the device time (max(device, launch) model of asynchronous launches; LLM-Viewer issue #4).
+    The engine's terms are reference-host seconds; a host `host_speed` times faster divides them."""
     device_s = np.asarray(device_s, dtype=float)
     n_logits = np.asarray(n_logits, dtype=float)
-    launch = np.maximum(prof.layer_launch_s * n_layers - device_s, 0.0)
-    return prof.step_overhead_s + prof.seq_overhead_s * n_logits + launch
+    launch = np.maximum(prof.layer_launch_s * n_layers / host_speed - device_s, 0.0)
+    return (prof.step_overhead_s + prof.seq_overhead_s * n_logits) / host_speed + launch
 
 
 def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *, prefill_tokens=0.0,
@@ -450,7 +452,8 @@ def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *
     body = parts["linear"] + parts["elementwise"] + parts["tp_comm"] + attn
     device = body + head + parts["pp_comm"]
     busy = (tokens + n_logits) > 0
-    overhead = np.where(busy, engine_overhead_s(dep.profile, model.n_layers, device, n_logits), 0.0)
+    overhead = np.where(busy, engine_overhead_s(dep.profile, model.n_layers, device, n_logits,
+                                                          hw.host_speed), 0.0)
     stage = body * layers_per_stage(model, dep.pp) / model.n_layers + head + overhead
     return {**parts, "attention": attn, "lm_head": head, "overhead": overhead, "total": device + overhead,
             "stage": stage}
@@ -473,7 +476,9 @@ class IterationCostTable:
         self.decode_fixed_s = float(probe[0]) - self.decode_per_ctx_s * 1e6
         self.max_tokens, self.max_logits = max_tokens, max_logits
         prof = dep.profile
-        self._step, self._seq, self._launch = prof.step_overhead_s, prof.seq_overhead_s, prof.layer_launch_s * model.n_layers
+        k = 1.0 / hw.host_speed  # engine host terms are reference-host seconds
+        self._step, self._seq, self._launch = (k * prof.step_overhead_s, k * prof.seq_overhead_s,
+                                               k * prof.layer_launch_s * model.n_layers)
 
     def time_s(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
                decode_context: float, n_logits: int) -> float:

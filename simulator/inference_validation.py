@@ -1,8 +1,10 @@
 """Inference predictions against published engine measurements (tests/data/inference_reference.csv).
 
 `benchmarks/validate_inference.py` prints the tables (`--fit` re-fits the engine host terms). Every efficiency comes from the hardware profiles. Only the engine families' host terms (step, layer
-launch, per-sequence overhead, kernel compute scale) are fitted, on the rows marked split=fit; the
-rows marked split=check never enter a fit. Rows in block op_level are the Vidur profiles the hardware
+launch, per-sequence overhead, kernel compute scale) are fitted, on the rows marked split=fit (all on the
+reference host, DGX A100), and then each other host's speed (one number per host CPU, held in the hardware
+profile) on the rows marked split=fit-host with the engine terms held; the rows marked split=check never
+enter a fit. Rows in block op_level are the Vidur profiles the hardware
 GEMM curves were fitted on (consistency, not validation).
 """
 
@@ -65,10 +67,12 @@ def max_load_throughput(model, hw, dep: Deployment, input_len: int, output_len: 
     return res.summary["throughput_output_tokens_per_s"]
 
 
-def predict(row, engines: dict[str, EngineProfile] | None = None) -> float:
-    """The simulator's value for one reference row, in the row's unit."""
+def predict(row, engines: dict[str, EngineProfile] | None = None, host_speed: float | None = None) -> float:
+    """The simulator's value for one reference row, in the row's unit (host_speed overrides the profile's)."""
     m = model_for(row)
     hw = load_hardware(row.hardware)
+    if host_speed is not None:
+        hw = replace(hw, host_speed=host_speed)
     dep = deployment_for(row, engines)
     b = 1 if row.batch == "max" else int(row.batch)
     i, o = int(row.input_len), int(row.output_len)
@@ -134,3 +138,19 @@ def fit_engine(df: pd.DataFrame, family: str, params=FIT_PARAMS) -> EngineProfil
     return profile(best.x)
 
 
+
+
+def fit_host_speed(df: pd.DataFrame, hardware: str, engines: dict[str, EngineProfile] | None = None) -> float:
+    """One host's speed over the reference host: least squares on log(predicted / measured) over that
+    hardware's split=fit-host rows, with the engine terms as shipped (or as given)."""
+    from scipy.optimize import minimize_scalar
+
+    rows = df[(df["hardware"] == hardware) & (df["split"] == "fit-host")]
+    if rows.empty:
+        raise ValueError(f"no split=fit-host rows for hardware {hardware!r}")
+
+    def cost(speed):
+        r = np.log([predict(row, engines, speed) / row.value for row in rows.itertuples(index=False)])
+        return float(r @ r)
+
+    return float(minimize_scalar(cost, bounds=(0.2, 5.0), method="bounded", options={"xatol": 1e-4}).x)

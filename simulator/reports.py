@@ -27,7 +27,8 @@ def hardware_table() -> pd.DataFrame:
             "scale_up_GB_per_s": hw.intra.bandwidth_bytes_per_s / GB,
             "scale_out_GB_per_s": hw.inter.bandwidth_bytes_per_s / GB,
             "GEMM_efficiency": hw.gemm.compute_efficiency, "attention_efficiency": hw.flash_attention_efficiency,
-            "HBM_efficiency": hw.memory_bandwidth_efficiency, "sources": " | ".join(hw.sources),
+            "HBM_efficiency": hw.memory_bandwidth_efficiency, "host_speed": hw.host_speed, "host_cpu": hw.host_cpu,
+            "sources": " | ".join(hw.sources),
         })
     return pd.DataFrame(rows)
 

@@ -87,12 +87,26 @@ class Link(_Strict):
     regimes_fitted_on: list[str] | None = None
 
 
+class Host(_Strict):
+    """The node's host CPU, whose single-thread speed sets how fast a serving engine's host-side work runs.
+
+    Engine host terms (inference.ENGINES) are seconds on the reference host, a DGX A100 (2x AMD EPYC 7742);
+    `speed_vs_reference` divides them (1.5 means host work takes 1/1.5 of the reference time).
+    """
+
+    cpu: str = Field(min_length=1)
+    speed_vs_reference: float = Field(gt=0, le=10)
+    fitted_on: list[str] = Field(min_length=1)
+
+
 class Node(_Strict):
     gpus_per_node: PositiveInt
     # Devices in one scale-up domain (NVLink/ICI island); 72 for GB200 NVL72, else the node size.
     scale_up_domain_gpus: PositiveInt | None = None
     intra_node: Link
     scale_out: Link
+    # Optional host CPU; absent = the reference host's speed is assumed (inference engine overheads only).
+    host: Host | None = None
 
     @model_validator(mode="after")
     def _domain(self) -> Node:

@@ -60,6 +60,14 @@ def test_bad_value_names_field_and_value(tmp_path):
         load_hardware(_write(tmp_path, "neg.yaml", text))
 
 
+def test_host_block_is_optional_and_validated(tmp_path):
+    """The host CPU speed scales serving-engine overheads; absent means the reference host's speed."""
+    assert load_hardware("b200-sxm-180gb").host_speed == 1.0
+    text = (HARDWARE_DIR / "h100-sxm-80gb.yaml").read_text().replace("speed_vs_reference: 1.52", "speed_vs_reference: 0")
+    with pytest.raises(DataFileError, match=r"node.host.speed_vs_reference.*greater than 0"):
+        load_hardware(_write(tmp_path, "host.yaml", text))
+
+
 def test_malformed_yaml_gives_line(tmp_path):
     with pytest.raises(DataFileError, match="not valid YAML"):
         load_model(_write(tmp_path, "m.yaml", "name: x\n  n_layers: [1, 2\n"))

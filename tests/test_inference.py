@@ -133,9 +133,13 @@ def test_engine_overhead_max_of_device_and_launch():
     # launch-bound: 32 layers x 1 ms of launching hides a 10 ms device time
     assert float(engine_overhead_s(prof, 32, 0.010, 4)) == pytest.approx(1e-3 + 4e-4 + 0.032 - 0.010)
     assert float(engine_overhead_s(prof, 32, 0.050, 4)) == pytest.approx(1e-3 + 4e-4)
+    # a host twice as fast as the reference halves every host term
+    assert float(engine_overhead_s(prof, 32, 0.010, 4, host_speed=2.0)) == pytest.approx((1e-3 + 4e-4) / 2 + 0.016 - 0.010)
     dep = Deployment(engine_profile=prof)
-    it = iteration_time_s(L8B, H100, dep, decode_seqs=4, decode_context_tokens=4000)
-    assert float(it["total"]) == pytest.approx(max(float(it["total"] - it["overhead"]), 0.032) + 1.4e-3)
+    for hw in (H100, replace(H100, host_speed=1.0)):
+        k = 1.0 / hw.host_speed
+        it = iteration_time_s(L8B, hw, dep, decode_seqs=4, decode_context_tokens=4000)
+        assert float(it["total"]) == pytest.approx(max(float(it["total"] - it["overhead"]), 0.032 * k) + 1.4e-3 * k)
 
 
 def test_vectorised_over_batch_and_context():

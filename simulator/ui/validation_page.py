@@ -87,8 +87,8 @@ def _kernel_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
 def render_inference_and_kernels() -> None:
     st.subheader("Inference latency and throughput")
     st.caption("TensorRT-LLM, gpt-fast, FasterTransformer and vLLM measurements: batch-1 decode, prefill vs prompt "
-               "length, max-load throughput. Only engine host terms are fitted, on rows marked 'fit'; 'check' rows "
-               "never enter a fit.")
+               "length, max-load throughput. Only engine host terms are fitted (on DGX-A100 rows marked 'fit'), and each "
+               "other host's CPU speed (on rows marked 'fit-host'); 'check' rows never enter a fit.")
     if st.button("Run the inference validation (about 10 s)", key="val-infer") or st.session_state.get("val-infer-done"):
         st.session_state["val-infer-done"] = True
         df = guarded(_inference_table)
