@@ -123,7 +123,8 @@ def _inputs() -> dict | None:
         c1, c2 = st.columns(2)
         kv_precision = c1.selectbox("KV cache", list(KV_BYTES), key="inf-kv")
         engine = c2.selectbox("Engine", list(sim.ENGINES), index=list(sim.ENGINES).index("vllm"), key="inf-engine",
-                              help="Host overheads and scheduler defaults of the engine family")
+                              help="Host overheads and scheduler defaults of the engine family. Host overheads are seconds on a "
+                                   "DGX A100 host, divided by the hardware profile's host CPU speed (Hardware page)")
         st.header("Requests")
         c1, c2 = st.columns(2)
         input_len = c1.number_input("Input tokens", min_value=1, value=1024, step=128, key="inf-in")
