@@ -107,6 +107,7 @@ def _link(d: Any) -> Link:
         hop_latency_s=d.hop_latency_s,
         bus_efficiency=d.bus_efficiency,
         regimes=tuple((r.latency_s, r.bus_efficiency) for r in (d.regimes or ())),
+        overlap_compute_penalty=d.overlap_compute_penalty,
     )
 
 

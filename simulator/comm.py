@@ -71,14 +71,31 @@ def hierarchical_allreduce_s(n: ArrayLike, bytes_: ArrayLike, stride: ArrayLike,
     return np.where(nodes > 1, intra + inter, ring_allreduce_s(g, bytes_, hw.intra))
 
 
-def hierarchical_gather_s(n: ArrayLike, bytes_: ArrayLike, stride: ArrayLike, hw: Accelerator) -> np.ndarray:
+def hierarchical_gather_parts_s(n: ArrayLike, bytes_: ArrayLike, stride: ArrayLike,
+                                hw: Accelerator) -> tuple[np.ndarray, np.ndarray]:
     """Two-level all-gather (or reduce-scatter) of a total buffer S over n = g x nodes ranks: across
-    domains each GPU moves its 1/g slice on its own NIC, then S inside the domain (Chan et al. 2007)."""
+    domains each GPU moves its 1/g slice on its own NIC, then S inside the domain (Chan et al. 2007).
+    Returns the (scale-up, scale-out) phase times."""
     n = np.asarray(n, dtype=float)
     bytes_ = np.asarray(bytes_, dtype=float)
     g = ranks_per_node(n, stride, hw)
     nodes = n / g
-    return ring_gather_s(g, bytes_, hw.intra) + ring_gather_s(nodes, bytes_ / g, hw.inter)
+    return ring_gather_s(g, bytes_, hw.intra), ring_gather_s(nodes, bytes_ / g, hw.inter)
+
+
+def hierarchical_gather_s(n: ArrayLike, bytes_: ArrayLike, stride: ArrayLike, hw: Accelerator) -> np.ndarray:
+    """Two-level all-gather or reduce-scatter time: both phases of hierarchical_gather_parts_s."""
+    intra, inter = hierarchical_gather_parts_s(n, bytes_, stride, hw)
+    return intra + inter
+
+
+def overlap_penalty(intra_s: ArrayLike, inter_s: ArrayLike, hw: Accelerator) -> np.ndarray:
+    """Share of compute lost while a collective overlaps compute: each link's penalty weighted by the
+    time the collective spends on it (its two phases; Calculon processor_usage, Isaev et al. SC'23)."""
+    intra_s = np.asarray(intra_s, dtype=float)
+    total = intra_s + inter_s
+    mix = (intra_s * hw.intra.overlap_compute_penalty + inter_s * hw.inter.overlap_compute_penalty) / np.where(total > 0, total, 1.0)
+    return np.where(total > 0, mix, hw.intra.overlap_compute_penalty)
 
 
 def group_link_allreduce_s(n: ArrayLike, bytes_: ArrayLike, stride: ArrayLike, hw: Accelerator) -> np.ndarray:

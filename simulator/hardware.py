@@ -17,6 +17,7 @@ class Link:
     bus_efficiency: float
     # fitted (latency_s, bus_efficiency) regimes; a collective takes the fastest (like NCCL's protocols)
     regimes: tuple[tuple[float, float], ...] = ()
+    overlap_compute_penalty: float = 0.0  # share of compute lost while a collective here overlaps compute
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,9 @@ class Link(_Strict):
     hop_latency_s: float = Field(default=1.0e-6, ge=0)
     # Achieved bus bandwidth of large collectives over the spec figure (nccl-tests busbw / spec).
     bus_efficiency: float = Field(default=0.8, gt=0, le=1.2)
+    # Share of compute throughput lost while a collective on this link overlaps compute (the SMs its
+    # kernels occupy; Calculon's processor_usage). 0 = contention not modelled.
+    overlap_compute_penalty: float = Field(default=0.0, ge=0, lt=1)
     # Optional: fitted small/medium/large-message regimes (latency_s, bus_efficiency pairs) and their sources.
     regimes: list[CollectiveRegime] | None = None
     regimes_fitted_on: list[str] | None = None

@@ -146,13 +146,15 @@ def _per_layer(model: TransformerSpec, hw: Accelerator, g: PlanGrid, o: Training
     # with sequence parallelism each all-reduce becomes all-gather + reduce-scatter (Korthikanti sec. 4.2.2)
     msg = tokens * h * ACT_BYTES
     ar = comm.hierarchical_allreduce_s(tp, msg, 1.0, hw)
-    agrs = 2.0 * comm.hierarchical_gather_s(tp, msg, 1.0, hw)
+    tp_intra, tp_inter = comm.hierarchical_gather_parts_s(tp, msg, 1.0, hw)
+    agrs = 2.0 * (tp_intra + tp_inter)
     tp_one = np.where(sp, agrs, ar)
     tp_f = 2.0 * tp_one
     tp_b = 2.0 * tp_one
-    if o.tp_comm_overlap:
-        tp_f = np.maximum(tp_f - 0.8 * gemm_f, 0.0)
-        tp_b = np.maximum(tp_b - 0.8 * gemm_b, 0.0)
+    if o.tp_comm_overlap:  # hidden behind 80% of the GEMMs, which run slower while it is (comm.overlap_penalty)
+        u_tp = comm.overlap_penalty(tp_intra, tp_inter, hw)
+        tp_f = np.maximum(tp_f - 0.8 * gemm_f, 0.0) + u_tp * np.minimum(tp_f, 0.8 * gemm_f)
+        tp_b = np.maximum(tp_b - 0.8 * gemm_b, 0.0) + u_tp * np.minimum(tp_b, 0.8 * gemm_b)
 
     # --- context parallelism: ring exchange of K/V blocks, overlapped with attention (Liu et al. 2023)
     if model.mla is None:
@@ -162,8 +164,9 @@ def _per_layer(model: TransformerSpec, hw: Accelerator, g: PlanGrid, o: Training
     cp_link_intra = comm.ranks_per_node(cp, tp, hw) >= cp
     cp_step = np.where(cp_link_intra, comm.sendrecv_s(kv_bytes, hw.intra), comm.sendrecv_s(kv_bytes, hw.inter))
     cp_total_f = (cp - 1.0) * cp_step
-    cp_f = np.maximum(cp_total_f - attn_f, 0.0)
-    cp_b = np.maximum(2.0 * cp_total_f - attn_b, 0.0)
+    u_cp = np.where(cp_link_intra, hw.intra.overlap_compute_penalty, hw.inter.overlap_compute_penalty)
+    cp_f = np.maximum(cp_total_f - attn_f, 0.0) + u_cp * np.minimum(cp_total_f, attn_f)
+    cp_b = np.maximum(2.0 * cp_total_f - attn_b, 0.0) + u_cp * np.minimum(2.0 * cp_total_f, attn_b)
 
     # --- expert parallelism: dispatch + combine all-to-all, forward and backward (Lepikhin et al. 2020)
     if moe_layer and model.moe is not None:
@@ -280,7 +283,8 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
     n_sync = dp * cp
     g_dense = dense_local * grad_b
     ar_dense = comm.hierarchical_allreduce_s(n_sync, g_dense, dp_stride, hw)
-    rs_dense = comm.hierarchical_gather_s(n_sync, g_dense, dp_stride, hw)
+    rs_intra, rs_inter = comm.hierarchical_gather_parts_s(n_sync, g_dense, dp_stride, hw)
+    rs_dense = rs_intra + rs_inter
     ag_dense = comm.hierarchical_gather_s(n_sync, dense_local * w_bytes, dp_stride, hw)
     # routed experts synchronise over their own data-parallel group (dp*cp/ep ranks, stride tp*ep)
     ar_exp = comm.hierarchical_allreduce_s(expert_shard, expert_local * grad_b, tp * ep, hw)
@@ -293,16 +297,22 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
     # shard, so it reduce-scatters after every micro-batch (Rajbhandari et al. 2020, sec. 5.2).
     bwd_window = layers_per_stage * layer["bwd"] if o.dp_overlap else 0.0
     fwd_window = layers_per_stage * layer["fwd"] if o.dp_overlap else 0.0
-    reduce_once = np.maximum(np.where(z == 0, allreduce_s, reduce_scatter_s) - bwd_window, 0.0)
-    reduce_each = n_micro * np.maximum(reduce_scatter_s - bwd_window, 0.0)
-    gather_once = np.maximum(all_gather_s - fwd_window, 0.0)
+    # Hidden time still costs compute: u_dp of the overlapped span (comm.overlap_penalty).
+    u_dp = comm.overlap_penalty(rs_intra, rs_inter, hw)
+
+    def exposed(comm_s, window_s):
+        return np.maximum(comm_s - window_s, 0.0) + u_dp * np.minimum(comm_s, window_s)
+
+    reduce_once = exposed(np.where(z == 0, allreduce_s, reduce_scatter_s), bwd_window)
+    reduce_each = n_micro * exposed(reduce_scatter_s, bwd_window)
+    gather_once = exposed(all_gather_s, fwd_window)
     dp_exposed = np.select([z == 0, z == 1, z == 2], [reduce_once, reduce_once + gather_once,
                                                        reduce_each + gather_once], 0.0)
     # ZeRO-3/FSDP: gather weights for forward and backward, reduce-scatter grads, every micro-batch,
     # prefetched behind the compute of the same micro-batch (Zhao et al. 2023, PyTorch FSDP)
     fsdp_mb = 2.0 * all_gather_s + reduce_scatter_s
     fsdp_hidden = stage_per_mb if o.dp_overlap else 0.0
-    dp_exposed = np.where(z == 3, n_micro * np.maximum(fsdp_mb - fsdp_hidden, 0.0), dp_exposed)
+    dp_exposed = np.where(z == 3, n_micro * exposed(fsdp_mb, fsdp_hidden), dp_exposed)
 
     # --- optimizer step: stream master weights, Adam moments, gradients; write back (memory-bound)
     opt_params = np.where(z >= 1, (dense_local) / shard + expert_local / expert_shard, dense_local + expert_local)

@@ -1,12 +1,14 @@
 """Memory and time model: hand calculations, published memory figures, and invariants."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator import TrainingOptions, evaluate, load_hardware, load_model, single_plan
+from simulator import TrainingOptions, comm, evaluate, load_hardware, load_model, single_plan
 from simulator.catalog import ROOT
 from simulator.hardware import GemmCurve
 from simulator.plans import PlanGrid
@@ -101,6 +103,31 @@ def test_zero3_pays_for_expert_and_dense_gathers():
     no_overlap = _eval("mixtral-8x7b", seq_len=1024, global_batch=64, tp=1, dp=64, ep=8, zero=3,
                        options=TrainingOptions(seq_len=1024, global_batch=64, dp_overlap=False))
     assert no_overlap["dp_comm"] > z3["dp_comm"]
+
+
+def _no_contention(hw):
+    return replace(hw, intra=replace(hw.intra, overlap_compute_penalty=0.0),
+                   inter=replace(hw.inter, overlap_compute_penalty=0.0))
+
+
+def test_hidden_communication_costs_the_links_compute_penalty():
+    """FSDP inside one node, fully hidden: without contention it costs nothing; with it, exactly the NVLink
+    penalty (0.15 on H100) times the collective time, which dp_overlap=False exposes in full."""
+    o = TrainingOptions(seq_len=4096, global_batch=64)
+    free = _eval("llama2-13b", hw=_no_contention(H100), options=o, dp=8, zero=3)
+    charged = _eval("llama2-13b", hw=H100, options=o, dp=8, zero=3)
+    exposed = _eval("llama2-13b", hw=_no_contention(H100), dp=8, zero=3,
+                    options=TrainingOptions(seq_len=4096, global_batch=64, dp_overlap=False))
+    assert free["dp_comm"] == 0.0
+    assert H100.intra.overlap_compute_penalty == 0.15
+    assert charged["dp_comm"] == pytest.approx(0.15 * exposed["dp_comm"], rel=1e-9)
+
+
+def test_contention_penalty_weights_the_links_by_time():
+    one_node = comm.overlap_penalty(*comm.hierarchical_gather_parts_s(8, 1e9, 1, H100), H100)
+    two_nodes = comm.overlap_penalty(*comm.hierarchical_gather_parts_s(16, 1e9, 1, H100), H100)
+    assert float(one_node) == pytest.approx(H100.intra.overlap_compute_penalty)
+    assert H100.inter.overlap_compute_penalty < float(two_nodes) < H100.intra.overlap_compute_penalty
 
 
 def test_zero2_reduces_every_micro_batch():
