@@ -236,18 +236,24 @@ def plan_capacity(model: TransformerSpec, hw: Accelerator, *, rate_per_s: float,
     return CapacityPlan(results[0] if results else None, results[1:top], skipped, rate_per_s, slo)
 
 
+VERIFY_MAX_UNITS = 64  # larger fleets are verified on a slice of this many units at their share of the rate
+
+
 def _verify(model, hw, rec: dict, deployments, rate, slo: SLO, wl: Workload, price, tokens_per_req, out_per_req, seed):
-    """Simulate the chosen fleet at the full rate (round-robin over units via the router)."""
+    """Simulate the chosen fleet at the full rate (round-robin over units via the router). A fleet of more
+    than VERIFY_MAX_UNITS units is verified on a slice of that many units at their share of the rate (the
+    round-robin router gives every unit the same share), so memory and time stay bounded at any rate."""
     dep = next(d for d in deployments if d.label() == rec["deployment"].split(" disaggregated")[0])
     p, d = rec["prefill_replicas_per_unit"], rec["decode_replicas_per_unit"]
-    n = max(len(wl), 200 * rec["units"])
-    idx = np.arange(n) % len(wl)
-    full = Workload(np.zeros(n), wl.prompt_tokens[idx], wl.output_tokens[idx])
     for units in (rec["units"], rec["units"] + 1):
-        cfg = (ServingConfig(dep, prefill_replicas=p * units, decode_replicas=d * units, slo_ttft_s=slo.ttft_s,
+        sim_units = min(units, VERIFY_MAX_UNITS)
+        n = max(len(wl), 200 * sim_units)
+        idx = np.arange(n) % len(wl)
+        full = Workload(np.zeros(n), wl.prompt_tokens[idx], wl.output_tokens[idx])
+        cfg = (ServingConfig(dep, prefill_replicas=p * sim_units, decode_replicas=d * sim_units, slo_ttft_s=slo.ttft_s,
                              slo_tpot_s=slo.tpot_s) if p and d else
-               ServingConfig(dep, replicas=units, slo_ttft_s=slo.ttft_s, slo_tpot_s=slo.tpot_s))
-        s = simulate_serving(model, hw, cfg, with_rate(full, rate, seed + 1), seed=seed).summary
+               ServingConfig(dep, replicas=sim_units, slo_ttft_s=slo.ttft_s, slo_tpot_s=slo.tpot_s))
+        s = simulate_serving(model, hw, cfg, with_rate(full, rate * sim_units / units, seed + 1), seed=seed).summary
         if slo.check(s) or units > rec["units"]:
             break
     gpus = units * rec["gpus_per_unit"]
@@ -256,4 +262,4 @@ def _verify(model, hw, rec: dict, deployments, rate, slo: SLO, wl: Workload, pri
             "cost_per_million_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * tokens_per_req),
             "cost_per_million_output_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * out_per_req),
             "verified_ttft_p99_s": s["ttft_p99_s"], "verified_tpot_p99_s": s["tpot_p99_s"],
-            "verified_meets_slo": slo.check(s)}
+            "verified_meets_slo": slo.check(s), "verified_units_simulated": sim_units}

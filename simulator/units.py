@@ -52,7 +52,10 @@ def human_duration(value_s: float) -> str:
                          (SECONDS_PER_HOUR, "h"), (60.0, "min"), (1.0, "s"), (1e-3, "ms"),
                          (1e-6, "µs")]:
         if abs(value_s) >= factor:
-            return f"{value_s / factor:.3g} {name}"
+            text = f"{value_s / factor:.3g}"
+            if name in ("years", "days") and text == "1":
+                name = name[:-1]  # "1 day", not "1 days"
+            return f"{text} {name}"
     return f"{value_s * 1e9:.3g} ns"
 
 

@@ -65,6 +65,16 @@ def test_plan_picks_the_cheapest_and_prices_it():
     assert d["best"] == best and d["target_rate_per_s"] == 20
 
 
+def test_huge_rate_is_verified_on_a_slice_of_the_fleet():
+    """A billion requests/s needs ~1e8 replicas; verification simulates a 64-unit slice at its share of the
+    rate instead of allocating tens of billions of requests (an out-of-memory error before)."""
+    plan = plan_capacity(L8B, H100, rate_per_s=1e9, slo=SLO(2.0, 0.05), input_len=500, output_len=100,
+                         n_requests=150, deployments=[Deployment(tp=1, precision="fp8")])
+    best = plan.best
+    assert best["units"] > 1e6 and best["verified_units_simulated"] == 64
+    assert best["units"] >= math.ceil(1e9 / best["max_rate_per_unit_per_s"])
+
+
 def test_disaggregated_units_are_searched_when_asked():
     plan = plan_capacity(L8B, H100, rate_per_s=5, slo=SLO(2.0, 0.05), input_len=2000, output_len=100,
                          n_requests=100, deployments=[Deployment()], disaggregation=((1, 1),), verify=False)

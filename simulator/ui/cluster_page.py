@@ -383,8 +383,8 @@ def _rent_vs_buy_section(inp: dict, s: dict) -> None:
         tooltip=["option", alt.Tooltip("utilization:Q", format=".0%"), alt.Tooltip("musd:Q", format=",.2f")])
     here = alt.Chart(pd.DataFrame({"utilization": [util]})).mark_rule(color="gray", strokeDash=[4, 3]).encode(
         x="utilization:Q")
-    st.altair_chart((lines + here).properties(height=280, title=f"{p['gpus']:,} x {p['hardware']}: rent vs own "
-                                                                 "(dashed: chosen utilization)"), width="stretch")
+    st.caption(f"{p['gpus']:,} x {p['hardware']}: rent vs own over the utilization range (dashed: chosen utilization)")
+    st.altair_chart((lines + here).properties(height=280), width="stretch")
 
 
 def _export_section(inp: dict) -> None:

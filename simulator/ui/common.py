@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,9 +25,14 @@ def hardware_name(hw_id: str) -> str:
     return sim.load_hardware(hw_id).name
 
 
+def ui_message(text: str) -> str:
+    """Core messages name CLI flags ('--rate', '--precision'); on a page the setting's plain name reads better."""
+    return re.sub(r"(?<![\w-])--([a-z][a-z0-9-]*)", lambda m: m.group(1).replace("-", " "), text)
+
+
 def show_error(exc: Exception) -> None:
     """A SimulatorError becomes a readable message; anything else too, never a traceback."""
-    st.error(str(exc) if isinstance(exc, sim.SimulatorError) else f"Unexpected problem: {exc}")
+    st.error(ui_message(str(exc)) if isinstance(exc, sim.SimulatorError) else f"Unexpected problem: {exc}")
 
 
 def guarded(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:

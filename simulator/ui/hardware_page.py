@@ -27,8 +27,12 @@ def render() -> None:
     df = guarded(_spec_table)
     if df is None:
         return
-    show = df.drop(columns=["sources"])
-    st.dataframe(show.style.format(precision=3, na_rep="—", thousands=","), hide_index=True, width="stretch")
+    show = df.drop(columns=["sources"]).set_index("id")  # the id stays pinned while scrolling right
+    st.dataframe(show.style.format(precision=2, na_rep="—", thousands=","), width="stretch",
+                 column_config={"host_cpu": st.column_config.TextColumn("host_cpu", width="large")})
+    st.caption("memory_GB is the device memory nvidia-smi reports, in decimal GB (an \"80 GB\" H100 has 80 GiB = "
+               "85.9 GB); host_speed is the host CPU's speed over a DGX A100 host, which divides serving-engine "
+               "overheads.")
     download_buttons(df, "hardware_profiles", "hw")
 
     st.subheader("Roofline")
@@ -61,11 +65,13 @@ def render() -> None:
                         else 0)
     cost = guarded(sim.effective_cost_table, book)
     if cost is not None and len(cost):
+        # side-by-side bars per purchase option (stacking would add prices that are alternatives)
+        order = cost.sort_values("usd_per_effective_pflop_hour").drop_duplicates("hardware")["hardware"].tolist()
         st.altair_chart(alt.Chart(cost).mark_bar().encode(
-            x=alt.X("usd_per_effective_pflop_hour:Q", title="USD per effective bf16 PFLOP-hour"),
-            y=alt.Y("hardware:N", sort="x", title=None), color="purchase:N",
+            x=alt.X("usd_per_effective_pflop_hour:Q", title="USD per effective bf16 PFLOP-hour", stack=None),
+            y=alt.Y("hardware:N", sort=order, title=None), yOffset="purchase:N", color="purchase:N",
             tooltip=["hardware", "purchase", alt.Tooltip("usd_per_gpu_hour:Q", format=".2f"),
-                     alt.Tooltip("usd_per_effective_pflop_hour:Q", format=".2f")]).properties(height=260),
-            width="stretch")
+                     alt.Tooltip("usd_per_effective_pflop_hour:Q", format=".2f")])
+            .properties(height=max(260, 22 * len(cost))), width="stretch")
         st.caption("GPU-hour price / (bf16 peak x calibrated large-GEMM efficiency). Hardware without a price in the "
                    "book is omitted.")

@@ -186,10 +186,13 @@ def _static_section(inp: dict) -> None:
     if not rec["feasible"]:
         st.warning(f"This deployment does not serve the batch: {rec['reason']}. Raise the tensor parallel size, use a "
                    "smaller precision or KV cache, or lower the batch.")
+    ok = rec["feasible"]  # latencies of a batch that cannot run would be fiction: shown as n/a
     m = st.columns(4)
-    m[0].metric("TTFT", units.human_duration(rec["ttft_s"]), help="prefill of the whole batch in one iteration")
-    m[1].metric("TPOT", units.human_duration(rec["tpot_s"]), help="mean decode step while the context grows")
-    m[2].metric("Throughput", f"{rec['output_tokens_per_s']:,.0f} tok/s",
+    m[0].metric("TTFT", units.human_duration(rec["ttft_s"]) if ok else "n/a",
+                help="prefill of the whole batch in one iteration")
+    m[1].metric("TPOT", units.human_duration(rec["tpot_s"]) if ok else "n/a",
+                help="mean decode step while the context grows")
+    m[2].metric("Throughput", f"{rec['output_tokens_per_s']:,.0f} tok/s" if ok else "n/a",
                 help=f"output tokens per second ({rec['output_tokens_per_s_per_gpu']:,.0f} per GPU), prefill included")
     price = _price_per_gpu_hour(inp["price_book"], inp["hw_id"], inp["purchase"])
     per_h = price * dep.gpus
@@ -203,27 +206,29 @@ def _static_section(inp: dict) -> None:
     m[1].metric("KV cache capacity", f"{units.human_count(rec['kv_capacity_tokens'])} tokens",
                 help=f"{units.human_bytes(rec['kv_cache_bytes_per_seq'])} per sequence")
     m[2].metric("Weights per GPU", units.human_bytes(rec["weights_bytes_per_gpu"]))
-    m[3].metric("End to end", units.human_duration(rec["e2e_s"]))
+    m[3].metric("End to end", units.human_duration(rec["e2e_s"]) if ok else "n/a")
 
-    cap = rec["memory_capacity_bytes"] / units.GB
+    # GiB, the unit GPU memory is sold in ("80 GB" H100 = 80 GiB)
+    cap = rec["memory_capacity_bytes"] / units.GIB
     mem = pd.DataFrame({"part": ["weights", "activation workspace", "KV cache budget"],
-                        "GB": [rec["weights_bytes_per_gpu"] / units.GB, rec["workspace_bytes_per_gpu"] / units.GB,
-                               max(rec["kv_budget_bytes_per_gpu"], 0.0) / units.GB]})
-    total = float(mem.GB.sum())
-    bars = alt.Chart(mem.assign(row=f"{total:.0f} of {cap:.0f} GB")).mark_bar().encode(
-        x=alt.X("GB:Q", title="GB per GPU (red line: HBM capacity)", stack="zero",
+                        "GiB": [rec["weights_bytes_per_gpu"] / units.GIB, rec["workspace_bytes_per_gpu"] / units.GIB,
+                                max(rec["kv_budget_bytes_per_gpu"], 0.0) / units.GIB]})
+    total = float(mem.GiB.sum())
+    bars = alt.Chart(mem.assign(row=f"{total:.0f} of {cap:.0f} GiB")).mark_bar().encode(
+        x=alt.X("GiB:Q", title="GiB per GPU (red line: HBM capacity)", stack="zero",
                 scale=alt.Scale(domain=[0, max(total, cap) * 1.05])),
         y=alt.Y("row:N", title=None),
         color=alt.Color("part:N", title=None),
-        tooltip=["part", alt.Tooltip("GB:Q", format=".1f")])
-    rule = alt.Chart(pd.DataFrame({"GB": [cap]})).mark_rule(color="red", strokeWidth=2).encode(x="GB:Q")
+        tooltip=["part", alt.Tooltip("GiB:Q", format=".1f")])
+    rule = alt.Chart(pd.DataFrame({"GiB": [cap]})).mark_rule(color="red", strokeWidth=2).encode(x="GiB:Q")
     parts = pd.DataFrame({"part": [PART_LABELS[k] for k in PART_LABELS],
                           "ms": [rec["decode_breakdown_s"].get(k, 0.0) * 1e3 for k in PART_LABELS]})
     parts = parts[parts.ms > 0]
     c1, c2 = st.columns(2)
     c1.altair_chart((bars + rule).properties(height=150, title="Memory per GPU"), width="stretch")
     c2.altair_chart(alt.Chart(parts).mark_bar().encode(
-        x=alt.X("ms:Q", title="ms per decode step (mid-generation)"), y=alt.Y("part:N", sort="-x", title=None),
+        x=alt.X("ms:Q", title="ms per decode step (mid-generation)"),
+        y=alt.Y("part:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260)),
         color=alt.Color("part:N", legend=None), tooltip=["part", alt.Tooltip("ms:Q", format=".3f")],
     ).properties(height=28 * len(parts) + 40, title="Where a decode step goes"), width="stretch")
 
@@ -235,7 +240,10 @@ def _curve_section(inp: dict) -> None:
     default_prec = [p for p in dict.fromkeys([inp["dep"].precision, "bf16", "fp8"]) if p in supported]
     c1, c2 = st.columns(2)
     tps = c1.multiselect("Tensor parallel sizes", TP_CHOICES, default=[2, 4, 8], key="inf-curve-tp")
-    precs = c2.multiselect("Precisions", supported, default=default_prec, key="inf-curve-prec")
+    # one selection per hardware and main precision: options change with the hardware, and Streamlit would
+    # otherwise keep a selection pruned on a device without fp8 after switching back
+    precs = c2.multiselect("Precisions", supported, default=default_prec,
+                           key=f"inf-curve-prec-{inp['hw_id']}-{inp['dep'].precision}")
     if not tps or not precs:
         st.info("Pick at least one tensor parallel size and precision.")
         return
