@@ -64,8 +64,10 @@ class TrainingResult(RecordResult):
 
 _HINTS = {
     "bubble": "more micro-batches per step or interleaved stages (vpp) shrink the pipeline bubble",
-    "tp_comm": "TP communication is exposed: overlap it with GEMMs or use a smaller TP",
-    "dp_comm": "data-parallel communication is exposed: more pipeline parallelism or overlap helps",
+    "tp_comm": "TP communication costs time (exposed, or slowing the GEMMs it overlaps): overlap it if it is "
+               "not, or use a smaller TP",
+    "dp_comm": "data-parallel communication costs time (exposed, or slowing the compute it overlaps): more "
+               "pipeline parallelism, a smaller data-parallel group or a lower ZeRO stage helps",
     "recompute": "recomputation costs time: selective instead of full recompute if memory allows",
     "pp_comm": "pipeline send/recv is exposed: fewer virtual stages or a faster scale-out network",
     "cp_comm": "the context-parallel exchange is exposed: use a smaller CP",

@@ -58,8 +58,8 @@ class EngineProfile:
     Iteration time = max(device time, layer_launch_s x layers) + step_overhead_s + seq_overhead_s x
     sequences: kernel launches are asynchronous, so the host only shows when it issues kernels slower
     than the device runs them (eager engines at small batch); the per-step work (scheduling, sampling,
-    synchronisation) is serial with the device. The three host terms are seconds on the reference host
-    (DGX A100, 2x AMD EPYC 7742); a profile's `node.host.speed_vs_reference` divides them.
+    synchronisation) is serial with the device. Host terms fitted on the reference host (DGX A100, 2x AMD
+    EPYC 7742) are divided by a profile's `node.host.speed_vs_reference`; assumed priors are not.
     """
 
     name: str
@@ -76,6 +76,13 @@ class EngineProfile:
     #                                "reserve_full": reserve prompt + output at admission, never evict (TRT-LLM)
     compute_scale: float = 1.0  # engine kernels' share of the profile's calibrated compute efficiency
     source: str = ""
+    # True when the host terms are measured seconds on the reference host (DGX A100): they then scale with
+    # the profile's host CPU speed. Priors with no measured host stay as they are on every host.
+    host_terms_on_reference_host: bool = False
+
+    def host_speed(self, hw: Accelerator) -> float:
+        """Speed of hw's host relative to the host these terms were measured on."""
+        return hw.host_speed if self.host_terms_on_reference_host else 1.0
 
 
 ENGINES: dict[str, EngineProfile] = {
@@ -95,7 +102,8 @@ ENGINES: dict[str, EngineProfile] = {
         "vllm-2023", 4.21e-3, 520e-6, 357e-6, 0.90, "total", 16, 256, 4096, False, "on_demand", 0.617,
         source="2023 vLLM (eager PyTorch, Ray TP workers, no chunking) as profiled by Splitwise on DGX-A100; the "
                "four host/kernel terms are least-squares fitted on the 32 DGX-A100 Llama-2-70B rows "
-               "(benchmarks/validate_inference.py --fit) and checked on the DGX-H100 and BLOOM rows"),
+               "(benchmarks/validate_inference.py --fit) and checked on the DGX-H100 and BLOOM rows",
+        host_terms_on_reference_host=True),
     "gpt-fast": EngineProfile(
         "gpt-fast", 0.1e-3, 0.0, 0.0, 0.90, "total", 16, 1, 1, False, "reserve_full",
         source="torch.compile + CUDA graphs (gpt-fast README): no per-layer host cost"),
@@ -453,10 +461,10 @@ def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *
     device = body + head + parts["pp_comm"]
     busy = (tokens + n_logits) > 0
     overhead = np.where(busy, engine_overhead_s(dep.profile, model.n_layers, device, n_logits,
-                                                          hw.host_speed), 0.0)
+                                                          dep.profile.host_speed(hw)), 0.0)
     stage = body * layers_per_stage(model, dep.pp) / model.n_layers + head + overhead
-    return {**parts, "attention": attn, "lm_head": head, "overhead": overhead, "total": device + overhead,
-            "stage": stage}
+    return {**parts, "attention": attn, "lm_head": head, "overhead": overhead,
+            "total": np.where(busy, device + overhead, 0.0), "stage": np.where(busy, stage, 0.0)}
 
 
 class IterationCostTable:
@@ -476,7 +484,7 @@ class IterationCostTable:
         self.decode_fixed_s = float(probe[0]) - self.decode_per_ctx_s * 1e6
         self.max_tokens, self.max_logits = max_tokens, max_logits
         prof = dep.profile
-        k = 1.0 / hw.host_speed  # engine host terms are reference-host seconds
+        k = 1.0 / prof.host_speed(hw)  # reference-host seconds over this host's speed
         self._step, self._seq, self._launch = (k * prof.step_overhead_s, k * prof.seq_overhead_s,
                                                k * prof.layer_launch_s * model.n_layers)
 

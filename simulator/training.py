@@ -297,7 +297,8 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
     # shard, so it reduce-scatters after every micro-batch (Rajbhandari et al. 2020, sec. 5.2).
     bwd_window = layers_per_stage * layer["bwd"] if o.dp_overlap else 0.0
     fwd_window = layers_per_stage * layer["fwd"] if o.dp_overlap else 0.0
-    # Hidden time still costs compute: u_dp of the overlapped span (comm.overlap_penalty).
+    # Hidden time still costs compute: u_dp of the overlapped span (comm.overlap_penalty), with the link
+    # split of the dense gradient group (expert groups, a stride tp*ep apart, are charged the same share).
     u_dp = comm.overlap_penalty(rs_intra, rs_inter, hw)
 
     def exposed(comm_s, window_s):

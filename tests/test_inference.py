@@ -129,7 +129,8 @@ def test_prefill_attention_uses_causal_pairs():
 
 
 def test_engine_overhead_max_of_device_and_launch():
-    prof = replace(ENGINES["vllm"], step_overhead_s=1e-3, layer_launch_s=1e-3, seq_overhead_s=1e-4)
+    prof = replace(ENGINES["vllm"], step_overhead_s=1e-3, layer_launch_s=1e-3, seq_overhead_s=1e-4,
+                   host_terms_on_reference_host=True)
     # launch-bound: 32 layers x 1 ms of launching hides a 10 ms device time
     assert float(engine_overhead_s(prof, 32, 0.010, 4)) == pytest.approx(1e-3 + 4e-4 + 0.032 - 0.010)
     assert float(engine_overhead_s(prof, 32, 0.050, 4)) == pytest.approx(1e-3 + 4e-4)
@@ -140,6 +141,13 @@ def test_engine_overhead_max_of_device_and_launch():
         k = 1.0 / hw.host_speed
         it = iteration_time_s(L8B, hw, dep, decode_seqs=4, decode_context_tokens=4000)
         assert float(it["total"]) == pytest.approx(max(float(it["total"] - it["overhead"]), 0.032 * k) + 1.4e-3 * k)
+    # assumed priors (no measured host) are the same on every host
+    prior = Deployment(engine_profile=replace(prof, host_terms_on_reference_host=False))
+    fast, ref = (iteration_time_s(L8B, hw, prior, decode_seqs=4, decode_context_tokens=4000)["overhead"]
+                 for hw in (H100, replace(H100, host_speed=1.0)))
+    assert H100.host_speed != 1.0 and float(fast) == float(ref)
+    # an empty iteration takes no time
+    assert float(iteration_time_s(L8B, H100, dep)["total"]) == 0.0
 
 
 def test_vectorised_over_batch_and_context():

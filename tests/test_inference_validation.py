@@ -1,11 +1,14 @@
 """Inference predictions against published engine measurements (tests/data/inference_reference.csv).
 
 Tolerances on the median absolute error of the check rows are the issue's targets: batch-1 decode 15 %,
-prefill 20 %, max-load throughput 25 % (measured: 10.9 %, 14.8 %, 7.4 %). The 2023-vLLM host terms are
+prefill 20 %, max-load throughput 25 % (measured: 10.9 %, 15.3 %, 7.1 %). The 2023-vLLM host terms are
 fitted on DGX-A100 rows (split=fit), the DGX-H100 host speed on six H100 TP8 batch-1 decode rows
-(split=fit-host); neither fit sees a check row. Every check row within 60 %; the Vidur operator rows
-(the profiles the hardware GEMM curves were fitted on) within 10 % median.
-`benchmarks/validate_inference.py --rows` prints the full table.
+(split=fit-host); neither fit sees a check row. Those six were the worst batch-1 rows before the host
+speed existed (47-55 % slow): moving them out of the check set alone took the batch-1 median from 17.0 %
+to 13.4 % on the remaining 25 rows, and the host speed then to 10.9 %; over all 31 published rows
+(fit-host included) it is 4.7 %. Every check row within 60 %; the Vidur operator rows (the profiles the
+GEMM curves were first fitted on) within 10 % median. `benchmarks/validate_inference.py --rows` prints
+the full table.
 """
 
 import pytest
@@ -67,10 +70,16 @@ def test_host_speed_comes_from_the_fit_host_rows():
     assert load_hardware("h200-sxm-141gb").host_speed == load_hardware("h100-sxm-80gb").host_speed
 
 
-def test_host_speed_generalises_to_unseen_batches_and_tp():
-    """Out of sample for the host fit: batched decode (b2-b64) and TP4 batch-1 decode on the same host."""
+def test_host_speed_on_the_h100_decode_rows_it_was_not_fitted_on():
+    """Every DGX-H100 decode check row of the 2023-vLLM data, none in the host fit. Llama-2-70B at TP4 and at
+    TP8 with batches 2-64 land within 12% (they were 37-54% slow before the host speed); the misses are
+    named: TP2 (device and launch time overlap less than max() assumes) comes out 18-19% fast, BLOOM-176B
+    25% fast (it is 16-18% fast on the A100 host too: a model-specific cost, not the host)."""
     table = vi.validate(vi.load_rows())
-    rows = table[table["row_id"].str.contains("llama2-70b-h100") & (table["split"] == "check")
-                 & table["metric"].eq("decode_step_time_ms") & ~table["row_id"].str.contains("-tp2-")]
-    assert len(rows) >= 8
-    assert rows["error"].abs().max() <= 0.12
+    rows = table[table["row_id"].str.startswith("splitwise-") & table["row_id"].str.contains("-h100-")
+                 & (table["split"] == "check") & table["metric"].eq("decode_step_time_ms")]
+    assert len(rows) == 13
+    tp2 = rows["row_id"].str.contains("-tp2-")
+    bloom = rows["row_id"].str.contains("bloom")
+    assert rows.loc[~tp2 & ~bloom, "error"].abs().max() <= 0.12
+    assert rows.loc[tp2 | bloom, "error"].abs().max() <= 0.30

@@ -1,7 +1,10 @@
 """Predicted vs published training throughput (tests/data/training_reference.csv).
 
 No efficiency in the model is fitted on these rows: GEMM, attention and bandwidth efficiencies
-come from kernel measurements recorded in the hardware profiles. Tolerances are the issue's
+come from kernel measurements recorded in the hardware profiles. One exception: the H100-class GEMM
+cap (0.72 = 0.9 x MAMF rather than the Vidur per-operator 0.77) was chosen on the 21 Megatron-Core and
+NeMo H100 rows, which are therefore selection rows (SELECTION_PREFIXES); test_median_error_without_the_
+selection_rows keeps the target on the rest. Tolerances are the issue's
 targets; the rows listed in KNOWN_OUTLIERS miss the per-row bound for reasons the model does not
 capture, and are reported rather than hidden (their count is bounded too).
 """
@@ -44,8 +47,17 @@ def test_every_fully_specified_row_is_evaluated(table):
     assert np.isfinite(table["error"]).all()
 
 
+SELECTION_PREFIXES = ("mcore-h100", "nemo2407")
+
+
 def test_median_error_within_target(table):
     assert np.median(table["abs_error"]) <= MEDIAN_TOLERANCE
+
+
+def test_median_error_without_the_selection_rows(table):
+    rest = table[~table.row_id.str.startswith(SELECTION_PREFIXES)]
+    assert len(rest) == len(table) - 21
+    assert np.median(rest["abs_error"]) <= MEDIAN_TOLERANCE
 
 
 def test_each_row_within_bound_except_documented_outliers(table):

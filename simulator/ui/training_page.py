@@ -13,9 +13,11 @@ from simulator.ui.common import catalog, download_buttons, fmt_days, fmt_usd, gu
 
 DEFAULT_HW = ["h100-sxm-80gb", "h200-sxm-141gb", "a100-sxm-80gb"]
 GPU_CHOICES = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768]
-BREAKDOWN_LABELS = {"compute": "compute", "recompute": "recompute", "tp_comm": "TP comm (exposed)",
-                    "cp_comm": "CP comm (exposed)", "ep_comm": "EP comm (exposed)", "pp_comm": "PP send/recv",
-                    "bubble": "pipeline bubble", "dp_comm": "DP/FSDP comm (exposed)", "optimizer": "optimizer"}
+# "exposed" communication includes the compute lost to collectives running under overlap
+BREAKDOWN_LABELS = {"compute": "compute", "recompute": "recompute", "tp_comm": "TP comm (exposed + overlap cost)",
+                    "cp_comm": "CP comm (exposed + overlap cost)", "ep_comm": "EP comm (exposed)",
+                    "pp_comm": "PP send/recv", "bubble": "pipeline bubble",
+                    "dp_comm": "DP/FSDP comm (exposed + overlap cost)", "optimizer": "optimizer"}
 MEMORY_LABELS = {"weights": "weights", "gradients": "gradients", "optimizer_states": "optimizer states",
                  "activations": "activations", "buffers": "buffers (logits, gathers)"}
 
