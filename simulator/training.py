@@ -288,7 +288,8 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
     ag_dense = comm.hierarchical_gather_s(n_sync, dense_local * w_bytes, dp_stride, hw)
     # routed experts synchronise over their own data-parallel group (dp*cp/ep ranks, stride tp*ep)
     ar_exp = comm.hierarchical_allreduce_s(expert_shard, expert_local * grad_b, tp * ep, hw)
-    rs_exp = comm.hierarchical_gather_s(expert_shard, expert_local * grad_b, tp * ep, hw)
+    rse_intra, rse_inter = comm.hierarchical_gather_parts_s(expert_shard, expert_local * grad_b, tp * ep, hw)
+    rs_exp = rse_intra + rse_inter
     ag_exp = comm.hierarchical_gather_s(expert_shard, expert_local * w_bytes, tp * ep, hw)
     allreduce_s, reduce_scatter_s, all_gather_s = ar_dense + ar_exp, rs_dense + rs_exp, ag_dense + ag_exp
     # ZeRO-0/1: gradients accumulate in a full buffer and are reduced once per step, hidden behind the
@@ -298,8 +299,8 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
     bwd_window = layers_per_stage * layer["bwd"] if o.dp_overlap else 0.0
     fwd_window = layers_per_stage * layer["fwd"] if o.dp_overlap else 0.0
     # Hidden time still costs compute: u_dp of the overlapped span (comm.overlap_penalty), with the link
-    # split of the dense gradient group (expert groups, a stride tp*ep apart, are charged the same share).
-    u_dp = comm.overlap_penalty(rs_intra, rs_inter, hw)
+    # split of the dense and expert gradient reductions together.
+    u_dp = comm.overlap_penalty(rs_intra + rse_intra, rs_inter + rse_inter, hw)
 
     def exposed(comm_s, window_s):
         return np.maximum(comm_s - window_s, 0.0) + u_dp * np.minimum(comm_s, window_s)
