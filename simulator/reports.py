@@ -9,18 +9,18 @@ from . import cost as cost_mod
 from .catalog import hardware_ids, load_hardware
 from .hardware import GemmCurve
 from .roofline import gemm_time_s
-from .units import GB, PFLOP, TFLOP
+from .units import GB, GIB, PFLOP, TFLOP
 
 
 def hardware_table() -> pd.DataFrame:
-    """One row per shipped accelerator: human units (GB, TB/s, TFLOP/s, W), links and sources."""
+    """One row per shipped accelerator: human units (GiB of memory, TB/s, GB/s links, TFLOP/s, W), links and sources."""
     rows = []
     for hw_id in hardware_ids():
         hw = load_hardware(hw_id)
         p = hw.peak_flop_per_s
         rows.append({
             "id": hw.id, "name": hw.name, "vendor": hw.vendor,
-            "memory_GB": hw.hbm_bytes / GB, "HBM_TB_per_s": hw.hbm_bandwidth_bytes_per_s / TFLOP,
+            "memory_GiB": hw.hbm_bytes / GIB, "HBM_TB_per_s": hw.hbm_bandwidth_bytes_per_s / TFLOP,
             "bf16_TFLOPs": p.get("bf16", np.nan) / TFLOP, "fp8_TFLOPs": p.get("fp8", np.nan) / TFLOP,
             "fp4_TFLOPs": p.get("fp4", np.nan) / TFLOP, "fp32_TFLOPs": p.get("fp32", np.nan) / TFLOP,
             "TDP_W": hw.tdp_w, "GPUs_per_node": hw.gpus_per_node, "scale_up_domain": hw.scale_up_domain_gpus,
