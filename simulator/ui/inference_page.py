@@ -228,9 +228,9 @@ def _static_section(inp: dict) -> None:
     c1.altair_chart((bars + rule).properties(height=150, title="Memory per GPU"), width="stretch")
     c2.altair_chart(alt.Chart(parts).mark_bar().encode(
         x=alt.X("ms:Q", title="ms per decode step (mid-generation)"),
-        y=alt.Y("part:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260)),
+        y=alt.Y("part:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False)),
         color=alt.Color("part:N", legend=None), tooltip=["part", alt.Tooltip("ms:Q", format=".3f")],
-    ).properties(height=28 * len(parts) + 40, title="Where a decode step goes"), width="stretch")
+    ).properties(height=34 * len(parts) + 40, title="Where a decode step goes"), width="stretch")
 
 
 def _curve_section(inp: dict) -> None:

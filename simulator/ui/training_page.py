@@ -138,10 +138,10 @@ def _breakdown_charts(rec: pd.Series, capacity_bytes: float) -> None:
     mem = mem[mem.GiB > 0]
     st.altair_chart(alt.Chart(step).mark_bar().encode(
         x=alt.X("seconds:Q", title="Seconds per optimizer step"),
-        y=alt.Y("part:N", sort="-x", title=None, axis=alt.Axis(labelLimit=320)),
+        y=alt.Y("part:N", sort="-x", title=None, axis=alt.Axis(labelLimit=320, labelOverlap=False)),
         color=alt.Color("part:N", legend=None),
         tooltip=["part", alt.Tooltip("seconds:Q", format=".3f"), alt.Tooltip("share:Q", format=".1%")],
-    ).properties(height=max(120, 30 * len(step)), title=f"Step time: {rec['step_time_s']:.2f} s"), width="stretch")
+    ).properties(height=34 * len(step) + 130, title=f"Step time: {rec['step_time_s']:.2f} s"), width="stretch")
     total = mem.GiB.sum()
     cap = capacity_bytes / units.GIB
     stacked = mem.assign(row=f"{total:.0f} of {cap:.0f} GiB")
@@ -151,7 +151,7 @@ def _breakdown_charts(rec: pd.Series, capacity_bytes: float) -> None:
         y=alt.Y("row:N", title=None), color=alt.Color("part:N", title="Where the memory goes"),
         tooltip=["part", alt.Tooltip("GiB:Q", format=".1f")])
     rule = alt.Chart(pd.DataFrame({"GiB": [cap]})).mark_rule(color="red", strokeWidth=2).encode(x="GiB:Q")
-    st.altair_chart((bars + rule).properties(height=120, title="Memory per GPU"), width="stretch")
+    st.altair_chart((bars + rule).properties(height=200, title="Memory per GPU"), width="stretch")
 
 
 def _record_from_row(rec: pd.Series) -> dict:
