@@ -89,6 +89,13 @@ def hierarchical_gather_s(n: ArrayLike, bytes_: ArrayLike, stride: ArrayLike, hw
     return intra + inter
 
 
+def overlapped_s(comm_s: ArrayLike, window_s: ArrayLike, penalty: ArrayLike) -> np.ndarray:
+    """Time a collective adds when it may hide behind `window_s` of compute: the part that sticks out, plus
+    `penalty` (overlap_penalty) of the hidden part, the compute its kernels take (Calculon; Isaev et al. SC'23)."""
+    comm_s = np.asarray(comm_s, dtype=float)
+    return np.maximum(comm_s - window_s, 0.0) + penalty * np.minimum(comm_s, window_s)
+
+
 def overlap_penalty(intra_s: ArrayLike, inter_s: ArrayLike, hw: Accelerator) -> np.ndarray:
     """Share of compute lost while a collective overlaps compute: each link's penalty weighted by the
     time the collective spends on it (its two phases; Calculon processor_usage, Isaev et al. SC'23)."""

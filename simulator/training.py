@@ -153,8 +153,8 @@ def _per_layer(model: TransformerSpec, hw: Accelerator, g: PlanGrid, o: Training
     tp_b = 2.0 * tp_one
     if o.tp_comm_overlap:  # hidden behind 80% of the GEMMs, which run slower while it is (comm.overlap_penalty)
         u_tp = comm.overlap_penalty(tp_intra, tp_inter, hw)
-        tp_f = np.maximum(tp_f - 0.8 * gemm_f, 0.0) + u_tp * np.minimum(tp_f, 0.8 * gemm_f)
-        tp_b = np.maximum(tp_b - 0.8 * gemm_b, 0.0) + u_tp * np.minimum(tp_b, 0.8 * gemm_b)
+        tp_f = comm.overlapped_s(tp_f, 0.8 * gemm_f, u_tp)
+        tp_b = comm.overlapped_s(tp_b, 0.8 * gemm_b, u_tp)
 
     # --- context parallelism: ring exchange of K/V blocks, overlapped with attention (Liu et al. 2023)
     if model.mla is None:
@@ -165,8 +165,8 @@ def _per_layer(model: TransformerSpec, hw: Accelerator, g: PlanGrid, o: Training
     cp_step = np.where(cp_link_intra, comm.sendrecv_s(kv_bytes, hw.intra), comm.sendrecv_s(kv_bytes, hw.inter))
     cp_total_f = (cp - 1.0) * cp_step
     u_cp = np.where(cp_link_intra, hw.intra.overlap_compute_penalty, hw.inter.overlap_compute_penalty)
-    cp_f = np.maximum(cp_total_f - attn_f, 0.0) + u_cp * np.minimum(cp_total_f, attn_f)
-    cp_b = np.maximum(2.0 * cp_total_f - attn_b, 0.0) + u_cp * np.minimum(2.0 * cp_total_f, attn_b)
+    cp_f = comm.overlapped_s(cp_total_f, attn_f, u_cp)
+    cp_b = comm.overlapped_s(2.0 * cp_total_f, attn_b, u_cp)
 
     # --- expert parallelism: dispatch + combine all-to-all, forward and backward (Lepikhin et al. 2020)
     if moe_layer and model.moe is not None:
@@ -298,23 +298,19 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
     # shard, so it reduce-scatters after every micro-batch (Rajbhandari et al. 2020, sec. 5.2).
     bwd_window = layers_per_stage * layer["bwd"] if o.dp_overlap else 0.0
     fwd_window = layers_per_stage * layer["fwd"] if o.dp_overlap else 0.0
-    # Hidden time still costs compute: u_dp of the overlapped span (comm.overlap_penalty), with the link
-    # split of the dense and expert gradient reductions together.
+    # Hidden time still costs compute (comm.overlapped_s), at the link split of the dense and expert
+    # gradient reductions together.
     u_dp = comm.overlap_penalty(rs_intra + rse_intra, rs_inter + rse_inter, hw)
-
-    def exposed(comm_s, window_s):
-        return np.maximum(comm_s - window_s, 0.0) + u_dp * np.minimum(comm_s, window_s)
-
-    reduce_once = exposed(np.where(z == 0, allreduce_s, reduce_scatter_s), bwd_window)
-    reduce_each = n_micro * exposed(reduce_scatter_s, bwd_window)
-    gather_once = exposed(all_gather_s, fwd_window)
+    reduce_once = comm.overlapped_s(np.where(z == 0, allreduce_s, reduce_scatter_s), bwd_window, u_dp)
+    reduce_each = n_micro * comm.overlapped_s(reduce_scatter_s, bwd_window, u_dp)
+    gather_once = comm.overlapped_s(all_gather_s, fwd_window, u_dp)
     dp_exposed = np.select([z == 0, z == 1, z == 2], [reduce_once, reduce_once + gather_once,
                                                        reduce_each + gather_once], 0.0)
     # ZeRO-3/FSDP: gather weights for forward and backward, reduce-scatter grads, every micro-batch,
     # prefetched behind the compute of the same micro-batch (Zhao et al. 2023, PyTorch FSDP)
     fsdp_mb = 2.0 * all_gather_s + reduce_scatter_s
     fsdp_hidden = stage_per_mb if o.dp_overlap else 0.0
-    dp_exposed = np.where(z == 3, n_micro * exposed(fsdp_mb, fsdp_hidden), dp_exposed)
+    dp_exposed = np.where(z == 3, n_micro * comm.overlapped_s(fsdp_mb, fsdp_hidden, u_dp), dp_exposed)
 
     # --- optimizer step: stream master weights, Adam moments, gradients; write back (memory-bound)
     opt_params = np.where(z >= 1, (dense_local) / shard + expert_local / expert_shard, dense_local + expert_local)
