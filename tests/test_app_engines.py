@@ -2,13 +2,10 @@
 run, bad input shows an error element (never an exception), and what the pages export runs the same in the CLI."""
 
 import pytest
+from apptest_util import error_shown_by, page
 from streamlit.testing.v1 import AppTest
 
 from simulator.scenario import ClusterRunScenario, DeploymentSpec, ServingScenario, run_cluster, run_serving
-
-
-def page(mod: str) -> AppTest:
-    return AppTest.from_string(f"from simulator.ui import {mod}\n{mod}.render()\n", default_timeout=90)
 
 
 def metric(at: AppTest, label: str) -> str:
@@ -77,15 +74,9 @@ def test_negative_rate_shows_an_error_and_the_rest_keeps_working():
 
 
 def test_bad_request_trace_shows_error_not_exception():
-    script = ("from simulator.ui import inference_page\n"
-              "from simulator.ui.common import guarded\n"
-              "import streamlit as st\n"
-              "w = guarded(inference_page.parse_request_trace, b'arrival_s,prompt_tokens\\n0,10\\n')\n"
-              "st.write('still running', w)\n")
-    at = AppTest.from_string(script).run()
-    assert not at.exception
-    assert at.error and "output_tokens" in at.error[0].value
-    assert any("still running" in str(md.value) for md in at.markdown)
+    msg = error_shown_by("from simulator.ui import inference_page",
+                         "guarded(inference_page.parse_request_trace, b'arrival_s,prompt_tokens\\n0,10\\n')")
+    assert "output_tokens" in msg
 
 
 def test_good_request_trace_parses():
@@ -157,28 +148,15 @@ def test_negative_failure_rate_shows_an_error_not_exception():
     ("pools: [\n", "not valid YAML"),
 ])
 def test_invalid_uploaded_scenario_shows_error_not_exception(text, expect):
-    script = ("from simulator.ui import cluster_page\n"
-              "from simulator.ui.common import guarded\n"
-              "import streamlit as st\n"
-              f"d = guarded(cluster_page.parse_uploaded_scenario, {text!r})\n"
-              "st.write('still running', d)\n")
-    at = AppTest.from_string(script).run()
-    assert not at.exception
-    assert at.error and expect in at.error[0].value
-    assert any("still running" in str(md.value) for md in at.markdown)
+    msg = error_shown_by("from simulator.ui import cluster_page", f"guarded(cluster_page.parse_uploaded_scenario, {text!r})")
+    assert expect in msg
 
 
 def test_trace_with_missing_columns_shows_error_not_exception():
-    script = ("from simulator.ui import cluster_page\n"
-              "from simulator.ui.common import guarded\n"
-              "import streamlit as st\n"
-              "raw = cluster_page._raw('id', 'trace-replay-64gpu')\n"
-              "sc = guarded(cluster_page.build_scenario, raw, (), b'job_id,submit_time\\nj1,0\\n')\n"
-              "st.write('still running', sc is None)\n")
-    at = AppTest.from_string(script).run()
-    assert not at.exception
-    assert at.error and "gpu_num" in at.error[0].value and "uploaded trace" in at.error[0].value
-    assert "/tmp" not in at.error[0].value
+    msg = error_shown_by("from simulator.ui import cluster_page\nraw = cluster_page._raw('id', 'trace-replay-64gpu')",
+                         "guarded(cluster_page.build_scenario, raw, (), b'job_id,submit_time\\nj1,0\\n')")
+    assert "gpu_num" in msg and "uploaded trace" in msg
+    assert "/tmp" not in msg
 
 
 def test_uploaded_trace_replaces_the_job_mix():

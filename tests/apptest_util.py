@@ -1,0 +1,23 @@
+"""Shared AppTest helpers for the page tests (tests/ is on sys.path under pytest's default import mode)."""
+
+from streamlit.testing.v1 import AppTest
+
+
+def page(mod: str, timeout: float = 120) -> AppTest:
+    """One page of the app (simulator.ui.<mod>.render) as an AppTest."""
+    return AppTest.from_string(f"from simulator.ui import {mod}\n{mod}.render()\n", default_timeout=timeout)
+
+
+def error_shown_by(setup: str, expr: str) -> str:
+    """Run `expr` in a page script after `setup`; assert the page shows an error element instead of an
+    exception and keeps running, and return the first error's text."""
+    script = ("import streamlit as st\n"
+              "from simulator.ui.common import guarded\n"
+              f"{setup}\n"
+              f"result = {expr}\n"
+              "st.write('still running', result is None)\n")
+    at = AppTest.from_string(script).run()
+    assert not at.exception, at.exception
+    assert at.error, "no error element"
+    assert any("still running" in str(md.value) for md in at.markdown)
+    return at.error[0].value
