@@ -197,7 +197,7 @@ def _static_section(inp: dict) -> None:
     price = _price_per_gpu_hour(inp["price_book"], inp["hw_id"], inp["purchase"])
     per_h = price * dep.gpus
     per_m = sim.usd_per_million_tokens(per_h, rec["output_tokens_per_s"])
-    m[3].metric("$ / M output tokens", fmt_usd(per_m) if rec["feasible"] else "n/a",
+    m[3].metric("$ / M output tokens", fmt_usd(per_m) if ok else "n/a",
                 help=f"{fmt_usd(per_h)}/h for {dep.gpus} GPUs ({inp['price_book']}, {inp['purchase']}), kept busy "
                      "with this batch back to back")
     m = st.columns(4)
