@@ -49,6 +49,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--price-book", help="price book id or path (default hyperscaler-2025-03)")
     p.add_argument("--purchase", default="on_demand", choices=["on_demand", "reserved_1y", "reserved_3y", "spot"])
     p.add_argument("--attention-kernel", default="flash", choices=["flash", "flash1", "unfused"])
+    p.add_argument("--framework", default="standard",
+                   help="how ZeRO-3/FSDP collectives run: standard (NCCL rates, prefetched; default) or "
+                        "deepspeed-zero3-2021 (measured, synchronous)")
     p.add_argument("--no-dp-overlap", action="store_true", help="do not overlap the gradient reduction with backward")
     p.add_argument("--tp-comm-overlap", action="store_true", help="hide TP collectives behind GEMMs")
     dr = p.add_mutually_exclusive_group()
@@ -62,7 +65,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _option_kw(a: argparse.Namespace) -> dict[str, Any]:
     return {"attention_kernel": a.attention_kernel, "dp_overlap": not a.no_dp_overlap,
-            "tp_comm_overlap": a.tp_comm_overlap, "dropout": a.dropout, "uneven_pp": a.uneven_pp}
+            "tp_comm_overlap": a.tp_comm_overlap, "dropout": a.dropout, "uneven_pp": a.uneven_pp,
+            "framework": a.framework}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,6 +27,7 @@ class TrainingOptionsSpec(_Strict):
     fused_kernels: bool = True
     grad_reduce_fp32: bool = True
     uneven_pp: bool = False
+    framework: Literal["standard", "deepspeed-zero3-2021"] = "standard"  # simulator.training.FRAMEWORKS
 
 
 class _ModelOnHardware(_Strict):

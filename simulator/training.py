@@ -36,9 +36,43 @@ class TrainingOptions:
     dropout: bool | None = None  # dropout masks stored; None: as the model file says (GPT/Megatron yes, Llama no)
     fused_kernels: bool = True  # Megatron/NeMo fuse bias+activation, bias+dropout+add, softmax; eager code does not
     uneven_pp: bool = False  # allow pipeline stages whose layer counts differ (the heaviest stage sets the pace)
+    framework: str | Framework = "standard"  # key of FRAMEWORKS (or a Framework): how the training framework runs ZeRO-3/FSDP collectives
 
 
 ATTENTION_KERNELS = ("flash", "flash1", "unfused")
+
+
+@dataclass(frozen=True, slots=True)
+class Framework:
+    """How a training framework runs its ZeRO-3/FSDP parameter gathers and gradient reductions.
+
+    `standard` uses the collective model (comm.py: NCCL rates, prefetched behind compute). A framework
+    whose own gather path is slower than NCCL carries measured terms instead: per micro-batch it spends
+    `zero3_bytes_per_s` on each GPU's full 16-bit stage parameters (all gathers and reductions together)
+    plus `zero3_rank_layer_s` per layer for every other rank of the group, and overlaps none of it
+    when `zero3_overlap` is False.
+    """
+
+    name: str
+    zero3_overlap: bool = True
+    zero3_bytes_per_s: float | None = None  # None: the collective model of comm.py
+    zero3_rank_layer_s: float = 0.0
+    source: str = ""
+    fitted_on: tuple[str, ...] = ()  # validation rows the terms were fitted on (kept out of the check set)
+
+
+FRAMEWORKS: dict[str, Framework] = {
+    "standard": Framework(
+        "standard", source="Megatron-LM/Megatron-Core, NeMo and PyTorch FSDP (llm-foundry): NCCL collectives at "
+                           "the rates of comm.py, ZeRO-3/FSDP gathers prefetched behind compute (Zhao et al. 2023)"),
+    "deepspeed-zero3-2021": Framework(
+        "deepspeed-zero3-2021", zero3_overlap=False, zero3_bytes_per_s=13.75e9, zero3_rank_layer_s=185e-6,
+        source="DeepSpeed ZeRO-3 as of spring 2021 (Narayanan et al. 2021, Table 2): each gather synchronised "
+               "the device (DeepSpeed PR #1188), so nothing overlaps; the two terms are least-squares fitted "
+               "on the 175B rows at 768 and 1,536 GPUs (simulator.validation.fit_framework) and checked on "
+               "the other four Table 2 ZeRO-3 rows",
+        fitted_on=("narayanan-t2-zero3-175b-768g", "narayanan-t2-zero3-175b-1536g")),
+}
 BREAKDOWN_KEYS = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "bubble",
                   "dp_comm", "optimizer")
 MEMORY_KEYS = ("weights", "gradients", "optimizer", "activations", "buffers")
@@ -308,8 +342,12 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
                                                        reduce_each + gather_once], 0.0)
     # ZeRO-3/FSDP: gather weights for forward and backward, reduce-scatter grads, every micro-batch,
     # prefetched behind the compute of the same micro-batch (Zhao et al. 2023, PyTorch FSDP)
+    fw = FRAMEWORKS[o.framework] if isinstance(o.framework, str) else o.framework
     fsdp_mb = 2.0 * all_gather_s + reduce_scatter_s
-    fsdp_hidden = stage_per_mb if o.dp_overlap else 0.0
+    if fw.zero3_bytes_per_s is not None:  # the framework's own measured gather path (Framework docstring)
+        fsdp_mb = ((dense_local + expert_local) * w_bytes / fw.zero3_bytes_per_s
+                   + fw.zero3_rank_layer_s * layers_per_stage * (n_sync - 1.0))
+    fsdp_hidden = stage_per_mb if (o.dp_overlap and fw.zero3_overlap) else 0.0
     dp_exposed = np.where(z == 3, n_micro * comm.overlapped_s(fsdp_mb, fsdp_hidden, u_dp), dp_exposed)
 
     # --- optimizer step: stream master weights, Adam moments, gradients; write back (memory-bound)

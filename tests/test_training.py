@@ -13,6 +13,7 @@ from simulator.catalog import ROOT
 from simulator.hardware import GemmCurve
 from simulator.plans import PlanGrid
 from simulator.roofline import soft_roofline_s
+from simulator.training import FRAMEWORKS, Framework
 from simulator.validation import _model_for
 
 H100 = load_hardware("h100-sxm-80gb")
@@ -103,6 +104,40 @@ def test_zero3_pays_for_expert_and_dense_gathers():
     no_overlap = _eval("mixtral-8x7b", seq_len=1024, global_batch=64, tp=1, dp=64, ep=8, zero=3,
                        options=TrainingOptions(seq_len=1024, global_batch=64, dp_overlap=False))
     assert no_overlap["dp_comm"] > z3["dp_comm"]
+
+
+def test_framework_terms_by_hand():
+    """A framework with its own gather path: per micro-batch, full 16-bit stage weights over
+    zero3_bytes_per_s plus zero3_rank_layer_s per layer for each other rank, nothing hidden."""
+    fw = Framework("test", zero3_overlap=False, zero3_bytes_per_s=10e9, zero3_rank_layer_s=1e-4)
+    m = load_model("llama2-13b")
+    o = TrainingOptions(seq_len=4096, global_batch=64, framework=fw)
+    r = _eval("llama2-13b", options=o, dp=16, zero=3, micro_batch=1)  # 4 micro-batches
+    stage_weight_bytes = 2.0 * m.total_params()
+    expected = 4 * (stage_weight_bytes / 10e9 + 1e-4 * m.n_layers * 15)
+    assert r["dp_comm"] == pytest.approx(expected, rel=0.01)
+
+
+def test_framework_changes_only_zero3_plans():
+    std = TrainingOptions(seq_len=4096, global_batch=64)
+    ds = TrainingOptions(seq_len=4096, global_batch=64, framework="deepspeed-zero3-2021")
+    for zero in (0, 1, 2):
+        assert _eval("llama2-13b", options=ds, dp=16, zero=zero)["step_time_s"] == \
+            _eval("llama2-13b", options=std, dp=16, zero=zero)["step_time_s"]
+    assert _eval("llama2-13b", options=ds, dp=16, zero=3)["step_time_s"] > \
+        _eval("llama2-13b", options=std, dp=16, zero=3)["step_time_s"]
+
+
+def test_unknown_framework_is_a_plan_error_and_scenarios_know_every_framework():
+    from typing import get_args
+
+    from simulator.api import make_options
+    from simulator.errors import PlanError
+    from simulator.scenario import TrainingOptionsSpec
+
+    with pytest.raises(PlanError, match="--framework 'deepspeed' is not one of standard"):
+        make_options(4096, 64, framework="deepspeed")
+    assert set(get_args(TrainingOptionsSpec.model_fields["framework"].annotation)) == set(FRAMEWORKS)
 
 
 def _no_contention(hw):

@@ -10,40 +10,77 @@ capture, and are reported rather than hidden (their count is bounded too).
 """
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from simulator import validation
+from simulator.training import FRAMEWORKS
 
 MEDIAN_TOLERANCE = 0.08
 ROW_TOLERANCE = 0.25
 
 KNOWN_OUTLIERS = {
-    # DeepSpeed ZeRO-3 in 2021 ran its parameter all-gathers near one NIC's rate; our collectives
-    # assume NCCL's multi-rail hierarchical rings (ml-engineering B200 all-reduce within 6%).
-    "narayanan-t2-zero3-175b-384g": "DeepSpeed-2021 ZeRO-3 collectives below NCCL line rate",
-    "narayanan-t2-zero3-175b-768g": "DeepSpeed-2021 ZeRO-3 collectives below NCCL line rate",
-    "narayanan-t2-zero3-175b-1536g": "DeepSpeed-2021 ZeRO-3 collectives below NCCL line rate",
-    "narayanan-t2-zero3-530b-640g": "DeepSpeed-2021 ZeRO-3 collectives below NCCL line rate",
-    "narayanan-t2-zero3-530b-1120g": "DeepSpeed-2021 ZeRO-3 collectives below NCCL line rate",
-    "narayanan-t2-zero3-530b-2240g": "DeepSpeed-2021 ZeRO-3 collectives below NCCL line rate",
     # small models whose per-step framework overheads (launch, optimizer, data) are not modelled
     "mcore-h100-weak-1.7b": "0.45 s steps: fixed per-step framework overhead dominates",
     "mcore-h100-weak-7.1b": "0.80 s steps: fixed per-step framework overhead dominates",
     "nemo2407-nemotron-340b": "recipe not published for 24.07 (recompute/overlap assumed)",
     "foundry-a100-80gb-mpt-30b-s8192-n8-gbs168": "FSDP with one micro-batch of 8k tokens",
-    "foundry-a100-80gb-mpt-760m-s512-n8-gbs1536": "tiny model, eager PyTorch overheads",
+    "foundry-a100-80gb-mpt-760m-s512-n8-gbs1536": "source-inconsistent: slower than its identical 40 GB run",
     "foundry-a100-40gb-mpt-70b-s2048-n64-gbs128": "one micro-batch per step: FSDP prefetch cannot hide gathers",
-    "foundry-a100-40gb-mpt-1b-s2048-n32-gbs320": "source row 18% below its 16- and 64-GPU neighbours",
+    "foundry-a100-40gb-mpt-1b-s2048-n32-gbs320": "source-inconsistent: 18% below its multi-node neighbours",
 }
 
 
+def _source_inconsistent_foundry_rows() -> set[str]:
+    """Model-free screen of the llm-foundry tables, using measured values only: (a) an A100-80GB run slower
+    than the identical configuration (model, sequence, GPUs, batch) on A100-40GB; (b) a multi-node run
+    (16+ GPUs) more than 15% below the median of the other multi-node runs of the same model, hardware and
+    sequence length, whose per-GPU throughput is otherwise flat."""
+    ref = pd.read_csv(validation.REFERENCE_CSV)
+    f = ref[ref.row_id.str.startswith("foundry-")].copy()
+    f["size"] = f.row_id.str.extract(r"-mpt-([^-]+)-")[0]
+    flagged = set()
+    for _, g in f.groupby(["size", "seq_len", "n_gpus", "global_batch"]):
+        if set(g.hardware) == {"a100-sxm-40gb", "a100-sxm-80gb"}:
+            v40 = g[g.hardware == "a100-sxm-40gb"].value.iloc[0]
+            flagged |= set(g[(g.hardware == "a100-sxm-80gb") & (g.value < v40)].row_id)
+    multi = f[f.n_gpus >= 16]
+    for _, g in multi.groupby(["size", "hardware", "seq_len"]):
+        for i, row in g.iterrows():
+            others = g.drop(i)
+            if len(others) >= 2 and row.value < 0.85 * others.value.median():
+                flagged.add(row.row_id)
+    return flagged
+
+
+def test_source_inconsistent_rows_are_found_by_a_model_free_screen():
+    """The two llm-foundry outliers called source-inconsistent are found by the screen. It finds one more,
+    the 760M 1k-token A100-80GB run (also slower than its 40 GB twin), which the model still gets within 25%
+    (+23.5%), so it is not an outlier; the whole row set stays in the accuracy figures."""
+    named = {r for r, why in KNOWN_OUTLIERS.items() if why.startswith("source-inconsistent")}
+    assert _source_inconsistent_foundry_rows() == named | {"foundry-a100-80gb-mpt-760m-s1024-n8-gbs768"}
+
+
 @pytest.fixture(scope="module")
-def table():
+def everything():
     return validation.validate()
+
+
+@pytest.fixture(scope="module")
+def table(everything):
+    """The check rows: every row except the framework fit rows."""
+    return everything[everything.split == "check"].reset_index(drop=True)
+
+
+def test_fit_rows_are_the_framework_fit_rows(everything):
+    fit = everything[everything.split == "fit"]
+    assert set(fit.row_id) == {"narayanan-t2-zero3-175b-768g", "narayanan-t2-zero3-175b-1536g"}
+    assert len(everything) == 194
 
 
 def test_every_fully_specified_row_is_evaluated(table):
     assert len(table) >= 190
+    assert (table.split == "check").all()
     assert np.isfinite(table["error"]).all()
 
 
@@ -85,19 +122,40 @@ def test_published_runs_mostly_fit_in_memory(table):
     assert (~table["feasible"]).sum() <= 2
 
 
+def test_deepspeed_zero3_rows_left_out_of_the_fit(table):
+    """The four Table 2 ZeRO-3 rows not used to fit deepspeed-zero3-2021: another micro-batch count (384
+    GPUs) and another model size (530B at 640, 1,120 and 2,240 GPUs). Before the framework terms the
+    standard NCCL model was 46-323% optimistic on them."""
+    rows = table[table.row_id.str.startswith("narayanan-t2-zero3")]
+    assert len(rows) == 4
+    assert rows.abs_error.max() <= 0.15, rows[["row_id", "error"]].to_string()
+
+
+def test_deepspeed_framework_terms_come_from_their_fit_rows():
+    """Provenance: refitting on the fit rows gives the shipped terms (fails if the model or the profile
+    changes without a refit). Accuracy evidence is the check rows, above."""
+    fw = FRAMEWORKS["deepspeed-zero3-2021"]
+    bytes_per_s, rank_layer_s = validation.fit_framework("deepspeed-zero3-2021")
+    assert bytes_per_s == pytest.approx(fw.zero3_bytes_per_s, rel=0.01)
+    assert rank_layer_s == pytest.approx(fw.zero3_rank_layer_s, rel=0.01)
+
+
 @pytest.fixture(scope="module")
 def holdout():
     return validation.validate(validation.HOLDOUT_H100_CSV)
 
 
 def test_h100_holdout_bias_is_tracked(holdout):
-    """Out of sample (llm-foundry H100 table, same software stack as the A100 rows): the model is ~23%
-    optimistic on H100 while within ~6% on A100. This bound catches regressions; the real target is below."""
+    """Looked-at check (llm-foundry H100 table, same software stack as the A100 rows, never fitted on):
+    10.6% at the median; rows of 4k tokens and shorter are ~13% optimistic while the same stack is within
+    ~6% on A100. These bounds catch regressions; the real target is below."""
     assert len(holdout) == 52 and holdout["feasible"].all()
-    assert np.median(holdout["abs_error"]) <= 0.30
-    assert (holdout["error"] > 0).mean() >= 0.9  # the bias is one-sided: a missing H100-specific cost
+    assert np.median(holdout["abs_error"]) <= 0.15
+    short = holdout[~holdout.row_id.str.contains(r"-s(?:8192|16384|32768|65536)-")]
+    assert len(short) == 35
+    assert (short["error"] > 0).mean() >= 0.9  # one-sided at short sequences: a missing H100-specific cost
 
 
-@pytest.mark.xfail(strict=True, reason="known H100 bias (~+23% median): sustained clocks and H100-era software not modelled")
+@pytest.mark.xfail(strict=True, reason="known H100 bias (~+11% median, +13% at <=4k tokens): H100-era software not modelled")
 def test_h100_holdout_meets_the_accuracy_target(holdout):
     assert np.median(holdout["abs_error"]) <= MEDIAN_TOLERANCE

@@ -9,6 +9,7 @@ import streamlit as st
 import simulator as sim
 from simulator import units
 from simulator.scenario import PlanSpec, TrainingOptionsSpec, TrainingScenario, to_yaml
+from simulator.training import FRAMEWORKS
 from simulator.ui.common import catalog, download_buttons, fmt_days, fmt_usd, guarded, model_picker, resolve_model
 
 DEFAULT_HW = ["h100-sxm-80gb", "h200-sxm-141gb", "a100-sxm-80gb"]
@@ -82,6 +83,10 @@ def _inputs() -> dict | None:
             uneven = st.checkbox("Allow uneven pipeline stages", value=True,
                                  help="Pipeline sizes that do not divide the layer count (Megatron first/last-stage "
                                       "layer counts); the heaviest stage sets the pace")
+            framework = st.selectbox("ZeRO-3 / FSDP collectives", list(FRAMEWORKS),
+                                     help="standard: NCCL rates, gathers prefetched behind compute (Megatron, NeMo, "
+                                          "PyTorch FSDP). deepspeed-zero3-2021: DeepSpeed's ZeRO-3 of 2021 as "
+                                          "measured by Narayanan et al. (synchronous gathers; see the README)")
     if model is None:
         st.info("Load a valid model file (see the message in the sidebar), or pick one from the catalog.")
         return None
@@ -89,7 +94,7 @@ def _inputs() -> dict | None:
         st.info("Choose at least one hardware profile, GPU count and precision in the sidebar.")
         return None
     options = (("attention_kernel", attention), ("tp_comm_overlap", tp_overlap), ("dropout", dropout),
-               ("uneven_pp", uneven))
+               ("uneven_pp", uneven), ("framework", framework))
     return dict(model=model, model_id=model_id, model_text=text, hardware=tuple(hardware),
                 gpus=tuple(sorted(gpus)), global_batch=int(global_batch), seq_len=int(seq_len),
                 train_tokens=float(tokens_t) * units.TRILLION, objective=objective, precisions=tuple(precisions),
@@ -203,7 +208,7 @@ def render() -> None:
         st.info(f"MFU {best['mfu']:.0%} is above what published large runs report (about 40-55%): overlapped "
                 "communication at a small compute cost and runs GEMMs at their calibrated efficiency, so read this as "
                 "an upper bound (validation: published H100 runs come out about 6% optimistic at the median for "
-                "Megatron-Core and 23% for an older PyTorch FSDP stack).")
+                "Megatron-Core and 11% for an older PyTorch FSDP stack).")
     if best["mfu"] < 0.2:
         st.warning(f"MFU is only {best['mfu']:.0%}: the global batch ({inp['global_batch']} sequences) or the model "
                    "size limits how far this run scales; fewer GPUs or a larger batch use them better.")
