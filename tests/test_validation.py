@@ -23,7 +23,6 @@ KNOWN_OUTLIERS = {
     # small models whose per-step framework overheads (launch, optimizer, data) are not modelled
     "mcore-h100-weak-1.7b": "0.45 s steps: fixed per-step framework overhead dominates",
     "mcore-h100-weak-7.1b": "0.80 s steps: fixed per-step framework overhead dominates",
-    "nemo2407-nemotron-340b": "recipe not published for 24.07 (recompute/overlap assumed)",
     "foundry-a100-80gb-mpt-30b-s8192-n8-gbs168": "FSDP with one micro-batch of 8k tokens",
     "foundry-a100-80gb-mpt-760m-s512-n8-gbs1536": "source-inconsistent: slower than its identical 40 GB run",
     "foundry-a100-40gb-mpt-70b-s2048-n64-gbs128": "one micro-batch per step: FSDP prefetch cannot hide gathers",
