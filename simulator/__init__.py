@@ -40,6 +40,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "estimate_training": ("api", "estimate_training"),
     "evaluate": ("training", "evaluate"),
     "first_order_ettr": ("cluster_analytic", "first_order_ettr"),
+    "Framework": ("training", "Framework"),
+    "FRAMEWORKS": ("training", "FRAMEWORKS"),
     "hardware_ids": ("catalog", "hardware_ids"),
     "hardware_table": ("reports", "hardware_table"),
     "InfeasiblePlanError": ("errors", "InfeasiblePlanError"),
