@@ -8,6 +8,7 @@ import argparse
 import pandas as pd
 
 from simulator import validation
+from simulator.training import FRAMEWORKS
 
 
 def main() -> None:
@@ -23,10 +24,17 @@ def main() -> None:
                                                        "measured_step_s": "{:.4g}".format,
                                                        "predicted_step_s": "{:.4g}".format}))
     print()
+    everything = df
     fit = df[df.split == "fit"]
     df = df[df.split == "check"]
-    print(f"{len(fit)} rows fitted the deepspeed-zero3-2021 framework terms and are left out below: "
-          f"{', '.join(fit.row_id)}\n")
+    print(f"{len(fit)} rows fitted framework terms (simulator.training.FRAMEWORKS) and are left out below: "
+          f"{', '.join(fit.row_id)}")
+    for name, fw in FRAMEWORKS.items():
+        if fw.fitted_on:
+            loo = validation.framework_leave_one_out(name)
+            print(f"{name}, leave-one-out over its {len(loo)} rows: median |error| {loo.error.abs().median():.1%}, "
+                  f"max {loo.error.abs().max():.1%}")
+    print()
     by = df.groupby("family").agg(rows=("error", "size"), median_abs_error=("abs_error", "median"),
                                   mean_signed_error=("error", "mean"), max_abs_error=("abs_error", "max"))
     print(by.to_string(float_format="{:.1%}".format))
@@ -40,7 +48,7 @@ def main() -> None:
     print(f"out of sample, llm-foundry H100 BF16 table ({h['rows']} rows): median |error| {h['median_abs_error']:.1%}, "
           f"max {h['max_abs_error']:.1%}, mean signed {h['mean_signed_error']:+.1%} (looked at, never fitted)")
     if args.csv:
-        df.to_csv(args.csv, index=False)
+        everything.to_csv(args.csv, index=False)
 
 
 if __name__ == "__main__":

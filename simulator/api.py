@@ -14,7 +14,7 @@ from .model import TransformerSpec
 from .plans import PRECISIONS, RECOMPUTE, describe_reasons, single_plan, structural_reasons
 from .results import RecordResult
 from .search import SearchResult, plan_record, run_totals, search_plans
-from .training import ATTENTION_KERNELS, FRAMEWORKS, Framework, TrainingOptions, evaluate
+from .training import ATTENTION_KERNELS, TrainingOptions, evaluate, resolve_framework
 
 ModelRef = str | Path | TransformerSpec
 HardwareRef = str | Path | Accelerator
@@ -88,9 +88,7 @@ def make_options(seq_len: int, global_batch: int, **kw: Any) -> TrainingOptions:
     _positive("global_batch", global_batch)
     if kw.get("attention_kernel", "flash") not in ATTENTION_KERNELS:
         raise PlanError(f"attention kernel {kw['attention_kernel']!r} is not one of {', '.join(ATTENTION_KERNELS)}")
-    fw = kw.get("framework", "standard")
-    if not isinstance(fw, Framework) and fw not in FRAMEWORKS:
-        raise PlanError(f"--framework {fw!r} is not one of {', '.join(FRAMEWORKS)}")
+    resolve_framework(kw.get("framework", "standard"))
     return TrainingOptions(seq_len=int(seq_len), global_batch=int(global_batch), **kw)
 
 

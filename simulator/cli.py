@@ -49,9 +49,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--price-book", help="price book id or path (default hyperscaler-2025-03)")
     p.add_argument("--purchase", default="on_demand", choices=["on_demand", "reserved_1y", "reserved_3y", "spot"])
     p.add_argument("--attention-kernel", default="flash", choices=["flash", "flash1", "unfused"])
+    from .training import FRAMEWORKS
+
     p.add_argument("--framework", default="standard",
-                   help="how ZeRO-3/FSDP collectives run: standard (NCCL rates, prefetched; default) or "
-                        "deepspeed-zero3-2021 (measured, synchronous)")
+                   help=f"how ZeRO-3/FSDP collectives run: {' | '.join(FRAMEWORKS)} (default standard: NCCL "
+                        "rates, prefetched behind compute; the others carry measured terms, see the README)")
     p.add_argument("--no-dp-overlap", action="store_true", help="do not overlap the gradient reduction with backward")
     p.add_argument("--tp-comm-overlap", action="store_true", help="hide TP collectives behind GEMMs")
     dr = p.add_mutually_exclusive_group()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import comm, roofline
+from .errors import PlanError
 from .hardware import Accelerator
 from .model import TransformerSpec
 from .plans import OUT_OF_MEMORY, PRECISIONS, PlanGrid, structural_reasons
@@ -47,10 +48,12 @@ class Framework:
     """How a training framework runs its ZeRO-3/FSDP parameter gathers and gradient reductions.
 
     `standard` uses the collective model (comm.py: NCCL rates, prefetched behind compute). A framework
-    whose own gather path is slower than NCCL carries measured terms instead: per micro-batch it spends
-    `zero3_bytes_per_s` on each GPU's full 16-bit stage parameters (all gathers and reductions together)
-    plus `zero3_rank_layer_s` per layer for every other rank of the group, and overlaps none of it
-    when `zero3_overlap` is False.
+    whose own gather path is slower than NCCL carries measured terms instead: per micro-batch (ZeRO-3
+    releases gathered weights after use, so each micro-batch gathers again; Rajbhandari et al. 2020,
+    sec. 5.3) it spends `zero3_bytes_per_s` on the (n-1)/n share of each GPU's 16-bit stage weights held
+    by the other n-1 ranks (all gathers and reductions together), plus `zero3_rank_layer_s` per layer
+    for every other rank, and overlaps none of it when `zero3_overlap` is False. Measured terms hold
+    for the hardware they were fitted on (`fitted_on`); elsewhere they are an extrapolation.
     """
 
     name: str
@@ -61,16 +64,26 @@ class Framework:
     fitted_on: tuple[str, ...] = ()  # validation rows the terms were fitted on (kept out of the check set)
 
 
+def resolve_framework(framework: str | Framework) -> Framework:
+    """The Framework an option names (a key of FRAMEWORKS, or a Framework); PlanError otherwise."""
+    if isinstance(framework, Framework):
+        return framework
+    if isinstance(framework, str) and framework in FRAMEWORKS:
+        return FRAMEWORKS[framework]
+    raise PlanError(f"--framework {framework!r} is not one of {', '.join(FRAMEWORKS)}")
+
+
 FRAMEWORKS: dict[str, Framework] = {
     "standard": Framework(
         "standard", source="Megatron-LM/Megatron-Core, NeMo and PyTorch FSDP (llm-foundry): NCCL collectives at "
                            "the rates of comm.py, ZeRO-3/FSDP gathers prefetched behind compute (Zhao et al. 2023)"),
     "deepspeed-zero3-2021": Framework(
-        "deepspeed-zero3-2021", zero3_overlap=False, zero3_bytes_per_s=13.75e9, zero3_rank_layer_s=185e-6,
-        source="DeepSpeed ZeRO-3 as of spring 2021 (Narayanan et al. 2021, Table 2): each gather synchronised "
-               "the device (DeepSpeed PR #1188), so nothing overlaps; the two terms are least-squares fitted "
-               "on the 175B rows at 768 and 1,536 GPUs (simulator.validation.fit_framework) and checked on "
-               "the other four Table 2 ZeRO-3 rows",
+        "deepspeed-zero3-2021", zero3_overlap=False, zero3_bytes_per_s=13.73e9, zero3_rank_layer_s=185e-6,
+        source="DeepSpeed ZeRO-3 as of spring 2021 on DGX A100 over InfiniBand (Narayanan et al. 2021, Table 2): "
+               "each gather synchronised the device (DeepSpeed PR #1188), so nothing overlaps; the two terms are "
+               "fitted on the 175B rows at 768 and 1,536 GPUs (simulator.validation.fit_framework) and checked on "
+               "the other four Table 2 ZeRO-3 rows. Every Table 2 run has one micro-batch per step, so the "
+               "per-micro-batch scaling and other hardware are extrapolations",
         fitted_on=("narayanan-t2-zero3-175b-768g", "narayanan-t2-zero3-175b-1536g")),
 }
 BREAKDOWN_KEYS = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "bubble",
@@ -342,13 +355,14 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
                                                        reduce_each + gather_once], 0.0)
     # ZeRO-3/FSDP: gather weights for forward and backward, reduce-scatter grads, every micro-batch,
     # prefetched behind the compute of the same micro-batch (Zhao et al. 2023, PyTorch FSDP)
-    fw = FRAMEWORKS[o.framework] if isinstance(o.framework, str) else o.framework
-    fsdp_mb = 2.0 * all_gather_s + reduce_scatter_s
+    fw = resolve_framework(o.framework)
+    fsdp_mb_s = 2.0 * all_gather_s + reduce_scatter_s
     if fw.zero3_bytes_per_s is not None:  # the framework's own measured gather path (Framework docstring)
-        fsdp_mb = ((dense_local + expert_local) * w_bytes / fw.zero3_bytes_per_s
-                   + fw.zero3_rank_layer_s * layers_per_stage * (n_sync - 1.0))
-    fsdp_hidden = stage_per_mb if (o.dp_overlap and fw.zero3_overlap) else 0.0
-    dp_exposed = np.where(z == 3, n_micro * comm.overlapped_s(fsdp_mb, fsdp_hidden, u_dp), dp_exposed)
+        others = n_sync - 1.0
+        fsdp_mb_s = ((dense_local + expert_local) * w_bytes * others / n_sync / fw.zero3_bytes_per_s
+                     + fw.zero3_rank_layer_s * layers_per_stage * others)
+    fsdp_hidden_s = stage_per_mb if (o.dp_overlap and fw.zero3_overlap) else 0.0
+    dp_exposed = np.where(z == 3, n_micro * comm.overlapped_s(fsdp_mb_s, fsdp_hidden_s, u_dp), dp_exposed)
 
     # --- optimizer step: stream master weights, Adam moments, gradients; write back (memory-bound)
     opt_params = np.where(z >= 1, (dense_local) / shard + expert_local / expert_shard, dense_local + expert_local)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .catalog import ROOT, load_hardware, model_from_dict
+from .errors import DataFileError
 from .plans import PRECISIONS, RECOMPUTE, PlanGrid
 from .training import FRAMEWORKS, Framework, TrainingOptions, evaluate
 from .units import TFLOP
@@ -122,26 +123,49 @@ def validate(path: Path | str = REFERENCE_CSV) -> pd.DataFrame:
     return df
 
 
-def fit_framework(name: str, path: Path | str = REFERENCE_CSV) -> tuple[float, float]:
-    """Least-squares fit of a framework's two ZeRO-3 terms (bytes/s, s per rank-layer) on its `fitted_on`
-    rows. Without overlap the step is linear in 1/bytes_per_s and in rank_layer_s, so three evaluations
-    of each row give the base and the two slopes; returns (zero3_bytes_per_s, zero3_rank_layer_s)."""
+def fit_framework(name: str, rows: tuple[str, ...] | None = None,
+                  path: Path | str = REFERENCE_CSV) -> tuple[float, float]:
+    """Least-squares fit of a framework's two ZeRO-3 terms on `rows` (default: its `fitted_on` rows).
+    Without overlap the step is linear in s-per-byte and in s-per-rank-layer, so three evaluations of each
+    row give the base and the two slopes. Returns (zero3_bytes_per_s, zero3_rank_layer_s); DataFileError
+    when the rows cannot give two positive terms."""
     fw = FRAMEWORKS[name]
+    rows = fw.fitted_on if rows is None else tuple(rows)
+    if fw.zero3_overlap or len(rows) < 2:
+        raise DataFileError(f"framework {name!r}: the fit needs zero3_overlap False and at least two rows")
     ref = pd.read_csv(path).set_index("row_id")
-    big = 1e30
+    huge_bytes_per_s = 1e30
     a, y = [], []
-    for row_id in fw.fitted_on:
+    for row_id in rows:
         row = ref.loc[row_id].copy()
         row["row_id"] = row_id
 
-        def step(bytes_per_s: float, rank_layer_s: float, row: pd.Series = row) -> float:
-            return predict_row(row, Framework(name, False, bytes_per_s, rank_layer_s))["predicted_step_s"]
+        def step_s(bytes_per_s: float, rank_layer_s: float, row: pd.Series = row) -> float:
+            fw_try = Framework(name, zero3_overlap=False, zero3_bytes_per_s=bytes_per_s, zero3_rank_layer_s=rank_layer_s)
+            return predict_row(row, fw_try)["predicted_step_s"]
 
-        base = step(big, 0.0)
-        a.append([step(1.0, 0.0) - base, step(big, 1.0) - base])
-        y.append(predict_row(row)["measured_step_s"] - base)
-    (inv_rate, rank_layer_s), *_ = np.linalg.lstsq(np.array(a), np.array(y), rcond=None)
-    return 1.0 / inv_rate, float(rank_layer_s)
+        base_s = step_s(huge_bytes_per_s, 0.0)
+        a.append([step_s(1.0, 0.0) - base_s, step_s(huge_bytes_per_s, 1.0) - base_s])
+        y.append(predict_row(row)["measured_step_s"] - base_s)
+    (s_per_byte, rank_layer_s), *_ = np.linalg.lstsq(np.array(a), np.array(y), rcond=None)
+    if not (s_per_byte > 0 and rank_layer_s > 0):
+        raise DataFileError(f"framework {name!r}: rows {', '.join(rows)} give non-positive terms "
+                            f"({s_per_byte:.3g} s/byte, {rank_layer_s:.3g} s per rank-layer); fit on other rows")
+    return 1.0 / float(s_per_byte), float(rank_layer_s)
+
+
+def framework_leave_one_out(name: str, path: Path | str = REFERENCE_CSV) -> pd.DataFrame:
+    """For each row the framework applies to: fit on all the others, predict it. Independent of which
+    rows were chosen to fit the shipped terms; one row per held-out row with its error."""
+    ref = pd.read_csv(path)
+    ids = tuple(r.row_id for _, r in ref.iterrows() if _framework(r) == name)
+    out = []
+    for held in ids:
+        bytes_per_s, rank_layer_s = fit_framework(name, tuple(r for r in ids if r != held), path)
+        fw_fit = Framework(name, zero3_overlap=False, zero3_bytes_per_s=bytes_per_s, zero3_rank_layer_s=rank_layer_s)
+        res = predict_row(ref[ref.row_id == held].iloc[0], fw_fit)
+        out.append({"row_id": held, "error": res["error"]})
+    return pd.DataFrame(out)
 
 
 def summary(df: pd.DataFrame) -> dict[str, float]:

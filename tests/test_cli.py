@@ -125,3 +125,31 @@ def test_python_m_entry_point():
 def test_more_bad_plan_values(capsys, extra, needle):
     code, _, err = run(capsys, TRAIN + extra)
     assert code == 2 and needle in err and "Traceback" not in err
+
+
+ZERO3 = ["train", "--model", "llama2-13b", "--hardware", "a100-sxm-80gb", "--gpus", "64", "--global-batch", "64",
+         "--seq-len", "4096", "--zero", "3", "--recompute", "full", "--json"]
+
+
+def test_framework_flag_changes_zero3_comm_and_names_bad_values(capsys):
+    code, out, err = run(capsys, ZERO3)
+    assert code == 0, err
+    standard = json.loads(out)
+    code, out, err = run(capsys, ZERO3 + ["--framework", "deepspeed-zero3-2021"])
+    assert code == 0, err
+    deepspeed = json.loads(out)
+    assert deepspeed["breakdown"]["dp_comm"] > 10 * standard["breakdown"]["dp_comm"]
+    code, _, err = run(capsys, ZERO3 + ["--framework", "nope"])
+    assert code == 2 and "--framework 'nope'" in err and "deepspeed-zero3-2021" in err and "Traceback" not in err
+
+
+def test_scenario_framework_option(tmp_path, capsys):
+    base = ("schema_version: 1\nkind: training\nmodel: llama2-13b\nhardware: a100-sxm-80gb\ngpus: 64\n"
+            "global_batch: 64\nseq_len: 4096\nplan: {zero: 3, recompute: full}\n")
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(base + "options: {framework: deepspeed-zero3-2021}\n")
+    bad.write_text(base + "options: {framework: nope}\n")
+    code, out, err = run(capsys, ["run", str(good), "--json"])
+    assert code == 0, err
+    code, _, err = run(capsys, ["run", str(bad), "--json"])
+    assert code == 2 and "options.framework" in err and "Traceback" not in err

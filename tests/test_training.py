@@ -107,15 +107,18 @@ def test_zero3_pays_for_expert_and_dense_gathers():
 
 
 def test_framework_terms_by_hand():
-    """A framework with its own gather path: per micro-batch, full 16-bit stage weights over
-    zero3_bytes_per_s plus zero3_rank_layer_s per layer for each other rank, nothing hidden."""
+    """A framework with its own gather path: per micro-batch, the other ranks' (n-1)/n of the 16-bit stage
+    weights over zero3_bytes_per_s plus zero3_rank_layer_s per layer for each other rank, nothing hidden;
+    alone on one GPU there is nothing to gather."""
     fw = Framework("test", zero3_overlap=False, zero3_bytes_per_s=10e9, zero3_rank_layer_s=1e-4)
     m = load_model("llama2-13b")
     o = TrainingOptions(seq_len=4096, global_batch=64, framework=fw)
     r = _eval("llama2-13b", options=o, dp=16, zero=3, micro_batch=1)  # 4 micro-batches
     stage_weight_bytes = 2.0 * m.total_params()
-    expected = 4 * (stage_weight_bytes / 10e9 + 1e-4 * m.n_layers * 15)
+    expected = 4 * (stage_weight_bytes * 15 / 16 / 10e9 + 1e-4 * m.n_layers * 15)
     assert r["dp_comm"] == pytest.approx(expected, rel=0.01)
+    alone = _eval("llama2-13b", options=TrainingOptions(seq_len=4096, global_batch=4, framework=fw), dp=1, zero=3)
+    assert alone["dp_comm"] == 0.0
 
 
 def test_framework_changes_only_zero3_plans():
@@ -137,6 +140,10 @@ def test_unknown_framework_is_a_plan_error_and_scenarios_know_every_framework():
 
     with pytest.raises(PlanError, match="--framework 'deepspeed' is not one of standard"):
         make_options(4096, 64, framework="deepspeed")
+    with pytest.raises(PlanError, match="--framework"):
+        make_options(4096, 64, framework=["standard"])
+    with pytest.raises(PlanError, match="--framework 'nope'"):  # straight into the vectorised core too
+        _eval("llama2-13b", options=TrainingOptions(seq_len=4096, global_batch=64, framework="nope"), dp=16)
     assert set(get_args(TrainingOptionsSpec.model_fields["framework"].annotation)) == set(FRAMEWORKS)
 
 

@@ -86,7 +86,8 @@ def _inputs() -> dict | None:
             framework = st.selectbox("ZeRO-3 / FSDP collectives", list(FRAMEWORKS),
                                      help="standard: NCCL rates, gathers prefetched behind compute (Megatron, NeMo, "
                                           "PyTorch FSDP). deepspeed-zero3-2021: DeepSpeed's ZeRO-3 of 2021 as "
-                                          "measured by Narayanan et al. (synchronous gathers; see the README)")
+                                          "measured by Narayanan et al. on DGX A100 (synchronous gathers; other "
+                                          "hardware is an extrapolation; see the README)")
     if model is None:
         st.info("Load a valid model file (see the message in the sidebar), or pick one from the catalog.")
         return None
@@ -208,7 +209,7 @@ def render() -> None:
         st.info(f"MFU {best['mfu']:.0%} is above what published large runs report (about 40-55%): overlapped "
                 "communication at a small compute cost and runs GEMMs at their calibrated efficiency, so read this as "
                 "an upper bound (validation: published H100 runs come out about 6% optimistic at the median for "
-                "Megatron-Core and 11% for an older PyTorch FSDP stack).")
+                "Megatron-Core and 10% for an older PyTorch FSDP stack).")
     if best["mfu"] < 0.2:
         st.warning(f"MFU is only {best['mfu']:.0%}: the global batch ({inp['global_batch']} sequences) or the model "
                    "size limits how far this run scales; fewer GPUs or a larger batch use them better.")
