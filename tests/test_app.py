@@ -37,6 +37,14 @@ def test_training_page_reacts_to_token_budget_and_model():
     assert "llama3.1-8b" not in days and _metric(at, "GPU-hours")
 
 
+def test_training_page_framework_choice_runs():
+    at = page("training_page").run()
+    choice = next(s for s in at.sidebar.selectbox if s.label == "ZeRO-3 / FSDP collectives")
+    assert choice.options == ["standard", "deepspeed-zero3-2021"]
+    choice.set_value("deepspeed-zero3-2021").run()
+    assert not at.exception and _metric(at, "Wall-clock")
+
+
 def test_training_page_explains_when_nothing_fits():
     at = page("training_page").run()
     at.sidebar.selectbox[0].set_value("llama3.1-405b").run()
