@@ -15,18 +15,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--csv", help="also write the table to this CSV file")
     args = ap.parse_args()
-    df = validation.validate()
+    everything = validation.validate()
     pd.set_option("display.width", 200)
     pd.set_option("display.max_rows", 500)
     cols = ["row_id", "hardware", "n_gpus", "metric", "value", "measured_step_s", "predicted_step_s", "error", "feasible",
             "split"]
-    print(df[cols].to_string(index=False, formatters={"error": "{:+.1%}".format,
+    print(everything[cols].to_string(index=False, formatters={"error": "{:+.1%}".format,
                                                        "measured_step_s": "{:.4g}".format,
                                                        "predicted_step_s": "{:.4g}".format}))
     print()
-    everything = df
-    fit = df[df.split == "fit"]
-    df = df[df.split == "check"]
+    fit = everything[everything.split == "fit"]
+    df = everything[everything.split == "check"]
     print(f"{len(fit)} rows fitted framework terms (simulator.training.FRAMEWORKS) and are left out below: "
           f"{', '.join(fit.row_id)}")
     for name, fw in FRAMEWORKS.items():

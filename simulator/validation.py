@@ -133,12 +133,11 @@ def fit_framework(name: str, rows: tuple[str, ...] | None = None,
     rows = fw.fitted_on if rows is None else tuple(rows)
     if fw.zero3_overlap or len(rows) < 2:
         raise DataFileError(f"framework {name!r}: the fit needs zero3_overlap False and at least two rows")
-    ref = pd.read_csv(path).set_index("row_id")
+    ref = pd.read_csv(path)
     huge_bytes_per_s = 1e30
     a, y = [], []
     for row_id in rows:
-        row = ref.loc[row_id].copy()
-        row["row_id"] = row_id
+        row = ref[ref.row_id == row_id].iloc[0]
 
         def step_s(bytes_per_s: float, rank_layer_s: float, row: pd.Series = row) -> float:
             fw_try = Framework(name, zero3_overlap=False, zero3_bytes_per_s=bytes_per_s, zero3_rank_layer_s=rank_layer_s)

@@ -1,12 +1,14 @@
 """Predicted vs published training throughput (tests/data/training_reference.csv).
 
-No efficiency in the model is fitted on these rows: GEMM, attention and bandwidth efficiencies
-come from kernel measurements recorded in the hardware profiles. One choice was made looking at them: the H100-class GEMM
-cap (0.72 = 0.9 x MAMF rather than the Vidur per-operator 0.77) was chosen on the 21 Megatron-Core and
-NeMo H100 rows, which are therefore selection rows (SELECTION_PREFIXES); test_median_error_without_the_
-selection_rows keeps the target on the rest. Tolerances are the issue's
-targets; the rows listed in KNOWN_OUTLIERS miss the per-row bound for reasons the model does not
-capture, and are reported rather than hidden (their count is bounded too).
+No efficiency in the model is fitted on these rows: GEMM, attention and bandwidth efficiencies come
+from kernel measurements recorded in the hardware profiles. Two exceptions, both named:
+- the H100-class GEMM cap (0.72 = 0.9 x MAMF rather than the Vidur per-operator 0.77) was chosen on the
+  21 Megatron-Core and NeMo H100 rows, which are therefore selection rows (SELECTION_PREFIXES);
+  test_median_error_without_the_selection_rows keeps the target on the rest;
+- the two terms of the deepspeed-zero3-2021 framework (simulator.training.FRAMEWORKS) are fitted on two
+  Narayanan Table 2 rows; those `split == "fit"` rows are left out of every accuracy check.
+Tolerances are the issue's targets; the rows listed in KNOWN_OUTLIERS miss the per-row bound for reasons
+the model does not capture, and are reported rather than hidden (their count is bounded too).
 """
 
 import numpy as np
@@ -90,8 +92,9 @@ def test_known_outliers_still_exist(table):
 
 
 def test_published_runs_mostly_fit_in_memory(table):
-    """Runs that really ran should be feasible. 2 of the 192 check rows are predicted not to fit today (DeepSpeed-2021 ZeRO-3
-    530B on 640 GPUs, which offloaded; NeMo Nemotron-340B, whose recipe is not published)."""
+    """Runs that really ran should be feasible. 2 of the 192 check rows are predicted not to fit today
+    (DeepSpeed-2021 ZeRO-3 530B on 640 GPUs, which offloaded; NeMo Nemotron-340B, whose recipe is not
+    published)."""
     assert (~table["feasible"]).sum() <= 2
 
 

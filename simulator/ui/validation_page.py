@@ -32,11 +32,10 @@ def render() -> None:
     m[1].metric("Median |error|", f"{s['median_abs_error']:.1%}")
     m[2].metric("Within 25%", f"{(df.abs_error <= 0.25).mean():.0%}")
     m[3].metric("Mean signed error", f"{s['mean_signed_error']:+.1%}", help="positive: the model is optimistic")
-    pts = everything
-    lim = [float(min(pts.measured_step_s.min(), pts.predicted_step_s.min())),
-           float(max(pts.measured_step_s.max(), pts.predicted_step_s.max()))]
+    lim = [float(min(everything.measured_step_s.min(), everything.predicted_step_s.min())),
+           float(max(everything.measured_step_s.max(), everything.predicted_step_s.max()))]
     diag = alt.Chart(pd.DataFrame({"x": lim, "y": lim})).mark_line(color="gray", strokeDash=[4, 3]).encode(x="x", y="y")
-    scatter = alt.Chart(pts).mark_point(filled=True, size=50).encode(
+    scatter = alt.Chart(everything).mark_point(filled=True, size=50).encode(
         x=alt.X("measured_step_s:Q", title="Measured step time (s)", scale=alt.Scale(type="log")),
         y=alt.Y("predicted_step_s:Q", title="Predicted step time (s)", scale=alt.Scale(type="log")),
         color=alt.Color("family:N", title="Source"),
@@ -52,7 +51,7 @@ def render() -> None:
         from simulator.plans import describe_reasons
 
         rows = everything.assign(reason=everything["reason"].map(lambda c: describe_reasons(int(c)) or "fits"),
-                         error_pct=everything["error"] * 100).drop(columns=["error", "abs_error"])
+                                 error_pct=everything["error"] * 100).drop(columns=["error", "abs_error"])
         st.dataframe(rows.style.format(precision=3, na_rep="—"), hide_index=True, width="stretch")
         download_buttons(everything, "training_validation", "val")
     render_inference_and_kernels()
