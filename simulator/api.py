@@ -6,12 +6,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import cost as cost_mod
 from .catalog import load_hardware, load_model
 from .errors import InfeasiblePlanError, PlanError
 from .hardware import Accelerator
 from .model import TransformerSpec
-from .plans import PRECISIONS, RECOMPUTE, describe_reasons, single_plan, structural_reasons
+from .plans import PP_NOT_DIVIDING_LAYERS, PRECISIONS, RECOMPUTE, describe_reasons, single_plan, structural_reasons
 from .results import RecordResult
 from .search import SearchResult, plan_record, run_totals, search_plans
 from .training import ATTENTION_KERNELS, TrainingOptions, evaluate, resolve_framework
@@ -76,16 +78,24 @@ _HINTS = {
 }
 
 
-def _positive(name: str, value: float | None, allow_none: bool = False) -> None:
+def _positive(name: str, value: float | None, allow_none: bool = False, whole: bool = False) -> None:
+    """A clear PlanError unless `value` is a positive finite number (a whole number when `whole`)."""
     if value is None and allow_none:
         return
-    if value is None or not value > 0 or value != value or value == float("inf"):  # NaN and inf too
-        raise PlanError(f"--{name.replace('_', '-')} must be a positive number, got {value!r}")
+    flag = f"--{name.replace('_', '-')}"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise PlanError(f"{flag} must be a positive number, got {value!r} ({type(value).__name__})")
+    if not value > 0 or value != value or value == float("inf"):  # NaN and inf too
+        raise PlanError(f"{flag} must be a positive number, got {value!r}")
+    if whole and value != int(value):
+        raise PlanError(f"{flag} must be a whole number, got {value!r}")
 
 
 def make_options(seq_len: int, global_batch: int, **kw: Any) -> TrainingOptions:
-    _positive("seq_len", seq_len)
-    _positive("global_batch", global_batch)
+    _positive("seq_len", seq_len, whole=True)
+    _positive("global_batch", global_batch, whole=True)
+    if kw.get("uneven_pp", False) is None:  # unset: single plans must divide evenly (plan_training turns it on)
+        kw.pop("uneven_pp")
     if kw.get("attention_kernel", "flash") not in ATTENTION_KERNELS:
         raise PlanError(f"attention kernel {kw['attention_kernel']!r} is not one of {', '.join(ATTENTION_KERNELS)}")
     resolve_framework(kw.get("framework", "standard"))
@@ -107,7 +117,7 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
     m = load_model(model)
     hw = load_hardware(hardware)
     for name, value in (("gpus", gpus), ("tp", tp), ("pp", pp), ("cp", cp), ("ep", ep), ("micro_batch", micro_batch)):
-        _positive(name, value)
+        _positive(name, value, whole=True)
     _positive("train_tokens", train_tokens, allow_none=True)
     if zero not in (0, 1, 2, 3):
         raise PlanError(f"--zero must be 0, 1, 2 or 3, got {zero!r}")
@@ -117,6 +127,9 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
         raise PlanError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if pp_schedule not in ("1f1b", "interleaved"):
         raise PlanError(f"--pp-schedule must be 1f1b or interleaved, got {pp_schedule!r}")
+    if ep > 1 and m.moe is None:
+        raise PlanError(f"--ep {ep}: {m.id} is a dense model (no experts); expert parallelism applies to MoE models, "
+                        "use --ep 1")
     model_parallel = tp * pp * cp
     if gpus % model_parallel:
         raise PlanError(f"--gpus {gpus} is not divisible by tp x pp x cp = {model_parallel}; "
@@ -126,7 +139,7 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
         raise PlanError(f"--dp {dp} does not match gpus / (tp x pp x cp) = {derived_dp}; omit --dp to derive it")
     if vpp is None:
         vpp = 2 if pp_schedule == "interleaved" else 1
-    _positive("vpp", vpp)
+    _positive("vpp", vpp, whole=True)
     if pp_schedule == "1f1b" and vpp != 1:
         raise PlanError("--vpp > 1 needs --pp-schedule interleaved")
     if pp_schedule == "interleaved" and (vpp < 2 or pp < 2):
@@ -138,7 +151,9 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
                                         options.uneven_pp)[0])
     hw.peak("fp8" if precision == "fp8" else "bf16")  # a clear error when the device lacks the dtype
     if structural:
-        raise PlanError(f"impossible plan for {m.id} on {hw.id}: {describe_reasons(structural)} "
+        hint = ("; --uneven-pp (uneven_pp=True) allows stages of unequal layer counts"
+                if structural & PP_NOT_DIVIDING_LAYERS and not options.uneven_pp and pp * vpp <= m.n_layers else "")
+        raise PlanError(f"impossible plan for {m.id} on {hw.id}: {describe_reasons(structural)}{hint} "
                         f"(tp={tp}, pp={pp}, vpp={vpp}, cp={cp}, ep={ep}, dp={derived_dp}, micro_batch={micro_batch}; "
                         f"heads={m.n_heads}, kv_heads={m.n_kv_heads}, layers={m.n_layers}, global_batch={global_batch})")
     metrics = evaluate(m, hw, grid, options)
@@ -161,12 +176,15 @@ def plan_training(model: ModelRef, hardware: HardwareRef, gpus: int | Iterable[i
     hw = load_hardware(hardware)
     counts = [gpus] if isinstance(gpus, int) else list(gpus)
     for n in counts:
-        _positive("gpus", n)
+        _positive("gpus", n, whole=True)
     _positive("train_tokens", train_tokens, allow_none=True)
     for p in precisions:
         if p not in PRECISIONS:
             raise PlanError(f"precision {p!r} is not one of {', '.join(PRECISIONS)}")
-    options = make_options(seq_len, global_batch, **(option_kw or {}))
+    kw = dict(option_kw or {})
+    if kw.get("uneven_pp") is None:  # a search also tries stages of unequal layer counts unless told not to
+        kw["uneven_pp"] = True
+    options = make_options(seq_len, global_batch, **kw)
     book = cost_mod.load_price_book(price_book) if price_book is not None else cost_mod.load_price_book()
     return search_plans(m, hw, counts if len(counts) > 1 else counts[0], global_batch=options.global_batch,
                         seq_len=options.seq_len, options=options, precisions=precisions,

@@ -38,6 +38,8 @@ def _resolve(ref: str | Path, folder: Path, what: str) -> Path:
     ref_str = str(ref)
     as_path = Path(ref_str).expanduser()
     if as_path.suffix in (".yaml", ".yml") or "/" in ref_str or as_path.is_file():
+        if as_path.is_dir():
+            raise DataFileError(f"{what} {ref_str!r} is a directory; pass the path of a {what} YAML file or a shipped id")
         if not as_path.is_file():
             raise DataFileError(f"{what} file {ref_str!r} does not exist; pass an existing path or a shipped id")
         return as_path
@@ -53,27 +55,56 @@ def _resolve(ref: str | Path, folder: Path, what: str) -> Path:
     raise UnknownIdError(f"unknown {what} id {ref_str!r}; {hint} (or pass a path to a YAML file)")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key written twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping; keep one", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml_text(text: str, source: str | Path) -> dict[str, Any]:
+    """Parse untrusted YAML text with the safe loader (duplicate keys refused); a clear error naming the
+    source, line and fix for syntax errors or a top level that is not a mapping."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise DataFileError(f"{source}:{where} is not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from None
+    if not isinstance(data, dict):
+        raise DataFileError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
+    return data
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Parse a YAML file with the safe loader; a clear error for syntax or top-level shape."""
+    """Read and parse a YAML data file (parse_yaml_text); a clear error when it cannot be read."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataFileError(f"{path}: is a directory; pass the path of a YAML file")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DataFileError(f"{path}: cannot read ({exc.strerror})") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise DataFileError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from exc
-    if not isinstance(data, dict):
-        raise DataFileError(f"{path}: expected a mapping of keys at the top level, got {type(data).__name__}")
-    return data
+    return parse_yaml_text(text, path)
 
 
 def format_validation_error(path: Path | str, exc: ValidationError) -> str:
-    """One readable line per problem: file, field path, bad value, what is expected."""
-    parts = []
-    for err in exc.errors()[:6]:
+    """One readable line: file, then every missing field at once, then up to six other problems, each
+    with its field path, bad value and what is expected."""
+    errors = exc.errors()
+    missing = [".".join(str(x) for x in e["loc"]) for e in errors if e["type"] == "missing"]
+    parts = [f"missing required field{'s' if len(missing) > 1 else ''}: {', '.join(missing)}"] if missing else []
+    others = [e for e in errors if e["type"] != "missing"]
+    for err in others[:6]:
         loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
         value = err.get("input")
         shown = repr(value) if not isinstance(value, dict) else "{...}"
@@ -81,11 +112,10 @@ def format_validation_error(path: Path | str, exc: ValidationError) -> str:
             shown = shown[:57] + "..."
         if err["type"] == "extra_forbidden":
             parts.append(f"field '{loc}' is not allowed (unknown key; check spelling and units suffix)")
-        elif err["type"] == "missing":
-            parts.append(f"field '{loc}' is required but missing")
         else:
-            parts.append(f"field '{loc}' = {shown}: {err['msg']}")
-    more = f" (+{len(exc.errors()) - 6} more)" if len(exc.errors()) > 6 else ""
+            msg = err["msg"].removeprefix("Value error, ")
+            parts.append(msg if not err["loc"] else f"field '{loc}' = {shown}: {msg}")
+    more = f" (+{len(others) - 6} more)" if len(others) > 6 else ""
     return f"{path}: " + "; ".join(parts) + more
 
 
@@ -187,12 +217,7 @@ def model_from_dict(data: dict[str, Any], source: str = "<dict>") -> model_mod.T
 
 def hardware_from_yaml_text(text: str, source: str = "<upload>") -> Accelerator:
     """Validate an uploaded hardware profile given as YAML text."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DataFileError(f"{source}: is not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise DataFileError(f"{source}: expected a mapping of keys at the top level")
+    data = parse_yaml_text(text, source)
     try:
         return hardware_from_file(HardwareFile.model_validate(data), source)
     except ValidationError as exc:
@@ -201,10 +226,5 @@ def hardware_from_yaml_text(text: str, source: str = "<upload>") -> Accelerator:
 
 def model_from_yaml_text(text: str, source: str = "<upload>") -> model_mod.TransformerSpec:
     """Validate an uploaded model description given as YAML text."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DataFileError(f"{source}: is not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise DataFileError(f"{source}: expected a mapping of keys at the top level")
+    data = parse_yaml_text(text, source)
     return model_from_dict(data, source)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -40,6 +41,13 @@ def _int(text: str) -> int:
     return int(value)
 
 
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="model id (see `simulator list models`) or path to a model YAML")
     p.add_argument("--hardware", required=True, help="accelerator id or path to a profile YAML")
@@ -60,15 +68,17 @@ def _common(p: argparse.ArgumentParser) -> None:
     dr.add_argument("--dropout", dest="dropout", action="store_true", default=None,
                     help="store dropout masks (default: as the model file says)")
     dr.add_argument("--no-dropout", dest="dropout", action="store_false")
-    p.add_argument("--uneven-pp", action="store_true",
-                   help="allow pipeline stages with different layer counts (pp need not divide the layers)")
+    p.add_argument("--grad-reduce", default="fp32", choices=["fp32", "bf16"],
+                   help="dtype gradients are accumulated and reduced in (default fp32, Megatron's main_grad: "
+                        "4 bytes per parameter; bf16 halves gradient memory and DP traffic)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def _option_kw(a: argparse.Namespace) -> dict[str, Any]:
+    uneven = a.uneven_pp if hasattr(a, "uneven_pp") else not a.even_pp_only
     return {"attention_kernel": a.attention_kernel, "dp_overlap": not a.no_dp_overlap,
-            "tp_comm_overlap": a.tp_comm_overlap, "dropout": a.dropout, "uneven_pp": a.uneven_pp,
-            "framework": a.framework}
+            "tp_comm_overlap": a.tp_comm_overlap, "dropout": a.dropout, "uneven_pp": uneven,
+            "framework": a.framework, "grad_reduce_fp32": a.grad_reduce == "fp32"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,27 +87,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="estimate one training plan")
     _common(t)
-    t.add_argument("--gpus", type=_int, required=True)
-    for name in ("tp", "pp", "cp", "ep"):
-        t.add_argument(f"--{name}", type=_int, default=1)
+    t.add_argument("--gpus", type=_int, required=True, help="number of accelerators")
+    for name, what in (("tp", "tensor"), ("pp", "pipeline"), ("cp", "context"), ("ep", "expert")):
+        t.add_argument(f"--{name}", type=_int, default=1, help=f"{what}-parallel size (default 1)")
     t.add_argument("--dp", type=_int, help="data-parallel size (derived from gpus if omitted)")
-    t.add_argument("--micro-batch", type=_int, default=1)
+    t.add_argument("--micro-batch", type=_int, default=1, help="sequences per micro-batch per GPU (default 1)")
     t.add_argument("--zero", type=_int, default=1, choices=[0, 1, 2, 3], help="ZeRO stage (3 = FSDP); default 1")
-    t.add_argument("--recompute", default="selective", choices=["none", "selective", "full"])
-    t.add_argument("--precision", default="bf16", choices=["bf16", "fp16", "fp8"])
-    t.add_argument("--pp-schedule", default="1f1b", choices=["1f1b", "interleaved"])
+    t.add_argument("--recompute", default="selective", choices=["none", "selective", "full"],
+                   help="activation recomputation (default selective, Korthikanti et al. 2022)")
+    t.add_argument("--precision", default="bf16", choices=["bf16", "fp16", "fp8"], help="GEMM precision (default bf16)")
+    t.add_argument("--pp-schedule", default="1f1b", choices=["1f1b", "interleaved"], help="pipeline schedule (default 1f1b)")
     t.add_argument("--vpp", type=_int, help="virtual stages per pipeline rank (interleaved; default 2)")
+    t.add_argument("--uneven-pp", action="store_true",
+                   help="allow pipeline stages with different layer counts (pp need not divide the layers)")
     sp = t.add_mutually_exclusive_group()
-    sp.add_argument("--sequence-parallel", dest="sequence_parallel", action="store_true", default=None)
+    sp.add_argument("--sequence-parallel", dest="sequence_parallel", action="store_true", default=None,
+                    help="shard norms/dropout over TP ranks (default: on when tp > 1)")
     sp.add_argument("--no-sequence-parallel", dest="sequence_parallel", action="store_false")
     t.set_defaults(func=cmd_train)
 
     p = sub.add_parser("plan", help="search all plans and print the best")
     _common(p)
     p.add_argument("--gpus", type=_int, nargs="+", required=True, help="one or more GPU counts")
-    p.add_argument("--top", type=_int, default=10)
-    p.add_argument("--objective", default="time", choices=["time", "cost"])
-    p.add_argument("--precision", nargs="+", default=["bf16"], choices=["bf16", "fp16", "fp8"])
+    p.add_argument("--top", type=_positive_int, default=10, help="how many plans to print (default 10)")
+    p.add_argument("--objective", default="time", choices=["time", "cost"],
+                   help="rank by wall time (default) or by dollars per token")
+    p.add_argument("--precision", nargs="+", default=["bf16"], choices=["bf16", "fp16", "fp8"],
+                   help="precisions to search (default bf16)")
+    p.add_argument("--even-pp-only", action="store_true",
+                   help="search only pipeline splits with equal layer counts per stage (by default stages may "
+                        "differ by one chunk, as Megatron's --decoder-first/last-pipeline-num-layers allow)")
     p.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
     p.set_defaults(func=cmd_plan)
 
@@ -132,23 +151,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fmt_plan(r: dict[str, Any]) -> str:
-    return (f"tp{r['tp']} pp{r['pp']}{'x' + str(r['vpp']) if r['vpp'] > 1 else ''} dp{r['dp']} cp{r['cp']} "
-            f"ep{r['ep']} mb{r['micro_batch']} z{r['zero']} {r['recompute']} {r['precision']}")
+    """tp8 pp8x4u dp64 ...: pp x virtual stages per rank, `u` when the stages hold unequal layer counts."""
+    return (f"tp{r['tp']} pp{r['pp']}{'x' + str(r['vpp']) if r['vpp'] > 1 else ''}{'u' if r.get('uneven_pp') else ''} "
+            f"dp{r['dp']} cp{r['cp']} ep{r['ep']} mb{r['micro_batch']} z{r['zero']} {r['recompute']} {r['precision']}")
+
+
+MFU_NOTE = ("MFU counts attention over the full (non-causal) score matrix, as PaLM and Megatron do; causal kernels "
+            "compute half of it, so at long sequence lengths MFU can exceed 100%")
+
+
+def _sig(x: float) -> str:
+    """Three significant figures, thousands separated; scientific beyond 1e15."""
+    if x == 0 or abs(x) >= 1e15:
+        return f"{x:.3g}"
+    digits = max(0, 2 - int(math.floor(math.log10(abs(x)))))
+    return f"{x:,.{digits}f}"
 
 
 def _print_record(r: dict[str, Any]) -> None:
     print(f"{r['model']} on {r['gpus']} x {r['hardware']}: {_fmt_plan(r)}")
     print(f"  feasible        {r['feasible']}{'  (' + r['reason'] + ')' if r['reason'] else ''}")
-    print(f"  step time       {units.human_duration(r['step_time_s'])}  ({r['n_micro_batches']} micro-batches)")
+    n_mb = r["n_micro_batches"]
+    print(f"  step time       {units.human_duration(r['step_time_s'])}  ({n_mb} micro-batch{'es' if n_mb != 1 else ''})")
     print(f"  throughput      {r['tokens_per_s']:,.0f} tokens/s  ({r['tokens_per_s_per_gpu']:,.0f} per GPU)")
     print(f"  model TFLOP/s   {r['tflops_per_gpu']:.1f} per GPU   MFU {r['mfu']:.1%}   HFU {r['hfu']:.1%}")
     print(f"  memory          {units.human_bytes(r['memory_per_gpu_bytes'])} of {units.human_bytes(r['memory_capacity_bytes'])} usable")
+    if (r.get("mfu") or 0) > 1:
+        print(f"                  ({MFU_NOTE})")
+    if r.get("uneven_pp"):
+        print("  pipeline        stages hold unequal layer counts (u: the heaviest stage sets the pace)")
     step = r["step_time_s"]
     print("  step breakdown  " + ", ".join(f"{k} {v / step:.1%}" for k, v in r["breakdown"].items() if v > 0))
     print("  memory by part  " + ", ".join(f"{k} {units.human_bytes(v)}" for k, v in r["memory_breakdown"].items() if v > 0))
     if r.get("total_time_s") is not None:
-        print(f"  run             {units.human_duration(r['total_time_s'])}, {r['gpu_hours']:,.0f} GPU-hours, "
-              f"{r['energy_kwh'] / 1000:,.1f} MWh, {r['co2e_kg'] / 1000:,.1f} t CO2e, "
+        print(f"  run             {units.human_duration(r['total_time_s'])}, {_sig(r['gpu_hours'])} GPU-hours, "
+              f"{_sig(r['energy_kwh'] / 1000)} MWh, {_sig(r['co2e_kg'] / 1000)} t CO2e, "
               f"{units.human_usd(r['cost_usd']) if r.get('cost_usd') is not None else 'no price'}")
 
 
@@ -197,18 +234,28 @@ def cmd_plan(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(top, indent=2))
     else:
-        print(f"{res.n_plans:,} plans evaluated, {res.n_feasible:,} fit; best {len(top)} by {a.objective}:")
+        print(f"{res.n_plans:,} plans evaluated, {res.n_feasible:,} fit" +
+              (f"; best {len(top)} by {a.objective}:" if top else ""))
+    if top and not a.json:
         header = f"{'#':>3} {'gpus':>6} {'plan':<44} {'step':>9} {'MFU':>6} {'mem/GPU':>9} {'run time':>11} {'cost':>9}"
         print(header)
         for i, r in enumerate(top, 1):
             run = units.human_duration(r["total_time_s"]) if r.get("total_time_s") else "-"
-            usd = units.human_usd(r["cost_usd"]) if r.get("cost_usd") is not None else "-"
+            if r.get("cost_usd") is not None:
+                usd = units.human_usd(r["cost_usd"])
+            elif r.get("usd_per_million_tokens") is not None:  # no token budget: the price of a million tokens
+                usd = f"${r['usd_per_million_tokens']:.3g}/Mt"
+            else:
+                usd = "-"
             print(f"{i:>3} {r['gpus']:>6} {_fmt_plan(r):<44} {units.human_duration(r['step_time_s']):>9} "
                   f"{r['mfu']:>6.1%} {units.human_bytes(r['memory_per_gpu_bytes']):>9} {run:>11} {usd:>9}")
-        if not top:
-            print("no plan fits; reasons: " + "; ".join(f"{k} ({v:,})" for k, v in res.reason_counts.items()))
+        if any(r.get("uneven_pp") for r in top):
+            print("u: pipeline stages hold unequal layer counts; estimate such a plan with `simulator train --uneven-pp`")
+        if any((r.get("mfu") or 0) > 1 for r in top):
+            print(f"note: {MFU_NOTE}")
     if not top:
-        sys.stderr.write("simulator: no feasible plan\n")
+        reasons = "; ".join(f"{k} ({v:,} plans)" for k, v in res.reason_counts.items())
+        sys.stderr.write(f"simulator: no feasible plan among {res.n_plans:,}: {reasons}\n")
         return EXIT_USAGE
     return 0
 

@@ -30,6 +30,7 @@ REASONS: dict[int, str] = {
     2048: "the hardware has no peak for this precision",
 }
 OUT_OF_MEMORY = 256
+PP_NOT_DIVIDING_LAYERS = 4
 
 
 def describe_reasons(code: int) -> str:

@@ -26,7 +26,7 @@ class TrainingOptionsSpec(_Strict):
     dropout: bool | None = None  # None: as the model file says
     fused_kernels: bool = True
     grad_reduce_fp32: bool = True
-    uneven_pp: bool = False
+    uneven_pp: bool | None = None  # None: searches try unequal stages, a given plan must divide evenly
     framework: Literal["standard", "deepspeed-zero3-2021"] = "standard"  # simulator.training.FRAMEWORKS
 
 

@@ -6,15 +6,34 @@ rejected so a typo in a profile is an error, not a silently ignored setting.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 SCHEMA_VERSION = 1
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """YAML reads `true` as a boolean, which pydantic would quietly take as the number 1."""
+        if isinstance(value, bool) and info.field_name is not None:
+            ann = cls.model_fields[info.field_name].annotation
+            if ann is not bool and bool not in get_args(ann):
+                raise ValueError("expected a number, got a boolean (true/false)")
+        return value
 
 
 class Source(_Strict):
@@ -54,6 +73,13 @@ class Memory(_Strict):
     hbm_bandwidth_bytes_per_s: PositiveFloat
     # Memory the runtime, CUDA context and allocator fragmentation take away from the user.
     reserved_bytes: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _reserve(self) -> Memory:
+        if self.reserved_bytes >= self.hbm_bytes:
+            raise ValueError(f"reserved_bytes ({self.reserved_bytes:.3g}) must be below hbm_bytes ({self.hbm_bytes:.3g}); "
+                             "it is the memory the runtime keeps, typically 1-3e9")
+        return self
 
 
 class Power(_Strict):
@@ -230,6 +256,13 @@ class ModelFile(_Strict):
     @model_validator(mode="after")
     def _heads(self) -> ModelFile:
         kv = self.n_kv_heads or self.n_heads
+        if self.attention is not None and self.attention.kind == "mha" and kv != self.n_heads:
+            raise ValueError(f"attention kind 'mha' has n_kv_heads = n_heads, but n_kv_heads is {kv} and n_heads "
+                             f"{self.n_heads}; set attention.kind: gqa or drop n_kv_heads")
+        if self.moe is not None and self.moe.first_dense_layers >= self.n_layers:
+            raise ValueError(f"moe.first_dense_layers ({self.moe.first_dense_layers}) must be below n_layers "
+                             f"({self.n_layers}): a MoE model needs at least one MoE layer (drop the moe block "
+                             "for a dense model)")
         if self.n_heads % kv:
             raise ValueError(f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({kv})")
         if (self.attention is None or self.attention.head_dim is None) and self.d_model % self.n_heads:

@@ -96,6 +96,9 @@ class SearchResult:
         return plan_record(self.grid, self.metrics, int(i), self.model, self.hardware)
 
     def top(self, k: int = 10) -> list[dict[str, object]]:
+        """The k best feasible plans as records (fewer when fewer fit)."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise PlanError(f"--top must be a positive whole number of plans, got {k!r}")
         return [self.record(i) for i in self.ranking[:k]]
 
     def to_frame(self, k: int | None = None):
@@ -116,6 +119,8 @@ def plan_record(grid: PlanGrid, m: dict[str, np.ndarray], i: int, model: Transfo
     """One plan with its results in the CLI/JSON contract shape."""
     rec: dict[str, object] = {"model": model.id, "hardware": hw.id, "gpus": int(grid.gpus[i])}
     rec.update(grid.row(i))
+    # stages of unequal layer counts (Megatron --decoder-first/last-pipeline-num-layers)
+    rec["uneven_pp"] = bool(model.n_layers % (int(rec["pp"]) * int(rec["vpp"])))
     code = int(m["reason"][i])
     rec["feasible"] = code == 0
     rec["reason"] = describe_reasons(code)
@@ -133,6 +138,10 @@ def plan_record(grid: PlanGrid, m: dict[str, np.ndarray], i: int, model: Transfo
     rec["breakdown"] = {k: float(m[k][i]) for k in BREAKDOWN_KEYS}
     rec["memory_breakdown"] = {k: float(m[v][i]) for k, v in MEMORY_PARTS.items()}
     rec["memory_capacity_bytes"] = float(hw.usable_memory_bytes)
+    if not rec["feasible"]:  # a plan that cannot run has no run totals
+        for key in ("total_time_s", "gpu_hours", "energy_kwh", "co2e_kg", "cost_usd", "usd_per_million_tokens"):
+            if key in rec:
+                rec[key] = None
     for key, value in list(rec.items()):
         if isinstance(value, float) and not math.isfinite(value):
             rec[key] = None

@@ -74,8 +74,10 @@ def test_malformed_yaml_gives_line(tmp_path):
 
 
 def test_incomplete_model_names_missing_field(tmp_path):
-    with pytest.raises(DataFileError, match="d_ff.*required"):
+    with pytest.raises(DataFileError, match="missing required field: d_ff"):
         load_model(_write(tmp_path, "m.yaml", "name: x\nn_layers: 2\nd_model: 64\nn_heads: 4\nvocab_size: 100\n"))
+    with pytest.raises(DataFileError, match="missing required fields: n_layers, d_model, n_heads, d_ff, vocab_size$"):
+        load_model(_write(tmp_path, "m2.yaml", "name: x\n"))
 
 
 def test_user_model_file_by_path(tmp_path):
@@ -99,3 +101,33 @@ def test_price_books_load():
     book = load_price_book()
     assert book.gpu_hour_usd("h100-sxm-80gb") > 0
     assert book.gpu_hour_usd("no-such-gpu") != book.gpu_hour_usd("no-such-gpu")  # NaN when missing
+
+
+TINY = "name: tiny\nn_layers: 12\nd_model: 512\nn_heads: 8\nd_ff: 2048\nvocab_size: 32000\n"
+
+
+@pytest.mark.parametrize("extra, match", [
+    ("n_layers: 24\n", "'n_layers' appears twice"),  # plain YAML would keep the last one silently
+    ("attention: {kind: mha}\nn_kv_heads: 4\n", "attention kind 'mha'.*gqa"),
+    ("moe: {n_experts: 8, top_k: 2, d_ff_expert: 1024, first_dense_layers: 12}\n", "first_dense_layers.*below n_layers"),
+])
+def test_contradictory_model_files_are_refused(tmp_path, extra, match):
+    with pytest.raises(DataFileError, match=match):
+        load_model(_write(tmp_path, "m.yaml", TINY + extra))
+
+
+def test_boolean_is_not_taken_for_a_number(tmp_path):
+    with pytest.raises(DataFileError, match="n_layers.*boolean"):
+        load_model(_write(tmp_path, "m.yaml", TINY.replace("n_layers: 12", "n_layers: true")))
+    assert load_model(_write(tmp_path, "ok.yaml", TINY + "tied_embeddings: true\n")).tied_embeddings
+
+
+def test_reserved_memory_must_be_below_capacity(tmp_path):
+    text = (HARDWARE_DIR / "h100-sxm-80gb.yaml").read_text().replace("reserved_bytes: 2.0e+9", "reserved_bytes: 9.0e+10")
+    with pytest.raises(DataFileError, match="reserved_bytes.*below hbm_bytes"):
+        load_hardware(_write(tmp_path, "res.yaml", text))
+
+
+def test_directory_instead_of_file(tmp_path):
+    with pytest.raises(DataFileError, match="is a directory"):
+        load_model(str(tmp_path))

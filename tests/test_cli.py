@@ -11,7 +11,10 @@ TRAIN = ["train", "--model", "llama3.1-70b", "--hardware", "h100-sxm-80gb", "--g
 
 
 def run(capsys, args):
-    code = main(args)
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse rejects the arguments themselves
+        code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -101,7 +104,81 @@ def test_plan_without_feasible_plan(capsys):
     args = ["plan", "--model", "llama3.1-405b", "--hardware", "l40s-48gb", "--gpus", "8", "--global-batch", "8",
             "--seq-len", "8192"]
     code, out, err = run(capsys, args)
-    assert code == 2 and "no plan fits" in out
+    assert code == 2 and "0 fit" in out
+    assert "no feasible plan" in err and "does not fit in device memory" in err
+    code, out, err = run(capsys, args + ["--json"])
+    assert code == 2 and json.loads(out) == [] and "does not fit in device memory" in err
+
+
+@pytest.mark.parametrize("top", ["0", "-1", "2.5"])
+def test_plan_top_must_be_positive(capsys, top):
+    args = ["plan", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--gpus", "8", "--global-batch", "64",
+            "--seq-len", "4096", "--top", top]
+    code, _, err = run(capsys, args)
+    assert code == 2 and "--top" in err
+
+
+def test_plan_searches_uneven_stages_by_default(capsys):
+    """126 layers and a power-of-two GPU count leave only pp 1 or 2 with equal stages; the default search
+    also tries unequal ones, marks them, and `train` reproduces the plan only with --uneven-pp."""
+    base = ["--model", "llama3.1-405b", "--hardware", "h100-sxm-80gb", "--global-batch", "2048", "--seq-len", "8192",
+            "--json"]
+    code, out, _ = run(capsys, ["plan", "--gpus", "16384", "--top", "1", *base])
+    best = json.loads(out)[0]
+    code_even, out_even, _ = run(capsys, ["plan", "--gpus", "16384", "--top", "1", "--even-pp-only", *base])
+    best_even = json.loads(out_even)[0]
+    assert code == code_even == 0
+    assert best["uneven_pp"] and best["pp"] * best["vpp"] > 2 and 126 % (best["pp"] * best["vpp"])
+    assert not best_even["uneven_pp"] and best_even["pp"] in (1, 2)
+    assert best["step_time_s"] < best_even["step_time_s"]
+    plan = ["--gpus", "16384", "--tp", str(best["tp"]), "--pp", str(best["pp"]), "--cp", str(best["cp"]),
+            "--vpp", str(best["vpp"]), "--pp-schedule", best["pp_schedule"], "--micro-batch", str(best["micro_batch"]),
+            "--zero", str(best["zero"]), "--recompute", best["recompute"]]
+    code, _, err = run(capsys, ["train", *plan, *base])
+    assert code == 2 and "--uneven-pp" in err
+    code, out, _ = run(capsys, ["train", *plan, "--uneven-pp", *base])
+    assert code == 0 and json.loads(out)["step_time_s"] == pytest.approx(best["step_time_s"])
+
+
+def test_grad_reduce_dtype_sets_gradient_bytes(capsys):
+    """Unsharded (ZeRO-0) model states: 2 B weights + 4 B fp32 gradients (Megatron main_grad) + 12 B
+    Adam/master = 18 B per parameter by default; bf16 gradients give the 16 B of Rajbhandari et al."""
+    args = ["train", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--gpus", "8", "--global-batch", "8",
+            "--seq-len", "4096", "--zero", "0", "--json"]
+    per_param = {}
+    for dtype in ("fp32", "bf16"):
+        code, out, _ = run(capsys, [*args, "--grad-reduce", dtype])
+        mem = json.loads(out)["memory_breakdown"]
+        per_param[dtype] = (mem["weights"] + mem["gradients"] + mem["optimizer_states"]) / mem["weights"] * 2
+    assert per_param == {"fp32": pytest.approx(18.0), "bf16": pytest.approx(16.0)}
+
+
+def test_infeasible_plan_has_no_run_totals(capsys):
+    args = ["train", "--model", "llama3.1-70b", "--hardware", "h100-sxm-80gb", "--gpus", "8", "--global-batch", "8",
+            "--seq-len", "4096", "--zero", "0", "--train-tokens", "1e9", "--json"]
+    code, out, _ = run(capsys, args)
+    rec = json.loads(out)
+    assert code == 2 and rec["feasible"] is False
+    assert all(rec[k] is None for k in ("total_time_s", "gpu_hours", "energy_kwh", "cost_usd"))
+
+
+def test_dense_model_rejects_expert_parallelism(capsys):
+    args = ["train", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--gpus", "8", "--global-batch", "8",
+            "--seq-len", "4096", "--ep", "8"]
+    code, _, err = run(capsys, args)
+    assert code == 2 and "dense model" in err
+
+
+def test_mfu_above_one_is_explained(capsys):
+    """At 1M tokens attention dominates; the full-attention MFU convention then exceeds 100% and the
+    table says why."""
+    args = ["train", "--model", "llama3.1-8b", "--hardware", "a100-sxm-80gb", "--gpus", "128", "--tp", "8",
+            "--cp", "16", "--global-batch", "1", "--seq-len", "1048576"]
+    code, out, _ = run(capsys, [*args, "--json"])
+    rec = json.loads(out)
+    assert code == 0 and rec["mfu"] > 1.0 and rec["hfu"] >= rec["mfu"]
+    code, out, _ = run(capsys, args)
+    assert "non-causal" in out
 
 
 def test_list(capsys):

@@ -245,3 +245,26 @@ def test_time_monotone_in_flop(seq_len, tp):
     bigger = replace(m, d_ff=m.d_ff * 2, n_layers=m.n_layers * 2)
     big = evaluate(bigger, H100, single_plan(tp=tp, dp=8 // tp if tp < 8 else 1), TrainingOptions(seq_len=seq_len, global_batch=64))
     assert big["step_time_s"][0] > small["step_time_s"][0]
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"gpus": "1024"}, "--gpus must be a positive number.*str"),
+    ({"seq_len": 8192.5}, "--seq-len must be a whole number"),
+    ({"tp": True}, "--tp must be a positive number"),
+])
+def test_api_refuses_wrong_types_with_the_field_name(kw, match):
+    from simulator import PlanError, estimate_training
+
+    args = {"gpus": 8, "global_batch": 8, "seq_len": 4096} | kw
+    with pytest.raises(PlanError, match=match):
+        estimate_training("llama3.1-8b", "h100-sxm-80gb", args.pop("gpus"), **args)
+
+
+def test_search_top_needs_a_positive_count():
+    from simulator import PlanError, plan_training
+
+    res = plan_training("llama3.1-8b", "h100-sxm-80gb", 8, global_batch=64, seq_len=4096)
+    assert len(res.top(3)) == 3
+    for bad in (0, -1):
+        with pytest.raises(PlanError, match="--top"):
+            res.top(bad)

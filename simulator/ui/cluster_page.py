@@ -13,11 +13,10 @@ import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
-import yaml
 
 import simulator as sim
 from simulator import units
-from simulator.catalog import read_yaml
+from simulator.catalog import parse_yaml_text, read_yaml
 from simulator.cluster_workload import SCENARIOS_DIR, scenario_from_dict
 from simulator.scenario import ClusterRunScenario, to_yaml
 from simulator.schema_cluster import POLICY_NAMES, ScenarioFile
@@ -32,12 +31,7 @@ DAY = units.SECONDS_PER_DAY
 # ----------------------------------------------------------------------------- parsing and building
 def parse_uploaded_scenario(text: str, name: str = "uploaded scenario") -> dict[str, Any]:
     """Validate an uploaded cluster scenario YAML; returns its mapping (errors name the field and the fix)."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise sim.DataFileError(f"{name}: is not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise sim.DataFileError(f"{name}: expected a mapping of keys at the top level")
+    data = parse_yaml_text(text, name)
     if data.get("kind") != "cluster_scenario":
         raise sim.DataFileError(f"{name}: field 'kind' = {data.get('kind')!r}; a cluster scenario needs "
                                 "'kind: cluster_scenario' (see workloads/scenarios/research-1k-h100.yaml)")
