@@ -118,6 +118,16 @@ class TransformerSpec:
             self.moe.d_ff_expert
         )
 
+    def largest_matrix_params(self) -> float:
+        """The largest single weight matrix of a layer: fused QKV (with MLA's low-rank factors), the fused
+        MLP input (gate and up for SwiGLU) or its output. DeepSpeed ZeRO-3 gathers parameters module by
+        module in pre-forward hooks (Rajbhandari et al. 2021, ZeRO-Infinity, sec. 6.2), so this bounds what
+        one gather holds."""
+        h = self.d_model
+        attn_in = self.attention_params_per_layer() - self.n_heads * self.v_head_dim * h
+        mlp_in = (2 if self.gated else 1) * self.d_ff * h
+        return float(max(attn_in, self.n_heads * self.v_head_dim * h, mlp_in, self.d_ff * h))
+
     def norm_params_per_layer(self) -> float:
         return 2.0 * self.d_model
 

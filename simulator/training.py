@@ -54,12 +54,15 @@ class Framework:
     by the other n-1 ranks (all gathers and reductions together), plus `zero3_rank_layer_s` per layer
     for every other rank, and overlaps none of it when `zero3_overlap` is False. Measured terms hold
     for the hardware they were fitted on (`fitted_on`); elsewhere they are an extrapolation.
+    `zero3_gather_unit` is what one gather brings in: a transformer block (FSDP wrapping per block) or a
+    module, the largest weight matrix (DeepSpeed's per-submodule hooks); two units are live at once.
     """
 
     name: str
     zero3_overlap: bool = True
     zero3_bytes_per_s: float | None = None  # None: the collective model of comm.py
     zero3_rank_layer_s: float = 0.0
+    zero3_gather_unit: str = "block"  # "block" | "module"
     source: str = ""
     fitted_on: tuple[str, ...] = ()  # validation rows the terms were fitted on (kept out of the check set)
 
@@ -79,8 +82,11 @@ FRAMEWORKS: dict[str, Framework] = {
                            "the rates of comm.py, ZeRO-3/FSDP gathers prefetched behind compute (Zhao et al. 2023)"),
     "deepspeed-zero3-2021": Framework(
         "deepspeed-zero3-2021", zero3_overlap=False, zero3_bytes_per_s=13.73e9, zero3_rank_layer_s=185e-6,
+        zero3_gather_unit="module",
         source="DeepSpeed ZeRO-3 as of spring 2021 on DGX A100 over InfiniBand (Narayanan et al. 2021, Table 2): "
-               "each gather synchronised the device (DeepSpeed PR #1188), so nothing overlaps; the two terms are "
+               "each gather synchronised the device (DeepSpeed PR #1188), so nothing overlaps; parameters are "
+               "gathered module by module (ZeRO-Infinity sec. 6.2), so gather buffers hold weight matrices, not "
+               "blocks (memory only: it does not enter the fitted time terms); the two terms are "
                "fitted on the 175B rows at 768 and 1,536 GPUs (simulator.validation.fit_framework) and checked on "
                "the other four Table 2 ZeRO-3 rows. Every Table 2 run has one micro-batch per step, so the "
                "per-micro-batch scaling and other hardware are extrapolations",
@@ -377,7 +383,9 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
     activations = layer["act"] * layers_per_stage * in_flight
     activations = activations + np.where(g.recompute == 2, layer["act_full"], 0.0)  # one layer rebuilt at a time
     logits = tokens * v_loc * (ACT_BYTES + 4.0)  # 16-bit logits + fp32 softmax/gradient workspace
-    fsdp_buffers = np.where((z == 3) & (shard > 1), 2.0 * w_bytes * (non_expert / model.n_layers) / tp, 0.0)
+    # ZeRO-3/FSDP gather buffers: the unit in use and the prefetched next one (Framework.zero3_gather_unit)
+    unit_params = model.largest_matrix_params() if fw.zero3_gather_unit == "module" else non_expert / model.n_layers
+    fsdp_buffers = np.where((z == 3) & (shard > 1), 2.0 * w_bytes * unit_params / tp, 0.0)
     buffers = logits + fsdp_buffers
     memory = weights + grads + optim + activations + buffers
     reason = reason | np.where(memory > hw.usable_memory_bytes, OUT_OF_MEMORY, 0)

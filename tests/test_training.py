@@ -268,3 +268,14 @@ def test_search_top_needs_a_positive_count():
     for bad in (0, -1):
         with pytest.raises(PlanError, match="--top"):
             res.top(bad)
+
+
+def test_deepspeed_zero3_gathers_matrices_not_blocks():
+    """FSDP holds two gathered blocks (12h^2 each for a GPT); DeepSpeed's per-module gathers hold two of the
+    largest matrix, the 4h^2 MLP projection: the buffers differ by 2 x 2 B x 8h^2 (biases and norms aside)."""
+    h = load_model("megatron-530b").d_model
+    plan = dict(tp=1, pp=1, dp=640, micro_batch=4, zero=3, recompute="full")
+    std, ds = (_eval("megatron-530b", A100, 2048, 2560, TrainingOptions(seq_len=2048, global_batch=2560, framework=f),
+                     **plan) for f in ("standard", "deepspeed-zero3-2021"))
+    assert std["buffers"] - ds["buffers"] == pytest.approx(2 * 2 * 8 * h * h, rel=1e-3)
+    assert std["step_time_s"] != ds["step_time_s"] and ds["memory_per_gpu_bytes"] < std["memory_per_gpu_bytes"]
