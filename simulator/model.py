@@ -121,7 +121,7 @@ class TransformerSpec:
     def largest_matrix_params(self) -> float:
         """The largest single weight matrix of a layer: fused QKV (with MLA's low-rank factors), the fused
         MLP input (gate and up for SwiGLU) or its output. DeepSpeed ZeRO-3 gathers parameters module by
-        module in pre-forward hooks (Rajbhandari et al. 2021, ZeRO-Infinity, sec. 6.2), so this bounds what
+        module in pre-forward hooks (deepspeed/runtime/zero/stage3.py, 2021: "gather param for module"), so this bounds what
         one gather holds."""
         h = self.d_model
         attn_in = self.attention_params_per_layer() - self.n_heads * self.v_head_dim * h

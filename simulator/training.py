@@ -85,7 +85,7 @@ FRAMEWORKS: dict[str, Framework] = {
         zero3_gather_unit="module",
         source="DeepSpeed ZeRO-3 as of spring 2021 on DGX A100 over InfiniBand (Narayanan et al. 2021, Table 2): "
                "each gather synchronised the device (DeepSpeed PR #1188), so nothing overlaps; parameters are "
-               "gathered module by module (ZeRO-Infinity sec. 6.2), so gather buffers hold weight matrices, not "
+               "gathered module by module (pre-forward hooks in deepspeed/runtime/zero/stage3.py), so gather buffers hold weight matrices, not "
                "blocks (memory only: it does not enter the fitted time terms); the two terms are "
                "fitted on the 175B rows at 768 and 1,536 GPUs (simulator.validation.fit_framework) and checked on "
                "the other four Table 2 ZeRO-3 rows. Every Table 2 run has one micro-batch per step, so the "
