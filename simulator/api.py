@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,7 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
                                         options.uneven_pp)[0])
     hw.peak("fp8" if precision == "fp8" else "bf16")  # a clear error when the device lacks the dtype
     if structural:
-        hint = ("; --uneven-pp (uneven_pp=True) allows stages of unequal layer counts"
+        hint = ("; stages of unequal layer counts need --uneven-pp (scenario files: plan.uneven_pp: true)"
                 if structural & PP_NOT_DIVIDING_LAYERS and not options.uneven_pp and pp * vpp <= m.n_layers else "")
         raise PlanError(f"impossible plan for {m.id} on {hw.id}: {describe_reasons(structural)}{hint} "
                         f"(tp={tp}, pp={pp}, vpp={vpp}, cp={cp}, ep={ep}, dp={derived_dp}, micro_batch={micro_batch}; "
@@ -174,9 +175,10 @@ def plan_training(model: ModelRef, hardware: HardwareRef, gpus: int | Iterable[i
     """Search every valid plan for the GPU count(s) and rank the ones that fit."""
     m = load_model(model)
     hw = load_hardware(hardware)
-    counts = [gpus] if isinstance(gpus, int) else list(gpus)
+    counts = [gpus] if isinstance(gpus, numbers.Integral) else list(gpus)
     for n in counts:
         _positive("gpus", n, whole=True)
+    counts = [int(n) for n in counts]
     _positive("train_tokens", train_tokens, allow_none=True)
     for p in precisions:
         if p not in PRECISIONS:

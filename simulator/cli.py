@@ -161,8 +161,8 @@ MFU_NOTE = ("MFU counts attention over the full (non-causal) score matrix, as Pa
 
 
 def _sig(x: float) -> str:
-    """Three significant figures, thousands separated; scientific beyond 1e15."""
-    if x == 0 or abs(x) >= 1e15:
+    """Three significant figures, thousands separated; scientific beyond 1e15 and below 1e-3."""
+    if x == 0 or abs(x) >= 1e15 or abs(x) < 1e-3:
         return f"{x:.3g}"
     digits = max(0, 2 - int(math.floor(math.log10(abs(x)))))
     return f"{x:,.{digits}f}"

@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, V
 
 from .catalog import format_validation_error, read_yaml
 from .errors import DataFileError
-from .schema import PlanSpec
+from .schema import NoBoolNumbers, PlanSpec
 
 
-class _Strict(BaseModel):
+class _Strict(NoBoolNumbers):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -61,6 +61,8 @@ def run_training(s: TrainingScenario) -> dict[str, Any]:
 
     opts = s.options.model_dump()
     if s.plan is not None:
+        if s.plan.uneven_pp is not None:
+            opts["uneven_pp"] = s.plan.uneven_pp
         return estimate_training(s.model, s.hardware, s.gpus, global_batch=s.global_batch, seq_len=s.seq_len,
                                  train_tokens=s.train_tokens, price_book=s.price_book, purchase=s.purchase,
                                  **s.plan.plan_kwargs(), **opts).to_dict()

@@ -22,8 +22,8 @@ from pydantic import (
 SCHEMA_VERSION = 1
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class NoBoolNumbers(BaseModel):
+    """Base for file schemas: a YAML `true`/`false` is refused where a number is expected."""
 
     @field_validator("*", mode="before")
     @classmethod
@@ -34,6 +34,10 @@ class _Strict(BaseModel):
             if ann is not bool and bool not in get_args(ann):
                 raise ValueError("expected a number, got a boolean (true/false)")
         return value
+
+
+class _Strict(NoBoolNumbers):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Source(_Strict):
@@ -288,10 +292,12 @@ class PlanSpec(_Strict):
     pp_schedule: Literal["1f1b", "interleaved"] = "1f1b"
     vpp: PositiveInt | None = None
     sequence_parallel: bool | None = None
+    # stages of unequal layer counts, as a search may pick them (the record's `uneven_pp`)
+    uneven_pp: bool | None = None
 
     def plan_kwargs(self) -> dict:
-        """The plan fields as keyword arguments of `estimate_training`."""
-        return {k: getattr(self, k) for k in PlanSpec.model_fields}
+        """The plan fields as keyword arguments of `estimate_training` (`uneven_pp` is an option, not a plan field)."""
+        return {k: getattr(self, k) for k in PlanSpec.model_fields if k != "uneven_pp"}
 
 
 # ---------------------------------------------------------------- price books

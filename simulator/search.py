@@ -106,7 +106,7 @@ class SearchResult:
         import pandas as pd
 
         rows = []
-        for rec in self.top(k or len(self.ranking)):
+        for rec in (self.top(k or len(self.ranking)) if len(self.ranking) else []):
             flat = {k2: v for k2, v in rec.items() if k2 not in ("breakdown", "memory_breakdown")}
             flat.update({f"{k2}_s": v for k2, v in rec["breakdown"].items()})
             flat.update({f"{k2}_bytes": v for k2, v in rec["memory_breakdown"].items()})

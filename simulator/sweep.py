@@ -29,7 +29,7 @@ import math
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +245,7 @@ def _run_training_batch(grid: Grid, items: list[tuple[int, dict[str, Any], dict[
     cols: dict[str, list[int]] = {k: [] for k in ("tp", "pp", "dp", "cp", "ep", "micro_batch", "zero", "recompute",
                                                    "vpp", "precision", "sequence_parallel")}
     keep: list[int] = []
+    uneven: list[bool] = []  # per plan: may its stages hold unequal layer counts (plan.uneven_pp, else options)
     for j, (_, data, inputs) in enumerate(items):
         try:
             s = TrainingScenario.model_validate(data)
@@ -260,13 +261,17 @@ def _run_training_batch(grid: Grid, items: list[tuple[int, dict[str, Any], dict[
                          ("vpp", vpp), ("precision", PRECISIONS.index(p.precision)),
                          ("sequence_parallel", int(p.tp > 1 if p.sequence_parallel is None else p.sequence_parallel))):
                 cols[k].append(v)
+            uneven.append(bool(options.uneven_pp if p.uneven_pp is None else p.uneven_pp))
             keep.append(j)
         except Exception as exc:  # noqa: BLE001 - recorded in the row, the sweep goes on
             rows[j] = _record_row(inputs, None, str(exc))
     if keep:
         g = PlanGrid.from_columns(**cols)
-        structural = structural_reasons(g, model, options.global_batch, options.seq_len, hw.scale_up_domain_gpus,
-                                        options.uneven_pp)
+        allow = np.array(uneven)
+        structural = np.where(allow, *(structural_reasons(g, model, options.global_batch, options.seq_len,
+                                                          hw.scale_up_domain_gpus, flag) for flag in (True, False)))
+        # the heaviest-stage rule equals layers / pp wherever the split is even, so one evaluation serves both
+        options = replace(options, uneven_pp=bool(allow.any()))
         m = evaluate(model, hw, g, options)
         m.update(run_totals(m, g.gpus.astype(float), hw, options, s0.train_tokens, book, s0.purchase))
         for i, j in enumerate(keep):
@@ -318,6 +323,8 @@ def _normalise(df: pd.DataFrame) -> pd.DataFrame:
             continue
         s = df[col]
         if s.dtype == object:
+            # a key some rows lack (error rows) arrives as NaN, not None
+            s = s.map(lambda v: None if isinstance(v, float) and v != v else v)
             if s.map(lambda v: v is None or isinstance(v, bool)).all() and s.notna().any():
                 df[col] = s.astype("boolean")
             elif s.map(lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))).all():

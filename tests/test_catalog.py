@@ -131,3 +131,10 @@ def test_reserved_memory_must_be_below_capacity(tmp_path):
 def test_directory_instead_of_file(tmp_path):
     with pytest.raises(DataFileError, match="is a directory"):
         load_model(str(tmp_path))
+
+
+def test_yaml_merge_keys_still_work(tmp_path):
+    """Duplicate keys are refused, but `<<:` merges (and a local key overriding a merged one) are plain YAML."""
+    from simulator.catalog import parse_yaml_text
+
+    assert parse_yaml_text("base: &b {a: 1, c: 3}\nx:\n  <<: *b\n  a: 2\n", "t")["x"] == {"a": 2, "c": 3}

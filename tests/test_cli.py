@@ -230,3 +230,36 @@ def test_scenario_framework_option(tmp_path, capsys):
     assert code == 0, err
     code, _, err = run(capsys, ["run", str(bad), "--json"])
     assert code == 2 and "options.framework" in err and "Traceback" not in err
+
+
+def test_searched_scenario_plan_reruns_as_a_fixed_plan(tmp_path, capsys):
+    """A scenario without `plan:` searches (unequal stages allowed); its record, pasted back as `plan:`
+    with the record's uneven_pp, reproduces the estimate; without uneven_pp the split is refused."""
+    import yaml
+
+    base = ("schema_version: 1\nkind: training\nmodel: llama3.1-405b\nhardware: h100-sxm-80gb\ngpus: 16384\n"
+            "global_batch: 2048\nseq_len: 8192\n")
+    search = tmp_path / "search.yaml"
+    search.write_text(base)
+    code, out, err = run(capsys, ["run", str(search), "--json"])
+    assert code == 0, err
+    best = json.loads(out)
+    assert best["uneven_pp"] is True
+    plan = {k: best[k] for k in ("tp", "pp", "cp", "ep", "micro_batch", "zero", "recompute", "precision",
+                                 "pp_schedule", "vpp", "sequence_parallel")}
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(base + yaml.safe_dump({"plan": {**plan, "uneven_pp": True}}))
+    code, out, err = run(capsys, ["run", str(fixed), "--json"])
+    assert code == 0, err
+    assert json.loads(out)["step_time_s"] == pytest.approx(best["step_time_s"])
+    fixed.write_text(base + yaml.safe_dump({"plan": plan}))
+    code, _, err = run(capsys, ["run", str(fixed), "--json"])
+    assert code == 2 and "plan.uneven_pp: true" in err
+
+
+def test_scenario_refuses_a_boolean_for_a_number(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("schema_version: 1\nkind: training\nmodel: llama3.1-8b\nhardware: h100-sxm-80gb\ngpus: 8\n"
+                   "global_batch: 8\nseq_len: 4096\ntrain_tokens: true\n")
+    code, _, err = run(capsys, ["run", str(bad)])
+    assert code == 2 and "train_tokens" in err and "boolean" in err

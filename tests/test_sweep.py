@@ -169,3 +169,26 @@ def test_malformed_grids_give_clear_errors(bad, needle):
     data.update(bad)
     with pytest.raises(DataFileError, match=needle):
         parse_grid(data)
+
+
+def test_per_plan_uneven_stages_in_one_vectorised_batch(tmp_path):
+    """126 layers on pp 16: refused unless the plan says uneven_pp, which a search record carries; the
+    even pp 2 plan of the same batch is unaffected by its neighbour's flag."""
+    base = {**BASE, "model": "llama3.1-405b", "gpus": 2048, "global_batch": 512, "seq_len": 4096,
+            "plan": {"tp": 8, "micro_batch": 1, "zero": 1, "recompute": "full"}}
+    g = parse_grid({"base": base, "axes": {"plan.pp": [2, 16], "plan.uneven_pp": [None, True]}})
+    df = run_shard(g, 0, len(g))
+    rows = {(g.scenario(i)[0]["plan"]["pp"], g.scenario(i)[0]["plan"]["uneven_pp"]): df.iloc[i] for i in range(len(g))}
+    assert "do not divide the number of layers" in rows[(16, None)].error
+    assert rows[(16, True)].error == rows[(2, None)].error == rows[(2, True)].error == ""
+    assert rows[(2, None)].step_time_s == rows[(2, True)].step_time_s
+    single = estimate_training("llama3.1-405b", "h100-sxm-80gb", 2048, global_batch=512, seq_len=4096, tp=8, pp=16,
+                               recompute="full", uneven_pp=True).to_dict()
+    assert rows[(16, True)].step_time_s == pytest.approx(single["step_time_s"], rel=1e-12)
+    assert rows[(16, True)].uneven_pp in (True,)
+
+
+def test_boolean_columns_stay_boolean_next_to_error_rows(tmp_path):
+    g = parse_grid({"base": BASE, "axes": {"plan.tp": [2, 3]}})  # tp 3 fails: its row has no `feasible`
+    df = run_shard(g, 0, len(g))
+    assert str(df["feasible"].dtype) == "boolean" and df["feasible"].isna().sum() == 1

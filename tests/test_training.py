@@ -279,3 +279,19 @@ def test_deepspeed_zero3_gathers_matrices_not_blocks():
                      **plan) for f in ("standard", "deepspeed-zero3-2021"))
     assert std["buffers"] - ds["buffers"] == pytest.approx(2 * 2 * 8 * h * h, rel=1e-3)
     assert std["step_time_s"] != ds["step_time_s"] and ds["memory_per_gpu_bytes"] < std["memory_per_gpu_bytes"]
+
+
+def test_api_search_tries_unequal_stages_unless_told_not_to():
+    from simulator import plan_training
+
+    kw = dict(global_batch=2048, seq_len=8192)
+    best = plan_training("llama3.1-405b", "h100-sxm-80gb", 16384, **kw).top(1)[0]
+    even = plan_training("llama3.1-405b", "h100-sxm-80gb", 16384, option_kw={"uneven_pp": False}, **kw).top(1)[0]
+    assert best["uneven_pp"] and not even["uneven_pp"] and even["pp"] in (1, 2)
+
+
+def test_empty_search_gives_an_empty_frame():
+    from simulator import plan_training
+
+    res = plan_training("llama3.1-405b", "a100-sxm-40gb", np.int64(8), global_batch=8, seq_len=8192)
+    assert len(res.ranking) == 0 and res.to_frame().empty

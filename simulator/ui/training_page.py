@@ -129,6 +129,7 @@ def _plan_label(r: pd.Series) -> str:
     if not r.get("feasible", False):
         return "-"
     vpp = f"x{int(r['vpp'])}" if r.get("vpp", 1) and r["vpp"] > 1 else ""
+    vpp += "u" if r.get("uneven_pp") in (True,) else ""  # stages of unequal layer counts (NaN-safe)
     return (f"TP{int(r['tp'])} PP{int(r['pp'])}{vpp} DP{int(r['dp'])} CP{int(r['cp'])} EP{int(r['ep'])} "
             f"mb{int(r['micro_batch'])} ZeRO-{int(r['zero'])} {r['recompute']} {r['precision']}")
 
@@ -267,6 +268,9 @@ def render() -> None:
     choice = st.selectbox("Plan (best first)", list(range(len(top))), format_func=lambda i: f"#{i + 1}  {top.plan[i]}  "
                           f"({top.step_time_s[i]:.2f} s/step, MFU {top.mfu[i]:.1%})")
     rec = top.iloc[choice]
+    if rec.get("uneven_pp") in (True,):
+        st.caption("PP…u: the pipeline stages hold unequal layer counts (the layers do not split evenly over "
+                   "pipeline x virtual stages); the heaviest stage sets the pace.")
     _breakdown_charts(rec, float(rec["memory_capacity_bytes"]))
     st.markdown(sim.TrainingResult(_record_from_row(rec)).explain())
     view = pd.DataFrame({"plan": top.plan, "step (s)": top.step_time_s, "MFU %": top.mfu * 100,
@@ -286,7 +290,8 @@ def render() -> None:
             plan=PlanSpec(tp=int(rec["tp"]), pp=int(rec["pp"]), cp=int(rec["cp"]), ep=int(rec["ep"]),
                           micro_batch=int(rec["micro_batch"]), zero=int(rec["zero"]), recompute=rec["recompute"],
                           precision=rec["precision"], pp_schedule=rec["pp_schedule"], vpp=int(rec["vpp"]),
-                          sequence_parallel=bool(rec["sequence_parallel"])),
+                          sequence_parallel=bool(rec["sequence_parallel"]),
+                          uneven_pp=True if rec.get("uneven_pp") in (True,) else None),
             options=TrainingOptionsSpec(**dict(inp["options"])))
         st.download_button("Export this plan as a scenario YAML (for `simulator run` and sweeps)", to_yaml(scenario),
                            "training_scenario.yaml", "application/x-yaml")
