@@ -138,8 +138,10 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
     derived_dp = gpus // model_parallel
     if dp is not None and dp != derived_dp:
         raise PlanError(f"--dp {dp} does not match gpus / (tp x pp x cp) = {derived_dp}; omit --dp to derive it")
+    vpp_note = ""
     if vpp is None:
         vpp = 2 if pp_schedule == "interleaved" else 1
+        vpp_note = " (default)" if pp_schedule == "interleaved" else ""
     _positive("vpp", vpp, whole=True)
     if pp_schedule == "1f1b" and vpp != 1:
         raise PlanError("--vpp > 1 needs --pp-schedule interleaved")
@@ -155,7 +157,7 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
         hint = ("; stages of unequal layer counts need --uneven-pp (scenario files: plan.uneven_pp: true)"
                 if structural & PP_NOT_DIVIDING_LAYERS and not options.uneven_pp and pp * vpp <= m.n_layers else "")
         raise PlanError(f"impossible plan for {m.id} on {hw.id}: {describe_reasons(structural)}{hint} "
-                        f"(tp={tp}, pp={pp}, vpp={vpp}, cp={cp}, ep={ep}, dp={derived_dp}, micro_batch={micro_batch}; "
+                        f"(tp={tp}, pp={pp}, vpp={vpp}{vpp_note}, cp={cp}, ep={ep}, dp={derived_dp}, micro_batch={micro_batch}; "
                         f"heads={m.n_heads}, kv_heads={m.n_kv_heads}, layers={m.n_layers}, global_batch={global_batch})")
     metrics = evaluate(m, hw, grid, options)
     book = cost_mod.load_price_book(price_book) if price_book is not None else cost_mod.load_price_book()
