@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--even-pp-only", action="store_true",
                    help="search only pipeline splits with equal layer counts per stage (by default stages may "
                         "differ by one chunk, as Megatron's --decoder-first/last-pipeline-num-layers allow)")
+    p.add_argument("--per-gpu-count", action="store_true",
+                   help="print the best plan for each GPU count instead, * marking the time/cost Pareto front "
+                        "(no other count both faster and cheaper)")
     p.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
     p.set_defaults(func=cmd_plan)
 
@@ -230,16 +233,18 @@ def cmd_plan(a: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    top = res.top(a.top)
+    top = res.best_per_gpu_count() if a.per_gpu_count else res.top(a.top)
     if a.json:
         print(json.dumps(top, indent=2))
     else:
+        what = "best per GPU count, * on the time/cost Pareto front" if a.per_gpu_count else f"best {len(top)}"
         print(f"{res.n_plans:,} plans evaluated, {res.n_feasible:,} fit" +
-              (f"; best {len(top)} by {a.objective}:" if top else ""))
+              (f"; {what} by {a.objective}:" if top else ""))
     if top and not a.json:
         header = f"{'#':>3} {'gpus':>6} {'plan':<44} {'step':>9} {'MFU':>6} {'mem/GPU':>9} {'run time':>11} {'cost':>9}"
         print(header)
         for i, r in enumerate(top, 1):
+            mark = "*" if r.get("pareto") else " "
             run = units.human_duration(r["total_time_s"]) if r.get("total_time_s") else "-"
             if r.get("cost_usd") is not None:
                 usd = units.human_usd(r["cost_usd"])
@@ -247,7 +252,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
                 usd = f"${r['usd_per_million_tokens']:.3g}/Mt"
             else:
                 usd = "-"
-            print(f"{i:>3} {r['gpus']:>6} {_fmt_plan(r):<44} {units.human_duration(r['step_time_s']):>9} "
+            print(f"{i:>3}{mark}{r['gpus']:>6} {_fmt_plan(r):<44} {units.human_duration(r['step_time_s']):>9} "
                   f"{r['mfu']:>6.1%} {units.human_bytes(r['memory_per_gpu_bytes']):>9} {run:>11} {usd:>9}")
         if any(r.get("uneven_pp") for r in top):
             print("u: pipeline stages hold unequal layer counts; estimate such a plan with `simulator train --uneven-pp`")

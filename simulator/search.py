@@ -101,6 +101,24 @@ class SearchResult:
             raise PlanError(f"--top must be a positive whole number of plans, got {k!r}")
         return [self.record(i) for i in self.ranking[:k]]
 
+    def best_per_gpu_count(self) -> list[dict[str, object]]:
+        """The best feasible plan (by the search objective) for each GPU count searched, fewest GPUs first,
+        each with `pareto`: True when no other count is both faster and cheaper per token. Step time and
+        dollars per token stand for run time and cost: every count trains the same global batch."""
+        first: dict[int, int] = {}
+        for i in self.ranking:
+            first.setdefault(int(self.grid.gpus[i]), int(i))
+        recs = [self.record(first[n]) for n in sorted(first)]
+        for r in recs:
+            r["pareto"] = False
+        priced = [r for r in recs if r.get("usd_per_million_tokens") is not None]
+        if priced:
+            front = pareto_front(np.array([r["step_time_s"] for r in priced], dtype=float),
+                                 np.array([r["usd_per_million_tokens"] for r in priced], dtype=float))
+            for j in front:
+                priced[int(j)]["pareto"] = True
+        return recs
+
     def to_frame(self, k: int | None = None):
         """Top plans as a flat pandas DataFrame (breakdown columns suffixed _s)."""
         import pandas as pd

@@ -263,3 +263,21 @@ def test_scenario_refuses_a_boolean_for_a_number(tmp_path, capsys):
                    "global_batch: 8\nseq_len: 4096\ntrain_tokens: true\n")
     code, _, err = run(capsys, ["run", str(bad)])
     assert code == 2 and "train_tokens" in err and "boolean" in err
+
+
+def test_best_plan_per_gpu_count_marks_the_pareto_front(capsys):
+    args = ["plan", "--model", "llama3.1-70b", "--hardware", "h100-sxm-80gb", "--gpus", "128", "256", "1024", "4096",
+            "--global-batch", "1024", "--seq-len", "8192", "--per-gpu-count", "--json"]
+    code, out, err = run(capsys, args)
+    assert code == 0, err
+    recs = json.loads(out)
+    assert [r["gpus"] for r in recs] == [128, 256, 1024, 4096]
+    front = [r for r in recs if r["pareto"]]
+    assert min(recs, key=lambda r: r["step_time_s"]) in front
+    assert min(recs, key=lambda r: r["usd_per_million_tokens"]) in front
+    for r in recs:  # off the front exactly when another count is at least as fast and cheaper
+        dominated = any(o["step_time_s"] <= r["step_time_s"] and o["usd_per_million_tokens"] < r["usd_per_million_tokens"]
+                        for o in recs if o is not r)
+        assert r["pareto"] is not dominated
+    code, out, _ = run(capsys, args[:-1])
+    assert code == 0 and "Pareto" in out and sum(line[3:4] == "*" for line in out.splitlines()) == len(front)
