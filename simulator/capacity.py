@@ -125,6 +125,10 @@ def candidate_deployments(model: TransformerSpec, hw: Accelerator, *, precisions
                         except PlanError as exc:
                             rejected[dep.label()] = str(exc)
                             continue
+                        if dep.token_cap < dep.seq_cap:
+                            rejected[dep.label()] = (f"max sequences {dep.seq_cap} exceed the engine's token budget "
+                                                     f"per iteration ({dep.token_cap})")
+                            continue
                         if dep.gpus > hw.scale_up_domain_gpus * max(1, pp):
                             rejected[dep.label()] = "tensor parallel group larger than the NVLink domain"
                             continue
@@ -147,13 +151,14 @@ class CapacityPlan:
     slo: SLO
 
     def to_dict(self) -> dict:
-        return {"target_rate_per_s": self.target_rate_per_s, "slo_ttft_p99_s": self.slo.ttft_s,
-                "slo_tpot_p99_s": self.slo.tpot_s, "best": self.best, "alternatives": self.alternatives,
+        q = int(self.slo.percentile)
+        return {"target_rate_per_s": self.target_rate_per_s, f"slo_ttft_p{q}_s": self.slo.ttft_s,
+                f"slo_tpot_p{q}_s": self.slo.tpot_s, "best": self.best, "alternatives": self.alternatives,
                 "skipped": self.skipped}
 
 
 def _record(dep: Deployment, unit: tuple[int, int], search: RateSearch, rate: float, price: float, tokens_per_req: float,
-            out_per_req: float) -> dict:
+            out_per_req: float, slo: SLO) -> dict:
     p, d = unit
     unit_gpus = (p + d) * dep.gpus if p and d else dep.gpus
     units = math.ceil(rate / search.max_rate_per_s) if search.max_rate_per_s > 0 else None
@@ -171,13 +176,15 @@ def _record(dep: Deployment, unit: tuple[int, int], search: RateSearch, rate: fl
         "cost_per_million_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * tokens_per_req)
         if tok_h > 0 else float("nan"),
         "cost_per_million_output_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * out_per_req),
-        "ttft_p99_s_at_max_rate": s.get("ttft_p99_s"), "tpot_p99_s_at_max_rate": s.get("tpot_p99_s"),
+        f"ttft_p{int(slo.percentile)}_s_at_max_rate": s.get(f"ttft_p{int(slo.percentile)}_s"),
+        f"tpot_p{int(slo.percentile)}_s_at_max_rate": s.get(f"tpot_p{int(slo.percentile)}_s"),
         "evaluations": search.evaluations,
     }
 
 
 def plan_capacity(model: TransformerSpec, hw: Accelerator, *, rate_per_s: float, slo: SLO, input_len: float,
-                  output_len: float, length_dist: str = "fixed", n_requests: int = 400,
+                  output_len: float, length_dist: str = "fixed", length_cv: float = 1.0, empirical=None,
+                  n_requests: int = 400,
                   deployments: list[Deployment] | None = None, disaggregation: tuple[tuple[int, int], ...] = (),
                   price_book: str | cost_mod.PriceBook | None = None, purchase: str = "on_demand", top: int = 5,
                   seed: int = 0, verify: bool = True) -> CapacityPlan:
@@ -187,10 +194,10 @@ def plan_capacity(model: TransformerSpec, hw: Accelerator, *, rate_per_s: float,
     verify: simulate the chosen deployment at the full rate behind its router and add a unit if it misses.
     """
     model, hw = load_model(model), load_hardware(hw)  # ids, paths or loaded objects
-    if not rate_per_s > 0:
-        raise PlanError(f"--rate must be a positive number of requests per second, got {rate_per_s!r}")
-    if not (slo.ttft_s > 0 and slo.tpot_s > 0):
-        raise PlanError("SLO targets must be positive seconds")
+    if not (rate_per_s > 0 and math.isfinite(rate_per_s)):
+        raise PlanError(f"--rate must be a positive, finite number of requests per second, got {rate_per_s!r}")
+    if not (slo.ttft_s > 0 and slo.tpot_s > 0 and math.isfinite(slo.ttft_s) and math.isfinite(slo.tpot_s)):
+        raise PlanError(f"SLO targets must be positive, finite seconds, got TTFT {slo.ttft_s!r}, TPOT {slo.tpot_s!r}")
     book = cost_mod.load_price_book(price_book) if price_book is not None else cost_mod.load_price_book()
     price = book.gpu_hour_usd(hw.id, purchase)
     rank_price = price if not math.isnan(price) else 1.0  # without a price, rank by GPU count
@@ -201,7 +208,7 @@ def plan_capacity(model: TransformerSpec, hw: Accelerator, *, rate_per_s: float,
         raise InfeasiblePlanError(f"no deployment of {model.id} fits on {hw.id}: " + "; ".join(
             f"{k}: {v}" for k, v in list(skipped.items())[:4]))
     wl = make_workload(n_requests, input_len=input_len, output_len=output_len, rate_per_s=1.0,
-                       length_dist=length_dist, seed=seed)
+                       length_dist=length_dist, length_cv=length_cv, empirical=empirical, seed=seed)
     tokens_per_req = float(np.mean(wl.prompt_tokens + wl.output_tokens))
     out_per_req = float(np.mean(wl.output_tokens))
     units = [(dep, (0, 0)) for dep in deployments] + [(dep, pd) for dep in deployments for pd in disaggregation]
@@ -225,7 +232,7 @@ def plan_capacity(model: TransformerSpec, hw: Accelerator, *, rate_per_s: float,
         if search.max_rate_per_s <= 0:
             skipped[label] = "misses the SLO even at a low rate"
             continue
-        rec = _record(dep, unit, search, rate_per_s, price, tokens_per_req, out_per_req)
+        rec = _record(dep, unit, search, rate_per_s, price, tokens_per_req, out_per_req, slo)
         results.append(rec)
         best_cost = min(best_cost, rec["gpus"] * rank_price)
     # equal cost: prefer more headroom (capacity per GPU above the target)
@@ -261,5 +268,6 @@ def _verify(model, hw, rec: dict, deployments, rate, slo: SLO, wl: Workload, pri
     return {**rec, "units": units, "gpus": gpus, "cost_per_hour_usd": per_h,
             "cost_per_million_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * tokens_per_req),
             "cost_per_million_output_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * out_per_req),
-            "verified_ttft_p99_s": s["ttft_p99_s"], "verified_tpot_p99_s": s["tpot_p99_s"],
+            f"verified_ttft_p{int(slo.percentile)}_s": s[f"ttft_p{int(slo.percentile)}_s"],
+            f"verified_tpot_p{int(slo.percentile)}_s": s[f"tpot_p{int(slo.percentile)}_s"],
             "verified_meets_slo": slo.check(s), "verified_units_simulated": sim_units}

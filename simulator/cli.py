@@ -202,7 +202,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         price_book=a.price_book, purchase=a.purchase, **_option_kw(a))
     rec = res.to_dict()
     if a.json:
-        print(json.dumps(rec, indent=2))
+        print(units.dumps_json(rec))
     else:
         _print_record(rec)
     if not rec["feasible"]:
@@ -235,7 +235,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
             bar.close()
     top = res.best_per_gpu_count() if a.per_gpu_count else res.top(a.top)
     if a.json:
-        print(json.dumps(top, indent=2))
+        print(units.dumps_json(top))
     else:
         what = "best per GPU count, * on the time/cost Pareto front" if a.per_gpu_count else f"best {len(top)}"
         print(f"{res.n_plans:,} plans evaluated, {res.n_feasible:,} fit" +
@@ -270,7 +270,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     rec = run_scenario(load_scenario(a.scenario))
     if a.json:
-        print(json.dumps(rec, indent=2, default=str))
+        print(units.dumps_json(rec, default=str))
     elif "breakdown" in rec and "step_time_s" in rec:
         _print_record(rec)
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -152,7 +151,7 @@ def cmd_cluster(a: argparse.Namespace) -> int:
         _write_frame(res.timeseries(), a.timeseries, "timeseries")
     summary = ordered_summary(res.summary)
     if a.json:
-        print(json.dumps(summary, indent=2))
+        print(units.dumps_json(summary))
     else:
         _print_text(summary)
     return 0

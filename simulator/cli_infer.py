@@ -7,7 +7,6 @@ SimulatorError subclasses, which the main CLI prints as one line with exit code 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -55,7 +54,8 @@ def register(subparsers) -> None:
     i = subparsers.add_parser("infer", help="static-batch inference estimate (prefill, decode, memory)")
     _deployment_args(i)
     i.add_argument("--ep", type=_int, default=1, help="expert parallel size inside the TP group (MoE)")
-    i.add_argument("--batch", type=_int, default=1)
+    i.add_argument("--batch", type=_int, default=1, help="sequences decoded together (default 1)")
+    i.add_argument("--max-batch", type=_int, help="engine cap on sequences per iteration (engine default otherwise)")
     i.add_argument("--input-len", type=_int, required=True)
     i.add_argument("--output-len", type=_int, required=True)
     i.set_defaults(func=cmd_infer)
@@ -66,7 +66,8 @@ def register(subparsers) -> None:
     s.add_argument("--rate", type=_float, help="requests per second (Poisson unless --arrival says otherwise)")
     s.add_argument("--arrival", default="poisson", help="poisson | gamma[:CV] | offline (all at t=0)")
     s.add_argument("--concurrency", type=_int, help="closed loop with this many users (instead of --rate)")
-    s.add_argument("--requests", type=_int, default=1000)
+    s.add_argument("--requests", type=_int, help="number of requests to simulate (default 1000; with --trace: its "
+                                                 "first N requests, default all)")
     s.add_argument("--input-len", type=_int, default=512)
     s.add_argument("--output-len", type=_int, default=128)
     s.add_argument("--length-dist", default="fixed", help="fixed | lognormal[:CV] | sharegpt | empirical:FILE")
@@ -91,7 +92,7 @@ def register(subparsers) -> None:
     c.add_argument("--slo-tpot-p99", type=_float, default=0.1, help="seconds")
     c.add_argument("--input-len", type=_int, required=True)
     c.add_argument("--output-len", type=_int, required=True)
-    c.add_argument("--length-dist", default="fixed", help="fixed | lognormal[:CV] | sharegpt")
+    c.add_argument("--length-dist", default="fixed", help="fixed | lognormal[:CV] | sharegpt | empirical:FILE")
     c.add_argument("--max-batch", type=_int, nargs="+", default=[None], help="max sequences values to try")
     c.add_argument("--disaggregated", nargs="+", default=[], metavar="P:D",
                    help="also try prefill:decode ratios, e.g. 1:1 1:2")
@@ -119,10 +120,11 @@ def cmd_infer(a: argparse.Namespace) -> int:
     from .inference import Deployment, estimate_inference
 
     model, hw = _load(a)
-    dep = Deployment(tp=a.tp, pp=a.pp, ep=a.ep, precision=a.precision, kv_precision=a.kv_precision, engine=a.engine)
+    dep = Deployment(tp=a.tp, pp=a.pp, ep=a.ep, precision=a.precision, kv_precision=a.kv_precision, engine=a.engine,
+                     max_seqs=a.max_batch)
     rec = estimate_inference(model, hw, dep, batch=a.batch, input_len=a.input_len, output_len=a.output_len).to_dict()
     if a.json:
-        print(json.dumps(rec, indent=2))
+        print(units.dumps_json(rec))
     else:
         print(f"{model.id} on {dep.gpus} x {hw.id}: {dep.label()}, batch {a.batch}, {a.input_len} in / {a.output_len} out")
         _print([
@@ -147,15 +149,11 @@ def _split_opt(text: str) -> tuple[str, str | None]:
     return name, (arg or None)
 
 
-def _workload(a, model):
-    from .serving import make_workload, read_trace, workload_from_trace
+def _length_options(text: str) -> tuple[str, float, object]:
+    """--length-dist NAME[:ARG] -> (distribution, lognormal cv, empirical lengths table or None)."""
+    from .serving import read_trace, workload_from_trace
 
-    if a.trace:
-        return workload_from_trace(read_trace(a.trace), a.trace)
-    arrival, cv = _split_opt(a.arrival)
-    dist, darg = _split_opt(a.length_dist)
-    if a.concurrency is None and arrival != "offline" and a.rate is None:
-        raise PlanError("serve needs --rate (requests/s), --concurrency, --arrival offline or --trace")
+    dist, darg = text.split(":", 1) if ":" in text else (text, None)
     empirical = None
     if dist == "empirical":
         if not darg:
@@ -164,10 +162,34 @@ def _workload(a, model):
         workload_from_trace(empirical, darg, need_arrivals=False)  # validates the columns
     try:
         length_cv = float(darg) if darg and dist == "lognormal" else 1.0
+    except ValueError:
+        raise PlanError(f"bad number in --length-dist {text!r}; use lognormal:CV, e.g. lognormal:0.5") from None
+    return dist, length_cv, empirical
+
+
+def _workload(a, model):
+    from .serving import make_workload, read_trace, workload_from_trace
+
+    if a.trace:
+        if a.rate is not None or a.concurrency is not None:
+            raise PlanError("--trace sets the arrival times itself; drop --rate and --concurrency")
+        wl = workload_from_trace(read_trace(a.trace), a.trace)
+        if a.requests is not None:  # the first N requests of the trace
+            if a.requests < 1:
+                raise PlanError(f"--requests must be a positive integer, got {a.requests!r}")
+            wl = type(wl)(wl.arrival_s[:a.requests], wl.prompt_tokens[:a.requests], wl.output_tokens[:a.requests])
+        return wl
+    if a.rate is not None and a.concurrency is not None:
+        raise PlanError("give either --rate (open loop) or --concurrency (closed loop), not both")
+    arrival, cv = _split_opt(a.arrival)
+    if a.concurrency is None and arrival != "offline" and a.rate is None:
+        raise PlanError("serve needs --rate (requests/s), --concurrency, --arrival offline or --trace")
+    dist, length_cv, empirical = _length_options(a.length_dist)
+    try:
         arrival_cv = float(cv) if cv else 2.0
     except ValueError:
-        raise PlanError(f"bad number in --arrival {a.arrival!r} or --length-dist {a.length_dist!r}") from None
-    return make_workload(a.requests, input_len=a.input_len, output_len=a.output_len,
+        raise PlanError(f"bad number in --arrival {a.arrival!r}; use gamma:CV, e.g. gamma:2") from None
+    return make_workload(1000 if a.requests is None else a.requests, input_len=a.input_len, output_len=a.output_len,
                          arrival="offline" if a.concurrency else arrival, rate_per_s=a.rate, arrival_cv=arrival_cv,
                          length_dist=dist, length_cv=length_cv, empirical=empirical, seed=a.seed)
 
@@ -188,10 +210,17 @@ def cmd_serve(a: argparse.Namespace) -> int:
     model, hw = _load(a)
     dep = Deployment(tp=a.tp, pp=a.pp, precision=a.precision, kv_precision=a.kv_precision, engine=a.engine,
                      max_seqs=a.max_batch, max_batched_tokens=a.max_batched_tokens)
-    if a.rate is not None and not a.rate > 0:
-        raise PlanError(f"--rate must be a positive number of requests per second, got {a.rate!r}")
+    if a.concurrency is not None and a.concurrency < 1:
+        raise PlanError(f"--concurrency must be a positive number of users, got {a.concurrency!r}")
+    if a.rate is not None and not (a.rate > 0 and math.isfinite(a.rate)):
+        raise PlanError(f"--rate must be a positive, finite number of requests per second, got {a.rate!r}")
+    for flag, value in (("--slo-ttft", a.slo_ttft), ("--slo-tpot", a.slo_tpot)):
+        if not value > 0:  # NaN fails too; the default (no target) is inf
+            raise PlanError(f"{flag} must be a positive number of seconds, got {value!r}")
     if (a.prefill_replicas > 0) != (a.decode_replicas > 0):
         raise PlanError("disaggregation needs both --prefill-replicas and --decode-replicas")
+    if a.prefill_replicas > 0 and a.replicas != 1:
+        raise PlanError("--replicas counts colocated replicas; with --prefill-replicas/--decode-replicas drop it")
     cfg = ServingConfig(dep, replicas=a.replicas, router=a.router, prefill_replicas=a.prefill_replicas,
                         decode_replicas=a.decode_replicas, slo_ttft_s=a.slo_ttft, slo_tpot_s=a.slo_tpot,
                         max_time_s=a.max_time)
@@ -202,7 +231,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
         _write(res.timeseries, a.timeseries)
     s = res.summary
     if a.json:
-        print(json.dumps(s, indent=2))
+        print(units.dumps_json(s))
     else:
         print(f"{model.id} on {s['gpus']} x {hw.id}: {dep.label()}, "
               f"{'disaggregated' if cfg.disaggregated else str(a.replicas) + ' replica(s)'}, router {a.router}")
@@ -222,7 +251,13 @@ def cmd_serve(a: argparse.Namespace) -> int:
         ])
     if s["overloaded"]:
         sys.stderr.write(f"simulator: overloaded: {s['overload_reason']}\n")
+    if s["requests_rejected"]:
+        sys.stderr.write(f"simulator: {s['requests_rejected']} requests rejected: {s['rejection_reason']}\n")
     return 0
+
+
+def _money(x: float, width: int, digits: int) -> str:
+    return f"{x:>{width}.{digits}f}" if x is not None and math.isfinite(x) else f"{'-':>{width}}"
 
 
 def _ratio(text: str) -> tuple[int, int]:
@@ -239,7 +274,7 @@ def cmd_capacity(a: argparse.Namespace) -> int:
     from .capacity import SLO, candidate_deployments, plan_capacity
 
     model, hw = _load(a)
-    dist, _ = _split_opt(a.length_dist)
+    dist, length_cv, empirical = _length_options(a.length_dist)
     deps, skipped = candidate_deployments(model, hw, precisions=a.precision, tps=a.tp, pps=a.pp,
                                           kv_precisions=a.kv_precision, max_seqs=a.max_batch, engine=a.engine,
                                           min_tokens_per_seq=a.input_len + a.output_len)
@@ -249,13 +284,17 @@ def cmd_capacity(a: argparse.Namespace) -> int:
         raise InfeasiblePlanError(f"no candidate deployment of {model.id} fits on {hw.id}: " + "; ".join(
             f"{k}: {v}" for k, v in list(skipped.items())[:3]))
     plan = plan_capacity(model, hw, rate_per_s=a.rate, slo=SLO(a.slo_ttft_p99, a.slo_tpot_p99),
-                         input_len=a.input_len, output_len=a.output_len, length_dist=dist, n_requests=a.requests,
+                         input_len=a.input_len, output_len=a.output_len, length_dist=dist, length_cv=length_cv,
+                         empirical=empirical, n_requests=a.requests,
                          deployments=deps, disaggregation=tuple(_ratio(r) for r in a.disaggregated),
                          price_book=a.price_book, purchase=a.purchase, top=a.top + 1, seed=a.seed)
     out = plan.to_dict()
     out["skipped"] = {**skipped, **out["skipped"]}
+    if plan.best is not None and not math.isfinite(plan.best["cost_per_hour_usd"]):
+        sys.stderr.write(f"simulator: warning: the price book has no {a.purchase} price for {hw.id}; deployments are "
+                         "ranked by GPU count and costs are left empty (pass --price-book or another --purchase)\n")
     if a.json:
-        print(json.dumps(out, indent=2))
+        print(units.dumps_json(out))
     else:
         print(f"{model.id} on {hw.id}: {a.rate} req/s, {a.input_len} in / {a.output_len} out, "
               f"SLO p99 TTFT <= {a.slo_ttft_p99} s, p99 TPOT <= {a.slo_tpot_p99} s")
@@ -264,7 +303,7 @@ def cmd_capacity(a: argparse.Namespace) -> int:
         for tag, r in [("*", plan.best)] + [(" ", r) for r in plan.alternatives]:
             if r is not None:
                 print(f"{tag:2}{r['deployment']:<60} {r['gpus']:>5} {r['max_rate_per_unit_per_s']:>10.2f} "
-                      f"{r['cost_per_hour_usd']:>9.2f} {r['cost_per_million_tokens_usd']:>8.3f}")
+                      f"{_money(r['cost_per_hour_usd'], 9, 2)} {_money(r['cost_per_million_tokens_usd'], 8, 3)}")
     if plan.best is None:
         sys.stderr.write("simulator: no deployment meets the SLO\n")
         return 2

@@ -105,8 +105,9 @@ ENGINES: dict[str, EngineProfile] = {
                "(benchmarks/validate_inference.py --fit) and checked on the DGX-H100 and BLOOM rows",
         host_terms_on_reference_host=True),
     "gpt-fast": EngineProfile(
-        "gpt-fast", 0.1e-3, 0.0, 0.0, 0.90, "total", 16, 1, 1, False, "reserve_full",
-        source="torch.compile + CUDA graphs (gpt-fast README): no per-layer host cost"),
+        "gpt-fast", 0.1e-3, 0.0, 0.0, 0.90, "total", 16, 1, 32768, False, "reserve_full",
+        source="torch.compile + CUDA graphs (gpt-fast README): no per-layer host cost; one sequence at a time, "
+               "its whole prompt in one forward pass (prompts up to 32k tokens: the workspace is sized for that)"),
     "fastertransformer": EngineProfile(
         "fastertransformer", 0.5e-3, 0.0, 0.0, 0.90, "free", 16, 64, 8192, False, "reserve_full",
         source="C++ runtime, static batching"),
@@ -534,6 +535,7 @@ REASONS: dict[int, str] = {
     2: "the KV cache cannot hold one sequence of input + output tokens",
     4: "the batch does not fit in the KV cache",
     8: "input + output tokens exceed the model's context window",
+    16: "the batch exceeds the engine's max sequences per iteration (raise it with --max-batch)",
 }
 
 
@@ -563,6 +565,8 @@ def estimate_inference(model: TransformerSpec, hw: Accelerator, dep: Deployment,
     limit = context_limit_tokens(model)
     if limit is not None and total_len > limit:
         reason |= 8
+    if batch > dep.seq_cap:
+        reason |= 16
     ttft = float(prefill_time_s(model, hw, dep, batch, input_len))
     contexts = input_len + np.arange(1, output_len, dtype=float)
     steps = decode_step_time_s(model, hw, dep, batch, contexts) if output_len > 1 else np.zeros(0)

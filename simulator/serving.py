@@ -12,6 +12,7 @@ requests fast. Deterministic under a seed.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -51,8 +52,8 @@ def arrival_times_s(n: int, process: str, rate_per_s: float | None, rng: np.rand
     DistServe use the same) or offline (everything at t = 0, the max-load benchmark)."""
     if process == "offline":
         return np.zeros(n)
-    if rate_per_s is None or not rate_per_s > 0:
-        raise PlanError(f"--rate must be a positive number of requests per second, got {rate_per_s!r}")
+    if rate_per_s is None or not (rate_per_s > 0 and math.isfinite(rate_per_s)):
+        raise PlanError(f"--rate must be a positive, finite number of requests per second, got {rate_per_s!r}")
     if process == "poisson":
         gaps = rng.exponential(1.0 / rate_per_s, n)
     elif process == "gamma":
@@ -72,6 +73,8 @@ def sample_lengths(n: int, mean: float, dist: str, rng: np.random.Generator, cv:
     if dist == "fixed":
         out = np.full(n, float(mean))
     elif dist == "lognormal":
+        if not (cv > 0 and math.isfinite(cv)):
+            raise PlanError(f"lognormal length cv (--length-dist lognormal:CV) must be a positive number, got {cv!r}")
         sigma2 = np.log1p(cv**2)
         out = rng.lognormal(np.log(mean) - sigma2 / 2.0, np.sqrt(sigma2), n)
     elif dist == "empirical":
@@ -254,6 +257,7 @@ class _Sim:
         self.concurrency = concurrency
         self.waiting_total = TimeWeightedMonitor("waiting", 0.0, 0.0)
         self.overload_reason = ""
+        self.reject_reason = ""  # why the first rejected request could never be served
         self.engines: list[_Engine] = []
         pools = ([("prefill", cfg.deployment, cfg.prefill_replicas), ("decode", cfg.decode_deployment or cfg.deployment,
                                                                       cfg.decode_replicas)]
@@ -291,6 +295,12 @@ class _Sim:
         too_long = (not e.chunked) and self.prompt[r] > e.token_cap
         if need > e.blocks_total - e.watermark or too_long:
             self.rejected[r] = True
+            if not self.reject_reason:
+                self.reject_reason = (
+                    f"a {self.prompt[r]}-token prompt exceeds the engine's {e.token_cap}-token budget per iteration "
+                    "and it has no chunked prefill (raise --max-batched-tokens)" if too_long else
+                    f"{self.prompt[r] + self.output[r]} tokens of one request exceed the KV cache "
+                    f"({(e.blocks_total - e.watermark) * e.bs} tokens); raise --tp or lower the precision")
             self._resolve()
             return
         self.where[r] = e.idx
@@ -530,12 +540,14 @@ def summarize(req: pd.DataFrame, slo_ttft_s: float = float("inf"), slo_tpot_s: f
         "requests_completed": int(len(ok)), "requests_total": int(len(req)),
         "requests_rejected": int(req["rejected"].sum()), "preemptions": int(req["preemptions"].sum()),
         "makespan_s": span,
-        "throughput_requests_per_s": len(ok) / span if span > 0 else float("nan"),
-        "throughput_output_tokens_per_s": float(ok["output_tokens"].sum()) / span if span > 0 else float("nan"),
+        # nothing completed: zero throughput (NaN only for a single instant with no span)
+        "throughput_requests_per_s": len(ok) / span if span > 0 else (0.0 if not len(ok) else float("nan")),
+        "throughput_output_tokens_per_s": (float(ok["output_tokens"].sum()) / span if span > 0 else
+                                           (0.0 if not len(ok) else float("nan"))),
         "throughput_total_tokens_per_s": (float((ok["output_tokens"] + ok["prompt_tokens"]).sum()) / span
-                                          if span > 0 else float("nan")),
+                                          if span > 0 else (0.0 if not len(ok) else float("nan"))),
         "slo_attainment": float(good.sum() / len(req)) if len(req) else float("nan"),
-        "goodput_requests_per_s": float(good.sum()) / span if span > 0 else float("nan"),
+        "goodput_requests_per_s": float(good.sum()) / span if span > 0 else (0.0 if not len(ok) else float("nan")),
     })
     return out
 
@@ -616,6 +628,7 @@ def _result(sim: _Sim, cfg: ServingConfig, seed: int) -> ServingResult:
         "gpu_busy_fraction": float(busy.mean() / span), "kv_occupancy_mean": float(np.mean(kv_mean)),
         "kv_occupancy_max": float(max(e.kv.maximum() for e in sim.engines)),
         "requests_unfinished": int(incomplete), "overloaded": bool(reason), "overload_reason": reason,
+        "rejection_reason": sim.reject_reason,
         "kv_blocks_in_use_at_end": int(sum(e.blocks_total - e.free for e in sim.engines)),
         "sim_events": int(sim.events), "seed": seed,
     })

@@ -92,3 +92,21 @@ def human_mass_kg(value_kg: float) -> str:
     if abs(value_kg) >= 1e3:
         return f"{value_kg / 1e3:.3g} t"
     return f"{value_kg:.3g} kg"
+
+
+def json_safe(obj):
+    """A copy of `obj` with every non-finite float (NaN, inf) as None, so JSON output stays valid JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def dumps_json(obj, **kw) -> str:
+    """json.dumps for CLI output: indented, non-finite numbers as null (json_safe)."""
+    import json
+
+    return json.dumps(json_safe(obj), indent=2, allow_nan=False, **kw)

@@ -99,3 +99,13 @@ def test_bad_capacity_input():
     assert deps == []
     with pytest.raises(InfeasiblePlanError, match="no deployment"):
         plan_capacity(L405B, A40, rate_per_s=1, slo=SLO(), input_len=100, output_len=10, deployments=deps)
+
+
+def test_reported_latencies_follow_the_slo_percentile():
+    deps = [Deployment(tp=1, precision="bf16")]
+    plan = plan_capacity(L8B, H100, rate_per_s=5, slo=SLO(2.0, 0.05, percentile=50), input_len=500, output_len=100,
+                         n_requests=150, deployments=deps)
+    d = plan.to_dict()
+    assert d["slo_ttft_p50_s"] == 2.0 and "slo_ttft_p99_s" not in d
+    best = d["best"]
+    assert best["ttft_p50_s_at_max_rate"] <= 2.0 and best["verified_ttft_p50_s"] <= 2.0

@@ -95,6 +95,13 @@ def test_serve_disaggregated(capsys):
     (["--rate", "1", "--prefill-replicas", "1"], "both --prefill-replicas and --decode-replicas"),
     (["--trace", "/no/such.csv"], "does not exist"),
     (["--rate", "1", "--length-dist", "empirical"], "empirical:PATH"),
+    (["--rate", "1", "--concurrency", "4"], "not both"),
+    (["--concurrency", "0"], "--concurrency must be a positive"),
+    (["--rate", "1", "--slo-ttft", "0"], "--slo-ttft must be a positive"),
+    (["--rate", "inf"], "finite"),
+    (["--rate", "1", "--length-dist", "lognormal:-1"], "cv"),
+    (["--trace", TRACE, "--rate", "3"], "drop --rate"),
+    (["--rate", "1", "--prefill-replicas", "1", "--decode-replicas", "1", "--replicas", "3"], "drop it"),
 ])
 def test_serve_bad_input_is_one_line(capsys, extra, words):
     code, _, err = run(capsys, SERVE + extra)
@@ -126,3 +133,56 @@ def test_capacity_model_that_fits_nowhere(capsys):
     code, _, err = run(capsys, ["capacity", "--model", "llama3.1-405b", "--hardware", "a100-sxm-40gb", "--rate", "1",
                                 "--input-len", "100", "--output-len", "10", "--precision", "bf16"])
     assert code == 2 and "no candidate deployment" in err
+
+
+def test_infer_batch_beyond_the_engine_cap_is_infeasible(capsys):
+    """vLLM runs at most 256 sequences per iteration by default: a static batch of 1024 is not one batch."""
+    big = ["infer", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--batch", "1024", "--input-len", "128",
+           "--output-len", "16", "--json"]
+    code, out, _ = run(capsys, big)
+    assert code == 2 and "max sequences" in json.loads(out)["reason"]
+    code, out, _ = run(capsys, big + ["--max-batch", "1024"])
+    assert code == 0 and json.loads(out)["feasible"]
+
+
+def test_json_output_has_no_nan_literals(capsys):
+    code, out, _ = run(capsys, ["infer", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--input-len", "64",
+                                "--output-len", "1", "--json"])
+    assert code == 0 and "NaN" not in out and json.loads(out)["decode_tokens_per_s_per_seq"] is None
+
+
+def test_batch_one_engine_serves_and_rejections_say_why(capsys):
+    gpt_fast = ["serve", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--engine", "gpt-fast", "--rate",
+                "2", "--requests", "20", "--output-len", "16", "--json"]
+    code, out, err = run(capsys, gpt_fast + ["--input-len", "512"])
+    s = json.loads(out)
+    assert code == 0 and s["requests_completed"] == 20 and s["requests_rejected"] == 0
+    code, out, err = run(capsys, gpt_fast + ["--input-len", "40000", "--max-time", "100"])
+    s = json.loads(out)
+    assert s["requests_rejected"] == 20 and s["throughput_requests_per_s"] == 0.0
+    assert "token budget" in s["rejection_reason"] and "rejected" in err
+
+
+def test_capacity_uses_the_length_spread_and_warns_without_a_price(capsys):
+    base = ["capacity", "--model", "llama3.1-8b", "--rate", "5", "--input-len", "512", "--output-len", "128",
+            "--tp", "1", "--precision", "bf16", "--requests", "150", "--json"]
+    costs = {}
+    for cv in ("0.3", "3"):
+        code, out, err = run(capsys, base + ["--hardware", "h100-sxm-80gb", "--length-dist", f"lognormal:{cv}"])
+        assert code == 0, err
+        costs[cv] = json.loads(out)["best"]["max_rate_per_unit_per_s"]
+    assert costs["0.3"] != costs["3"]
+    code, out, err = run(capsys, base + ["--hardware", "h100-sxm-80gb", "--length-dist", f"empirical:{TRACE}"])
+    assert code == 0, err
+    code, out, err = run(capsys, base + ["--hardware", "mi300x-192gb"])
+    best = json.loads(out)["best"]
+    assert code == 0 and best["cost_per_hour_usd"] is None and "no on_demand price for mi300x-192gb" in err
+
+
+def test_capacity_skips_an_engine_cap_beyond_its_token_budget(capsys):
+    code, out, err = run(capsys, ["capacity", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--rate", "2",
+                                  "--input-len", "256", "--output-len", "32", "--tp", "1", "--precision", "bf16",
+                                  "--max-batch", "64", "10000", "--requests", "100", "--json"])
+    res = json.loads(out)
+    assert code == 0, err
+    assert any("token budget" in v for v in res["skipped"].values())

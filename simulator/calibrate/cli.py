@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .. import units
+
 EXIT_USAGE = 2
 DEFAULT_DIR = Path("hardware_profiles") / "measurements"
 
@@ -145,7 +147,7 @@ def cmd_validate(a: argparse.Namespace) -> int:
     report, df, _ = validate(m, hw, a.stat, a.scope, a.allow_other_device)
     if a.plot:
         report["plot"] = str(plot(df, a.plot, f"{hw.id}: held-out prediction ({a.stat})"))
-    print(json.dumps(report, indent=2, default=_jsonable) if a.json else format_report(report))
+    print(units.dumps_json(report, default=_jsonable) if a.json else format_report(report))
     failed = []
     for fam, e in report["families"].items():
         if "form" not in e:
@@ -169,7 +171,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
         report["plot"] = str(plot(df, a.plot, f"{hw.id}: held-out prediction ({a.stat})"))
     if not a.dry_run:
         report["written"] = write_fit(hw, report, pf, a.measurements, a.stat, a.scope)
-    print(json.dumps(report, indent=2, default=_jsonable) if a.json else format_report(report)
+    print(units.dumps_json(report, default=_jsonable) if a.json else format_report(report)
           + (f"\nwrote {report['written']}" if report.get("written") else "\n(dry run: profile not written)"))
     return 0
 
@@ -277,7 +279,7 @@ def cmd_kernel(a: argparse.Namespace) -> int:
                          heads=a.heads, head_dim=a.head_dim, causal=a.causal, bytes_=a.bytes, gpus=a.gpus,
                          scope=a.scope)
     if a.json:
-        print(json.dumps(rec, indent=2))
+        print(units.dumps_json(rec))
         return 0
     rate = (human_flops(rec["achieved_flop_per_s"]) if "achieved_flop_per_s" in rec
             else human_rate(rec["achieved_bytes_per_s"]))
