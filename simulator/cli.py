@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         except ImportError:  # e.g. a GPU box with only numpy + torch: keep the subcommands that can run
             continue
 
-    rn = sub.add_parser("run", help="run a scenario YAML (training; other kinds as engines add them)")
+    rn = sub.add_parser("run", help="run a scenario YAML: training, serving, cluster (or a cluster_scenario file "
+                                    "with its defaults), as `kind:` says")
     rn.add_argument("scenario", help="path to a scenario YAML file")
     rn.add_argument("--json", action="store_true")
     rn.set_defaults(func=cmd_run)
@@ -146,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--json", action="store_true", help="print the summary as JSON")
     sw.set_defaults(func=cmd_sweep)
 
-    ls = sub.add_parser("list", help="list shipped hardware, models or price books")
+    ls = sub.add_parser("list", help="list shipped hardware, models, price books or cluster scenarios")
     ls.add_argument("what", choices=["hardware", "models", "prices", "scenarios"])
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
@@ -273,6 +274,10 @@ def cmd_run(a: argparse.Namespace) -> int:
         print(units.dumps_json(rec, default=str))
     elif "breakdown" in rec and "step_time_s" in rec:
         _print_record(rec)
+    elif "installed_gpus" in rec and "utilization" in rec:  # a cluster run: the `simulator cluster` table
+        from .cli_cluster import _print_text
+
+        _print_text(rec)
     else:
         for k, v in rec.items():
             print(f"{k:>28}  {v}")

@@ -119,9 +119,11 @@ def _print_text(s: dict[str, Any]) -> None:
         line = (f"  pool {pid}: {p['gpus']:,} x {p['hardware']} ({p['purchase']}), utilization "
                 f"{_fmt(p['utilization'], 'pct')}, {p['node_failures']:,} node failures, {_fmt(p['cost_usd'], 'usd')}")
         rvb = p.get("rent_vs_buy")
-        if rvb:
-            line += (f"; owning breaks even with on-demand at {_fmt(rvb['break_even_utilization'], 'pct')} "
-                     f"utilization -> {rvb['cheaper']} at this load")
+        if rvb and rvb["rent_option"] in ("on_demand", "spot"):  # hourly: renting pays for busy GPU-hours only
+            line += (f"; owning breaks even with elastic {rvb['rent_option']} renting (busy GPU-hours only) at "
+                     f"{_fmt(rvb['break_even_utilization'], 'pct')} utilization -> {rvb['cheaper']} at this load")
+        elif rvb:  # committed: every hour is billed either way
+            line += f"; owning vs {rvb['rent_option']} for every hour -> {rvb['cheaper']}"
         print(line)
     for w in s["warnings"]:
         print(f"  warning: {w}")

@@ -100,8 +100,8 @@ def _productive_in_window(seg: pd.DataFrame, w0: float, w1: float) -> float:
     """Productive GPU-seconds inside the window, spreading each segment's productive share evenly over it."""
     if seg.empty:
         return 0.0
-    start = seg["start_s"].to_numpy()
-    end = seg["end_s"].to_numpy()
+    start = seg["start_s"].to_numpy(dtype=float)
+    end = seg["end_s"].to_numpy(dtype=float)
     length = end - start
     overlap = np.clip(np.minimum(end, w1) - np.maximum(start, w0), 0.0, None)
     share = np.divide(seg["productive_s"].to_numpy(), length, out=np.zeros_like(length), where=length > 0)
@@ -153,10 +153,12 @@ def _pool_summary(run: _Run, w0: float, w1: float, end: float) -> tuple[dict[str
                                "node_failures": p.node_failures, "cost_usd": cost, "energy_kwh": energy_j / J_PER_KWH,
                                "usd_per_gpu_hour": p.usd_per_gpu_s * SECONDS_PER_HOUR}
         owned_book = run.sc.owned_book
+        # compare owning with the pool's own rental option (a rented pool), else with on-demand
+        option = spec.purchase if spec.purchase in cost_mod.PURCHASE_OPTIONS else "on_demand"
         if owned_book is not None and owned_book.owned_cost(spec.hardware.id) is not None \
-                and not math.isnan(book.gpu_hour_usd(spec.hardware.id, "on_demand")) and not math.isnan(util):
+                and not math.isnan(book.gpu_hour_usd(spec.hardware.id, option)) and not math.isnan(util):
             rec["rent_vs_buy"] = cost_mod.rent_vs_buy(spec.hardware, spec.gpus, owned_book=owned_book,
-                                                      rent_book=book, option="on_demand",
+                                                      rent_book=book, option=option,
                                                       utilization=min(max(util, 0.0), 1.0)).to_dict()
         out[pid] = rec
         total_cost += cost
@@ -199,7 +201,7 @@ def build_result(run: _Run) -> ClusterResult:
         notes.append(f"stopped at the safety bound {end:g} s before every job ended; pass --until to choose the "
                      "horizon")
     energy_kwh = energy_j / J_PER_KWH
-    jobs_cost = float(jobs["cost_usd"].sum())
+    jobs_cost = float(jobs["cost_usd"].sum()) if not jobs["cost_usd"].isna().any() else math.nan  # unpriced pool
     serving_cost = sum(s.gpu_s * run.pools[s.spec.pool].usd_per_gpu_s for s in run.services)
     summary: dict[str, Any] = {
         "scenario": sc.id, "policy": run.policy_name, "seed": run.seed, "end_s": end,

@@ -20,7 +20,15 @@ from . import cost as cost_mod
 from .catalog import ROOT, _resolve, format_validation_error, load_hardware, read_yaml
 from .errors import DataFileError, SimulatorError, UnknownIdError
 from .hardware import Accelerator
-from .schema_cluster import DurationFile, GeneratorFile, JobFile, ScenarioFile, TraceFile, TrainingPlanFile
+from .schema_cluster import (
+    MAX_BATCH_PRIORITY,
+    DurationFile,
+    GeneratorFile,
+    JobFile,
+    ScenarioFile,
+    TraceFile,
+    TrainingPlanFile,
+)
 from .units import SECONDS_PER_DAY
 
 SCENARIOS_DIR = ROOT / "workloads" / "scenarios"
@@ -390,6 +398,9 @@ def _trace_jobs(t: TraceFile, f: ScenarioFile, by_id: dict[str, PoolSpec], sourc
                 pools = (row["pool"],)
             _check_fits(int(gpus), pools, by_id, where)
             prio = int(_num(row, "priority", where)) if row.get("priority") else 0
+            if abs(prio) > MAX_BATCH_PRIORITY:
+                raise DataFileError(f"{where}: priority = {prio} is outside +-{MAX_BATCH_PRIORITY}; inference "
+                                    "replicas outrank every batch priority, so rescale the column")
             jobs.append(JobSpec(row["job_id"] or f"row{row_no}", t.kind, int(gpus), submit, pools,
                                 tuple(dur / by_id[p].relative_speed for p in pools), prio, t.preemptible, False,
                                 write, restart, interval, final, row.get("user", "")))
@@ -421,7 +432,8 @@ def materialize_jobs(scenario: ClusterScenario, rng: np.random.Generator, until_
 
 def _draw(g: GeneratorSpec, scenario: ClusterScenario, rng: np.random.Generator,
           until_s: float | None) -> list[JobSpec]:
-    stop = min(x for x in (g.stop_s, until_s, scenario.horizon_s, math.inf) if x is not None)
+    # horizon_s is the default --until: an explicit --until, longer or shorter, sets how long jobs arrive
+    stop = min(x for x in (g.stop_s, until_s if until_s is not None else scenario.horizon_s, math.inf) if x is not None)
     if g.n_jobs is None and math.isinf(stop):
         raise SimulatorError(f"generator {g.name!r} is unbounded: set n_jobs or stop_s, or pass --until")
     mean_gap_s = SECONDS_PER_DAY / g.jobs_per_day

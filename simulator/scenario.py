@@ -213,7 +213,10 @@ def load_scenario(path: str | Path) -> BaseModel:
     p = Path(path)
     if not p.is_file():
         raise DataFileError(f"scenario file {str(path)!r} does not exist")
-    return parse_scenario(read_yaml(p), str(p))
+    data = read_yaml(p)
+    if data.get("kind") == "cluster_scenario":  # a cluster description itself: run it with its defaults
+        data = {"kind": "cluster", "scenario": str(p)}
+    return parse_scenario(data, str(p))
 
 
 def run_scenario(scenario: BaseModel | dict[str, Any]) -> dict[str, Any]:

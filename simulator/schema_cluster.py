@@ -6,11 +6,15 @@ Defaults carry their source in a comment; every time is in seconds, every rate n
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, NonNegativeFloat, PositiveInt, model_validator
 
 from .schema import PlanSpec, _Entity, _Strict
+
+# positive and finite: an infinite duration, rate or interval would never end (or overflow the engine)
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+MAX_BATCH_PRIORITY = 999_999  # below cluster_policies.SERVICE_PRIORITY: inference replicas outrank every job
 
 # Llama 3 405B, 54-day snapshot on 16,384 H100 (2,048 nodes): 419 unexpected + 47 planned interruptions
 # (Meta, "The Llama 3 Herd of Models", via cluster_cost_reliability.md section 3.1-3.2, derived rates):
@@ -98,7 +102,7 @@ class _JobCommon(_Strict):
     name: str = Field(min_length=1)
     kind: Literal["training", "finetune", "batch", "eval"] = "training"
     pools: list[str] | None = None  # allowed pools in preference order; default all
-    priority: int = 0
+    priority: int = Field(default=0, ge=-MAX_BATCH_PRIORITY, le=MAX_BATCH_PRIORITY)
     preemptible: bool = True
     whole_nodes: bool = False  # round the gang up to whole nodes
     checkpoint_write_s: NonNegativeFloat | None = None
@@ -142,6 +146,14 @@ class GeneratorFile(_JobCommon):
     gpus: PositiveInt | dict[PositiveInt, PositiveFloat]  # a count, or {count: weight}
     duration: DurationFile | list[DurationFile]
     priority_mix: dict[int, PositiveFloat] | None = None  # {priority: weight}; overrides `priority`
+
+    @model_validator(mode="after")
+    def _priorities(self):
+        bad = [p for p in (self.priority_mix or {}) if abs(p) > MAX_BATCH_PRIORITY]
+        if bad:
+            raise ValueError(f"priority_mix keys {bad} are outside +-{MAX_BATCH_PRIORITY} (inference replicas "
+                             "outrank every batch priority)")
+        return self
 
 
 class TraceFile(_Strict):

@@ -13,7 +13,9 @@ A grid file names a base scenario (any kind registered in `scenario.SCENARIO_KIN
     zip:                       # groups of axes that vary together (each group is one axis)
       - {seq_len: [4096, 8192], global_batch: [2048, 1024]}
     seeds: 1                   # replicas per scenario with distinct seeds (stochastic kinds)
-    seed: 0                    # root of the per-scenario seed streams (numpy SeedSequence)
+    seed: 0                    # root of the replica seeds (numpy SeedSequence; default: base.seed or 0);
+                               # replica r has the same seed in every cell (common random numbers);
+                               # a `seed` axis instead sets the seeds directly
 
 Results: one row per scenario (`input.<path>` columns, output columns, `error`), written as
 `<out>/part-<first id>.parquet` shards as they finish; `--resume` skips finished shards, so a crash
@@ -140,8 +142,11 @@ class Grid:
             for name, value in zip(names, rows[pos], strict=True):
                 _set_path(data, name, value)
                 inputs[f"input.{name}"] = value
-        if self.seeds > 1 or self.kind != "training":
-            child = np.random.SeedSequence([self.seed, index]).generate_state(1)[0]
+        seed_axis = any("seed" in names for names, _ in self.axes)
+        if not seed_axis and (self.seeds > 1 or self.kind != "training"):
+            # common random numbers: replica r gets the same seed in every cell, so cells that differ only
+            # in policy or hardware see the same job stream and failures (a fair comparison)
+            child = np.random.SeedSequence([self.seed, replica]).generate_state(1)[0]
             inputs["input.seed"] = int(child)
             if self.kind != "training":
                 data["seed"] = int(child)
@@ -187,11 +192,16 @@ def parse_grid(data: dict[str, Any], source: str = "<grid>") -> Grid:
     try:
         seeds = int(data.get("seeds", 1))
         shard_size = int(data.get("shard_size", 5000 if kind == "training" else 50))
-        root_seed = int(data.get("seed", 0))
+        root_seed = int(data.get("seed", base.get("seed", 0)))
     except (TypeError, ValueError):
         raise DataFileError(f"{source}: seeds, seed and shard_size must be integers") from None
+    for key in ("seeds", "seed", "shard_size"):
+        if key in data and (isinstance(data[key], bool) or float(data[key]) != int(float(data[key]))):
+            raise DataFileError(f"{source}: {key} must be a whole number, got {data[key]!r}")
     if seeds < 1:
         raise DataFileError(f"{source}: seeds must be >= 1, got {seeds}")
+    if seeds > 1 and any(n == "seed" for names, _ in axes for n in names):
+        raise DataFileError(f"{source}: give either a 'seed' axis or 'seeds: N' replicas, not both")
     if shard_size < 1:
         raise DataFileError(f"{source}: shard_size must be >= 1, got {shard_size}")
     grid = Grid(base=base, axes=tuple(axes), seeds=seeds, seed=root_seed, shard_size=shard_size)
@@ -205,7 +215,16 @@ def load_grid(path: str | Path) -> Grid:
     p = Path(path)
     if not p.is_file():
         raise DataFileError(f"grid file {str(path)!r} does not exist")
-    return parse_grid(read_yaml(p), str(p))
+    data = read_yaml(p)
+    base = data.get("base")
+    # file references in the base scenario are relative to the grid file, like a scenario's own paths
+    if isinstance(base, dict):
+        for key in ("scenario", "model", "hardware"):
+            ref = base.get(key)
+            if isinstance(ref, str) and ("/" in ref or ref.endswith((".yaml", ".yml"))) and not Path(ref).is_absolute():
+                if (p.parent / ref).is_file() and not Path(ref).is_file():
+                    base[key] = str((p.parent / ref).resolve())
+    return parse_grid(data, str(p))
 
 
 # ------------------------------------------------------------------ evaluation
@@ -368,6 +387,10 @@ def run_sweep(grid: Grid, out: str | Path, *, resume: bool = False, engine: str 
     if engine not in ENGINES:
         raise SimulatorError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SimulatorError(f"--out {out} is a file; name a folder for the result shards")
+    if workers < 1:
+        raise SimulatorError(f"--workers must be a positive number of processes, got {workers}")
     manifest = {"digest": grid.digest(), "scenarios": len(grid), "shard_size": grid.shard_size, "kind": grid.kind}
     if out.exists() and any(out.glob("part-*.parquet")):
         if not resume:
@@ -398,7 +421,12 @@ def run_sweep(grid: Grid, out: str | Path, *, resume: bool = False, engine: str 
         from distributed import Client
         from distributed import as_completed as dask_completed
 
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler, timeout="10s") if scheduler else Client()
+        except OSError as exc:
+            raise SimulatorError(f"cannot reach the Dask scheduler {scheduler!r} ({exc}); check the address, "
+                                 "or drop --scheduler to start a local cluster") from None
+        with client:
             futures = {client.submit(run_shard, grid, a, b, pure=False): (a, b) for a, b in todo}
             for fut in dask_completed(futures):
                 a, b = futures[fut]
@@ -423,6 +451,11 @@ def read_results(out: str | Path) -> pd.DataFrame:
     if not parts:
         raise DataFileError(f"{out}: no result shards found")
     df = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    for col in df.columns:  # a shard of error rows alone can store a flag as float: restore booleans
+        if df[col].dtype == object:
+            vals = df[col].dropna()
+            if len(vals) and vals.map(lambda v: isinstance(v, (bool, np.bool_))).all():
+                df[col] = df[col].astype("boolean")
     return df.sort_values("scenario_id", kind="stable").reset_index(drop=True)
 
 

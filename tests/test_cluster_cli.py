@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -63,3 +64,41 @@ def test_errors_are_one_line_exit_2(run_cli, argv, needle):
     code, out, err = run_cli("cluster", *argv)
     assert code == 2
     assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+SMALL = ('schema_version: 1\nkind: cluster_scenario\nid: t\nname: t\nsources: [{title: me, where: here, date: "2026"}]\n'
+         "pools:\n  - {id: p, hardware: h100-sxm-80gb, nodes: 2}\n")
+
+
+def test_service_preempting_a_job_at_time_zero(run_cli, tmp_path):
+    """A service that takes a node at t = 0 preempts the job started at t = 0 (a zero-length segment)."""
+    f = tmp_path / "svc.yaml"
+    f.write_text(SMALL + "horizon_s: 259200\npolicy: priority\nservices: [{name: s, pool: p, peak_replicas: 1, "
+                 "demand_curve: [" + ", ".join(["1"] * 24) + "]}]\njobs: [{name: j, gpus: 16, duration_s: 3600}]\n")
+    code, out, err = run_cli("cluster", "--scenario", str(f), "--json")
+    assert code == 0, err
+    assert 0.0 <= json.loads(out)["utilization"] <= 1.0
+
+
+@pytest.mark.parametrize("job, needle", [
+    ("{name: j, gpus: 8, duration_s: .inf}", "finite"),
+    ("{name: j, gpus: 8, duration_s: 60, priority: 5000000}", "less than or equal to 999999"),
+])
+def test_job_fields_that_would_break_the_run_are_refused(run_cli, tmp_path, job, needle):
+    f = tmp_path / "bad.yaml"
+    f.write_text(SMALL + f"jobs: [{job}]\n")
+    code, _, err = run_cli("cluster", "--scenario", str(f))
+    assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_until_beyond_the_horizon_keeps_jobs_arriving(run_cli):
+    """horizon_s is only the default --until: a longer --until keeps the generators running."""
+    runs = {}
+    for days in (20, 40):
+        code, out, err = run_cli("cluster", "--scenario", "research-1k-h100", "--until", str(days * 86400),
+                                  "--json")
+        assert code == 0, err
+        runs[days] = json.loads(out)["jobs_submitted"]
+    code, out, _ = run_cli("run", str(Path(__file__).resolve().parent.parent / "workloads" / "scenarios" / "research-1k-h100.yaml"), "--json")
+    horizon = json.loads(out)
+    assert runs[40] > 1.8 * runs[20] and horizon["end_s"] >= 60 * 86400

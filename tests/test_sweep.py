@@ -138,7 +138,9 @@ def test_cli_sweep_exit_code_counts_failures(tmp_path, capsys):
     assert code == 2
 
 
-def test_cluster_sweep_seeds_are_distinct_and_reproducible(tmp_path):
+def test_cluster_sweep_seeds_are_common_across_cells_and_reproducible(tmp_path):
+    """Replica r has the same seed under every policy (common random numbers: the same job stream, so the
+    comparison is fair); replicas differ; workers do not change results."""
     g = parse_grid({"base": {"kind": "cluster", "scenario": "research-1k-h100", "until_s": 2 * 86400,
                              "overrides": {"warmup_s": 0}},
                     "axes": {"policy": ["fifo", "easy"]}, "seeds": 2, "seed": 3, "shard_size": 2})
@@ -147,8 +149,18 @@ def test_cluster_sweep_seeds_are_distinct_and_reproducible(tmp_path):
     a, b = read_results(tmp_path / "a"), read_results(tmp_path / "b")
     pd.testing.assert_frame_equal(a, b)
     assert (a["error"] == "").all()
-    assert a["input.seed"].nunique() == 4
-    assert a.groupby("input.policy")["utilization"].nunique().min() == 2  # seeds differ
+    assert a["input.seed"].nunique() == 2
+    by_replica = a.groupby("input.replica")
+    assert (by_replica["input.seed"].nunique() == 1).all() and (by_replica["offered_load"].nunique() == 1).all()
+    assert a.groupby("input.policy")["utilization"].nunique().min() == 2  # seeds differ between replicas
+
+
+def test_seed_axis_is_used_as_given():
+    g = parse_grid({"base": {"kind": "cluster", "scenario": "research-1k-h100"}, "axes": {"seed": [1, 1, 2]}})
+    assert [g.scenario(i)[0]["seed"] for i in range(3)] == [1, 1, 2]
+    with pytest.raises(DataFileError, match="not both"):
+        parse_grid({"base": {"kind": "cluster", "scenario": "research-1k-h100"}, "axes": {"seed": [1, 2]},
+                    "seeds": 2})
 
 
 def test_cluster_sweep_rejects_unknown_top_field():
