@@ -125,13 +125,28 @@ def _print_text(s: dict[str, Any]) -> None:
         elif rvb:  # committed: every hour is billed either way
             line += f"; owning vs {rvb['rent_option']} for every hour -> {rvb['cheaper']}"
         print(line)
-    for w in s["warnings"]:
+    warnings = s.get("warnings") or []
+    if isinstance(warnings, str):  # the flat form `simulator run` and sweeps carry
+        warnings = [w for w in warnings.split("; ") if w]
+    for w in warnings:
         print(f"  warning: {w}")
+
+
+def check_output_path(target: str | None, flag: str) -> None:
+    """Fail before a long run, not after it, when an output file cannot be written."""
+    if target is None:
+        return
+    folder = Path(target).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise SimulatorError(f"{flag} {target!r}: cannot write: the folder {folder} does not exist; create it or choose "
+                             "another path")
 
 
 def cmd_cluster(a: argparse.Namespace) -> int:
     from .cluster import simulate_cluster
 
+    check_output_path(a.records, "--records")
+    check_output_path(a.timeseries, "--timeseries")
     bar = None
     progress = None
     if a.progress:

@@ -204,9 +204,12 @@ def _write(frame, path: str) -> None:
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
+    from .cli_cluster import check_output_path
     from .inference import Deployment
     from .serving import ServingConfig, simulate_serving
 
+    check_output_path(a.records, "--records")
+    check_output_path(a.timeseries, "--timeseries")
     model, hw = _load(a)
     dep = Deployment(tp=a.tp, pp=a.pp, precision=a.precision, kv_precision=a.kv_precision, engine=a.engine,
                      max_seqs=a.max_batch, max_batched_tokens=a.max_batched_tokens)
@@ -230,8 +233,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
     if a.timeseries:
         _write(res.timeseries, a.timeseries)
     s = res.summary
-    if a.json:
-        print(units.dumps_json(s))
+    if a.json:  # the same identifying fields as `infer --json`
+        print(units.dumps_json({"model": model.id, "hardware": hw.id, "deployment": dep.label(), **s}))
     else:
         print(f"{model.id} on {s['gpus']} x {hw.id}: {dep.label()}, "
               f"{'disaggregated' if cfg.disaggregated else str(a.replicas) + ' replica(s)'}, router {a.router}")
@@ -288,7 +291,7 @@ def cmd_capacity(a: argparse.Namespace) -> int:
                          empirical=empirical, n_requests=a.requests,
                          deployments=deps, disaggregation=tuple(_ratio(r) for r in a.disaggregated),
                          price_book=a.price_book, purchase=a.purchase, top=a.top + 1, seed=a.seed)
-    out = plan.to_dict()
+    out = {"model": model.id, "hardware": hw.id, **plan.to_dict()}
     out["skipped"] = {**skipped, **out["skipped"]}
     if plan.best is not None and not math.isfinite(plan.best["cost_per_hour_usd"]):
         sys.stderr.write(f"simulator: warning: the price book has no {a.purchase} price for {hw.id}; deployments are "

@@ -120,7 +120,10 @@ def run_cluster(s: ClusterRunScenario) -> dict[str, Any]:
     data = apply_overrides(read_yaml(path), s.overrides, str(path))
     scenario = scenario_from_dict(data, f"{path} (with overrides)", base_dir=path.parent)
     result = simulate_cluster(scenario, policy=s.policy, seed=s.seed, until_s=s.until_s)
-    return {k: v for k, v in result.to_dict().items() if not isinstance(v, (list, tuple))}
+    rec = result.to_dict()
+    out = {k: v for k, v in rec.items() if not isinstance(v, (list, tuple))}
+    out["warnings"] = "; ".join(str(w) for w in rec.get("warnings", []))  # flat, so sweeps keep them
+    return out
 
 
 class DeploymentSpec(_Strict):

@@ -29,6 +29,7 @@ import hashlib
 import json
 import math
 import os
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
@@ -377,6 +378,11 @@ class SweepReport:
     failed: int
 
 
+def _ignore_sigint() -> None:
+    """Worker processes leave Ctrl-C to the parent, which stops them (no traceback per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def run_sweep(grid: Grid, out: str | Path, *, resume: bool = False, engine: str = "local", workers: int | None = None,
               scheduler: str | None = None, progress: Callable[[int, int], None] | None = None) -> SweepReport:
     """Run a grid, writing shards under `out` as they finish; returns counts (failed = rows with an error).
@@ -432,11 +438,20 @@ def run_sweep(grid: Grid, out: str | Path, *, resume: bool = False, engine: str 
                 a, b = futures[fut]
                 finish(a, b, fut.result())
     elif workers > 1 and len(todo) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+        try:
             futs = {pool.submit(run_shard, grid, a, b): (a, b) for a, b in todo}
             for fut in as_completed(futs):
                 a, b = futs[fut]
                 finish(a, b, fut.result())
+        except BaseException:
+            # Ctrl-C or a failure: stop the workers at once (waiting on them can hang); finished shards are
+            # already on disk, so --resume continues from them
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)  # quick now: its workers are gone
+            raise
+        pool.shutdown()
     else:
         for a, b in todo:
             finish(a, b, run_shard(grid, a, b))

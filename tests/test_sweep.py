@@ -204,3 +204,33 @@ def test_boolean_columns_stay_boolean_next_to_error_rows(tmp_path):
     g = parse_grid({"base": BASE, "axes": {"plan.tp": [2, 3]}})  # tp 3 fails: its row has no `feasible`
     df = run_shard(g, 0, len(g))
     assert str(df["feasible"].dtype) == "boolean" and df["feasible"].isna().sum() == 1
+
+
+def test_ctrl_c_stops_a_parallel_sweep_promptly_and_resume_finishes_it(tmp_path):
+    """SIGINT (Ctrl-C) to a sweep running worker processes: exit 130 within seconds, no traceback, no
+    worker left behind; the shards already written let --resume finish the grid."""
+    import subprocess
+    import sys
+
+    grid_path = tmp_path / "grid.yaml"
+    grid_path.write_text(json.dumps({
+        "base": {"kind": "cluster", "scenario": "research-1k-h100", "until_s": 3 * 86400,
+                 "overrides": {"warmup_s": 0}},
+        "axes": {"policy": ["fifo", "sjf", "priority", "easy"]}, "seeds": 6, "shard_size": 1}))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "sweep", str(grid_path), "--out", str(out),
+                             "--workers", "2", "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("part-*.parquet")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the sweep did not stop within 30 s of SIGINT")
+    assert proc.returncode == 130 and "Traceback" not in err
+    done = len(list(out.glob("part-*.parquet")))
+    rep = run_sweep(load_grid(grid_path), out, resume=True, workers=1)
+    assert rep.skipped == done and rep.computed == 24 - done and rep.failed == 0
