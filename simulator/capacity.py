@@ -222,11 +222,16 @@ def plan_capacity(model: TransformerSpec, hw: Accelerator, *, rate_per_s: float,
         bound = math.ceil(rate_per_s / mu) * unit_gpus * rank_price if mu and mu > 0 else math.inf
         bounds.append((bound, dep.gpus, dep, (p, d)))
     bounds.sort(key=lambda b: (b[0], b[1]))
-    results, best_cost = [], math.inf
+    results: list[dict] = []
+    costs: list[float] = []  # ranking costs of the deployments evaluated so far
     for bound, _, dep, unit in bounds:
-        label = dep.label() + (f" {unit[0]}P:{unit[1]}D" if unit[0] else "")
-        if bound > best_cost * 1.0000001:
-            skipped[label] = f"lower bound {bound:.4g} on cost exceeds the best found"
+        label = dep.label() + (f" disaggregated {unit[0]}P:{unit[1]}D" if unit[0] else "")
+        # prune what cannot enter the top list (best + alternatives), so the alternatives get filled; a tie
+        # with the best is still evaluated (ties are broken by headroom), a tie with the last place is not
+        full = len(costs) >= top
+        kth = sorted(costs)[top - 1] if full else math.inf
+        if bound > kth * 1.0000001 or (full and bound >= kth * 0.9999999 and bound > min(costs) * 1.0000001):
+            skipped[label] = f"lower bound {bound:.4g} on cost cannot enter the top {top} found"
             continue
         search = max_sustainable_rate(model, hw, dep, slo, wl, prefill=unit[0], decode=unit[1], seed=seed)
         if search.max_rate_per_s <= 0:
@@ -234,7 +239,7 @@ def plan_capacity(model: TransformerSpec, hw: Accelerator, *, rate_per_s: float,
             continue
         rec = _record(dep, unit, search, rate_per_s, price, tokens_per_req, out_per_req, slo)
         results.append(rec)
-        best_cost = min(best_cost, rec["gpus"] * rank_price)
+        costs.append(rec["gpus"] * rank_price)
     # equal cost: prefer more headroom (capacity per GPU above the target)
     results.sort(key=lambda r: (r["gpus"] * rank_price, r["gpus"], -r["max_rate_per_unit_per_s"] / r["gpus_per_unit"]))
     if verify and results:

@@ -186,3 +186,14 @@ def test_capacity_skips_an_engine_cap_beyond_its_token_budget(capsys):
     res = json.loads(out)
     assert code == 0, err
     assert any("token budget" in v for v in res["skipped"].values())
+
+
+def test_capacity_fills_the_alternatives_it_is_asked_for(capsys):
+    code, out, err = run(capsys, ["capacity", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--rate", "20",
+                                  "--input-len", "512", "--output-len", "128", "--tp", "1", "2",
+                                  "--disaggregated", "1:1", "--requests", "150", "--top", "3", "--json"])
+    assert code == 0, err
+    res = json.loads(out)
+    alts = res["alternatives"]
+    assert len(alts) == 3
+    assert all(a["cost_per_hour_usd"] >= res["best"]["cost_per_hour_usd"] - 1e-9 for a in alts)
