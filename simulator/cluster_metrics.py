@@ -119,8 +119,9 @@ def _overload(run: _Run, jobs: pd.DataFrame, w0: float, w1: float, installed: in
     bins = growth_trend(t, v, w0, w1) if span > 0 else np.zeros(4)
     growing = bool(np.all(np.diff(bins) > 0) and bins[-1] > OVERLOAD_GROWTH * max(bins[0], 1.0)
                    and bins[-1] - bins[0] > OVERLOAD_MIN_BACKLOG * installed)
-    backlog = bool((jobs["status"] == "queued").any())
-    overloaded = bool(growing or (load > OVERLOAD_OFFERED_LOAD and backlog))
+    n_queued = int((jobs["status"] == "queued").sum())
+    # a single job waiting (e.g. for node repairs) is not arrivals outrunning the cluster
+    overloaded = bool((growing and n_queued > 1) or (load > OVERLOAD_OFFERED_LOAD and n_queued > 0))
     notes = []
     if overloaded:
         notes.append(f"overloaded: offered load {load:.2f} of capacity; queued GPUs per quarter of the window "
