@@ -228,9 +228,7 @@ def plan_capacity(model: TransformerSpec, hw: Accelerator, *, rate_per_s: float,
         label = dep.label() + (f" disaggregated {unit[0]}P:{unit[1]}D" if unit[0] else "")
         # prune what cannot enter the top list (best + alternatives), so the alternatives get filled; a tie
         # with the best is still evaluated (ties are broken by headroom), a tie with the last place is not
-        full = len(costs) >= top
-        kth = sorted(costs)[top - 1] if full else math.inf
-        if bound > kth * 1.0000001 or (full and bound >= kth * 0.9999999 and bound > min(costs) * 1.0000001):
+        if len(costs) >= top and bound >= sorted(costs)[top - 1] * 0.9999999 and bound > min(costs) * 1.0000001:
             skipped[label] = f"lower bound {bound:.4g} on cost cannot enter the top {top} found"
             continue
         search = max_sustainable_rate(model, hw, dep, slo, wl, prefill=unit[0], decode=unit[1], seed=seed)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -164,14 +163,6 @@ MFU_NOTE = ("MFU counts attention over the full (non-causal) score matrix, as Pa
             "compute half of it, so at long sequence lengths MFU can exceed 100%")
 
 
-def _sig(x: float) -> str:
-    """Three significant figures, thousands separated; scientific beyond 1e15 and below 1e-3."""
-    if x == 0 or abs(x) >= 1e15 or abs(x) < 1e-3:
-        return f"{x:.3g}"
-    digits = max(0, 2 - int(math.floor(math.log10(abs(x)))))
-    return f"{x:,.{digits}f}"
-
-
 def _print_record(r: dict[str, Any]) -> None:
     print(f"{r['model']} on {r['gpus']} x {r['hardware']}: {_fmt_plan(r)}")
     print(f"  feasible        {r['feasible']}{'  (' + r['reason'] + ')' if r['reason'] else ''}")
@@ -188,8 +179,8 @@ def _print_record(r: dict[str, Any]) -> None:
     print("  step breakdown  " + ", ".join(f"{k} {v / step:.1%}" for k, v in r["breakdown"].items() if v > 0))
     print("  memory by part  " + ", ".join(f"{k} {units.human_bytes(v)}" for k, v in r["memory_breakdown"].items() if v > 0))
     if r.get("total_time_s") is not None:
-        print(f"  run             {units.human_duration(r['total_time_s'])}, {_sig(r['gpu_hours'])} GPU-hours, "
-              f"{_sig(r['energy_kwh'] / 1000)} MWh, {_sig(r['co2e_kg'] / 1000)} t CO2e, "
+        print(f"  run             {units.human_duration(r['total_time_s'])}, {units.human_count(r['gpu_hours'])} GPU-hours, "
+              f"{units.human_energy_kwh(r['energy_kwh'])}, {units.human_mass_kg(r['co2e_kg'])} CO2e, "
               f"{units.human_usd(r['cost_usd']) if r.get('cost_usd') is not None else 'no price'}")
 
 

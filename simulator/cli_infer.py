@@ -153,7 +153,7 @@ def _length_options(text: str) -> tuple[str, float, object]:
     """--length-dist NAME[:ARG] -> (distribution, lognormal cv, empirical lengths table or None)."""
     from .serving import read_trace, workload_from_trace
 
-    dist, darg = text.split(":", 1) if ":" in text else (text, None)
+    dist, darg = _split_opt(text)
     empirical = None
     if dist == "empirical":
         if not darg:
@@ -168,7 +168,7 @@ def _length_options(text: str) -> tuple[str, float, object]:
 
 
 def _workload(a, model):
-    from .serving import make_workload, read_trace, workload_from_trace
+    from .serving import Workload, make_workload, read_trace, workload_from_trace
 
     if a.trace:
         if a.rate is not None or a.concurrency is not None:
@@ -177,7 +177,7 @@ def _workload(a, model):
         if a.requests is not None:  # the first N requests of the trace
             if a.requests < 1:
                 raise PlanError(f"--requests must be a positive integer, got {a.requests!r}")
-            wl = type(wl)(wl.arrival_s[:a.requests], wl.prompt_tokens[:a.requests], wl.output_tokens[:a.requests])
+            wl = Workload(wl.arrival_s[:a.requests], wl.prompt_tokens[:a.requests], wl.output_tokens[:a.requests])
         return wl
     if a.rate is not None and a.concurrency is not None:
         raise PlanError("give either --rate (open loop) or --concurrency (closed loop), not both")

@@ -127,6 +127,11 @@ class Grid:
     def __len__(self) -> int:
         return math.prod(len(rows) for _, rows in self.axes) * self.seeds
 
+    @property
+    def has_seed_axis(self) -> bool:
+        """A `seed` axis sets the seeds itself (no replica seeds are drawn)."""
+        return any("seed" in names for names, _ in self.axes)
+
     def digest(self) -> str:
         blob = json.dumps({"base": self.base, "axes": self.axes, "seeds": self.seeds, "seed": self.seed},
                           sort_keys=True, default=str)
@@ -143,8 +148,7 @@ class Grid:
             for name, value in zip(names, rows[pos], strict=True):
                 _set_path(data, name, value)
                 inputs[f"input.{name}"] = value
-        seed_axis = any("seed" in names for names, _ in self.axes)
-        if not seed_axis and (self.seeds > 1 or self.kind != "training"):
+        if not self.has_seed_axis and (self.seeds > 1 or self.kind != "training"):
             # common random numbers: replica r gets the same seed in every cell, so cells that differ only
             # in policy or hardware see the same job stream and failures (a fair comparison)
             child = np.random.SeedSequence([self.seed, replica]).generate_state(1)[0]
@@ -201,11 +205,11 @@ def parse_grid(data: dict[str, Any], source: str = "<grid>") -> Grid:
             raise DataFileError(f"{source}: {key} must be a whole number, got {data[key]!r}")
     if seeds < 1:
         raise DataFileError(f"{source}: seeds must be >= 1, got {seeds}")
-    if seeds > 1 and any(n == "seed" for names, _ in axes for n in names):
-        raise DataFileError(f"{source}: give either a 'seed' axis or 'seeds: N' replicas, not both")
     if shard_size < 1:
         raise DataFileError(f"{source}: shard_size must be >= 1, got {shard_size}")
     grid = Grid(base=base, axes=tuple(axes), seeds=seeds, seed=root_seed, shard_size=shard_size)
+    if seeds > 1 and grid.has_seed_axis:
+        raise DataFileError(f"{source}: give either a 'seed' axis or 'seeds: N' replicas, not both")
     if len(grid) == 0:
         raise DataFileError(f"{source}: the grid has zero scenarios")
     parse_scenario(grid.scenario(0)[0], f"{source} (first scenario)")  # the base itself must be valid

@@ -69,13 +69,13 @@ def human_usd(value_usd: float) -> str:
 
 
 def human_count(value: float) -> str:
-    """Compact count: 2_901_000 -> '2.9M'."""
+    """Compact count: 2_901_000 -> '2.9M', 0.0123 -> '0.0123'."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     for factor, suffix in [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")]:
         if abs(value) >= factor:
             return f"{value / factor:.3g}{suffix}"
-    return f"{value:,.0f}"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def human_energy_kwh(value_kwh: float) -> str:
