@@ -125,6 +125,10 @@ def _pareto_chart(ok: pd.DataFrame) -> alt.Chart:
                                                           "(dashed: Pareto front)")
 
 
+UNEVEN_NOTE = ("PP…u: the pipeline stages hold unequal layer counts (the layers do not split evenly over pipeline x "
+               "virtual stages); the heaviest stage sets the pace.")
+
+
 def _plan_label(r: pd.Series) -> str:
     if not r.get("feasible", False):
         return "-"
@@ -246,6 +250,8 @@ def render() -> None:
                                 "tflops_per_gpu": st.column_config.NumberColumn("TFLOP/s/GPU", format="%.0f"),
                                 "step_time_s": st.column_config.NumberColumn("step (s)", format="%.2f"),
                                 "mem_gib": st.column_config.NumberColumn("mem/GPU (GiB)", format="%.1f")})
+    if "uneven_pp" in table and table["uneven_pp"].fillna(False).astype(bool).any():
+        st.caption(UNEVEN_NOTE)
     download_buttons(table.drop(columns=["breakdown", "memory_breakdown"], errors="ignore"), "training_plans", "cmp")
     if len(bad):
         with st.expander(f"Why {len(bad)} cells have no plan"):
@@ -269,8 +275,7 @@ def render() -> None:
                           f"({top.step_time_s[i]:.2f} s/step, MFU {top.mfu[i]:.1%})")
     rec = top.iloc[choice]
     if rec.get("uneven_pp") in (True,):
-        st.caption("PP…u: the pipeline stages hold unequal layer counts (the layers do not split evenly over "
-                   "pipeline x virtual stages); the heaviest stage sets the pace.")
+        st.caption(UNEVEN_NOTE)
     _breakdown_charts(rec, float(rec["memory_capacity_bytes"]))
     st.markdown(sim.TrainingResult(_record_from_row(rec)).explain())
     view = pd.DataFrame({"plan": top.plan, "step (s)": top.step_time_s, "MFU %": top.mfu * 100,
