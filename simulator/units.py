@@ -30,9 +30,12 @@ def _scaled(value: float, unit: str, steps: list[tuple[float, str]], digits: int
 _SI = [(1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
 
 
+_IEC = [(2.0**60, "Ei"), (2.0**50, "Pi"), (2.0**40, "Ti"), (2.0**30, "Gi"), (2.0**20, "Mi"), (2.0**10, "Ki")]
+
+
 def human_bytes(value_bytes: float) -> str:
-    """Decimal bytes: 80e9 -> '80 GB'."""
-    return _scaled(value_bytes, "B", _SI)
+    """Binary bytes, the unit device memory is sized in (and the app's charts use): 80 * 2**30 -> '80 GiB'."""
+    return _scaled(value_bytes, "B", _IEC)
 
 
 def human_rate(value_per_s: float, unit: str = "B/s") -> str:

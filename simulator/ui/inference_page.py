@@ -208,7 +208,7 @@ def _static_section(inp: dict) -> None:
     m[2].metric("Weights per GPU", units.human_bytes(rec["weights_bytes_per_gpu"]))
     m[3].metric("End to end", units.human_duration(rec["e2e_s"]) if ok else "n/a")
 
-    # GiB, the unit GPU memory is sold in ("80 GB" H100 = 80 GiB)
+    # GiB, as nvidia-smi and units.human_bytes show device memory (an "80 GB" H100 has 79.6 GiB)
     cap = rec["memory_capacity_bytes"] / units.GIB
     mem = pd.DataFrame({"part": ["weights", "activation workspace", "KV cache budget"],
                         "GiB": [rec["weights_bytes_per_gpu"] / units.GIB, rec["workspace_bytes_per_gpu"] / units.GIB,

@@ -143,7 +143,7 @@ def _breakdown_charts(rec: pd.Series, capacity_bytes: float) -> None:
     step = pd.DataFrame({"part": [BREAKDOWN_LABELS[k] for k in BREAKDOWN_LABELS],
                          "seconds": [float(rec.get(f"{k}_s", 0.0)) for k in BREAKDOWN_LABELS]})
     step = step[step.seconds > 0].assign(share=lambda d: d.seconds / d.seconds.sum())
-    # GiB, the unit GPU memory is sold in ("80 GB" H100 = 80 GiB)
+    # GiB, as nvidia-smi and units.human_bytes show device memory (an "80 GB" H100 has 79.6 GiB)
     mem = pd.DataFrame({"part": [MEMORY_LABELS[k] for k in MEMORY_LABELS],
                         "GiB": [float(rec.get(f"{k}_bytes", 0.0)) / units.GIB for k in MEMORY_LABELS]})
     mem = mem[mem.GiB > 0]
