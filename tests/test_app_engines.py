@@ -112,6 +112,17 @@ def test_cluster_page_renders_with_defaults(cl):
         assert metric(cl, label)
 
 
+def test_rent_vs_buy_break_even_explained_for_reserved_and_given_for_hourly():
+    at = page("cluster_page").run()
+    assert metric(at, "Break-even utilization") == "n/a"
+    assert any("No break-even utilization for reserved_1y" in c.value for c in at.caption)
+    at.selectbox(key=next(k for k in (w.key for w in at.selectbox) if k.startswith("cl-rvb-option-"))).set_value(
+        "on_demand").run()
+    clean(at)
+    assert metric(at, "Break-even utilization").endswith("%") or metric(at, "Break-even utilization") == "never"
+    assert not any("No break-even utilization" in c.value for c in at.caption)
+
+
 def test_cluster_failure_rate_and_policy_change_results():
     at = page("cluster_page").run()
     at.selectbox(key="cl-id").set_value("trace-replay-64gpu").run()

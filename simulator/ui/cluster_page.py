@@ -364,6 +364,9 @@ def _rent_vs_buy_section(inp: dict, s: dict) -> None:
                 help="owning is cheaper above this share of busy hours; only for hourly rental (on_demand, spot), "
                      "since reserved capacity is billed every hour")
     m[3].metric("Cheaper", r.cheaper.capitalize())
+    if np.isnan(be):
+        st.caption(f"No break-even utilization for {option}: reserved capacity is billed every hour, busy or not, "
+                   "so renting costs the same at any utilization; compare the two totals instead.")
     grid = np.round(np.linspace(0.0, 1.0, 21), 2)
     rows = []
     for u in grid:
