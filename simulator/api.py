@@ -180,7 +180,9 @@ def plan_training(model: ModelRef, hardware: HardwareRef, gpus: int | Iterable[i
     counts = [gpus] if isinstance(gpus, numbers.Integral) else list(gpus)
     for n in counts:
         _positive("gpus", n, whole=True)
-    counts = [int(n) for n in counts]
+    counts = sorted({int(n) for n in counts})  # each count searched once
+    if not counts:
+        raise PlanError("gpus is empty; give one GPU count or a list of them")
     _positive("train_tokens", train_tokens, allow_none=True)
     for p in precisions:
         if p not in PRECISIONS:

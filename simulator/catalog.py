@@ -94,6 +94,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DataFileError(f"{path}: cannot read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"{path}: byte {exc.start} is not UTF-8 text; save the file as UTF-8") from None
     return parse_yaml_text(text, path)
 
 

@@ -233,7 +233,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
         print(f"{res.n_plans:,} plans evaluated, {res.n_feasible:,} fit" +
               (f"; {what} by {a.objective}:" if top else ""))
     if top and not a.json:
-        header = f"{'#':>3} {'gpus':>6} {'plan':<44} {'step':>9} {'MFU':>6} {'mem/GPU':>9} {'run time':>11} {'cost':>9}"
+        header = f"{'#':>3} {'gpus':>6} {'plan':<44} {'step':>9} {'MFU':>6} {'mem/GPU':>9} {'run time':>11} {'cost':>11}"
         print(header)
         for i, r in enumerate(top, 1):
             mark = "*" if r.get("pareto") else " "
@@ -241,15 +241,21 @@ def cmd_plan(a: argparse.Namespace) -> int:
             if r.get("cost_usd") is not None:
                 usd = units.human_usd(r["cost_usd"])
             elif r.get("usd_per_million_tokens") is not None:  # no token budget: the price of a million tokens
-                usd = f"${r['usd_per_million_tokens']:.3g}/Mt"
+                usd = f"${r['usd_per_million_tokens']:.3g}/Mtok"
             else:
                 usd = "-"
             print(f"{i:>3}{mark}{r['gpus']:>6} {_fmt_plan(r):<44} {units.human_duration(r['step_time_s']):>9} "
-                  f"{r['mfu']:>6.1%} {units.human_bytes(r['memory_per_gpu_bytes']):>9} {run:>11} {usd:>9}")
+                  f"{r['mfu']:>6.1%} {units.human_bytes(r['memory_per_gpu_bytes']):>9} {run:>11} {usd:>11}")
         if any(r.get("uneven_pp") for r in top):
             print("u: pipeline stages hold unequal layer counts; estimate such a plan with `simulator train --uneven-pp`")
         if any((r.get("mfu") or 0) > 1 for r in top):
             print(f"note: {MFU_NOTE}")
+    if a.per_gpu_count:
+        for n, why in res.counts_without_plan().items():
+            sys.stderr.write(f"simulator: no plan fits on {n:,} GPUs: {why}\n")
+    if top and all(r.get("usd_per_million_tokens") is None for r in top):
+        sys.stderr.write(f"simulator: price book {res.price_book.id!r} has no {res.purchase} price for "
+                         f"{res.hardware.id}, so costs are left out; pass --price-book or --purchase\n")
     if not top:
         reasons = "; ".join(f"{k} ({v:,} plans)" for k, v in res.reason_counts.items())
         sys.stderr.write(f"simulator: no feasible plan among {res.n_plans:,}: {reasons}\n")

@@ -14,7 +14,7 @@ from .hardware import Accelerator
 from .model import TransformerSpec
 from .plans import OUT_OF_MEMORY, REASONS, PlanGrid, describe_reasons, enumerate_plans
 from .training import BREAKDOWN_KEYS, TrainingOptions, evaluate
-from .units import GB, J_PER_KWH, SECONDS_PER_HOUR, TFLOP
+from .units import GIB, J_PER_KWH, SECONDS_PER_HOUR, TFLOP
 
 MEMORY_PARTS = {"weights": "weights", "gradients": "gradients", "optimizer_states": "optimizer_states",
                 "activations": "activations", "buffers": "buffers"}
@@ -83,6 +83,7 @@ class SearchResult:
     price_book: cost_mod.PriceBook
     purchase: str = "on_demand"
     reason_counts: dict[str, int] = field(default_factory=dict)
+    gpu_counts: tuple[int, ...] = ()  # every count searched, including those with no plan at all
 
     @property
     def n_plans(self) -> int:
@@ -119,6 +120,21 @@ class SearchResult:
                 priced[int(j)]["pareto"] = True
         return recs
 
+    def counts_without_plan(self) -> dict[int, str]:
+        """GPU counts searched where nothing fits, each with why (the commonest reasons among its plans)."""
+        have = {int(n) for n in self.grid.gpus[self.ranking]}
+        out: dict[int, str] = {}
+        for n in self.gpu_counts:
+            if n in have:
+                continue
+            codes = self.metrics["reason"][self.grid.gpus == n]
+            if not len(codes):
+                out[n] = "no tp x pp x cp x dp factorisation with dp dividing the global batch"
+                continue
+            counts = {text: int(((codes & bit) != 0).sum()) for bit, text in REASONS.items()}
+            out[n] = "; ".join(f"{t} ({c:,} plans)" for t, c in sorted(counts.items(), key=lambda x: -x[1]) if c)
+        return out
+
     def to_frame(self, k: int | None = None):
         """Top plans as a flat pandas DataFrame (breakdown columns suffixed _s)."""
         import pandas as pd
@@ -143,8 +159,8 @@ def plan_record(grid: PlanGrid, m: dict[str, np.ndarray], i: int, model: Transfo
     rec["feasible"] = code == 0
     rec["reason"] = describe_reasons(code)
     if code & OUT_OF_MEMORY:
-        rec["reason"] += (f" (needs {m['memory_per_gpu_bytes'][i] / GB:.1f} GB per GPU, "
-                          f"{hw.usable_memory_bytes / GB:.1f} GB usable on {hw.id}; try more tensor/pipeline "
+        rec["reason"] += (f" (needs {m['memory_per_gpu_bytes'][i] / GIB:.1f} GiB per GPU, "
+                          f"{hw.usable_memory_bytes / GIB:.1f} GiB usable on {hw.id}; try more tensor/pipeline "
                           "parallelism, a higher ZeRO stage or activation recomputation)")
     for key in ("step_time_s", "tokens_per_s", "tokens_per_s_per_gpu", "mfu", "hfu", "memory_per_gpu_bytes",
                 "n_micro_batches", "total_time_s", "gpu_hours", "energy_kwh", "co2e_kg", "cost_usd",
@@ -203,4 +219,4 @@ def search_plans(model: TransformerSpec, hw: Accelerator, gpus: int | Iterable[i
     ranking = feasible[np.argsort(key, kind="stable")]
     counts_by_reason = {text: int(((metrics["reason"] & bit) != 0).sum()) for bit, text in REASONS.items()}
     return SearchResult(model, hw, options, grid, metrics, ranking, objective, train_tokens, book, purchase,
-                        {k: v for k, v in counts_by_reason.items() if v})
+                        {k: v for k, v in counts_by_reason.items() if v}, tuple(int(n) for n in counts))

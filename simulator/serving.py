@@ -22,14 +22,13 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from . import comm, inference
+from . import comm, inference, units
 from .catalog import load_hardware, load_model
 from .errors import DataFileError, PlanError
 from .hardware import Accelerator
 from .inference import Deployment, IterationCostTable
 from .model import TransformerSpec
 from .simkit import TimeWeightedMonitor, growth_trend, rng_streams
-from .units import GB
 
 # ----------------------------------------------------------------------------- workloads
 SHAREGPT_MEAN_TOKENS = (161.0, 338.0)  # ShareGPT prompt / output means (Kwon et al. 2023, vLLM, sec. 6.1)
@@ -269,7 +268,7 @@ class _Sim:
             mem = inference.memory_plan(model, hw, dep)
             if mem.kv_blocks < 1:
                 raise PlanError(f"{model.id} does not fit on {hw.id} with {dep.label()}: weights "
-                                f"{mem.weights_bytes_per_gpu / GB:.1f} GB per GPU leave no room for the KV cache; "
+                                f"{units.human_bytes(mem.weights_bytes_per_gpu)} per GPU leave no room for the KV cache; "
                                 f"raise --tp or use a smaller --precision")
             if dep.token_cap < dep.seq_cap:
                 raise PlanError(f"max batched tokens {dep.token_cap} must be >= max sequences {dep.seq_cap}")

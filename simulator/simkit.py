@@ -11,12 +11,16 @@ from typing import Any
 
 import numpy as np
 
+from .errors import SimulatorError
+
 
 # ---------------------------------------------------------------- randomness
 def seed_sequence(seed: int | np.random.SeedSequence | None) -> np.random.SeedSequence:
     """A SeedSequence from an int seed (None means 0, so runs are reproducible by default)."""
     if isinstance(seed, np.random.SeedSequence):
         return seed
+    if seed is not None and (isinstance(seed, bool) or int(seed) != seed or seed < 0):
+        raise SimulatorError(f"seed must be a non-negative integer, got {seed!r}; pass 0, 1, 2, ...")
     return np.random.SeedSequence(0 if seed is None else int(seed))
 
 

@@ -80,6 +80,15 @@ def test_malformed_model_file(capsys, tmp_path):
     assert code == 2 and "n_layers" in err and "m.yaml" in err
 
 
+def test_non_utf8_data_file_is_named_not_a_traceback(capsys, tmp_path):
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("name: café\nn_layers: 2\n".encode("latin-1"))
+    argv = list(TRAIN)
+    argv[argv.index("--model") + 1] = str(bad)
+    code, _, err = run(capsys, argv)
+    assert code == 2 and "latin1.yaml" in err and "UTF-8" in err and "Traceback" not in err
+
+
 def test_plan_json(capsys):
     args = ["plan", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--gpus", "64", "--global-batch", "256",
             "--seq-len", "4096", "--train-tokens", "1e12", "--top", "5", "--json"]
@@ -281,3 +290,30 @@ def test_best_plan_per_gpu_count_marks_the_pareto_front(capsys):
         assert r["pareto"] is not dominated
     code, out, _ = run(capsys, args[:-1])
     assert code == 0 and "Pareto" in out and sum(line[3:4] == "*" for line in out.splitlines()) == len(front)
+
+
+def test_per_gpu_count_names_the_counts_where_nothing_fits(capsys):
+    args = ["plan", "--model", "llama3.1-70b", "--hardware", "h100-sxm-80gb", "--gpus", "8", "1000", "256", "256",
+            "--global-batch", "1024", "--seq-len", "8192", "--per-gpu-count", "--json"]
+    code, out, err = run(capsys, args)
+    assert code == 0, err
+    assert [r["gpus"] for r in json.loads(out)] == [256]  # 256 given twice, searched once
+    assert "no plan fits on 8 GPUs: does not fit in device memory" in err
+    assert "no plan fits on 1,000 GPUs: no tp x pp x cp x dp factorisation" in err
+
+
+def test_plan_says_why_costs_are_missing(capsys):
+    args = ["plan", "--model", "llama3.1-8b", "--hardware", "b200-sxm-180gb", "--gpus", "64",
+            "--global-batch", "512", "--seq-len", "4096", "--top", "1"]
+    code, out, err = run(capsys, args)
+    assert code == 0 and "has no on_demand price for b200-sxm-180gb" in err
+    code, out, err = run(capsys, args[:4] + ["h100-sxm-80gb"] + args[5:])
+    assert code == 0 and "price" not in err and "/Mtok" in out
+
+
+def test_plan_api_refuses_an_empty_gpu_list():
+    from simulator import plan_training
+    from simulator.errors import PlanError
+
+    with pytest.raises(PlanError, match="gpus is empty"):
+        plan_training("llama3.1-8b", "h100-sxm-80gb", [], global_batch=512, seq_len=4096)

@@ -197,3 +197,11 @@ def test_capacity_fills_the_alternatives_it_is_asked_for(capsys):
     alts = res["alternatives"]
     assert len(alts) == 3
     assert all(a["cost_per_hour_usd"] >= res["best"]["cost_per_hour_usd"] - 1e-9 for a in alts)
+
+
+@pytest.mark.parametrize("cmd", [["serve", "--rate", "2", "--requests", "20"],
+                                 ["capacity", "--rate", "2", "--slo-ttft-p99", "2", "--slo-tpot-p99", "0.1"]])
+def test_negative_seed_is_one_line(capsys, cmd):
+    code, _, err = run(capsys, cmd + ["--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--input-len", "100",
+                                      "--output-len", "10", "--seed", "-1"])
+    assert code == 2 and "seed must be a non-negative integer" in err and "Traceback" not in err
