@@ -43,6 +43,7 @@ from .cluster_policies import (
 )
 from .cluster_workload import ClusterScenario, JobSpec, PoolSpec, ServiceSpec, load_scenario, materialize_jobs
 from .errors import SimulatorError
+from .schema_cluster import MAX_HORIZON_S
 from .simkit import RecordList, TimeWeightedMonitor, progress_process, rng_streams, seed_sequence
 
 SEGMENT_COLUMNS = ("job_id", "pool", "gpus", "start_s", "end_s", "reason", "productive_s", "overhead_s",
@@ -200,6 +201,9 @@ class _Run:
         names = ["jobs", "stragglers", "repairs"] + [f"failures:{p.id}" for p in scenario.pools]
         self.rng = rng_streams(seed_sequence(seed), names)
         self.env = simpy.Environment()
+        if until_s is not None and not until_s <= MAX_HORIZON_S:
+            raise SimulatorError(f"--until {until_s:.3g} s is beyond the 100 years one run simulates "
+                                 f"({MAX_HORIZON_S:.3g} s); pass a shorter --until")
         specs = materialize_jobs(scenario, self.rng["jobs"], until_s or scenario.horizon_s)
         self.jobs = [_Job(i, s) for i, s in enumerate(specs)]
         self.until_s, self.auto_until = self._bound(until_s)

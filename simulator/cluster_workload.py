@@ -29,7 +29,7 @@ from .schema_cluster import (
     TraceFile,
     TrainingPlanFile,
 )
-from .units import SECONDS_PER_DAY
+from .units import SECONDS_PER_DAY, human_count, human_duration
 
 SCENARIOS_DIR = ROOT / "workloads" / "scenarios"
 TRACE_REQUIRED = ("job_id", "submit_time", "gpu_num", "duration")
@@ -421,6 +421,9 @@ def _num(row: dict[str, str], col: str, where: str) -> float:
 
 
 # ---------------------------------------------------------------- materialising one seed's job list
+MAX_GENERATED_JOBS = 2_000_000  # a run this size already takes tens of minutes; beyond it, memory runs out first
+
+
 def materialize_jobs(scenario: ClusterScenario, rng: np.random.Generator, until_s: float | None) -> tuple[JobSpec, ...]:
     """All jobs of one run, sorted by submit time (stable); generated jobs drawn from `rng`."""
     drawn: list[JobSpec] = list(scenario.jobs)
@@ -437,6 +440,12 @@ def _draw(g: GeneratorSpec, scenario: ClusterScenario, rng: np.random.Generator,
     if g.n_jobs is None and math.isinf(stop):
         raise SimulatorError(f"generator {g.name!r} is unbounded: set n_jobs or stop_s, or pass --until")
     mean_gap_s = SECONDS_PER_DAY / g.jobs_per_day
+    expected = g.n_jobs if g.n_jobs is not None else (stop - g.start_s) / mean_gap_s
+    if expected > MAX_GENERATED_JOBS:
+        raise SimulatorError(
+            f"generator {g.name!r} would submit about {human_count(expected)} jobs ({g.jobs_per_day:g} per day for "
+            f"{human_duration(stop - g.start_s)}); one run simulates at most {MAX_GENERATED_JOBS:,}: pass a shorter --until or horizon_s, "
+            f"or set the generator's stop_s or n_jobs")
     if g.n_jobs is not None:
         t = g.start_s + np.cumsum(rng.exponential(mean_gap_s, g.n_jobs))
     else:

@@ -14,6 +14,7 @@ from .schema import PlanSpec, _Entity, _Strict
 
 # positive and finite: an infinite duration, rate or interval would never end (or overflow the engine)
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+MAX_HORIZON_S = 100 * 365.25 * 86400.0  # hourly service ticks and failures make longer runs take hours
 MAX_BATCH_PRIORITY = 999_999  # below cluster_policies.SERVICE_PRIORITY: inference replicas outrank every job
 
 # Llama 3 405B, 54-day snapshot on 16,384 H100 (2,048 nodes): 419 unexpected + 47 planned interruptions
@@ -248,4 +249,10 @@ class ScenarioFile(_Entity):
                 raise ValueError(f"services[{i}] ({s.name}) names pool {s.pool!r}; known pools: {sorted(known)}")
         if not (self.jobs or self.generators or self.trace or self.services):
             raise ValueError("a scenario needs at least one of jobs, generators, trace or services")
+        if self.horizon_s is not None and self.warmup_s >= self.horizon_s:
+            raise ValueError(f"warmup_s ({self.warmup_s:g}) must be below horizon_s ({self.horizon_s:g}), or nothing "
+                             "is measured; shorten the warm-up or lengthen the horizon")
+        if self.horizon_s is not None and self.horizon_s > MAX_HORIZON_S:
+            raise ValueError(f"horizon_s {self.horizon_s:.3g} is beyond the 100 years one run simulates "
+                             f"({MAX_HORIZON_S:.3g} s)")
         return self

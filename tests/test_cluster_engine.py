@@ -214,6 +214,9 @@ def test_every_run_is_bounded():
                       "duration": {"kind": "lognormal", "median_s": 1.0}}]}, "sigma"),
     ({"services": [{"name": "s", "pool": "p", "peak_replicas": 1, "demand_curve": [0.5] * 23}]}, "demand_curve"),
     ({"jobs": [], "generators": []}, "at least one of"),
+    ({"jobs": [{"name": "x", "gpus": 8, "duration_s": 1.0}], "horizon_s": 86400.0, "warmup_s": 86400.0},
+     "warmup_s .* must be below horizon_s"),
+    ({"jobs": [{"name": "x", "gpus": 8, "duration_s": 1.0}], "horizon_s": 1e12}, "beyond the 100 years"),
     ({"services": [{"name": "s", "pool": "p", "peak_replicas": 2, "peak_requests_per_s": 5.0,
                     "demand_curve": [0.5] * 24}]}, "give peak_replicas, or both"),
 ])
@@ -231,6 +234,12 @@ def test_unknown_policy_and_bad_until_and_services_without_horizon():
     svc = scenario(services=[{"name": "s", "pool": "p", "peak_replicas": 1, "demand_curve": [0.5] * 24}])
     with pytest.raises(SimulatorError, match="runs forever"):
         sim(svc)
+    with pytest.raises(SimulatorError, match="beyond the 100 years"):  # before hours of hourly service ticks
+        sim(svc, until_s=1e12)
+    gen = scenario(generators=[{"name": "g", "jobs_per_day": 1e6, "gpus": 1,
+                                "duration": {"kind": "exponential", "mean_s": 1.0}}], horizon_s=365.0 * 86400.0)
+    with pytest.raises(SimulatorError, match="would submit about 365M jobs"):  # before allocating them
+        sim(gen)
 
 
 @pytest.mark.parametrize("csv_text, needle", [
