@@ -80,3 +80,15 @@ def test_predict_kernel_unknown_op() -> None:
 
     with pytest.raises(SimulatorError, match="unknown --op"):
         predict_kernel(load_hardware("h100-sxm-80gb"), "conv")
+
+
+def test_collective_scope_follows_the_group_size(capsys: pytest.CaptureFixture[str]) -> None:
+    hw = load_hardware("h100-sxm-80gb")
+    rc, node = run(capsys, "--hardware", "h100-sxm-80gb", "--op", "allgather", "--bytes", "1e9", "--gpus", "8")
+    assert rc == 0 and node["scope"] == "intra"
+    rc, wide = run(capsys, "--hardware", "h100-sxm-80gb", "--op", "allgather", "--bytes", "1e9", "--gpus", "1024")
+    assert rc == 0 and wide["scope"] == "inter" and wide["time_s"] > 5 * node["time_s"]
+    assert wide["efficiency"] == pytest.approx(wide["bus_bytes_per_s"] / hw.inter.bandwidth_bytes_per_s)
+    assert cli.main(["kernel", "--hardware", "h100-sxm-80gb", "--op", "allgather", "--bytes", "1e9", "--gpus", "16",
+                     "--scope", "intra"]) == 2
+    assert "do not fit in one scale-up domain" in capsys.readouterr().err

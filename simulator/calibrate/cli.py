@@ -71,7 +71,9 @@ def register(sub: Any) -> None:
     k.add_argument("--causal", action="store_true")
     k.add_argument("--bytes", type=float, default=0.0, help="bytes moved (copy) or buffer per rank (collectives)")
     k.add_argument("--gpus", type=int, default=8, help="ranks in the collective (default 8)")
-    k.add_argument("--scope", default="intra", choices=["intra", "inter"])
+    k.add_argument("--scope", choices=["intra", "inter"],
+                   help="link: intra (NVLink-class, inside one scale-up domain) or inter (scale-out network); "
+                        "default: intra when --gpus fit in one domain, else inter")
     k.add_argument("--json", action="store_true")
     k.set_defaults(func=cmd_kernel)
 
@@ -283,7 +285,8 @@ def cmd_kernel(a: argparse.Namespace) -> int:
         return 0
     rate = (human_flops(rec["achieved_flop_per_s"]) if "achieved_flop_per_s" in rec
             else human_rate(rec["achieved_bytes_per_s"]))
-    print(f"{rec['op']} on {rec['hardware']}: {human_duration(rec['time_s'])}, {rate} achieved, "
+    where = f" ({rec['gpus']:,} ranks, {rec['scope']}-node link)" if "scope" in rec else ""
+    print(f"{rec['op']} on {rec['hardware']}{where}: {human_duration(rec['time_s'])}, {rate} achieved, "
           f"efficiency {rec['efficiency']:.1%}, {rec['bound']}-bound")
     return 0
 

@@ -29,7 +29,7 @@ def _peak(hw: Accelerator, dtype: str) -> float:
 
 def predict_kernel(hw: Accelerator, op: str, *, m: int = 0, n: int = 0, k: int = 0, dtype: str = "bf16",
                    batch: int = 1, seq_len: int = 0, heads: int = 0, head_dim: int = 0, causal: bool = False,
-                   bytes_: float = 0.0, gpus: int = 2, scope: str = "intra") -> dict[str, Any]:
+                   bytes_: float = 0.0, gpus: int = 2, scope: str | None = None) -> dict[str, Any]:
     """Time, achieved rate, efficiency and bound of one kernel (a JSON-ready record)."""
     if dtype not in DTYPE_BYTES:
         raise SimulatorError(f"unknown --dtype {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}")
@@ -77,6 +77,12 @@ def predict_kernel(hw: Accelerator, op: str, *, m: int = 0, n: int = 0, k: int =
         n_ranks = 2 if op == "sendrecv" else gpus
         if n_ranks < 2:
             raise SimulatorError(f"{op} needs --gpus >= 2")
+        domain = hw.scale_up_domain_gpus
+        if scope is None:  # the link a group of this size runs on
+            scope = "intra" if n_ranks <= domain else "inter"
+        elif scope == "intra" and n_ranks > domain:
+            raise SimulatorError(f"{n_ranks} ranks do not fit in one scale-up domain of {hw.id} ({domain} GPUs); "
+                                 f"use --scope inter or --gpus {domain} or fewer")
         link = hw.intra if scope == "intra" else hw.inter
         regimes = list(link.regimes) or None
         t = float(F.regime_time_s(op, np.asarray(float(n_ranks)), np.asarray(bytes_), link, regimes))
