@@ -126,12 +126,16 @@ def cmd_infer(a: argparse.Namespace) -> int:
     if a.json:
         print(units.dumps_json(rec))
     else:
+        ok = rec["feasible"]
         print(f"{model.id} on {dep.gpus} x {hw.id}: {dep.label()}, batch {a.batch}, {a.input_len} in / {a.output_len} out")
         _print([
             ("feasible", f"{rec['feasible']}{'  (' + rec['reason'] + ')' if rec['reason'] else ''}"),
-            ("TTFT", units.human_duration(rec["ttft_s"])), ("TPOT", units.human_duration(rec["tpot_s"])),
-            ("end to end", units.human_duration(rec["e2e_s"])),
-            ("output tokens/s", f"{rec['output_tokens_per_s']:,.0f} ({rec['output_tokens_per_s_per_gpu']:,.0f} per GPU)"),
+            # latencies of a batch that cannot run would be fiction (the app shows n/a too)
+            ("TTFT", units.human_duration(rec["ttft_s"]) if ok else "n/a"),
+            ("TPOT", units.human_duration(rec["tpot_s"]) if ok else "n/a"),
+            ("end to end", units.human_duration(rec["e2e_s"]) if ok else "n/a"),
+            ("output tokens/s", f"{rec['output_tokens_per_s']:,.0f} ({rec['output_tokens_per_s_per_gpu']:,.0f} per GPU)"
+             if ok else "n/a"),
             ("weights per GPU", units.human_bytes(rec["weights_bytes_per_gpu"])),
             ("KV cache per seq", units.human_bytes(rec["kv_cache_bytes_per_seq"])),
             ("max concurrent", f"{rec['max_concurrent_seqs']:,} sequences ({rec['kv_capacity_tokens']:,} KV tokens)"),

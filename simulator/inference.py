@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import comm, roofline
+from . import comm, roofline, units
 from .catalog import load_hardware, load_model
 from .errors import PlanError
 from .hardware import Accelerator
@@ -543,6 +543,15 @@ def describe_reasons(code: int) -> str:
     return "; ".join(text for bit, text in REASONS.items() if code & bit)
 
 
+def _memory_detail(reason: int, mem: MemoryPlan, dep: Deployment) -> str:
+    """Sizes behind reason 1, with the knob that moves each (the workspace grows with the engine's batch caps)."""
+    if not reason & 1:
+        return ""
+    return (f" (weights {units.human_bytes(mem.weights_bytes_per_gpu)} + activation workspace "
+            f"{units.human_bytes(mem.workspace_bytes_per_gpu)} per GPU for up to {dep.seq_cap:,} sequences and "
+            f"{dep.token_cap:,} batched tokens; raise tp, quantize, or lower the engine's batch caps)")
+
+
 def estimate_inference(model: TransformerSpec, hw: Accelerator, dep: Deployment, *, batch: int, input_len: int,
                        output_len: int) -> InferenceResult:
     """Static batch: prefill every prompt in one iteration, then output_len - 1 decode iterations with
@@ -581,7 +590,7 @@ def estimate_inference(model: TransformerSpec, hw: Accelerator, dep: Deployment,
         "model": model.id, "hardware": hw.id, "tp": dep.tp, "pp": dep.pp, "ep": dep.ep, "gpus": dep.gpus,
         "precision": dep.precision, "kv_precision": dep.kv_precision, "engine": dep.profile.name,
         "batch": int(batch), "input_len": int(input_len), "output_len": int(output_len),
-        "feasible": reason == 0, "reason": describe_reasons(reason),
+        "feasible": reason == 0, "reason": describe_reasons(reason).replace(REASONS[1], REASONS[1] + _memory_detail(reason, mem, dep), 1),
         "ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e,
         "output_tokens_per_s": batch * output_len / e2e,
         "output_tokens_per_s_per_gpu": batch * output_len / e2e / dep.gpus,

@@ -205,3 +205,12 @@ def test_negative_seed_is_one_line(capsys, cmd):
     code, _, err = run(capsys, cmd + ["--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--input-len", "100",
                                       "--output-len", "10", "--seed", "-1"])
     assert code == 2 and "seed must be a non-negative integer" in err and "Traceback" not in err
+
+
+def test_memory_reason_names_the_part_that_does_not_fit(capsys):
+    base = ["infer", "--hardware", "h100-sxm-80gb", "--input-len", "100", "--output-len", "10"]
+    code, out, err = run(capsys, base + ["--model", "llama3.1-8b", "--batch", "1000000", "--max-batch", "1000000"])
+    assert code == 2 and "activation workspace" in err and "GiB per GPU for up to 1,000,000 sequences" in err
+    assert "TTFT              n/a" in out  # no latency for a batch that cannot run
+    code, _, err = run(capsys, base + ["--model", "llama3.1-405b"])
+    assert code == 2 and "weights 756 GiB" in err
