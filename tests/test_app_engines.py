@@ -123,6 +123,17 @@ def test_rent_vs_buy_break_even_explained_for_reserved_and_given_for_hourly():
     assert not any("No break-even utilization" in c.value for c in at.caption)
 
 
+def test_scenario_switch_resets_rent_option_and_horizon_zero_runs_to_completion():
+    at = page("cluster_page").run()
+    at.selectbox(key="cl-id").set_value("pretrain-16k-h100-54d").run()
+    clean(at)
+    assert metric(at, "Jobs completed") == "0"  # the 54-day window ends before the run does
+    assert any(m.label == "Renting (reserved_3y)" for m in at.metric)  # this scenario's pool, not the last one's
+    at.number_input(key="cl-horizon-pretrain-16k-h100-54d").set_value(0.0).run()
+    clean(at)
+    assert metric(at, "Jobs completed") == "1"
+
+
 def test_cluster_failure_rate_and_policy_change_results():
     at = page("cluster_page").run()
     at.selectbox(key="cl-id").set_value("trace-replay-64gpu").run()

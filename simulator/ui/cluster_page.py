@@ -111,24 +111,26 @@ def _inputs() -> dict | None:
                                                          "easy: FIFO with EASY backfilling")
         c1, c2 = st.columns(2)
         horizon_d = c1.number_input("Horizon (days)", min_value=0.0, value=(f.horizon_s or 0.0) / DAY, step=1.0,
-                                    key=f"cl-horizon-{k}", help="0: until every job has ended")
+                                    key=f"cl-horizon-{k}",
+                                    help="0: until every job has ended (scenarios with inference services need a "
+                                         "horizon: they run forever)")
         seed = c2.number_input("Seed", min_value=0, value=0, step=1, key="cl-seed")
         st.header("Failures")
         fl = f.failures
         enabled = st.checkbox("Node failures and maintenance", value=fl.enabled, key=f"cl-fail-{k}")
         c1, c2 = st.columns(2)
-        rate = c1.number_input("Failures / 1000 node-days", value=float(fl.failures_per_1000_node_days), step=0.5,
+        rate = c1.number_input("Failures / 1000 node-days", min_value=0.0, value=float(fl.failures_per_1000_node_days), step=0.5,
                                key=f"cl-rate-{k}", disabled=not enabled,
                                help="Unplanned; Llama 3 (Meta 2024): 3.79")
-        planned = c2.number_input("Maintenance / 1000 node-days", value=float(fl.planned_per_1000_node_days),
+        planned = c2.number_input("Maintenance / 1000 node-days", min_value=0.0, value=float(fl.planned_per_1000_node_days),
                                   step=0.1, key=f"cl-planned-{k}", disabled=not enabled)
-        repair_h = st.number_input("Mean repair time (h)", value=fl.repair_time_s / 3600.0, step=1.0,
+        repair_h = st.number_input("Mean repair time (h)", min_value=0.01, value=fl.repair_time_s / 3600.0, step=1.0,
                                    key=f"cl-repair-{k}", disabled=not enabled)
         st.header("Checkpoints")
         ck = f.checkpoint
         c1, c2 = st.columns(2)
-        write_s = c1.number_input("Write (s)", value=float(ck.write_time_s), step=10.0, key=f"cl-write-{k}")
-        restart_s = c2.number_input("Restart (s)", value=float(ck.restart_time_s), step=60.0, key=f"cl-restart-{k}")
+        write_s = c1.number_input("Write (s)", min_value=0.0, value=float(ck.write_time_s), step=10.0, key=f"cl-write-{k}")
+        restart_s = c2.number_input("Restart (s)", min_value=0.0, value=float(ck.restart_time_s), step=60.0, key=f"cl-restart-{k}")
         c1, c2 = st.columns(2)
         interval = c1.selectbox("Interval rule", INTERVALS, index=INTERVALS.index(ck.interval), key=f"cl-int-{k}",
                                 help="daly/young: optimal for each job's mean time to interruption; none: no "
@@ -143,8 +145,10 @@ def _inputs() -> dict | None:
               ("checkpoint.restart_time_s", float(restart_s), float(ck.restart_time_s)),
               ("checkpoint.interval", interval, ck.interval),
               ("checkpoint.interval_s", fixed_h * 3600.0 if fixed_h > 0 else None, ck.interval_s)]
+    if horizon_d == 0:  # run until every job has ended, whatever horizon the file sets
+        wanted.append(("horizon_s", None, f.horizon_s))
     overrides = tuple((key, v) for key, v, default in wanted if not _same(v, default))
-    return dict(kind=kind, source=source, file_name=file_name, file=f, overrides=overrides, trace=trace,
+    return dict(kind=kind, source=source, key=k, file_name=file_name, file=f, overrides=overrides, trace=trace,
                 trace_name=up_trace.name if up_trace is not None else None, policy=policy, seed=int(seed),
                 until_s=horizon_d * DAY if horizon_d > 0 else None)
 
@@ -338,7 +342,7 @@ def _rent_vs_buy_section(inp: dict, s: dict) -> None:
     c1, c2, c3 = st.columns(3)
     pid = c1.selectbox("Pool", pools, key="cl-rvb-pool")
     p = s["pools"][pid]
-    option = c2.selectbox("Rent as", RENT_OPTIONS, key=f"cl-rvb-option-{pid}",
+    option = c2.selectbox("Rent as", RENT_OPTIONS, key=f"cl-rvb-option-{inp['key']}-{pid}",
                           index=RENT_OPTIONS.index(p["purchase"]) if p["purchase"] in RENT_OPTIONS else 0,
                           help="hourly options bill busy hours only; reserved ones bill every hour")
     years = c3.number_input("Years (0 = amortisation period)", min_value=0.0, value=0.0, step=1.0, key="cl-rvb-years")
@@ -348,7 +352,7 @@ def _rent_vs_buy_section(inp: dict, s: dict) -> None:
     owned_book = c2.selectbox("Purchase prices", books, key="cl-rvb-own",
                               index=books.index(f.owned_price_book) if f.owned_price_book in books else 0)
     util = c3.slider("Utilization", 0.0, 1.0, value=float(round(min(max(p["utilization"] or 0.0, 0.0), 1.0), 2)),
-                     step=0.01, key=f"cl-rvb-util-{pid}-{round(p['utilization'] or 0, 3)}",
+                     step=0.01, key=f"cl-rvb-util-{inp['key']}-{pid}-{round(p['utilization'] or 0, 3)}",
                      help="Share of hours the GPUs are busy; defaults to this run's utilization of the pool")
     kw = dict(owned_book=owned_book, rent_book=rent_book, option=option, years=years if years > 0 else None)
     r = guarded(sim.rent_vs_buy, p["hardware"], p["gpus"], utilization=util, **kw)
@@ -429,8 +433,10 @@ def render() -> None:
             c1.altair_chart(cdf.properties(height=280, title="Queue-wait CDF (jobs submitted after warm-up that "
                                                              "waited)"), width="stretch")
         if np.any(~np.isnan(waits)):
-            c1.caption(f"{_started_at_once(waits)} of the jobs submitted after warm-up started as soon as they were "
-                       "submitted.")
+            n = int(np.sum(~np.isnan(waits)))
+            which = "after warm-up " if inp["file"].warmup_s > 0 else ""
+            c1.caption(f"{_started_at_once(waits)} of the {n:,} job{'s' if n != 1 else ''} submitted {which}"
+                       "started as soon as submitted.")
         else:
             c1.caption("No job was submitted after the warm-up, so there is no queue wait to show.")
         c2.dataframe(_pool_table(s).style.format(precision=1, na_rep="—", thousands=","), hide_index=True,
