@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -214,13 +215,16 @@ def compare_training(model: ModelRef, hardware: Iterable[HardwareRef], gpu_count
 
     hws = [load_hardware(h) for h in hardware]
     counts = sorted({int(n) for n in gpu_counts})
+    book = cost_mod.load_price_book(price_book) if price_book is not None else cost_mod.load_price_book()
     rows: list[dict[str, Any]] = []
     total, done = len(hws) * len(counts), 0
     for hw in hws:
+        # hardware without a price in the book cannot be ranked by cost: its cells show the fastest plan, unpriced
+        cell_objective = "time" if math.isnan(book.gpu_hour_usd(hw.id, purchase)) else objective
         for n in counts:
             try:
                 res = plan_training(model, hw, n, global_batch=global_batch, seq_len=seq_len, train_tokens=train_tokens,
-                                    objective=objective, precisions=precisions, price_book=price_book,
+                                    objective=cell_objective, precisions=precisions, price_book=book,
                                     purchase=purchase, option_kw=option_kw)
                 if len(res.ranking):
                     rec = res.record(int(res.ranking[0]))

@@ -191,9 +191,11 @@ def render() -> None:
         st.error("No plan fits for any chosen hardware and GPU count.")
         st.dataframe(bad[["hardware", "gpus", "reason"]], hide_index=True, width="stretch")
         return
-    if inp["purchase"] != "on_demand" and ok["cost_usd"].isna().all():
-        st.warning(f"Price book {inp['price_book']} has no {inp['purchase']} price for the chosen hardware; costs "
-                   "are shown as 'no price'. Pick another purchase option or price book.")
+    unpriced = sorted(ok.loc[ok["cost_usd"].isna(), "hardware"].unique()) if "cost_usd" in ok else []
+    if unpriced:
+        st.warning(f"Price book {inp['price_book']} has no {inp['purchase']} price for {', '.join(unpriced)}; "
+                   "costs there are shown as 'no price' (and those plans are picked by time, not cost). Pick "
+                   "another purchase option or price book to compare them.")
     best, note = sim.pick_best(df, inp["objective"], inp["max_time_s"], inp["max_cost_usd"])
     if best is None:
         st.error(f"No configuration meets the limits: {note}.")
