@@ -617,9 +617,10 @@ def _result(sim: _Sim, cfg: ServingConfig, seed: int) -> ServingResult:
         reason = f"{incomplete} requests unfinished at t={sim.env.now:.1f} s (time limit or no progress)"
     last_arrival = float(np.max(sim.arrival)) if len(wl) else 0.0
     if not reason and not sim.concurrency and last_arrival > start:
-        trend = growth_trend(*sim.waiting_total.arrays(), start, last_arrival, 4)
-        capacity = sum(e.max_seqs for e in sim.engines)
-        if np.all(np.diff(trend) > 0) and trend[-1] > max(2.0 * trend[0], capacity):
+        # the first slice fills an empty system, so growth is judged from the second slice on: a stable queue
+        # levels off there, an overloaded one keeps growing (at least doubling, and by more than a handful)
+        trend = growth_trend(*sim.waiting_total.arrays(), start, last_arrival, 5)[1:]
+        if np.all(np.diff(trend) > 0) and trend[-1] > max(2.0 * trend[0], MIN_OVERLOAD_QUEUE):
             reason = (f"the waiting queue grew through the arrival window (mean {trend[0]:.0f} -> {trend[-1]:.0f} "
                       f"requests): arrivals exceed the service rate")
     s.update({
@@ -632,6 +633,9 @@ def _result(sim: _Sim, cfg: ServingConfig, seed: int) -> ServingResult:
         "sim_events": int(sim.events), "seed": seed,
     })
     return ServingResult(s, req, pd.concat(frames, ignore_index=True))
+
+
+MIN_OVERLOAD_QUEUE = 8.0  # requests: a queue that ends shorter than this is not called overloaded
 
 
 def with_rate(wl: Workload, rate_per_s: float, seed: int = 0) -> Workload:

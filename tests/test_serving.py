@@ -220,6 +220,17 @@ def test_overload_is_detected_and_bounded():
     assert not ok.summary["overloaded"]
 
 
+def test_short_overloaded_run_is_flagged_though_its_queue_stays_below_the_batch_cap():
+    """300 requests at 1000/s on a 256-sequence engine: the queue never exceeds the engine's cap, but it grows
+    through the whole arrival window (the old test required it to pass the cap, so the app never warned)."""
+    wl = make_workload(300, input_len=1024, output_len=256, rate_per_s=1000, seed=0)
+    s = simulate_serving(L70B, H100, ServingConfig(Deployment(tp=4)), wl).summary
+    assert s["overloaded"] and "grew" in s["overload_reason"]
+    calm = simulate_serving(L70B, H100, ServingConfig(Deployment(tp=4)),
+                            make_workload(300, input_len=1024, output_len=256, rate_per_s=4, seed=0)).summary
+    assert not calm["overloaded"]
+
+
 def test_time_limit_stops_the_run():
     wl = make_workload(500, input_len=500, output_len=500, rate_per_s=10, seed=0)
     res = simulate_serving(L8B, H100, ServingConfig(Deployment(), max_time_s=5.0), wl)
