@@ -143,7 +143,8 @@ def cmd_infer(a: argparse.Namespace) -> int:
                                       if v > 0 and rec["tpot_s"] > 0)),
         ])
     if not rec["feasible"]:
-        sys.stderr.write(f"simulator: infeasible deployment: {rec['reason']}\n")
+        hint = " (raise it with --max-batch)" if a.batch > dep.seq_cap else ""
+        sys.stderr.write(f"simulator: infeasible deployment: {rec['reason']}{hint}\n")
         return 2
     return 0
 

@@ -535,7 +535,7 @@ REASONS: dict[int, str] = {
     2: "the KV cache cannot hold one sequence of input + output tokens",
     4: "the batch does not fit in the KV cache",
     8: "input + output tokens exceed the model's context window",
-    16: "the batch exceeds the engine's max sequences per iteration (raise it with --max-batch)",
+    16: "the batch exceeds the engine's max sequences per iteration",
 }
 
 

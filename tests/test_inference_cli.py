@@ -139,8 +139,9 @@ def test_infer_batch_beyond_the_engine_cap_is_infeasible(capsys):
     """vLLM runs at most 256 sequences per iteration by default: a static batch of 1024 is not one batch."""
     big = ["infer", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--batch", "1024", "--input-len", "128",
            "--output-len", "16", "--json"]
-    code, out, _ = run(capsys, big)
-    assert code == 2 and "max sequences" in json.loads(out)["reason"]
+    code, out, err = run(capsys, big)
+    assert code == 2 and "max sequences" in json.loads(out)["reason"] and "raise it with --max-batch" in err
+    assert "--max-batch" not in json.loads(out)["reason"]  # the app shows the reason too, and has no such flag
     code, out, _ = run(capsys, big + ["--max-batch", "1024"])
     assert code == 0 and json.loads(out)["feasible"]
 

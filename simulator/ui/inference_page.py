@@ -14,7 +14,16 @@ import streamlit as st
 import simulator as sim
 from simulator import units
 from simulator.scenario import DeploymentSpec, InferenceScenario, ServingScenario, to_yaml
-from simulator.ui.common import catalog, download_buttons, fmt_usd, guarded, model_picker, resolve_model, show_error
+from simulator.ui.common import (
+    catalog,
+    download_buttons,
+    fmt_usd,
+    guarded,
+    model_picker,
+    resolve_model,
+    show_error,
+    ui_message,
+)
 
 DEFAULT_MODEL = "llama3.1-70b"
 DEFAULT_HW = "h100-sxm-80gb"
@@ -184,8 +193,8 @@ def _static_section(inp: dict) -> None:
     if rec is None:
         return
     if not rec["feasible"]:
-        st.warning(f"This deployment does not serve the batch: {rec['reason']}. Raise the tensor parallel size, use a "
-                   "smaller precision or KV cache, or lower the batch.")
+        st.warning(ui_message(f"This deployment does not serve the batch: {rec['reason']}. Raise the tensor parallel "
+                              "size, use a smaller precision or KV cache, or lower the batch."))
     ok = rec["feasible"]  # latencies of a batch that cannot run would be fiction: shown as n/a
     m = st.columns(4)
     m[0].metric("TTFT", units.human_duration(rec["ttft_s"]) if ok else "n/a",
