@@ -66,6 +66,19 @@ def test_rank_by_cost_keeps_unpriced_hardware_and_says_why():
     assert any("no spot price for b200-sxm-180gb, h100-sxm-80gb" in w.value for w in at.warning)
 
 
+def test_low_mfu_warning_names_the_cause():
+    """405B at 128k tokens per sequence on 16k GPUs: unfused attention, not the batch, is what drags MFU down."""
+    at = page("training_page").run()
+    at.sidebar.selectbox[0].set_value("llama3.1-405b").run()
+    at.sidebar.multiselect[0].set_value(["h100-sxm-80gb"]).run()
+    at.sidebar.multiselect[1].set_value([16384]).run()
+    next(s for s in at.sidebar.select_slider if s.label == "Sequence length").set_value(131072).run()
+    next(s for s in at.sidebar.selectbox if s.label == "Attention kernel").set_value("unfused").run()
+    assert not at.exception
+    low = [w.value for w in at.warning if w.value.startswith("MFU is only")]
+    assert low and "unfused attention kernel" in low[0] and "global batch" not in low[0]
+
+
 def test_invalid_uploaded_model_shows_error_not_exception():
     msg = error_shown_by("from simulator.ui import common", "common.resolve_model(None, 'name: x\\nn_layers: -3\\n')")
     assert "n_layers" in msg

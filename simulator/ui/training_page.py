@@ -138,6 +138,33 @@ def _plan_label(r: pd.Series) -> str:
             f"mb{int(r['micro_batch'])} ZeRO-{int(r['zero'])} {r['recompute']} {r['precision']}")
 
 
+LOW_MFU_ADVICE = {
+    "tp_comm": "a smaller tensor-parallel size or TP communication overlap would help",
+    "cp_comm": "a smaller context-parallel size would help",
+    "ep_comm": "a smaller expert-parallel size or faster scale-out links would help",
+    "pp_comm": "fewer pipeline stages would help",
+    "bubble": "more micro-batches per step (a larger global batch, fewer GPUs) or interleaved stages would help",
+    "dp_comm": "more work per GPU (a larger global batch, fewer GPUs) or a lower ZeRO stage would help",
+    "optimizer": "more work per step (a larger global batch) would help",
+    "recompute": "recomputing less (selective or none, if memory allows) would help",
+}
+
+
+def _low_mfu_cause(best: pd.Series, inp: dict) -> str:
+    """The part of the step that keeps MFU low, in words, with the setting that moves it."""
+    step = float(best["step_time_s"])
+    bd = best.get("breakdown")
+    parts = {k: float((bd.get(k) if isinstance(bd, dict) else best.get(f"{k}_s")) or 0.0) for k in BREAKDOWN_LABELS}
+    worst = max((k for k in parts if k != "compute"), key=parts.get)
+    if parts["compute"] >= 0.6 * step or parts[worst] < 0.15 * step:
+        kernel = dict(inp["options"]).get("attention_kernel")
+        why = ("the unfused attention kernel (the Attention kernel setting: flash is far faster)" if kernel == "unfused"
+               else "small per-GPU matrices or memory-bound kernels")
+        return f"the step is mostly compute ({parts['compute'] / step:.0%}), but it runs far below peak: {why}."
+    return (f"{BREAKDOWN_LABELS[worst]} takes {parts[worst] / step:.0%} of the step; {LOW_MFU_ADVICE[worst]} "
+            f"(global batch {inp['global_batch']:,} sequence{'s' if inp['global_batch'] != 1 else ''}).")
+
+
 def _breakdown_charts(rec: pd.Series, capacity_bytes: float) -> None:
     """Two full-width charts with one bar per part (labels on the axis, no legend to clip)."""
     step = pd.DataFrame({"part": [BREAKDOWN_LABELS[k] for k in BREAKDOWN_LABELS],
@@ -223,8 +250,7 @@ def render() -> None:
                 "read this as an upper bound (validation: published H100 runs come out about 6% optimistic at the "
                 "median for Megatron-Core and 10% for an older PyTorch FSDP stack).")
     if best["mfu"] < 0.2:
-        st.warning(f"MFU is only {best['mfu']:.0%}: the global batch ({inp['global_batch']} sequences) or the model "
-                   "size limits how far this run scales; fewer GPUs or a larger batch use them better.")
+        st.warning(f"MFU is only {best['mfu']:.0%}: {_low_mfu_cause(best, inp)}")
     st.caption("Efficiencies come from kernel measurements; see the Validation page for how predictions compare "
                "with published runs (median error about 6%; optimistic on H100, most at small scale).")
 
