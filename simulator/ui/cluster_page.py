@@ -169,7 +169,7 @@ def _header(inp: dict) -> None:
             st.caption(f"Source: {s.title} ({s.where}, {s.date})")
     pools = pd.DataFrame([{"pool": p.id, "hardware": p.hardware, "nodes": p.nodes, "spare nodes": p.spare_nodes,
                            "purchase": p.purchase or f.purchase} for p in f.pools])
-    st.dataframe(pools, hide_index=True, width="stretch")
+    st.dataframe(pools, hide_index=True, width="stretch", placeholder="—")
     if inp["trace"] is not None:
         st.caption(f"Jobs: the uploaded trace {inp['trace_name']} replaces the scenario's jobs and generators.")
 
@@ -319,7 +319,7 @@ def _comparison_section(inp: dict) -> None:
         "wait mean (h)": df["queue_wait_mean_s"] / 3600, "wait p95 (h)": df["queue_wait_p95_s"] / 3600,
         "JCT mean (h)": df["jct_mean_s"] / 3600, "completed": df["jobs_completed"], "queued at end": df["jobs_queued_at_end"],
         "preemptions": df["preemptions"], "cost ($)": df["cost_usd"], "energy (MWh)": df["energy_kwh"] / 1e3})
-    st.dataframe(view.style.format(precision=2, na_rep="—", thousands=","), hide_index=True, width="stretch")
+    st.dataframe(view.style.format(precision=2, na_rep="—", thousands=","), hide_index=True, width="stretch", placeholder="—")
     bars = view.melt(id_vars=["policy"], value_vars=["wait mean (h)", "wait p95 (h)", "JCT mean (h)"],
                      var_name="metric", value_name="hours")
     c1, c2 = st.columns(2)
@@ -440,9 +440,9 @@ def render() -> None:
         else:
             c1.caption("No job was submitted after the warm-up, so there is no queue wait to show.")
         c2.dataframe(_pool_table(s).style.format(precision=1, na_rep="—", thousands=","), hide_index=True,
-                     width="stretch")
+                     width="stretch", placeholder="—")
         with st.expander(f"Per-job records ({len(jobs):,} jobs)"):
-            st.dataframe(jobs.head(2000), hide_index=True, width="stretch")
+            st.dataframe(jobs.head(2000), hide_index=True, width="stretch", placeholder="—")
             download_buttons(jobs, "cluster_jobs", "cl-jobs")
         c1, c2 = st.columns(2)
         c1.download_button("Time series (CSV)", ts.to_csv(index=False).encode(), "cluster_timeseries.csv", "text/csv",

@@ -29,7 +29,7 @@ def render() -> None:
         return
     show = df.drop(columns=["sources"]).set_index("id")  # the id stays pinned while scrolling right
     st.dataframe(show.style.format(precision=2, na_rep="—", thousands=","), width="stretch",
-                 column_config={"host_cpu": st.column_config.TextColumn("host_cpu", width="large")})
+                 column_config={"host_cpu": st.column_config.TextColumn("host_cpu", width="large")}, placeholder="—")
     st.caption("memory_GiB is the device memory as nvidia-smi reports it (an \"80 GB\" H100 shows 79.6 GiB); "
                "host_speed is the host CPU's speed over a DGX A100 host, which divides the serving-engine overheads "
                "measured there.")

@@ -355,7 +355,7 @@ def _capacity_section(inp: dict) -> None:
             "cost_per_million_tokens_usd": st.column_config.NumberColumn("$/M tokens", format="%.3f"),
             "cost_per_million_output_tokens_usd": st.column_config.NumberColumn("$/M output tokens", format="%.3f"),
             "ttft_p99_s_at_max_rate": st.column_config.NumberColumn("p99 TTFT at max (s)", format="%.3f"),
-            "tpot_p99_s_at_max_rate": st.column_config.NumberColumn("p99 TPOT at max (s)", format="%.4f")})
+            "tpot_p99_s_at_max_rate": st.column_config.NumberColumn("p99 TPOT at max (s)", format="%.4f")}, placeholder="—")
         download_buttons(rows, "capacity_plan", "inf-cap")
     if plan["skipped"]:
         with st.expander(f"Deployments skipped ({len(plan['skipped'])})"):
@@ -403,7 +403,7 @@ def _serving_section(inp: dict) -> None:
     pct = pd.DataFrame({name: [units.human_duration(s[f"{key}_{q}_s"]) for q in ("mean", "p50", "p90", "p99")]
                         for name, key in (("TTFT", "ttft"), ("TPOT", "tpot"), ("end to end", "e2e"))},
                        index=["mean", "p50", "p90", "p99"])
-    st.dataframe(pct, width="stretch")
+    st.dataframe(pct, width="stretch", placeholder="—")
     done = req[req["completion_s"].notna()]
     ttft, tpot = inp["slo"]
     c1, c2 = st.columns(2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -216,7 +217,7 @@ def render() -> None:
     bad = df[~df["feasible"]]
     if ok.empty:
         st.error("No plan fits for any chosen hardware and GPU count.")
-        st.dataframe(bad[["hardware", "gpus", "reason"]], hide_index=True, width="stretch")
+        st.dataframe(bad[["hardware", "gpus", "reason"]], hide_index=True, width="stretch", placeholder="—")
         return
     unpriced = sorted(ok.loc[ok["cost_usd"].isna(), "hardware"].unique()) if "cost_usd" in ok else []
     if unpriced:
@@ -262,22 +263,23 @@ def render() -> None:
         st.caption(f"No {inp['purchase']} price in {inp['price_book']} for: {', '.join(unpriced)} "
                    "(shown in the table, not on the cost chart).")
 
-    table = df.assign(plan=df.apply(_plan_label, axis=1),
-                      days=df.get("total_time_s", pd.Series(dtype=float)) / units.SECONDS_PER_DAY,
-                      cost_musd=df.get("cost_usd", pd.Series(dtype=float)) / 1e6,
-                      mem_gib=df.get("memory_per_gpu_bytes", pd.Series(dtype=float)) / units.GIB,
-                      mfu=df.get("mfu", pd.Series(dtype=float)) * 100)
+    def num(col: str) -> pd.Series:  # missing values (no price, no plan) as NaN: an empty cell, not "None"
+        return pd.to_numeric(df[col], errors="coerce") if col in df else pd.Series(np.nan, index=df.index)
+
+    table = df.assign(plan=df.apply(_plan_label, axis=1), days=num("total_time_s") / units.SECONDS_PER_DAY,
+                      cost_musd=num("cost_usd") / 1e6, mem_gib=num("memory_per_gpu_bytes") / units.GIB,
+                      mfu=num("mfu") * 100, tflops_per_gpu=num("tflops_per_gpu"), step_time_s=num("step_time_s"))
     table = table.sort_values(["feasible", "cost_musd" if inp["objective"] == "cost" else "days"],
                               ascending=[False, True])
     cols = ["hardware", "gpus", "plan", "days", "cost_musd", "mfu", "tflops_per_gpu", "step_time_s",
             "mem_gib", "pareto", "plans_evaluated", "plans_feasible", "reason"]
-    st.dataframe(table[[c for c in cols if c in table]], hide_index=True, width="stretch",
-                 column_config={"days": st.column_config.NumberColumn("days", format="%.1f"),
-                                "cost_musd": st.column_config.NumberColumn("cost ($M)", format="%.2f"),
-                                "mfu": st.column_config.NumberColumn("MFU %", format="%.1f"),
-                                "tflops_per_gpu": st.column_config.NumberColumn("TFLOP/s/GPU", format="%.0f"),
-                                "step_time_s": st.column_config.NumberColumn("step (s)", format="%.2f"),
-                                "mem_gib": st.column_config.NumberColumn("mem/GPU (GiB)", format="%.1f")})
+    shown = table[[c for c in cols if c in table]]
+    formats = {"days": "{:,.1f}", "cost_musd": "{:,.2f}", "mfu": "{:.1f}", "tflops_per_gpu": "{:.0f}",
+               "step_time_s": "{:.2f}", "mem_gib": "{:.1f}"}
+    st.dataframe(shown.style.format({k: v for k, v in formats.items() if k in shown}, na_rep="—"), hide_index=True,
+                 width="stretch", column_config={"days": "days", "cost_musd": "cost ($M)", "mfu": "MFU %",
+                                                 "tflops_per_gpu": "TFLOP/s/GPU", "step_time_s": "step (s)",
+                                                 "mem_gib": "mem/GPU (GiB)"}, placeholder="—")
     if "uneven_pp" in table and table["uneven_pp"].fillna(False).astype(bool).any():
         st.caption(UNEVEN_NOTE)
     download_buttons(table.drop(columns=["breakdown", "memory_breakdown"], errors="ignore"), "training_plans", "cmp")
@@ -309,9 +311,10 @@ def render() -> None:
     view = pd.DataFrame({"plan": top.plan, "step (s)": top.step_time_s, "MFU %": top.mfu * 100,
                          "HFU %": top.hfu * 100, "TFLOP/s/GPU": top.tflops_per_gpu,
                          "mem/GPU (GiB)": top.memory_per_gpu_bytes / units.GIB,
-                         "days": top.total_time_s / units.SECONDS_PER_DAY, "cost ($M)": top.cost_usd / 1e6})
+                         "days": pd.to_numeric(top.total_time_s, errors="coerce") / units.SECONDS_PER_DAY,
+                         "cost ($M)": pd.to_numeric(top.cost_usd, errors="coerce") / 1e6})
     st.dataframe(view.style.format(precision=2, na_rep="—").apply(
-        lambda r: ["font-weight: bold" if r.name == choice else "" for _ in r], axis=1), hide_index=True, width="stretch")
+        lambda r: ["font-weight: bold" if r.name == choice else "" for _ in r], axis=1), hide_index=True, width="stretch", placeholder="—")
 
     if inp["model_id"] is None:
         st.caption("Scenario export needs a catalog model (an uploaded file has no path the CLI could read).")

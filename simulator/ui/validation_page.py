@@ -46,13 +46,13 @@ def render() -> None:
                                    max_abs_error=("abs_error", "max")).reset_index()
     fam = fam.assign(median_abs_error=fam.median_abs_error * 100, max_abs_error=fam.max_abs_error * 100).rename(
         columns={"median_abs_error": "median |error| %", "max_abs_error": "max |error| %"})
-    st.dataframe(fam.style.format(precision=1), hide_index=True, width="stretch")
+    st.dataframe(fam.style.format(precision=1), hide_index=True, width="stretch", placeholder="—")
     with st.expander("Every row"):
         from simulator.plans import describe_reasons
 
         rows = everything.assign(reason=everything["reason"].map(lambda c: describe_reasons(int(c)) or "fits"),
                                  error_pct=everything["error"] * 100).drop(columns=["error", "abs_error"])
-        st.dataframe(rows.style.format(precision=3, na_rep="—"), hide_index=True, width="stretch")
+        st.dataframe(rows.style.format(precision=3, na_rep="—"), hide_index=True, width="stretch", placeholder="—")
         download_buttons(everything, "training_validation", "val")
     render_inference_and_kernels()
 
@@ -101,7 +101,7 @@ def render_inference_and_kernels() -> None:
             st.dataframe((by.rename(columns={"size": "rows", "median": "median |error| %", "max": "max |error| %"})
                           .assign(**{"median |error| %": lambda d: d["median |error| %"] * 100,
                                      "max |error| %": lambda d: d["max |error| %"] * 100})
-                          .style.format(precision=1)), width="stretch")
+                          .style.format(precision=1)), width="stretch", placeholder="—")
             download_buttons(df, "inference_validation", "vinf")
 
     st.subheader("Kernels (calibration)")
@@ -111,7 +111,7 @@ def render_inference_and_kernels() -> None:
     if tables is None:
         return
     summary, points = tables
-    st.dataframe(summary.style.format(precision=1, na_rep="—"), hide_index=True, width="stretch")
+    st.dataframe(summary.style.format(precision=1, na_rep="—"), hide_index=True, width="stretch", placeholder="—")
     check = points[points["split"] == "check"]
     lim = [float(check[["time_s", "predicted_s"]].min().min()), float(check[["time_s", "predicted_s"]].max().max())]
     diag = alt.Chart(pd.DataFrame({"x": lim, "y": lim})).mark_line(color="gray", strokeDash=[4, 3]).encode(x="x", y="y")
