@@ -21,6 +21,8 @@ __version__ = "0.1.0"
 # machine with only numpy (e.g. a GPU box running `simulator calibrate run`) can use the parts it needs.
 _EXPORTS: dict[str, tuple[str, str]] = {
     "apply_overrides": ("scenario", "apply_overrides"),
+    "busy_gpu_hour_usd": ("cost", "busy_gpu_hour_usd"),
+    "COST_OPTIONS": ("cost", "COST_OPTIONS"),
     "usd_per_million_tokens": ("cost", "usd_per_million_tokens"),
     "Accelerator": ("hardware", "Accelerator"),
     "CapacityPlan": ("capacity", "CapacityPlan"),

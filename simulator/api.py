@@ -220,7 +220,7 @@ def compare_training(model: ModelRef, hardware: Iterable[HardwareRef], gpu_count
     total, done = len(hws) * len(counts), 0
     for hw in hws:
         # hardware without a price in the book cannot be ranked by cost: its cells show the fastest plan, unpriced
-        cell_objective = "time" if math.isnan(book.gpu_hour_usd(hw.id, purchase)) else objective
+        cell_objective = "time" if math.isnan(cost_mod.busy_gpu_hour_usd(book, hw, purchase)) else objective
         for n in counts:
             try:
                 res = plan_training(model, hw, n, global_batch=global_batch, seq_len=seq_len, train_tokens=train_tokens,

@@ -199,7 +199,7 @@ def plan_capacity(model: TransformerSpec, hw: Accelerator, *, rate_per_s: float,
     if not (slo.ttft_s > 0 and slo.tpot_s > 0 and math.isfinite(slo.ttft_s) and math.isfinite(slo.tpot_s)):
         raise PlanError(f"SLO targets must be positive, finite seconds, got TTFT {slo.ttft_s!r}, TPOT {slo.tpot_s!r}")
     book = cost_mod.load_price_book(price_book) if price_book is not None else cost_mod.load_price_book()
-    price = book.gpu_hour_usd(hw.id, purchase)
+    price = cost_mod.busy_gpu_hour_usd(book, hw, purchase)
     rank_price = price if not math.isnan(price) else 1.0  # without a price, rank by GPU count
     skipped: dict[str, str] = {}
     if deployments is None:

@@ -54,7 +54,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seq-len", type=_int, required=True, help="tokens per sequence")
     p.add_argument("--train-tokens", type=_float, help="token budget for run totals (e.g. 15e12)")
     p.add_argument("--price-book", help="price book id or path (default hyperscaler-2025-03)")
-    p.add_argument("--purchase", default="on_demand", choices=["on_demand", "reserved_1y", "reserved_3y", "spot"])
+    p.add_argument("--purchase", default="on_demand", choices=["on_demand", "reserved_1y", "reserved_3y", "spot", "owned"],
+                   help="rental option, or owned: amortised purchase + facility + electricity per busy GPU-hour "
+                        "(needs a price book with owned figures, e.g. --price-book owned-colo-2025-03)")
     p.add_argument("--attention-kernel", default="flash", choices=["flash", "flash1", "unfused"])
     from .training import FRAMEWORKS
 
@@ -184,6 +186,13 @@ def _print_record(r: dict[str, Any]) -> None:
               f"{units.human_usd(r['cost_usd']) if r.get('cost_usd') is not None else 'no price'}")
 
 
+def _warn_no_price(book_id: str, purchase: str, hardware_id: str) -> None:
+    fix = ("pass a --price-book with owned figures (e.g. owned-colo-2025-03)" if purchase == "owned"
+           else "pass another --price-book or --purchase")
+    sys.stderr.write(f"simulator: price book {book_id!r} has no {purchase} price for {hardware_id}, so costs are "
+                     f"left out; {fix}\n")
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     from .api import estimate_training
 
@@ -200,6 +209,10 @@ def cmd_train(a: argparse.Namespace) -> int:
     if not rec["feasible"]:
         sys.stderr.write(f"simulator: infeasible plan: {rec['reason']}\n")
         return EXIT_USAGE
+    if a.train_tokens and rec.get("cost_usd") is None:
+        from .cost import DEFAULT_PRICE_BOOK, load_price_book
+
+        _warn_no_price(load_price_book(a.price_book or DEFAULT_PRICE_BOOK).id, a.purchase, rec["hardware"])
     return 0
 
 
@@ -254,8 +267,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
         for n, why in res.counts_without_plan().items():
             sys.stderr.write(f"simulator: no plan fits on {n:,} GPUs: {why}\n")
     if top and all(r.get("usd_per_million_tokens") is None for r in top):
-        sys.stderr.write(f"simulator: price book {res.price_book.id!r} has no {res.purchase} price for "
-                         f"{res.hardware.id}, so costs are left out; pass --price-book or --purchase\n")
+        _warn_no_price(res.price_book.id, res.purchase, res.hardware.id)
     if not top:
         reasons = "; ".join(f"{k} ({v:,} plans)" for k, v in res.reason_counts.items())
         sys.stderr.write(f"simulator: no feasible plan among {res.n_plans:,}: {reasons}\n")

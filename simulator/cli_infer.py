@@ -98,7 +98,9 @@ def register(subparsers) -> None:
                    help="also try prefill:decode ratios, e.g. 1:1 1:2")
     c.add_argument("--requests", type=_int, default=400, help="requests per simulated probe")
     c.add_argument("--price-book", help="price book id or path (default hyperscaler-2025-03)")
-    c.add_argument("--purchase", default="on_demand", choices=["on_demand", "reserved_1y", "reserved_3y", "spot"])
+    c.add_argument("--purchase", default="on_demand", choices=["on_demand", "reserved_1y", "reserved_3y", "spot", "owned"],
+                   help="rental option, or owned: amortised purchase + facility + electricity per busy GPU-hour "
+                        "(needs a price book with owned figures, e.g. --price-book owned-colo-2025-03)")
     c.add_argument("--top", type=_int, default=5)
     c.add_argument("--seed", type=_int, default=0)
     c.set_defaults(func=cmd_capacity)

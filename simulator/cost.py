@@ -17,6 +17,8 @@ from .units import J_PER_KWH, SECONDS_PER_DAY, SECONDS_PER_HOUR
 PRICES_DIR = ROOT / "workloads" / "prices"
 DEFAULT_PRICE_BOOK = "hyperscaler-2025-03"
 PURCHASE_OPTIONS = ("on_demand", "reserved_1y", "reserved_3y", "spot")
+# What a plan or a service can be costed at: a rental option, or owned hardware (busy_gpu_hour_usd).
+COST_OPTIONS = PURCHASE_OPTIONS + ("owned",)
 # Options billed per hour used (elastic); committed options bill every installed hour.
 HOURLY_OPTIONS = ("on_demand", "spot")
 # Cluster pools may also be owned (amortised capex + facility + electricity).
@@ -140,6 +142,19 @@ def energy_usd_per_busy_gpu_hour(tdp_w: float, average_utilization_of_tdp: float
     return energy_kwh(power_w * SECONDS_PER_HOUR) * book.electricity_usd_per_kwh
 
 
+def busy_gpu_hour_usd(book: PriceBook, hw: Any, option: str = "on_demand") -> float:
+    """USD for one GPU-hour of work: the book's rental price, or for 'owned' the amortised capex and facility share
+    plus the electricity of a busy hour (owned_fixed_usd_per_gpu_hour + energy_usd_per_busy_gpu_hour, Epoch AI
+    TCO structure) - the cost of a run on hardware already owned, idle time not charged. NaN without a figure."""
+    if option != "owned":
+        return book.gpu_hour_usd(hw.id, option)
+    owned = book.owned_cost(hw.id)
+    if owned is None:
+        return float("nan")
+    return owned_fixed_usd_per_gpu_hour(owned) + energy_usd_per_busy_gpu_hour(
+        hw.tdp_w, hw.average_utilization_of_tdp, hw.server_to_gpu_power_ratio, book)
+
+
 def break_even_utilization(fixed_usd_per_gpu_hour: float, energy_usd_per_busy_gpu_hour: float,
                            rent_usd_per_gpu_hour: float) -> float:
     """Share of hours a GPU must be busy for owning to cost less than renting by the hour:
@@ -182,6 +197,8 @@ def rent_vs_buy(hardware: Any, gpus: int, *, owned_book: str | Path | PriceBook,
     hw = load_hardware(hardware)
     own = load_price_book(owned_book)
     rent = own if rent_book is None else load_price_book(rent_book)
+    if rent_book is None and math.isnan(own.gpu_hour_usd(hw.id, option)):  # a purchase-only book: rent at the default
+        rent = load_price_book(DEFAULT_PRICE_BOOK)
     if option not in PURCHASE_OPTIONS:
         raise SimulatorError(f"rent option {option!r} is not one of {', '.join(PURCHASE_OPTIONS)}")
     if not 0.0 <= utilization <= 1.0:

@@ -48,7 +48,7 @@ class TrainingScenario(_ModelOnHardware):
     seq_len: PositiveInt
     train_tokens: PositiveFloat | None = None
     price_book: str | None = None
-    purchase: Literal["on_demand", "reserved_1y", "reserved_3y", "spot"] = "on_demand"
+    purchase: Literal["on_demand", "reserved_1y", "reserved_3y", "spot", "owned"] = "on_demand"
     objective: Literal["time", "cost"] = "time"
     precisions: list[Literal["bf16", "fp16", "fp8"]] = ["bf16"]
     plan: PlanSpec | None = None

@@ -42,7 +42,7 @@ def evaluate_chunked(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, op
 def run_totals(metrics: dict[str, np.ndarray], gpus: np.ndarray, hw: Accelerator, options: TrainingOptions,
                train_tokens: float | None, book: cost_mod.PriceBook, purchase: str) -> dict[str, np.ndarray]:
     """Wall time, GPU-hours, energy, cost and carbon for a token budget (per plan)."""
-    price = book.gpu_hour_usd(hw.id, purchase)
+    price = cost_mod.busy_gpu_hour_usd(book, hw, purchase)
     tokens_per_s = metrics["tokens_per_s"]
     out = {"usd_per_million_tokens": cost_mod.usd_per_million_tokens(gpus * price, tokens_per_s)}
     if train_tokens:

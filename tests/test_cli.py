@@ -317,3 +317,15 @@ def test_plan_api_refuses_an_empty_gpu_list():
 
     with pytest.raises(PlanError, match="gpus is empty"):
         plan_training("llama3.1-8b", "h100-sxm-80gb", [], global_batch=512, seq_len=4096)
+
+
+def test_owned_hardware_is_costed_per_busy_gpu_hour(capsys):
+    from simulator import busy_gpu_hour_usd, load_hardware, load_price_book
+
+    args = TRAIN + ["--train-tokens", "1e12", "--purchase", "owned", "--json"]
+    code, out, err = run(capsys, args + ["--price-book", "owned-colo-2025-03"])
+    rec = json.loads(out)
+    rate = busy_gpu_hour_usd(load_price_book("owned-colo-2025-03"), load_hardware("h100-sxm-80gb"), "owned")
+    assert code == 0 and rec["cost_usd"] == pytest.approx(rec["gpu_hours"] * rate)
+    code, out, err = run(capsys, args)  # the default (rental) book has no owned figures: say so, keep the rest
+    assert code == 0 and json.loads(out)["cost_usd"] is None and "no owned price" in err and "owned-colo" in err

@@ -80,6 +80,24 @@ def test_rent_vs_buy_totals(tmp_path):
     assert r.to_dict()["gpus"] == 1000
 
 
+def test_rent_vs_buy_with_a_purchase_only_book_rents_at_the_default_book():
+    r = cost.rent_vs_buy("h100-sxm-80gb", 8, owned_book="owned-colo-2025-03")
+    assert r.rent_usd_per_gpu_hour == cost.load_price_book(cost.DEFAULT_PRICE_BOOK).gpu_hour_usd("h100-sxm-80gb")
+
+
+def test_owned_busy_gpu_hour_is_amortised_capex_facility_and_electricity(tmp_path):
+    from simulator.catalog import load_hardware
+
+    path = tmp_path / "t.yaml"
+    path.write_text(BOOK_YAML)
+    book, hw = cost.load_price_book(path), load_hardware("h100-sxm-80gb")
+    fixed = 33750 / 0.81 / 3.105 / cost.HOURS_PER_YEAR  # defaults: 1.0 server overhead, no storage or facility ops
+    energy = 0.7 * hw.average_utilization_of_tdp * hw.server_to_gpu_power_ratio * 1.25 * 0.08
+    assert cost.busy_gpu_hour_usd(book, hw, "owned") == pytest.approx(fixed + energy)
+    assert cost.busy_gpu_hour_usd(book, hw, "on_demand") == 3.0
+    assert math.isnan(cost.busy_gpu_hour_usd(book, load_hardware("a100-sxm-80gb"), "owned"))
+
+
 def test_rent_vs_buy_errors(tmp_path):
     path = tmp_path / "t.yaml"
     path.write_text(BOOK_YAML)

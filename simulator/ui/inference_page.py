@@ -149,8 +149,9 @@ def _inputs() -> dict | None:
         books = catalog()["prices"]
         book = st.selectbox("Price book", books, key="inf-book",
                             index=books.index("hyperscaler-2025-03") if "hyperscaler-2025-03" in books else 0)
-        purchase = st.selectbox("Purchase option", ["on_demand", "reserved_1y", "reserved_3y", "spot"],
-                                key="inf-purchase")
+        purchase = st.selectbox("Purchase option", list(sim.COST_OPTIONS), key="inf-purchase",
+                                help="owned: amortised purchase, facility and electricity per busy GPU-hour (pick a "
+                                     "price book with owned figures, such as owned-colo-2025-03)")
         with st.expander("Serving simulation"):
             source = st.radio("Workload", ["Synthetic", "Trace CSV"], horizontal=True, key="inf-wl")
             trace = None
@@ -181,7 +182,7 @@ def _inputs() -> dict | None:
 
 
 def _price_per_gpu_hour(book: str, hw_id: str, purchase: str) -> float:
-    return sim.load_price_book(book).gpu_hour_usd(hw_id, purchase)
+    return sim.busy_gpu_hour_usd(sim.load_price_book(book), sim.load_hardware(hw_id), purchase)
 
 
 # ----------------------------------------------------------------------------- sections

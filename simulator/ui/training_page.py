@@ -69,7 +69,9 @@ def _inputs() -> dict | None:
         books = catalog()["prices"]
         book = st.selectbox("Price book", books, index=books.index("hyperscaler-2025-03")
                             if "hyperscaler-2025-03" in books else 0)
-        purchase = st.selectbox("Purchase option", ["on_demand", "reserved_1y", "reserved_3y", "spot"])
+        purchase = st.selectbox("Purchase option", list(sim.COST_OPTIONS),
+                                help="owned: amortised purchase, facility and electricity per busy GPU-hour (pick a "
+                                     "price book with owned figures, such as owned-colo-2025-03)")
         objective = st.radio("Rank plans by", ["time", "cost"], horizontal=True)
         c3, c4 = st.columns(2)
         deadline = c3.number_input("Deadline (days, 0 = none)", min_value=0.0, value=0.0, step=10.0)
