@@ -165,8 +165,7 @@ def plan_record(grid: PlanGrid, m: dict[str, np.ndarray], i: int, model: Transfo
     for key in ("step_time_s", "tokens_per_s", "tokens_per_s_per_gpu", "mfu", "hfu", "memory_per_gpu_bytes",
                 "n_micro_batches", "total_time_s", "gpu_hours", "energy_kwh", "co2e_kg", "cost_usd",
                 "usd_per_million_tokens"):
-        if key in m:
-            rec[key] = float(m[key][i])
+        rec[key] = float(m[key][i]) if key in m else None  # run totals are null without a token budget
     rec["n_micro_batches"] = int(m["n_micro_batches"][i])
     rec["tflops_per_gpu"] = float(m["model_flop_per_s_per_gpu"][i]) / TFLOP
     rec["breakdown"] = {k: float(m[k][i]) for k in BREAKDOWN_KEYS}
@@ -174,8 +173,7 @@ def plan_record(grid: PlanGrid, m: dict[str, np.ndarray], i: int, model: Transfo
     rec["memory_capacity_bytes"] = float(hw.usable_memory_bytes)
     if not rec["feasible"]:  # a plan that cannot run has no run totals
         for key in ("total_time_s", "gpu_hours", "energy_kwh", "co2e_kg", "cost_usd", "usd_per_million_tokens"):
-            if key in rec:
-                rec[key] = None
+            rec[key] = None
     for key, value in list(rec.items()):
         if isinstance(value, float) and not math.isfinite(value):
             rec[key] = None

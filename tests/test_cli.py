@@ -329,3 +329,9 @@ def test_owned_hardware_is_costed_per_busy_gpu_hour(capsys):
     assert code == 0 and rec["cost_usd"] == pytest.approx(rec["gpu_hours"] * rate)
     code, out, err = run(capsys, args)  # the default (rental) book has no owned figures: say so, keep the rest
     assert code == 0 and json.loads(out)["cost_usd"] is None and "no owned price" in err and "owned-colo" in err
+
+
+def test_run_totals_are_null_not_missing_without_a_token_budget(capsys):
+    code, out, _ = run(capsys, TRAIN + ["--json"])
+    rec = json.loads(out)
+    assert code == 0 and all(rec[k] is None for k in ("total_time_s", "gpu_hours", "energy_kwh", "co2e_kg", "cost_usd"))
