@@ -157,6 +157,10 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
     if structural:
         hint = ("; stages of unequal layer counts need --uneven-pp (scenario files: plan.uneven_pp: true)"
                 if structural & PP_NOT_DIVIDING_LAYERS and not options.uneven_pp and pp * vpp <= m.n_layers else "")
+        if structural & 3:  # heads / KV heads: name the sizes that work
+            ok_tp = [t for t in range(1, m.n_heads + 1) if m.n_heads % t == 0
+                     and (m.n_kv_heads % t == 0 or t % m.n_kv_heads == 0)]
+            hint += f"; tensor parallel sizes that work for {m.id}: {', '.join(map(str, ok_tp))}"
         raise PlanError(f"impossible plan for {m.id} on {hw.id}: {describe_reasons(structural)}{hint} "
                         f"(tp={tp}, pp={pp}, vpp={vpp}{vpp_note}, cp={cp}, ep={ep}, dp={derived_dp}, micro_batch={micro_batch}; "
                         f"heads={m.n_heads}, kv_heads={m.n_kv_heads}, layers={m.n_layers}, global_batch={global_batch})")

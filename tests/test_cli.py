@@ -335,3 +335,11 @@ def test_run_totals_are_null_not_missing_without_a_token_budget(capsys):
     code, out, _ = run(capsys, TRAIN + ["--json"])
     rec = json.loads(out)
     assert code == 0 and all(rec[k] is None for k in ("total_time_s", "gpu_hours", "energy_kwh", "co2e_kg", "cost_usd"))
+
+
+def test_impossible_tp_lists_the_sizes_that_work(capsys):
+    argv = list(TRAIN)
+    argv[argv.index("--tp") + 1] = "3"
+    argv[argv.index("--gpus") + 1] = "1536"
+    code, _, err = run(capsys, argv)
+    assert code == 2 and "tensor parallel sizes that work for llama3.1-70b: 1, 2, 4, 8, 16, 32, 64" in err
