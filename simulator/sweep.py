@@ -212,8 +212,29 @@ def parse_grid(data: dict[str, Any], source: str = "<grid>") -> Grid:
         raise DataFileError(f"{source}: give either a 'seed' axis or 'seeds: N' replicas, not both")
     if len(grid) == 0:
         raise DataFileError(f"{source}: the grid has zero scenarios")
-    parse_scenario(grid.scenario(0)[0], f"{source} (first scenario)")  # the base itself must be valid
+    first = grid.scenario(0)[0]
+    parse_scenario(first, f"{source} (first scenario)")  # the base itself must be valid
+    _check_axis_values(grid, first, source)
     return grid
+
+
+def _check_axis_values(grid: Grid, first: dict[str, Any], source: str) -> None:
+    """Every axis value on its own, on the first scenario, before anything runs: a wrong type, a negative size
+    or an unknown id fails here, naming the axis; combinations that cannot run stay per-row errors."""
+    from .catalog import load_hardware, load_model
+
+    for names, rows in grid.axes:
+        for row in rows:
+            where = f"{source} (axis {', '.join(names)} = {', '.join(map(repr, row))})"
+            data = json.loads(json.dumps(first))
+            for name, value in zip(names, row, strict=True):
+                _set_path(data, name, value)
+                if name.split(".")[-1] in ("hardware", "model") and isinstance(value, str):
+                    try:
+                        (load_hardware if name.endswith("hardware") else load_model)(value)
+                    except DataFileError as exc:
+                        raise DataFileError(f"{where}: {exc}") from None
+            parse_scenario(data, where)
 
 
 def load_grid(path: str | Path) -> Grid:

@@ -69,6 +69,9 @@ def test_failed_scenarios_are_recorded_and_counted(tmp_path):
     ({"zip": [{"seq_len": [1, 2], "global_batch": [1]}]}, "different lengths"),
     ({"base": {**BASE, "seq_len": -1}}, "seq_len"),
     ({"axes": {"gpus": {"range": [1, 0], "scale": "log2"}}}, "log2 range"),
+    ({"axes": {"gpus": [32, -5]}}, r"axis gpus = -5\): field 'gpus'"),  # a later value, not only the first
+    ({"axes": {"hardware": ["h100-sxm-80gb", "h100-sxm-80gbb"]}}, "axis hardware = 'h100-sxm-80gbb'.*did you mean"),
+    ({"zip": [{"plan.tp": [1, 2], "plan.micro_batch": [1, "two"]}]}, "axis plan.tp, plan.micro_batch = 2, 'two'"),
 ])
 def test_bad_grids_fail_before_running(bad, needle):
     data = {"base": BASE, "axes": {"gpus": [32]}}
