@@ -330,7 +330,31 @@ def cmd_list(a: argparse.Namespace) -> int:
 
     ids = {"hardware": catalog.hardware_ids, "models": catalog.model_ids, "prices": cost.price_book_ids,
            "scenarios": cluster_scenario_ids}[a.what]()
-    print(json.dumps(ids) if a.json else "\n".join(ids))
+    if a.json or a.what not in ("hardware", "models"):
+        print(json.dumps(ids) if a.json else "\n".join(ids))
+        return 0
+    if a.what == "hardware":  # the id first, so `cut -d' ' -f1` still gives the ids
+        book = cost.load_price_book()
+        print(f"{'id':<16} {'memory':>9} {'HBM':>9} {'bf16':>12} {'fp8':>12} {'TDP':>6} {'NVLink':>7} "
+              f"{'$/GPU-h':>8}  name")
+        for hw in map(catalog.load_hardware, ids):
+            fp8 = hw.peak_flop_per_s.get("fp8")
+            price = book.gpu_hour_usd(hw.id)
+            print(f"{hw.id:<16} {units.human_bytes(hw.hbm_bytes):>9} {units.human_rate(hw.hbm_bandwidth_bytes_per_s):>9} "
+                  f"{units.human_flops(hw.peak_flop_per_s.get('bf16', 0.0)):>12} "
+                  f"{units.human_flops(fp8) if fp8 else '-':>12} {hw.tdp_w:>5.0f}W {hw.scale_up_domain_gpus:>7} "
+                  f"{'-' if price != price else f'{price:.2f}':>8}  {hw.name}")
+        print(f"NVLink: GPUs in one scale-up domain; $/GPU-h: on-demand in {book.id}")
+        return 0
+    print(f"{'id':<16} {'params':>8} {'active':>8} {'layers':>6} {'d_model':>7} {'heads':>9} {'context':>8}  kind")
+    for m in map(catalog.load_model, ids):
+        total, active = m.total_params(), m.active_matmul_params()
+        kind = (f"MoE {m.moe.n_experts} experts, top-{m.moe.top_k}" if m.moe else "dense") + (
+            ", MLA" if m.mla else (", GQA" if m.n_kv_heads < m.n_heads else ""))
+        ctx = units.human_count(m.context_window_tokens) if m.context_window_tokens else "-"
+        print(f"{m.id:<16} {units.human_count(total):>8} {units.human_count(active) if m.moe else '':>8} "
+              f"{m.n_layers:>6} {m.d_model:>7} {f'{m.n_heads}/{m.n_kv_heads}':>9} {ctx:>8}  {kind}")
+    print("params: all weights; active: per token (MoE); heads: query/KV heads")
     return 0
 
 

@@ -193,6 +193,12 @@ def test_mfu_above_one_is_explained(capsys):
 def test_list(capsys):
     code, out, _ = run(capsys, ["list", "hardware", "--json"])
     assert code == 0 and "h100-sxm-80gb" in json.loads(out)
+    for what in ("hardware", "models"):  # the table keeps the ids in its first column, one row each
+        _, ids, _ = run(capsys, ["list", what, "--json"])
+        code, out, _ = run(capsys, ["list", what])
+        rows = out.splitlines()[1:-1]
+        assert code == 0 and [r.split()[0] for r in rows] == json.loads(ids)
+    assert "MoE 256 experts, top-8, MLA" in out and "405B" not in out.split("llama3.1-405b")[0]
 
 
 def test_python_m_entry_point():
