@@ -82,8 +82,18 @@ def _option_kw(a: argparse.Namespace) -> dict[str, Any]:
             "framework": a.framework, "grad_reduce_fp32": a.grad_reduce == "fp32"}
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ai-compute-planner")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="simulator", description="Compute cost and capacity planner for large AI models.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="estimate one training plan")

@@ -32,6 +32,13 @@ def _num(kind):
 _int, _float = _num(int), _num(float)
 
 
+def _count(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
+    return value
+
+
 def _deployment_args(p: argparse.ArgumentParser, many: bool = False) -> None:
     from .inference import ENGINES, KV_BYTES, QUANTIZATIONS
 
@@ -101,7 +108,7 @@ def register(subparsers) -> None:
     c.add_argument("--purchase", default="on_demand", choices=["on_demand", "reserved_1y", "reserved_3y", "spot", "owned"],
                    help="rental option, or owned: amortised purchase + facility + electricity per busy GPU-hour "
                         "(needs a price book with owned figures, e.g. --price-book owned-colo-2025-03)")
-    c.add_argument("--top", type=_int, default=5)
+    c.add_argument("--top", type=_count, default=5, help="alternatives to list after the cheapest (default 5)")
     c.add_argument("--seed", type=_int, default=0)
     c.set_defaults(func=cmd_capacity)
 

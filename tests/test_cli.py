@@ -349,3 +349,8 @@ def test_impossible_tp_lists_the_sizes_that_work(capsys):
     argv[argv.index("--gpus") + 1] = "1536"
     code, _, err = run(capsys, argv)
     assert code == 2 and "tensor parallel sizes that work for llama3.1-70b: 1, 2, 4, 8, 16, 32, 64" in err
+
+
+def test_version(capsys):
+    code, out, _ = run(capsys, ["--version"])
+    assert code == 0 and out.startswith("simulator ")
