@@ -215,8 +215,15 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> BaseMode
 def load_scenario(path: str | Path) -> BaseModel:
     p = Path(path)
     if not p.is_file():
-        raise DataFileError(f"scenario file {str(path)!r} does not exist")
+        from .cluster_workload import cluster_scenario_ids
+
+        if str(path) in cluster_scenario_ids():  # a shipped cluster scenario id, as `simulator cluster` takes
+            return parse_scenario({"kind": "cluster", "scenario": str(path)}, str(path))
+        raise DataFileError(f"scenario file {str(path)!r} does not exist (shipped cluster scenario ids: "
+                            f"{', '.join(cluster_scenario_ids())})")
     data = read_yaml(p)
+    if data.get("kind") == "sweep":
+        raise DataFileError(f"{p} is a sweep grid, not one scenario; run it with `simulator sweep {p} --out DIR`")
     if data.get("kind") == "cluster_scenario":  # a cluster description itself: run it with its defaults
         data = {"kind": "cluster", "scenario": str(p)}
     return parse_scenario(data, str(p))

@@ -354,3 +354,10 @@ def test_impossible_tp_lists_the_sizes_that_work(capsys):
 def test_version(capsys):
     code, out, _ = run(capsys, ["--version"])
     assert code == 0 and out.startswith("simulator ")
+
+
+def test_run_takes_a_cluster_scenario_id_and_points_a_sweep_grid_to_sweep(capsys):
+    code, out, _ = run(capsys, ["run", "trace-replay-64gpu", "--json"])
+    assert code == 0 and json.loads(out)["scenario"] == "trace-replay-64gpu"
+    code, _, err = run(capsys, ["run", "workloads/sweeps/serving-rate-tp-precision.yaml"])
+    assert code == 2 and "is a sweep grid" in err and "simulator sweep" in err
