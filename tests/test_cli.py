@@ -359,5 +359,8 @@ def test_version(capsys):
 def test_run_takes_a_cluster_scenario_id_and_points_a_sweep_grid_to_sweep(capsys):
     code, out, _ = run(capsys, ["run", "trace-replay-64gpu", "--json"])
     assert code == 0 and json.loads(out)["scenario"] == "trace-replay-64gpu"
-    code, _, err = run(capsys, ["run", "workloads/sweeps/serving-rate-tp-precision.yaml"])
+    from pathlib import Path
+
+    grid = Path(__file__).resolve().parent.parent / "workloads" / "sweeps" / "serving-rate-tp-precision.yaml"
+    code, _, err = run(capsys, ["run", str(grid)])
     assert code == 2 and "is a sweep grid" in err and "simulator sweep" in err
