@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -99,10 +100,33 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return parse_yaml_text(text, path)
 
 
+# pydantic names the branch of a union (int | dict, Model | list[Model]) inside an error's location
+_UNION_BRANCH = re.compile(r".*\[.*\]$|^(constrained|function|lax|strict)-|^(int|float|str|bool)$")
+
+
+def _readable_errors(errors: list[Any]) -> list[Any]:
+    """Errors with union-branch tags dropped from their locations; where a union failed in several branches,
+    the 'wrong shape for this branch' ones (a dict or list expected) are left out when another says more."""
+    out, union_at = [], []
+    for e in errors:
+        loc = tuple(e["loc"])
+        cut = next((i for i, x in enumerate(loc) if isinstance(x, str) and _UNION_BRANCH.match(x)), None)
+        clean = tuple(x for x in loc if not (isinstance(x, str) and _UNION_BRANCH.match(x)))
+        out.append({**e, "loc": clean})
+        union_at.append(loc[:cut] if cut is not None else None)
+    keep = []
+    for e, at in zip(out, union_at, strict=True):
+        if at is not None and e["type"].endswith("_type") and any(
+                a == at and not o["type"].endswith("_type") for o, a in zip(out, union_at, strict=True)):
+            continue
+        keep.append(e)
+    return keep
+
+
 def format_validation_error(path: Path | str, exc: ValidationError) -> str:
     """One readable line: file, then every missing field at once, then up to six other problems, each
     with its field path, bad value and what is expected."""
-    errors = exc.errors()
+    errors = _readable_errors(exc.errors())
     missing = [".".join(str(x) for x in e["loc"]) for e in errors if e["type"] == "missing"]
     parts = [f"missing required field{'s' if len(missing) > 1 else ''}: {', '.join(missing)}"] if missing else []
     others = [e for e in errors if e["type"] != "missing"]

@@ -225,6 +225,17 @@ def test_bad_scenarios_name_the_field(change, needle):
         scenario_from_dict(scenario(**change), "bad.yaml")
 
 
+def test_union_fields_report_the_field_not_pydantic_branch_names():
+    gen = {"name": "g", "jobs_per_day": 1.0, "n_jobs": 3, "gpus": -2, "duration": {"kind": "exponential", "mean_s": 1.0}}
+    with pytest.raises(DataFileError) as exc:
+        scenario_from_dict(scenario(generators=[gen]), "bad.yaml")
+    assert str(exc.value) == "bad.yaml: field 'generators.0.gpus' = -2: Input should be greater than 0"
+    gen.update(gpus=2, duration={"kind": "exponential", "mean_s": -1.0})
+    with pytest.raises(DataFileError) as exc:
+        scenario_from_dict(scenario(generators=[gen]), "bad.yaml")
+    assert str(exc.value) == "bad.yaml: field 'generators.0.duration.mean_s' = -1.0: Input should be greater than 0"
+
+
 def test_unknown_policy_and_bad_until_and_services_without_horizon():
     d = scenario(jobs=[{"name": "x", "gpus": 1, "duration_s": 1.0}])
     with pytest.raises(SimulatorError, match="unknown scheduling policy 'lottery'"):
