@@ -81,6 +81,8 @@ def parse_yaml_text(text: str, source: str | Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise DataFileError(f"{source}:{where} is not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from None
+    if data is None:
+        raise DataFileError(f"{source}: the file is empty; it needs the keys of its kind (see the shipped files)")
     if not isinstance(data, dict):
         raise DataFileError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
     return data

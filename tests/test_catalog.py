@@ -128,6 +128,11 @@ def test_reserved_memory_must_be_below_capacity(tmp_path):
         load_hardware(_write(tmp_path, "res.yaml", text))
 
 
+def test_empty_file_says_so(tmp_path):
+    with pytest.raises(DataFileError, match="the file is empty"):
+        load_model(_write(tmp_path, "empty.yaml", "# nothing yet\n"))
+
+
 def test_directory_instead_of_file(tmp_path):
     with pytest.raises(DataFileError, match="is a directory"):
         load_model(str(tmp_path))
