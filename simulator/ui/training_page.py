@@ -113,7 +113,8 @@ def _pareto_chart(ok: pd.DataFrame) -> alt.Chart:
     base = alt.Chart(data).encode(
         x=alt.X("days:Q", title="Wall-clock time (days)", scale=alt.Scale(
             type="log", nice=False, domain=[float(data["days"].min()) / 1.3, float(data["days"].max()) * 1.3])),
-        y=alt.Y("cost_musd:Q", title="Cost (million USD)", scale=alt.Scale(zero=False)),
+        y=alt.Y("cost_musd:Q", title="Cost (million USD)", scale=alt.Scale(zero=False),
+                axis=alt.Axis(format=",.3~g")),
         color=alt.Color("hardware:N", title="Hardware"),
         tooltip=["hardware", "gpus", "plan", alt.Tooltip("days:Q", format=".1f"),
                  alt.Tooltip("cost_musd:Q", format=".2f", title="cost ($M)"),
@@ -121,7 +122,8 @@ def _pareto_chart(ok: pd.DataFrame) -> alt.Chart:
     )
     lo, hi = float(data["gpus"].min()), float(data["gpus"].max())
     points = base.mark_circle(opacity=0.85).encode(
-        size=alt.Size("gpus:Q", title="GPUs", scale=alt.Scale(type="log", domain=[lo, max(hi, lo * 2)], range=[40, 600])))
+        size=alt.Size("gpus:Q", title="GPUs", scale=alt.Scale(type="log", domain=[lo, max(hi, lo * 2)], range=[40, 600]),
+                      legend=alt.Legend(values=sorted(int(n) for n in data["gpus"].unique()), format=",d")))
     front = base.transform_filter(alt.datum.pareto).mark_line(color="gray", strokeDash=[4, 3]).encode(
         order="days:Q", color=alt.value("gray"))
     return (front + points).properties(height=360, title="Time vs cost of the best plan per hardware and GPU count "
