@@ -394,8 +394,13 @@ def _serving_section(inp: dict) -> None:
         st.warning(f"Overloaded: {s['overload_reason']}. Latencies grow with the run length; add replicas, raise TP "
                    "or lower the rate.")
     m = st.columns(4)
+    span = float(req["arrival_s"].max() - req["arrival_s"].min()) if len(req) > 1 else 0.0
+    offered = f"{(len(req) - 1) / span:.2f} req/s offered; " if span > 0 else ""
     m[0].metric("Served throughput", f"{s['throughput_requests_per_s']:.2f} req/s",
-                help=f"{s['throughput_output_tokens_per_s']:,.0f} output tokens/s")
+                help=f"{s['throughput_output_tokens_per_s']:,.0f} output tokens/s. Completed requests over the time "
+                     f"from the first arrival to the last completion, as vLLM's benchmark_serving reports it: "
+                     f"{offered}in a short run the requests still in flight after the last arrival pull it below the "
+                     "offered rate without any overload (see the overload check above).")
     m[1].metric("Within SLO", f"{s['slo_attainment']:.1%}",
                 help=f"goodput {s['goodput_requests_per_s']:.2f} req/s meeting both targets")
     m[2].metric("KV occupancy", f"{s['kv_occupancy_mean']:.0%} mean", help=f"max {s['kv_occupancy_max']:.0%}")
