@@ -63,6 +63,13 @@ def test_capacity_plan_runs_on_demand():
     assert int(metric(at, "Fleet GPUs")) >= 1
     assert metric(at, "Fleet $ / M tokens").startswith("$")
     assert any("within the SLO" in s.value for s in at.success)
+    fleet = next(s.value for s in at.success if "within the SLO" in s.value)  # "**2 x tp2 pp1 fp8 ...** (4 GPUs)"
+    units_, tp = int(fleet.split("**")[1].split(" x ")[0]), int(fleet.split(" x tp")[1].split()[0])
+    at.button(key="inf-adopt").click().run()
+    clean(at)
+    assert at.selectbox(key="inf-tp").value == tp and at.number_input(key="inf-replicas").value == units_
+    assert not at.warning or not any("Session State" in w.value for w in at.warning)
+    assert any("within the SLO" in s.value for s in at.success)  # the answer stays on the page
 
 
 def test_negative_rate_shows_an_error_and_the_rest_keeps_working():

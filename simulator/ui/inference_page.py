@@ -126,7 +126,8 @@ def _inputs() -> dict | None:
         c1, c2 = st.columns(2)
         precision = c1.selectbox("Precision", list(sim.QUANTIZATIONS), key="inf-prec",
                                  help="; ".join(f"{k}: {q.description}" for k, q in sim.QUANTIZATIONS.items()))
-        tp = c2.selectbox("Tensor parallel", TP_CHOICES, index=TP_CHOICES.index(4), key="inf-tp")
+        st.session_state.setdefault("inf-tp", 4)  # defaults via session state: _adopt_fleet may set these too
+        tp = c2.selectbox("Tensor parallel", TP_CHOICES, key="inf-tp")
         from simulator.inference import KV_BYTES
 
         c1, c2 = st.columns(2)
@@ -166,7 +167,8 @@ def _inputs() -> dict | None:
             length_dist = st.selectbox("Lengths", LENGTH_DISTS, key="inf-dist",
                                        help="fixed: the token counts above; lognormal: cv 1 around them; sharegpt: "
                                             "ShareGPT's means (161 in / 338 out), ignoring the lengths above")
-            replicas = st.number_input("Replicas", min_value=1, max_value=256, value=1, key="inf-replicas")
+            st.session_state.setdefault("inf-replicas", 1)
+            replicas = st.number_input("Replicas", min_value=1, max_value=256, key="inf-replicas")
             router = st.selectbox("Router", list(sim.ROUTERS), index=list(sim.ROUTERS).index("least_outstanding"),
                                   key="inf-router")
             seed = st.number_input("Seed", min_value=0, value=0, step=1, key="inf-seed")
@@ -312,6 +314,11 @@ def _run_on_demand(key: str, sig: tuple, label: str, fn, *args: Any, running: st
     return stored[1]
 
 
+def _adopt_fleet(tp: int, precision: str, replicas: int) -> None:
+    """Button callback: set the sidebar deployment to the capacity planner's answer (before widgets are built)."""
+    st.session_state.update({"inf-tp": tp, "inf-prec": precision, "inf-replicas": replicas})
+
+
 def _capacity_section(inp: dict) -> None:
     st.subheader("Cheapest deployment that holds the SLO")
     ttft, tpot = inp["slo"]
@@ -334,6 +341,9 @@ def _capacity_section(inp: dict) -> None:
     else:
         st.success(f"**{best['units']} x {best['deployment']}** ({best['gpus']} GPUs) serves {inp['rate']:g} "
                    f"requests/s within the SLO.")
+        if not best.get("disaggregated") and int(best["tp"]) in TP_CHOICES and int(best["units"]) <= 256:
+            st.button("Use this fleet in the sidebar (then run the serving simulation below)", key="inf-adopt",
+                      on_click=_adopt_fleet, args=(int(best["tp"]), best["precision"], int(best["units"])))
         m = st.columns(4)
         m[0].metric("Fleet GPUs", f"{best['gpus']:,}", help=f"{best['units']} replicas of {best['gpus_per_unit']} GPUs")
         m[1].metric("Fleet cost per hour", fmt_usd(best["cost_per_hour_usd"]))
