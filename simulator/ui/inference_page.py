@@ -415,7 +415,9 @@ def _serving_section(inp: dict) -> None:
                 help=f"goodput {s['goodput_requests_per_s']:.2f} req/s meeting both targets")
     m[2].metric("KV occupancy", f"{s['kv_occupancy_mean']:.0%} mean", help=f"max {s['kv_occupancy_max']:.0%}")
     m[3].metric("GPU busy", f"{s['gpu_busy_fraction']:.0%}",
-                help=f"{s['requests_completed']:,} of {s['requests_total']:,} completed, {s['preemptions']} preemptions")
+                help=f"share of the time the engines were running an iteration (any batch, however small: not how "
+                     f"full the batches were, so a fleet with headroom can read 100%). {s['requests_completed']:,} of "
+                     f"{s['requests_total']:,} completed, {s['preemptions']} preemptions")
     pct = pd.DataFrame({name: [units.human_duration(s[f"{key}_{q}_s"]) for q in ("mean", "p50", "p90", "p99")]
                         for name, key in (("TTFT", "ttft"), ("TPOT", "tpot"), ("end to end", "e2e"))},
                        index=["mean", "p50", "p90", "p99"])
