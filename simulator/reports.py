@@ -66,8 +66,8 @@ def effective_cost_table(price_book: str | cost_mod.PriceBook | None = None) -> 
     for hw_id in hardware_ids():
         hw = load_hardware(hw_id)
         eff_pflops = hw.peak("bf16") * hw.gemm.compute_efficiency / PFLOP
-        for option in cost_mod.PURCHASE_OPTIONS:
-            price = book.gpu_hour_usd(hw_id, option)
+        for option in cost_mod.COST_OPTIONS:  # owned: amortised purchase + facility + electricity per busy hour
+            price = cost_mod.busy_gpu_hour_usd(book, hw, option)
             if np.isfinite(price):
                 rows.append({"hardware": hw_id, "purchase": option, "usd_per_gpu_hour": price,
                              "usd_per_effective_pflop_hour": price / eff_pflops})

@@ -122,3 +122,11 @@ def test_bad_price_books_name_the_field(tmp_path, edit, needle):
     path.write_text(edit(BOOK_YAML))
     with pytest.raises(DataFileError, match=needle):
         cost.load_price_book(path)
+
+
+def test_effective_cost_table_prices_owned_hardware():
+    from simulator.reports import effective_cost_table
+
+    t = effective_cost_table("owned-colo-2025-03")
+    assert set(t["purchase"]) == {"owned"} and "h100-sxm-80gb" in set(t["hardware"])
+    assert (t["usd_per_effective_pflop_hour"] > 0).all()

@@ -40,8 +40,10 @@ def render() -> None:
     c1, c2 = st.columns([3, 1])
     picked = c1.multiselect("Profiles", ids, default=[i for i in ("a100-sxm-80gb", "h100-sxm-80gb", "b200-sxm-180gb")
                                                         if i in ids])
-    dtype = c2.selectbox("Data type", ["bf16", "fp8", "fp32"])
-    if picked:
+    dtype = c2.selectbox("Data type", ["bf16", "fp8", "fp4", "fp32"])
+    if not picked:
+        st.info("Pick one or more profiles to draw their rooflines.")
+    else:
         missing = [h for h in picked if dtype not in sim.load_hardware(h).peak_flop_per_s]
         if missing:
             st.caption(f"No {dtype} peak in: {', '.join(missing)} (not drawn).")
@@ -73,5 +75,7 @@ def render() -> None:
             tooltip=["hardware", "purchase", alt.Tooltip("usd_per_gpu_hour:Q", format=".2f"),
                      alt.Tooltip("usd_per_effective_pflop_hour:Q", format=".2f")])
             .properties(height=max(260, 22 * len(cost))), width="stretch")
-        st.caption("GPU-hour price / (bf16 peak x calibrated large-GEMM efficiency). Hardware without a price in the "
-                   "book is omitted.")
+        st.caption("GPU-hour price / (bf16 peak x calibrated large-GEMM efficiency); owned: amortised purchase, "
+                   "facility and electricity per busy GPU-hour. Hardware without a price in the book is omitted.")
+    elif cost is not None:
+        st.info(f"{book} has no prices for the shipped hardware; pick another price book.")
