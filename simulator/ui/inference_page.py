@@ -195,6 +195,10 @@ def _static_section(inp: dict) -> None:
     rec = guarded(_static, inp["model"], inp["hw_id"], dep, inp["batch"], inp["input_len"], inp["output_len"])
     if rec is None:
         return
+    domain = sim.load_hardware(inp["hw_id"]).scale_up_domain_gpus
+    if dep.tp * dep.pp > domain:
+        st.caption(f"{dep.tp * dep.pp} GPUs per replica span more than one {domain}-GPU scale-up domain: collectives "
+                   "that leave it run on the scale-out network (see tp_comm in the decode step below).")
     if not rec["feasible"]:
         st.warning(ui_message(f"This deployment does not serve the batch: {rec['reason']}. Raise the tensor parallel "
                               "size, use a smaller precision or KV cache, or lower the batch."))
