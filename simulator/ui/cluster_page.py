@@ -318,15 +318,20 @@ def _comparison_section(inp: dict) -> None:
                               for w in df["waits"]],
         "wait mean (h)": df["queue_wait_mean_s"] / 3600, "wait p95 (h)": df["queue_wait_p95_s"] / 3600,
         "JCT mean (h)": df["jct_mean_s"] / 3600, "completed": df["jobs_completed"], "queued at end": df["jobs_queued_at_end"],
-        "preemptions": df["preemptions"], "cost ($)": df["cost_usd"], "energy (MWh)": df["energy_kwh"] / 1e3})
+        "preemptions": df["preemptions"], "cost ($M)": df["cost_usd"] / 1e6, "energy (MWh)": df["energy_kwh"] / 1e3})
     st.dataframe(view.style.format(precision=2, na_rep="—", thousands=","), hide_index=True, width="stretch", placeholder="—")
     bars = view.melt(id_vars=["policy"], value_vars=["wait mean (h)", "wait p95 (h)", "JCT mean (h)"],
                      var_name="metric", value_name="hours")
     c1, c2 = st.columns(2)
-    c1.altair_chart(alt.Chart(bars).mark_bar().encode(
-        x=alt.X("hours:Q", title="Hours"), y=alt.Y("policy:N", title=None), color=alt.Color("policy:N", legend=None),
-        row=alt.Row("metric:N", title=None), tooltip=["policy", "metric", alt.Tooltip("hours:Q", format=",.2f")],
-    ).properties(height=90, title="Waits and job completion times"), width="stretch")
+    bars = bars.dropna(subset=["hours"])
+    if bars["hours"].gt(0).any():
+        c1.altair_chart(alt.Chart(bars).mark_bar().encode(
+            x=alt.X("hours:Q", title="Hours"), y=alt.Y("policy:N", title=None), color=alt.Color("policy:N", legend=None),
+            row=alt.Row("metric:N", title=None), tooltip=["policy", "metric", alt.Tooltip("hours:Q", format=",.2f")],
+        ).properties(height=90, title="Waits and job completion times"), width="stretch")
+    else:
+        c1.caption("No job waited and none completed in the window under any policy, so there are no waits or "
+                   "completion times to compare.")
     cdf = _wait_cdf(dict(zip(df["policy"], df["waits"], strict=True)))
     if cdf is not None:
         c2.altair_chart(cdf.properties(height=330, title="Queue-wait CDF of the jobs that waited, per policy"),
