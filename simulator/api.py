@@ -15,7 +15,16 @@ from .catalog import load_hardware, load_model
 from .errors import InfeasiblePlanError, PlanError
 from .hardware import Accelerator
 from .model import TransformerSpec
-from .plans import PP_NOT_DIVIDING_LAYERS, PRECISIONS, RECOMPUTE, describe_reasons, single_plan, structural_reasons
+from .plans import (
+    PP_NOT_DIVIDING_LAYERS,
+    PRECISIONS,
+    RECOMPUTE,
+    TP_REASONS,
+    PlanGrid,
+    describe_reasons,
+    single_plan,
+    structural_reasons,
+)
 from .results import RecordResult
 from .search import SearchResult, plan_record, run_totals, search_plans
 from .training import ATTENTION_KERNELS, TrainingOptions, evaluate, resolve_framework
@@ -157,10 +166,13 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
     if structural:
         hint = ("; stages of unequal layer counts need --uneven-pp (scenario files: plan.uneven_pp: true)"
                 if structural & PP_NOT_DIVIDING_LAYERS and not options.uneven_pp and pp * vpp <= m.n_layers else "")
-        if structural & 3:  # heads / KV heads: name the sizes that work
-            ok_tp = [t for t in range(1, m.n_heads + 1) if m.n_heads % t == 0
-                     and (m.n_kv_heads % t == 0 or t % m.n_kv_heads == 0)]
-            hint += f"; tensor parallel sizes that work for {m.id}: {', '.join(map(str, ok_tp))}"
+        if structural & TP_REASONS:  # name the sizes that work, by the same rules (plans.structural_reasons)
+            sizes = [t for t in range(1, m.n_heads + 1) if m.n_heads % t == 0]
+            codes = structural_reasons(PlanGrid.from_columns(
+                tp=sizes, pp=[1], dp=[1], cp=[1], ep=[1], micro_batch=[1], zero=[0], recompute=[0], vpp=[1],
+                precision=[0], sequence_parallel=[0]), m, 1, 2, hw.scale_up_domain_gpus)
+            ok_tp = [t for t, c in zip(sizes, codes, strict=True) if not c & TP_REASONS]
+            hint += f"; tensor parallel sizes that work for {m.id} on {hw.id}: {', '.join(map(str, ok_tp))}"
         raise PlanError(f"impossible plan for {m.id} on {hw.id}: {describe_reasons(structural)}{hint} "
                         f"(tp={tp}, pp={pp}, vpp={vpp}{vpp_note}, cp={cp}, ep={ep}, dp={derived_dp}, micro_batch={micro_batch}; "
                         f"heads={m.n_heads}, kv_heads={m.n_kv_heads}, layers={m.n_layers}, global_batch={global_batch})")

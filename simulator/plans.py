@@ -31,6 +31,7 @@ REASONS: dict[int, str] = {
 }
 OUT_OF_MEMORY = 256
 PP_NOT_DIVIDING_LAYERS = 4
+TP_REASONS = 1 | 2 | 512  # the reasons a tensor-parallel size alone can cause (heads, KV heads, scale-up domain)
 
 
 def describe_reasons(code: int) -> str:
