@@ -106,22 +106,26 @@ def read_yaml(path: Path) -> dict[str, Any]:
 _UNION_BRANCH = re.compile(r".*\[.*\]$|^(constrained|function|lax|strict)-|^(int|float|str|bool)$")
 
 
+def _is_branch(x: Any) -> bool:
+    return isinstance(x, str) and x != "[key]" and bool(_UNION_BRANCH.match(x))
+
+
 def _readable_errors(errors: list[Any]) -> list[Any]:
-    """Errors with union-branch tags dropped from their locations; where a union failed in several branches,
-    the 'wrong shape for this branch' ones (a dict or list expected) are left out when another says more."""
-    out, union_at = [], []
+    """Errors with union-branch tags dropped from their locations. Where the value failed a union in several
+    branches, a branch that rejected it outright for its shape (a dict, list or number expected, at the branch
+    itself) is left out when another branch says more; every error inside a branch is kept."""
+    parsed = []
     for e in errors:
         loc = tuple(e["loc"])
-        cut = next((i for i, x in enumerate(loc) if isinstance(x, str) and _UNION_BRANCH.match(x)), None)
-        clean = tuple(x for x in loc if not (isinstance(x, str) and _UNION_BRANCH.match(x)))
-        out.append({**e, "loc": clean})
-        union_at.append(loc[:cut] if cut is not None else None)
+        cut = next((i for i, x in enumerate(loc) if _is_branch(x)), None)
+        shape_only = cut is not None and len(loc) == cut + 1 and e["type"].endswith("_type")
+        parsed.append((e, loc, cut, shape_only))
     keep = []
-    for e, at in zip(out, union_at, strict=True):
-        if at is not None and e["type"].endswith("_type") and any(
-                a == at and not o["type"].endswith("_type") for o, a in zip(out, union_at, strict=True)):
+    for e, loc, cut, shape_only in parsed:
+        if shape_only and any(c == cut and lo[:cut] == loc[:cut] and lo[cut] != loc[cut] and not so
+                              for _, lo, c, so in parsed):
             continue
-        keep.append(e)
+        keep.append({**e, "loc": tuple(x for x in loc if not _is_branch(x))})
     return keep
 
 

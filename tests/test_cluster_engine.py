@@ -234,6 +234,13 @@ def test_union_fields_report_the_field_not_pydantic_branch_names():
     with pytest.raises(DataFileError) as exc:
         scenario_from_dict(scenario(generators=[gen]), "bad.yaml")
     assert str(exc.value) == "bad.yaml: field 'generators.0.duration.mean_s' = -1.0: Input should be greater than 0"
+    # errors inside the branch the user meant are all kept (only the other branch's "wrong shape" goes)
+    gen.update(duration={"mean_s": 1.0, "weight": [2]})
+    with pytest.raises(DataFileError, match=r"duration.kind.*duration.weight' = \[2\]"):
+        scenario_from_dict(scenario(generators=[gen]), "bad.yaml")
+    gen.update(duration=[{"kind": "exponential", "mean_s": -1.0}, {"kind": "exponential", "mean_s": [1]}])
+    with pytest.raises(DataFileError, match=r"duration.0.mean_s' = -1.0.*duration.1.mean_s' = \[1\]"):
+        scenario_from_dict(scenario(generators=[gen]), "bad.yaml")
 
 
 def test_unknown_policy_and_bad_until_and_services_without_horizon():
