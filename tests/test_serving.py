@@ -231,6 +231,19 @@ def test_short_overloaded_run_is_flagged_though_its_queue_stays_below_the_batch_
     assert not calm["overloaded"]
 
 
+def test_near_capacity_is_not_called_overloaded_but_a_mild_overload_is():
+    """One 16-sequence engine holds about 7.7 requests/s of these lengths: at 7/s (90 % load) the queue wanders
+    but does not grow, over several seeds; at 8.5/s (110 %) it grows through the run."""
+    dep = Deployment(max_seqs=16)
+
+    def run(rate, seed, n=1000):
+        wl = make_workload(n, input_len=512, output_len=256, rate_per_s=rate, length_dist="lognormal", seed=seed)
+        return simulate_serving(L8B, H100, ServingConfig(dep), wl, seed=seed).summary
+
+    assert not any(run(7.0, seed)["overloaded"] for seed in range(5))
+    assert run(8.5, 0, 2000)["overloaded"]
+
+
 def test_time_limit_stops_the_run():
     wl = make_workload(500, input_len=500, output_len=500, rate_per_s=10, seed=0)
     res = simulate_serving(L8B, H100, ServingConfig(Deployment(), max_time_s=5.0), wl)
