@@ -171,6 +171,7 @@ class RentVsBuy:
     gpus: int
     years: float
     utilization: float
+    rent_book: str
     rent_option: str
     rent_usd_per_gpu_hour: float
     owned_capex_usd_per_gpu: float
@@ -197,7 +198,7 @@ def rent_vs_buy(hardware: Any, gpus: int, *, owned_book: str | Path | PriceBook,
     hw = load_hardware(hardware)
     own = load_price_book(owned_book)
     rent = own if rent_book is None else load_price_book(rent_book)
-    if rent_book is None and math.isnan(own.gpu_hour_usd(hw.id, option)):  # a purchase-only book: rent at the default
+    if rent_book is None and not own.usd_per_gpu_hour:  # a purchase-only book: rent at the default book
         rent = load_price_book(DEFAULT_PRICE_BOOK)
     if option not in PURCHASE_OPTIONS:
         raise SimulatorError(f"rent option {option!r} is not one of {', '.join(PURCHASE_OPTIONS)}")
@@ -212,8 +213,10 @@ def rent_vs_buy(hardware: Any, gpus: int, *, owned_book: str | Path | PriceBook,
                             "add one under 'owned:' or pick another book")
     price = rent.gpu_hour_usd(hw.id, option)
     if math.isnan(price):
-        raise DataFileError(f"price book {rent.id!r} has no {option} price for {hw.id!r}; "
-                            "add it under 'usd_per_gpu_hour:' or pick another book/option")
+        via = (f" ({own.id!r} has no rental prices, so renting is priced from the default book)"
+               if rent is not own and rent_book is None else "")
+        raise DataFileError(f"price book {rent.id!r} has no {option} price for {hw.id!r}{via}; pass a rent book "
+                            "that has one, or another option")
     period_years = owned.amortisation_years if years is None else float(years)
     hours = period_years * HOURS_PER_YEAR * gpus
     fixed = owned_fixed_usd_per_gpu_hour(owned)
@@ -222,5 +225,6 @@ def rent_vs_buy(hardware: Any, gpus: int, *, owned_book: str | Path | PriceBook,
     rented = price * hours * billed_share
     owned_total = (fixed + utilization * energy) * hours
     be = break_even_utilization(fixed, energy, price) if option in HOURLY_OPTIONS else float("nan")
-    return RentVsBuy(hw.id, int(gpus), period_years, float(utilization), option, price, owned_capex_usd_per_gpu(owned),
-                     fixed, energy, rented, owned_total, be, "own" if owned_total < rented else "rent")
+    return RentVsBuy(hw.id, int(gpus), period_years, float(utilization), rent.id, option, price,
+                     owned_capex_usd_per_gpu(owned), fixed, energy, rented, owned_total, be,
+                     "own" if owned_total < rented else "rent")

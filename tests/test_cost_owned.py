@@ -82,7 +82,10 @@ def test_rent_vs_buy_totals(tmp_path):
 
 def test_rent_vs_buy_with_a_purchase_only_book_rents_at_the_default_book():
     r = cost.rent_vs_buy("h100-sxm-80gb", 8, owned_book="owned-colo-2025-03")
+    assert r.rent_book == cost.DEFAULT_PRICE_BOOK
     assert r.rent_usd_per_gpu_hour == cost.load_price_book(cost.DEFAULT_PRICE_BOOK).gpu_hour_usd("h100-sxm-80gb")
+    with pytest.raises(DataFileError, match="has no rental prices, so renting is priced from the default book"):
+        cost.rent_vs_buy("b200-sxm-180gb", 8, owned_book="owned-colo-2025-03")
 
 
 def test_owned_busy_gpu_hour_is_amortised_capex_facility_and_electricity(tmp_path):
