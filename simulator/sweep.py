@@ -242,14 +242,25 @@ def load_grid(path: str | Path) -> Grid:
     if not p.is_file():
         raise DataFileError(f"grid file {str(path)!r} does not exist")
     data = read_yaml(p)
+
+    def near_grid(ref: Any) -> Any:
+        """File references are relative to the grid file, like a scenario's own paths."""
+        if isinstance(ref, str) and ("/" in ref or ref.endswith((".yaml", ".yml"))) and not Path(ref).is_absolute():
+            if (p.parent / ref).is_file() and not Path(ref).is_file():
+                return str((p.parent / ref).resolve())
+        return ref
+
+    refs = ("scenario", "model", "hardware")
     base = data.get("base")
-    # file references in the base scenario are relative to the grid file, like a scenario's own paths
     if isinstance(base, dict):
-        for key in ("scenario", "model", "hardware"):
-            ref = base.get(key)
-            if isinstance(ref, str) and ("/" in ref or ref.endswith((".yaml", ".yml"))) and not Path(ref).is_absolute():
-                if (p.parent / ref).is_file() and not Path(ref).is_file():
-                    base[key] = str((p.parent / ref).resolve())
+        for key in refs:
+            if key in base:
+                base[key] = near_grid(base[key])
+    axis_maps = [data.get("axes")] + list(data.get("zip") or [])
+    for axes in (a for a in axis_maps if isinstance(a, dict)):
+        for key in refs:
+            if isinstance(axes.get(key), list):
+                axes[key] = [near_grid(v) for v in axes[key]]
     return parse_grid(data, str(p))
 
 

@@ -248,3 +248,14 @@ def _read_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except OSError:  # the process ended while we looked
         return b""
+
+
+def test_axis_file_references_are_relative_to_the_grid_file(tmp_path):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    model = (Path(__file__).resolve().parent.parent / "workloads" / "models" / "llama3.1-8b.yaml").read_text()
+    (sub / "my8b.yaml").write_text(model.replace("id: llama3.1-8b", "id: my8b"))
+    (sub / "grid.yaml").write_text("kind: sweep\nbase: {kind: training, model: llama3.1-8b, hardware: h100-sxm-80gb, "
+                                   "gpus: 64, global_batch: 512, seq_len: 4096}\naxes:\n  model: [llama3.1-8b, my8b.yaml]\n")
+    g = load_grid(sub / "grid.yaml")  # from another working directory, the axis value still resolves
+    assert len(g) == 2 and g.scenario(1)[0]["model"] == str((sub / "my8b.yaml").resolve())
