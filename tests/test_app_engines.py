@@ -136,6 +136,11 @@ def test_scenario_switch_resets_rent_option_and_horizon_zero_runs_to_completion(
     clean(at)
     assert metric(at, "Jobs completed") == "0"  # the 54-day window ends before the run does
     assert any(m.label == "Renting (reserved_3y)" for m in at.metric)  # this scenario's pool, not the last one's
+    at.selectbox(key="cl-id").set_value("trace-replay-64gpu").run()
+    clean(at)
+    rent = next(s for s in at.selectbox if s.label == "Rental prices")
+    assert rent.value == "neocloud-2025-03"  # the file's own rental book, not the previous scenario's pick
+    at.selectbox(key="cl-id").set_value("pretrain-16k-h100-54d").run()
     at.number_input(key="cl-horizon-pretrain-16k-h100-54d").set_value(0.0).run()
     clean(at)
     assert metric(at, "Jobs completed") == "1"

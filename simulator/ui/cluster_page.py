@@ -345,16 +345,17 @@ def _rent_vs_buy_section(inp: dict, s: dict) -> None:
     pools = list(s["pools"])
     books = catalog()["prices"]
     c1, c2, c3 = st.columns(3)
-    pid = c1.selectbox("Pool", pools, key="cl-rvb-pool")
+    pid = c1.selectbox("Pool", pools, key=f"cl-rvb-pool-{inp['key']}")
     p = s["pools"][pid]
     option = c2.selectbox("Rent as", RENT_OPTIONS, key=f"cl-rvb-option-{inp['key']}-{pid}",
                           index=RENT_OPTIONS.index(p["purchase"]) if p["purchase"] in RENT_OPTIONS else 0,
                           help="hourly options bill busy hours only; reserved ones bill every hour")
-    years = c3.number_input("Years (0 = amortisation period)", min_value=0.0, value=0.0, step=1.0, key="cl-rvb-years")
+    years = c3.number_input("Years (0 = amortisation period)", min_value=0.0, value=0.0, step=1.0,
+                            key=f"cl-rvb-years-{inp['key']}")
     c1, c2, c3 = st.columns(3)
-    rent_book = c1.selectbox("Rental prices", books, key="cl-rvb-rent",
+    rent_book = c1.selectbox("Rental prices", books, key=f"cl-rvb-rent-{inp['key']}",
                              index=books.index(f.price_book) if f.price_book in books else 0)
-    owned_book = c2.selectbox("Purchase prices", books, key="cl-rvb-own",
+    owned_book = c2.selectbox("Purchase prices", books, key=f"cl-rvb-own-{inp['key']}",
                               index=books.index(f.owned_price_book) if f.owned_price_book in books else 0)
     util = c3.slider("Utilization", 0.0, 1.0, value=float(round(min(max(p["utilization"] or 0.0, 0.0), 1.0), 2)),
                      step=0.01, key=f"cl-rvb-util-{inp['key']}-{pid}-{round(p['utilization'] or 0, 3)}",
