@@ -201,6 +201,8 @@ class _Run:
         names = ["jobs", "stragglers", "repairs"] + [f"failures:{p.id}" for p in scenario.pools]
         self.rng = rng_streams(seed_sequence(seed), names)
         self.env = simpy.Environment()
+        if until_s is not None and not (until_s > 0 and math.isfinite(until_s)):
+            raise SimulatorError(f"--until must be a positive number of seconds, got {until_s!r}")
         if until_s is not None and not until_s <= MAX_HORIZON_S:
             raise SimulatorError(f"--until {until_s:.3g} s is beyond the 100 years one run simulates "
                                  f"({MAX_HORIZON_S:.3g} s); pass a shorter --until")

@@ -247,8 +247,9 @@ def test_unknown_policy_and_bad_until_and_services_without_horizon():
     d = scenario(jobs=[{"name": "x", "gpus": 1, "duration_s": 1.0}])
     with pytest.raises(SimulatorError, match="unknown scheduling policy 'lottery'"):
         sim(d, policy="lottery")
-    with pytest.raises(SimulatorError, match="--until"):
-        sim(d, until_s=-1.0)
+    for bad in (-1.0, float("nan"), -1e9):
+        with pytest.raises(SimulatorError, match="--until must be a positive number"):
+            sim(d, until_s=bad)
     svc = scenario(services=[{"name": "s", "pool": "p", "peak_replicas": 1, "demand_curve": [0.5] * 24}])
     with pytest.raises(SimulatorError, match="runs forever"):
         sim(svc)
