@@ -161,11 +161,14 @@ def _low_mfu_cause(best: pd.Series, inp: dict) -> str:
     bd = best.get("breakdown")
     parts = {k: float((bd.get(k) if isinstance(bd, dict) else best.get(f"{k}_s")) or 0.0) for k in BREAKDOWN_LABELS}
     worst = max((k for k in parts if k != "compute"), key=parts.get)
-    if parts["compute"] >= 0.6 * step or parts[worst] < 0.15 * step:
+    if parts["compute"] >= 0.6 * step:
         kernel = dict(inp["options"]).get("attention_kernel")
         why = ("the unfused attention kernel (the Attention kernel setting: flash is far faster)" if kernel == "unfused"
                else "small per-GPU matrices or memory-bound kernels")
         return f"the step is mostly compute ({parts['compute'] / step:.0%}), but it runs far below peak: {why}."
+    if parts[worst] < 0.15 * step:
+        return (f"compute is {parts['compute'] / step:.0%} of the step and the rest is spread over several parts, "
+                f"the largest {BREAKDOWN_LABELS[worst]} ({parts[worst] / step:.0%}); see the step breakdown below.")
     return (f"{BREAKDOWN_LABELS[worst]} takes {parts[worst] / step:.0%} of the step; {LOW_MFU_ADVICE[worst]} "
             f"(global batch {inp['global_batch']:,} sequence{'s' if inp['global_batch'] != 1 else ''}).")
 
@@ -225,9 +228,10 @@ def render() -> None:
         return
     unpriced = sorted(ok.loc[ok["cost_usd"].isna(), "hardware"].unique()) if "cost_usd" in ok else []
     if unpriced:
-        st.warning(f"Price book {inp['price_book']} has no {inp['purchase']} price for {', '.join(unpriced)}; "
-                   "costs there are shown as 'no price' (and those plans are picked by time, not cost). Pick "
-                   "another purchase option or price book to compare them.")
+        by_time = " and their plans are picked by time, not cost" if inp["objective"] == "cost" else ""
+        st.warning(f"Price book {inp['price_book']} has no {inp['purchase']} price for {', '.join(unpriced)}: "
+                   f"their costs show as 'no price', they are left off the cost chart{by_time}. Pick another purchase "
+                   "option or price book to compare them.")
     best, note = sim.pick_best(df, inp["objective"], inp["max_time_s"], inp["max_cost_usd"])
     if best is None:
         st.error(f"No configuration meets the limits: {note}.")
@@ -262,10 +266,6 @@ def render() -> None:
     priced = ok[ok["cost_usd"].notna()]
     if len(priced):
         st.altair_chart(_pareto_chart(priced), width="stretch")
-    unpriced = sorted(set(ok["hardware"]) - set(priced["hardware"]))
-    if unpriced:
-        st.caption(f"No {inp['purchase']} price in {inp['price_book']} for: {', '.join(unpriced)} "
-                   "(shown in the table, not on the cost chart).")
 
     def num(col: str) -> pd.Series:  # missing values (no price, no plan) as NaN: an empty cell, not "None"
         return pd.to_numeric(df[col], errors="coerce") if col in df else pd.Series(np.nan, index=df.index)
