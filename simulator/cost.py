@@ -21,8 +21,6 @@ PURCHASE_OPTIONS = ("on_demand", "reserved_1y", "reserved_3y", "spot")
 COST_OPTIONS = PURCHASE_OPTIONS + ("owned",)
 # Options billed per hour used (elastic); committed options bill every installed hour.
 HOURLY_OPTIONS = ("on_demand", "spot")
-# Cluster pools may also be owned (amortised capex + facility + electricity).
-CLUSTER_PURCHASE_OPTIONS = PURCHASE_OPTIONS + ("owned",)
 HOURS_PER_YEAR = 365.25 * SECONDS_PER_DAY / SECONDS_PER_HOUR
 
 
@@ -146,6 +144,8 @@ def busy_gpu_hour_usd(book: PriceBook, hw: Any, option: str = "on_demand") -> fl
     """USD for one GPU-hour of work: the book's rental price, or for 'owned' the amortised capex and facility share
     plus the electricity of a busy hour (owned_fixed_usd_per_gpu_hour + energy_usd_per_busy_gpu_hour, Epoch AI
     TCO structure) - the cost of a run on hardware already owned, idle time not charged. NaN without a figure."""
+    if option not in COST_OPTIONS:
+        raise SimulatorError(f"purchase option {option!r} is not one of {', '.join(COST_OPTIONS)}")
     if option != "owned":
         return book.gpu_hour_usd(hw.id, option)
     owned = book.owned_cost(hw.id)

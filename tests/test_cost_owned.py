@@ -99,6 +99,8 @@ def test_owned_busy_gpu_hour_is_amortised_capex_facility_and_electricity(tmp_pat
     assert cost.busy_gpu_hour_usd(book, hw, "owned") == pytest.approx(fixed + energy)
     assert cost.busy_gpu_hour_usd(book, hw, "on_demand") == 3.0
     assert math.isnan(cost.busy_gpu_hour_usd(book, load_hardware("a100-sxm-80gb"), "owned"))
+    with pytest.raises(SimulatorError, match="purchase option 'owend' is not one of"):
+        cost.busy_gpu_hour_usd(book, hw, "owend")
 
 
 def test_rent_vs_buy_errors(tmp_path):
