@@ -198,6 +198,8 @@ def plan_capacity(model: TransformerSpec, hw: Accelerator, *, rate_per_s: float,
         raise PlanError(f"--rate must be a positive, finite number of requests per second, got {rate_per_s!r}")
     if not (slo.ttft_s > 0 and slo.tpot_s > 0 and math.isfinite(slo.ttft_s) and math.isfinite(slo.tpot_s)):
         raise PlanError(f"SLO targets must be positive, finite seconds, got TTFT {slo.ttft_s!r}, TPOT {slo.tpot_s!r}")
+    if isinstance(top, bool) or int(top) != top or top < 1:
+        raise PlanError(f"top must be a whole number >= 1 (the cheapest plus alternatives), got {top!r}")
     book = cost_mod.load_price_book(price_book) if price_book is not None else cost_mod.load_price_book()
     price = cost_mod.busy_gpu_hour_usd(book, hw, purchase)
     rank_price = price if not math.isnan(price) else 1.0  # without a price, rank by GPU count

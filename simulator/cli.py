@@ -275,7 +275,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
             print(f"note: {MFU_NOTE}")
     if a.per_gpu_count:
         for n, why in res.counts_without_plan().items():
-            sys.stderr.write(f"simulator: no plan fits on {n:,} GPUs: {why}\n")
+            sys.stderr.write(f"simulator: no plan fits on {n:,} GPU{'s' if n != 1 else ''}: {why}\n")
     if top and all(r.get("usd_per_million_tokens") is None for r in top):
         _warn_no_price(res.price_book.id, res.purchase, res.hardware.id)
     if not top:
@@ -361,7 +361,8 @@ def cmd_list(a: argparse.Namespace) -> int:
         total, active = m.total_params(), m.active_matmul_params()
         kind = (f"MoE {m.moe.n_experts} experts, top-{m.moe.top_k}" if m.moe else "dense") + (
             ", MLA" if m.mla else (", GQA" if m.n_kv_heads < m.n_heads else ""))
-        ctx = units.human_count(m.context_window_tokens) if m.context_window_tokens else "-"
+        c = m.context_window_tokens  # context windows come in powers of two: 131072 reads 128k
+        ctx = "-" if not c else (f"{c // 1024}k" if c % 1024 == 0 else units.human_count(c))
         print(f"{m.id:<16} {units.human_count(total):>8} {units.human_count(active) if m.moe else '':>8} "
               f"{m.n_layers:>6} {m.d_model:>7} {f'{m.n_heads}/{m.n_kv_heads}':>9} {ctx:>8}  {kind}")
     print("params: all weights; active: per token (MoE); heads: query/KV heads")

@@ -285,7 +285,8 @@ def cmd_kernel(a: argparse.Namespace) -> int:
         return 0
     rate = (human_flops(rec["achieved_flop_per_s"]) if "achieved_flop_per_s" in rec
             else human_rate(rec["achieved_bytes_per_s"]))
-    where = f" ({rec['gpus']:,} ranks, {rec['scope']}-node link)" if "scope" in rec else ""
+    link = {"intra": "scale-up", "inter": "scale-out"}
+    where = f" ({rec['gpus']:,} ranks, {link[rec['scope']]} link)" if "scope" in rec else ""
     print(f"{rec['op']} on {rec['hardware']}{where}: {human_duration(rec['time_s'])}, {rate} achieved, "
           f"efficiency {rec['efficiency']:.1%}, {rec['bound']}-bound")
     return 0
