@@ -21,7 +21,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = {"training": "", "inference": "inference", "cluster": "cluster", "hardware": "hardware",
+PAGES = {"root": "", "training": "training", "inference": "inference", "cluster": "cluster", "hardware": "hardware",
          "validation": "validation"}
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -82,6 +82,9 @@ def test_page_in_real_browser(server, shots, name):
         page.screenshot(path=str(path))
         assert page.locator("[data-testid='stException']").count() == 0, f"exception box on {name}; see {path}"
         text = page.inner_text("body")
+        url = page.url
         browser.close()
-    assert "Traceback" not in text
+    if name == "root":  # the root opens the training planner at its own, bookmarkable address
+        assert url.endswith("/training"), url
+    assert "Traceback" not in text and "Page not found" not in text
     print(f"{name}: first chart after {elapsed:.1f} s; screenshot {path}")
