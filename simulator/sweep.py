@@ -102,6 +102,7 @@ def _check_path(schema: type[BaseModel], path: str, kind: str) -> None:
 
 
 def _set_path(d: dict[str, Any], path: str, value: Any) -> None:
+    value = json.loads(json.dumps(value))  # a copy: later axes must not write into the grid's own values
     parts = path.split(".")
     for part in parts[:-1]:
         nxt = d.get(part)
@@ -148,12 +149,13 @@ class Grid:
             for name, value in zip(names, rows[pos], strict=True):
                 _set_path(data, name, value)
                 inputs[f"input.{name}"] = value
-        if not self.has_seed_axis and (self.seeds > 1 or self.kind != "training"):
+        seeded = "seed" in SCENARIO_KINDS[self.kind][0].model_fields  # simulations; training/inference are exact
+        if not self.has_seed_axis and (self.seeds > 1 or seeded):
             # common random numbers: replica r gets the same seed in every cell, so cells that differ only
             # in policy or hardware see the same job stream and failures (a fair comparison)
             child = np.random.SeedSequence([self.seed, replica]).generate_state(1)[0]
             inputs["input.seed"] = int(child)
-            if self.kind != "training":
+            if seeded:
                 data["seed"] = int(child)
         inputs["input.replica"] = replica
         return data, dict(sorted(inputs.items()))
@@ -194,6 +196,12 @@ def parse_grid(data: dict[str, Any], source: str = "<grid>") -> Grid:
             raise DataFileError(f"{source}: zipped axes {list(names)} have different lengths "
                                 f"{[len(c) for c in cols]}; give each the same number of values")
         axes.append((names, tuple(zip(*cols, strict=True))))
+    paths = [n for names, _ in axes for n in names]
+    for i, a in enumerate(paths):
+        for j, b in enumerate(paths):
+            if i != j and (a == b or b.startswith(a + ".")):
+                raise DataFileError(f"{source}: axes {a!r} and {b!r} overlap (one sets the other, or it is given "
+                                    "twice); sweep each field once, in 'axes' or in one 'zip' group")
     try:
         seeds = int(data.get("seeds", 1))
         shard_size = int(data.get("shard_size", 5000 if kind == "training" else 50))

@@ -72,6 +72,8 @@ def test_failed_scenarios_are_recorded_and_counted(tmp_path):
     ({"axes": {"gpus": [32, -5]}}, r"axis gpus = -5\): field 'gpus'"),  # a later value, not only the first
     ({"axes": {"hardware": ["h100-sxm-80gb", "h100-sxm-80gbb"]}}, "axis hardware = 'h100-sxm-80gbb'.*did you mean"),
     ({"zip": [{"plan.tp": [1, 2], "plan.micro_batch": [1, "two"]}]}, "axis plan.tp, plan.micro_batch = 2, 'two'"),
+    ({"axes": {"plan": [{"tp": 1}, {"tp": 2}], "plan.tp": [4]}}, "axes 'plan' and 'plan.tp' overlap"),
+    ({"zip": [{"gpus": [64, 128], "global_batch": [256, 512]}]}, "axes 'gpus' and 'gpus' overlap"),
 ])
 def test_bad_grids_fail_before_running(bad, needle):
     data = {"base": BASE, "axes": {"gpus": [32]}}
@@ -259,3 +261,12 @@ def test_axis_file_references_are_relative_to_the_grid_file(tmp_path):
                                    "gpus: 64, global_batch: 512, seq_len: 4096}\naxes:\n  model: [llama3.1-8b, my8b.yaml]\n")
     g = load_grid(sub / "grid.yaml")  # from another working directory, the axis value still resolves
     assert len(g) == 2 and g.scenario(1)[0]["model"] == str((sub / "my8b.yaml").resolve())
+
+
+def test_inference_grids_run(tmp_path):
+    """Inference is exact: its scenarios take no seed (a seed used to be written into every non-training one)."""
+    g = parse_grid({"base": {"kind": "inference", "model": "llama3.1-8b", "hardware": "h100-sxm-80gb", "batch": 8,
+                             "input_len": 512, "output_len": 128}, "axes": {"deployment.tp": [1, 2]}})
+    rep = run_sweep(g, tmp_path / "out")
+    df = read_results(tmp_path / "out")
+    assert rep.failed == 0 and df["tpot_s"].iloc[1] < df["tpot_s"].iloc[0]
