@@ -110,7 +110,32 @@ def make_options(seq_len: int, global_batch: int, **kw: Any) -> TrainingOptions:
     if kw.get("attention_kernel", "flash") not in ATTENTION_KERNELS:
         raise PlanError(f"attention kernel {kw['attention_kernel']!r} is not one of {', '.join(ATTENTION_KERNELS)}")
     resolve_framework(kw.get("framework", "standard"))
+    known = set(TrainingOptions.__dataclass_fields__) - {"seq_len", "global_batch"}
+    unknown = sorted(set(kw) - known)
+    if unknown:
+        raise PlanError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     return TrainingOptions(seq_len=int(seq_len), global_batch=int(global_batch), **kw)
+
+
+def _as_list(value: Any, scalar: tuple[type, ...]) -> list[Any]:
+    """One value or an iterable of them (a string is one value, not its letters)."""
+    return [value] if isinstance(value, scalar) else list(value)
+
+
+def _check_search(objective: str, precisions: list[str], train_tokens: float | None, purchase: str) -> None:
+    """The arguments every cell of a search shares: refused once, before any plan is evaluated."""
+    from .search import OBJECTIVES
+
+    if objective not in OBJECTIVES:
+        raise PlanError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
+    if not precisions:
+        raise PlanError(f"precisions is empty; give one or more of {', '.join(PRECISIONS)}")
+    for p in precisions:
+        if p not in PRECISIONS:
+            raise PlanError(f"precision {p!r} is not one of {', '.join(PRECISIONS)}")
+    _positive("train_tokens", train_tokens, allow_none=True)
+    if purchase not in cost_mod.COST_OPTIONS:
+        raise PlanError(f"purchase option {purchase!r} is not one of {', '.join(cost_mod.COST_OPTIONS)}")
 
 
 def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, global_batch: int, seq_len: int,
@@ -194,16 +219,14 @@ def plan_training(model: ModelRef, hardware: HardwareRef, gpus: int | Iterable[i
     """Search every valid plan for the GPU count(s) and rank the ones that fit."""
     m = load_model(model)
     hw = load_hardware(hardware)
-    counts = [gpus] if isinstance(gpus, numbers.Integral) else list(gpus)
+    counts = _as_list(gpus, (numbers.Number, str))
     for n in counts:
         _positive("gpus", n, whole=True)
     counts = sorted({int(n) for n in counts})  # each count searched once
     if not counts:
         raise PlanError("gpus is empty; give one GPU count or a list of them")
-    _positive("train_tokens", train_tokens, allow_none=True)
-    for p in precisions:
-        if p not in PRECISIONS:
-            raise PlanError(f"precision {p!r} is not one of {', '.join(PRECISIONS)}")
+    precisions = _as_list(precisions, (str,))
+    _check_search(objective, precisions, train_tokens, purchase)
     kw = dict(option_kw or {})
     if kw.get("uneven_pp") is None:  # a search also tries stages of unequal layer counts unless told not to
         kw["uneven_pp"] = True
@@ -229,8 +252,16 @@ def compare_training(model: ModelRef, hardware: Iterable[HardwareRef], gpu_count
 
     from .search import pareto_front
 
-    hws = [load_hardware(h) for h in hardware]
-    counts = sorted({int(n) for n in gpu_counts})
+    hws = [load_hardware(h) for h in _as_list(hardware, (str, Path, Accelerator))]
+    counts = _as_list(gpu_counts, (numbers.Number, str))
+    for n in counts:
+        _positive("gpus", n, whole=True)
+    counts = sorted({int(n) for n in counts})
+    if not hws or not counts:
+        raise PlanError("give at least one hardware profile and one GPU count")
+    precisions = _as_list(precisions, (str,))
+    _check_search(objective, precisions, train_tokens, purchase)
+    make_options(seq_len, global_batch, **dict(option_kw or {}))  # bad options fail here, not once per cell
     book = cost_mod.load_price_book(price_book) if price_book is not None else cost_mod.load_price_book()
     rows: list[dict[str, Any]] = []
     total, done = len(hws) * len(counts), 0

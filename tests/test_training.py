@@ -295,3 +295,19 @@ def test_empty_search_gives_an_empty_frame():
 
     res = plan_training("llama3.1-405b", "a100-sxm-40gb", np.int64(8), global_batch=8, seq_len=8192)
     assert len(res.ranking) == 0 and res.to_frame().empty
+
+
+def test_compare_training_refuses_bad_arguments_once_and_accepts_scalars():
+    import simulator as sim
+    from simulator.errors import PlanError
+
+    kw = dict(global_batch=256, seq_len=4096, train_tokens=1e12)
+    t = sim.compare_training("llama3.1-8b", "h100-sxm-80gb", 64, **kw)  # one hardware id, one count
+    assert list(t["hardware"]) == ["h100-sxm-80gb"] and bool(t["feasible"].iloc[0])
+    for bad, needle in [(dict(objective="speed"), "objective 'speed'"), (dict(precisions=["fp4"]), "precision 'fp4'"),
+                        (dict(train_tokens=-5), "train-tokens"), (dict(option_kw={"dropuot": 1}), "unknown training"),
+                        (dict(purchase="bogus"), "purchase option 'bogus'"), (dict(gpu_counts=[64.7]), "whole number"),
+                        (dict(hardware=[]), "at least one hardware")]:
+        args = {"hardware": ["h100-sxm-80gb"], "gpu_counts": [64], **kw, **bad}
+        with pytest.raises(PlanError, match=needle):  # not a table of "no plan fits" rows
+            sim.compare_training("llama3.1-8b", **args)
