@@ -196,11 +196,11 @@ def _print_record(r: dict[str, Any]) -> None:
               f"{units.human_usd(r['cost_usd']) if r.get('cost_usd') is not None else 'no price'}")
 
 
-def _warn_no_price(book_id: str, purchase: str, hardware_id: str) -> None:
+def _warn_no_price(book_id: str, purchase: str, hardware_id: str, effect: str = "costs are left out") -> None:
     fix = ("pass a --price-book with owned figures (e.g. owned-colo-2025-03)" if purchase == "owned"
            else "pass another --price-book or --purchase")
-    sys.stderr.write(f"simulator: price book {book_id!r} has no {purchase} price for {hardware_id}, so costs are "
-                     f"left out; {fix}\n")
+    sys.stderr.write(f"simulator: warning: price book {book_id!r} has no {purchase} price for {hardware_id}, so "
+                     f"{effect}; {fix}\n")
 
 
 def cmd_train(a: argparse.Namespace) -> int:

@@ -308,8 +308,11 @@ def cmd_capacity(a: argparse.Namespace) -> int:
     out = {"model": model.id, "hardware": hw.id, **plan.to_dict()}
     out["skipped"] = {**skipped, **out["skipped"]}
     if plan.best is not None and not math.isfinite(plan.best["cost_per_hour_usd"]):
-        sys.stderr.write(f"simulator: warning: the price book has no {a.purchase} price for {hw.id}; deployments are "
-                         "ranked by GPU count and costs are left empty (pass --price-book or another --purchase)\n")
+        from .cli import _warn_no_price
+        from .cost import DEFAULT_PRICE_BOOK, load_price_book
+
+        _warn_no_price(load_price_book(a.price_book or DEFAULT_PRICE_BOOK).id, a.purchase, hw.id,
+                       "deployments are ranked by GPU count and costs are left empty")
     if a.json:
         print(units.dumps_json(out))
     else:
