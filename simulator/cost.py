@@ -206,6 +206,8 @@ def rent_vs_buy(hardware: Any, gpus: int, *, owned_book: str | Path | PriceBook,
         raise SimulatorError(f"utilization must be within [0, 1], got {utilization!r}")
     if gpus <= 0:
         raise SimulatorError(f"gpus must be a positive integer, got {gpus!r}")
+    if years is not None and not (years > 0 and math.isfinite(years)):
+        raise SimulatorError(f"years must be a positive number (or None for the amortisation period), got {years!r}")
     owned = own.owned_cost(hw.id)
     if owned is None:
         have = ", ".join(sorted(own.owned)) or "none"

@@ -110,6 +110,9 @@ def test_rent_vs_buy_errors(tmp_path):
         cost.rent_vs_buy("a100-sxm-80gb", 8, owned_book=path)
     with pytest.raises(DataFileError, match="no spot price"):
         cost.rent_vs_buy("h100-sxm-80gb", 8, owned_book=path, option="spot")
+    for years in (-1.0, 0.0):
+        with pytest.raises(SimulatorError, match="years must be a positive number"):
+            cost.rent_vs_buy("h100-sxm-80gb", 8, owned_book=path, years=years)
     with pytest.raises(SimulatorError, match="utilization"):
         cost.rent_vs_buy("h100-sxm-80gb", 8, owned_book=path, utilization=1.5)
 
