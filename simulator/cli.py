@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser("sweep", help="run a grid of scenarios into Parquet shards (resumable)")
     sw.add_argument("grid", help="grid YAML (base scenario + axes)")
-    sw.add_argument("--out", required=True, help="output folder of Parquet shards (read it with pandas.read_parquet)")
+    sw.add_argument("--out", required=True, help="output folder of Parquet shards (read it with simulator.read_results)")
     sw.add_argument("--resume", action="store_true", help="continue a sweep, skipping finished shards")
     sw.add_argument("--engine", default="local", choices=["local", "dask"])
     sw.add_argument("--workers", type=_int, help="local worker processes (default: 1 for training grids, one per "

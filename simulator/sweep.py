@@ -204,7 +204,8 @@ def parse_grid(data: dict[str, Any], source: str = "<grid>") -> Grid:
                                     "twice); sweep each field once, in 'axes' or in one 'zip' group")
     try:
         seeds = int(data.get("seeds", 1))
-        shard_size = int(data.get("shard_size", 5000 if kind == "training" else 50))
+        # simulations take seconds each: small shards keep every worker busy and lose little to a Ctrl-C
+        shard_size = int(data.get("shard_size", 5000 if kind == "training" else 8))
         root_seed = int(data.get("seed", base.get("seed", 0)))
     except (TypeError, ValueError):
         raise DataFileError(f"{source}: seeds, seed and shard_size must be integers") from None
