@@ -288,7 +288,8 @@ def cmd_plan(a: argparse.Namespace) -> int:
 def cmd_run(a: argparse.Namespace) -> int:
     from .scenario import load_scenario, run_scenario
 
-    rec = run_scenario(load_scenario(a.scenario))
+    scenario = load_scenario(a.scenario)
+    rec = run_scenario(scenario)
     if a.json:
         print(units.dumps_json(rec, default=str))
     elif "breakdown" in rec and "step_time_s" in rec:
@@ -297,6 +298,18 @@ def cmd_run(a: argparse.Namespace) -> int:
         from .cli_cluster import _print_text
 
         _print_text(rec)
+    elif "decode_breakdown_s" in rec:  # an inference scenario: the `simulator infer` table
+        from .cli_infer import _print, infer_rows
+
+        print(f"{rec['model']} on {rec['gpus']} x {rec['hardware']}: tp{rec['tp']} pp{rec['pp']} {rec['precision']} "
+              f"kv-{rec['kv_precision']} {rec['engine']}, batch {rec['batch']}, {rec['input_len']} in / "
+              f"{rec['output_len']} out")
+        _print(infer_rows(rec))
+    elif "ttft_p99_s" in rec and "sim_events" in rec:  # a serving scenario: the `simulator serve` table
+        from .cli_infer import _print, serve_rows
+
+        print(f"{scenario.model} on {rec['gpus']} x {scenario.hardware}: serving simulation, {rec['engines']} engine(s)")
+        _print(serve_rows(rec))
     else:
         for k, v in rec.items():
             print(f"{k:>28}  {v}")

@@ -10,6 +10,7 @@ import argparse
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import units
 from .errors import DataFileError, PlanError
@@ -125,6 +126,25 @@ def _print(rows: list[tuple[str, str]]) -> None:
         print(f"  {k:<{width}}  {v}")
 
 
+def infer_rows(rec: dict[str, Any]) -> list[tuple[str, str]]:
+    """The `infer` table of an estimate_inference record (also `simulator run` on an inference scenario)."""
+    ok = rec["feasible"]
+    return [
+        ("feasible", f"{rec['feasible']}{'  (' + rec['reason'] + ')' if rec['reason'] else ''}"),
+        # latencies of a batch that cannot run would be fiction (the app shows n/a too)
+        ("TTFT", units.human_duration(rec["ttft_s"]) if ok else "n/a"),
+        ("TPOT", units.human_duration(rec["tpot_s"]) if ok else "n/a"),
+        ("end to end", units.human_duration(rec["e2e_s"]) if ok else "n/a"),
+        ("output tokens/s", f"{rec['output_tokens_per_s']:,.0f} ({rec['output_tokens_per_s_per_gpu']:,.0f} per GPU)"
+         if ok else "n/a"),
+        ("weights per GPU", units.human_bytes(rec["weights_bytes_per_gpu"])),
+        ("KV cache per seq", units.human_bytes(rec["kv_cache_bytes_per_seq"])),
+        ("max concurrent", f"{rec['max_concurrent_seqs']:,} sequences ({rec['kv_capacity_tokens']:,} KV tokens)"),
+        ("decode step", ", ".join(f"{k} {v / rec['tpot_s']:.0%}" for k, v in rec["decode_breakdown_s"].items()
+                                  if v > 0 and rec["tpot_s"] > 0)),
+    ]
+
+
 def cmd_infer(a: argparse.Namespace) -> int:
     from .inference import Deployment, estimate_inference
 
@@ -135,22 +155,8 @@ def cmd_infer(a: argparse.Namespace) -> int:
     if a.json:
         print(units.dumps_json(rec))
     else:
-        ok = rec["feasible"]
         print(f"{model.id} on {dep.gpus} x {hw.id}: {dep.label()}, batch {a.batch}, {a.input_len} in / {a.output_len} out")
-        _print([
-            ("feasible", f"{rec['feasible']}{'  (' + rec['reason'] + ')' if rec['reason'] else ''}"),
-            # latencies of a batch that cannot run would be fiction (the app shows n/a too)
-            ("TTFT", units.human_duration(rec["ttft_s"]) if ok else "n/a"),
-            ("TPOT", units.human_duration(rec["tpot_s"]) if ok else "n/a"),
-            ("end to end", units.human_duration(rec["e2e_s"]) if ok else "n/a"),
-            ("output tokens/s", f"{rec['output_tokens_per_s']:,.0f} ({rec['output_tokens_per_s_per_gpu']:,.0f} per GPU)"
-             if ok else "n/a"),
-            ("weights per GPU", units.human_bytes(rec["weights_bytes_per_gpu"])),
-            ("KV cache per seq", units.human_bytes(rec["kv_cache_bytes_per_seq"])),
-            ("max concurrent", f"{rec['max_concurrent_seqs']:,} sequences ({rec['kv_capacity_tokens']:,} KV tokens)"),
-            ("decode step", ", ".join(f"{k} {v / rec['tpot_s']:.0%}" for k, v in rec["decode_breakdown_s"].items()
-                                      if v > 0 and rec["tpot_s"] > 0)),
-        ])
+        _print(infer_rows(rec))
     if not rec["feasible"]:
         hint = " (raise it with --max-batch)" if a.batch > dep.seq_cap else ""
         sys.stderr.write(f"simulator: infeasible deployment: {rec['reason']}{hint}\n")
@@ -217,6 +223,24 @@ def _write(frame, path: str) -> None:
         raise DataFileError(f"cannot write {path}: {reason}; check that the folder exists and is writable") from None
 
 
+def serve_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
+    """The `serve` table of a serving summary (also `simulator run` on a serving scenario)."""
+    q = lambda k: units.human_duration(s[k])  # noqa: E731
+    return [
+        ("completed", f"{s['requests_completed']:,} of {s['requests_total']:,} ({s['requests_rejected']} rejected, "
+                      f"{s['preemptions']} preemptions)"),
+        ("TTFT p50/p90/p99", f"{q('ttft_p50_s')} / {q('ttft_p90_s')} / {q('ttft_p99_s')}"),
+        ("TPOT p50/p90/p99", f"{q('tpot_p50_s')} / {q('tpot_p90_s')} / {q('tpot_p99_s')}"),
+        ("E2E p50/p90/p99", f"{q('e2e_p50_s')} / {q('e2e_p90_s')} / {q('e2e_p99_s')}"),
+        ("throughput", f"{s['throughput_requests_per_s']:.2f} req/s, {s['throughput_output_tokens_per_s']:,.0f} "
+                       f"output tok/s"),
+        ("goodput", f"{s['goodput_requests_per_s']:.2f} req/s ({s['slo_attainment']:.1%} within SLO)"),
+        ("GPU busy / KV", f"{s['gpu_busy_fraction']:.1%} busy, KV occupancy mean {s['kv_occupancy_mean']:.1%} "
+                          f"max {s['kv_occupancy_max']:.1%}"),
+        ("simulation", f"{s['sim_events']:,} events, seed {s['seed']}"),
+    ]
+
+
 def cmd_serve(a: argparse.Namespace) -> int:
     from .cli_cluster import check_output_path
     from .inference import Deployment
@@ -252,20 +276,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     else:
         print(f"{model.id} on {s['gpus']} x {hw.id}: {dep.label()}, "
               f"{'disaggregated' if cfg.disaggregated else str(a.replicas) + ' replica(s)'}, router {a.router}")
-        q = lambda k: units.human_duration(s[k])  # noqa: E731
-        _print([
-            ("completed", f"{s['requests_completed']:,} of {s['requests_total']:,} ({s['requests_rejected']} rejected, "
-                          f"{s['preemptions']} preemptions)"),
-            ("TTFT p50/p90/p99", f"{q('ttft_p50_s')} / {q('ttft_p90_s')} / {q('ttft_p99_s')}"),
-            ("TPOT p50/p90/p99", f"{q('tpot_p50_s')} / {q('tpot_p90_s')} / {q('tpot_p99_s')}"),
-            ("E2E p50/p90/p99", f"{q('e2e_p50_s')} / {q('e2e_p90_s')} / {q('e2e_p99_s')}"),
-            ("throughput", f"{s['throughput_requests_per_s']:.2f} req/s, {s['throughput_output_tokens_per_s']:,.0f} "
-                           f"output tok/s"),
-            ("goodput", f"{s['goodput_requests_per_s']:.2f} req/s ({s['slo_attainment']:.1%} within SLO)"),
-            ("GPU busy / KV", f"{s['gpu_busy_fraction']:.1%} busy, KV occupancy mean {s['kv_occupancy_mean']:.1%} "
-                              f"max {s['kv_occupancy_max']:.1%}"),
-            ("simulation", f"{s['sim_events']:,} events, seed {s['seed']}"),
-        ])
+        _print(serve_rows(s))
     if s["overloaded"]:
         sys.stderr.write(f"simulator: overloaded: {s['overload_reason']}\n")
     if s["requests_rejected"]:

@@ -365,3 +365,16 @@ def test_run_takes_a_cluster_scenario_id_and_points_a_sweep_grid_to_sweep(capsys
     grid = Path(__file__).resolve().parent.parent / "workloads" / "sweeps" / "serving-rate-tp-precision.yaml"
     code, _, err = run(capsys, ["run", str(grid)])
     assert code == 2 and "is a sweep grid" in err and "simulator sweep" in err
+
+
+def test_run_prints_inference_and_serving_scenarios_as_their_commands_do(tmp_path, capsys):
+    inf = tmp_path / "inf.yaml"
+    inf.write_text("kind: inference\nmodel: llama3.1-8b\nhardware: h100-sxm-80gb\nbatch: 8\ninput_len: 512\n"
+                   "output_len: 128\n")
+    code, out, _ = run(capsys, ["run", str(inf)])
+    assert code == 0 and "TPOT" in out and "KV cache per seq" in out and "decode_breakdown_s" not in out
+    srv = tmp_path / "srv.yaml"
+    srv.write_text("kind: serving\nmodel: llama3.1-8b\nhardware: h100-sxm-80gb\nrate_per_s: 5\nrequests: 50\n"
+                   "input_len: 512\noutput_len: 64\n")
+    code, out, _ = run(capsys, ["run", str(srv)])
+    assert code == 0 and "TTFT p50/p90/p99" in out and "llama3.1-8b on 1 x h100-sxm-80gb" in out
