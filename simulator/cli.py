@@ -336,6 +336,11 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     try:
         rep = run_sweep(grid, a.out, resume=a.resume, engine=a.engine, workers=a.workers, scheduler=a.scheduler,
                         progress=progress)
+    except KeyboardInterrupt:
+        done = bar.n if bar is not None else None
+        sys.stderr.write(f"simulator: interrupted{f' after {done:,} of {len(grid):,} scenarios' if done else ''}; "
+                         f"finished shards are kept in {a.out}: rerun with --resume to continue\n")
+        return 130
     finally:
         if bar is not None:
             bar.close()

@@ -238,7 +238,7 @@ def test_ctrl_c_stops_a_parallel_sweep_promptly(tmp_path):
         proc.kill()
         pytest.fail("the sweep did not stop within 60 s of SIGINT")
     assert time.time() - sent < 5.0, "the sweep ran the queued shards before stopping"
-    assert proc.returncode == 130 and "Traceback" not in err
+    assert proc.returncode == 130 and "Traceback" not in err and "rerun with --resume" in err
     assert 0 < len(list(out.glob("part-*.parquet"))) < 20
     time.sleep(0.5)
     left = [p for p in Path("/proc").glob("[0-9]*/cmdline") if str(out).encode() in _read_bytes(p)]
