@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -362,16 +363,18 @@ def cmd_list(a: argparse.Namespace) -> int:
         print(json.dumps(ids) if a.json else "\n".join(ids))
         return 0
     if a.what == "hardware":  # the id first, so `cut -d' ' -f1` still gives the ids
+        from .reports import hardware_table
+
         book = cost.load_price_book()
         print(f"{'id':<16} {'memory':>9} {'HBM':>9} {'bf16':>12} {'fp8':>12} {'TDP':>6} {'NVLink':>7} "
               f"{'$/GPU-h':>8}  name")
-        for hw in map(catalog.load_hardware, ids):
-            fp8 = hw.peak_flop_per_s.get("fp8")
-            price = book.gpu_hour_usd(hw.id)
-            print(f"{hw.id:<16} {units.human_bytes(hw.hbm_bytes):>9} {units.human_rate(hw.hbm_bandwidth_bytes_per_s):>9} "
-                  f"{units.human_flops(hw.peak_flop_per_s.get('bf16', 0.0)):>12} "
-                  f"{units.human_flops(fp8) if fp8 else '-':>12} {hw.tdp_w:>5.0f}W {hw.scale_up_domain_gpus:>7} "
-                  f"{'-' if price != price else f'{price:.2f}':>8}  {hw.name}")
+        for r in hardware_table().itertuples():
+            price = book.gpu_hour_usd(r.id)
+            fp8 = "-" if math.isnan(r.fp8_TFLOPs) else units.human_flops(r.fp8_TFLOPs * units.TFLOP)
+            print(f"{r.id:<16} {units.human_bytes(r.memory_GiB * units.GIB):>9} "
+                  f"{units.human_rate(r.HBM_TB_per_s * units.TB):>9} {units.human_flops(r.bf16_TFLOPs * units.TFLOP):>12} "
+                  f"{fp8:>12} {r.TDP_W:>5.0f}W {r.scale_up_domain:>7} "
+                  f"{'-' if math.isnan(price) else f'{price:.2f}':>8}  {r.name}")
         print(f"NVLink: GPUs in one scale-up domain; $/GPU-h: on-demand in {book.id}")
         return 0
     print(f"{'id':<16} {'params':>8} {'active':>8} {'layers':>6} {'d_model':>7} {'heads':>9} {'context':>8}  kind")

@@ -198,7 +198,9 @@ def test_list(capsys):
         code, out, _ = run(capsys, ["list", what])
         rows = out.splitlines()[1:-1]
         assert code == 0 and [r.split()[0] for r in rows] == json.loads(ids)
-    assert "MoE 256 experts, top-8, MLA" in out and " 128k " in out  # Llama 3.1's 131,072-token window and "405B" not in out.split("llama3.1-405b")[0]
+    deepseek = next(r for r in rows if r.startswith("deepseek-v3 "))
+    assert "MoE 256 experts, top-8, MLA" in deepseek and " 671B " in deepseek  # DeepSeek-V3 report: 671B total
+    assert " 128k " in next(r for r in rows if r.startswith("llama3.1-8b "))  # Llama 3.1: a 128k context
 
 
 def test_python_m_entry_point():
