@@ -26,7 +26,7 @@ from .plans import (
     structural_reasons,
 )
 from .results import RecordResult
-from .search import SearchResult, plan_record, run_totals, search_plans
+from .search import OBJECTIVES, SearchResult, pareto_front, plan_record, run_totals, search_plans
 from .training import ATTENTION_KERNELS, TrainingOptions, evaluate, resolve_framework
 
 ModelRef = str | Path | TransformerSpec
@@ -122,10 +122,16 @@ def _as_list(value: Any, scalar: tuple[type, ...]) -> list[Any]:
     return [value] if isinstance(value, scalar) else list(value)
 
 
+def _gpu_counts(gpus: Any) -> list[int]:
+    """One GPU count or several, each a positive whole number; sorted, each once."""
+    counts = _as_list(gpus, (numbers.Number, str))
+    for n in counts:
+        _positive("gpus", n, whole=True)
+    return sorted({int(n) for n in counts})
+
+
 def _check_search(objective: str, precisions: list[str], train_tokens: float | None, purchase: str) -> None:
     """The arguments every cell of a search shares: refused once, before any plan is evaluated."""
-    from .search import OBJECTIVES
-
     if objective not in OBJECTIVES:
         raise PlanError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
     if not precisions:
@@ -219,10 +225,7 @@ def plan_training(model: ModelRef, hardware: HardwareRef, gpus: int | Iterable[i
     """Search every valid plan for the GPU count(s) and rank the ones that fit."""
     m = load_model(model)
     hw = load_hardware(hardware)
-    counts = _as_list(gpus, (numbers.Number, str))
-    for n in counts:
-        _positive("gpus", n, whole=True)
-    counts = sorted({int(n) for n in counts})  # each count searched once
+    counts = _gpu_counts(gpus)
     if not counts:
         raise PlanError("gpus is empty; give one GPU count or a list of them")
     precisions = _as_list(precisions, (str,))
@@ -250,13 +253,8 @@ def compare_training(model: ModelRef, hardware: Iterable[HardwareRef], gpu_count
     """
     import pandas as pd
 
-    from .search import pareto_front
-
     hws = [load_hardware(h) for h in _as_list(hardware, (str, Path, Accelerator))]
-    counts = _as_list(gpu_counts, (numbers.Number, str))
-    for n in counts:
-        _positive("gpus", n, whole=True)
-    counts = sorted({int(n) for n in counts})
+    counts = _gpu_counts(gpu_counts)
     if not hws or not counts:
         raise PlanError("give at least one hardware profile and one GPU count")
     precisions = _as_list(precisions, (str,))

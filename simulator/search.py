@@ -19,6 +19,8 @@ from .units import GIB, J_PER_KWH, SECONDS_PER_HOUR, TFLOP
 MEMORY_PARTS = {"weights": "weights", "gradients": "gradients", "optimizer_states": "optimizer_states",
                 "activations": "activations", "buffers": "buffers"}
 OBJECTIVES = ("time", "cost")
+# results that need a token budget (and a plan that runs): null otherwise
+RUN_TOTAL_KEYS = ("total_time_s", "gpu_hours", "energy_kwh", "co2e_kg", "cost_usd", "usd_per_million_tokens")
 CHUNK = 250_000
 
 
@@ -163,8 +165,7 @@ def plan_record(grid: PlanGrid, m: dict[str, np.ndarray], i: int, model: Transfo
                           f"{hw.usable_memory_bytes / GIB:.1f} GiB usable on {hw.id}; try more tensor/pipeline "
                           "parallelism, a higher ZeRO stage or activation recomputation)")
     for key in ("step_time_s", "tokens_per_s", "tokens_per_s_per_gpu", "mfu", "hfu", "memory_per_gpu_bytes",
-                "n_micro_batches", "total_time_s", "gpu_hours", "energy_kwh", "co2e_kg", "cost_usd",
-                "usd_per_million_tokens"):
+                "n_micro_batches") + RUN_TOTAL_KEYS:
         rec[key] = float(m[key][i]) if key in m else None  # run totals are null without a token budget
     rec["n_micro_batches"] = int(m["n_micro_batches"][i])
     rec["tflops_per_gpu"] = float(m["model_flop_per_s_per_gpu"][i]) / TFLOP
@@ -172,8 +173,7 @@ def plan_record(grid: PlanGrid, m: dict[str, np.ndarray], i: int, model: Transfo
     rec["memory_breakdown"] = {k: float(m[v][i]) for k, v in MEMORY_PARTS.items()}
     rec["memory_capacity_bytes"] = float(hw.usable_memory_bytes)
     if not rec["feasible"]:  # a plan that cannot run has no run totals
-        for key in ("total_time_s", "gpu_hours", "energy_kwh", "co2e_kg", "cost_usd", "usd_per_million_tokens"):
-            rec[key] = None
+        rec.update(dict.fromkeys(RUN_TOTAL_KEYS))
     for key, value in list(rec.items()):
         if isinstance(value, float) and not math.isfinite(value):
             rec[key] = None
