@@ -257,12 +257,9 @@ class _Run:
             owned = owned_book.owned_cost(hw.id) if owned_book else None
             if owned_book is None or owned is None:
                 raise SimulatorError(f"pool {p.id!r} is owned but no owned price is known for {hw.id}")
-            energy_usd = cost_mod.energy_usd_per_busy_gpu_hour(hw.tdp_w, hw.average_utilization_of_tdp,
-                                                               hw.server_to_gpu_power_ratio, owned_book)
-            fixed = cost_mod.owned_fixed_usd_per_gpu_hour(owned)
-            return _Pool(p, 0.0, (fixed + energy_usd) / 3600.0, busy_w, idle_w, fixed,
-                         owned_book.electricity_usd_per_kwh)
-        return _Pool(p, 0.0, book.gpu_hour_usd(hw.id, p.purchase) / 3600.0, busy_w, idle_w)
+            return _Pool(p, 0.0, cost_mod.busy_gpu_hour_usd(owned_book, hw, "owned") / 3600.0, busy_w, idle_w,
+                         cost_mod.owned_fixed_usd_per_gpu_hour(owned), owned_book.electricity_usd_per_kwh)
+        return _Pool(p, 0.0, cost_mod.busy_gpu_hour_usd(book, hw, p.purchase) / 3600.0, busy_w, idle_w)
 
     # ------------------------------------------------------------ queue
     def _enqueue(self, job: _Job) -> None:

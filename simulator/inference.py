@@ -539,14 +539,14 @@ REASONS: dict[int, str] = {
 }
 
 
-def describe_reasons(code: int) -> str:
-    return "; ".join(text for bit, text in REASONS.items() if code & bit)
+def describe_reasons(code: int, detail: dict[int, str] | None = None) -> str:
+    """The reasons in a bitmask, each followed by its `detail` text where one is given."""
+    detail = detail or {}
+    return "; ".join(text + detail.get(bit, "") for bit, text in REASONS.items() if code & bit)
 
 
-def _memory_detail(reason: int, mem: MemoryPlan, dep: Deployment) -> str:
+def _memory_detail(mem: MemoryPlan, dep: Deployment) -> str:
     """Sizes behind reason 1, with the knob that moves each (the workspace grows with the engine's batch caps)."""
-    if not reason & 1:
-        return ""
     return (f" (weights {units.human_bytes(mem.weights_bytes_per_gpu)} + activation workspace "
             f"{units.human_bytes(mem.workspace_bytes_per_gpu)} per GPU for up to {dep.seq_cap:,} sequences and "
             f"{dep.token_cap:,} batched tokens; raise tp, quantize, or lower the engine's batch caps)")
@@ -590,7 +590,7 @@ def estimate_inference(model: TransformerSpec, hw: Accelerator, dep: Deployment,
         "model": model.id, "hardware": hw.id, "tp": dep.tp, "pp": dep.pp, "ep": dep.ep, "gpus": dep.gpus,
         "precision": dep.precision, "kv_precision": dep.kv_precision, "engine": dep.profile.name,
         "batch": int(batch), "input_len": int(input_len), "output_len": int(output_len),
-        "feasible": reason == 0, "reason": describe_reasons(reason).replace(REASONS[1], REASONS[1] + _memory_detail(reason, mem, dep), 1),
+        "feasible": reason == 0, "reason": describe_reasons(reason, {1: _memory_detail(mem, dep)}),
         "ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e,
         "output_tokens_per_s": batch * output_len / e2e,
         "output_tokens_per_s_per_gpu": batch * output_len / e2e / dep.gpus,
