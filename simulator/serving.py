@@ -30,6 +30,13 @@ from .inference import Deployment, IterationCostTable
 from .model import TransformerSpec
 from .simkit import TimeWeightedMonitor, growth_trend, rng_streams
 
+MIN_OVERLOAD_QUEUE = 8.0  # requests: a queue that ends shorter than this is not called overloaded
+# the queue must gain this share of the arrivals across the judged slices, and more than sqrt(arrivals), the
+# scale a queue near capacity wanders by at random: stable runs at 85-90 % load gained <= 0.5 %, real overloads
+# 2.6 % and up (seeds 0-9, 300-5000 requests, 2026-11-29)
+OVERLOAD_GROWTH_SHARE = 0.02
+
+
 # ----------------------------------------------------------------------------- workloads
 SHAREGPT_MEAN_TOKENS = (161.0, 338.0)  # ShareGPT prompt / output means (Kwon et al. 2023, vLLM, sec. 6.1)
 
@@ -535,18 +542,19 @@ def summarize(req: pd.DataFrame, slo_ttft_s: float = float("inf"), slo_tpot_s: f
         out[f"{name}_mean_s"] = float(x.mean()) if x.size else float("nan")
         for q in (50, 90, 99):
             out[f"{name}_p{q}_s"] = float(np.percentile(x, q)) if x.size else float("nan")
+    def per_s(amount: float) -> float:
+        """A count over the span; nothing completed: zero (NaN only for a single instant with no span)."""
+        return float(amount) / span if span > 0 else (0.0 if not len(ok) else float("nan"))
+
     out.update({
         "requests_completed": int(len(ok)), "requests_total": int(len(req)),
         "requests_rejected": int(req["rejected"].sum()), "preemptions": int(req["preemptions"].sum()),
         "makespan_s": span,
-        # nothing completed: zero throughput (NaN only for a single instant with no span)
-        "throughput_requests_per_s": len(ok) / span if span > 0 else (0.0 if not len(ok) else float("nan")),
-        "throughput_output_tokens_per_s": (float(ok["output_tokens"].sum()) / span if span > 0 else
-                                           (0.0 if not len(ok) else float("nan"))),
-        "throughput_total_tokens_per_s": (float((ok["output_tokens"] + ok["prompt_tokens"]).sum()) / span
-                                          if span > 0 else (0.0 if not len(ok) else float("nan"))),
+        "throughput_requests_per_s": per_s(len(ok)),
+        "throughput_output_tokens_per_s": per_s(ok["output_tokens"].sum()),
+        "throughput_total_tokens_per_s": per_s((ok["output_tokens"] + ok["prompt_tokens"]).sum()),
         "slo_attainment": float(good.sum() / len(req)) if len(req) else float("nan"),
-        "goodput_requests_per_s": float(good.sum()) / span if span > 0 else (0.0 if not len(ok) else float("nan")),
+        "goodput_requests_per_s": per_s(good.sum()),
     })
     return out
 
@@ -636,13 +644,6 @@ def _result(sim: _Sim, cfg: ServingConfig, seed: int) -> ServingResult:
         "sim_events": int(sim.events), "seed": seed,
     })
     return ServingResult(s, req, pd.concat(frames, ignore_index=True))
-
-
-MIN_OVERLOAD_QUEUE = 8.0  # requests: a queue that ends shorter than this is not called overloaded
-# the queue must gain this share of the arrivals across the judged slices, and more than sqrt(arrivals), the
-# scale a queue near capacity wanders by at random: stable runs at 85-90 % load gained <= 0.5 %, real overloads
-# 2.6 % and up (seeds 0-9, 300-5000 requests, 2026-11-29)
-OVERLOAD_GROWTH_SHARE = 0.02
 
 
 def with_rate(wl: Workload, rate_per_s: float, seed: int = 0) -> Workload:
