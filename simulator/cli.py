@@ -197,7 +197,11 @@ def _print_record(r: dict[str, Any]) -> None:
               f"{units.human_usd(r['cost_usd']) if r.get('cost_usd') is not None else 'no price'}")
 
 
-def _warn_no_price(book_id: str, purchase: str, hardware_id: str, effect: str = "costs are left out") -> None:
+def _warn_no_price(price_book: str | None, purchase: str, hardware_id: str, effect: str = "costs are left out") -> None:
+    """One stderr line when the price book (an id or path; None: the default) has no price for the hardware."""
+    from .cost import DEFAULT_PRICE_BOOK, load_price_book
+
+    book_id = load_price_book(price_book or DEFAULT_PRICE_BOOK).id
     fix = ("pass a --price-book with owned figures (e.g. owned-colo-2025-03)" if purchase == "owned"
            else "pass another --price-book or --purchase")
     sys.stderr.write(f"simulator: warning: price book {book_id!r} has no {purchase} price for {hardware_id}, so "
@@ -221,9 +225,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         sys.stderr.write(f"simulator: infeasible plan: {rec['reason']}\n")
         return EXIT_USAGE
     if a.train_tokens and rec.get("cost_usd") is None:
-        from .cost import DEFAULT_PRICE_BOOK, load_price_book
-
-        _warn_no_price(load_price_book(a.price_book or DEFAULT_PRICE_BOOK).id, a.purchase, rec["hardware"])
+        _warn_no_price(a.price_book, a.purchase, rec["hardware"])
     return 0
 
 

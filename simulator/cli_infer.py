@@ -320,10 +320,8 @@ def cmd_capacity(a: argparse.Namespace) -> int:
     out["skipped"] = {**skipped, **out["skipped"]}
     if plan.best is not None and not math.isfinite(plan.best["cost_per_hour_usd"]):
         from .cli import _warn_no_price
-        from .cost import DEFAULT_PRICE_BOOK, load_price_book
 
-        _warn_no_price(load_price_book(a.price_book or DEFAULT_PRICE_BOOK).id, a.purchase, hw.id,
-                       "deployments are ranked by GPU count and costs are left empty")
+        _warn_no_price(a.price_book, a.purchase, hw.id, "deployments are ranked by GPU count and costs are left empty")
     if a.json:
         print(units.dumps_json(out))
     else:

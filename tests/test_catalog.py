@@ -48,24 +48,28 @@ def _write(tmp_path, name, text):
     return p
 
 
+def _h100_with(tmp_path, old, new):
+    """The shipped H100 profile with one line edited, written to a temporary file (asserts the edit applies)."""
+    text = (HARDWARE_DIR / "h100-sxm-80gb.yaml").read_text()
+    assert old in text
+    return _write(tmp_path, "h100-edited.yaml", text.replace(old, new))
+
+
 def test_unknown_key_is_rejected_with_field_name(tmp_path):
-    text = (HARDWARE_DIR / "h100-sxm-80gb.yaml").read_text().replace("hbm_bytes:", "hbm_gigabytes:")
     with pytest.raises(DataFileError, match="memory.hbm_gigabytes.*not allowed"):
-        load_hardware(_write(tmp_path, "bad.yaml", text))
+        load_hardware(_h100_with(tmp_path, "hbm_bytes:", "hbm_gigabytes:"))
 
 
 def test_bad_value_names_field_and_value(tmp_path):
-    text = (HARDWARE_DIR / "h100-sxm-80gb.yaml").read_text().replace("tdp_w: 700", "tdp_w: -5")
     with pytest.raises(DataFileError, match=r"power.tdp_w.*-5"):
-        load_hardware(_write(tmp_path, "neg.yaml", text))
+        load_hardware(_h100_with(tmp_path, "tdp_w: 700", "tdp_w: -5"))
 
 
 def test_host_block_is_optional_and_validated(tmp_path):
     """The host CPU speed scales serving-engine overheads; absent means the reference host's speed."""
     assert load_hardware("b200-sxm-180gb").host_speed == 1.0
-    text = (HARDWARE_DIR / "h100-sxm-80gb.yaml").read_text().replace("speed_vs_reference: 1.52", "speed_vs_reference: 0")
     with pytest.raises(DataFileError, match=r"node.host.speed_vs_reference.*greater than 0"):
-        load_hardware(_write(tmp_path, "host.yaml", text))
+        load_hardware(_h100_with(tmp_path, "speed_vs_reference: 1.52", "speed_vs_reference: 0"))
 
 
 def test_malformed_yaml_gives_line(tmp_path):
@@ -123,9 +127,8 @@ def test_boolean_is_not_taken_for_a_number(tmp_path):
 
 
 def test_reserved_memory_must_be_below_capacity(tmp_path):
-    text = (HARDWARE_DIR / "h100-sxm-80gb.yaml").read_text().replace("reserved_bytes: 2.0e+9", "reserved_bytes: 9.0e+10")
     with pytest.raises(DataFileError, match="reserved_bytes.*below hbm_bytes"):
-        load_hardware(_write(tmp_path, "res.yaml", text))
+        load_hardware(_h100_with(tmp_path, "reserved_bytes: 2.0e+9", "reserved_bytes: 9.0e+10"))
 
 
 def test_empty_file_says_so(tmp_path):

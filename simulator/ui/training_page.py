@@ -158,8 +158,7 @@ LOW_MFU_ADVICE = {
 def _low_mfu_cause(best: pd.Series, inp: dict) -> str:
     """The part of the step that keeps MFU low, in words, with the setting that moves it."""
     step = float(best["step_time_s"])
-    bd = best.get("breakdown")
-    parts = {k: float((bd.get(k) if isinstance(bd, dict) else best.get(f"{k}_s")) or 0.0) for k in BREAKDOWN_LABELS}
+    parts = {k: float(best["breakdown"].get(k) or 0.0) for k in BREAKDOWN_LABELS}  # a compare_training row
     worst = max((k for k in parts if k != "compute"), key=parts.get)
     if parts["compute"] >= 0.6 * step:
         kernel = dict(inp["options"]).get("attention_kernel")
