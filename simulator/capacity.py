@@ -20,7 +20,7 @@ from .errors import InfeasiblePlanError, PlanError
 from .hardware import Accelerator
 from .inference import QUANTIZATIONS, Deployment, check_deployment, memory_plan
 from .model import TransformerSpec
-from .serving import ServingConfig, Workload, make_workload, simulate_serving, with_rate
+from .serving import ServingConfig, Workload, check_rate, make_workload, simulate_serving, with_rate
 from .units import SECONDS_PER_HOUR
 
 
@@ -194,8 +194,7 @@ def plan_capacity(model: TransformerSpec, hw: Accelerator, *, rate_per_s: float,
     verify: simulate the chosen deployment at the full rate behind its router and add a unit if it misses.
     """
     model, hw = load_model(model), load_hardware(hw)  # ids, paths or loaded objects
-    if not (rate_per_s > 0 and math.isfinite(rate_per_s)):
-        raise PlanError(f"--rate must be a positive, finite number of requests per second, got {rate_per_s!r}")
+    check_rate(rate_per_s)
     if not (slo.ttft_s > 0 and slo.tpot_s > 0 and math.isfinite(slo.ttft_s) and math.isfinite(slo.tpot_s)):
         raise PlanError(f"SLO targets must be positive, finite seconds, got TTFT {slo.ttft_s!r}, TPOT {slo.tpot_s!r}")
     if isinstance(top, bool) or int(top) != top or top < 1:

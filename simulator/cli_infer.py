@@ -244,7 +244,7 @@ def serve_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
 def cmd_serve(a: argparse.Namespace) -> int:
     from .cli_cluster import check_output_path
     from .inference import Deployment
-    from .serving import ServingConfig, simulate_serving
+    from .serving import ServingConfig, check_rate, simulate_serving
 
     check_output_path(a.records, "--records")
     check_output_path(a.timeseries, "--timeseries")
@@ -253,8 +253,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
                      max_seqs=a.max_batch, max_batched_tokens=a.max_batched_tokens)
     if a.concurrency is not None and a.concurrency < 1:
         raise PlanError(f"--concurrency must be a positive number of users, got {a.concurrency!r}")
-    if a.rate is not None and not (a.rate > 0 and math.isfinite(a.rate)):
-        raise PlanError(f"--rate must be a positive, finite number of requests per second, got {a.rate!r}")
+    if a.rate is not None:
+        check_rate(a.rate)
     for flag, value in (("--slo-ttft", a.slo_ttft), ("--slo-tpot", a.slo_tpot)):
         if not value > 0:  # NaN fails too; the default (no target) is inf
             raise PlanError(f"{flag} must be a positive number of seconds, got {value!r}")

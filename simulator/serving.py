@@ -13,6 +13,7 @@ requests fast. Deterministic under a seed.
 from __future__ import annotations
 
 import math
+import numbers
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -53,13 +54,20 @@ class Workload:
         return int(self.arrival_s.shape[0])
 
 
+def check_rate(rate_per_s: float | None) -> float:
+    """A request rate must be a positive, finite number of requests per second (one message everywhere)."""
+    if (not isinstance(rate_per_s, numbers.Real) or isinstance(rate_per_s, bool)
+            or not (rate_per_s > 0 and math.isfinite(rate_per_s))):
+        raise PlanError(f"--rate must be a positive, finite number of requests per second, got {rate_per_s!r}")
+    return float(rate_per_s)
+
+
 def arrival_times_s(n: int, process: str, rate_per_s: float | None, rng: np.random.Generator, cv: float = 2.0) -> np.ndarray:
     """Poisson (exponential gaps), gamma (bursty: gaps with coefficient of variation cv; Vidur and
     DistServe use the same) or offline (everything at t = 0, the max-load benchmark)."""
     if process == "offline":
         return np.zeros(n)
-    if rate_per_s is None or not (rate_per_s > 0 and math.isfinite(rate_per_s)):
-        raise PlanError(f"--rate must be a positive, finite number of requests per second, got {rate_per_s!r}")
+    check_rate(rate_per_s)
     if process == "poisson":
         gaps = rng.exponential(1.0 / rate_per_s, n)
     elif process == "gamma":

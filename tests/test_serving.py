@@ -329,3 +329,11 @@ def test_bad_serving_input():
     with pytest.raises(PlanError, match="does not divide"):
         simulate_serving(L70B, H100, ServingConfig(Deployment(tp=3)), make_workload(5, input_len=10, output_len=10,
                                                                                      rate_per_s=1))
+
+
+@pytest.mark.parametrize("rate", ["5", True, float("nan"), float("inf"), -1.0, 0])
+def test_a_bad_rate_is_one_clear_error_everywhere(rate):
+    from simulator.errors import PlanError
+
+    with pytest.raises(PlanError, match="--rate must be a positive, finite number"):
+        make_workload(10, input_len=10, output_len=10, rate_per_s=rate)
