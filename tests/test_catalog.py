@@ -72,9 +72,13 @@ def test_host_block_is_optional_and_validated(tmp_path):
         load_hardware(_h100_with(tmp_path, "speed_vs_reference: 1.52", "speed_vs_reference: 0"))
 
 
-def test_malformed_yaml_gives_line(tmp_path):
-    with pytest.raises(DataFileError, match="not valid YAML"):
-        load_model(_write(tmp_path, "m.yaml", "name: x\n  n_layers: [1, 2\n"))
+@pytest.mark.parametrize("text, needle", [
+    ("name: x\n  n_layers: [1, 2\n", "line 2 is not valid YAML"),
+    ("# nothing yet\n", "the file is empty"),
+])
+def test_unreadable_model_files_say_why(tmp_path, text, needle):
+    with pytest.raises(DataFileError, match=needle):
+        load_model(_write(tmp_path, "m.yaml", text))
 
 
 def test_incomplete_model_names_missing_field(tmp_path):
@@ -129,11 +133,6 @@ def test_boolean_is_not_taken_for_a_number(tmp_path):
 def test_reserved_memory_must_be_below_capacity(tmp_path):
     with pytest.raises(DataFileError, match="reserved_bytes.*below hbm_bytes"):
         load_hardware(_h100_with(tmp_path, "reserved_bytes: 2.0e+9", "reserved_bytes: 9.0e+10"))
-
-
-def test_empty_file_says_so(tmp_path):
-    with pytest.raises(DataFileError, match="the file is empty"):
-        load_model(_write(tmp_path, "empty.yaml", "# nothing yet\n"))
 
 
 def test_directory_instead_of_file(tmp_path):
