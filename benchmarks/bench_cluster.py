@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simulator.cluster import simulate_cluster  # noqa: E402
-from simulator.cluster_workload import scenario_from_dict  # noqa: E402
+from simulator.cluster.engine import simulate_cluster  # noqa: E402
+from simulator.cluster.scenario import scenario_from_dict  # noqa: E402
 
 YEAR_S = 365 * 86400.0
 N_JOBS = 50_000

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from simulator import TrainingOptions, enumerate_plans, load_hardware, load_model
-from simulator.search import evaluate_chunked
+from simulator.core.search import evaluate_chunked
 
 
 def main() -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from simulator import load_hardware, load_model  # noqa: E402
-from simulator.capacity import SLO, plan_capacity  # noqa: E402
-from simulator.inference import Deployment  # noqa: E402
+from simulator.core.inference import Deployment  # noqa: E402
 from simulator.serving import ServingConfig, make_workload, simulate_serving  # noqa: E402
+from simulator.serving.capacity import SLO, plan_capacity  # noqa: E402
 
 MODEL, HARDWARE, REPLICAS = "llama3.1-8b", "h100-sxm-80gb", 8
 

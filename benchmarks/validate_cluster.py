@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simulator.cluster_validation import format_table, validate_mmc, validate_published  # noqa: E402
+from simulator.validation.cluster import format_table, validate_mmc, validate_published  # noqa: E402
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""Compare inference predictions with published engine measurements (tests/data/inference_reference.csv).
+"""Compare inference predictions with published engine measurements (simulator/validation/data/inference_reference.csv).
 
     python benchmarks/validate_inference.py            # table per block, fit and check rows apart
     python benchmarks/validate_inference.py --fit      # re-fit the engine host terms on the fit rows,
@@ -13,8 +13,8 @@ import time
 import pandas as pd
 
 from simulator.catalog import load_hardware
-from simulator.inference import ENGINES
-from simulator.inference_validation import (
+from simulator.core.inference import ENGINES
+from simulator.validation.inference import (
     FIT_PARAMS,
     TARGETS,
     fit_engine,

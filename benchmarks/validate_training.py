@@ -7,8 +7,8 @@ import argparse
 
 import pandas as pd
 
-from simulator import validation
-from simulator.training import FRAMEWORKS
+from simulator.core.training import FRAMEWORKS
+from simulator.validation import training as validation
 
 
 def main() -> None:
@@ -26,7 +26,7 @@ def main() -> None:
     print()
     fit = everything[everything.split == "fit"]
     df = everything[everything.split == "check"]
-    print(f"{len(fit)} rows fitted framework terms (simulator.training.FRAMEWORKS) and are left out below: "
+    print(f"{len(fit)} rows fitted framework terms (simulator.core.training.FRAMEWORKS) and are left out below: "
           f"{', '.join(fit.row_id)}")
     for name, fw in FRAMEWORKS.items():
         if fw.fitted_on:

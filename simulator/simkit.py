@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SimulatorError
+from simulator.errors import SimulatorError
 
 
 # ---------------------------------------------------------------- randomness

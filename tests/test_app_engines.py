@@ -5,7 +5,7 @@ import pytest
 from apptest_util import error_shown_by, page
 from streamlit.testing.v1 import AppTest
 
-from simulator.scenario import ClusterRunScenario, DeploymentSpec, ServingScenario, run_cluster, run_serving
+from simulator.runs.scenario import ClusterRunScenario, DeploymentSpec, ServingScenario, run_cluster, run_serving
 
 
 def metric(at: AppTest, label: str) -> str:
@@ -94,7 +94,7 @@ def test_good_request_trace_parses():
 
 
 def test_exported_serving_scenario_reproduces_the_page():
-    from simulator.inference import Deployment
+    from simulator.core.inference import Deployment
     from simulator.ui.inference_page import _serve
 
     dep = Deployment(tp=4, precision="fp8")

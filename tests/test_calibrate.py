@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from simulator import comm, roofline
 from simulator.calibrate import fit as F
 from simulator.calibrate import harness, kernels
 from simulator.calibrate.measurements import device_codes, read_many, read_measurements
 from simulator.calibrate.profile_io import fmt_number
 from simulator.calibrate.validate import validate
 from simulator.catalog import HARDWARE_DIR, load_hardware
+from simulator.core import comm, roofline
+from simulator.core.hardware import GemmCurve, Link
 from simulator.errors import DataFileError
-from simulator.hardware import GemmCurve, Link
 
 PUBLISHED = HARDWARE_DIR / "measurements" / "published"
 
@@ -224,7 +224,7 @@ def test_numbers_stay_floats_in_yaml() -> None:
 def test_fit_writes_profile_and_keeps_the_rest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from simulator import cli
 
-    monkeypatch.setattr(cli, "EXTENSIONS", ("simulator.calibrate.cli",))
+    monkeypatch.setattr(cli, "EXTENSIONS", ("simulator.cli.calibrate",))
     prof = tmp_path / "h200-sxm-141gb.yaml"
     shutil.copy(HARDWARE_DIR / "h200-sxm-141gb.yaml", prof)
     before = prof.read_text()
@@ -299,7 +299,7 @@ def test_validate_cli_json_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
     from simulator import cli
 
-    monkeypatch.setattr(cli, "EXTENSIONS", ("simulator.calibrate.cli",))
+    monkeypatch.setattr(cli, "EXTENSIONS", ("simulator.cli.calibrate",))
     png = tmp_path / "v.png"
     rc = cli.main(["calibrate", "validate", "--profile", "a100-sxm-80gb", "--measurements",
                    str(PUBLISHED / "a100-gemm.csv"), str(PUBLISHED / "a100-allreduce.csv"), "--json", "--plot", str(png)])

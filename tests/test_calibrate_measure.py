@@ -49,7 +49,7 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 pkg = types.ModuleType("simulator"); pkg.__path__ = [str(pathlib.Path("simulator").resolve())]
 sys.modules["simulator"] = pkg   # stands in for a lazy simulator/__init__.py
-from simulator.calibrate.cli import main
+from simulator.cli.calibrate import main
 raise SystemExit(main(sys.argv[1:]))
 """
 
@@ -72,6 +72,6 @@ def test_unavailable_backend_exits_2(args: list[str], tmp_path: Path) -> None:
             pytest.skip("a GPU is present")
     except ImportError:
         pass
-    from simulator.calibrate.cli import main
+    from simulator.cli.calibrate import main
 
     assert main(["calibrate", "run", *args, "--out", str(tmp_path / "x.csv")]) == 2

@@ -5,10 +5,10 @@ import math
 import pytest
 
 from simulator import load_hardware, load_model, load_price_book
-from simulator.capacity import SLO, candidate_deployments, max_sustainable_rate, plan_capacity
+from simulator.core.inference import Deployment
 from simulator.errors import InfeasiblePlanError, PlanError
-from simulator.inference import Deployment
 from simulator.serving import ServingConfig, make_workload, simulate_serving, with_rate
+from simulator.serving.capacity import SLO, candidate_deployments, max_sustainable_rate, plan_capacity
 
 H100 = load_hardware("h100-sxm-80gb")
 A40 = load_hardware("a100-sxm-40gb")

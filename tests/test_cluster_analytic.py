@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator import cluster_analytic as ca
+from simulator.cluster import analytic as ca
 
 HOUR = 3600.0
 

@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 
 from simulator import cli
-from simulator.cli_cluster import CONTRACT_KEYS
+from simulator.cli.cluster import CONTRACT_KEYS
 
 
 @pytest.fixture()
 def run_cli(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "EXTENSIONS", ("simulator.cli_cluster",))
+    monkeypatch.setattr(cli, "EXTENSIONS", ("simulator.cli.cluster",))
 
     def _run(*argv: str) -> tuple[int, str, str]:
         try:

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator.cluster import simulate_cluster
-from simulator.cluster_analytic import daly_interval_s, job_mtti_s
-from simulator.cluster_workload import cluster_scenario_ids, load_scenario, scenario_from_dict
+from simulator.cluster.analytic import daly_interval_s, job_mtti_s
+from simulator.cluster.engine import simulate_cluster
+from simulator.cluster.scenario import cluster_scenario_ids, load_scenario, scenario_from_dict
 from simulator.errors import DataFileError, SimulatorError
 
 SRC = [{"title": "test", "where": "tests", "date": "2026"}]
@@ -159,7 +159,7 @@ def test_heterogeneous_pools_and_relative_speed():
 
 
 def test_training_job_duration_comes_from_the_training_core():
-    from simulator.api import estimate_training
+    from simulator.api.training import estimate_training
 
     plan = {"model": "llama3.1-8b", "train_tokens": 1.0e9, "global_batch": 64, "seq_len": 4096, "zero": 3}
     sc = scenario_from_dict(scenario(jobs=[{"name": "t", "gpus": 32, "training": plan}]))

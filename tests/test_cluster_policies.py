@@ -7,7 +7,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.cluster_policies import (
+from simulator.cluster.policies import (
     POLICIES,
     QUEUE_ORDER,
     SERVICE_PRIORITY,

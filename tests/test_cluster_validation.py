@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.cluster_validation import validate_mmc, validate_published
+from simulator.validation.cluster import validate_mmc, validate_published
 
 
 def test_llama3_54_day_run_reproduces_interruptions_and_ettr():
@@ -35,7 +35,7 @@ def test_mmc_detects_a_wrong_engine():
     # the same comparison flags a different queue: M/M/4 measured against an M/M/5 reference would fail
     rows = validate_mmc(servers=4, utilization=0.6, n_jobs=10_000, seeds=1)
     wait = next(r for r in rows if r.quantity == "mean_wait_s")
-    from simulator.cluster_analytic import mmc_mean_wait_s
+    from simulator.cluster.analytic import mmc_mean_wait_s
 
     wrong = mmc_mean_wait_s(0.6 * 4 / 3600, 1 / 3600, 5)
     assert abs(wait.measured_mean / wrong - 1) > 0.05

@@ -6,9 +6,12 @@ import math
 
 import pytest
 
-from simulator import cost
+import simulator as sim
+from simulator import catalog
 from simulator.catalog import hardware_ids
+from simulator.core import cost
 from simulator.errors import DataFileError, SimulatorError
+from simulator.vocab import DEFAULT_PRICE_BOOK
 
 BOOK_YAML = """schema_version: 1
 kind: price_book
@@ -26,25 +29,25 @@ owned:
 
 
 def test_shipped_books_are_valid_dated_and_sourced():
-    ids = cost.price_book_ids()
+    ids = catalog.price_book_ids()
     assert {"hyperscaler-2025-03", "neocloud-2025-03", "owned-colo-2025-03", "aws-capacity-blocks-2024-12"} <= set(ids)
     hw = set(hardware_ids())
     for i in ids:
-        b = cost.load_price_book(i)
+        b = catalog.load_price_book(i)
         assert b.price_date[:4].isdigit()
         assert set(b.usd_per_gpu_hour) <= hw and set(b.owned) <= hw
-    assert cost.load_price_book("hyperscaler-2025-03").gpu_hour_usd("h100-sxm-80gb") == 11.06
+    assert catalog.load_price_book("hyperscaler-2025-03").gpu_hour_usd("h100-sxm-80gb") == 11.06
 
 
 def test_epoch_worked_example_owned_h100_hour():
     # cluster_cost_reliability.md 5.3: $33,750 x 0.322 / 8,766 h = $1.24/h; / 0.81 for interconnect = $1.53/h
-    owned = cost.load_price_book("owned-colo-2025-03").owned_cost("h100-sxm-80gb")
+    owned = catalog.load_price_book("owned-colo-2025-03").owned_cost("h100-sxm-80gb")
     assert owned is not None
     assert 33750 / owned.amortisation_years / cost.HOURS_PER_YEAR == pytest.approx(1.24, abs=0.01)
     assert cost.owned_fixed_usd_per_gpu_hour(owned) == pytest.approx(1.53, abs=0.01)
     assert cost.owned_capex_usd_per_gpu(owned) == pytest.approx(33750 / 0.81)
     # energy: 0.7 kW x 1.82 x 0.75 x 1.25 x $0.08 = $0.096/h (the reference rounds to $0.10)
-    book = cost.load_price_book("owned-colo-2025-03")
+    book = catalog.load_price_book("owned-colo-2025-03")
     e = cost.energy_usd_per_busy_gpu_hour(700, 0.75, 1.82, book)
     assert e == pytest.approx(0.7 * 1.82 * 0.75 * 1.25 * 0.0826)
     assert cost.owned_fixed_usd_per_gpu_hour(owned) + e == pytest.approx(1.63, abs=0.01)
@@ -65,7 +68,7 @@ def test_break_even_utilization_hand_values():
 def test_rent_vs_buy_totals(tmp_path):
     path = tmp_path / "t.yaml"
     path.write_text(BOOK_YAML)
-    r = cost.rent_vs_buy("h100-sxm-80gb", 1000, owned_book=path, option="on_demand", utilization=0.5, years=1.0)
+    r = sim.rent_vs_buy("h100-sxm-80gb", 1000, owned_book=path, option="on_demand", utilization=0.5, years=1.0)
     hours = cost.HOURS_PER_YEAR * 1000
     fixed = 33750 / 0.81 / 3.105 / cost.HOURS_PER_YEAR
     energy = 0.7 * 1.82 * 0.75 * 1.25 * 0.08
@@ -73,7 +76,7 @@ def test_rent_vs_buy_totals(tmp_path):
     assert r.owned_total_usd == pytest.approx((fixed + 0.5 * energy) * hours)
     assert r.break_even_utilization == pytest.approx(fixed / (3.0 - energy))
     assert r.cheaper == ("own" if r.owned_total_usd < r.rented_total_usd else "rent")
-    committed = cost.rent_vs_buy("h100-sxm-80gb", 1000, owned_book=path, option="reserved_1y", utilization=0.5,
+    committed = sim.rent_vs_buy("h100-sxm-80gb", 1000, owned_book=path, option="reserved_1y", utilization=0.5,
                                  years=1.0)
     assert committed.rented_total_usd == pytest.approx(2.0 * hours)  # committed: every hour billed
     assert math.isnan(committed.break_even_utilization)
@@ -81,11 +84,11 @@ def test_rent_vs_buy_totals(tmp_path):
 
 
 def test_rent_vs_buy_with_a_purchase_only_book_rents_at_the_default_book():
-    r = cost.rent_vs_buy("h100-sxm-80gb", 8, owned_book="owned-colo-2025-03")
-    assert r.rent_book == cost.DEFAULT_PRICE_BOOK
-    assert r.rent_usd_per_gpu_hour == cost.load_price_book(cost.DEFAULT_PRICE_BOOK).gpu_hour_usd("h100-sxm-80gb")
+    r = sim.rent_vs_buy("h100-sxm-80gb", 8, owned_book="owned-colo-2025-03")
+    assert r.rent_book == DEFAULT_PRICE_BOOK
+    assert r.rent_usd_per_gpu_hour == catalog.load_price_book(DEFAULT_PRICE_BOOK).gpu_hour_usd("h100-sxm-80gb")
     with pytest.raises(DataFileError, match="has no rental prices, so renting is priced from the default book"):
-        cost.rent_vs_buy("b200-sxm-180gb", 8, owned_book="owned-colo-2025-03")
+        sim.rent_vs_buy("b200-sxm-180gb", 8, owned_book="owned-colo-2025-03")
 
 
 def test_owned_busy_gpu_hour_is_amortised_capex_facility_and_electricity(tmp_path):
@@ -93,7 +96,7 @@ def test_owned_busy_gpu_hour_is_amortised_capex_facility_and_electricity(tmp_pat
 
     path = tmp_path / "t.yaml"
     path.write_text(BOOK_YAML)
-    book, hw = cost.load_price_book(path), load_hardware("h100-sxm-80gb")
+    book, hw = catalog.load_price_book(path), load_hardware("h100-sxm-80gb")
     fixed = 33750 / 0.81 / 3.105 / cost.HOURS_PER_YEAR  # defaults: 1.0 server overhead, no storage or facility ops
     energy = 0.7 * hw.average_utilization_of_tdp * hw.server_to_gpu_power_ratio * 1.25 * 0.08
     assert cost.busy_gpu_hour_usd(book, hw, "owned") == pytest.approx(fixed + energy)
@@ -107,14 +110,14 @@ def test_rent_vs_buy_errors(tmp_path):
     path = tmp_path / "t.yaml"
     path.write_text(BOOK_YAML)
     with pytest.raises(DataFileError, match="no 'owned' entry for 'a100-sxm-80gb'"):
-        cost.rent_vs_buy("a100-sxm-80gb", 8, owned_book=path)
+        sim.rent_vs_buy("a100-sxm-80gb", 8, owned_book=path)
     with pytest.raises(DataFileError, match="no spot price"):
-        cost.rent_vs_buy("h100-sxm-80gb", 8, owned_book=path, option="spot")
+        sim.rent_vs_buy("h100-sxm-80gb", 8, owned_book=path, option="spot")
     for years in (-1.0, 0.0):
         with pytest.raises(SimulatorError, match="years must be a positive number"):
-            cost.rent_vs_buy("h100-sxm-80gb", 8, owned_book=path, years=years)
+            sim.rent_vs_buy("h100-sxm-80gb", 8, owned_book=path, years=years)
     with pytest.raises(SimulatorError, match="utilization"):
-        cost.rent_vs_buy("h100-sxm-80gb", 8, owned_book=path, utilization=1.5)
+        sim.rent_vs_buy("h100-sxm-80gb", 8, owned_book=path, utilization=1.5)
 
 
 @pytest.mark.parametrize("edit, needle", [
@@ -129,11 +132,11 @@ def test_bad_price_books_name_the_field(tmp_path, edit, needle):
     path = tmp_path / "bad.yaml"
     path.write_text(edit(BOOK_YAML))
     with pytest.raises(DataFileError, match=needle):
-        cost.load_price_book(path)
+        catalog.load_price_book(path)
 
 
 def test_effective_cost_table_prices_owned_hardware():
-    from simulator.reports import effective_cost_table
+    from simulator.catalog.reports import effective_cost_table
 
     t = effective_cost_table("owned-colo-2025-03")
     assert set(t["purchase"]) == {"owned"} and "h100-sxm-80gb" in set(t["hardware"])

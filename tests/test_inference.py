@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator import comm, load_hardware, load_model
-from simulator.errors import PlanError
-from simulator.inference import (
+from simulator import load_hardware, load_model
+from simulator.core import comm
+from simulator.core.inference import (
     ENGINES,
     Deployment,
     IterationCostTable,
@@ -26,6 +26,7 @@ from simulator.inference import (
     weight_bytes_per_gpu,
     workspace_bytes_per_gpu,
 )
+from simulator.errors import PlanError
 
 H100 = load_hardware("h100-sxm-80gb")
 A100 = load_hardware("a100-sxm-80gb")

@@ -1,4 +1,4 @@
-"""Inference predictions against published engine measurements (tests/data/inference_reference.csv).
+"""Inference predictions against published engine measurements (simulator/validation/data/inference_reference.csv).
 
 Tolerances on the median absolute error of the check rows are the issue's targets: batch-1 decode 15 %,
 prefill 20 %, max-load throughput 25 % (measured: 10.9 %, 15.3 %, 7.1 %). The 2023-vLLM host terms are
@@ -13,9 +13,9 @@ the full table.
 
 import pytest
 
-from simulator import inference_validation as vi
 from simulator.catalog import load_hardware
-from simulator.inference import ENGINES
+from simulator.core.inference import ENGINES
+from simulator.validation import inference as vi
 
 
 @pytest.fixture(scope="module")

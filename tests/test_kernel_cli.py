@@ -6,14 +6,15 @@ import json
 
 import pytest
 
-from simulator import cli, comm, roofline
+from simulator import cli
 from simulator.calibrate.kernel import predict_kernel
 from simulator.catalog import load_hardware
+from simulator.core import comm, roofline
 
 
 @pytest.fixture(autouse=True)
 def _extension(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "EXTENSIONS", ("simulator.calibrate.cli",))
+    monkeypatch.setattr(cli, "EXTENSIONS", ("simulator.cli.calibrate",))
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:

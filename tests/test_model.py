@@ -3,7 +3,7 @@
 import pytest
 
 from simulator import load_model, model_ids
-from simulator.validation import megatron_mfu_flop_per_step
+from simulator.validation.training import megatron_mfu_flop_per_step
 
 
 @pytest.mark.parametrize("model_id", model_ids())

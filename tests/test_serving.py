@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator import load_hardware, load_model
+from simulator.core.inference import ENGINES, Deployment, decode_step_time_s, memory_plan, prefill_time_s
 from simulator.errors import DataFileError, PlanError
-from simulator.inference import ENGINES, Deployment, decode_step_time_s, memory_plan, prefill_time_s
 from simulator.serving import (
     ROUTERS,
     ServingConfig,

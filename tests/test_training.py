@@ -8,13 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator import TrainingOptions, comm, evaluate, load_hardware, load_model, single_plan
-from simulator.catalog import ROOT
-from simulator.hardware import GemmCurve
-from simulator.plans import PlanGrid
-from simulator.roofline import soft_roofline_s
-from simulator.training import FRAMEWORKS, Framework
-from simulator.validation import _model_for
+from simulator import TrainingOptions, evaluate, load_hardware, load_model, single_plan
+from simulator.core import comm
+from simulator.core.hardware import GemmCurve
+from simulator.core.plans import PlanGrid
+from simulator.core.roofline import soft_roofline_s
+from simulator.core.training import FRAMEWORKS, Framework
+from simulator.validation import DATA_DIR
+from simulator.validation.training import _model_for
 
 H100 = load_hardware("h100-sxm-80gb")
 A100 = load_hardware("a100-sxm-80gb")
@@ -50,7 +51,7 @@ def test_zero_stages_shard_what_they_should():
     assert r[1]["weights"] == r[0]["weights"]
 
 
-MEMORY_ROWS = pd.read_csv(ROOT / "tests" / "data" / "memory_reference.csv")
+MEMORY_ROWS = pd.read_csv(DATA_DIR / "memory_reference.csv")
 
 
 @pytest.mark.parametrize("row", [r for _, r in MEMORY_ROWS.iterrows()], ids=list(MEMORY_ROWS.row_id))
@@ -134,9 +135,9 @@ def test_framework_changes_only_zero3_plans():
 def test_unknown_framework_is_a_plan_error_and_scenarios_know_every_framework():
     from typing import get_args
 
-    from simulator.api import make_options
+    from simulator.api.training import make_options
     from simulator.errors import PlanError
-    from simulator.scenario import TrainingOptionsSpec
+    from simulator.runs.scenario import TrainingOptionsSpec
 
     with pytest.raises(PlanError, match="--framework 'deepspeed' is not one of standard"):
         make_options(4096, 64, framework="deepspeed")

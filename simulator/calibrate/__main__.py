@@ -1,5 +1,5 @@
 """``python -m simulator.calibrate run --backend torch ...`` (same as ``simulator calibrate ...``)."""
 
-from .cli import main
+from simulator.cli.calibrate import main
 
 raise SystemExit(main())

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import comm, roofline
-from ..errors import SimulatorError
-from ..hardware import Accelerator, GemmCurve, Link
-from .kernels import ATTENTION, COLLECTIVES, DTYPE_BYTES, ELEMENTWISE, GEMM, MEMORY
+from simulator.calibrate.kernels import ATTENTION, COLLECTIVES, DTYPE_BYTES, ELEMENTWISE, GEMM, MEMORY
+from simulator.core import comm, roofline
+from simulator.core.hardware import Accelerator, GemmCurve, Link
+from simulator.errors import SimulatorError
 
 PEAK_KEY = {"fp32": "fp32", "tf32": "tf32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8"}
 # name -> (fixed p or None = fitted, separate GEMV memory efficiency?)

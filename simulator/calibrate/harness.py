@@ -23,8 +23,8 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import SimulatorError
-from .kernels import Case
+from simulator.calibrate.kernels import Case
+from simulator.errors import SimulatorError
 
 FORMAT = "simulator-calibrate-measurements/1"
 CASE_COLUMNS = [f.name for f in fields(Case) if f.name != "flush"]
@@ -195,11 +195,11 @@ def _fmt(v: object) -> object:
 def make_backend(name: str, device: str = "auto", threads: int | None = None) -> Backend:
     """A backend by name; missing libraries or devices raise BackendUnavailable (CLI exit 2)."""
     if name == "numpy":
-        from .numpy_backend import NumpyBackend
+        from simulator.calibrate.numpy_backend import NumpyBackend
 
         return NumpyBackend(threads=threads)
     if name == "torch":
-        from .torch_backend import TorchBackend
+        from simulator.calibrate.torch_backend import TorchBackend
 
         return TorchBackend(device=device)
     if name == "cupy":

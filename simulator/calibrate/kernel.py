@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import roofline
-from ..errors import SimulatorError
-from ..hardware import Accelerator
-from . import fit as F
-from .kernels import COLLECTIVES, DTYPE_BYTES, attention_bytes, attention_flop
+from simulator.calibrate import fit as F
+from simulator.calibrate.kernels import COLLECTIVES, DTYPE_BYTES, attention_bytes, attention_flop
+from simulator.core import roofline
+from simulator.core.hardware import Accelerator
+from simulator.errors import SimulatorError
 
 OPS = ("gemm", "attention", "copy", *COLLECTIVES)
 # nccl-tests bus-bandwidth factors (NVIDIA nccl-tests doc/PERFORMANCE.md): busbw = algbw * factor.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .. import roofline
+from simulator.core import roofline
 
 # Bytes per element of the dtypes the backends know (numpy and torch names both map here).
 DTYPE_BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1}

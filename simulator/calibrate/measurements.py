@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import DataFileError
-from ..hardware import Accelerator
-from .harness import FORMAT
-from .kernels import ATTENTION, COLLECTIVES, ELEMENTWISE, FAMILIES, GEMM, HOST_COPY, MEMORY
+from simulator.calibrate.harness import FORMAT
+from simulator.calibrate.kernels import ATTENTION, COLLECTIVES, ELEMENTWISE, FAMILIES, GEMM, HOST_COPY, MEMORY
+from simulator.core.hardware import Accelerator
+from simulator.errors import DataFileError
 
 REQUIRED = ["family", "kernel", "shape_family", "dtype", "time_s", "flop", "bytes"]
 BY_FAMILY = {GEMM: ["m", "n", "k"], ATTENTION: ["batch", "seq_len", "heads", "head_dim", "causal"],

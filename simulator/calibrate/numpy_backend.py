@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import kernels as K
-from .harness import BackendUnavailable, base_environment, cpu_model
-from .kernels import Case
+from simulator.calibrate import kernels as K
+from simulator.calibrate.harness import BackendUnavailable, base_environment, cpu_model
+from simulator.calibrate.kernels import Case
 
 NP_DTYPES = {"fp64": np.float64, "fp32": np.float32}
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..catalog import format_validation_error, read_yaml
-from ..errors import DataFileError
-from ..schema import HardwareFile
+from simulator.catalog import format_validation_error, read_yaml
+from simulator.catalog.schema import HardwareFile
+from simulator.errors import DataFileError
 
 _KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_0-9]+):(?P<rest>.*)$")
 

@@ -16,8 +16,8 @@ import re
 import sys
 from pathlib import Path
 
-from .harness import write_csv
-from .kernels import collective_case, gemm_case
+from simulator.calibrate.harness import write_csv
+from simulator.calibrate.kernels import collective_case, gemm_case
 
 SIZE_UNITS = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "bytes": 1}
 

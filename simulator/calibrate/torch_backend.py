@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
 
-from . import kernels as K
-from .harness import BackendUnavailable, Timing, base_environment, cpu_model, summarize
-from .kernels import Case
+from simulator.calibrate import kernels as K
+from simulator.calibrate.harness import BackendUnavailable, Timing, base_environment, cpu_model, summarize
+from simulator.calibrate.kernels import Case
 
 FLUSH_BYTES_GPU = 256 * 2**20
 
@@ -65,7 +65,7 @@ class TorchBackend:
             self._flush = torch.empty(FLUSH_BYTES_GPU // 4, dtype=torch.float32, device="cuda")
             self._events = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
         else:
-            from .numpy_backend import last_level_cache_bytes
+            from simulator.calibrate.numpy_backend import last_level_cache_bytes
 
             self._flush = torch.empty(2 * last_level_cache_bytes() // 4, dtype=torch.float32)
 

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataFileError
-from ..hardware import Accelerator
-from . import fit as F
-from .kernels import ATTENTION, COLLECTIVES, ELEMENTWISE, GEMM, MEMORY
-from .measurements import Measurements, check_device
+from simulator.calibrate import fit as F
+from simulator.calibrate.kernels import ATTENTION, COLLECTIVES, ELEMENTWISE, GEMM, MEMORY
+from simulator.calibrate.measurements import Measurements, check_device
+from simulator.core.hardware import Accelerator
+from simulator.errors import DataFileError
 
 STATS = ("time_s", "time_s_best_round", "time_s_min", "time_s_p25")
 MODELLED = (GEMM, ATTENTION, MEMORY, ELEMENTWISE, *COLLECTIVES)

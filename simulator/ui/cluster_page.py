@@ -17,9 +17,9 @@ import streamlit as st
 import simulator as sim
 from simulator import units
 from simulator.catalog import parse_yaml_text, read_yaml
-from simulator.cluster_workload import SCENARIOS_DIR, scenario_from_dict
-from simulator.scenario import ClusterRunScenario, to_yaml
-from simulator.schema_cluster import POLICY_NAMES, ScenarioFile
+from simulator.cluster.scenario import SCENARIOS_DIR, scenario_from_dict
+from simulator.cluster.schema import POLICY_NAMES, ScenarioFile
+from simulator.runs.scenario import ClusterRunScenario, to_yaml
 from simulator.ui.common import catalog, download_buttons, fmt_usd, guarded, show_error
 
 DEFAULT_SCENARIO = "mixed-fleet-serving"

@@ -13,7 +13,7 @@ import streamlit as st
 
 import simulator as sim
 from simulator import units
-from simulator.scenario import DeploymentSpec, InferenceScenario, ServingScenario, to_yaml
+from simulator.runs.scenario import DeploymentSpec, InferenceScenario, ServingScenario, to_yaml
 from simulator.ui.common import (
     catalog,
     download_buttons,
@@ -91,7 +91,7 @@ def _capacity(model, hw_id: str, rate: float, slo: tuple[float, float], input_le
               length_dist: str, n_requests: int, kv_precision: str, engine: str, price_book: str, purchase: str,
               seed: int) -> dict:
     m, hw = sim.load_model(model), sim.load_hardware(hw_id)
-    from simulator.capacity import candidate_deployments
+    from simulator.serving.capacity import candidate_deployments
 
     deps, skipped = candidate_deployments(m, hw, kv_precisions=(kv_precision,), engine=engine,
                                           min_tokens_per_seq=input_len + output_len)
@@ -128,7 +128,7 @@ def _inputs() -> dict | None:
                                  help="; ".join(f"{k}: {q.description}" for k, q in sim.QUANTIZATIONS.items()))
         st.session_state.setdefault("inf-tp", 4)  # defaults via session state: _adopt_fleet may set these too
         tp = c2.selectbox("Tensor parallel", TP_CHOICES, key="inf-tp")
-        from simulator.inference import KV_BYTES
+        from simulator.core.inference import KV_BYTES
 
         c1, c2 = st.columns(2)
         kv_precision = c1.selectbox("KV cache", list(KV_BYTES), key="inf-kv")

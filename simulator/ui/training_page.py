@@ -9,8 +9,8 @@ import streamlit as st
 
 import simulator as sim
 from simulator import units
-from simulator.scenario import PlanSpec, TrainingOptionsSpec, TrainingScenario, to_yaml
-from simulator.training import FRAMEWORKS
+from simulator.core.training import FRAMEWORKS
+from simulator.runs.scenario import PlanSpec, TrainingOptionsSpec, TrainingScenario, to_yaml
 from simulator.ui.common import catalog, download_buttons, fmt_days, fmt_usd, guarded, model_picker, resolve_model
 
 DEFAULT_HW = ["h100-sxm-80gb", "h200-sxm-141gb", "a100-sxm-80gb"]

@@ -6,8 +6,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from simulator import validation
 from simulator.ui.common import download_buttons, guarded
+from simulator.validation import training as validation
 
 
 @st.cache_data(show_spinner="Evaluating the published training runs")
@@ -48,7 +48,7 @@ def render() -> None:
         columns={"median_abs_error": "median |error| %", "max_abs_error": "max |error| %"})
     st.dataframe(fam.style.format(precision=1), hide_index=True, width="stretch", placeholder="—")
     with st.expander("Every row"):
-        from simulator.plans import describe_reasons
+        from simulator.core.plans import describe_reasons
 
         rows = everything.assign(reason=everything["reason"].map(lambda c: describe_reasons(int(c)) or "fits"),
                                  error_pct=everything["error"] * 100).drop(columns=["error", "abs_error"])
@@ -59,7 +59,7 @@ def render() -> None:
 
 @st.cache_data(show_spinner="Evaluating the published inference measurements (about 10 s)")
 def _inference_table() -> pd.DataFrame:
-    from simulator import inference_validation as iv
+    from simulator.validation import inference as iv
 
     return iv.validate(iv.load_rows())
 

@@ -1,0 +1,48 @@
+"""Where the shipped data lives, and how an id or a path names one file of it."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from simulator.errors import DataFileError, UnknownIdError
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+HARDWARE_DIR = ROOT / "hardware_profiles"
+MODELS_DIR = ROOT / "workloads" / "models"
+PRICES_DIR = ROOT / "workloads" / "prices"
+SCENARIOS_DIR = ROOT / "workloads" / "scenarios"
+
+
+def shipped_ids(folder: Path) -> list[str]:
+    """Ids (file stems) of the shipped YAML files in a data folder."""
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def resolve(ref: str | Path, folder: Path, what: str) -> Path:
+    """The file an id (a shipped file's stem) or a path names; DataFileError/UnknownIdError otherwise."""
+    ref_str = str(ref)
+    as_path = Path(ref_str).expanduser()
+    if as_path.suffix in (".yaml", ".yml") or "/" in ref_str or as_path.is_file():
+        if as_path.is_dir():
+            raise DataFileError(f"{what} {ref_str!r} is a directory; pass the path of a {what} YAML file or a shipped id")
+        if not as_path.is_file():
+            raise DataFileError(f"{what} file {ref_str!r} does not exist; pass an existing path or a shipped id")
+        return as_path
+    if not folder.is_dir():
+        raise DataFileError(f"the shipped data folder {folder} is missing: the planner runs from a checkout of the "
+                            f"repository (pip install -e .), or pass a path to your own {what} YAML")
+    candidate = folder / f"{ref_str}.yaml"
+    if candidate.is_file():
+        return candidate
+    known = shipped_ids(folder)
+    near = difflib.get_close_matches(ref_str, known, n=3, cutoff=0.4)
+    hint = f"did you mean {', '.join(near)}?" if near else f"known ids: {', '.join(known)}"
+    raise UnknownIdError(f"unknown {what} id {ref_str!r}; {hint} (or pass a path to a YAML file)")
+
+
+def check_stem(path: Path, file_id: str | None) -> None:
+    """A shipped file's `id` must equal its file name stem (the id it is looked up by)."""
+    if file_id is not None and path.parent in (HARDWARE_DIR, MODELS_DIR, PRICES_DIR, SCENARIOS_DIR) \
+            and file_id != path.stem:
+        raise DataFileError(f"{path}: field 'id' = {file_id!r} must equal the file name stem {path.stem!r}")

@@ -1,0 +1,345 @@
+"""Pydantic models mirroring the YAML data files exactly (used only at the file boundary).
+
+Every numeric key carries its unit in its name and holds an SI value. Unknown keys are
+rejected so a typo in a profile is an error, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+SCHEMA_VERSION = 1
+
+
+class NoBoolNumbers(BaseModel):
+    """Base for file schemas: a YAML `true`/`false` is refused where a number is expected."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """YAML reads `true` as a boolean, which pydantic would quietly take as the number 1."""
+        if isinstance(value, bool) and info.field_name is not None:
+            ann = cls.model_fields[info.field_name].annotation
+            if ann is not bool and bool not in get_args(ann):
+                raise ValueError("expected a number, got a boolean (true/false)")
+        return value
+
+
+class _Strict(NoBoolNumbers):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Strict):
+    """Provenance of a figure: what was read, where, and when."""
+
+    title: str = Field(min_length=1)
+    where: str = Field(min_length=1)
+    date: str = Field(min_length=4)
+
+
+class _Entity(_Strict):
+    schema_version: Literal[1]
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    sources: list[Source] = Field(min_length=1)
+
+
+# ---------------------------------------------------------------- hardware profiles
+DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4")
+
+
+class PeakFlops(_Strict):
+    """Dense (never sparse) peak FLOP/s (or OP/s for integer types) per device."""
+
+    fp32: PositiveFloat
+    tf32: PositiveFloat | None = None
+    bf16: PositiveFloat
+    fp16: PositiveFloat
+    fp8: PositiveFloat | None = None
+    int8: PositiveFloat | None = None
+    int4: PositiveFloat | None = None
+    fp4: PositiveFloat | None = None
+
+
+class Memory(_Strict):
+    hbm_bytes: PositiveFloat
+    hbm_bandwidth_bytes_per_s: PositiveFloat
+    # Memory the runtime, CUDA context and allocator fragmentation take away from the user.
+    reserved_bytes: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _reserve(self) -> Memory:
+        if self.reserved_bytes >= self.hbm_bytes:
+            raise ValueError(f"reserved_bytes ({self.reserved_bytes:.3g}) must be below hbm_bytes ({self.hbm_bytes:.3g}); "
+                             "it is the memory the runtime keeps, typically 1-3e9")
+        return self
+
+
+class Power(_Strict):
+    tdp_w: PositiveFloat
+    # Share of TDP drawn on average during training (Epoch AI convention: 0.75 for GPUs).
+    average_utilization_of_tdp: float = Field(default=0.75, gt=0, le=1)
+    # Server power over GPU power (CPUs, NICs, fans; Epoch AI: 1.82 for H100 servers).
+    server_to_gpu_power_ratio: float = Field(default=1.8, ge=1)
+
+
+class CollectiveRegime(_Strict):
+    """One latency-bandwidth regime of a link (like one NCCL protocol): collective time is the fastest
+    regime's alpha-beta time (simulator/calibrate/fit.py regime_time_s; microbench_anchors 3.3)."""
+
+    latency_s: float = Field(ge=0)
+    bus_efficiency: float = Field(gt=0, le=1.2)
+
+
+class Link(_Strict):
+    """One tier of the network as seen by one device; bandwidth is per device, one direction."""
+
+    bandwidth_bytes_per_s_unidir: PositiveFloat
+    # Base latency of one collective call (launch + first hop), the alpha of an alpha-beta model.
+    latency_s: PositiveFloat
+    # Extra latency per ring step (NCCL tuning model per-hop latency).
+    hop_latency_s: float = Field(default=1.0e-6, ge=0)
+    # Achieved bus bandwidth of large collectives over the spec figure (nccl-tests busbw / spec).
+    bus_efficiency: float = Field(default=0.8, gt=0, le=1.2)
+    # Share of compute throughput lost while a collective on this link overlaps compute (the SMs its
+    # kernels occupy; Calculon's processor_usage). 0 = contention not modelled.
+    overlap_compute_penalty: float = Field(default=0.0, ge=0, lt=1)
+    # Optional: fitted small/medium/large-message regimes (latency_s, bus_efficiency pairs) and their sources.
+    regimes: list[CollectiveRegime] | None = None
+    regimes_fitted_on: list[str] | None = None
+
+
+class Host(_Strict):
+    """The node's host CPU, whose single-thread speed sets how fast a serving engine's host-side work runs.
+
+    Engine host terms (inference.ENGINES) are seconds on the reference host, a DGX A100 (2x AMD EPYC 7742);
+    `speed_vs_reference` divides them (1.5 means host work takes 1/1.5 of the reference time).
+    """
+
+    cpu: str = Field(min_length=1)
+    speed_vs_reference: float = Field(gt=0, le=10)
+    fitted_on: list[str] = Field(min_length=1)
+
+
+class Node(_Strict):
+    gpus_per_node: PositiveInt
+    # Devices in one scale-up domain (NVLink/ICI island); 72 for GB200 NVL72, else the node size.
+    scale_up_domain_gpus: PositiveInt | None = None
+    intra_node: Link
+    scale_out: Link
+    # Optional host CPU; absent = the reference host's speed is assumed (inference engine overheads only).
+    host: Host | None = None
+
+    @model_validator(mode="after")
+    def _domain(self) -> Node:
+        if self.scale_up_domain_gpus is not None and self.scale_up_domain_gpus % self.gpus_per_node:
+            raise ValueError(
+                f"scale_up_domain_gpus ({self.scale_up_domain_gpus}) must be a multiple of "
+                f"gpus_per_node ({self.gpus_per_node})"
+            )
+        return self
+
+
+class GemmEfficiency(_Strict):
+    """Soft (p-norm) roofline with a launch floor for matrix multiplies.
+
+    t = launch_s + ((F / (compute_efficiency * P))^p + (B / (memory_efficiency * BW))^p)^(1/p)
+    """
+
+    compute_efficiency: float = Field(gt=0, le=1)
+    # fp8 GEMMs reach a lower share of their (2x) peak; default: same as compute_efficiency.
+    fp8_compute_efficiency: float | None = Field(default=None, gt=0, le=1)
+    memory_efficiency: float = Field(gt=0, le=1.2)
+    p: float = Field(gt=0.5, le=8)
+    launch_s: float = Field(ge=0)
+    # Optional: memory cap of matrix-vector products (M or N = 1), which BLAS runs as GEMV kernels
+    # without operand packing; default: memory_efficiency.
+    gemv_memory_efficiency: float | None = Field(default=None, gt=0, le=1.5)
+    fitted_on: list[str] = Field(min_length=1)
+
+
+class Efficiency(_Strict):
+    gemm: GemmEfficiency
+    # Achieved HBM bandwidth of large streaming kernels over the spec figure.
+    memory_bandwidth_efficiency: float = Field(gt=0, le=1)
+    # Fused (flash) attention FLOP/s over the dense peak at long sequence length.
+    flash_attention_efficiency: float = Field(gt=0, le=1)
+    # First-generation FlashAttention kernels (FA1 CUDA or its Triton port): 25-40% of peak on A100
+    # (Dao 2023, FlashAttention-2 abstract). Default: 0.55 x flash_attention_efficiency (the A100 ratio).
+    flash1_attention_efficiency: float | None = Field(default=None, gt=0, le=1)
+    # Fixed cost per kernel launch for memory-bound kernels.
+    kernel_launch_s: float = Field(default=5.0e-6, ge=0)
+    fitted_on: list[str] = Field(min_length=1)
+    # Optional: measurement files (paths relative to the repository root) the curves were fitted on.
+    measurements: list[str] | None = None
+
+
+class HardwareFile(_Entity):
+    kind: Literal["accelerator"]
+    vendor: str
+    peak_dense_flop_per_s: PeakFlops
+    memory: Memory
+    power: Power
+    node: Node
+    efficiency: Efficiency
+    notes: str = ""
+
+
+# ---------------------------------------------------------------- model architectures
+class MoeSpec(_Strict):
+    n_experts: PositiveInt
+    top_k: PositiveInt
+    d_ff_expert: PositiveInt
+    n_shared_experts: int = Field(default=0, ge=0)
+    first_dense_layers: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _k(self) -> MoeSpec:
+        if self.top_k > self.n_experts:
+            raise ValueError(f"top_k ({self.top_k}) exceeds n_experts ({self.n_experts})")
+        return self
+
+
+class AttentionSpec(_Strict):
+    kind: Literal["mha", "gqa", "mla"] = "mha"
+    head_dim: PositiveInt | None = None
+    # MLA (DeepSeek-V2/V3): low-rank query/KV compression.
+    q_lora_rank: PositiveInt | None = None
+    kv_lora_rank: PositiveInt | None = None
+    qk_rope_head_dim: PositiveInt | None = None
+    qk_nope_head_dim: PositiveInt | None = None
+    v_head_dim: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _mla(self) -> AttentionSpec:
+        if self.kind == "mla":
+            need = ("kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")
+            missing = [k for k in need if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"attention kind 'mla' needs {', '.join(missing)}")
+        return self
+
+
+class ModelFile(_Strict):
+    schema_version: Literal[1] = 1
+    kind: Literal["model"] = "model"
+    id: str | None = None
+    name: str = Field(min_length=1)
+    sources: list[Source] = Field(default_factory=list)
+    n_layers: PositiveInt
+    d_model: PositiveInt
+    n_heads: PositiveInt
+    n_kv_heads: PositiveInt | None = None
+    d_ff: PositiveInt
+    vocab_size: PositiveInt
+    activation: Literal["gelu", "swiglu", "relu", "squared_relu"] = "gelu"
+    tied_embeddings: bool = False
+    # Learned absolute position embeddings (GPT-3, OPT); rotary/ALiBi models have none.
+    max_position_embeddings: int = Field(default=0, ge=0)
+    # Trained with dropout (GPT-3, OPT, BLOOM, Megatron GPT: 0.1); Llama, Mixtral, DeepSeek train without.
+    dropout: bool = False
+    # Longest prompt + output the model supports (config.json max_position_embeddings for RoPE models).
+    context_window_tokens: PositiveInt | None = None
+    moe: MoeSpec | None = None
+    attention: AttentionSpec | None = None
+    # Published total parameter count, used only by tests to check our own count.
+    published_params: PositiveFloat | None = None
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _heads(self) -> ModelFile:
+        kv = self.n_kv_heads or self.n_heads
+        if self.attention is not None and self.attention.kind == "mha" and kv != self.n_heads:
+            raise ValueError(f"attention kind 'mha' has n_kv_heads = n_heads, but n_kv_heads is {kv} and n_heads "
+                             f"{self.n_heads}; set attention.kind: gqa or drop n_kv_heads")
+        if self.moe is not None and self.moe.first_dense_layers >= self.n_layers:
+            raise ValueError(f"moe.first_dense_layers ({self.moe.first_dense_layers}) must be below n_layers "
+                             f"({self.n_layers}): a MoE model needs at least one MoE layer (drop the moe block "
+                             "for a dense model)")
+        if self.n_heads % kv:
+            raise ValueError(f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({kv})")
+        if (self.attention is None or self.attention.head_dim is None) and self.d_model % self.n_heads:
+            raise ValueError(
+                f"d_model ({self.d_model}) is not divisible by n_heads ({self.n_heads}); "
+                "set attention.head_dim explicitly"
+            )
+        return self
+
+
+# ---------------------------------------------------------------- parallel plans
+class PlanSpec(_Strict):
+    """A training parallel plan as written in scenario files (same names as `simulator train`)."""
+
+    tp: PositiveInt = 1
+    pp: PositiveInt = 1
+    cp: PositiveInt = 1
+    ep: PositiveInt = 1
+    micro_batch: PositiveInt = 1
+    zero: Literal[0, 1, 2, 3] = 1
+    recompute: Literal["none", "selective", "full"] = "selective"
+    precision: Literal["bf16", "fp16", "fp8"] = "bf16"
+    pp_schedule: Literal["1f1b", "interleaved"] = "1f1b"
+    vpp: PositiveInt | None = None
+    sequence_parallel: bool | None = None
+    # stages of unequal layer counts, as a search may pick them (the record's `uneven_pp`)
+    uneven_pp: bool | None = None
+
+    def plan_kwargs(self) -> dict:
+        """The plan fields as keyword arguments of `estimate_training` (`uneven_pp` is an option, not a plan field)."""
+        return {k: getattr(self, k) for k in PlanSpec.model_fields if k != "uneven_pp"}
+
+
+# ---------------------------------------------------------------- price books
+class GpuHourPrice(_Strict):
+    """USD per GPU-hour for one accelerator under each purchase option."""
+
+    on_demand: PositiveFloat | None = None
+    reserved_1y: PositiveFloat | None = None
+    reserved_3y: PositiveFloat | None = None
+    spot: PositiveFloat | None = None
+
+
+class OwnedGpuCost(_Strict):
+    """Capital and running cost of owning one accelerator (Epoch AI TCO structure, arXiv 2405.21015)."""
+
+    # Purchase price per GPU: the GPU's share of a server when server_overhead_ratio is 1 (e.g. DGX/8).
+    purchase_usd_per_gpu: PositiveFloat
+    # Server cost over the price above (Epoch: 1.64 when the price is for the chip alone; 1.0 for a system share).
+    server_overhead_ratio: float = Field(default=1.0, ge=1.0, le=5.0)
+    # Share of total cluster capex spent on the interconnect (Epoch: 0.19).
+    network_share_of_capex: float = Field(default=0.19, ge=0.0, lt=0.9)
+    storage_usd_per_gpu: float = Field(default=0.0, ge=0)
+    # Straight-line amortisation period (Epoch: 0.322/yr depreciation, i.e. ~3.1 y; 4-5 y common).
+    amortisation_years: float = Field(gt=0, le=20)
+    # Colocation, staff, maintenance contracts per GPU-year (site-specific; 0 means not counted).
+    facility_ops_usd_per_gpu_year: float = Field(default=0.0, ge=0)
+
+
+class PriceBookFile(_Entity):
+    kind: Literal["price_book"]
+    # ISO date the prices were read (YYYY-MM or YYYY-MM-DD): prices are never "current".
+    price_date: str = Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")
+    electricity_usd_per_kwh: float = Field(ge=0)
+    pue: float = Field(ge=1.0, le=3.0)
+    grid_kg_co2e_per_kwh: float = Field(ge=0)
+    usd_per_gpu_hour: dict[str, GpuHourPrice] = Field(default_factory=dict)
+    # Owned-cluster costs per accelerator id (rent-vs-buy and `purchase: owned` cluster pools).
+    owned: dict[str, OwnedGpuCost] = Field(default_factory=dict)
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _some_prices(self) -> PriceBookFile:
+        if not self.usd_per_gpu_hour and not self.owned:
+            raise ValueError("a price book needs usd_per_gpu_hour (rental) or owned (purchase) prices")
+        return self

@@ -1,0 +1,119 @@
+"""The YAML and pydantic boundary: safe parsing of untrusted text, and validation errors in one readable line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from simulator.catalog.paths import check_stem
+from simulator.errors import DataFileError
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key written twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<:` merge keys are resolved by the base class
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping; keep one", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml_text(text: str, source: str | Path) -> dict[str, Any]:
+    """Parse untrusted YAML text with the safe loader (duplicate keys refused); a clear error naming the
+    source, line and fix for syntax errors or a top level that is not a mapping."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise DataFileError(f"{source}:{where} is not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from None
+    if data is None:
+        raise DataFileError(f"{source}: the file is empty; it needs the keys of its kind (see the shipped files)")
+    if not isinstance(data, dict):
+        raise DataFileError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
+    return data
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read and parse a YAML data file (parse_yaml_text); a clear error when it cannot be read."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataFileError(f"{path}: is a directory; pass the path of a YAML file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"{path}: byte {exc.start} is not UTF-8 text; save the file as UTF-8") from None
+    return parse_yaml_text(text, path)
+
+
+# pydantic names the branch of a union (int | dict, Model | list[Model]) inside an error's location
+_UNION_BRANCH = re.compile(r".*\[.*\]$|^(constrained|function|lax|strict)-|^(int|float|str|bool)$")
+
+
+def _is_branch(x: Any) -> bool:
+    return isinstance(x, str) and x != "[key]" and bool(_UNION_BRANCH.match(x))
+
+
+def _readable_errors(errors: list[Any]) -> list[Any]:
+    """Errors with union-branch tags dropped from their locations. Where the value failed a union in several
+    branches, a branch that rejected it outright for its shape (a dict, list or number expected, at the branch
+    itself) is left out when another branch says more; every error inside a branch is kept."""
+    parsed = []
+    for e in errors:
+        loc = tuple(e["loc"])
+        cut = next((i for i, x in enumerate(loc) if _is_branch(x)), None)
+        shape_only = cut is not None and len(loc) == cut + 1 and e["type"].endswith("_type")
+        parsed.append((e, loc, cut, shape_only))
+    keep = []
+    for e, loc, cut, shape_only in parsed:
+        if shape_only and any(c == cut and lo[:cut] == loc[:cut] and lo[cut] != loc[cut] and not so
+                              for _, lo, c, so in parsed):
+            continue
+        keep.append({**e, "loc": tuple(x for x in loc if not _is_branch(x))})
+    return keep
+
+
+def format_validation_error(path: Path | str, exc: ValidationError) -> str:
+    """One readable line: file, then every missing field at once, then up to six other problems, each
+    with its field path, bad value and what is expected."""
+    errors = _readable_errors(exc.errors())
+    missing = [".".join(str(x) for x in e["loc"]) for e in errors if e["type"] == "missing"]
+    parts = [f"missing required field{'s' if len(missing) > 1 else ''}: {', '.join(missing)}"] if missing else []
+    others = [e for e in errors if e["type"] != "missing"]
+    for err in others[:6]:
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        value = err.get("input")
+        shown = repr(value) if not isinstance(value, dict) else "{...}"
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        if err["type"] == "extra_forbidden":
+            parts.append(f"field '{loc}' is not allowed (unknown key; check spelling and units suffix)")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            parts.append(msg if not err["loc"] else f"field '{loc}' = {shown}: {msg}")
+    more = f" (+{len(others) - 6} more)" if len(others) > 6 else ""
+    return f"{path}: " + "; ".join(parts) + more
+
+
+def validate_file(cls: type[BaseModel], data: dict[str, Any], path: Path | str) -> Any:
+    """`data` validated against a file schema; DataFileError in one line; a shipped file's id must be its stem."""
+    try:
+        obj = cls.model_validate(data)
+    except ValidationError as exc:
+        raise DataFileError(format_validation_error(path, exc)) from None
+    if isinstance(path, Path):
+        check_stem(path, getattr(obj, "id", None))
+    return obj

@@ -1,0 +1,220 @@
+"""Evaluate plan grids in one pass, mask, rank, Pareto front; result records for one plan."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulator.core import cost as cost_mod
+from simulator.core.hardware import Accelerator
+from simulator.core.model import TransformerSpec
+from simulator.core.plans import OUT_OF_MEMORY, REASONS, PlanGrid, describe_reasons, enumerate_plans
+from simulator.core.training import BREAKDOWN_KEYS, TrainingOptions, evaluate
+from simulator.errors import PlanError
+from simulator.units import GIB, J_PER_KWH, SECONDS_PER_HOUR, TFLOP
+
+MEMORY_PARTS = {"weights": "weights", "gradients": "gradients", "optimizer_states": "optimizer_states",
+                "activations": "activations", "buffers": "buffers"}
+OBJECTIVES = ("time", "cost")
+# results that need a token budget (and a plan that runs): null otherwise
+RUN_TOTAL_KEYS = ("total_time_s", "gpu_hours", "energy_kwh", "co2e_kg", "cost_usd", "usd_per_million_tokens")
+CHUNK = 250_000
+
+
+def evaluate_chunked(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: TrainingOptions,
+                     progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+    """`training.evaluate` over a large grid in chunks (bounded memory), reporting progress."""
+    n = len(grid)
+    if n <= CHUNK:
+        out = evaluate(model, hw, grid, options)
+        if progress:
+            progress(n, n)
+        return out
+    parts: list[dict[str, np.ndarray]] = []
+    for start in range(0, n, CHUNK):
+        parts.append(evaluate(model, hw, grid.take(slice(start, start + CHUNK)), options))
+        if progress:
+            progress(min(start + CHUNK, n), n)
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def run_totals(metrics: dict[str, np.ndarray], gpus: np.ndarray, hw: Accelerator, options: TrainingOptions,
+               train_tokens: float | None, book: cost_mod.PriceBook, purchase: str) -> dict[str, np.ndarray]:
+    """Wall time, GPU-hours, energy, cost and carbon for a token budget (per plan)."""
+    price = cost_mod.busy_gpu_hour_usd(book, hw, purchase)
+    tokens_per_s = metrics["tokens_per_s"]
+    out = {"usd_per_million_tokens": cost_mod.usd_per_million_tokens(gpus * price, tokens_per_s)}
+    if train_tokens:
+        total_s = train_tokens / tokens_per_s
+        gpu_hours = total_s * gpus / SECONDS_PER_HOUR
+        e_j = cost_mod.training_energy_j(total_s, gpus, hw.tdp_w, hw.average_utilization_of_tdp,
+                                         hw.server_to_gpu_power_ratio, book.pue)
+        e_kwh = e_j / J_PER_KWH
+        out.update(total_time_s=total_s, gpu_hours=gpu_hours, energy_kwh=e_kwh,
+                   co2e_kg=e_kwh * book.grid_kg_co2e_per_kwh, cost_usd=gpu_hours * price)
+    return out
+
+
+def pareto_front(time_s: np.ndarray, cost_usd: np.ndarray) -> np.ndarray:
+    """Indices of the plans no other plan beats on both time and cost, sorted by time."""
+    order = np.lexsort((cost_usd, time_s))
+    best = math.inf
+    keep = []
+    for i in order:
+        if cost_usd[i] < best:
+            keep.append(i)
+            best = cost_usd[i]
+    return np.asarray(keep, dtype=np.int64)
+
+
+@dataclass
+class SearchResult:
+    """All evaluated plans (arrays) plus the ranking of the feasible ones."""
+
+    model: TransformerSpec
+    hardware: Accelerator
+    options: TrainingOptions
+    grid: PlanGrid
+    metrics: dict[str, np.ndarray]
+    ranking: np.ndarray  # indices of feasible plans, best first
+    objective: str
+    train_tokens: float | None
+    price_book: cost_mod.PriceBook
+    purchase: str = "on_demand"
+    reason_counts: dict[str, int] = field(default_factory=dict)
+    gpu_counts: tuple[int, ...] = ()  # every count searched, including those with no plan at all
+
+    @property
+    def n_plans(self) -> int:
+        return len(self.grid)
+
+    @property
+    def n_feasible(self) -> int:
+        return int(self.metrics["feasible"].sum())
+
+    def record(self, i: int) -> dict[str, object]:
+        return plan_record(self.grid, self.metrics, int(i), self.model, self.hardware)
+
+    def top(self, k: int = 10) -> list[dict[str, object]]:
+        """The k best feasible plans as records (fewer when fewer fit)."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise PlanError(f"--top must be a positive whole number of plans, got {k!r}")
+        return [self.record(i) for i in self.ranking[:k]]
+
+    def best_per_gpu_count(self) -> list[dict[str, object]]:
+        """The best feasible plan (by the search objective) for each GPU count searched, fewest GPUs first,
+        each with `pareto`: True when no other count is both faster and cheaper per token. Step time and
+        dollars per token stand for run time and cost: every count trains the same global batch."""
+        first: dict[int, int] = {}
+        for i in self.ranking:
+            first.setdefault(int(self.grid.gpus[i]), int(i))
+        recs = [self.record(first[n]) for n in sorted(first)]
+        for r in recs:
+            r["pareto"] = False
+        priced = [r for r in recs if r.get("usd_per_million_tokens") is not None]
+        if priced:
+            front = pareto_front(np.array([r["step_time_s"] for r in priced], dtype=float),
+                                 np.array([r["usd_per_million_tokens"] for r in priced], dtype=float))
+            for j in front:
+                priced[int(j)]["pareto"] = True
+        return recs
+
+    def counts_without_plan(self) -> dict[int, str]:
+        """GPU counts searched where nothing fits, each with why (the commonest reasons among its plans)."""
+        have = {int(n) for n in self.grid.gpus[self.ranking]}
+        out: dict[int, str] = {}
+        for n in self.gpu_counts:
+            if n in have:
+                continue
+            codes = self.metrics["reason"][self.grid.gpus == n]
+            if not len(codes):
+                out[n] = "no tp x pp x cp x dp factorisation with dp dividing the global batch"
+                continue
+            counts = {text: int(((codes & bit) != 0).sum()) for bit, text in REASONS.items()}
+            out[n] = "; ".join(f"{t} ({c:,} plans)" for t, c in sorted(counts.items(), key=lambda x: -x[1]) if c)
+        return out
+
+    def to_frame(self, k: int | None = None):
+        """Top plans as a flat pandas DataFrame (breakdown columns suffixed _s)."""
+        import pandas as pd
+
+        rows = []
+        for rec in (self.top(k or len(self.ranking)) if len(self.ranking) else []):
+            flat = {k2: v for k2, v in rec.items() if k2 not in ("breakdown", "memory_breakdown")}
+            flat.update({f"{k2}_s": v for k2, v in rec["breakdown"].items()})
+            flat.update({f"{k2}_bytes": v for k2, v in rec["memory_breakdown"].items()})
+            rows.append(flat)
+        return pd.DataFrame(rows)
+
+
+def plan_record(grid: PlanGrid, m: dict[str, np.ndarray], i: int, model: TransformerSpec,
+                hw: Accelerator) -> dict[str, object]:
+    """One plan with its results in the CLI/JSON contract shape."""
+    rec: dict[str, object] = {"model": model.id, "hardware": hw.id, "gpus": int(grid.gpus[i])}
+    rec.update(grid.row(i))
+    # stages of unequal layer counts (Megatron --decoder-first/last-pipeline-num-layers)
+    rec["uneven_pp"] = bool(model.n_layers % (int(rec["pp"]) * int(rec["vpp"])))
+    code = int(m["reason"][i])
+    rec["feasible"] = code == 0
+    rec["reason"] = describe_reasons(code)
+    if code & OUT_OF_MEMORY:
+        rec["reason"] += (f" (needs {m['memory_per_gpu_bytes'][i] / GIB:.1f} GiB per GPU, "
+                          f"{hw.usable_memory_bytes / GIB:.1f} GiB usable on {hw.id}; try more tensor/pipeline "
+                          "parallelism, a higher ZeRO stage or activation recomputation)")
+    for key in ("step_time_s", "tokens_per_s", "tokens_per_s_per_gpu", "mfu", "hfu", "memory_per_gpu_bytes",
+                "n_micro_batches") + RUN_TOTAL_KEYS:
+        rec[key] = float(m[key][i]) if key in m else None  # run totals are null without a token budget
+    rec["n_micro_batches"] = int(m["n_micro_batches"][i])
+    rec["tflops_per_gpu"] = float(m["model_flop_per_s_per_gpu"][i]) / TFLOP
+    rec["breakdown"] = {k: float(m[k][i]) for k in BREAKDOWN_KEYS}
+    rec["memory_breakdown"] = {k: float(m[v][i]) for k, v in MEMORY_PARTS.items()}
+    rec["memory_capacity_bytes"] = float(hw.usable_memory_bytes)
+    if not rec["feasible"]:  # a plan that cannot run has no run totals
+        rec.update(dict.fromkeys(RUN_TOTAL_KEYS))
+    for key, value in list(rec.items()):
+        if isinstance(value, float) and not math.isfinite(value):
+            rec[key] = None
+    return rec
+
+
+def search_plans(model: TransformerSpec, hw: Accelerator, gpus: int | Iterable[int], *, global_batch: int,
+                 seq_len: int, options: TrainingOptions | None = None, precisions: Iterable[str] = ("bf16",),
+                 train_tokens: float | None = None, objective: str = "time",
+                 price_book: cost_mod.PriceBook, purchase: str = "on_demand",
+                 progress: Callable[[int, int], None] | None = None, **enumerate_kw: object) -> SearchResult:
+    """Enumerate every plan for the GPU count(s), evaluate all in one vectorised pass, rank feasible
+    plans by wall time (`time`) or by dollars per token (`cost`)."""
+    if objective not in OBJECTIVES:
+        raise PlanError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
+    options = options or TrainingOptions(seq_len=seq_len, global_batch=global_batch)
+    book = price_book
+    counts = [gpus] if isinstance(gpus, int) else list(gpus)
+    enumerate_kw.setdefault("uneven_pp", options.uneven_pp)
+    if options.attention_kernel != "unfused":  # with fused attention, selective recompute equals none
+        enumerate_kw.setdefault("recompute", ("none", "full"))
+    grids = [enumerate_plans(model, int(n), global_batch, seq_len, hw.scale_up_domain_gpus, precisions,
+                             **enumerate_kw) for n in counts]
+    grid = grids[0] if len(grids) == 1 else PlanGrid(**{
+        f: np.concatenate([getattr(g, f) for g in grids]) for f in grids[0].__dataclass_fields__})
+    if len(grid) == 0:
+        raise PlanError(
+            f"no parallel plan exists for {counts} GPUs with global batch {global_batch}: the GPU count must "
+            f"factor into tp x pp x cp x dp with dp dividing the global batch; try a GPU count that is a power "
+            f"of two or a global batch divisible by more data-parallel sizes")
+    metrics = evaluate_chunked(model, hw, grid, options, progress)
+    metrics.update(run_totals(metrics, grid.gpus.astype(float), hw, options, train_tokens, book, purchase))
+    feasible = np.flatnonzero(metrics["feasible"])
+    if objective == "cost":
+        key = metrics["usd_per_million_tokens"][feasible]
+        if np.isnan(key).all() and len(key):
+            raise PlanError(f"price book {book.id!r} has no {purchase} price for {hw.id}; choose another "
+                            f"price book or objective 'time'")
+    else:
+        key = metrics["step_time_s"][feasible] / (float(global_batch) * seq_len)
+    ranking = feasible[np.argsort(key, kind="stable")]
+    counts_by_reason = {text: int(((metrics["reason"] & bit) != 0).sum()) for bit, text in REASONS.items()}
+    return SearchResult(model, hw, options, grid, metrics, ranking, objective, train_tokens, book, purchase,
+                        {k: v for k, v in counts_by_reason.items() if v}, tuple(int(n) for n in counts))

@@ -1,0 +1,85 @@
+"""Training memory per GPU: model states under ZeRO (Rajbhandari et al. 2020) and stored activations with the
+pipeline's micro-batches in flight (Korthikanti et al. 2022; Narayanan et al. 2021)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.core.model import TransformerSpec
+from simulator.core.plans import PlanGrid
+from simulator.core.training.layer import LayerCost
+from simulator.core.training.options import (
+    ACT_BYTES,
+    MASTER_AND_ADAM_BYTES,
+    WEIGHT_BYTES,
+    Framework,
+    PlanArrays,
+    TrainingOptions,
+)
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStates:
+    """Parameters a GPU holds (its stage's share, split by TP and EP) and their bytes under its ZeRO stage."""
+
+    dense_local: Array  # non-expert parameters of the largest stage on one TP rank (embedding or head included)
+    expert_local: Array  # routed-expert parameters on one TP x EP rank
+    shard: Array  # data-parallel replicas of the dense weights (dp x cp: CP ranks hold copies too)
+    expert_shard: Array  # replicas of the routed experts (dp x cp / ep)
+    grad_bytes: float  # bytes per gradient element (fp32 or 16-bit reduction)
+    weights: Array
+    gradients: Array
+    optimizer_states: Array
+
+
+def model_states(model: TransformerSpec, a: PlanArrays, zero: Array, layers_per_stage: Array,
+                 o: TrainingOptions) -> ModelStates:
+    """Weights, gradients and optimizer states per GPU; ZeRO-1 shards optimizer states, ZeRO-2 also gradients,
+    ZeRO-3 also weights, over the data-parallel group (Rajbhandari et al. 2020, sec. 5)."""
+    h = float(model.d_model)
+    non_expert, experts = model.layer_params()
+    vocab_params = model.vocab_size * h
+    # pp = 1: embedding (+ an untied LM head) on one stage; pp > 1: the first stage holds the
+    # embedding and the last the LM head (a copy when tied), so a stage holds one vocab matrix
+    n_vocab_mats = np.where(a.pp > 1, 1.0, 1.0 if model.tied_embeddings else 2.0)
+    stage_extra = n_vocab_mats * vocab_params + model.max_position_embeddings * h
+    stage_share = layers_per_stage / model.n_layers
+    dense_local = (non_expert * stage_share + stage_extra) / a.tp
+    expert_local = experts * stage_share / (a.tp * a.ep)
+    shard = a.dp * a.cp
+    expert_shard = a.dp * a.cp / a.ep
+    grad_b = 4.0 if o.grad_reduce_fp32 else 2.0
+    z = zero
+
+    def held(min_stage: int) -> Array:
+        """Parameters of each kind held per GPU: sharded from ZeRO stage `min_stage` on."""
+        return (np.where(z >= min_stage, dense_local / shard, dense_local)
+                + np.where(z >= min_stage, expert_local / expert_shard, expert_local))
+
+    return ModelStates(dense_local, expert_local, shard, expert_shard, grad_b, WEIGHT_BYTES * held(3),
+                       grad_b * held(2), MASTER_AND_ADAM_BYTES * held(1))
+
+
+def activation_bytes(layer: LayerCost, grid: PlanGrid, a: PlanArrays, n_micro: Array,
+                     layers_per_stage: Array) -> Array:
+    """Stored activations of the first stage: 1F1B keeps min(micro-batches, pp) in flight, interleaving
+    (pp - 1) / (pp v) more (Narayanan et al. 2021, sec. 2.2); full recompute rebuilds one layer at a time."""
+    pp, v = a.pp, a.v
+    in_flight = np.where(pp > 1, np.minimum(n_micro, pp) * np.where(v > 1, 1.0 + (pp - 1.0) / (pp * v), 1.0), 1.0)
+    activations = layer.act * layers_per_stage * in_flight
+    return activations + np.where(grid.recompute == 2, layer.act_full, 0.0)  # one layer rebuilt at a time
+
+
+def buffer_bytes(model: TransformerSpec, a: PlanArrays, zero: Array, states: ModelStates, tokens: Array,
+                 fw: Framework) -> Array:
+    """Logits (16-bit + fp32 softmax/gradient workspace) and ZeRO-3/FSDP gather buffers: the unit in use and the
+    prefetched next one (Framework.zero3_gather_unit)."""
+    logits = tokens * (model.vocab_size / a.tp) * (ACT_BYTES + 4.0)
+    non_expert, _ = model.layer_params()
+    unit_params = model.largest_matrix_params() if fw.zero3_gather_unit == "module" else non_expert / model.n_layers
+    fsdp_buffers = np.where((zero == 3) & (states.shard > 1), 2.0 * WEIGHT_BYTES * unit_params / a.tp, 0.0)
+    return logits + fsdp_buffers

@@ -1,0 +1,173 @@
+"""Training step time, memory and utilisation for many parallel plans in one vectorised pass.
+
+Step time = compute (forward, backward, recompute, exposed TP/CP/EP communication per layer)
+x micro-batches + pipeline bubble + pipeline send/recv + exposed data-parallel communication
++ optimizer step. Each part is kept in the breakdown. Memory follows Korthikanti et al. 2022
+(activations) and Rajbhandari et al. 2020 (ZeRO model states).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from simulator.core import comm, roofline
+from simulator.core.hardware import Accelerator
+from simulator.core.model import TransformerSpec
+from simulator.core.plans import OUT_OF_MEMORY, PlanGrid, structural_reasons
+from simulator.core.training.layer import LayerCost, layer_cost
+from simulator.core.training.memory import ModelStates, activation_bytes, buffer_bytes, model_states
+from simulator.core.training.options import (
+    ACT_BYTES,
+    MASTER_AND_ADAM_BYTES,
+    WEIGHT_BYTES,
+    PlanArrays,
+    TrainingOptions,
+    resolve_framework,
+)
+from simulator.vocab import PRECISIONS
+
+Array = np.ndarray
+FP8_MISSING = 2048  # plans.REASONS: the hardware has no peak for this precision
+
+
+def average_layer(model: TransformerSpec, hw: Accelerator, a: PlanArrays, grid: PlanGrid,
+                  o: TrainingOptions) -> LayerCost:
+    """The layer every stage repeats: dense, or the share-weighted mix of dense and MoE layers."""
+    dense = layer_cost(model, hw, a, grid.recompute, o, moe_layer=False)
+    if model.moe is None:
+        return dense
+    return dense.blend(layer_cost(model, hw, a, grid.recompute, o, moe_layer=True), model.n_moe_layers / model.n_layers)
+
+
+def lm_head_s(model: TransformerSpec, hw: Accelerator, a: PlanArrays, tokens: Array) -> tuple[Array, Array, Array]:
+    """LM head forward and backward GEMMs and the loss (logits in fp32 for the cross-entropy) on the last stage."""
+    v_loc = model.vocab_size / a.tp
+    head_f = roofline.gemm_time_s(tokens, v_loc, float(model.d_model), a.peak_gemm, a.bw, hw.gemm, 2.0, 2.0, 1.0,
+                                  hw.gemm.compute_efficiency_for(a.fp8))
+    loss = roofline.stream_time_s(tokens * v_loc * 4.0 * 4.0, a.bw, hw.memory_bandwidth_efficiency, 4,
+                                  hw.kernel_launch_s)
+    return head_f, 2.0 * head_f, loss
+
+
+def pipeline_s(model: TransformerSpec, hw: Accelerator, a: PlanArrays, tokens: Array, n_micro: Array,
+               stage_per_mb: Array) -> tuple[Array, Array]:
+    """Send/recv of boundary activations and the bubble, (pp - 1) / vpp stage times (Narayanan et al. 2021,
+    sec. 2.2)."""
+    pp, v = a.pp, a.v
+    pp_stride = a.tp * a.cp * a.dp
+    boundary = tokens * float(model.d_model) * ACT_BYTES * np.where(a.sp, 1.0 / a.tp, 1.0)
+    pp_intra = comm.ranks_per_node(pp, pp_stride, hw) > 1
+    p2p = np.where(pp_intra, comm.sendrecv_s(boundary, hw.intra), comm.sendrecv_s(boundary, hw.inter))
+    pp_comm = np.where(pp > 1, 2.0 * v * p2p * (n_micro + (pp - 1.0) / v), 0.0)
+    return pp_comm, (pp - 1.0) / v * stage_per_mb
+
+
+def dp_comm_s(hw: Accelerator, a: PlanArrays, zero: Array, states: ModelStates, layer: LayerCost,
+              layers_per_stage: Array, n_micro: Array, stage_per_mb: Array, o: TrainingOptions) -> Array:
+    """Exposed data-parallel gradient synchronisation and ZeRO/FSDP parameter gathers.
+
+    ZeRO-0/1: gradients accumulate in a full buffer and are reduced once per step, hidden behind the last
+    micro-batch's backward; ZeRO-1/2 gather the updated parameters behind the next step's first forward (Megatron
+    --overlap-grad-reduce / --overlap-param-gather). ZeRO-2 keeps only a gradient shard, so it reduce-scatters
+    after every micro-batch (Rajbhandari et al. 2020, sec. 5.2). ZeRO-3/FSDP gathers weights for forward and
+    backward and reduce-scatters gradients every micro-batch, prefetched behind that micro-batch's compute (Zhao
+    et al. 2023, PyTorch FSDP). Hidden time still costs compute (comm.overlapped_s), at the link split of the dense
+    and expert gradient reductions together."""
+    s, z = states, zero
+    n_sync, tp = a.dp * a.cp, a.tp
+    g_dense = s.dense_local * s.grad_bytes
+    ar_dense = comm.hierarchical_allreduce_s(n_sync, g_dense, tp, hw)
+    rs_intra, rs_inter = comm.hierarchical_gather_parts_s(n_sync, g_dense, tp, hw)
+    ag_dense = comm.hierarchical_gather_s(n_sync, s.dense_local * WEIGHT_BYTES, tp, hw)
+    # routed experts synchronise over their own data-parallel group (dp*cp/ep ranks, stride tp*ep)
+    g_exp = s.expert_local * s.grad_bytes
+    ar_exp = comm.hierarchical_allreduce_s(s.expert_shard, g_exp, tp * a.ep, hw)
+    rse_intra, rse_inter = comm.hierarchical_gather_parts_s(s.expert_shard, g_exp, tp * a.ep, hw)
+    ag_exp = comm.hierarchical_gather_s(s.expert_shard, s.expert_local * WEIGHT_BYTES, tp * a.ep, hw)
+    allreduce_s = ar_dense + ar_exp
+    reduce_scatter_s, all_gather_s = (rs_intra + rs_inter) + (rse_intra + rse_inter), ag_dense + ag_exp
+    bwd_window = layers_per_stage * layer.bwd if o.dp_overlap else 0.0
+    fwd_window = layers_per_stage * layer.fwd if o.dp_overlap else 0.0
+    u_dp = comm.overlap_penalty(rs_intra + rse_intra, rs_inter + rse_inter, hw)
+    reduce_once = comm.overlapped_s(np.where(z == 0, allreduce_s, reduce_scatter_s), bwd_window, u_dp)
+    reduce_each = n_micro * comm.overlapped_s(reduce_scatter_s, bwd_window, u_dp)
+    gather_once = comm.overlapped_s(all_gather_s, fwd_window, u_dp)
+    exposed = np.select([z == 0, z == 1, z == 2], [reduce_once, reduce_once + gather_once, reduce_each + gather_once],
+                        0.0)
+    fw = resolve_framework(o.framework)
+    fsdp_mb_s = 2.0 * all_gather_s + reduce_scatter_s
+    if fw.zero3_bytes_per_s is not None:  # the framework's own measured gather path (Framework docstring)
+        others = n_sync - 1.0
+        fsdp_mb_s = ((s.dense_local + s.expert_local) * WEIGHT_BYTES * others / n_sync / fw.zero3_bytes_per_s
+                     + fw.zero3_rank_layer_s * layers_per_stage * others)
+    fsdp_hidden_s = stage_per_mb if (o.dp_overlap and fw.zero3_overlap) else 0.0
+    return np.where(z == 3, n_micro * comm.overlapped_s(fsdp_mb_s, fsdp_hidden_s, u_dp), exposed)
+
+
+def optimizer_s(hw: Accelerator, a: PlanArrays, zero: Array, states: ModelStates) -> Array:
+    """Adam step: stream master weights, moments and gradients, write weights back (memory-bound)."""
+    s = states
+    opt_params = np.where(zero >= 1, (s.dense_local) / s.shard + s.expert_local / s.expert_shard,
+                          s.dense_local + s.expert_local)
+    return roofline.stream_time_s(opt_params * (2 * MASTER_AND_ADAM_BYTES + s.grad_bytes + WEIGHT_BYTES), a.bw,
+                                  hw.memory_bandwidth_efficiency, 4, hw.kernel_launch_s)
+
+
+def utilisation(model: TransformerSpec, hw: Accelerator, a: PlanArrays, grid: PlanGrid, o: TrainingOptions,
+                step: Array) -> dict[str, Array]:
+    """Throughput, model FLOP/s per GPU, MFU and HFU (PaLM App. B convention; HFU adds recomputed FLOPs)."""
+    gpus = a.tp * a.pp * a.dp * a.cp
+    tokens_per_s = float(o.global_batch) * o.seq_len / step
+    model_flop_token = model.model_flop_per_token(o.seq_len)
+    attn_fwd_token = model.attention_flop_per_token_fwd(o.seq_len)
+    fwd_token = 2.0 * model.active_matmul_params() + attn_fwd_token
+    extra = np.select([grid.recompute == 2, (grid.recompute == 1) & (o.attention_kernel == "unfused")],
+                      [fwd_token, attn_fwd_token], 0.0)
+    peak = np.where(a.fp8, hw.peak_flop_per_s.get("fp8", a.peak16), a.peak16)
+    flops_per_gpu = model_flop_token * tokens_per_s / gpus
+    return {"tokens_per_s": tokens_per_s, "tokens_per_s_per_gpu": tokens_per_s / gpus,
+            "model_flop_per_s_per_gpu": flops_per_gpu, "mfu": flops_per_gpu / peak,
+            "hfu": (model_flop_token + extra) * tokens_per_s / gpus / peak}
+
+
+def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: TrainingOptions) -> dict[str, Array]:
+    """Evaluate every plan of the grid; returns arrays keyed by metric: reason (a plans.REASONS bitmask), feasible,
+    step_time_s, tokens_per_s, tokens_per_s_per_gpu, model_flop_per_s_per_gpu, mfu, hfu, n_micro_batches,
+    memory_per_gpu_bytes, the step-time parts (options.BREAKDOWN_KEYS) and the memory parts (MEMORY_KEYS)."""
+    o = options if options.dropout is not None else replace(options, dropout=model.dropout)
+    reason = structural_reasons(grid, model, o.global_batch, o.seq_len, hw.scale_up_domain_gpus, o.uneven_pp)
+    if "fp8" not in hw.peak_flop_per_s:
+        reason |= np.where(grid.precision == PRECISIONS.index("fp8"), FP8_MISSING, 0)
+    a = PlanArrays.of(grid, hw)
+    n_micro = np.maximum(np.floor(o.global_batch / np.maximum(a.dp * a.mb, 1.0)), 1.0)
+    layer = average_layer(model, hw, a, grid, o)
+    # the heaviest stage: L/pp, or with uneven stages ceil(L / (pp v)) chunks of v layers
+    layers_per_stage = np.ceil(model.n_layers / (a.pp * a.v)) * a.v if o.uneven_pp else model.n_layers / a.pp
+    tokens = a.mb * o.seq_len / a.cp
+    head_f, head_b, loss = lm_head_s(model, hw, a, tokens)
+    stage_per_mb = layers_per_stage * (layer.fwd + layer.bwd + layer.recompute) + (head_f + head_b + loss)
+    pp_comm, bubble = pipeline_s(model, hw, a, tokens, n_micro, stage_per_mb)
+    states = model_states(model, a, grid.zero, layers_per_stage, o)
+    dp_exposed = dp_comm_s(hw, a, grid.zero, states, layer, layers_per_stage, n_micro, stage_per_mb, o)
+    opt_s = optimizer_s(hw, a, grid.zero, states)
+    step = n_micro * stage_per_mb + bubble + pp_comm + dp_exposed + opt_s
+    activations = activation_bytes(layer, grid, a, n_micro, layers_per_stage)
+    buffers = buffer_bytes(model, a, grid.zero, states, tokens, resolve_framework(o.framework))
+    memory = states.weights + states.gradients + states.optimizer_states + activations + buffers
+    reason = reason | np.where(memory > hw.usable_memory_bytes, OUT_OF_MEMORY, 0)
+    per_layer = n_micro * layers_per_stage
+    return {
+        "reason": reason, "feasible": reason == 0, "step_time_s": step,
+        **utilisation(model, hw, a, grid, o, step),
+        "n_micro_batches": n_micro, "memory_per_gpu_bytes": memory,
+        # breakdown (seconds per step on the critical path)
+        "compute": n_micro * layers_per_stage * layer.compute + n_micro * (head_f + head_b + loss),
+        "recompute": per_layer * (layer.recompute - layer.recompute_comm),
+        "tp_comm": per_layer * layer.tp, "cp_comm": per_layer * layer.cp, "ep_comm": per_layer * layer.ep,
+        "pp_comm": pp_comm, "bubble": bubble, "dp_comm": dp_exposed, "optimizer": opt_s,
+        # memory
+        "weights": states.weights, "gradients": states.gradients, "optimizer_states": states.optimizer_states,
+        "activations": activations, "buffers": buffers,
+    }

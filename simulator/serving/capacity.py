@@ -1,0 +1,277 @@
+"""Capacity planning: the highest request rate a deployment holds under a latency SLO (bisection on
+the rate, as Vidur-Search and DistServe do) and the cheapest deployment for a target rate.
+
+A deployment's per-replica capacity is searched on one replica (or one prefill/decode unit) with
+Poisson arrivals and common random numbers (the same lengths and unit gaps at every rate); replicas
+behind a router pool their queues, so scaling out by ceil(rate / capacity) is conservative. Candidates
+are visited cheapest-bound first and skipped once their lower bound on cost exceeds the best found.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from simulator.catalog import load_hardware, load_model, load_price_book
+from simulator.core import cost as cost_mod
+from simulator.core.hardware import Accelerator
+from simulator.core.inference import QUANTIZATIONS, Deployment, check_deployment, memory_plan
+from simulator.core.model import TransformerSpec
+from simulator.errors import InfeasiblePlanError, PlanError
+from simulator.serving import ServingConfig, Workload, check_rate, make_workload, simulate_serving, with_rate
+from simulator.units import SECONDS_PER_HOUR
+
+
+@dataclass(frozen=True, slots=True)
+class SLO:
+    """Latency targets on percentiles of time to first token and time per output token."""
+
+    ttft_s: float = 2.0
+    tpot_s: float = 0.1
+    percentile: float = 99.0
+
+    def check(self, summary: dict) -> bool:
+        """True when the run finished every request, was not overloaded and met both targets."""
+        q = int(self.percentile)
+        ttft, tpot = summary.get(f"ttft_p{q}_s"), summary.get(f"tpot_p{q}_s")
+        if ttft is None or tpot is None:
+            raise PlanError(f"SLO percentile {self.percentile} is not reported; use 50, 90 or 99")
+        done = summary["requests_completed"] == summary["requests_total"]
+        tpot_ok = tpot <= self.tpot_s or math.isnan(tpot)  # NaN: every request had one output token
+        return bool(done and not summary["overloaded"] and ttft <= self.ttft_s and tpot_ok)
+
+
+@dataclass(frozen=True)
+class RateSearch:
+    """Result of a bisection on the arrival rate for one deployment unit."""
+
+    max_rate_per_s: float
+    saturation_rate_per_s: float  # offline (all requests at once) throughput: the bracket's top
+    evaluations: int
+    summary_at_max: dict = field(default_factory=dict)
+
+
+def _unit_config(dep: Deployment, prefill: int, decode: int, slo: SLO, max_waiting: int) -> ServingConfig:
+    if prefill and decode:
+        return ServingConfig(dep, prefill_replicas=prefill, decode_replicas=decode, slo_ttft_s=slo.ttft_s,
+                             slo_tpot_s=slo.tpot_s, max_waiting=max_waiting)
+    return ServingConfig(dep, replicas=1, slo_ttft_s=slo.ttft_s, slo_tpot_s=slo.tpot_s, max_waiting=max_waiting)
+
+
+def max_sustainable_rate(model: TransformerSpec, hw: Accelerator, dep: Deployment, slo: SLO, workload: Workload, *,
+                         prefill: int = 0, decode: int = 0, rel_tol: float = 0.05, seed: int = 0) -> RateSearch:
+    """Highest Poisson rate (requests/s) at which one replica (or one prefill x decode unit) meets the SLO.
+
+    The bracket's top is the saturation throughput (every request queued at t = 0); each probe simulates
+    the workload re-timed at the probe rate and stops early once the queue passes a bound (overloaded).
+    """
+    model, hw = load_model(model), load_hardware(hw)  # ids, paths or loaded objects
+    if not 0 < rel_tol < 1:
+        raise PlanError(f"rel_tol must be in (0, 1), got {rel_tol!r}")
+    n = len(workload)
+    engines = (prefill + decode) * dep.pp if prefill and decode else dep.pp
+    max_waiting = max(2 * dep.seq_cap * engines, n // 4)
+    offline = replace(workload, arrival_s=np.zeros(n))
+    sat = simulate_serving(model, hw, _unit_config(dep, prefill, decode, slo, n + 1), offline, seed=seed).summary
+    hi = float(sat["throughput_requests_per_s"])
+    evaluations = 1
+    if not np.isfinite(hi) or hi <= 0:
+        return RateSearch(0.0, 0.0, evaluations)
+
+    def probe(rate: float) -> tuple[bool, dict]:
+        s = simulate_serving(model, hw, _unit_config(dep, prefill, decode, slo, max_waiting),
+                             with_rate(workload, rate, seed), seed=seed).summary
+        return slo.check(s), s
+
+    lo = hi * 0.02
+    ok, s_lo = probe(lo)
+    evaluations += 1
+    if not ok:  # even a nearly idle replica misses the SLO
+        return RateSearch(0.0, hi, evaluations, s_lo)
+    best = s_lo
+    ok_hi, s_hi = probe(hi)
+    evaluations += 1
+    if ok_hi:
+        return RateSearch(hi, hi, evaluations, s_hi)
+    while (hi - lo) > rel_tol * hi:
+        mid = 0.5 * (lo + hi)
+        ok, s = probe(mid)
+        evaluations += 1
+        if ok:
+            lo, best = mid, s
+        else:
+            hi = mid
+    return RateSearch(lo, float(sat["throughput_requests_per_s"]), evaluations, best)
+
+
+def candidate_deployments(model: TransformerSpec, hw: Accelerator, *, precisions=None, tps=(1, 2, 4, 8), pps=(1,),
+                          kv_precisions=("bf16",), max_seqs=(None,), engine: str = "vllm",
+                          min_tokens_per_seq: int = 1) -> tuple[list[Deployment], dict[str, str]]:
+    """Valid deployments that hold the weights and at least one sequence; the others with a reason."""
+    if precisions is None:
+        precisions = [p for p in ("bf16", "fp8", "int4") if QUANTIZATIONS[p].compute_dtype in hw.peak_flop_per_s]
+    out, rejected = [], {}
+    for prec in precisions:
+        for kv in kv_precisions:
+            for tp in tps:
+                for pp in pps:
+                    for ms in max_seqs:
+                        dep = Deployment(tp=int(tp), pp=int(pp), precision=prec, kv_precision=kv, engine=engine,
+                                         max_seqs=ms)
+                        try:
+                            check_deployment(model, hw, dep)
+                        except PlanError as exc:
+                            rejected[dep.label()] = str(exc)
+                            continue
+                        if dep.token_cap < dep.seq_cap:
+                            rejected[dep.label()] = (f"max sequences {dep.seq_cap} exceed the engine's token budget "
+                                                     f"per iteration ({dep.token_cap})")
+                            continue
+                        if dep.gpus > hw.scale_up_domain_gpus * max(1, pp):
+                            rejected[dep.label()] = "tensor parallel group larger than the NVLink domain"
+                            continue
+                        mem = memory_plan(model, hw, dep)
+                        if mem.max_concurrent_seqs(min_tokens_per_seq) < 1:
+                            rejected[dep.label()] = "weights leave no room for the KV cache of one sequence"
+                            continue
+                        out.append(dep)
+    return out, rejected
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    """The cheapest deployment found for the target rate, and the others that were evaluated."""
+
+    best: dict | None
+    alternatives: list[dict]
+    skipped: dict[str, str]
+    target_rate_per_s: float
+    slo: SLO
+
+    def to_dict(self) -> dict:
+        q = int(self.slo.percentile)
+        return {"target_rate_per_s": self.target_rate_per_s, f"slo_ttft_p{q}_s": self.slo.ttft_s,
+                f"slo_tpot_p{q}_s": self.slo.tpot_s, "best": self.best, "alternatives": self.alternatives,
+                "skipped": self.skipped}
+
+
+def _record(dep: Deployment, unit: tuple[int, int], search: RateSearch, rate: float, price: float, tokens_per_req: float,
+            out_per_req: float, slo: SLO) -> dict:
+    p, d = unit
+    unit_gpus = (p + d) * dep.gpus if p and d else dep.gpus
+    units = math.ceil(rate / search.max_rate_per_s) if search.max_rate_per_s > 0 else None
+    gpus = None if units is None else units * unit_gpus
+    per_h = float("nan") if gpus is None else gpus * price
+    tok_h = rate * tokens_per_req * SECONDS_PER_HOUR
+    s = search.summary_at_max
+    return {
+        "deployment": dep.label() + (f" disaggregated {p}P:{d}D" if p and d else ""), "tp": dep.tp, "pp": dep.pp,
+        "precision": dep.precision, "kv_precision": dep.kv_precision, "engine": dep.engine, "max_seqs": dep.seq_cap,
+        "disaggregated": bool(p and d), "prefill_replicas_per_unit": p, "decode_replicas_per_unit": d,
+        "gpus_per_unit": unit_gpus, "units": units, "gpus": gpus, "max_rate_per_unit_per_s": search.max_rate_per_s,
+        "saturation_rate_per_unit_per_s": search.saturation_rate_per_s,
+        "cost_per_hour_usd": per_h,
+        "cost_per_million_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * tokens_per_req)
+        if tok_h > 0 else float("nan"),
+        "cost_per_million_output_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * out_per_req),
+        f"ttft_p{int(slo.percentile)}_s_at_max_rate": s.get(f"ttft_p{int(slo.percentile)}_s"),
+        f"tpot_p{int(slo.percentile)}_s_at_max_rate": s.get(f"tpot_p{int(slo.percentile)}_s"),
+        "evaluations": search.evaluations,
+    }
+
+
+def plan_capacity(model: TransformerSpec, hw: Accelerator, *, rate_per_s: float, slo: SLO, input_len: float,
+                  output_len: float, length_dist: str = "fixed", length_cv: float = 1.0, empirical=None,
+                  n_requests: int = 400,
+                  deployments: list[Deployment] | None = None, disaggregation: tuple[tuple[int, int], ...] = (),
+                  price_book: str | cost_mod.PriceBook | None = None, purchase: str = "on_demand", top: int = 5,
+                  seed: int = 0, verify: bool = True) -> CapacityPlan:
+    """Cheapest deployment (GPUs x price per hour) that serves `rate_per_s` within the SLO.
+
+    disaggregation: prefill:decode replica ratios per unit to try besides colocated serving, e.g. ((1, 1), (1, 2)).
+    verify: simulate the chosen deployment at the full rate behind its router and add a unit if it misses.
+    """
+    model, hw = load_model(model), load_hardware(hw)  # ids, paths or loaded objects
+    check_rate(rate_per_s)
+    if not (slo.ttft_s > 0 and slo.tpot_s > 0 and math.isfinite(slo.ttft_s) and math.isfinite(slo.tpot_s)):
+        raise PlanError(f"SLO targets must be positive, finite seconds, got TTFT {slo.ttft_s!r}, TPOT {slo.tpot_s!r}")
+    if isinstance(top, bool) or int(top) != top or top < 1:
+        raise PlanError(f"top must be a whole number >= 1 (the cheapest plus alternatives), got {top!r}")
+    book = load_price_book(price_book)
+    price = cost_mod.busy_gpu_hour_usd(book, hw, purchase)
+    rank_price = price if not math.isnan(price) else 1.0  # without a price, rank by GPU count
+    skipped: dict[str, str] = {}
+    if deployments is None:
+        deployments, skipped = candidate_deployments(model, hw, min_tokens_per_seq=int(input_len + output_len))
+    if not deployments:
+        raise InfeasiblePlanError(f"no deployment of {model.id} fits on {hw.id}: " + "; ".join(
+            f"{k}: {v}" for k, v in list(skipped.items())[:4]))
+    wl = make_workload(n_requests, input_len=input_len, output_len=output_len, rate_per_s=1.0,
+                       length_dist=length_dist, length_cv=length_cv, empirical=empirical, seed=seed)
+    tokens_per_req = float(np.mean(wl.prompt_tokens + wl.output_tokens))
+    out_per_req = float(np.mean(wl.output_tokens))
+    units = [(dep, (0, 0)) for dep in deployments] + [(dep, pd) for dep in deployments for pd in disaggregation]
+    # cheap bound first: the saturation throughput of an offline run (an upper bound on the SLO rate)
+    bounds = []
+    for dep, (p, d) in units:
+        cfg = _unit_config(dep, p, d, slo, n_requests + 1)
+        sat = simulate_serving(model, hw, cfg, replace(wl, arrival_s=np.zeros(len(wl))), seed=seed).summary
+        mu = sat["throughput_requests_per_s"]
+        unit_gpus = (p + d) * dep.gpus if p and d else dep.gpus
+        bound = math.ceil(rate_per_s / mu) * unit_gpus * rank_price if mu and mu > 0 else math.inf
+        bounds.append((bound, dep.gpus, dep, (p, d)))
+    bounds.sort(key=lambda b: (b[0], b[1]))
+    results: list[dict] = []
+    costs: list[float] = []  # ranking costs of the deployments evaluated so far
+    for bound, _, dep, unit in bounds:
+        label = dep.label() + (f" disaggregated {unit[0]}P:{unit[1]}D" if unit[0] else "")
+        # prune what cannot enter the top list (best + alternatives), so the alternatives get filled; a tie
+        # with the best is still evaluated (ties are broken by headroom), a tie with the last place is not
+        if len(costs) >= top and bound >= sorted(costs)[top - 1] * 0.9999999 and bound > min(costs) * 1.0000001:
+            skipped[label] = f"lower bound {bound:.4g} on cost cannot enter the top {top} found"
+            continue
+        search = max_sustainable_rate(model, hw, dep, slo, wl, prefill=unit[0], decode=unit[1], seed=seed)
+        if search.max_rate_per_s <= 0:
+            skipped[label] = "misses the SLO even at a low rate"
+            continue
+        rec = _record(dep, unit, search, rate_per_s, price, tokens_per_req, out_per_req, slo)
+        results.append(rec)
+        costs.append(rec["gpus"] * rank_price)
+    # equal cost: prefer more headroom (capacity per GPU above the target)
+    results.sort(key=lambda r: (r["gpus"] * rank_price, r["gpus"], -r["max_rate_per_unit_per_s"] / r["gpus_per_unit"]))
+    if verify and results:
+        results[0] = _verify(model, hw, results[0], deployments, rate_per_s, slo, wl, price, tokens_per_req,
+                             out_per_req, seed)
+    return CapacityPlan(results[0] if results else None, results[1:top], skipped, rate_per_s, slo)
+
+
+VERIFY_MAX_UNITS = 64  # larger fleets are verified on a slice of this many units at their share of the rate
+
+
+def _verify(model, hw, rec: dict, deployments, rate, slo: SLO, wl: Workload, price, tokens_per_req, out_per_req, seed):
+    """Simulate the chosen fleet at the full rate (round-robin over units via the router). A fleet of more
+    than VERIFY_MAX_UNITS units is verified on a slice of that many units at their share of the rate (the
+    round-robin router gives every unit the same share), so memory and time stay bounded at any rate."""
+    dep = next(d for d in deployments if d.label() == rec["deployment"].split(" disaggregated")[0])
+    p, d = rec["prefill_replicas_per_unit"], rec["decode_replicas_per_unit"]
+    for units in (rec["units"], rec["units"] + 1):
+        sim_units = min(units, VERIFY_MAX_UNITS)
+        n = max(len(wl), 200 * sim_units)
+        idx = np.arange(n) % len(wl)
+        full = Workload(np.zeros(n), wl.prompt_tokens[idx], wl.output_tokens[idx])
+        cfg = (ServingConfig(dep, prefill_replicas=p * sim_units, decode_replicas=d * sim_units, slo_ttft_s=slo.ttft_s,
+                             slo_tpot_s=slo.tpot_s) if p and d else
+               ServingConfig(dep, replicas=sim_units, slo_ttft_s=slo.ttft_s, slo_tpot_s=slo.tpot_s))
+        s = simulate_serving(model, hw, cfg, with_rate(full, rate * sim_units / units, seed + 1), seed=seed).summary
+        if slo.check(s) or units > rec["units"]:
+            break
+    gpus = units * rec["gpus_per_unit"]
+    per_h = gpus * price
+    return {**rec, "units": units, "gpus": gpus, "cost_per_hour_usd": per_h,
+            "cost_per_million_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * tokens_per_req),
+            "cost_per_million_output_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * out_per_req),
+            f"verified_ttft_p{int(slo.percentile)}_s": s[f"ttft_p{int(slo.percentile)}_s"],
+            f"verified_tpot_p{int(slo.percentile)}_s": s[f"tpot_p{int(slo.percentile)}_s"],
+            "verified_meets_slo": slo.check(s), "verified_units_simulated": sim_units}

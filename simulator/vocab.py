@@ -1,0 +1,56 @@
+"""Every enumeration of the planner, once: the Literal type (for schemas and type checking) and its values
+(for CLI choices, app widgets, sweeps and checks). Registries of behaviour (routers, engines, quantizations,
+scheduling policies, frameworks) are dicts keyed by these names in the module that implements them."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+# ---------------------------------------------------------------- training plans
+Precision = Literal["bf16", "fp16", "fp8"]  # GEMM precision of a training plan (activations stay 16-bit)
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
+Recompute = Literal["none", "selective", "full"]  # activation recomputation (Korthikanti et al. 2022)
+RECOMPUTE: tuple[Recompute, ...] = get_args(Recompute)
+PipelineSchedule = Literal["1f1b", "interleaved"]
+PP_SCHEDULES: tuple[PipelineSchedule, ...] = get_args(PipelineSchedule)
+ZeroStage = Literal[0, 1, 2, 3]  # ZeRO stage (Rajbhandari et al. 2020); 3 = FSDP
+ZERO_STAGES: tuple[ZeroStage, ...] = get_args(ZeroStage)
+AttentionKernel = Literal["flash", "flash1", "unfused"]  # FA2/FA3, FA1 or its Triton port, Megatron 2021 unfused
+ATTENTION_KERNELS: tuple[AttentionKernel, ...] = get_args(AttentionKernel)
+GradReduce = Literal["fp32", "bf16"]  # dtype gradients are accumulated and reduced in
+GRAD_REDUCE: tuple[GradReduce, ...] = get_args(GradReduce)
+FrameworkName = Literal["standard", "deepspeed-zero3-2021"]  # keys of core.training.options.FRAMEWORKS
+FRAMEWORK_NAMES: tuple[FrameworkName, ...] = get_args(FrameworkName)
+Objective = Literal["time", "cost"]  # rank plans by wall time or by dollars per token
+OBJECTIVES: tuple[Objective, ...] = get_args(Objective)
+
+# ---------------------------------------------------------------- cost
+RentalOption = Literal["on_demand", "reserved_1y", "reserved_3y", "spot"]
+PURCHASE_OPTIONS: tuple[RentalOption, ...] = get_args(RentalOption)
+CostOption = Literal["on_demand", "reserved_1y", "reserved_3y", "spot", "owned"]  # a rental, or owned hardware
+COST_OPTIONS: tuple[CostOption, ...] = get_args(CostOption)
+HOURLY_OPTIONS: tuple[RentalOption, ...] = ("on_demand", "spot")  # billed per hour used; the others every hour
+DEFAULT_PRICE_BOOK = "hyperscaler-2025-03"
+
+# ---------------------------------------------------------------- serving
+Arrival = Literal["poisson", "gamma", "offline"]  # offline: every request at t = 0 (the max-load benchmark)
+ARRIVALS: tuple[Arrival, ...] = get_args(Arrival)
+LengthDist = Literal["fixed", "lognormal", "sharegpt", "empirical"]
+LENGTH_DISTS: tuple[LengthDist, ...] = get_args(LengthDist)
+
+# ---------------------------------------------------------------- cluster
+PolicyName = Literal["fifo", "sjf", "priority", "easy"]  # keys of cluster.policies.POLICIES
+POLICY_NAMES: tuple[PolicyName, ...] = get_args(PolicyName)
+JobKind = Literal["training", "finetune", "batch", "eval"]
+JOB_KINDS: tuple[JobKind, ...] = get_args(JobKind)
+TRAINING_JOB_KINDS: tuple[JobKind, ...] = ("training", "finetune")  # the kinds whose ETTR is reported
+CheckpointInterval = Literal["daly", "young", "none"]
+CHECKPOINT_INTERVALS: tuple[CheckpointInterval, ...] = get_args(CheckpointInterval)
+RepairDistribution = Literal["exponential", "fixed"]
+REPAIR_DISTRIBUTIONS: tuple[RepairDistribution, ...] = get_args(RepairDistribution)
+
+# ---------------------------------------------------------------- scenarios and sweeps
+ScenarioKind = Literal["training", "cluster", "inference", "serving"]
+SCENARIO_KINDS: tuple[ScenarioKind, ...] = get_args(ScenarioKind)
+SweepEngine = Literal["local", "dask"]
+SWEEP_ENGINES: tuple[SweepEngine, ...] = get_args(SweepEngine)
