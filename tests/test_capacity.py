@@ -97,7 +97,7 @@ def test_bad_capacity_input():
         plan_capacity(L8B, H100, rate_per_s=3, slo=SLO(ttft_s=0), input_len=100, output_len=10)
     deps, _ = candidate_deployments(L405B, A40, precisions=["bf16"])
     assert deps == []
-    with pytest.raises(InfeasiblePlanError, match="no deployment"):
+    with pytest.raises(InfeasiblePlanError, match="no candidate deployment"):
         plan_capacity(L405B, A40, rate_per_s=1, slo=SLO(), input_len=100, output_len=10, deployments=deps)
 
 

@@ -16,12 +16,13 @@ from simulator.serving import (
     ROUTERS,
     ServingConfig,
     Workload,
-    _Sim,
     make_workload,
     read_trace,
+    scheduler,
     simulate_serving,
     workload_from_trace,
 )
+from simulator.serving.simulation import Simulation
 
 H100 = load_hardware("h100-sxm-80gb")
 L8B = load_model("llama3.1-8b")
@@ -113,7 +114,7 @@ def test_request_that_can_never_fit_is_rejected_not_hung():
 
 def _step(sim, e, now):
     """One scheduling decision, as (decoding request ids, [(request id, prefill tokens)])."""
-    dec, chunks = sim.schedule(e, now)
+    dec, chunks = scheduler.schedule(e, sim.req, sim.q, now)
     ids = sorted(int(e.ids[i]) for i in np.flatnonzero(dec))
     return ids, [(int(e.ids[i]), c) for i, c in chunks], (dec, chunks)
 
@@ -121,7 +122,7 @@ def _step(sim, e, now):
 def test_chunked_prefill_splits_prompts_by_the_token_budget():
     dep = Deployment(max_batched_tokens=256, max_seqs=8)
     wl = Workload(np.zeros(2), np.array([1000, 10]), np.array([5, 5]))
-    sim = _Sim(L8B, H100, ServingConfig(dep), wl, 0, None)
+    sim = Simulation(L8B, H100, ServingConfig(dep), wl, 0, None)
     e = sim.engines[0]
     for r in range(2):
         e.waiting.append(r)
@@ -135,7 +136,7 @@ def test_chunked_prefill_splits_prompts_by_the_token_budget():
     dec, chunks, raw = _step(sim, e, 3.0)  # last 232 tokens of the prompt, then the short prompt joins
     assert chunks == [(0, 232), (1, 10)]
     sim.commit(e, *raw, 4.0)
-    assert sim.first_s[0] == 4.0 and sim.first_s[1] == 4.0
+    assert sim.req.first_s[0] == 4.0 and sim.req.first_s[1] == 4.0
     dec, chunks, _ = _step(sim, e, 4.0)
     assert dec == [0, 1] and chunks == []
 
@@ -143,7 +144,7 @@ def test_chunked_prefill_splits_prompts_by_the_token_budget():
 def test_without_chunking_prefill_batches_run_alone():
     dep = Deployment(engine="vllm-2023")
     wl = Workload(np.array([0.0, 0.0]), np.array([100, 100]), np.array([5, 5]))
-    sim = _Sim(L8B, H100, ServingConfig(dep), wl, 0, None)
+    sim = Simulation(L8B, H100, ServingConfig(dep), wl, 0, None)
     e = sim.engines[0]
     e.waiting.append(0)
     sim.commit(e, *_step(sim, e, 0.0)[2], 1.0)

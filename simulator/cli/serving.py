@@ -299,25 +299,18 @@ def _ratio(text: str) -> tuple[int, int]:
 
 
 def cmd_capacity(a: argparse.Namespace) -> int:
-    from simulator.serving.capacity import SLO, candidate_deployments, plan_capacity
+    from simulator.serving.capacity import SLO, CandidateSpace, plan_capacity
 
     model, hw = _load(a)
     dist, length_cv, empirical = _length_options(a.length_dist)
-    deps, skipped = candidate_deployments(model, hw, precisions=a.precision, tps=a.tp, pps=a.pp,
-                                          kv_precisions=a.kv_precision, max_seqs=a.max_batch, engine=a.engine,
-                                          min_tokens_per_seq=a.input_len + a.output_len)
-    if not deps:
-        from simulator.errors import InfeasiblePlanError
-
-        raise InfeasiblePlanError(f"no candidate deployment of {model.id} fits on {hw.id}: " + "; ".join(
-            f"{k}: {v}" for k, v in list(skipped.items())[:3]))
+    space = CandidateSpace(tps=tuple(a.tp), pps=tuple(a.pp), precisions=None if a.precision is None else tuple(a.precision),
+                           kv_precisions=tuple(a.kv_precision), max_seqs=tuple(a.max_batch), engine=a.engine)
     plan = plan_capacity(model, hw, rate_per_s=a.rate, slo=SLO(a.slo_ttft_p99, a.slo_tpot_p99),
                          input_len=a.input_len, output_len=a.output_len, length_dist=dist, length_cv=length_cv,
-                         empirical=empirical, n_requests=a.requests,
-                         deployments=deps, disaggregation=tuple(_ratio(r) for r in a.disaggregated),
+                         empirical=empirical, n_requests=a.requests, space=space,
+                         disaggregation=tuple(_ratio(r) for r in a.disaggregated),
                          price_book=a.price_book, purchase=a.purchase, top=a.top + 1, seed=a.seed)
     out = {"model": model.id, "hardware": hw.id, **plan.to_dict()}
-    out["skipped"] = {**skipped, **out["skipped"]}
     if plan.best is not None and not math.isfinite(plan.best["cost_per_hour_usd"]):
         from simulator.cli import _warn_no_price
 

@@ -10,17 +10,22 @@ are visited cheapest-bound first and skipped once their lower bound on cost exce
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from simulator.catalog import load_hardware, load_model, load_price_book
 from simulator.core import cost as cost_mod
+from simulator.core.cost import PriceBook
 from simulator.core.hardware import Accelerator
 from simulator.core.inference import QUANTIZATIONS, Deployment, check_deployment, memory_plan
 from simulator.core.model import TransformerSpec
 from simulator.errors import InfeasiblePlanError, PlanError
-from simulator.serving import ServingConfig, Workload, check_rate, make_workload, simulate_serving, with_rate
+from simulator.serving.config import ServingConfig
+from simulator.serving.simulation import simulate_serving
+from simulator.serving.workload import Workload, check_rate, make_workload, with_rate
 from simulator.units import SECONDS_PER_HOUR
 
 
@@ -182,47 +187,63 @@ def _record(dep: Deployment, unit: tuple[int, int], search: RateSearch, rate: fl
     }
 
 
-def plan_capacity(model: TransformerSpec, hw: Accelerator, *, rate_per_s: float, slo: SLO, input_len: float,
-                  output_len: float, length_dist: str = "fixed", length_cv: float = 1.0, empirical=None,
-                  n_requests: int = 400,
-                  deployments: list[Deployment] | None = None, disaggregation: tuple[tuple[int, int], ...] = (),
-                  price_book: str | cost_mod.PriceBook | None = None, purchase: str = "on_demand", top: int = 5,
-                  seed: int = 0, verify: bool = True) -> CapacityPlan:
-    """Cheapest deployment (GPUs x price per hour) that serves `rate_per_s` within the SLO.
+@dataclass(frozen=True, slots=True)
+class CandidateSpace:
+    """The deployments a capacity search tries: every combination of these (candidate_deployments). precisions
+    None: each of bf16, fp8 and int4 the hardware has a peak for."""
 
-    disaggregation: prefill:decode replica ratios per unit to try besides colocated serving, e.g. ((1, 1), (1, 2)).
-    verify: simulate the chosen deployment at the full rate behind its router and add a unit if it misses.
-    """
-    model, hw = load_model(model), load_hardware(hw)  # ids, paths or loaded objects
+    tps: tuple[int, ...] = (1, 2, 4, 8)
+    pps: tuple[int, ...] = (1,)
+    precisions: tuple[str, ...] | None = None
+    kv_precisions: tuple[str, ...] = ("bf16",)
+    max_seqs: tuple[int | None, ...] = (None,)
+    engine: str = "vllm"
+
+
+def _check_inputs(rate_per_s: float, slo: SLO, top: int) -> None:
     check_rate(rate_per_s)
     if not (slo.ttft_s > 0 and slo.tpot_s > 0 and math.isfinite(slo.ttft_s) and math.isfinite(slo.tpot_s)):
         raise PlanError(f"SLO targets must be positive, finite seconds, got TTFT {slo.ttft_s!r}, TPOT {slo.tpot_s!r}")
     if isinstance(top, bool) or int(top) != top or top < 1:
         raise PlanError(f"top must be a whole number >= 1 (the cheapest plus alternatives), got {top!r}")
-    book = load_price_book(price_book)
-    price = cost_mod.busy_gpu_hour_usd(book, hw, purchase)
-    rank_price = price if not math.isnan(price) else 1.0  # without a price, rank by GPU count
-    skipped: dict[str, str] = {}
-    if deployments is None:
-        deployments, skipped = candidate_deployments(model, hw, min_tokens_per_seq=int(input_len + output_len))
-    if not deployments:
-        raise InfeasiblePlanError(f"no deployment of {model.id} fits on {hw.id}: " + "; ".join(
-            f"{k}: {v}" for k, v in list(skipped.items())[:4]))
-    wl = make_workload(n_requests, input_len=input_len, output_len=output_len, rate_per_s=1.0,
-                       length_dist=length_dist, length_cv=length_cv, empirical=empirical, seed=seed)
-    tokens_per_req = float(np.mean(wl.prompt_tokens + wl.output_tokens))
-    out_per_req = float(np.mean(wl.output_tokens))
-    units = [(dep, (0, 0)) for dep in deployments] + [(dep, pd) for dep in deployments for pd in disaggregation]
-    # cheap bound first: the saturation throughput of an offline run (an upper bound on the SLO rate)
+
+
+Unit = tuple[Deployment, tuple[int, int]]  # a deployment and its prefill:decode replicas (0, 0: colocated)
+
+
+def _cost_bounds(model: TransformerSpec, hw: Accelerator, units: list[Unit], slo: SLO, wl: Workload, rate_per_s: float,
+                 rank_price: float, seed: int) -> list[tuple[float, int, Deployment, tuple[int, int]]]:
+    """A lower bound on each unit's fleet cost from its saturation throughput (an offline run: an upper bound on
+    the rate it holds under the SLO), cheapest first."""
     bounds = []
     for dep, (p, d) in units:
-        cfg = _unit_config(dep, p, d, slo, n_requests + 1)
+        cfg = _unit_config(dep, p, d, slo, len(wl) + 1)
         sat = simulate_serving(model, hw, cfg, replace(wl, arrival_s=np.zeros(len(wl))), seed=seed).summary
         mu = sat["throughput_requests_per_s"]
         unit_gpus = (p + d) * dep.gpus if p and d else dep.gpus
         bound = math.ceil(rate_per_s / mu) * unit_gpus * rank_price if mu and mu > 0 else math.inf
         bounds.append((bound, dep.gpus, dep, (p, d)))
     bounds.sort(key=lambda b: (b[0], b[1]))
+    return bounds
+
+
+@dataclass(frozen=True, slots=True)
+class _Demand:
+    """The target and its workload, as every candidate is judged against them."""
+
+    rate_per_s: float
+    slo: SLO
+    wl: Workload
+    price: float  # USD per GPU-hour (NaN without a price)
+    rank_price: float  # the price candidates are ranked by (1 without a price: GPU count)
+    tokens_per_req: float
+    out_per_req: float
+    seed: int
+
+
+def _search(model: TransformerSpec, hw: Accelerator, bounds: list, demand: _Demand, top: int,
+            skipped: dict[str, str]) -> list[dict]:
+    """The SLO rate of each unit, cheapest bound first, skipping what cannot enter the top list; sorted by cost."""
     results: list[dict] = []
     costs: list[float] = []  # ranking costs of the deployments evaluated so far
     for bound, _, dep, unit in bounds:
@@ -232,18 +253,55 @@ def plan_capacity(model: TransformerSpec, hw: Accelerator, *, rate_per_s: float,
         if len(costs) >= top and bound >= sorted(costs)[top - 1] * 0.9999999 and bound > min(costs) * 1.0000001:
             skipped[label] = f"lower bound {bound:.4g} on cost cannot enter the top {top} found"
             continue
-        search = max_sustainable_rate(model, hw, dep, slo, wl, prefill=unit[0], decode=unit[1], seed=seed)
+        search = max_sustainable_rate(model, hw, dep, demand.slo, demand.wl, prefill=unit[0], decode=unit[1],
+                                      seed=demand.seed)
         if search.max_rate_per_s <= 0:
             skipped[label] = "misses the SLO even at a low rate"
             continue
-        rec = _record(dep, unit, search, rate_per_s, price, tokens_per_req, out_per_req, slo)
+        rec = _record(dep, unit, search, demand.rate_per_s, demand.price, demand.tokens_per_req, demand.out_per_req,
+                      demand.slo)
         results.append(rec)
-        costs.append(rec["gpus"] * rank_price)
+        costs.append(rec["gpus"] * demand.rank_price)
     # equal cost: prefer more headroom (capacity per GPU above the target)
-    results.sort(key=lambda r: (r["gpus"] * rank_price, r["gpus"], -r["max_rate_per_unit_per_s"] / r["gpus_per_unit"]))
+    rp = demand.rank_price
+    results.sort(key=lambda r: (r["gpus"] * rp, r["gpus"], -r["max_rate_per_unit_per_s"] / r["gpus_per_unit"]))
+    return results
+
+
+def plan_capacity(model: str | Path | TransformerSpec, hw: str | Path | Accelerator, *, rate_per_s: float, slo: SLO,
+                  input_len: float, output_len: float, length_dist: str = "fixed", length_cv: float = 1.0,
+                  empirical: pd.DataFrame | None = None, n_requests: int = 400,
+                  deployments: list[Deployment] | None = None, space: CandidateSpace | None = None,
+                  disaggregation: tuple[tuple[int, int], ...] = (), price_book: str | Path | PriceBook | None = None,
+                  purchase: str = "on_demand", top: int = 5, seed: int = 0, verify: bool = True) -> CapacityPlan:
+    """Cheapest deployment (GPUs x price per hour) that serves `rate_per_s` within the SLO.
+
+    model, hw: ids, paths or loaded objects. deployments: the candidates; default every deployment of `space`
+    (CandidateSpace) that holds the weights and one request. disaggregation: prefill:decode replica ratios per unit
+    to try besides colocated serving, e.g. ((1, 1), (1, 2)). verify: simulate the chosen deployment at the full rate
+    behind its router and add a unit if it misses.
+    """
+    model, hw = load_model(model), load_hardware(hw)
+    _check_inputs(rate_per_s, slo, top)
+    price = cost_mod.busy_gpu_hour_usd(load_price_book(price_book), hw, purchase)
+    skipped: dict[str, str] = {}
+    if deployments is None:
+        deployments, skipped = candidate_deployments(model, hw, **asdict(space or CandidateSpace()),
+                                                     min_tokens_per_seq=int(input_len + output_len))
+    if not deployments:
+        why = "; ".join(f"{k}: {v}" for k, v in list(skipped.items())[:3]) or "the deployment list is empty"
+        raise InfeasiblePlanError(f"no candidate deployment of {model.id} fits on {hw.id}: {why}")
+    wl = make_workload(n_requests, input_len=input_len, output_len=output_len, rate_per_s=1.0,
+                       length_dist=length_dist, length_cv=length_cv, empirical=empirical, seed=seed)
+    demand = _Demand(rate_per_s, slo, wl, price, price if not math.isnan(price) else 1.0,
+                     float(np.mean(wl.prompt_tokens + wl.output_tokens)), float(np.mean(wl.output_tokens)), seed)
+    units: list[Unit] = ([(dep, (0, 0)) for dep in deployments]
+                         + [(dep, pd_) for dep in deployments for pd_ in disaggregation])
+    bounds = _cost_bounds(model, hw, units, slo, wl, rate_per_s, demand.rank_price, seed)
+    results = _search(model, hw, bounds, demand, top, skipped)
     if verify and results:
-        results[0] = _verify(model, hw, results[0], deployments, rate_per_s, slo, wl, price, tokens_per_req,
-                             out_per_req, seed)
+        results[0] = _verify(model, hw, results[0], deployments, rate_per_s, slo, wl, price, demand.tokens_per_req,
+                             demand.out_per_req, seed)
     return CapacityPlan(results[0] if results else None, results[1:top], skipped, rate_per_s, slo)
 
 

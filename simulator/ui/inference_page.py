@@ -90,20 +90,11 @@ def _workload(n: int, input_len: int, output_len: int, arrival: str, rate: float
 def _capacity(model, hw_id: str, rate: float, slo: tuple[float, float], input_len: int, output_len: int,
               length_dist: str, n_requests: int, kv_precision: str, engine: str, price_book: str, purchase: str,
               seed: int) -> dict:
-    m, hw = sim.load_model(model), sim.load_hardware(hw_id)
-    from simulator.serving.capacity import candidate_deployments
-
-    deps, skipped = candidate_deployments(m, hw, kv_precisions=(kv_precision,), engine=engine,
-                                          min_tokens_per_seq=input_len + output_len)
-    if not deps:
-        raise sim.InfeasiblePlanError(f"no deployment of {m.id} fits on {hw.id}: " + "; ".join(
-            f"{k}: {v}" for k, v in list(skipped.items())[:3]))
-    plan = sim.plan_capacity(m, hw, rate_per_s=rate, slo=sim.SLO(*slo), input_len=input_len, output_len=output_len,
-                             length_dist=length_dist, n_requests=n_requests, deployments=deps,
+    space = sim.CandidateSpace(kv_precisions=(kv_precision,), engine=engine)
+    plan = sim.plan_capacity(model, hw_id, rate_per_s=rate, slo=sim.SLO(*slo), input_len=input_len,
+                             output_len=output_len, length_dist=length_dist, n_requests=n_requests, space=space,
                              price_book=price_book, purchase=purchase, top=3, seed=seed)  # best + 2: ~5 s
-    out = plan.to_dict()
-    out["skipped"] = {**skipped, **out["skipped"]}
-    return out
+    return plan.to_dict()
 
 
 def parse_request_trace(data: bytes, name: str = "uploaded trace") -> sim.Workload:

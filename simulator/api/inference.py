@@ -1,0 +1,28 @@
+"""Inference entry points that take ids or paths: they resolve the model and hardware, then call the pure core."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simulator.catalog import load_hardware, load_model
+from simulator.core.hardware import Accelerator
+from simulator.core.inference import Deployment, InferenceResult, MemoryPlan
+from simulator.core.inference import estimate_inference as _estimate
+from simulator.core.inference import memory_plan as _memory_plan
+from simulator.core.model import TransformerSpec
+
+ModelRef = str | Path | TransformerSpec
+HardwareRef = str | Path | Accelerator
+
+
+def estimate_inference(model: ModelRef, hardware: HardwareRef, dep: Deployment, *, batch: int, input_len: int,
+                       output_len: int) -> InferenceResult:
+    """Static batch on one replica (core.inference.estimate_inference) for a model and hardware by id, path or
+    object."""
+    return _estimate(load_model(model), load_hardware(hardware), dep, batch=batch, input_len=input_len,
+                     output_len=output_len)
+
+
+def memory_plan(model: ModelRef, hardware: HardwareRef, dep: Deployment) -> MemoryPlan:
+    """Per-GPU memory split and paged KV capacity (core.inference.memory_plan) by id, path or object."""
+    return _memory_plan(load_model(model), load_hardware(hardware), dep)

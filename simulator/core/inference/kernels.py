@@ -1,0 +1,171 @@
+"""The kernels of one engine iteration on one GPU: linear layers (dense and MoE), prefill and decode attention,
+memory-bound kernels, tensor-parallel all-reduces and the LM head, all vectorised over batch sizes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from simulator.core import comm, roofline
+from simulator.core.hardware import Accelerator
+from simulator.core.inference.deployment import ACT_BYTES, KV_BYTES, Deployment, Quantization
+from simulator.core.inference.memory import kv_elems_per_token_per_layer
+from simulator.core.model import TransformerSpec
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCosts:
+    """Device constants of one (model, hardware, deployment), derived once per call."""
+
+    peak_gemm: float
+    peak16: float
+    bw: float
+    gemm_curve: object
+    attn_curve: object
+    decode_curve: object
+    q: Quantization
+    kv_bytes: float
+
+
+def costs(model: TransformerSpec, hw: Accelerator, dep: Deployment) -> DeviceCosts:
+    q = dep.quant
+    scale = dep.profile.compute_scale
+    low_bits = q.compute_dtype in ("fp8", "int8", "fp4")
+    eta = float(hw.gemm.compute_efficiency_for(low_bits)) * scale
+    gemm_curve = replace(hw.gemm, compute_efficiency=eta)
+    attn_curve = replace(hw.gemm, compute_efficiency=hw.flash_attention_efficiency * scale)
+    decode_curve = replace(attn_curve, memory_efficiency=hw.memory_bandwidth_efficiency)
+    return DeviceCosts(hw.peak(q.compute_dtype), hw.peak("bf16"), hw.hbm_bandwidth_bytes_per_s, gemm_curve,
+                  attn_curve, decode_curve, q, KV_BYTES[dep.kv_precision])
+
+
+def linear_s(c: DeviceCosts, tokens, n: float, k: float, weight_bytes: float | None = None, weight_share=1.0):
+    """One linear layer on one GPU: 2*T*n*k FLOP; weights k*n (x share read) + inputs T*k + outputs T*n
+    bytes, through the calibrated soft roofline (roofline.soft_roofline_s)."""
+    wb = c.q.weight_bytes if weight_bytes is None else weight_bytes
+    flop = 2.0 * tokens * n * k
+    moved = k * n * wb * weight_share + tokens * k * c.q.activation_bytes + tokens * n * ACT_BYTES
+    return roofline.soft_roofline_s(flop, moved, c.peak_gemm, c.bw, c.gemm_curve)
+
+
+def expert_touch_fraction(tokens, n_experts: int, top_k: int):
+    """Expected share of experts hit by T tokens routing top_k of E uniformly: 1 - (1 - k/E)^T."""
+    return 1.0 - (1.0 - top_k / n_experts) ** np.asarray(tokens, dtype=float)
+
+
+def layer_linear(model: TransformerSpec, dep: Deployment, c: DeviceCosts, tokens, moe_layer: bool):
+    tokens = np.asarray(tokens, dtype=float)
+    h, tp = float(model.d_model), float(dep.tp)
+    up = 2.0 if model.gated else 1.0
+    o_in = model.n_heads * model.v_head_dim
+    attn_in = (model.attention_params_per_layer() - o_in * h) / h
+    t = linear_s(c, tokens, attn_in / tp, h) + linear_s(c, tokens, h, o_in / tp)
+    if not (moe_layer and model.moe is not None):
+        return t + linear_s(c, tokens, up * model.d_ff / tp, h) + linear_s(c, tokens, h, model.d_ff / tp)
+    moe = model.moe
+    t = t + linear_s(c, tokens, float(moe.n_experts), h, weight_bytes=ACT_BYTES)  # router
+    if moe.n_shared_experts:
+        f = moe.d_ff_expert * moe.n_shared_experts
+        t = t + linear_s(c, tokens, up * f / tp, h) + linear_s(c, tokens, h, f / tp)
+    # routed experts as grouped GEMMs: E/ep local experts, each split tp/ep ways; balanced routing
+    ep, etp = float(dep.ep), tp / dep.ep
+    local = moe.n_experts / ep
+    assigned = tokens * moe.top_k / ep  # token-expert pairs per GPU
+    touched = local * expert_touch_fraction(tokens, moe.n_experts, moe.top_k)
+    t = t + linear_s(c, assigned, up * moe.d_ff_expert / etp, h, weight_share=touched)
+    return t + linear_s(c, assigned, h, moe.d_ff_expert / etp, weight_share=touched)
+
+
+def layer_linear_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool = False):
+    """Linear layers of one transformer layer on one GPU for T tokens (QKV, output, MLP or router +
+    experts, with the expected number of distinct experts touched, so MoE decode reads fewer weights)."""
+    return layer_linear(model, dep, costs(model, hw, dep), tokens, moe_layer)
+
+
+def prefill_attention(model: TransformerSpec, dep: Deployment, c: DeviceCosts, prefill_tokens, pairs, prefix):
+    heads = model.n_heads / dep.tp
+    kv_elems = kv_elems_per_token_per_layer(model, dep.tp)
+    d_qk, d_v = float(model.qk_head_dim), float(model.v_head_dim)
+    flop = roofline.attention_flop(1.0, np.asarray(pairs, dtype=float), 1.0, heads, d_qk, d_v, causal=False)
+    moved = (np.asarray(prefill_tokens, dtype=float) * (heads * (d_qk + d_v) + kv_elems) * ACT_BYTES
+             + np.asarray(prefix, dtype=float) * kv_elems * c.kv_bytes)
+    t = roofline.soft_roofline_s(flop, moved, c.peak16, c.bw, c.attn_curve)
+    return np.where(np.asarray(prefill_tokens) > 0, t, 0.0)
+
+
+def decode_attention(model: TransformerSpec, dep: Deployment, c: DeviceCosts, decode_seqs, context_tokens):
+    heads = model.n_heads / dep.tp
+    ctx = np.asarray(context_tokens, dtype=float)
+    if model.mla is not None:  # absorbed MLA: scores and values against the latent (DeepSeek-V2 2.1.3)
+        per_ctx_flop = 2.0 * heads * (2.0 * model.mla.kv_lora_rank + model.mla.qk_rope_head_dim)
+    else:
+        per_ctx_flop = 2.0 * heads * (model.qk_head_dim + model.v_head_dim)
+    moved = ctx * kv_elems_per_token_per_layer(model, dep.tp) * c.kv_bytes
+    t = roofline.soft_roofline_s(per_ctx_flop * ctx, moved, c.peak16, c.bw, c.decode_curve)
+    return np.where(np.asarray(decode_seqs) > 0, t, 0.0)
+
+
+def layer_attention_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, prefill_tokens=0.0,
+                      prefill_pairs=0.0, prefill_prefix_tokens=0.0, decode_seqs=0.0, decode_context_tokens=0.0):
+    """Attention core of one layer on one GPU. Prefill: FlashAttention over causal query-key pairs
+    (c*(prefix + (c+1)/2) per chunk of c tokens; Dao 2023) reading the cached prefix once; decode:
+    PagedAttention reading every cached K/V once (Kwon et al. 2023), linear in the summed context."""
+    c = costs(model, hw, dep)
+    return (prefill_attention(model, dep, c, prefill_tokens, prefill_pairs, prefill_prefix_tokens)
+            + decode_attention(model, dep, c, decode_seqs, decode_context_tokens))
+
+
+def layer_elementwise_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool = False):
+    """Memory-bound kernels of one layer: 2 fused add+RMSNorm (read 2h, write 2h each), the gated
+    activation (read up*f, write f), RoPE on Q/K and the KV-cache write (vLLM custom ops)."""
+    tokens = np.asarray(tokens, dtype=float)
+    h = float(model.d_model)
+    up = 2.0 if model.gated else 1.0
+    if moe_layer and model.moe is not None:
+        f = model.moe.d_ff_expert * (model.moe.top_k + model.moe.n_shared_experts) / dep.tp
+    else:
+        f = model.d_ff / dep.tp
+    kv = kv_elems_per_token_per_layer(model, dep.tp)
+    elems = 8.0 * h + (up + 1.0) * f + 2.0 * (model.q_dim / dep.tp + kv / 2.0)
+    moved = tokens * (elems * ACT_BYTES + kv * KV_BYTES[dep.kv_precision])
+    t = roofline.stream_time_s(moved, hw.hbm_bandwidth_bytes_per_s, hw.memory_bandwidth_efficiency, 5.0,
+                               hw.kernel_launch_s)
+    return np.where(tokens > 0, t, 0.0)
+
+
+def layer_tp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens):
+    """Two all-reduces of T x h 16-bit activations per layer (Shoeybi et al. 2019, fig. 3); each pays
+    the link latency, so small decode messages are latency-bound (comm.ring_allreduce_s inside the
+    NVLink domain, comm.hierarchical_allreduce_s across it)."""
+    tokens = np.asarray(tokens, dtype=float)
+    msg = tokens * model.d_model * ACT_BYTES
+    if dep.tp <= hw.scale_up_domain_gpus:  # one ring inside the NVLink domain: one base latency
+        one = comm.ring_allreduce_s(float(dep.tp), msg, hw.intra)
+    else:
+        one = comm.hierarchical_allreduce_s(float(dep.tp), msg, 1.0, hw)
+    return np.where(tokens > 0, 2.0 * one, 0.0)
+
+
+def token_parts(model: TransformerSpec, hw: Accelerator, dep: Deployment, c: DeviceCosts, tokens) -> dict:
+    """Everything that depends only on the number of tokens in the batch (all layers, one GPU/stage)."""
+    tokens = np.asarray(tokens, dtype=float)
+    n_moe = model.n_moe_layers
+    n_dense = model.n_layers - n_moe
+    lin = n_dense * layer_linear(model, dep, c, tokens, False)
+    elt = n_dense * layer_elementwise_s(model, hw, dep, tokens, False)
+    if n_moe:
+        lin = lin + n_moe * layer_linear(model, dep, c, tokens, True)
+        elt = elt + n_moe * layer_elementwise_s(model, hw, dep, tokens, True)
+    tp_comm = model.n_layers * layer_tp_comm_s(model, hw, dep, tokens)
+    in_domain = dep.tp * dep.pp <= hw.scale_up_domain_gpus
+    p2p = comm.sendrecv_s(tokens * model.d_model * ACT_BYTES, hw.intra if in_domain else hw.inter)
+    pp_comm = (dep.pp - 1) * np.where(tokens > 0, p2p, 0.0)
+    return {"linear": lin, "elementwise": elt, "tp_comm": tp_comm, "pp_comm": pp_comm}
+
+
+def lm_head(model: TransformerSpec, dep: Deployment, c: DeviceCosts, n_logits):
+    """LM head GEMM for the sequences sampled this iteration (16-bit weights, vocabulary split by TP)."""
+    n_logits = np.asarray(n_logits, dtype=float)
+    t = linear_s(c, n_logits, model.vocab_size / dep.tp, float(model.d_model), weight_bytes=ACT_BYTES)
+    return np.where(n_logits > 0, t, 0.0)

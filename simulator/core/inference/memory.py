@@ -1,0 +1,89 @@
+"""Inference memory per GPU: quantized weights, the activation workspace, and the paged KV cache that is left."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.core.hardware import Accelerator
+from simulator.core.inference.deployment import ACT_BYTES, KV_BYTES, Deployment
+from simulator.core.model import TransformerSpec
+
+
+def kv_elems_per_token_per_layer(model: TransformerSpec, tp: int = 1) -> float:
+    """K and V elements one token stores per layer on one GPU: 2 x KV heads x head_dim (GQA, Ainslie
+    et al. 2023; heads replicated when TP > KV heads), or the MLA latent + rope key (DeepSeek-V2 2.1)."""
+    if model.mla is not None:
+        return float(model.mla.kv_lora_rank + model.mla.qk_rope_head_dim)
+    return 2.0 * max(model.n_kv_heads / tp, 1.0) * model.head_dim
+
+
+def kv_bytes_per_token(model: TransformerSpec, kv_precision: str = "bf16") -> float:
+    """KV-cache bytes one token holds across the whole model (all layers, unsharded)."""
+    return model.n_layers * kv_elems_per_token_per_layer(model, 1) * KV_BYTES[kv_precision]
+
+
+def layers_per_stage(model: TransformerSpec, pp: int) -> int:
+    """Layers on the largest pipeline stage (uneven splits put the extra layer first)."""
+    return math.ceil(model.n_layers / pp)
+
+
+def weight_bytes_per_gpu(model: TransformerSpec, dep: Deployment) -> float:
+    """Weights on the fullest GPU: quantized linear layers of one stage / TP, plus 16-bit embedding
+    and LM head (engines keep those unquantized) on the stage that holds them."""
+    non_expert, experts = model.layer_params()
+    share = layers_per_stage(model, dep.pp) / model.n_layers
+    layers = (non_expert + experts) * share * dep.quant.weight_bytes
+    vocab = model.vocab_size * model.d_model + model.max_position_embeddings * model.d_model
+    n_vocab_mats = 1.0 if (dep.pp > 1 or model.tied_embeddings) else 2.0
+    return (layers + n_vocab_mats * vocab * ACT_BYTES) / dep.tp
+
+
+def workspace_bytes_per_gpu(model: TransformerSpec, dep: Deployment) -> float:
+    """Peak activation memory of one iteration at the token budget (vLLM profiles it with a dummy
+    max_num_batched_tokens batch): hidden states, QKV and the MLP intermediate, plus fp32 logits."""
+    up = 2.0 if model.gated else 1.0
+    d_ff = model.d_ff if model.moe is None else model.moe.d_ff_expert * (model.moe.top_k + model.moe.n_shared_experts)
+    per_token = 4.0 * model.d_model + (model.q_dim + 2.0 * model.kv_dim + (up + 1.0) * d_ff) / dep.tp
+    return dep.token_cap * per_token * ACT_BYTES + dep.seq_cap * model.vocab_size / dep.tp * 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryPlan:
+    """Per-GPU memory split and the paged KV capacity of one replica."""
+
+    weights_bytes_per_gpu: float
+    workspace_bytes_per_gpu: float
+    kv_budget_bytes_per_gpu: float
+    kv_bytes_per_token_per_gpu: float
+    block_size_tokens: int
+    kv_blocks: int  # blocks per replica (every stage holds the same number of blocks)
+
+    @property
+    def kv_capacity_tokens(self) -> int:
+        return self.kv_blocks * self.block_size_tokens
+
+    def blocks_for(self, tokens):
+        """Paged blocks a sequence of `tokens` tokens holds (Kwon et al. 2023, PagedAttention)."""
+        return -(-np.asarray(tokens) // self.block_size_tokens)
+
+    def max_concurrent_seqs(self, tokens_per_seq):
+        """Sequences of a given total length that fit in the KV cache at once."""
+        return self.kv_blocks // np.maximum(self.blocks_for(tokens_per_seq), 1)
+
+
+def memory_plan(model: TransformerSpec, hw: Accelerator, dep: Deployment) -> MemoryPlan:
+    """KV budget = engine share of memory - weights - workspace (vLLM: of total HBM; TRT-LLM: of the
+    memory left free), divided into blocks of block_size tokens x layers of one stage."""
+    prof = dep.profile
+    weights = weight_bytes_per_gpu(model, dep)
+    work = workspace_bytes_per_gpu(model, dep)
+    if prof.kv_memory_mode == "free":
+        budget = prof.gpu_memory_utilization * (hw.usable_memory_bytes - weights - work)
+    else:
+        budget = min(prof.gpu_memory_utilization * hw.hbm_bytes, hw.usable_memory_bytes) - weights - work
+    per_token = layers_per_stage(model, dep.pp) * kv_elems_per_token_per_layer(model, dep.tp) * KV_BYTES[dep.kv_precision]
+    blocks = int(max(budget, 0.0) // (per_token * prof.block_size_tokens))
+    return MemoryPlan(weights, work, budget, per_token, prof.block_size_tokens, blocks)

@@ -1,0 +1,157 @@
+"""Iteration-level scheduling of one engine, vLLM-like: decodes first, then partial prefills, then admissions
+(Sarathi-Serve chunked prefill, Agrawal et al. 2024); paged KV blocks (Kwon et al. 2023) with preemption by
+recompute when a decode needs a block and none is free. Plain functions over the run state (serving.state): no SimPy
+here, so a batch decision is tested without a simulation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.serving.state import Engine, Queues, Requests
+
+Chunks = list[tuple[int, int]]  # (running slot, prompt tokens it prefills this iteration)
+
+
+def preempt_newest(e: Engine, req: Requests, q: Queues, now: float) -> None:
+    """Preempt the newest running request by recompute: free its blocks, requeue it first (vLLM)."""
+    e.n -= 1
+    i = e.n
+    r = int(e.ids[i])
+    e.free += int(e.blk[i])
+    req.generated[r] = e.gen[i]
+    req.computed[r] = 0
+    req.target[r] = req.prompt[r] + e.gen[i]  # recompute prompt + output so far
+    req.preempt[r] += 1
+    e.waiting.appendleft(r)
+    q.joined(e.idx, now)
+
+
+def admit_waiting(e: Engine, req: Requests, q: Queues, now: float, budget: int, chunks: Chunks) -> None:
+    """FCFS admissions while sequences, tokens and blocks (above the watermark) allow."""
+    while e.waiting and e.n < e.max_seqs and budget > 0:
+        r = e.waiting[0]
+        ctx = int(req.computed[r])
+        rest = int(req.target[r]) - ctx
+        c = min(rest, budget) if e.chunked else rest
+        if c > budget:
+            break
+        total = req.prompt[r] + req.output[r] if e.reserve else ctx + max(c, 1)
+        need = int(-(-total // e.bs))
+        if need > e.free - e.watermark:
+            break
+        e.waiting.popleft()
+        q.left(e.idx, now)
+        e.free -= need
+        i = e.n
+        e.ids[i], e.ctx[i], e.tgt[i], e.gen[i], e.out[i], e.blk[i] = (
+            r, ctx, req.target[r], req.generated[r], req.output[r], need)
+        e.n += 1
+        if np.isnan(req.sched_s[r]):
+            req.sched_s[r] = now
+        if c > 0:
+            chunks.append((i, c))
+        budget -= max(c, 1)  # a request whose KV arrived (disaggregated) decodes from the next iteration
+
+
+def _grow_decodes(e: Engine, req: Requests, q: Queues, now: float, dec: np.ndarray) -> np.ndarray:
+    """Give every decode that filled its last block a new one, preempting the newest requests while blocks are
+    short (paged admission; reserve-at-admission engines never need this). Returns the decode mask that is left."""
+    need = dec & (e.blk[:e.n] * e.bs <= e.ctx[:e.n])
+    n_need = int(np.count_nonzero(need))
+    while n_need > e.free:
+        n_need -= int(need[e.n - 1])
+        preempt_newest(e, req, q, now)
+        need = need[:e.n]
+    e.blk[:e.n][need] += 1
+    e.free -= n_need
+    return dec[:e.n]
+
+
+def _continue_prefills(e: Engine, req: Requests, q: Queues, now: float, dec: np.ndarray, budget: int,
+                       chunks: Chunks) -> int:
+    """Next chunks of running prompts (in admission order) within the token budget; returns the budget left."""
+    for i in np.flatnonzero(~dec):
+        if budget <= 0 or i >= e.n:
+            break
+        c = int(min(e.tgt[i] - e.ctx[i], budget))
+        extra = 0 if e.reserve else max(-(-(int(e.ctx[i]) + c) // e.bs) - int(e.blk[i]), 0)
+        while extra > e.free and e.n - 1 > i:
+            preempt_newest(e, req, q, now)
+        if extra > e.free:
+            preempt_newest(e, req, q, now)  # it is the newest itself: it waits for blocks
+            break
+        e.blk[i] += extra
+        e.free -= extra
+        chunks.append((int(i), c))
+        budget -= c
+    return budget
+
+
+def schedule(e: Engine, req: Requests, q: Queues, now: float) -> tuple[np.ndarray, Chunks]:
+    """Build one batch: decodes, partial prefills, then admissions (vLLM V1 / Sarathi order); without chunked
+    prefill a batch of new prompts runs alone first (vLLM V0 / Orca prefill priority). Returns the decode mask over
+    slots 0..len-1 and the prefill chunks as (slot, tokens)."""
+    chunks: Chunks = []
+    if not e.chunked and e.waiting:
+        n0 = e.n
+        admit_waiting(e, req, q, now, e.token_cap, chunks)
+        if chunks:
+            return np.zeros(n0, bool), chunks
+    dec = e.ctx[:e.n] >= e.tgt[:e.n]
+    if e.n and not e.reserve:
+        dec = _grow_decodes(e, req, q, now, dec)
+    budget = _continue_prefills(e, req, q, now, dec, e.token_cap - int(np.count_nonzero(dec)), chunks)
+    dec = dec[:e.n]
+    admit_waiting(e, req, q, now, budget, chunks)
+    return dec, chunks
+
+
+def advance(e: Engine, req: Requests, q: Queues, dec: np.ndarray, chunks: Chunks, t: float) -> tuple[list[int], int]:
+    """Apply one finished iteration at time t: KV grows, tokens are sampled, finished requests leave the engine and
+    prefilled ones leave a prefill engine for decode. Returns (requests whose KV cache moves to decode, how many
+    requests finished)."""
+    m = dec.size
+    if m:
+        if dec.all():
+            e.ctx[:m] += 1
+            e.gen[:m] += 1
+        else:
+            e.ctx[:m][dec] += 1
+            e.gen[:m][dec] += 1
+    leaving = []
+    for i, c in chunks:
+        e.ctx[i] += c
+        if e.ctx[i] >= e.tgt[i]:
+            e.gen[i] += 1
+            r = int(e.ids[i])
+            if np.isnan(req.first_s[r]):
+                req.first_s[r] = t
+            if e.role == "prefill" and e.gen[i] < e.out[i]:
+                leaving.append(i)
+    n = e.n
+    fin = (e.gen[:n] >= e.out[:n]) & (e.ctx[:n] >= e.tgt[:n])
+    if leaving:
+        gone = fin.copy()
+        gone[leaving] = True
+    elif fin.any():
+        gone = fin
+    else:
+        return [], 0
+    moved = []
+    for i in np.flatnonzero(gone):
+        r = int(e.ids[i])
+        req.generated[r] = e.gen[i]
+        if fin[i]:
+            req.done_s[r] = t
+        else:  # disaggregated: the KV cache moves to a decode engine
+            req.computed[r] = e.ctx[i]
+            req.target[r] = e.ctx[i]
+            moved.append(r)
+    e.free += int(e.blk[:n][gone].sum())
+    keep = ~gone
+    k = int(np.count_nonzero(keep))
+    for arr in e.arrays():
+        arr[:k] = arr[:n][keep]
+    e.n = k
+    q.outstanding[e.idx] -= n - k
+    return moved, int(np.count_nonzero(fin))

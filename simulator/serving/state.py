@@ -1,0 +1,93 @@
+"""The mutable state of one serving run (SimPy discipline: it lives only inside the run): per-request arrays, the
+waiting queues, and each engine's running set and KV blocks."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from simulator.core.inference import Deployment, IterationCostTable
+from simulator.serving.workload import Workload
+from simulator.simkit import TimeWeightedMonitor
+
+
+class Requests:
+    """Per-request arrays: lengths, progress (KV tokens brought, prefill target, tokens generated) and timestamps."""
+
+    def __init__(self, wl: Workload) -> None:
+        n = len(wl)
+        self.n = n
+        self.prompt, self.output = wl.prompt_tokens.astype(np.int64), wl.output_tokens.astype(np.int64)
+        self.arrival = wl.arrival_s.astype(float).copy()
+        self.computed = np.zeros(n, np.int64)  # KV tokens a waiting request brings (disaggregated decode)
+        self.target = self.prompt.copy()
+        self.generated = np.zeros(n, np.int64)
+        self.first_s, self.done_s, self.sched_s = (np.full(n, np.nan) for _ in range(3))
+        self.preempt = np.zeros(n, np.int64)
+        self.where = np.full(n, -1, np.int64)
+        self.rejected = np.zeros(n, bool)
+
+
+class Queues:
+    """Requests waiting per engine and outstanding (waiting or running) per engine, and the total waiting level."""
+
+    def __init__(self, n_engines: int) -> None:
+        self.waiting_total = TimeWeightedMonitor("waiting", 0.0, 0.0)
+        self.nwait = np.zeros(n_engines, np.int64)
+        self.outstanding = np.zeros(n_engines, np.int64)
+
+    def joined(self, engine: int, now: float) -> None:
+        self.nwait[engine] += 1
+        self.waiting_total.add(now, 1)
+
+    def left(self, engine: int, now: float) -> None:
+        self.nwait[engine] -= 1
+        self.waiting_total.add(now, -1)
+
+
+class Engine:
+    """One engine (a replica, or one pipeline virtual engine): its waiting queue, KV blocks and running set.
+
+    The running set is a struct of arrays in admission order (slots 0..n-1): preemption pops the
+    newest slot, finished requests are compressed out, so an iteration costs a few vector operations.
+    """
+
+    def __init__(self, idx: int, role: str, dep: Deployment, table: IterationCostTable, blocks: int, now: float):
+        prof = dep.profile
+        self.idx, self.role, self.dep, self.table = idx, role, dep, table
+        self.blocks_total = self.free = blocks
+        self.bs = prof.block_size_tokens
+        self.watermark = max(int(0.01 * blocks), 1) if prof.admission == "on_demand" else 0
+        self.reserve = prof.admission == "reserve_full"
+        self.chunked = prof.chunked_prefill
+        self.max_seqs, self.token_cap = dep.seq_cap, dep.token_cap
+        self.waiting: deque[int] = deque()
+        self.n = 0  # running slots; per slot: request id, tokens in the KV cache, prefill target (prompt, or
+        # prompt + output so far after a recompute), tokens generated, tokens to generate, KV blocks held
+        self.ids, self.ctx, self.tgt, self.gen, self.out, self.blk = (np.zeros(self.max_seqs, np.int64) for _ in range(6))
+        self.wake: Any = None  # the SimPy event an idle engine waits on
+        self.busy_s = 0.0
+        self.kv = TimeWeightedMonitor(f"kv_{idx}", now, 0.0)
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return (self.ids, self.ctx, self.tgt, self.gen, self.out, self.blk)
+
+    def occupancy(self) -> float:
+        return (self.blocks_total - self.free) / self.blocks_total
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a finished run leaves for its summary (serving.results)."""
+
+    req: Requests
+    engines: list[Engine]
+    waiting: TimeWeightedMonitor  # total requests waiting, over time
+    end_s: float  # the simulated time the run stopped at
+    events: int
+    overload_reason: str  # set when the run stopped early on its waiting bound
+    reject_reason: str
+    closed_loop: bool

@@ -1,0 +1,143 @@
+"""Requests to serve: synthetic workloads (arrival processes, length distributions) and request traces."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulator.errors import DataFileError, PlanError
+from simulator.simkit import rng_streams
+
+SHAREGPT_MEAN_TOKENS = (161.0, 338.0)  # ShareGPT prompt / output means (Kwon et al. 2023, vLLM, sec. 6.1)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Requests to serve: arrival times (s, non-decreasing), prompt and output token counts."""
+
+    arrival_s: np.ndarray
+    prompt_tokens: np.ndarray
+    output_tokens: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.arrival_s.shape[0])
+
+
+def check_rate(rate_per_s: float | None) -> float:
+    """A request rate must be a positive, finite number of requests per second (one message everywhere)."""
+    if (not isinstance(rate_per_s, numbers.Real) or isinstance(rate_per_s, bool)
+            or not (rate_per_s > 0 and math.isfinite(rate_per_s))):
+        raise PlanError(f"--rate must be a positive, finite number of requests per second, got {rate_per_s!r}")
+    return float(rate_per_s)
+
+
+def arrival_times_s(n: int, process: str, rate_per_s: float | None, rng: np.random.Generator, cv: float = 2.0) -> np.ndarray:
+    """Poisson (exponential gaps), gamma (bursty: gaps with coefficient of variation cv; Vidur and
+    DistServe use the same) or offline (everything at t = 0, the max-load benchmark)."""
+    if process == "offline":
+        return np.zeros(n)
+    check_rate(rate_per_s)
+    if process == "poisson":
+        gaps = rng.exponential(1.0 / rate_per_s, n)
+    elif process == "gamma":
+        if not cv > 0:
+            raise PlanError(f"gamma arrival cv must be positive, got {cv!r}")
+        shape = 1.0 / cv**2
+        gaps = rng.gamma(shape, 1.0 / (rate_per_s * shape), n)
+    else:
+        raise PlanError(f"arrival process {process!r} is not one of poisson, gamma, offline")
+    return np.cumsum(gaps) - gaps[0]
+
+
+def sample_lengths(n: int, mean: float, dist: str, rng: np.random.Generator, cv: float = 1.0,
+                   values: np.ndarray | None = None, low: int = 1, high: int | None = None) -> np.ndarray:
+    """Token counts: fixed, lognormal with the given mean and coefficient of variation, or drawn with
+    replacement from empirical values. Clipped to [low, high]."""
+    if dist == "fixed":
+        out = np.full(n, float(mean))
+    elif dist == "lognormal":
+        if not (cv > 0 and math.isfinite(cv)):
+            raise PlanError(f"lognormal length cv (--length-dist lognormal:CV) must be a positive number, got {cv!r}")
+        sigma2 = np.log1p(cv**2)
+        out = rng.lognormal(np.log(mean) - sigma2 / 2.0, np.sqrt(sigma2), n)
+    elif dist == "empirical":
+        if values is None or len(values) == 0:
+            raise PlanError("empirical lengths need a non-empty list of values")
+        out = rng.choice(np.asarray(values, dtype=float), n, replace=True)
+    else:
+        raise PlanError(f"length distribution {dist!r} is not one of fixed, lognormal, empirical, sharegpt")
+    return np.clip(np.rint(out), low, high if high is not None else np.inf).astype(np.int64)
+
+
+def make_workload(n: int, *, input_len: float, output_len: float, arrival: str = "poisson",
+                  rate_per_s: float | None = None, arrival_cv: float = 2.0, length_dist: str = "fixed",
+                  length_cv: float = 1.0, empirical: pd.DataFrame | None = None, seed: int = 0) -> Workload:
+    """A synthetic workload. length_dist 'sharegpt' is lognormal (cv 1.3) with ShareGPT's means,
+    ignoring input_len/output_len; 'empirical' samples the prompt_tokens/output_tokens columns."""
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise PlanError(f"--requests must be a positive integer, got {n!r}")
+    for name, v in (("input_len", input_len), ("output_len", output_len)):
+        if not v >= 1:
+            raise PlanError(f"--{name.replace('_', '-')} must be at least 1 token, got {v!r}")
+    rngs = rng_streams(seed, ["arrivals", "prompts", "outputs"])
+    arrivals = arrival_times_s(n, arrival, rate_per_s, rngs["arrivals"], arrival_cv)
+    if length_dist == "sharegpt":
+        p = sample_lengths(n, SHAREGPT_MEAN_TOKENS[0], "lognormal", rngs["prompts"], 1.3, low=4, high=8192)
+        o = sample_lengths(n, SHAREGPT_MEAN_TOKENS[1], "lognormal", rngs["outputs"], 1.3, low=4, high=8192)
+    elif length_dist == "empirical":
+        if empirical is None:
+            raise PlanError("--length-dist empirical needs a file: empirical:PATH")
+        p = sample_lengths(n, 0, "empirical", rngs["prompts"], values=empirical["prompt_tokens"].to_numpy())
+        o = sample_lengths(n, 0, "empirical", rngs["outputs"], values=empirical["output_tokens"].to_numpy())
+    else:
+        p = sample_lengths(n, input_len, length_dist, rngs["prompts"], length_cv)
+        o = sample_lengths(n, output_len, length_dist, rngs["outputs"], length_cv)
+    return Workload(arrivals, p, o)
+
+
+TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
+
+
+def read_trace(path: str | Path) -> pd.DataFrame:
+    """Read a request trace (CSV or Parquet); errors name the file, the column and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"trace file {str(path)!r} does not exist")
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as exc:  # pandas raises many parser types
+        raise DataFileError(f"{path}: cannot be read as a table ({exc})") from None
+
+
+def workload_from_trace(df: pd.DataFrame, source: str = "<trace>", need_arrivals: bool = True) -> Workload:
+    """Validate a trace table (columns arrival_s, prompt_tokens, output_tokens; times sorted, counts >= 1)."""
+    need = TRACE_COLUMNS if need_arrivals else TRACE_COLUMNS[1:]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise DataFileError(f"{source}: missing column(s) {', '.join(missing)}; a trace needs {', '.join(need)} "
+                            f"(found: {', '.join(map(str, df.columns))})")
+    if len(df) == 0:
+        raise DataFileError(f"{source}: has no rows")
+    for col in need:
+        v = pd.to_numeric(df[col], errors="coerce")
+        bad = np.flatnonzero(v.isna().to_numpy() | (v.to_numpy() < (0 if col == "arrival_s" else 1)))
+        if bad.size:
+            raise DataFileError(f"{source}: column {col} row {int(bad[0])} = {df[col].iloc[bad[0]]!r} is not a "
+                                f"{'non-negative time' if col == 'arrival_s' else 'positive token count'}")
+    arrivals = df["arrival_s"].to_numpy(float) if need_arrivals else np.zeros(len(df))
+    back = np.flatnonzero(np.diff(arrivals) < 0)
+    if back.size:
+        raise DataFileError(f"{source}: column arrival_s is not sorted (row {int(back[0]) + 1} arrives before "
+                            f"row {int(back[0])}); sort the trace by arrival time")
+    return Workload(arrivals - arrivals[0], df["prompt_tokens"].to_numpy(np.int64), df["output_tokens"].to_numpy(np.int64))
+
+
+def with_rate(wl: Workload, rate_per_s: float, seed: int = 0) -> Workload:
+    """The same lengths re-timed as a Poisson process at another rate (used by capacity search)."""
+    rng = rng_streams(seed, ["arrivals"])["arrivals"]
+    return replace(wl, arrival_s=arrival_times_s(len(wl), "poisson", rate_per_s, rng))
