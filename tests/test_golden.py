@@ -88,6 +88,9 @@ CAPACITY = ["capacity", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb",
             "--slo-ttft-p99", "1", "--slo-tpot-p99", "0.05", "--top", "2"]
 CLUSTER = ["cluster", "--scenario", "trace-replay-64gpu", "--seed", "2", "--until", "259200"]
 CLUSTER_FAIL = ["cluster", "--scenario", "research-1k-h100", "--seed", "5", "--until", "604800", "--policy", "easy"]
+CLUSTER_SERVICES = ["cluster", "--scenario", "mixed-fleet-serving", "--seed", "1", "--until", "172800"]
+CLUSTER_PRETRAIN = ["cluster", "--scenario", "pretrain-16k-h100-54d", "--seed", "3", "--until", "864000",
+                    "--policy", "sjf"]
 
 
 def run_cli(capsys, args: list[str]) -> str:
@@ -106,6 +109,7 @@ def run_cli(capsys, args: list[str]) -> str:
     ("infer_70b", INFER_70B), ("infer_moe_pp", INFER_MOE), ("infer_oom", INFER_OOM),
     ("serve", SERVE), ("serve_disaggregated", SERVE_DISAGG), ("capacity", CAPACITY),
     ("cluster_trace", CLUSTER), ("cluster_research_easy", CLUSTER_FAIL),
+    ("cluster_services_priority", CLUSTER_SERVICES), ("cluster_pretrain_sjf", CLUSTER_PRETRAIN),
 ])
 @pytest.mark.parametrize("fmt", ["json", "text"])
 def test_cli_golden(capsys, snapshot, name, args, fmt):
@@ -173,6 +177,27 @@ def test_sweep_golden(tmp_path, snapshot):
     text = (f"failed {rep.failed} of {rep.scenarios}\n" + train.to_csv(index=False, float_format=repr)
             + serve.to_csv(index=False, float_format=repr))
     assert text == snapshot
+
+
+@pytest.mark.parametrize("scenario, policy, until_s", [
+    ("mixed-fleet-serving", "priority", 172800.0), ("research-1k-h100", "fifo", 259200.0),
+])
+def test_cluster_records_golden(snapshot, scenario, policy, until_s):
+    """Per-job and per-segment records of a run, as column sums at full precision (and the row counts)."""
+    import simulator as sim
+
+    res = sim.simulate_cluster(scenario, policy=policy, seed=7, until_s=until_s)
+    lines = [f"jobs {len(res.jobs)} segments {len(res.segments)}"]
+    for name, frame in (("jobs", res.jobs), ("segments", res.segments)):
+        for col in frame.columns:
+            values = frame[col]
+            if values.dtype.kind in "if":
+                lines.append(f"{name}.{col} sum={repr(float(values.sum()))} nan={int(values.isna().sum())}")
+            else:
+                lines.append(f"{name}.{col} " + ",".join(f"{k}:{v}" for k, v in sorted(values.astype(str).value_counts().items())[:20]))
+    levels = res.timeseries(3600.0)
+    lines += [f"levels.{c} sum={repr(float(levels[c].sum()))}" for c in levels.columns]
+    assert "\n".join(lines) == snapshot
 
 
 def _evaluate_grid():
