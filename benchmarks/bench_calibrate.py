@@ -36,7 +36,7 @@ def main() -> int:
     if "--no-measure" not in sys.argv:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "quick.csv"
-            cmd = [sys.executable, "-m", "simulator.calibrate", "calibrate", "run", "--backend", "numpy", "--suite",
+            cmd = [sys.executable, "-m", "simulator", "calibrate", "run", "--backend", "numpy", "--suite",
                    "quick", "--threads", "1", "--out", str(path)]
             timed("calibrate run --suite quick --threads 1 (numpy)", subprocess.run, cmd, cwd=ROOT, check=True,
                   capture_output=True)

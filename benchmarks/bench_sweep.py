@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from simulator.runs.sweep import parse_grid, read_results, run_sweep
+from simulator.runs.grid import parse_grid
+from simulator.runs.sweep import read_results, run_sweep
 
 GRID = {
     "base": {"kind": "training", "model": "llama3.1-70b", "hardware": "h100-sxm-80gb", "gpus": 1024,

@@ -17,30 +17,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simulator.calibrate.measurements import read_many  # noqa: E402
-from simulator.calibrate.validate import validate  # noqa: E402
-from simulator.catalog import load_hardware  # noqa: E402
+import simulator as sim  # noqa: E402
 
-MEAS = ROOT / "hardware_profiles" / "measurements"
 TARGETS = {"gemm": 0.10, "allreduce": 0.15, "memory": None, "attention": None}
-
-
-def cases() -> list[tuple[str, Path]]:
-    host = sorted(MEAS.glob("host-cpu-*.csv"))
-    out = [("host-cpu", host[-1])] if host else []
-    pub = MEAS / "published"
-    out += [("a100-sxm-80gb", pub / "a100-gemm.csv"), ("h100-sxm-80gb", pub / "h100-gemm.csv"),
-            ("a100-sxm-80gb", pub / "a100-allreduce.csv"), ("a100-sxm-80gb", pub / "a100-allreduce-cross.csv"),
-            ("h200-sxm-141gb", pub / "h200-allreduce.csv")]
-    return out
 
 
 def main() -> int:
     reports = []
     print(f"{'profile':<16}{'file':<28}{'family':<12}{'form':<12}{'n fit':>6}{'n chk':>6}{'median':>8}{'p90':>8}"
           f"{'max':>8}{'as-is med':>10}{'target':>8}")
-    for profile, path in cases():
-        report, _, _ = validate(read_many([path]), load_hardware(profile))
+    for profile, path, report, _ in sim.validate_kernels():
         reports.append(report)
         for fam, e in report["families"].items():
             c = e["check"]

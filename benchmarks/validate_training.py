@@ -34,8 +34,7 @@ def main() -> None:
             print(f"{name}, leave-one-out over its {len(loo)} rows: median |error| {loo.error.abs().median():.1%}, "
                   f"max {loo.error.abs().max():.1%}")
     print()
-    by = df.groupby("family").agg(rows=("error", "size"), median_abs_error=("abs_error", "median"),
-                                  mean_signed_error=("error", "mean"), max_abs_error=("abs_error", "max"))
+    by = validation.family_summary(df)
     print(by.to_string(float_format="{:.1%}".format))
     s = validation.summary(df)
     print(f"\nall {s['rows']} check rows: median |error| {s['median_abs_error']:.1%}, p90 {s['p90_abs_error']:.1%}, "

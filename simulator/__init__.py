@@ -1,6 +1,6 @@
 """Compute cost and capacity planner for large AI models.
 
-Public API (imports nothing heavy: no streamlit, dask or matplotlib)::
+The public API; the CLI (`simulator.cli`), the app (`simulator.ui`) and the notebooks use nothing else::
 
     import simulator as sim
     r = sim.estimate_training("llama3.1-70b", "h100-sxm-80gb", 1024, tp=8, pp=4,
@@ -8,6 +8,10 @@ Public API (imports nothing heavy: no streamlit, dask or matplotlib)::
     r.mfu, r.step_time_s, r.breakdown
     best = sim.plan_training("llama3.1-405b", "h100-sxm-80gb", 16384, global_batch=2048,
                              seq_len=8192, train_tokens=15e12).top(5)
+
+Names are imported on first use, so `import simulator` stays light (no numpy, pandas, pydantic, simpy, streamlit,
+dask or matplotlib) and a machine with only numpy (a GPU box running `simulator calibrate run`) can use the parts it
+needs. Every enumeration (precisions, purchase options, policies, ...) is in `simulator.vocab`.
 """
 
 from __future__ import annotations
@@ -17,92 +21,124 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# name -> (submodule, attribute): imported on first use, so `import simulator` stays light and a
-# machine with only numpy (e.g. a GPU box running `simulator calibrate run`) can use the parts it needs.
+# name -> (submodule, attribute), grouped by layer: what `dir(simulator)` and the README list.
 _EXPORTS: dict[str, tuple[str, str]] = {
-    "apply_overrides": ("runs.scenario", "apply_overrides"),
-    "busy_gpu_hour_usd": ("core.cost", "busy_gpu_hour_usd"),
-    "COST_OPTIONS": ("vocab", "COST_OPTIONS"),
-    "usd_per_million_tokens": ("core.cost", "usd_per_million_tokens"),
-    "Accelerator": ("core.hardware", "Accelerator"),
-    "CandidateSpace": ("serving.capacity", "CandidateSpace"),
-    "CapacityPlan": ("serving.capacity", "CapacityPlan"),
-    "cluster_scenario_ids": ("cluster.scenario", "cluster_scenario_ids"),
-    "ClusterResult": ("cluster.engine", "ClusterResult"),
-    "ClusterScenario": ("cluster.scenario", "ClusterScenario"),
-    "ClusterRunScenario": ("runs.scenario", "ClusterRunScenario"),
-    "compare_training": ("api.training", "compare_training"),
-    "daly_interval_s": ("cluster.analytic", "daly_interval_s"),
+    # errors
+    "SimulatorError": ("errors", "SimulatorError"),
     "DataFileError": ("errors", "DataFileError"),
-    "decode_step_time_s": ("core.inference", "decode_step_time_s"),
-    "Deployment": ("core.inference", "Deployment"),
-    "effective_cost_table": ("catalog.reports", "effective_cost_table"),
-    "EngineProfile": ("core.inference", "EngineProfile"),
-    "ENGINES": ("core.inference", "ENGINES"),
-    "enumerate_plans": ("core.plans", "enumerate_plans"),
-    "estimate_inference": ("api.inference", "estimate_inference"),
-    "estimate_training": ("api.training", "estimate_training"),
-    "evaluate": ("core.training", "evaluate"),
-    "first_order_ettr": ("cluster.analytic", "first_order_ettr"),
-    "Framework": ("core.training", "Framework"),
-    "FRAMEWORKS": ("core.training", "FRAMEWORKS"),
-    "hardware_ids": ("catalog", "hardware_ids"),
-    "hardware_table": ("catalog.reports", "hardware_table"),
+    "UnknownIdError": ("errors", "UnknownIdError"),
+    "PlanError": ("errors", "PlanError"),
     "InfeasiblePlanError": ("errors", "InfeasiblePlanError"),
-    "InferenceResult": ("core.inference", "InferenceResult"),
-    "iteration_time_s": ("core.inference", "iteration_time_s"),
-    "job_mtti_s": ("cluster.analytic", "job_mtti_s"),
-    "load_cluster_scenario": ("cluster.scenario", "load_scenario"),
-    "load_grid": ("runs.sweep", "load_grid"),
+    # the catalog: ids and files to objects
     "load_hardware": ("catalog", "load_hardware"),
     "load_model": ("catalog", "load_model"),
     "load_price_book": ("catalog", "load_price_book"),
-    "load_scenario": ("runs.scenario", "load_scenario"),
-    "make_options": ("api.training", "make_options"),
-    "make_workload": ("serving", "make_workload"),
-    "max_sustainable_rate": ("serving.capacity", "max_sustainable_rate"),
-    "memory_plan": ("api.inference", "memory_plan"),
-    "MemoryPlan": ("core.inference", "MemoryPlan"),
-    "mmc_mean_wait_s": ("cluster.analytic", "mmc_mean_wait_s"),
-    "model_from_dict": ("catalog", "model_from_dict"),
+    "hardware_ids": ("catalog", "hardware_ids"),
     "model_ids": ("catalog", "model_ids"),
-    "pareto_front": ("core.search", "pareto_front"),
-    "pick_best": ("api.training", "pick_best"),
-    "plan_capacity": ("serving.capacity", "plan_capacity"),
-    "plan_training": ("api.training", "plan_training"),
-    "PlanError": ("errors", "PlanError"),
-    "PlanGrid": ("core.plans", "PlanGrid"),
-    "prefill_time_s": ("core.inference", "prefill_time_s"),
     "price_book_ids": ("catalog", "price_book_ids"),
-    "PriceBook": ("core.cost", "PriceBook"),
-    "QUANTIZATIONS": ("core.inference", "QUANTIZATIONS"),
-    "RateSearch": ("serving.capacity", "RateSearch"),
-    "read_results": ("runs.sweep", "read_results"),
-    "read_trace": ("serving", "read_trace"),
-    "rent_vs_buy": ("api.cost", "rent_vs_buy"),
-    "RentVsBuy": ("core.cost", "RentVsBuy"),
+    "model_from_dict": ("catalog", "model_from_dict"),
+    "model_from_yaml_text": ("catalog", "model_from_yaml_text"),
+    "hardware_from_yaml_text": ("catalog", "hardware_from_yaml_text"),
+    "parse_yaml_text": ("catalog", "parse_yaml_text"),
+    "hardware_table": ("catalog.reports", "hardware_table"),
     "roofline_curves": ("catalog.reports", "roofline_curves"),
-    "ROUTERS": ("serving", "ROUTERS"),
-    "run_cluster": ("runs.scenario", "run_cluster"),
-    "run_scenario": ("runs.scenario", "run_scenario"),
-    "run_sweep": ("runs.sweep", "run_sweep"),
-    "scenario_from_dict": ("cluster.scenario", "scenario_from_dict"),
-    "SearchResult": ("core.search", "SearchResult"),
-    "ServingConfig": ("serving", "ServingConfig"),
-    "ServingResult": ("serving", "ServingResult"),
-    "simulate_cluster": ("cluster.engine", "simulate_cluster"),
-    "simulate_serving": ("serving", "simulate_serving"),
-    "SimulatorError": ("errors", "SimulatorError"),
-    "single_plan": ("core.plans", "single_plan"),
-    "SLO": ("serving.capacity", "SLO"),
-    "TrainingOptions": ("core.training", "TrainingOptions"),
-    "TrainingResult": ("api.training", "TrainingResult"),
+    "effective_cost_table": ("catalog.reports", "effective_cost_table"),
+    # core types and formulas
+    "Accelerator": ("core.hardware", "Accelerator"),
     "TransformerSpec": ("core.model", "TransformerSpec"),
-    "UnknownIdError": ("errors", "UnknownIdError"),
-    "validate_training": ("validation.training", "validate"),
-    "Workload": ("serving", "Workload"),
-    "workload_from_trace": ("serving", "workload_from_trace"),
+    "PlanGrid": ("core.plans", "PlanGrid"),
+    "single_plan": ("core.plans", "single_plan"),
+    "enumerate_plans": ("core.plans", "enumerate_plans"),
+    "describe_plan_reasons": ("core.plans", "describe_reasons"),
+    "PriceBook": ("core.cost", "PriceBook"),
+    "RentVsBuy": ("core.cost", "RentVsBuy"),
+    "busy_gpu_hour_usd": ("core.cost", "busy_gpu_hour_usd"),
+    "usd_per_million_tokens": ("core.cost", "usd_per_million_tokens"),
+    "COST_OPTIONS": ("vocab", "COST_OPTIONS"),
+    "rent_vs_buy": ("api.cost", "rent_vs_buy"),
+    # training
+    "TrainingOptions": ("core.training", "TrainingOptions"),
+    "Framework": ("core.training", "Framework"),
+    "FRAMEWORKS": ("core.training", "FRAMEWORKS"),
+    "evaluate": ("core.training", "evaluate"),
+    "make_options": ("core.training.estimate", "make_options"),
+    "TrainingResult": ("core.training.result", "TrainingResult"),
+    "SearchResult": ("core.search", "SearchResult"),
+    "pareto_front": ("core.search", "pareto_front"),
+    "estimate_training": ("api.training", "estimate_training"),
+    "plan_training": ("api.training", "plan_training"),
+    "compare_training": ("api.training", "compare_training"),
+    "pick_best": ("api.training", "pick_best"),
+    # inference
+    "Deployment": ("core.inference", "Deployment"),
+    "EngineProfile": ("core.inference", "EngineProfile"),
+    "ENGINES": ("core.inference", "ENGINES"),
+    "QUANTIZATIONS": ("core.inference", "QUANTIZATIONS"),
+    "KV_BYTES": ("core.inference", "KV_BYTES"),
+    "MemoryPlan": ("core.inference", "MemoryPlan"),
+    "InferenceResult": ("core.inference", "InferenceResult"),
+    "iteration_time_s": ("core.inference", "iteration_time_s"),
+    "prefill_time_s": ("core.inference", "prefill_time_s"),
+    "decode_step_time_s": ("core.inference", "decode_step_time_s"),
+    "estimate_inference": ("api.inference", "estimate_inference"),
+    "memory_plan": ("api.inference", "memory_plan"),
+    # serving and capacity
+    "Workload": ("serving.workload", "Workload"),
+    "make_workload": ("serving.workload", "make_workload"),
+    "read_trace": ("serving.workload", "read_trace"),
+    "read_trace_bytes": ("serving.workload", "read_trace_bytes"),
+    "workload_from_trace": ("serving.workload", "workload_from_trace"),
+    "check_rate": ("serving.workload", "check_rate"),
+    "ROUTERS": ("serving.routers", "ROUTERS"),
+    "ServingConfig": ("serving.config", "ServingConfig"),
+    "ServingResult": ("serving.results", "ServingResult"),
+    "simulate_serving": ("serving.simulation", "simulate_serving"),
+    "SLO": ("serving.capacity", "SLO"),
+    "CandidateSpace": ("serving.capacity", "CandidateSpace"),
+    "CapacityPlan": ("serving.capacity", "CapacityPlan"),
+    "RateSearch": ("serving.capacity", "RateSearch"),
+    "max_sustainable_rate": ("serving.capacity", "max_sustainable_rate"),
+    "plan_capacity": ("serving.capacity", "plan_capacity"),
+    # cluster
+    "ClusterScenario": ("cluster.spec", "ClusterScenario"),
+    "ClusterScenarioFile": ("cluster.schema", "ScenarioFile"),
+    "ClusterResult": ("cluster.metrics", "ClusterResult"),
+    "cluster_scenario_ids": ("cluster.scenario", "cluster_scenario_ids"),
+    "load_cluster_scenario": ("cluster.scenario", "load_scenario"),
+    "cluster_scenario_data": ("cluster.scenario", "scenario_data"),
+    "parse_cluster_scenario_text": ("cluster.scenario", "parse_scenario_text"),
+    "scenario_from_dict": ("cluster.scenario", "scenario_from_dict"),
+    "build_cluster_scenario": ("cluster.scenario", "build_scenario"),
+    "apply_overrides": ("cluster.scenario", "apply_overrides"),
+    "simulate_cluster": ("cluster.engine", "simulate_cluster"),
+    "daly_interval_s": ("cluster.analytic", "daly_interval_s"),
     "young_interval_s": ("cluster.analytic", "young_interval_s"),
+    "first_order_ettr": ("cluster.analytic", "first_order_ettr"),
+    "job_mtti_s": ("cluster.analytic", "job_mtti_s"),
+    "mmc_mean_wait_s": ("cluster.analytic", "mmc_mean_wait_s"),
+    # scenarios and sweeps
+    "TrainingScenario": ("runs.schema", "TrainingScenario"),
+    "TrainingOptionsSpec": ("runs.schema", "TrainingOptionsSpec"),
+    "PlanSpec": ("catalog.schema", "PlanSpec"),
+    "InferenceScenario": ("runs.schema", "InferenceScenario"),
+    "ServingScenario": ("runs.schema", "ServingScenario"),
+    "DeploymentSpec": ("runs.schema", "DeploymentSpec"),
+    "ClusterRunScenario": ("runs.schema", "ClusterRunScenario"),
+    "scenario_to_yaml": ("runs.schema", "to_yaml"),
+    "load_scenario": ("runs.scenario", "load_scenario"),
+    "evaluate_scenario": ("runs.scenario", "evaluate_scenario"),
+    "run_scenario": ("runs.scenario", "run_scenario"),
+    "run_cluster": ("runs.scenario", "run_cluster"),
+    "load_grid": ("runs.grid", "load_grid"),
+    "run_sweep": ("runs.sweep", "run_sweep"),
+    "read_results": ("runs.sweep", "read_results"),
+    # validation against published measurements
+    "validate_training": ("validation.training", "validate"),
+    "training_validation_summary": ("validation.training", "summary"),
+    "training_family_summary": ("validation.training", "family_summary"),
+    "validate_inference": ("validation.inference", "validate"),
+    "inference_validation_summary": ("validation.inference", "summary"),
+    "validate_kernels": ("validation.kernels", "validate_kernels"),
 }
 
 __all__ = sorted(_EXPORTS)
@@ -113,7 +149,7 @@ def __getattr__(name: str) -> Any:
         module, attr = _EXPORTS[name]
     except KeyError:
         raise AttributeError(f"module 'simulator' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f".{module}", __name__), attr)
+    value = getattr(importlib.import_module(f"simulator.{module}"), attr)
     globals()[name] = value
     return value
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 KB = 1e3
 MB = 1e6
@@ -98,9 +99,15 @@ def human_mass_kg(value_kg: float) -> str:
 
 
 def json_safe(obj):
-    """A copy of `obj` with every non-finite float (NaN, inf) as None, so JSON output stays valid JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
+    """A copy of `obj` with every non-finite float (NaN, inf) as None and numpy numbers as Python numbers, so JSON
+    output stays valid JSON."""
+    if isinstance(obj, bool):
+        return obj
+    if isinstance(obj, numbers.Integral):
+        return int(obj)
+    if isinstance(obj, numbers.Real):
+        value = float(obj)
+        return value if math.isfinite(value) else None
     if isinstance(obj, dict):
         return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

@@ -32,7 +32,15 @@ COST_OPTIONS: tuple[CostOption, ...] = get_args(CostOption)
 HOURLY_OPTIONS: tuple[RentalOption, ...] = ("on_demand", "spot")  # billed per hour used; the others every hour
 DEFAULT_PRICE_BOOK = "hyperscaler-2025-03"
 
-# ---------------------------------------------------------------- serving
+# ---------------------------------------------------------------- inference and serving
+QuantizationName = Literal["bf16", "fp16", "fp8", "int8", "int8-wo", "int4", "int4-g32", "fp4"]  # core.inference QUANTIZATIONS
+QUANTIZATION_NAMES: tuple[QuantizationName, ...] = get_args(QuantizationName)
+KvPrecision = Literal["bf16", "fp16", "fp8", "int8"]  # keys of core.inference.KV_BYTES
+KV_PRECISIONS: tuple[KvPrecision, ...] = get_args(KvPrecision)
+EngineName = Literal["ideal", "vllm", "trtllm", "vllm-2023", "gpt-fast", "fastertransformer"]  # core.inference ENGINES
+ENGINE_NAMES: tuple[EngineName, ...] = get_args(EngineName)
+RouterName = Literal["round_robin", "least_outstanding", "jsq", "random"]  # keys of serving.routers.ROUTERS
+ROUTER_NAMES: tuple[RouterName, ...] = get_args(RouterName)
 Arrival = Literal["poisson", "gamma", "offline"]  # offline: every request at t = 0 (the max-load benchmark)
 ARRIVALS: tuple[Arrival, ...] = get_args(Arrival)
 LengthDist = Literal["fixed", "lognormal", "sharegpt", "empirical"]
@@ -54,3 +62,5 @@ ScenarioKind = Literal["training", "cluster", "inference", "serving"]
 SCENARIO_KINDS: tuple[ScenarioKind, ...] = get_args(ScenarioKind)
 SweepEngine = Literal["local", "dask"]
 SWEEP_ENGINES: tuple[SweepEngine, ...] = get_args(SweepEngine)
+ListWhat = Literal["hardware", "models", "prices", "scenarios"]  # what `simulator list` lists
+LIST_WHAT: tuple[ListWhat, ...] = get_args(ListWhat)

@@ -5,7 +5,8 @@ import pytest
 from apptest_util import error_shown_by, page
 from streamlit.testing.v1 import AppTest
 
-from simulator.runs.scenario import ClusterRunScenario, DeploymentSpec, ServingScenario, run_cluster, run_serving
+from simulator.runs.scenario import run_cluster, serving_result
+from simulator.runs.schema import ClusterRunScenario, DeploymentSpec, ServingScenario
 
 
 def metric(at: AppTest, label: str) -> str:
@@ -100,9 +101,9 @@ def test_exported_serving_scenario_reproduces_the_page():
     dep = Deployment(tp=4, precision="fp8")
     summary, _, _ = _serve("llama3.1-8b", "h100-sxm-80gb", dep, 1, "least_outstanding", (2.0, 0.1),
                            (120, 512, 64, "poisson", 4.0, "fixed"), None, 3)
-    cli = run_serving(ServingScenario(model="llama3.1-8b", hardware="h100-sxm-80gb",
+    cli = serving_result(ServingScenario(model="llama3.1-8b", hardware="h100-sxm-80gb",
                                       deployment=DeploymentSpec(tp=4, precision="fp8"), rate_per_s=4.0,
-                                      requests=120, input_len=512, output_len=64, seed=3))
+                                      requests=120, input_len=512, output_len=64, seed=3)).summary
     assert cli["ttft_p99_s"] == pytest.approx(summary["ttft_p99_s"])
     assert cli["throughput_requests_per_s"] == pytest.approx(summary["throughput_requests_per_s"])
 
@@ -182,22 +183,22 @@ def test_negative_failure_rate_is_refused_by_the_widget():
     ("pools: [\n", "not valid YAML"),
 ])
 def test_invalid_uploaded_scenario_shows_error_not_exception(text, expect):
-    msg = error_shown_by("from simulator.ui import cluster_page", f"guarded(cluster_page.parse_uploaded_scenario, {text!r})")
+    msg = error_shown_by("import simulator as sim", f"guarded(sim.parse_cluster_scenario_text, {text!r}, 'uploaded scenario')")
     assert expect in msg
 
 
 def test_trace_with_missing_columns_shows_error_not_exception():
-    msg = error_shown_by("from simulator.ui import cluster_page\nraw = cluster_page._raw('id', 'trace-replay-64gpu')",
-                         "guarded(cluster_page.build_scenario, raw, (), b'job_id,submit_time\\nj1,0\\n')")
+    msg = error_shown_by("import simulator as sim\nraw = sim.cluster_scenario_data('trace-replay-64gpu')",
+                         "guarded(sim.build_cluster_scenario, raw, (), b'job_id,submit_time\\nj1,0\\n')")
     assert "gpu_num" in msg and "uploaded trace" in msg
     assert "/tmp" not in msg
 
 
 def test_uploaded_trace_replaces_the_job_mix():
-    from simulator.ui.cluster_page import _raw, build_scenario
+    import simulator as sim
 
     trace = b"job_id,submit_time,gpu_num,duration\na,0,8,3600\nb,10,16,600\n"
-    sc = build_scenario(_raw("id", "mixed-fleet-serving"), (), trace)
+    sc = sim.build_cluster_scenario(sim.cluster_scenario_data("mixed-fleet-serving"), (), trace)
     assert [j.name for j in sc.jobs] == ["a", "b"] and not sc.generators
     assert len(sc.services) == 1  # the inference service stays
 

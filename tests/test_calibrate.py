@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from simulator.calibrate import backends, harness, kernels
 from simulator.calibrate import fit as F
-from simulator.calibrate import harness, kernels
 from simulator.calibrate.measurements import device_codes, read_many, read_measurements
 from simulator.calibrate.profile_io import fmt_number
 from simulator.calibrate.validate import validate
@@ -96,11 +96,11 @@ def test_torch_backend_without_torch_says_so() -> None:
         import torch  # noqa: F401
     except ImportError:
         with pytest.raises(harness.BackendUnavailable, match="needs PyTorch"):
-            harness.make_backend("torch")
+            backends.make_backend("torch")
     else:
         if not torch.cuda.is_available():
             with pytest.raises(harness.BackendUnavailable, match="no CUDA GPU"):
-                harness.make_backend("torch")
+                backends.make_backend("torch")
 
 
 # ---------------------------------------------------------------- bad input
@@ -224,7 +224,6 @@ def test_numbers_stay_floats_in_yaml() -> None:
 def test_fit_writes_profile_and_keeps_the_rest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from simulator import cli
 
-    monkeypatch.setattr(cli, "EXTENSIONS", ("simulator.cli.calibrate",))
     prof = tmp_path / "h200-sxm-141gb.yaml"
     shutil.copy(HARDWARE_DIR / "h200-sxm-141gb.yaml", prof)
     before = prof.read_text()
@@ -299,7 +298,6 @@ def test_validate_cli_json_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
     from simulator import cli
 
-    monkeypatch.setattr(cli, "EXTENSIONS", ("simulator.cli.calibrate",))
     png = tmp_path / "v.png"
     rc = cli.main(["calibrate", "validate", "--profile", "a100-sxm-80gb", "--measurements",
                    str(PUBLISHED / "a100-gemm.csv"), str(PUBLISHED / "a100-allreduce.csv"), "--json", "--plot", str(png)])

@@ -13,7 +13,6 @@ from simulator.cli.cluster import CONTRACT_KEYS
 
 @pytest.fixture()
 def run_cli(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "EXTENSIONS", ("simulator.cli.cluster",))
 
     def _run(*argv: str) -> tuple[int, str, str]:
         try:

@@ -12,11 +12,6 @@ from simulator.catalog import load_hardware
 from simulator.core import comm, roofline
 
 
-@pytest.fixture(autouse=True)
-def _extension(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "EXTENSIONS", ("simulator.cli.calibrate",))
-
-
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
     rc = cli.main(["kernel", *args, "--json"])
     out = capsys.readouterr().out

@@ -12,7 +12,8 @@ import pytest
 
 from simulator import DataFileError, SimulatorError, estimate_training
 from simulator.cli import main
-from simulator.runs.sweep import load_grid, parse_grid, read_results, run_shard, run_sweep
+from simulator.runs.grid import load_grid, parse_grid
+from simulator.runs.sweep import read_results, run_shard, run_sweep
 
 BASE = {"kind": "training", "model": "llama3.1-8b", "hardware": "h100-sxm-80gb", "gpus": 64,
         "global_batch": 256, "seq_len": 4096, "train_tokens": 1e12, "plan": {"tp": 2, "pp": 1}}
@@ -83,7 +84,7 @@ def test_bad_grids_fail_before_running(bad, needle):
 
 
 def _run_in_child(grid_path, out):
-    from simulator.runs.sweep import load_grid as lg
+    from simulator.runs.grid import load_grid as lg
     from simulator.runs.sweep import run_sweep as rs
 
     rs(lg(grid_path), out)

@@ -135,9 +135,9 @@ def test_framework_changes_only_zero3_plans():
 def test_unknown_framework_is_a_plan_error_and_scenarios_know_every_framework():
     from typing import get_args
 
-    from simulator.api.training import make_options
+    from simulator.core.training.estimate import make_options
     from simulator.errors import PlanError
-    from simulator.runs.scenario import TrainingOptionsSpec
+    from simulator.runs.schema import TrainingOptionsSpec
 
     with pytest.raises(PlanError, match="--framework 'deepspeed' is not one of standard"):
         make_options(4096, 64, framework="deepspeed")

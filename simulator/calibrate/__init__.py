@@ -1,13 +1,45 @@
 """Kernel microbenchmarks and calibration: measure -> fit -> validate.
 
-* :mod:`.harness` times kernels (warm-up, repetitions, median and spread) and writes measurement
-  CSVs with environment metadata; it needs only the standard library and numpy (plus torch for
-  the torch backend), so it runs on a bare GPU box.
-* :mod:`.measurements` reads and checks those files (units in column names, no NaNs, device).
-* :mod:`.fit` fits the profile's efficiency curves with the same roofline/comm functions the
-  training model uses and picks the form with the lowest held-out error.
-* :mod:`.validate` splits by shape family, reports per-family error and a predicted-vs-measured plot.
-* :mod:`.kernel` predicts one kernel on one profile (``simulator kernel``).
+* `harness` times kernels (warm-up, repetitions, median and spread) and writes measurement CSVs with environment
+  metadata; it needs only the standard library and numpy (plus torch for the torch backend, `backends`), so it runs
+  on a bare GPU box.
+* `measurements` reads and checks those files (units in column names, no NaNs, device).
+* `fit` fits the profile's efficiency curves with the same roofline/comm functions the training model uses and picks
+  the form with the lowest held-out error; `validate` splits by shape family and reports per-family error and a
+  predicted-vs-measured plot; `writeback` writes a fit into the profile file.
+* `kernel` predicts one kernel on one profile (``simulator kernel``).
 
-Nothing here is imported by ``simulator/__init__.py``; import the submodules directly.
+The names below are this package's public interface (imported on first use, so `calibrate run` loads only what it
+needs); the `simulator calibrate` commands use nothing else.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, tuple[str, str]] = {
+    "BackendUnavailable": ("harness", "BackendUnavailable"),
+    "Timing": ("harness", "Timing"),
+    "run_suite": ("harness", "run_suite"),
+    "write_csv": ("harness", "write_csv"),
+    "make_backend": ("backends", "make_backend"),
+    "read_many": ("measurements", "read_many"),
+    "validate_measurements": ("validate", "validate"),
+    "format_report": ("validate", "format_report"),
+    "plot_validation": ("validate", "plot"),
+    "write_fit": ("writeback", "write_fit"),
+    "predict_kernel": ("kernel", "predict_kernel"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'simulator.calibrate' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f"simulator.calibrate.{module}"), attr)
+    globals()[name] = value
+    return value

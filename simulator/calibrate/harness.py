@@ -190,18 +190,3 @@ def _fmt(v: object) -> object:
     if isinstance(v, float):
         return f"{v:.6g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.6e}"
     return v
-
-
-def make_backend(name: str, device: str = "auto", threads: int | None = None) -> Backend:
-    """A backend by name; missing libraries or devices raise BackendUnavailable (CLI exit 2)."""
-    if name == "numpy":
-        from simulator.calibrate.numpy_backend import NumpyBackend
-
-        return NumpyBackend(threads=threads)
-    if name == "torch":
-        from simulator.calibrate.torch_backend import TorchBackend
-
-        return TorchBackend(device=device)
-    if name == "cupy":
-        raise BackendUnavailable("the cupy backend is not implemented yet; use --backend torch on a GPU")
-    raise BackendUnavailable(f"unknown backend {name!r}; choose numpy, torch or cupy")

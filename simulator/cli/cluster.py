@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-from pathlib import Path
 from typing import Any
 
+import simulator as sim
 from simulator import units
-from simulator.errors import SimulatorError
+from simulator.cli.common import check_output_path, print_rows, seconds, seed, write_frame
+from simulator.vocab import POLICY_NAMES
 
 # The CLI contract of `simulator cluster --json`: these keys come first, in this order.
 CONTRACT_KEYS = ("utilization", "goodput", "queue_wait_mean_s", "queue_wait_p95_s", "jobs_completed", "jobs_failed",
                  "interruptions", "cost_usd", "energy_kwh", "sim_events")
-POLICY_CHOICES = ("fifo", "sjf", "priority", "easy")
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds as a number, got {text!r}") from None
-    if not value > 0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer seed, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer seed, got {text!r}")
-    return value
 
 
 def register(subparsers: Any) -> None:
@@ -42,30 +21,15 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("cluster", help="simulate a GPU cluster: scheduling, failures, checkpoints, cost")
     p.add_argument("--scenario", required=True,
                    help="cluster scenario id (workloads/scenarios) or path to a scenario YAML")
-    p.add_argument("--policy", choices=POLICY_CHOICES, help="scheduling policy (default: the scenario's)")
-    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0); same seed, same result")
-    p.add_argument("--until", type=_seconds, help="stop after this many simulated seconds "
+    p.add_argument("--policy", choices=POLICY_NAMES, help="scheduling policy (default: the scenario's)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default 0); same seed, same result")
+    p.add_argument("--until", type=seconds, help="stop after this many simulated seconds "
                                                   "(default: the scenario's horizon_s, else when every job ends)")
     p.add_argument("--records", help="write one row per job to this file (.csv or .parquet)")
     p.add_argument("--timeseries", help="write allocated GPUs, queue length etc. over time (.csv or .parquet)")
     p.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_cluster)
-
-
-def _write_frame(frame: Any, target: str, what: str) -> None:
-    path = Path(target)
-    try:
-        if path.suffix == ".parquet":
-            frame.to_parquet(path, index=False)
-        elif path.suffix in (".csv", ""):
-            frame.to_csv(path, index=False)
-        else:
-            raise SimulatorError(f"--{what} {target!r}: use a .csv or .parquet file name")
-    except OSError as exc:
-        raise SimulatorError(f"--{what} {target!r}: cannot write ({exc.strerror})") from None
-    except ImportError as exc:
-        raise SimulatorError(f"--{what} {target!r}: parquet needs pyarrow ({exc}); use .csv instead") from None
 
 
 def ordered_summary(summary: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +51,8 @@ def _fmt(value: Any, kind: str = "") -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.4g}"
 
 
-def _print_text(s: dict[str, Any]) -> None:
+def print_cluster(s: dict[str, Any]) -> None:
+    """The table of a cluster summary (`simulator cluster`, and `simulator run` on a cluster scenario)."""
     print(f"{s['scenario']}: {s['installed_gpus']:,} GPUs, policy {s['policy']}, seed {s['seed']}, "
           f"simulated {_fmt(s['end_s'], 's')} (window from {_fmt(s['window_start_s'], 's')})")
     rows = [("utilization (allocated)", _fmt(s["utilization"], "pct")),
@@ -112,9 +77,7 @@ def _print_text(s: dict[str, Any]) -> None:
     if s["serving_gpu_hours"]:
         rows.append(("serving GPU-hours (shortfall)",
                      f"{s['serving_gpu_hours']:,.0f} ({s['serving_shortfall_gpu_hours']:,.0f})"))
-    width = max(len(r[0]) for r in rows)
-    for name, text in rows:
-        print(f"  {name:<{width}}  {text}")
+    print_rows(rows)
     for pid, p in s["pools"].items():
         line = (f"  pool {pid}: {p['gpus']:,} x {p['hardware']} ({p['purchase']}), utilization "
                 f"{_fmt(p['utilization'], 'pct')}, {p['node_failures']:,} node failures, {_fmt(p['cost_usd'], 'usd')}")
@@ -132,19 +95,7 @@ def _print_text(s: dict[str, Any]) -> None:
         print(f"  warning: {w}")
 
 
-def check_output_path(target: str | None, flag: str) -> None:
-    """Fail before a long run, not after it, when an output file cannot be written."""
-    if target is None:
-        return
-    folder = Path(target).expanduser().resolve().parent
-    if not folder.is_dir():
-        raise SimulatorError(f"{flag} {target!r}: cannot write: the folder {folder} does not exist; create it or choose "
-                             "another path")
-
-
 def cmd_cluster(a: argparse.Namespace) -> int:
-    from simulator.cluster.engine import simulate_cluster
-
     check_output_path(a.records, "--records")
     check_output_path(a.timeseries, "--timeseries")
     bar = None
@@ -158,17 +109,17 @@ def cmd_cluster(a: argparse.Namespace) -> int:
         def progress(fraction: float) -> None:
             bar.update(max(int(fraction * 1000) - bar.n, 0))
     try:
-        res = simulate_cluster(a.scenario, policy=a.policy, seed=a.seed, until_s=a.until, progress=progress)
+        res = sim.simulate_cluster(a.scenario, policy=a.policy, seed=a.seed, until_s=a.until, progress=progress)
     finally:
         if bar is not None:
             bar.close()
     if a.records:
-        _write_frame(res.jobs, a.records, "records")
+        write_frame(res.jobs, a.records, "--records")
     if a.timeseries:
-        _write_frame(res.timeseries(), a.timeseries, "timeseries")
+        write_frame(res.timeseries(), a.timeseries, "--timeseries")
     summary = ordered_summary(res.summary)
     if a.json:
         print(units.dumps_json(summary))
     else:
-        _print_text(summary)
+        print_cluster(summary)
     return 0

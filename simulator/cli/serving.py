@@ -1,129 +1,100 @@
-"""`simulator infer | serve | capacity`: thin shells over inference, serving and capacity.
-
-register(subparsers) adds the three subcommands; each sets `func(args) -> exit code`. Errors are
-SimulatorError subclasses, which the main CLI prints as one line with exit code 2.
-"""
+"""`simulator infer | serve | capacity`: thin shells over inference, serving and capacity, and their tables."""
 
 from __future__ import annotations
 
 import argparse
 import math
 import sys
-from pathlib import Path
 from typing import Any
 
+import simulator as sim
 from simulator import units
-from simulator.errors import DataFileError, PlanError
-
-
-def _num(kind):
-    def parse(text: str):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if kind is int:
-            if value != int(value):
-                raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
-            return int(value)
-        return value
-    return parse
-
-
-_int, _float = _num(int), _num(float)
-
-
-def _count(text: str) -> int:
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
-    return value
+from simulator.cli.common import (
+    EXIT_USAGE,
+    check_output_path,
+    count,
+    integer,
+    number,
+    print_rows,
+    warn_no_price,
+    write_frame,
+)
+from simulator.errors import PlanError
+from simulator.vocab import ENGINE_NAMES, KV_PRECISIONS, QUANTIZATION_NAMES, ROUTER_NAMES
 
 
 def _deployment_args(p: argparse.ArgumentParser, many: bool = False) -> None:
-    from simulator.core.inference import ENGINES, KV_BYTES, QUANTIZATIONS
-
     p.add_argument("--model", required=True, help="model id (see `simulator list models`) or path to a model YAML")
     p.add_argument("--hardware", required=True, help="accelerator id or path to a profile YAML")
     nargs = "+" if many else None
-    p.add_argument("--tp", type=_int, nargs=nargs, default=[1, 2, 4, 8] if many else 1, help="tensor parallel size")
-    p.add_argument("--pp", type=_int, nargs=nargs, default=[1] if many else 1, help="pipeline parallel size")
-    p.add_argument("--precision", nargs=nargs, default=None if many else "bf16", choices=list(QUANTIZATIONS),
+    p.add_argument("--tp", type=integer, nargs=nargs, default=[1, 2, 4, 8] if many else 1, help="tensor parallel size")
+    p.add_argument("--pp", type=integer, nargs=nargs, default=[1] if many else 1, help="pipeline parallel size")
+    p.add_argument("--precision", nargs=nargs, default=None if many else "bf16", choices=QUANTIZATION_NAMES,
                    help="weights/activations scheme (int8-wo, int4: weight-only)")
-    p.add_argument("--kv-precision", nargs=nargs, default=["bf16"] if many else "bf16", choices=list(KV_BYTES))
-    p.add_argument("--engine", default="vllm", choices=list(ENGINES), help="engine family (host overheads, defaults)")
+    p.add_argument("--kv-precision", nargs=nargs, default=["bf16"] if many else "bf16", choices=KV_PRECISIONS)
+    p.add_argument("--engine", default="vllm", choices=ENGINE_NAMES, help="engine family (host overheads, defaults)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def register(subparsers) -> None:
     """Add the `infer`, `serve` and `capacity` subcommands to the main parser."""
-    from simulator.serving import ROUTERS
-
     i = subparsers.add_parser("infer", help="static-batch inference estimate (prefill, decode, memory)")
     _deployment_args(i)
-    i.add_argument("--ep", type=_int, default=1, help="expert parallel size inside the TP group (MoE)")
-    i.add_argument("--batch", type=_int, default=1, help="sequences decoded together (default 1)")
-    i.add_argument("--max-batch", type=_int, help="engine cap on sequences per iteration (engine default otherwise)")
-    i.add_argument("--input-len", type=_int, required=True)
-    i.add_argument("--output-len", type=_int, required=True)
+    i.add_argument("--ep", type=integer, default=1, help="expert parallel size inside the TP group (MoE)")
+    i.add_argument("--batch", type=integer, default=1, help="sequences decoded together (default 1)")
+    i.add_argument("--max-batch", type=integer, help="engine cap on sequences per iteration (engine default otherwise)")
+    i.add_argument("--input-len", type=integer, required=True)
+    i.add_argument("--output-len", type=integer, required=True)
     i.set_defaults(func=cmd_infer)
 
     s = subparsers.add_parser("serve", help="simulate a serving deployment (SimPy) and summarise latencies")
     _deployment_args(s)
-    s.add_argument("--replicas", type=_int, default=1)
-    s.add_argument("--rate", type=_float, help="requests per second (Poisson unless --arrival says otherwise)")
+    s.add_argument("--replicas", type=integer, default=1)
+    s.add_argument("--rate", type=number, help="requests per second (Poisson unless --arrival says otherwise)")
     s.add_argument("--arrival", default="poisson", help="poisson | gamma[:CV] | offline (all at t=0)")
-    s.add_argument("--concurrency", type=_int, help="closed loop with this many users (instead of --rate)")
-    s.add_argument("--requests", type=_int, help="number of requests to simulate (default 1000; with --trace: its "
+    s.add_argument("--concurrency", type=integer, help="closed loop with this many users (instead of --rate)")
+    s.add_argument("--requests", type=integer, help="number of requests to simulate (default 1000; with --trace: its "
                                                  "first N requests, default all)")
-    s.add_argument("--input-len", type=_int, default=512)
-    s.add_argument("--output-len", type=_int, default=128)
+    s.add_argument("--input-len", type=integer, default=512)
+    s.add_argument("--output-len", type=integer, default=128)
     s.add_argument("--length-dist", default="fixed", help="fixed | lognormal[:CV] | sharegpt | empirical:FILE")
     s.add_argument("--trace", help="CSV/Parquet with arrival_s, prompt_tokens, output_tokens")
-    s.add_argument("--max-batch", type=_int, help="max sequences per iteration (engine default otherwise)")
-    s.add_argument("--max-batched-tokens", type=_int, help="token budget per iteration (chunked prefill)")
-    s.add_argument("--router", default="least_outstanding", choices=list(ROUTERS))
-    s.add_argument("--prefill-replicas", type=_int, default=0, help="with --decode-replicas: disaggregated P/D")
-    s.add_argument("--decode-replicas", type=_int, default=0)
-    s.add_argument("--slo-ttft", type=_float, default=math.inf, help="seconds, for goodput")
-    s.add_argument("--slo-tpot", type=_float, default=math.inf, help="seconds, for goodput")
-    s.add_argument("--max-time", type=_float, help="stop at this simulated time (s)")
-    s.add_argument("--seed", type=_int, default=0)
+    s.add_argument("--max-batch", type=integer, help="max sequences per iteration (engine default otherwise)")
+    s.add_argument("--max-batched-tokens", type=integer, help="token budget per iteration (chunked prefill)")
+    s.add_argument("--router", default="least_outstanding", choices=ROUTER_NAMES)
+    s.add_argument("--prefill-replicas", type=integer, default=0, help="with --decode-replicas: disaggregated P/D")
+    s.add_argument("--decode-replicas", type=integer, default=0)
+    s.add_argument("--slo-ttft", type=number, default=math.inf, help="seconds, for goodput")
+    s.add_argument("--slo-tpot", type=number, default=math.inf, help="seconds, for goodput")
+    s.add_argument("--max-time", type=number, help="stop at this simulated time (s)")
+    s.add_argument("--seed", type=integer, default=0)
     s.add_argument("--records", help="write per-request records to this .csv or .parquet file")
     s.add_argument("--timeseries", help="write KV occupancy over time to this .csv or .parquet file")
     s.set_defaults(func=cmd_serve)
 
     c = subparsers.add_parser("capacity", help="cheapest deployment that holds a latency SLO at a request rate")
     _deployment_args(c, many=True)
-    c.add_argument("--rate", type=_float, required=True, help="target requests per second")
-    c.add_argument("--slo-ttft-p99", type=_float, default=2.0, help="seconds")
-    c.add_argument("--slo-tpot-p99", type=_float, default=0.1, help="seconds")
-    c.add_argument("--input-len", type=_int, required=True)
-    c.add_argument("--output-len", type=_int, required=True)
+    c.add_argument("--rate", type=number, required=True, help="target requests per second")
+    c.add_argument("--slo-ttft-p99", type=number, default=2.0, help="seconds")
+    c.add_argument("--slo-tpot-p99", type=number, default=0.1, help="seconds")
+    c.add_argument("--input-len", type=integer, required=True)
+    c.add_argument("--output-len", type=integer, required=True)
     c.add_argument("--length-dist", default="fixed", help="fixed | lognormal[:CV] | sharegpt | empirical:FILE")
-    c.add_argument("--max-batch", type=_int, nargs="+", default=[None], help="max sequences values to try")
+    c.add_argument("--max-batch", type=integer, nargs="+", default=[None], help="max sequences values to try")
     c.add_argument("--disaggregated", nargs="+", default=[], metavar="P:D",
                    help="also try prefill:decode ratios, e.g. 1:1 1:2")
-    c.add_argument("--requests", type=_int, default=400, help="requests per simulated probe")
+    c.add_argument("--requests", type=integer, default=400, help="requests per simulated probe")
     c.add_argument("--price-book", help="price book id or path (default hyperscaler-2025-03)")
     c.add_argument("--purchase", default="on_demand", choices=["on_demand", "reserved_1y", "reserved_3y", "spot", "owned"],
                    help="rental option, or owned: amortised purchase + facility + electricity per busy GPU-hour "
                         "(needs a price book with owned figures, e.g. --price-book owned-colo-2025-03)")
-    c.add_argument("--top", type=_count, default=5, help="alternatives to list after the cheapest (default 5)")
-    c.add_argument("--seed", type=_int, default=0)
+    c.add_argument("--top", type=count, default=5, help="alternatives to list after the cheapest (default 5)")
+    c.add_argument("--seed", type=integer, default=0)
     c.set_defaults(func=cmd_capacity)
 
 
-def _load(a):
-    from simulator.catalog import load_hardware, load_model
-
-    return load_model(a.model), load_hardware(a.hardware)
-
-
-def _print(rows: list[tuple[str, str]]) -> None:
-    width = max(len(k) for k, _ in rows)
-    for k, v in rows:
-        print(f"  {k:<{width}}  {v}")
+def _load(a: argparse.Namespace) -> tuple[Any, Any]:
+    return sim.load_model(a.model), sim.load_hardware(a.hardware)
 
 
 def infer_rows(rec: dict[str, Any]) -> list[tuple[str, str]]:
@@ -146,21 +117,19 @@ def infer_rows(rec: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def cmd_infer(a: argparse.Namespace) -> int:
-    from simulator.core.inference import Deployment, estimate_inference
-
     model, hw = _load(a)
-    dep = Deployment(tp=a.tp, pp=a.pp, ep=a.ep, precision=a.precision, kv_precision=a.kv_precision, engine=a.engine,
+    dep = sim.Deployment(tp=a.tp, pp=a.pp, ep=a.ep, precision=a.precision, kv_precision=a.kv_precision, engine=a.engine,
                      max_seqs=a.max_batch)
-    rec = estimate_inference(model, hw, dep, batch=a.batch, input_len=a.input_len, output_len=a.output_len).to_dict()
+    rec = sim.estimate_inference(model, hw, dep, batch=a.batch, input_len=a.input_len, output_len=a.output_len).to_dict()
     if a.json:
         print(units.dumps_json(rec))
     else:
         print(f"{model.id} on {dep.gpus} x {hw.id}: {dep.label()}, batch {a.batch}, {a.input_len} in / {a.output_len} out")
-        _print(infer_rows(rec))
+        print_rows(infer_rows(rec))
     if not rec["feasible"]:
         hint = " (raise it with --max-batch)" if a.batch > dep.seq_cap else ""
         sys.stderr.write(f"simulator: infeasible deployment: {rec['reason']}{hint}\n")
-        return 2
+        return EXIT_USAGE
     return 0
 
 
@@ -171,15 +140,13 @@ def _split_opt(text: str) -> tuple[str, str | None]:
 
 def _length_options(text: str) -> tuple[str, float, object]:
     """--length-dist NAME[:ARG] -> (distribution, lognormal cv, empirical lengths table or None)."""
-    from simulator.serving import read_trace, workload_from_trace
-
     dist, darg = _split_opt(text)
     empirical = None
     if dist == "empirical":
         if not darg:
             raise PlanError("--length-dist empirical needs a file: empirical:PATH")
-        empirical = read_trace(darg)
-        workload_from_trace(empirical, darg, need_arrivals=False)  # validates the columns
+        empirical = sim.read_trace(darg)
+        sim.workload_from_trace(empirical, darg, need_arrivals=False)  # validates the columns
     try:
         length_cv = float(darg) if darg and dist == "lognormal" else 1.0
     except ValueError:
@@ -187,17 +154,15 @@ def _length_options(text: str) -> tuple[str, float, object]:
     return dist, length_cv, empirical
 
 
-def _workload(a, model):
-    from simulator.serving import Workload, make_workload, read_trace, workload_from_trace
-
+def _workload(a: argparse.Namespace) -> Any:
     if a.trace:
         if a.rate is not None or a.concurrency is not None:
             raise PlanError("--trace sets the arrival times itself; drop --rate and --concurrency")
-        wl = workload_from_trace(read_trace(a.trace), a.trace)
+        wl = sim.workload_from_trace(sim.read_trace(a.trace), a.trace)
         if a.requests is not None:  # the first N requests of the trace
             if a.requests < 1:
                 raise PlanError(f"--requests must be a positive integer, got {a.requests!r}")
-            wl = Workload(wl.arrival_s[:a.requests], wl.prompt_tokens[:a.requests], wl.output_tokens[:a.requests])
+            wl = sim.Workload(wl.arrival_s[:a.requests], wl.prompt_tokens[:a.requests], wl.output_tokens[:a.requests])
         return wl
     if a.rate is not None and a.concurrency is not None:
         raise PlanError("give either --rate (open loop) or --concurrency (closed loop), not both")
@@ -209,18 +174,9 @@ def _workload(a, model):
         arrival_cv = float(cv) if cv else 2.0
     except ValueError:
         raise PlanError(f"bad number in --arrival {a.arrival!r}; use gamma:CV, e.g. gamma:2") from None
-    return make_workload(1000 if a.requests is None else a.requests, input_len=a.input_len, output_len=a.output_len,
+    return sim.make_workload(1000 if a.requests is None else a.requests, input_len=a.input_len, output_len=a.output_len,
                          arrival="offline" if a.concurrency else arrival, rate_per_s=a.rate, arrival_cv=arrival_cv,
                          length_dist=dist, length_cv=length_cv, empirical=empirical, seed=a.seed)
-
-
-def _write(frame, path: str) -> None:
-    p = Path(path)
-    try:
-        frame.to_parquet(p, index=False) if p.suffix == ".parquet" else frame.to_csv(p, index=False)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise DataFileError(f"cannot write {path}: {reason}; check that the folder exists and is writable") from None
 
 
 def serve_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
@@ -242,19 +198,15 @@ def serve_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
-    from simulator.cli.cluster import check_output_path
-    from simulator.core.inference import Deployment
-    from simulator.serving import ServingConfig, check_rate, simulate_serving
-
     check_output_path(a.records, "--records")
     check_output_path(a.timeseries, "--timeseries")
     model, hw = _load(a)
-    dep = Deployment(tp=a.tp, pp=a.pp, precision=a.precision, kv_precision=a.kv_precision, engine=a.engine,
+    dep = sim.Deployment(tp=a.tp, pp=a.pp, precision=a.precision, kv_precision=a.kv_precision, engine=a.engine,
                      max_seqs=a.max_batch, max_batched_tokens=a.max_batched_tokens)
     if a.concurrency is not None and a.concurrency < 1:
         raise PlanError(f"--concurrency must be a positive number of users, got {a.concurrency!r}")
     if a.rate is not None:
-        check_rate(a.rate)
+        sim.check_rate(a.rate)
     for flag, value in (("--slo-ttft", a.slo_ttft), ("--slo-tpot", a.slo_tpot)):
         if not value > 0:  # NaN fails too; the default (no target) is inf
             raise PlanError(f"{flag} must be a positive number of seconds, got {value!r}")
@@ -262,21 +214,21 @@ def cmd_serve(a: argparse.Namespace) -> int:
         raise PlanError("disaggregation needs both --prefill-replicas and --decode-replicas")
     if a.prefill_replicas > 0 and a.replicas != 1:
         raise PlanError("--replicas counts colocated replicas; with --prefill-replicas/--decode-replicas drop it")
-    cfg = ServingConfig(dep, replicas=a.replicas, router=a.router, prefill_replicas=a.prefill_replicas,
+    cfg = sim.ServingConfig(dep, replicas=a.replicas, router=a.router, prefill_replicas=a.prefill_replicas,
                         decode_replicas=a.decode_replicas, slo_ttft_s=a.slo_ttft, slo_tpot_s=a.slo_tpot,
                         max_time_s=a.max_time)
-    res = simulate_serving(model, hw, cfg, _workload(a, model), seed=a.seed, concurrency=a.concurrency)
+    res = sim.simulate_serving(model, hw, cfg, _workload(a), seed=a.seed, concurrency=a.concurrency)
     if a.records:
-        _write(res.requests, a.records)
+        write_frame(res.requests, a.records, "--records")
     if a.timeseries:
-        _write(res.timeseries, a.timeseries)
+        write_frame(res.timeseries, a.timeseries, "--timeseries")
     s = res.summary
     if a.json:  # the same identifying fields as `infer --json`
         print(units.dumps_json({"model": model.id, "hardware": hw.id, "deployment": dep.label(), **s}))
     else:
         print(f"{model.id} on {s['gpus']} x {hw.id}: {dep.label()}, "
               f"{'disaggregated' if cfg.disaggregated else str(a.replicas) + ' replica(s)'}, router {a.router}")
-        _print(serve_rows(s))
+        print_rows(serve_rows(s))
     if s["overloaded"]:
         sys.stderr.write(f"simulator: overloaded: {s['overload_reason']}\n")
     if s["requests_rejected"]:
@@ -299,22 +251,18 @@ def _ratio(text: str) -> tuple[int, int]:
 
 
 def cmd_capacity(a: argparse.Namespace) -> int:
-    from simulator.serving.capacity import SLO, CandidateSpace, plan_capacity
-
     model, hw = _load(a)
     dist, length_cv, empirical = _length_options(a.length_dist)
-    space = CandidateSpace(tps=tuple(a.tp), pps=tuple(a.pp), precisions=None if a.precision is None else tuple(a.precision),
+    space = sim.CandidateSpace(tps=tuple(a.tp), pps=tuple(a.pp), precisions=None if a.precision is None else tuple(a.precision),
                            kv_precisions=tuple(a.kv_precision), max_seqs=tuple(a.max_batch), engine=a.engine)
-    plan = plan_capacity(model, hw, rate_per_s=a.rate, slo=SLO(a.slo_ttft_p99, a.slo_tpot_p99),
+    plan = sim.plan_capacity(model, hw, rate_per_s=a.rate, slo=sim.SLO(a.slo_ttft_p99, a.slo_tpot_p99),
                          input_len=a.input_len, output_len=a.output_len, length_dist=dist, length_cv=length_cv,
                          empirical=empirical, n_requests=a.requests, space=space,
                          disaggregation=tuple(_ratio(r) for r in a.disaggregated),
                          price_book=a.price_book, purchase=a.purchase, top=a.top + 1, seed=a.seed)
     out = {"model": model.id, "hardware": hw.id, **plan.to_dict()}
     if plan.best is not None and not math.isfinite(plan.best["cost_per_hour_usd"]):
-        from simulator.cli import _warn_no_price
-
-        _warn_no_price(a.price_book, a.purchase, hw.id, "deployments are ranked by GPU count and costs are left empty")
+        warn_no_price(a.price_book, a.purchase, hw.id, "deployments are ranked by GPU count and costs are left empty")
     if a.json:
         print(units.dumps_json(out))
     else:
@@ -328,5 +276,5 @@ def cmd_capacity(a: argparse.Namespace) -> int:
                       f"{_money(r['cost_per_hour_usd'], 9, 2)} {_money(r['cost_per_million_tokens_usd'], 8, 3)}")
     if plan.best is None:
         sys.stderr.write("simulator: no deployment meets the SLO\n")
-        return 2
+        return EXIT_USAGE
     return 0

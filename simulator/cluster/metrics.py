@@ -24,23 +24,22 @@ Summary keys (all times in seconds):
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from simulator.cluster.state import RunRecord
 from simulator.core import cost as cost_mod
+from simulator.results import flatten
 from simulator.simkit import distribution_summary, growth_trend
-from simulator.units import J_PER_KWH, SECONDS_PER_HOUR
-from simulator.vocab import PURCHASE_OPTIONS
-
-if TYPE_CHECKING:
-    from simulator.cluster.engine import ClusterResult, _Run
+from simulator.units import J_PER_KWH, SECONDS_PER_HOUR, json_safe
+from simulator.vocab import PURCHASE_OPTIONS, TRAINING_JOB_KINDS
 
 JOB_COLUMNS = ("job_id", "name", "kind", "user", "gpus", "priority", "pools", "submit_s", "first_start_s", "end_s",
                "status", "wait_s", "wait_total_s", "jct_s", "work_s", "productive_s", "overhead_s", "checkpoint_s",
                "lost_s", "straggle_s", "interruptions", "preemptions", "gpu_hours", "energy_kwh", "cost_usd", "ettr")
-TRAINING_KINDS = ("training", "finetune")
 # Overload: a queue whose mean grows in each quarter of the window, ends more than twice as long as it started
 # and gains more than 5 % of the installed GPUs, or offered load above capacity with jobs still waiting at the end.
 OVERLOAD_OFFERED_LOAD = 1.0
@@ -48,23 +47,44 @@ OVERLOAD_GROWTH = 2.0
 OVERLOAD_MIN_BACKLOG = 0.05
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN/inf become None, numpy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    return value
+@dataclass(frozen=True)
+class ClusterResult:
+    """One run: `summary` (the JSON contract), `jobs` and `segments` DataFrames, and level time series."""
+
+    summary: dict[str, Any]
+    jobs: Any  # pandas.DataFrame, one row per job
+    segments: Any  # pandas.DataFrame, one row per run segment (start to end/interruption)
+    levels: dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (change times s, level from each time)
+    kind: ClassVar[str] = "cluster"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.summary)
+
+    def to_record(self) -> dict[str, Any]:
+        """The summary as one row: warnings joined into one text (so sweeps keep them), per-pool figures nested."""
+        out = {k: v for k, v in self.summary.items() if not isinstance(v, (list, tuple))}
+        out["warnings"] = "; ".join(str(w) for w in self.summary.get("warnings", []))
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """The summary as one row, per-pool figures as dotted columns (per-job rows: `jobs`)."""
+        return pd.DataFrame([flatten(self.to_record())])
+
+    def timeseries(self, step_s: float | None = None) -> pd.DataFrame:
+        """Levels (allocated GPUs, up GPUs, queue length, serving GPUs...) sampled every step_s as a DataFrame."""
+        end = float(self.summary["end_s"])
+        step = step_s or max(end / 500.0, 1.0)
+        grid = np.arange(0.0, end + step / 2, step)
+        out: dict[str, Any] = {"time_s": grid}
+        for name, (t, v) in self.levels.items():
+            idx = np.searchsorted(t, grid, side="right") - 1
+            out[name] = v[np.clip(idx, 0, None)]
+        return pd.DataFrame(out)
 
 
-def jobs_frame(run: _Run) -> pd.DataFrame:
+def jobs_frame(run: RunRecord) -> pd.DataFrame:
     """One row per job (columns JOB_COLUMNS), built column by column."""
-    end = run.env.now
+    end = run.end_s
     jobs = run.jobs
     specs = [j.spec for j in jobs]
 
@@ -109,7 +129,7 @@ def _productive_in_window(seg: pd.DataFrame, w0: float, w1: float) -> float:
     return float(np.sum(seg["gpus"].to_numpy() * overlap * np.clip(share, 0.0, 1.0)))
 
 
-def _overload(run: _Run, jobs: pd.DataFrame, w0: float, w1: float, installed: int) -> tuple[float, bool, list[str]]:
+def _overload(run: RunRecord, jobs: pd.DataFrame, w0: float, w1: float, installed: int) -> tuple[float, bool, list[str]]:
     span = w1 - w0
     in_win = jobs[(jobs["submit_s"] >= w0) & (jobs["submit_s"] < w1)]
     # work each job could offer inside the window (a job longer than what is left of the window offers the rest)
@@ -131,11 +151,11 @@ def _overload(run: _Run, jobs: pd.DataFrame, w0: float, w1: float, installed: in
     return load, overloaded, notes
 
 
-def _pool_summary(run: _Run, w0: float, w1: float, end: float) -> tuple[dict[str, Any], float, float, list[str]]:
+def _pool_summary(run: RunRecord, w0: float, w1: float, end: float) -> tuple[dict[str, Any], float, float, list[str]]:
     out: dict[str, Any] = {}
     total_cost = total_energy_j = 0.0
     notes = []
-    book = run.sc.price_book
+    book = run.scenario.price_book
     for pid, p in run.pools.items():
         spec = p.spec
         busy_gpu_s = p.alloc.integral(0.0, end)
@@ -154,7 +174,7 @@ def _pool_summary(run: _Run, w0: float, w1: float, end: float) -> tuple[dict[str
                                "spare_nodes": spec.spare_nodes, "purchase": spec.purchase, "utilization": util,
                                "node_failures": p.node_failures, "cost_usd": cost, "energy_kwh": energy_j / J_PER_KWH,
                                "usd_per_gpu_hour": p.usd_per_gpu_s * SECONDS_PER_HOUR}
-        owned_book = run.sc.owned_book
+        owned_book = run.scenario.owned_book
         # compare owning with the pool's own rental option (a rented pool), else with on-demand
         option = spec.purchase if spec.purchase in PURCHASE_OPTIONS else "on_demand"
         if owned_book is not None and owned_book.owned_cost(spec.hardware.id) is not None \
@@ -167,74 +187,90 @@ def _pool_summary(run: _Run, w0: float, w1: float, end: float) -> tuple[dict[str
     return out, total_cost, total_energy_j, notes
 
 
-def build_result(run: _Run) -> ClusterResult:
-    from simulator.cluster.engine import ClusterResult
+def _all_ended(jobs: pd.DataFrame) -> bool:
+    """Every job reached a final state (completed, failed or cancelled)."""
+    return bool(jobs["status"].isin(("COMPLETED", "FAILED", "CANCELLED")).all()) and len(jobs) > 0
 
-    sc = run.sc
-    end = float(run.env.now)
-    notes: list[str] = []
+
+def _window(run: RunRecord) -> tuple[float, float, list[str]]:
+    """The steady-state window [warmup_s, end] (the whole run when the warm-up is not shorter), and a note."""
+    sc, end = run.scenario, run.end_s
+    notes = []
     w0 = sc.warmup_s if sc.warmup_s < end else 0.0
     if sc.warmup_s >= end and sc.warmup_s > 0:
         notes.append(f"warm-up ({sc.warmup_s:g} s) is not shorter than the run ({end:g} s); statistics cover the "
                      "whole run, warm-up included (pass a longer --until)")
-    w1 = end
-    installed = sc.gpus
-    jobs = jobs_frame(run)
-    seg = run.segments.to_frame()
+    return w0, end, notes
+
+
+def _utilisation(run: RunRecord, jobs: pd.DataFrame, w0: float, w1: float) -> dict[str, float]:
+    """Allocated and productive utilisation, goodput and ETTR over the window (see the module docstring)."""
+    end, installed = run.end_s, run.scenario.gpus
     alloc_win = sum(p.alloc.integral(w0, w1) for p in run.pools.values())
-    serving_win = run.serving.integral(w0, w1)
-    productive_win = _productive_in_window(seg, w0, w1) + serving_win
+    productive_win = _productive_in_window(run.segments, w0, w1) + run.serving.integral(w0, w1)
     span = w1 - w0
-    win = jobs[(jobs["submit_s"] >= w0) & (jobs["submit_s"] <= w1)]
-    waits = win["wait_s"].dropna().to_numpy()
-    done = win[win["status"] == "COMPLETED"]
-    trained = jobs[jobs["kind"].isin(TRAINING_KINDS) & jobs["first_start_s"].notna()]
+    trained = jobs[jobs["kind"].isin(TRAINING_JOB_KINDS) & jobs["first_start_s"].notna()]
     span_job = (trained["end_s"].fillna(end).clip(upper=end) - trained["first_start_s"]) * trained["gpus"]
     ettr = float((trained["productive_s"] * trained["gpus"]).sum() / span_job.sum()) if span_job.sum() > 0 \
         else math.nan
+    return {"utilization": alloc_win / (installed * span) if span > 0 else math.nan,
+            "utilization_productive": productive_win / (installed * span) if span > 0 else math.nan,
+            "goodput": productive_win / alloc_win if alloc_win > 0 else math.nan,
+            "effective_training_time_ratio": ettr}
+
+
+def _job_figures(run: RunRecord, jobs: pd.DataFrame, w0: float, w1: float) -> dict[str, Any]:
+    """Waits and JCT of the jobs submitted in the window; job counts by state; interruptions and lost GPU-hours."""
+    end = run.end_s
+    win = jobs[(jobs["submit_s"] >= w0) & (jobs["submit_s"] <= w1)]
+    done = win[win["status"] == "COMPLETED"]
     status = jobs["status"]
-    all_done = bool(status.isin(("COMPLETED", "FAILED", "CANCELLED")).all()) and len(jobs) > 0
-    load, overloaded, over_notes = _overload(run, jobs, w0, w1, installed)
-    notes += over_notes
+    pools, services = run.pools.values(), run.services
+
+    def gpu_hours(col: str) -> float:
+        return float((jobs[col] * jobs["gpus"]).sum()) / SECONDS_PER_HOUR
+
+    return {
+        **distribution_summary(win["wait_s"].dropna().to_numpy(), "queue_wait"),
+        **distribution_summary(done["jct_s"].to_numpy(), "jct"),
+        "makespan_s": float(jobs["end_s"].max() - jobs["submit_s"].min()) if _all_ended(jobs) else math.nan,
+        "jobs_submitted": int((jobs["submit_s"] <= end).sum()),
+        "jobs_completed": int((status == "COMPLETED").sum()), "jobs_failed": int((status == "FAILED").sum()),
+        "jobs_cancelled": int((status == "CANCELLED").sum()), "jobs_running_at_end": int((status == "running").sum()),
+        "jobs_queued_at_end": int((status == "queued").sum()),
+        "interruptions": run.interruptions["failure"] + run.interruptions["maintenance"],
+        "interruptions_unplanned": run.interruptions["failure"],
+        "interruptions_planned": run.interruptions["maintenance"], "preemptions": run.preemptions,
+        "node_failures": sum(p.node_failures for p in pools),
+        "gpu_hours_allocated": sum(p.alloc.integral(0.0, end) for p in pools) / SECONDS_PER_HOUR,
+        "gpu_hours_lost": gpu_hours("lost_s"), "gpu_hours_checkpoint": gpu_hours("checkpoint_s"),
+        "gpu_hours_restart": gpu_hours("overhead_s"), "gpu_hours_straggling": gpu_hours("straggle_s"),
+        "serving_gpu_hours": run.serving.integral(0.0, end) / SECONDS_PER_HOUR,
+        "serving_shortfall_gpu_hours": (run.demand.integral(0.0, end) - run.serving.integral(0.0, end))
+        / SECONDS_PER_HOUR,
+        "serving_replica_losses": sum(s.losses for s in services),
+    }
+
+
+def build_result(run: RunRecord) -> ClusterResult:
+    """The summary (the `simulator cluster --json` contract), job and segment records and levels of a run."""
+    sc, end = run.scenario, run.end_s
+    w0, w1, notes = _window(run)
+    jobs = jobs_frame(run)
+    figures = _job_figures(run, jobs, w0, w1)
+    load, overloaded, over_notes = _overload(run, jobs, w0, w1, sc.gpus)
     pools, cost_usd, energy_j, price_notes = _pool_summary(run, w0, w1, end)
-    notes += price_notes
-    if run.auto_until and not all_done:
+    notes += over_notes + price_notes
+    if run.auto_until and not _all_ended(jobs):
         notes.append(f"stopped at the safety bound {end:g} s before every job ended; pass --until to choose the "
                      "horizon")
     energy_kwh = energy_j / J_PER_KWH
     jobs_cost = float(jobs["cost_usd"].sum()) if not jobs["cost_usd"].isna().any() else math.nan  # unpriced pool
     serving_cost = sum(s.gpu_s * run.pools[s.spec.pool].usd_per_gpu_s for s in run.services)
     summary: dict[str, Any] = {
-        "scenario": sc.id, "policy": run.policy_name, "seed": run.seed, "end_s": end,
-        "window_start_s": w0, "window_end_s": w1, "installed_gpus": installed,
-        "utilization": alloc_win / (installed * span) if span > 0 else math.nan,
-        "utilization_productive": productive_win / (installed * span) if span > 0 else math.nan,
-        "goodput": productive_win / alloc_win if alloc_win > 0 else math.nan,
-        "effective_training_time_ratio": ettr,
-        **distribution_summary(waits, "queue_wait"),
-        **distribution_summary(done["jct_s"].to_numpy(), "jct"),
-        "makespan_s": float(jobs["end_s"].max() - jobs["submit_s"].min()) if all_done else math.nan,
-        "jobs_submitted": int((jobs["submit_s"] <= end).sum()),
-        "jobs_completed": int((status == "COMPLETED").sum()),
-        "jobs_failed": int((status == "FAILED").sum()),
-        "jobs_cancelled": int((status == "CANCELLED").sum()),
-        "jobs_running_at_end": int((status == "running").sum()),
-        "jobs_queued_at_end": int((status == "queued").sum()),
-        "interruptions": run.interruptions["failure"] + run.interruptions["maintenance"],
-        "interruptions_unplanned": run.interruptions["failure"],
-        "interruptions_planned": run.interruptions["maintenance"],
-        "preemptions": run.preemptions,
-        "node_failures": sum(p.node_failures for p in run.pools.values()),
-        "gpu_hours_allocated": sum(p.alloc.integral(0.0, end) for p in run.pools.values()) / SECONDS_PER_HOUR,
-        "gpu_hours_lost": float((jobs["lost_s"] * jobs["gpus"]).sum()) / SECONDS_PER_HOUR,
-        "gpu_hours_checkpoint": float((jobs["checkpoint_s"] * jobs["gpus"]).sum()) / SECONDS_PER_HOUR,
-        "gpu_hours_restart": float((jobs["overhead_s"] * jobs["gpus"]).sum()) / SECONDS_PER_HOUR,
-        "gpu_hours_straggling": float((jobs["straggle_s"] * jobs["gpus"]).sum()) / SECONDS_PER_HOUR,
-        "serving_gpu_hours": run.serving.integral(0.0, end) / SECONDS_PER_HOUR,
-        "serving_shortfall_gpu_hours": (run.demand.integral(0.0, end) - run.serving.integral(0.0, end))
-        / SECONDS_PER_HOUR,
-        "serving_replica_losses": sum(s.losses for s in run.services),
-        "offered_load": load, "overloaded": overloaded,
+        "scenario": sc.id, "policy": run.policy, "seed": run.seed, "end_s": end,
+        "window_start_s": w0, "window_end_s": w1, "installed_gpus": sc.gpus, **_utilisation(run, jobs, w0, w1),
+        **figures, "offered_load": load, "overloaded": overloaded,
         "cost_usd": cost_usd, "cost_jobs_usd": jobs_cost, "cost_serving_usd": serving_cost,
         "cost_idle_usd": cost_usd - jobs_cost - serving_cost,
         "energy_kwh": energy_kwh, "co2e_kg": cost_mod.carbon_kg(energy_kwh, sc.price_book),
@@ -244,7 +280,7 @@ def build_result(run: _Run) -> ClusterResult:
               "up_gpus": _sum_levels([p.up_gpus for p in run.pools.values()]),
               "queued_jobs": run.queued_jobs.arrays(), "queued_gpus": run.queued_gpus.arrays(),
               "serving_gpus": run.serving.arrays(), "serving_demand_gpus": run.demand.arrays()}
-    return ClusterResult(_clean(summary), jobs, seg, levels)
+    return ClusterResult(json_safe(summary), jobs, run.segments, levels)
 
 
 def _sum_levels(monitors: list[Any]) -> tuple[np.ndarray, np.ndarray]:

@@ -1,176 +1,41 @@
-"""Cluster scenarios as frozen domain types: pools, job lists (explicit, generated, trace), services.
-
-`load_scenario` validates a YAML file (schema_cluster) and returns a `ClusterScenario`; `materialize_jobs`
-draws the generated jobs for one seed. Training jobs given as (model, tokens, plan) take their run time from
-the training core (`simulator.api.training.estimate_training`) on each pool's hardware.
-"""
+"""Cluster scenarios from YAML (schema) to frozen domain types (spec): pools with their hardware and prices, explicit
+jobs (a duration, or a model + tokens + plan timed by the training core), trace jobs (trace), generators and inference
+services. `materialize_jobs` (jobs) draws the generated jobs of one seed."""
 
 from __future__ import annotations
 
-import csv
+import copy
 import math
-from dataclasses import dataclass
+import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import ValidationError
 
-from simulator.catalog import SCENARIOS_DIR, format_validation_error, load_hardware, load_price_book, read_yaml, resolve
-from simulator.cluster.schema import (
-    MAX_BATCH_PRIORITY,
-    DurationFile,
-    GeneratorFile,
-    JobFile,
-    ScenarioFile,
-    TraceFile,
-    TrainingPlanFile,
+from simulator.catalog import (
+    SCENARIOS_DIR,
+    format_validation_error,
+    load_hardware,
+    load_model,
+    load_price_book,
+    parse_yaml_text,
+    read_yaml,
+    resolve,
 )
-from simulator.core import cost as cost_mod
-from simulator.core.hardware import Accelerator
+from simulator.cluster.schema import DurationFile, GeneratorFile, JobFile, ScenarioFile, TrainingPlanFile
+from simulator.cluster.spec import (
+    ClusterScenario,
+    Distribution,
+    GeneratorSpec,
+    JobSpec,
+    PoolSpec,
+    ReliabilitySpec,
+    ServiceSpec,
+    normalised,
+)
+from simulator.cluster.trace import allowed_pools, check_fits, trace_jobs
+from simulator.core.training.estimate import PlanArgs, estimate_plan, make_options
 from simulator.errors import DataFileError, SimulatorError, UnknownIdError
-from simulator.units import SECONDS_PER_DAY, human_count, human_duration
-
-TRACE_REQUIRED = ("job_id", "submit_time", "gpu_num", "duration")
-TRACE_OPTIONAL = ("state", "priority", "pool", "user")
-# Public-trace states (Helios/Acme Slurm states, Philly Pass/Killed/Failed) -> how the replayed job ends.
-TRACE_STATES = {"COMPLETED": "COMPLETED", "PASS": "COMPLETED", "FAILED": "FAILED", "NODE_FAIL": "FAILED",
-                "TIMEOUT": "FAILED", "CANCELLED": "CANCELLED", "KILLED": "CANCELLED"}
-
-
-@dataclass(frozen=True, slots=True)
-class PoolSpec:
-    id: str
-    hardware: Accelerator
-    nodes: int  # installed nodes, spares included
-    spare_nodes: int
-    gpus_per_node: int
-    relative_speed: float
-    purchase: str
-    failures_per_1000_node_days: float
-    planned_per_1000_node_days: float
-
-    @property
-    def gpus(self) -> int:
-        return self.nodes * self.gpus_per_node
-
-
-@dataclass(frozen=True, slots=True)
-class JobSpec:
-    """One job as submitted (the engine numbers jobs by their position in submit order)."""
-
-    name: str
-    kind: str
-    gpus: int
-    submit_s: float
-    pools: tuple[str, ...]
-    work_s: tuple[float, ...]  # failure-free run time in each allowed pool (same order as pools)
-    priority: int
-    preemptible: bool
-    whole_nodes: bool
-    checkpoint_write_s: float
-    restart_s: float
-    interval_s: float | None  # None: Young/Daly from the job's MTTI
-    final_state: str = "COMPLETED"  # trace replay: how the job ends when it runs to the end
-    user: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Distribution:
-    """One run-time distribution (seconds); `sample` is vectorised."""
-
-    kind: str
-    weight: float
-    a: float  # value_s | mean_s | median_s | low_s
-    b: float = 0.0  # sigma | high_s
-
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        if self.kind == "fixed":
-            return np.full(n, self.a)
-        if self.kind == "exponential":
-            return rng.exponential(self.a, n)
-        if self.kind == "lognormal":
-            return self.a * np.exp(self.b * rng.standard_normal(n))
-        if self.kind == "loguniform":
-            return np.exp(rng.uniform(math.log(self.a), math.log(self.b), n))
-        return rng.uniform(self.a, self.b, n)
-
-
-@dataclass(frozen=True, slots=True)
-class GeneratorSpec:
-    name: str
-    kind: str
-    jobs_per_day: float
-    n_jobs: int | None
-    start_s: float
-    stop_s: float | None
-    gpus_values: tuple[int, ...]
-    gpus_weights: tuple[float, ...]
-    durations: tuple[Distribution, ...]
-    priority_values: tuple[int, ...]
-    priority_weights: tuple[float, ...]
-    pools: tuple[str, ...]
-    preemptible: bool
-    whole_nodes: bool
-    checkpoint_write_s: float
-    restart_s: float
-    interval_s: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceSpec:
-    name: str
-    pool: str
-    gpus_per_replica: int
-    peak_replicas: int
-    demand_curve: tuple[float, ...]  # share of peak per hour of day, hour 0 = simulation start
-
-    def replicas_at(self, t_s: float) -> int:
-        """Replicas wanted at time t: ceil(peak x curve[hour of day])."""
-        hour = int(t_s // 3600.0) % 24
-        return math.ceil(self.peak_replicas * self.demand_curve[hour] - 1e-9)
-
-
-@dataclass(frozen=True, slots=True)
-class ReliabilitySpec:
-    failures_enabled: bool
-    repair_time_s: float
-    maintenance_time_s: float
-    repair_distribution: str
-    max_restarts: int | None
-    interval_method: str  # daly | young | none
-    preemption_overhead_s: float | None  # None: Helios 7/30/60 s by size
-    straggler_probability: float
-    straggler_slowdown: float
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterScenario:
-    id: str
-    name: str
-    path: str
-    description: str
-    pools: tuple[PoolSpec, ...]
-    jobs: tuple[JobSpec, ...]  # explicit and trace jobs (ids assigned by materialize_jobs)
-    generators: tuple[GeneratorSpec, ...]
-    services: tuple[ServiceSpec, ...]
-    reliability: ReliabilitySpec
-    policy: str
-    price_book: cost_mod.PriceBook
-    owned_book: cost_mod.PriceBook | None
-    horizon_s: float | None
-    warmup_s: float
-    max_scan: int
-    idle_power_fraction_of_tdp: float
-    published: dict[str, Any] | None
-    sources: tuple[str, ...] = ()
-
-    def pool(self, pool_id: str) -> PoolSpec:
-        return next(p for p in self.pools if p.id == pool_id)
-
-    @property
-    def gpus(self) -> int:
-        return sum(p.gpus for p in self.pools)
 
 
 # ---------------------------------------------------------------- loading
@@ -184,6 +49,11 @@ def cluster_scenario_ids() -> list[str]:
         except DataFileError:
             continue
     return out
+
+
+def scenario_data(ref: str | Path) -> dict[str, Any]:
+    """The mapping of a cluster scenario file by shipped id or path, as written (scenario_from_dict validates it)."""
+    return read_yaml(resolve(ref, SCENARIOS_DIR, "cluster scenario"))
 
 
 def load_scenario(ref: str | Path | ClusterScenario) -> ClusterScenario:
@@ -200,6 +70,48 @@ def load_scenario(ref: str | Path | ClusterScenario) -> ClusterScenario:
         raise DataFileError(f"{path}: field 'kind' = {data.get('kind')!r}; a cluster scenario needs "
                             "'kind: cluster_scenario'")
     return scenario_from_dict(data, str(path), path.parent)
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | Any, source: str = "<scenario>") -> dict[str, Any]:
+    """A copy of a scenario mapping with dotted-key overrides applied (``failures.enabled: false``)."""
+    out = copy.deepcopy(data)
+    items = overrides.items() if isinstance(overrides, dict) else overrides
+    for dotted, value in items:
+        node = out
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise DataFileError(f"override {dotted!r}: {part!r} is not a mapping in {source}")
+        node[leaf] = value
+    return out
+
+
+def parse_scenario_text(text: str, name: str = "uploaded scenario") -> dict[str, Any]:
+    """Validate a cluster scenario given as YAML text (an upload); returns its mapping (errors name the field)."""
+    data = parse_yaml_text(text, name)
+    if data.get("kind") != "cluster_scenario":
+        raise DataFileError(f"{name}: field 'kind' = {data.get('kind')!r}; a cluster scenario needs "
+                            "'kind: cluster_scenario' (see workloads/scenarios/research-1k-h100.yaml)")
+    scenario_from_dict(copy.deepcopy(data), name, base_dir=SCENARIOS_DIR)
+    return data
+
+
+def build_scenario(data: dict[str, Any], overrides: tuple[tuple[str, Any], ...] = (), trace_csv: bytes | None = None,
+                   name: str = "scenario", base_dir: Path = SCENARIOS_DIR) -> ClusterScenario:
+    """A ClusterScenario from a mapping with dotted-key overrides and, optionally, a job trace (CSV bytes) that
+    replaces the job mix (explicit jobs and generators) and runs on the scenario's pools."""
+    data = apply_overrides(data, overrides, name)
+    if trace_csv is None:
+        return scenario_from_dict(data, name, base_dir=base_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "trace.csv"
+        path.write_bytes(trace_csv)
+        data.update(jobs=[], generators=[], trace={"path": str(path)})
+        try:
+            return scenario_from_dict(data, name, base_dir=base_dir)
+        except SimulatorError as exc:
+            raise type(exc)(str(exc).replace(str(path), "uploaded trace")) from None
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "<dict>", base_dir: Path | None = None) -> ClusterScenario:
@@ -235,7 +147,7 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<dict>", base_dir: P
     for i, j in enumerate(f.jobs):
         jobs.extend(_explicit_jobs(j, i, f, by_id, source))
     if f.trace is not None:
-        jobs.extend(_trace_jobs(f.trace, f, by_id, source, base_dir or Path(source).parent))
+        jobs.extend(trace_jobs(f.trace, f, by_id, source, base_dir or Path(source).parent))
     gens = tuple(_generator(g, i, f, by_id, source) for i, g in enumerate(f.generators))
     services = []
     for i, s in enumerate(f.services):
@@ -268,17 +180,6 @@ def _pool(f: ScenarioFile, i: int, source: str) -> PoolSpec:
                     fail.planned_per_1000_node_days if fail.enabled else 0.0)
 
 
-def _allowed(names: list[str] | None, f: ScenarioFile) -> tuple[str, ...]:
-    return tuple(names) if names else tuple(p.id for p in f.pools)
-
-
-def _check_fits(gpus: int, pools: tuple[str, ...], by_id: dict[str, PoolSpec], what: str) -> None:
-    biggest = max(by_id[p].gpus for p in pools)
-    if gpus > biggest:
-        raise DataFileError(f"{what} asks for {gpus} GPUs but the largest allowed pool has {biggest}; "
-                            "lower gpus or add nodes to a pool")
-
-
 def _ckpt(j: Any, f: ScenarioFile) -> tuple[float, float, float | None]:
     write = f.checkpoint.write_time_s if j.checkpoint_write_s is None else j.checkpoint_write_s
     restart = f.checkpoint.restart_time_s if j.restart_time_s is None else j.restart_time_s
@@ -289,9 +190,9 @@ def _ckpt(j: Any, f: ScenarioFile) -> tuple[float, float, float | None]:
 
 
 def _explicit_jobs(j: JobFile, i: int, f: ScenarioFile, by_id: dict[str, PoolSpec], source: str) -> list[JobSpec]:
-    pools = _allowed(j.pools, f)
+    pools = allowed_pools(j.pools, f)
     what = f"{source}: jobs[{i}] ({j.name})"
-    _check_fits(j.gpus, pools, by_id, what)
+    check_fits(j.gpus, pools, by_id, what)
     if j.training is None:
         work = tuple(float(j.duration_s) / by_id[p].relative_speed for p in pools)  # type: ignore[arg-type]
     else:
@@ -304,18 +205,16 @@ def _explicit_jobs(j: JobFile, i: int, f: ScenarioFile, by_id: dict[str, PoolSpe
 
 def _training_time_s(j: JobFile, t: TrainingPlanFile, pool: PoolSpec, what: str) -> float:
     """Failure-free run time of a (model, tokens, plan) job on one pool, from the training core."""
-    from simulator.api.training import estimate_training
-
     try:
-        res = estimate_training(t.model, pool.hardware, j.gpus, global_batch=t.global_batch, seq_len=t.seq_len,
-                                train_tokens=t.train_tokens, uneven_pp=t.uneven_pp, dropout=t.dropout,
-                                **t.plan_kwargs())
+        options = make_options(t.seq_len, t.global_batch, uneven_pp=t.uneven_pp, dropout=t.dropout)
+        rec = estimate_plan(load_model(t.model), pool.hardware, j.gpus, PlanArgs(**t.plan_kwargs()), options,
+                            book=load_price_book(None), train_tokens=t.train_tokens)
     except SimulatorError as exc:
         raise DataFileError(f"{what} training plan on pool {pool.id!r}: {exc}") from None
-    if not res.feasible:
+    if not rec.feasible:
         raise DataFileError(f"{what} training plan does not fit on pool {pool.id!r} ({pool.hardware.id}): "
-                            f"{res.reason}; change tp/pp/zero/recompute or the pool")
-    return float(res.total_time_s)
+                            f"{rec.reason}; change tp/pp/zero/recompute or the pool")
+    return float(rec.total_time_s)
 
 
 def _distribution(d: DurationFile) -> Distribution:
@@ -329,9 +228,9 @@ def _distribution(d: DurationFile) -> Distribution:
 
 
 def _generator(g: GeneratorFile, i: int, f: ScenarioFile, by_id: dict[str, PoolSpec], source: str) -> GeneratorSpec:
-    pools = _allowed(g.pools, f)
+    pools = allowed_pools(g.pools, f)
     gpus = {g.gpus: 1.0} if isinstance(g.gpus, int) else dict(g.gpus)
-    _check_fits(max(gpus), pools, by_id, f"{source}: generators[{i}] ({g.name})")
+    check_fits(max(gpus), pools, by_id, f"{source}: generators[{i}] ({g.name})")
     if g.n_jobs is None and g.stop_s is None and f.horizon_s is None:
         raise DataFileError(f"{source}: generators[{i}] ({g.name}) is unbounded; set n_jobs, stop_s or the "
                             "scenario's horizon_s")
@@ -339,129 +238,5 @@ def _generator(g: GeneratorFile, i: int, f: ScenarioFile, by_id: dict[str, PoolS
     durs = g.duration if isinstance(g.duration, list) else [g.duration]
     write, restart, interval = _ckpt(g, f)
     return GeneratorSpec(g.name, g.kind, g.jobs_per_day, g.n_jobs, g.start_s, g.stop_s, tuple(gpus),
-                         _norm(gpus.values()), tuple(_distribution(d) for d in durs), tuple(prio),
-                         _norm(prio.values()), pools, g.preemptible, g.whole_nodes, write, restart, interval)
-
-
-def _norm(weights: Any) -> tuple[float, ...]:
-    w = np.asarray(list(weights), dtype=float)
-    return tuple((w / w.sum()).tolist())
-
-
-# ---------------------------------------------------------------- trace CSV
-def _trace_jobs(t: TraceFile, f: ScenarioFile, by_id: dict[str, PoolSpec], source: str,
-                base_dir: Path) -> list[JobSpec]:
-    path = (base_dir / t.path).resolve() if not Path(t.path).is_absolute() else Path(t.path)
-    default_pools = _allowed(t.pools, f)
-    write, restart, interval = f.checkpoint.write_time_s, f.checkpoint.restart_time_s, f.checkpoint.interval_s
-    if interval is None and f.checkpoint.interval == "none":
-        interval = math.inf
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        raise DataFileError(f"{source}: trace file {str(path)!r} cannot be read ({exc.strerror}); "
-                            "fix trace.path (relative to the scenario file)") from None
-    jobs: list[JobSpec] = []
-    with handle:
-        reader = csv.DictReader(handle)
-        cols = [c.strip() for c in (reader.fieldnames or [])]
-        missing = [c for c in TRACE_REQUIRED if c not in cols]
-        if missing:
-            raise DataFileError(f"{path}: missing column(s) {', '.join(missing)}; a cluster trace needs "
-                                f"{', '.join(TRACE_REQUIRED)} (optional: {', '.join(TRACE_OPTIONAL)})")
-        last = -math.inf
-        for row_no, raw in enumerate(reader, start=2):
-            row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
-            where = f"{path}: row {row_no}"
-            submit = _num(row, "submit_time", where) * t.time_scale
-            if submit < last:
-                raise DataFileError(f"{where}: submit_time {submit:g} is earlier than the previous row ({last:g}); "
-                                    "sort the trace by submit_time")
-            last = submit
-            gpus = _num(row, "gpu_num", where)
-            if gpus < 1 or gpus != int(gpus):
-                raise DataFileError(f"{where}: gpu_num = {row['gpu_num']!r} must be a whole number >= 1 "
-                                    "(drop CPU-only rows)")
-            dur = _num(row, "duration", where) * t.time_scale
-            if dur < 0:
-                raise DataFileError(f"{where}: duration = {row['duration']!r} is negative; durations are seconds >= 0")
-            state = row.get("state") or "COMPLETED"
-            final = TRACE_STATES.get(state.upper())
-            if final is None:
-                raise DataFileError(f"{where}: state = {state!r} is not one of {', '.join(sorted(TRACE_STATES))}")
-            pools = default_pools
-            if row.get("pool"):
-                if row["pool"] not in by_id:
-                    raise DataFileError(f"{where}: pool = {row['pool']!r} is not a pool of the scenario "
-                                        f"({', '.join(by_id)})")
-                pools = (row["pool"],)
-            _check_fits(int(gpus), pools, by_id, where)
-            prio = int(_num(row, "priority", where)) if row.get("priority") else 0
-            if abs(prio) > MAX_BATCH_PRIORITY:
-                raise DataFileError(f"{where}: priority = {prio} is outside +-{MAX_BATCH_PRIORITY}; inference "
-                                    "replicas outrank every batch priority, so rescale the column")
-            jobs.append(JobSpec(row["job_id"] or f"row{row_no}", t.kind, int(gpus), submit, pools,
-                                tuple(dur / by_id[p].relative_speed for p in pools), prio, t.preemptible, False,
-                                write, restart, interval, final, row.get("user", "")))
-    if not jobs:
-        raise DataFileError(f"{path}: the trace has no rows")
-    return jobs
-
-
-def _num(row: dict[str, str], col: str, where: str) -> float:
-    text = row.get(col, "")
-    try:
-        value = float(text)
-    except ValueError:
-        raise DataFileError(f"{where}: {col} = {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise DataFileError(f"{where}: {col} = {text!r} is not a finite number")
-    return value
-
-
-# ---------------------------------------------------------------- materialising one seed's job list
-MAX_GENERATED_JOBS = 2_000_000  # a run this size already takes tens of minutes; beyond it, memory runs out first
-
-
-def materialize_jobs(scenario: ClusterScenario, rng: np.random.Generator, until_s: float | None) -> tuple[JobSpec, ...]:
-    """All jobs of one run, sorted by submit time (stable); generated jobs drawn from `rng`."""
-    drawn: list[JobSpec] = list(scenario.jobs)
-    for g in scenario.generators:
-        drawn.extend(_draw(g, scenario, rng, until_s))
-    drawn.sort(key=lambda j: j.submit_s)
-    return tuple(drawn)
-
-
-def _draw(g: GeneratorSpec, scenario: ClusterScenario, rng: np.random.Generator,
-          until_s: float | None) -> list[JobSpec]:
-    # horizon_s is the default --until: an explicit --until, longer or shorter, sets how long jobs arrive
-    stop = min(x for x in (g.stop_s, until_s if until_s is not None else scenario.horizon_s, math.inf) if x is not None)
-    if g.n_jobs is None and math.isinf(stop):
-        raise SimulatorError(f"generator {g.name!r} is unbounded: set n_jobs or stop_s, or pass --until")
-    mean_gap_s = SECONDS_PER_DAY / g.jobs_per_day
-    expected = g.n_jobs if g.n_jobs is not None else (stop - g.start_s) / mean_gap_s
-    if expected > MAX_GENERATED_JOBS:
-        raise SimulatorError(
-            f"generator {g.name!r} would submit about {human_count(expected)} jobs ({g.jobs_per_day:g} per day for "
-            f"{human_duration(stop - g.start_s)}); one run simulates at most {MAX_GENERATED_JOBS:,}: pass a shorter --until or horizon_s, "
-            f"or set the generator's stop_s or n_jobs")
-    if g.n_jobs is not None:
-        t = g.start_s + np.cumsum(rng.exponential(mean_gap_s, g.n_jobs))
-    else:
-        expect = int((stop - g.start_s) / mean_gap_s * 1.2) + 16
-        t = g.start_s + np.cumsum(rng.exponential(mean_gap_s, expect))
-        while t[-1] < stop:
-            t = np.concatenate([t, t[-1] + np.cumsum(rng.exponential(mean_gap_s, expect))])
-    t = t[t < stop]
-    n = len(t)
-    gpus = rng.choice(np.asarray(g.gpus_values), size=n, p=np.asarray(g.gpus_weights))
-    comp = rng.choice(len(g.durations), size=n, p=_norm(d.weight for d in g.durations))
-    dur = np.empty(n)
-    for k, d in enumerate(g.durations):
-        mask = comp == k
-        dur[mask] = d.sample(rng, int(mask.sum()))
-    prio = rng.choice(np.asarray(g.priority_values), size=n, p=np.asarray(g.priority_weights))
-    speeds = [scenario.pool(p).relative_speed for p in g.pools]
-    return [JobSpec(f"{g.name}-{k}", g.kind, int(gpus[k]), float(t[k]), g.pools,
-                    tuple(float(dur[k]) / s for s in speeds), int(prio[k]), g.preemptible, g.whole_nodes,
-                    g.checkpoint_write_s, g.restart_s, g.interval_s) for k in range(n)]
+                         normalised(gpus.values()), tuple(_distribution(d) for d in durs), tuple(prio),
+                         normalised(prio.values()), pools, g.preemptible, g.whole_nodes, write, restart, interval)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -15,10 +16,10 @@ from simulator.core.plans import OUT_OF_MEMORY, REASONS, PlanGrid, describe_reas
 from simulator.core.training import BREAKDOWN_KEYS, TrainingOptions, evaluate
 from simulator.errors import PlanError
 from simulator.units import GIB, J_PER_KWH, SECONDS_PER_HOUR, TFLOP
+from simulator.vocab import OBJECTIVES
 
 MEMORY_PARTS = {"weights": "weights", "gradients": "gradients", "optimizer_states": "optimizer_states",
                 "activations": "activations", "buffers": "buffers"}
-OBJECTIVES = ("time", "cost")
 # results that need a token budget (and a plan that runs): null otherwise
 RUN_TOTAL_KEYS = ("total_time_s", "gpu_hours", "energy_kwh", "co2e_kg", "cost_usd", "usd_per_million_tokens")
 CHUNK = 250_000
@@ -70,9 +71,19 @@ def pareto_front(time_s: np.ndarray, cost_usd: np.ndarray) -> np.ndarray:
     return np.asarray(keep, dtype=np.int64)
 
 
-@dataclass
+def plan_row(rec: dict[str, Any]) -> dict[str, Any]:
+    """A plan record as one table row: breakdown parts as <part>_s columns, memory parts as <part>_bytes."""
+    flat = {k: v for k, v in rec.items() if k not in ("breakdown", "memory_breakdown")}
+    flat.update({f"{k}_s": v for k, v in rec["breakdown"].items()})
+    flat.update({f"{k}_bytes": v for k, v in rec["memory_breakdown"].items()})
+    return flat
+
+
+@dataclass(frozen=True)
 class SearchResult:
     """All evaluated plans (arrays) plus the ranking of the feasible ones."""
+
+    kind: ClassVar[str] = "plan"
 
     model: TransformerSpec
     hardware: Accelerator
@@ -137,17 +148,17 @@ class SearchResult:
             out[n] = "; ".join(f"{t} ({c:,} plans)" for t, c in sorted(counts.items(), key=lambda x: -x[1]) if c)
         return out
 
-    def to_frame(self, k: int | None = None):
-        """Top plans as a flat pandas DataFrame (breakdown columns suffixed _s)."""
+    def to_dict(self, k: int = 10) -> dict[str, Any]:
+        """The search in numbers and its k best plans (each the `simulator train --json` record)."""
+        return {"model": self.model.id, "hardware": self.hardware.id, "objective": self.objective,
+                "gpu_counts": list(self.gpu_counts), "n_plans": self.n_plans, "n_feasible": self.n_feasible,
+                "reason_counts": dict(self.reason_counts), "plans": self.top(k) if len(self.ranking) else []}
+
+    def to_frame(self, k: int | None = None) -> Any:
+        """Top plans as a flat pandas DataFrame (breakdown columns suffixed _s, memory parts _bytes)."""
         import pandas as pd
 
-        rows = []
-        for rec in (self.top(k or len(self.ranking)) if len(self.ranking) else []):
-            flat = {k2: v for k2, v in rec.items() if k2 not in ("breakdown", "memory_breakdown")}
-            flat.update({f"{k2}_s": v for k2, v in rec["breakdown"].items()})
-            flat.update({f"{k2}_bytes": v for k2, v in rec["memory_breakdown"].items()})
-            rows.append(flat)
-        return pd.DataFrame(rows)
+        return pd.DataFrame([plan_row(rec) for rec in (self.top(k or len(self.ranking)) if len(self.ranking) else [])])
 
 
 def plan_record(grid: PlanGrid, m: dict[str, np.ndarray], i: int, model: TransformerSpec,

@@ -1,202 +1,94 @@
-"""Scenario files: one what-if question as YAML, shared by the CLI (`simulator run`), the app's
-export and batch sweeps. Each kind has a pydantic schema and a runner returning a flat record."""
+"""Run a scenario of any kind: validate it (runs.schema), run it, return its typed result (`evaluate_scenario`) or
+its record (`run_scenario`, what sweeps store)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from simulator.catalog import format_validation_error, read_yaml
-from simulator.catalog.schema import NoBoolNumbers, PlanSpec
+from simulator.api.training import estimate_training, plan_training
+from simulator.catalog import SCENARIOS_DIR, format_validation_error, load_hardware, load_model, read_yaml
+from simulator.cluster.engine import simulate_cluster
+from simulator.cluster.metrics import ClusterResult
+from simulator.cluster.scenario import build_scenario, cluster_scenario_ids
+from simulator.core.inference import Deployment, InferenceResult, estimate_inference
+from simulator.core.training.result import TrainingResult
 from simulator.errors import DataFileError
+from simulator.runs.schema import (
+    ClusterRunScenario,
+    DeploymentSpec,
+    InferenceScenario,
+    ServingScenario,
+    TrainingScenario,
+)
+from simulator.serving import ServingConfig, ServingResult, make_workload, simulate_serving
+
+Result = TrainingResult | InferenceResult | ServingResult | ClusterResult
 
 
-class _Strict(NoBoolNumbers):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TrainingOptionsSpec(_Strict):
-    attention_kernel: Literal["flash", "flash1", "unfused"] = "flash"
-    tp_comm_overlap: bool = False
-    dp_overlap: bool = True
-    dropout: bool | None = None  # None: as the model file says
-    fused_kernels: bool = True
-    grad_reduce_fp32: bool = True
-    uneven_pp: bool | None = None  # None: searches try unequal stages, a given plan must divide evenly
-    framework: Literal["standard", "deepspeed-zero3-2021"] = "standard"  # simulator.core.training.FRAMEWORKS
-
-
-class _ModelOnHardware(_Strict):
-    """Fields every model-on-hardware scenario shares (each kind adds `kind` and its own fields)."""
-
-    schema_version: Literal[1] = 1
-    name: str = ""
-    model: str = Field(min_length=1, description="model id or path to a model YAML")
-    hardware: str = Field(min_length=1, description="accelerator id or path to a profile YAML")
-
-
-class TrainingScenario(_ModelOnHardware):
-    """A training run: with `plan` it is estimated as given, without it the best plan is searched."""
-
-    kind: Literal["training"] = "training"
-    gpus: PositiveInt
-    global_batch: PositiveInt
-    seq_len: PositiveInt
-    train_tokens: PositiveFloat | None = None
-    price_book: str | None = None
-    purchase: Literal["on_demand", "reserved_1y", "reserved_3y", "spot", "owned"] = "on_demand"
-    objective: Literal["time", "cost"] = "time"
-    precisions: list[Literal["bf16", "fp16", "fp8"]] = ["bf16"]
-    plan: PlanSpec | None = None
-    options: TrainingOptionsSpec = TrainingOptionsSpec()
-
-
-def run_training(s: TrainingScenario) -> dict[str, Any]:
-    """Evaluate a training scenario; returns the plan record (CLI JSON contract)."""
-    from simulator.api.training import estimate_training, plan_training
-
+def training_result(s: TrainingScenario) -> TrainingResult:
+    """A training scenario: its plan estimated, or (without a plan) the best plan searched."""
     opts = s.options.model_dump()
     if s.plan is not None:
         if s.plan.uneven_pp is not None:
             opts["uneven_pp"] = s.plan.uneven_pp
         return estimate_training(s.model, s.hardware, s.gpus, global_batch=s.global_batch, seq_len=s.seq_len,
                                  train_tokens=s.train_tokens, price_book=s.price_book, purchase=s.purchase,
-                                 **s.plan.plan_kwargs(), **opts).to_dict()
+                                 **s.plan.plan_kwargs(), **opts)
     res = plan_training(s.model, s.hardware, s.gpus, global_batch=s.global_batch, seq_len=s.seq_len,
                         train_tokens=s.train_tokens, objective=s.objective, precisions=s.precisions,
                         price_book=s.price_book, purchase=s.purchase, option_kw=opts)
     if not len(res.ranking):
         reasons = "; ".join(f"{k} ({v:,} plans)" for k, v in res.reason_counts.items())
-        return {"model": s.model, "hardware": s.hardware, "gpus": s.gpus, "feasible": False,
-                "reason": f"no plan fits: {reasons}"}
-    return res.record(int(res.ranking[0]))
+        return TrainingResult({"model": s.model, "hardware": s.hardware, "gpus": s.gpus, "feasible": False,
+                               "reason": f"no plan fits: {reasons}"})
+    return TrainingResult(res.record(int(res.ranking[0])))
 
 
-class ClusterRunScenario(_Strict):
-    """One cluster simulation: a shipped scenario id or path, optional overrides of its fields
-    (dotted keys, e.g. ``failures.enabled``), a policy and a seed."""
-
-    schema_version: Literal[1] = 1
-    kind: Literal["cluster"] = "cluster"
-    name: str = ""
-    scenario: str = Field(min_length=1, description="cluster scenario id or path")
-    overrides: dict[str, Any] = Field(default_factory=dict)
-    policy: Literal["fifo", "sjf", "priority", "easy"] | None = None
-    seed: int = 0
-    until_s: PositiveFloat | None = None
-
-
-def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | Any, source: str = "<scenario>") -> dict[str, Any]:
-    """A copy of a scenario mapping with dotted-key overrides applied (``failures.enabled: false``)."""
-    import copy
-
-    out = copy.deepcopy(data)
-    items = overrides.items() if isinstance(overrides, dict) else overrides
-    for dotted, value in items:
-        node = out
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise DataFileError(f"override {dotted!r}: {part!r} is not a mapping in {source}")
-        node[leaf] = value
-    return out
-
-
-def run_cluster(s: ClusterRunScenario) -> dict[str, Any]:
-    """Simulate a cluster scenario with overrides; returns the summary (the `simulator cluster --json` keys)."""
-    from simulator.cluster.engine import simulate_cluster
-    from simulator.cluster.scenario import SCENARIOS_DIR, scenario_from_dict
-
+def cluster_result(s: ClusterRunScenario) -> ClusterResult:
+    """Simulate a cluster scenario (a shipped id or a path) with its overrides applied."""
     path = Path(s.scenario)
     if not path.is_file():
         path = SCENARIOS_DIR / f"{s.scenario}.yaml"
     if not path.is_file():
         raise DataFileError(f"cluster scenario {s.scenario!r} is neither a shipped id nor an existing file")
-    data = apply_overrides(read_yaml(path), s.overrides, str(path))
-    scenario = scenario_from_dict(data, f"{path} (with overrides)", base_dir=path.parent)
-    result = simulate_cluster(scenario, policy=s.policy, seed=s.seed, until_s=s.until_s)
-    rec = result.to_dict()
-    out = {k: v for k, v in rec.items() if not isinstance(v, (list, tuple))}
-    out["warnings"] = "; ".join(str(w) for w in rec.get("warnings", []))  # flat, so sweeps keep them
-    return out
+    scenario = build_scenario(read_yaml(path), tuple(s.overrides.items()), name=f"{path} (with overrides)",
+                              base_dir=path.parent)
+    return simulate_cluster(scenario, policy=s.policy, seed=s.seed, until_s=s.until_s)
 
 
-class DeploymentSpec(_Strict):
-    tp: PositiveInt = 1
-    pp: PositiveInt = 1
-    ep: PositiveInt = 1
-    precision: str = "bf16"
-    kv_precision: str = "bf16"
-    engine: str = "vllm"
-    max_seqs: PositiveInt | None = None
-    max_batched_tokens: PositiveInt | None = None
+def run_cluster(s: ClusterRunScenario) -> dict[str, Any]:
+    """Simulate a cluster scenario with overrides; returns the summary (the `simulator cluster --json` keys, warnings
+    joined into one text)."""
+    return cluster_result(s).to_record()
 
 
-class InferenceScenario(_ModelOnHardware):
-    """A static batch: prefill `batch` prompts, then decode (the `simulator infer` question)."""
-
-    kind: Literal["inference"] = "inference"
-    deployment: DeploymentSpec = DeploymentSpec()
-    batch: PositiveInt = 1
-    input_len: PositiveInt = 1024
-    output_len: PositiveInt = 256
-
-
-def _deployment(d: DeploymentSpec):
-    from simulator.core.inference import Deployment
-
+def _deployment(d: DeploymentSpec) -> Deployment:
     return Deployment(**d.model_dump())
 
 
-def run_inference(s: InferenceScenario) -> dict[str, Any]:
-    from simulator.catalog import load_hardware, load_model
-    from simulator.core.inference import estimate_inference
-
+def inference_result(s: InferenceScenario) -> InferenceResult:
     return estimate_inference(load_model(s.model), load_hardware(s.hardware), _deployment(s.deployment),
-                              batch=s.batch, input_len=s.input_len, output_len=s.output_len).to_dict()
+                              batch=s.batch, input_len=s.input_len, output_len=s.output_len)
 
 
-class ServingScenario(_ModelOnHardware):
-    """Replicas behind a router under an arrival process (the `simulator serve` question)."""
-
-    kind: Literal["serving"] = "serving"
-    deployment: DeploymentSpec = DeploymentSpec()
-    replicas: PositiveInt = 1
-    router: str = "least_outstanding"
-    rate_per_s: PositiveFloat = 1.0
-    arrival: Literal["poisson", "gamma"] = "poisson"
-    requests: PositiveInt = 1000
-    input_len: PositiveFloat = 1024
-    output_len: PositiveFloat = 256
-    length_dist: str = "fixed"
-    slo_ttft_s: PositiveFloat = 2.0
-    slo_tpot_s: PositiveFloat = 0.1
-    seed: int = 0
-
-
-def run_serving(s: ServingScenario) -> dict[str, Any]:
-    from simulator.catalog import load_hardware, load_model
-    from simulator.serving import ServingConfig, make_workload, simulate_serving
-
+def serving_result(s: ServingScenario) -> ServingResult:
     wl = make_workload(s.requests, input_len=s.input_len, output_len=s.output_len, arrival=s.arrival,
                        rate_per_s=s.rate_per_s, length_dist=s.length_dist, seed=s.seed)
     cfg = ServingConfig(deployment=_deployment(s.deployment), replicas=s.replicas, router=s.router,
                         slo_ttft_s=s.slo_ttft_s, slo_tpot_s=s.slo_tpot_s)
-    res = simulate_serving(load_model(s.model), load_hardware(s.hardware), cfg, wl, seed=s.seed)
-    return {k: v for k, v in res.to_dict().items() if not isinstance(v, (list, tuple, dict))}
+    return simulate_serving(load_model(s.model), load_hardware(s.hardware), cfg, wl, seed=s.seed)
 
 
-# kind -> (schema, runner); the inference, serving and cluster engines add theirs here.
-SCENARIO_KINDS: dict[str, tuple[type[BaseModel], Callable[[Any], dict[str, Any]]]] = {
-    "training": (TrainingScenario, run_training),
-    "cluster": (ClusterRunScenario, run_cluster),
-    "inference": (InferenceScenario, run_inference),
-    "serving": (ServingScenario, run_serving),
+# kind -> (schema, runner)
+SCENARIO_KINDS: dict[str, tuple[type[BaseModel], Callable[[Any], Result]]] = {
+    "training": (TrainingScenario, training_result),
+    "cluster": (ClusterRunScenario, cluster_result),
+    "inference": (InferenceScenario, inference_result),
+    "serving": (ServingScenario, serving_result),
 }
 
 
@@ -213,10 +105,9 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> BaseMode
 
 
 def load_scenario(path: str | Path) -> BaseModel:
+    """A scenario file (or a shipped cluster scenario id) validated as its kind."""
     p = Path(path)
     if not p.is_file():
-        from simulator.cluster.scenario import cluster_scenario_ids
-
         if str(path) in cluster_scenario_ids():  # a shipped cluster scenario id, as `simulator cluster` takes
             return parse_scenario({"kind": "cluster", "scenario": str(path)}, str(path))
         raise DataFileError(f"scenario file {str(path)!r} does not exist (shipped cluster scenario ids: "
@@ -229,16 +120,14 @@ def load_scenario(path: str | Path) -> BaseModel:
     return parse_scenario(data, str(p))
 
 
-def run_scenario(scenario: BaseModel | dict[str, Any]) -> dict[str, Any]:
-    """Run any scenario kind and return its flat result record."""
+def evaluate_scenario(scenario: BaseModel | dict[str, Any]) -> Result:
+    """Run any scenario kind and return its typed result (its `kind` says which)."""
     if isinstance(scenario, dict):
         scenario = parse_scenario(scenario)
     _, runner = SCENARIO_KINDS[scenario.kind]  # type: ignore[attr-defined]
     return runner(scenario)
 
 
-def to_yaml(scenario: BaseModel) -> str:
-    """The scenario as YAML the CLI and sweeps accept (defaults omitted for readability)."""
-    data = scenario.model_dump(exclude_defaults=True)
-    data = {"schema_version": 1, "kind": scenario.kind, **data}  # type: ignore[attr-defined]
-    return yaml.safe_dump(data, sort_keys=False)
+def run_scenario(scenario: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    """Run any scenario kind and return its result record (`to_record()`: one row of a sweep)."""
+    return evaluate_scenario(scenario).to_record()

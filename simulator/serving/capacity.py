@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -154,6 +155,19 @@ class CapacityPlan:
     skipped: dict[str, str]
     target_rate_per_s: float
     slo: SLO
+
+    kind: ClassVar[str] = "capacity"
+
+    def to_record(self) -> dict[str, Any]:
+        """The cheapest deployment as one row (the target and SLO first)."""
+        q = int(self.slo.percentile)
+        return {"target_rate_per_s": self.target_rate_per_s, f"slo_ttft_p{q}_s": self.slo.ttft_s,
+                f"slo_tpot_p{q}_s": self.slo.tpot_s, **(self.best or {})}
+
+    def to_frame(self) -> pd.DataFrame:
+        """The cheapest deployment and the alternatives, one row each (`rank` 1 is the cheapest)."""
+        rows = [self.best] if self.best is not None else []
+        return pd.DataFrame([{"rank": i + 1, **r} for i, r in enumerate(rows + self.alternatives)])
 
     def to_dict(self) -> dict:
         q = int(self.slo.percentile)

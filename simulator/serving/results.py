@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -27,9 +28,18 @@ class ServingResult:
     summary: dict
     requests: pd.DataFrame
     timeseries: pd.DataFrame
+    kind: ClassVar[str] = "serving"
 
     def to_dict(self) -> dict:
         return dict(self.summary)
+
+    def to_record(self) -> dict[str, Any]:
+        """The summary without its list or mapping fields (one row of a sweep)."""
+        return {k: v for k, v in self.summary.items() if not isinstance(v, (list, tuple, dict))}
+
+    def to_frame(self) -> pd.DataFrame:
+        """The summary as one row (per-request rows: `requests`)."""
+        return pd.DataFrame([self.to_record()])
 
 
 def summarize(req: pd.DataFrame, slo_ttft_s: float = float("inf"), slo_tpot_s: float = float("inf")) -> dict:

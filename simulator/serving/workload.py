@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import numbers
 from dataclasses import dataclass, replace
@@ -112,6 +113,14 @@ def read_trace(path: str | Path) -> pd.DataFrame:
         return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except Exception as exc:  # pandas raises many parser types
         raise DataFileError(f"{path}: cannot be read as a table ({exc})") from None
+
+
+def read_trace_bytes(data: bytes, name: str = "uploaded trace") -> pd.DataFrame:
+    """A request trace given as CSV or Parquet bytes (an upload); one clear error when it cannot be read."""
+    try:
+        return pd.read_parquet(io.BytesIO(data)) if data[:4] == b"PAR1" else pd.read_csv(io.BytesIO(data))
+    except Exception as exc:  # noqa: BLE001 - pandas raises many parser types
+        raise DataFileError(f"{name}: cannot be read as a CSV or Parquet table ({exc})") from None
 
 
 def workload_from_trace(df: pd.DataFrame, source: str = "<trace>", need_arrivals: bool = True) -> Workload:

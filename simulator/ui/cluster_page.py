@@ -3,10 +3,7 @@ utilisation and queue over time, queue-wait CDF, goodput, cost and energy, polic
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import altair as alt
@@ -16,11 +13,8 @@ import streamlit as st
 
 import simulator as sim
 from simulator import units
-from simulator.catalog import parse_yaml_text, read_yaml
-from simulator.cluster.scenario import SCENARIOS_DIR, scenario_from_dict
-from simulator.cluster.schema import POLICY_NAMES, ScenarioFile
-from simulator.runs.scenario import ClusterRunScenario, to_yaml
 from simulator.ui.common import catalog, download_buttons, fmt_usd, guarded, show_error
+from simulator.vocab import POLICY_NAMES
 
 DEFAULT_SCENARIO = "mixed-fleet-serving"
 RENT_OPTIONS = ["on_demand", "spot", "reserved_1y", "reserved_3y"]
@@ -29,39 +23,12 @@ DAY = units.SECONDS_PER_DAY
 
 
 # ----------------------------------------------------------------------------- parsing and building
-def parse_uploaded_scenario(text: str, name: str = "uploaded scenario") -> dict[str, Any]:
-    """Validate an uploaded cluster scenario YAML; returns its mapping (errors name the field and the fix)."""
-    data = parse_yaml_text(text, name)
-    if data.get("kind") != "cluster_scenario":
-        raise sim.DataFileError(f"{name}: field 'kind' = {data.get('kind')!r}; a cluster scenario needs "
-                                "'kind: cluster_scenario' (see workloads/scenarios/research-1k-h100.yaml)")
-    scenario_from_dict(copy.deepcopy(data), name, base_dir=SCENARIOS_DIR)
-    return data
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def _raw(kind: str, source: str) -> dict[str, Any]:
     """The scenario mapping: a shipped id's file, or uploaded YAML text."""
     if kind == "id":
-        return read_yaml(SCENARIOS_DIR / f"{source}.yaml")
-    return parse_uploaded_scenario(source)
-
-
-def build_scenario(data: dict[str, Any], overrides: tuple[tuple[str, Any], ...] = (), trace_csv: bytes | None = None,
-                   name: str = "scenario") -> sim.ClusterScenario:
-    """A ClusterScenario from a mapping, the app's overrides and optionally an uploaded trace CSV that replaces the
-    job mix (explicit jobs and generators) and runs on the scenario's pools."""
-    data = sim.apply_overrides(data, overrides)
-    if trace_csv is None:
-        return scenario_from_dict(data, name, base_dir=SCENARIOS_DIR)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "trace.csv"
-        path.write_bytes(trace_csv)
-        data.update(jobs=[], generators=[], trace={"path": str(path)})
-        try:
-            return scenario_from_dict(data, name, base_dir=SCENARIOS_DIR)
-        except sim.SimulatorError as exc:
-            raise type(exc)(str(exc).replace(str(path), "uploaded trace")) from None
+        return sim.cluster_scenario_data(source)
+    return sim.parse_cluster_scenario_text(source)
 
 
 def _key(kind: str, source: str) -> str:
@@ -71,7 +38,7 @@ def _key(kind: str, source: str) -> str:
 @st.cache_data(show_spinner=False, max_entries=32)
 def _simulate(kind: str, source: str, overrides: tuple, trace: bytes | None, policy: str, seed: int,
               until_s: float | None) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    sc = build_scenario(_raw(kind, source), overrides, trace, "scenario with the app's settings")
+    sc = sim.build_cluster_scenario(_raw(kind, source), overrides, trace, "scenario with the app's settings")
     bar = st.progress(0.0, text=f"Simulating {sc.gpus:,} GPUs ({policy})")
     res = sim.simulate_cluster(sc, policy=policy, seed=seed, until_s=until_s,
                                progress=lambda f: bar.progress(f, text=f"Simulated {f:.0%} ({policy})"))
@@ -99,7 +66,7 @@ def _inputs() -> dict | None:
         raw = guarded(_raw, kind, source)
         if raw is None:
             return None
-        f = ScenarioFile.model_validate(raw)
+        f = sim.ClusterScenarioFile.model_validate(raw)
         k = _key(kind, source)
         with st.expander("Replace the jobs with a trace CSV"):
             st.caption("Columns job_id, submit_time, gpu_num, duration (seconds; optional state, priority, pool, "
@@ -407,11 +374,11 @@ def _export_section(inp: dict) -> None:
     else:
         ref, name = inp["file_name"] or "my-cluster-scenario.yaml", inp["file"].id
         notes.append(f"'scenario: {ref}' is your uploaded file: keep it next to this YAML or write its path")
-    spec = guarded(ClusterRunScenario, name=f"{name} ({inp['policy']}, app settings)", scenario=ref,
+    spec = guarded(sim.ClusterRunScenario, name=f"{name} ({inp['policy']}, app settings)", scenario=ref,
                    overrides=overrides, policy=inp["policy"], seed=inp["seed"], until_s=inp["until_s"])
     if spec is None:
         return
-    st.download_button("Export this run as a scenario YAML (for `simulator run` and sweeps)", to_yaml(spec),
+    st.download_button("Export this run as a scenario YAML (for `simulator run` and sweeps)", sim.scenario_to_yaml(spec),
                        "cluster_run.yaml", "application/x-yaml", key="cl-export")
     for n in notes:
         st.caption(n)

@@ -60,9 +60,7 @@ def model_picker(key: str, default: str = "llama3.1-70b") -> tuple[str | None, s
 
 @st.cache_data(show_spinner=False)
 def load_uploaded_model(text: str) -> sim.TransformerSpec:
-    from simulator.catalog import model_from_yaml_text
-
-    return model_from_yaml_text(text, "uploaded model")
+    return sim.model_from_yaml_text(text, "uploaded model")
 
 
 def resolve_model(model_id: str | None, text: str | None) -> sim.TransformerSpec | str | None:

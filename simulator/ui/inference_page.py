@@ -3,7 +3,6 @@ SLO (capacity planning) and a SimPy serving simulation on demand."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import altair as alt
@@ -12,8 +11,7 @@ import pandas as pd
 import streamlit as st
 
 import simulator as sim
-from simulator import units
-from simulator.runs.scenario import DeploymentSpec, InferenceScenario, ServingScenario, to_yaml
+from simulator import units, vocab
 from simulator.ui.common import (
     catalog,
     download_buttons,
@@ -99,11 +97,7 @@ def _capacity(model, hw_id: str, rate: float, slo: tuple[float, float], input_le
 
 def parse_request_trace(data: bytes, name: str = "uploaded trace") -> sim.Workload:
     """An uploaded request trace (CSV or Parquet bytes) as a Workload; errors name the column and the fix."""
-    try:
-        df = pd.read_parquet(io.BytesIO(data)) if data[:4] == b"PAR1" else pd.read_csv(io.BytesIO(data))
-    except Exception as exc:  # noqa: BLE001 - pandas raises many parser types
-        raise sim.DataFileError(f"{name}: cannot be read as a CSV or Parquet table ({exc})") from None
-    return sim.workload_from_trace(df, name)
+    return sim.workload_from_trace(sim.read_trace_bytes(data, name), name)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -119,10 +113,8 @@ def _inputs() -> dict | None:
                                  help="; ".join(f"{k}: {q.description}" for k, q in sim.QUANTIZATIONS.items()))
         st.session_state.setdefault("inf-tp", 4)  # defaults via session state: _adopt_fleet may set these too
         tp = c2.selectbox("Tensor parallel", TP_CHOICES, key="inf-tp")
-        from simulator.core.inference import KV_BYTES
-
         c1, c2 = st.columns(2)
-        kv_precision = c1.selectbox("KV cache", list(KV_BYTES), key="inf-kv")
+        kv_precision = c1.selectbox("KV cache", list(vocab.KV_PRECISIONS), key="inf-kv")
         engine = c2.selectbox("Engine", list(sim.ENGINES), index=list(sim.ENGINES).index("vllm"), key="inf-engine",
                               help="Host overheads and scheduler defaults of the engine family. Host overheads are seconds on a "
                                    "DGX A100 host, divided by the hardware profile's host CPU speed (Hardware page)")
@@ -141,7 +133,7 @@ def _inputs() -> dict | None:
         books = catalog()["prices"]
         book = st.selectbox("Price book", books, key="inf-book",
                             index=books.index("hyperscaler-2025-03") if "hyperscaler-2025-03" in books else 0)
-        purchase = st.selectbox("Purchase option", list(sim.COST_OPTIONS), key="inf-purchase",
+        purchase = st.selectbox("Purchase option", list(vocab.COST_OPTIONS), key="inf-purchase",
                                 help="owned: amortised purchase, facility and electricity per busy GPU-hour (pick a "
                                      "price book with owned figures, such as owned-colo-2025-03)")
         with st.expander("Serving simulation"):
@@ -455,19 +447,19 @@ def _export_section(inp: dict) -> None:
         st.caption("Scenario export needs a catalog model (an uploaded file has no path the CLI could read).")
         return
     dep = inp["dep"]
-    spec = DeploymentSpec(tp=dep.tp, precision=dep.precision, kv_precision=dep.kv_precision, engine=dep.engine)
+    spec = sim.DeploymentSpec(tp=dep.tp, precision=dep.precision, kv_precision=dep.kv_precision, engine=dep.engine)
     name = f"{inp['model_id']} on {dep.gpus} x {inp['hw_id']}"
     c1, c2 = st.columns(2)
-    infer = guarded(InferenceScenario, name=name, model=inp["model_id"], hardware=inp["hw_id"], deployment=spec,
+    infer = guarded(sim.InferenceScenario, name=name, model=inp["model_id"], hardware=inp["hw_id"], deployment=spec,
                     batch=inp["batch"], input_len=inp["input_len"], output_len=inp["output_len"])
     if infer is not None:
-        c1.download_button("Static batch as scenario YAML", to_yaml(infer), "inference_scenario.yaml",
+        c1.download_button("Static batch as scenario YAML", sim.scenario_to_yaml(infer), "inference_scenario.yaml",
                            "application/x-yaml", key="inf-export-infer")
     if inp["trace_mode"]:
         c2.caption("A serving scenario carries a synthetic workload; switch to it to export.")
         return
     try:
-        serve = ServingScenario(name=name, model=inp["model_id"], hardware=inp["hw_id"], deployment=spec,
+        serve = sim.ServingScenario(name=name, model=inp["model_id"], hardware=inp["hw_id"], deployment=spec,
                                 replicas=inp["replicas"], router=inp["router"], rate_per_s=inp["rate"],
                                 arrival=inp["arrival"], requests=inp["n_requests"], input_len=inp["input_len"],
                                 output_len=inp["output_len"], length_dist=inp["length_dist"],
@@ -475,7 +467,7 @@ def _export_section(inp: dict) -> None:
     except Exception:  # noqa: BLE001 - an invalid rate or SLO is already reported above
         c2.caption("Fix the request rate and SLO (positive numbers) to export the serving scenario.")
         return
-    c2.download_button("Serving run as scenario YAML", to_yaml(serve), "serving_scenario.yaml", "application/x-yaml",
+    c2.download_button("Serving run as scenario YAML", sim.scenario_to_yaml(serve), "serving_scenario.yaml", "application/x-yaml",
                        key="inf-export-serve")
     st.caption("Run with `simulator run FILE.yaml`, or list it in a sweep.")
 

@@ -8,9 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import simulator as sim
-from simulator import units
-from simulator.core.training import FRAMEWORKS
-from simulator.runs.scenario import PlanSpec, TrainingOptionsSpec, TrainingScenario, to_yaml
+from simulator import units, vocab
 from simulator.ui.common import catalog, download_buttons, fmt_days, fmt_usd, guarded, model_picker, resolve_model
 
 DEFAULT_HW = ["h100-sxm-80gb", "h200-sxm-141gb", "a100-sxm-80gb"]
@@ -69,7 +67,7 @@ def _inputs() -> dict | None:
         books = catalog()["prices"]
         book = st.selectbox("Price book", books, index=books.index("hyperscaler-2025-03")
                             if "hyperscaler-2025-03" in books else 0)
-        purchase = st.selectbox("Purchase option", list(sim.COST_OPTIONS),
+        purchase = st.selectbox("Purchase option", list(vocab.COST_OPTIONS),
                                 help="owned: amortised purchase, facility and electricity per busy GPU-hour (pick a "
                                      "price book with owned figures, such as owned-colo-2025-03)")
         objective = st.radio("Rank plans by", ["time", "cost"], horizontal=True)
@@ -86,7 +84,7 @@ def _inputs() -> dict | None:
             uneven = st.checkbox("Allow uneven pipeline stages", value=True,
                                  help="Pipeline sizes that do not divide the layer count (Megatron first/last-stage "
                                       "layer counts); the heaviest stage sets the pace")
-            framework = st.selectbox("ZeRO-3 / FSDP collectives", list(FRAMEWORKS),
+            framework = st.selectbox("ZeRO-3 / FSDP collectives", list(sim.FRAMEWORKS),
                                      help="standard: NCCL rates, gathers prefetched behind compute (Megatron, NeMo, "
                                           "PyTorch FSDP). deepspeed-zero3-2021: DeepSpeed's ZeRO-3 of 2021 as "
                                           "measured by Narayanan et al. on DGX A100 (synchronous gathers; other "
@@ -322,15 +320,15 @@ def render() -> None:
     if inp["model_id"] is None:
         st.caption("Scenario export needs a catalog model (an uploaded file has no path the CLI could read).")
     else:
-        scenario = TrainingScenario(
+        scenario = sim.TrainingScenario(
             name=f"{inp['model_id']} on {int(rec['gpus'])} x {rec['hardware']}", model=inp["model_id"],
             hardware=rec["hardware"], gpus=int(rec["gpus"]), global_batch=inp["global_batch"], seq_len=inp["seq_len"],
             train_tokens=inp["train_tokens"], price_book=inp["price_book"], purchase=inp["purchase"],
-            plan=PlanSpec(tp=int(rec["tp"]), pp=int(rec["pp"]), cp=int(rec["cp"]), ep=int(rec["ep"]),
+            plan=sim.PlanSpec(tp=int(rec["tp"]), pp=int(rec["pp"]), cp=int(rec["cp"]), ep=int(rec["ep"]),
                           micro_batch=int(rec["micro_batch"]), zero=int(rec["zero"]), recompute=rec["recompute"],
                           precision=rec["precision"], pp_schedule=rec["pp_schedule"], vpp=int(rec["vpp"]),
                           sequence_parallel=bool(rec["sequence_parallel"]),
                           uneven_pp=True if rec.get("uneven_pp") in (True,) else None),
-            options=TrainingOptionsSpec(**dict(inp["options"])))
-        st.download_button("Export this plan as a scenario YAML (for `simulator run` and sweeps)", to_yaml(scenario),
+            options=sim.TrainingOptionsSpec(**dict(inp["options"])))
+        st.download_button("Export this plan as a scenario YAML (for `simulator run` and sweeps)", sim.scenario_to_yaml(scenario),
                            "training_scenario.yaml", "application/x-yaml")

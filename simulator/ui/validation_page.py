@@ -6,13 +6,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+import simulator as sim
 from simulator.ui.common import download_buttons, guarded
-from simulator.validation import training as validation
 
 
 @st.cache_data(show_spinner="Evaluating the published training runs")
 def _training_table() -> pd.DataFrame:
-    return validation.validate()
+    return sim.validate_training()
 
 
 def render() -> None:
@@ -26,7 +26,7 @@ def render() -> None:
     st.caption("Predictions against published measurements. Nothing in the model was fitted on the check rows: "
                f"efficiencies come from kernel microbenchmarks recorded in the hardware profiles. The {n_fit} rows "
                "that fitted the DeepSpeed-2021 ZeRO-3 framework terms are drawn as crosses and left out of the figures.")
-    s = validation.summary(df)
+    s = sim.training_validation_summary(df)
     m = st.columns(4)
     m[0].metric("Check rows", s["rows"], help=f"published runs, less the {n_fit} framework fit rows")
     m[1].metric("Median |error|", f"{s['median_abs_error']:.1%}")
@@ -42,15 +42,13 @@ def render() -> None:
         shape=alt.Shape("split:N", title="Row", scale=alt.Scale(domain=["check", "fit"], range=["circle", "cross"])),
         tooltip=["row_id", "split", "hardware", "n_gpus", alt.Tooltip("error:Q", format="+.1%")])
     st.altair_chart((diag + scatter).properties(height=420), width="stretch")
-    fam = df.groupby("family").agg(rows=("error", "size"), median_abs_error=("abs_error", "median"),
-                                   max_abs_error=("abs_error", "max")).reset_index()
-    fam = fam.assign(median_abs_error=fam.median_abs_error * 100, max_abs_error=fam.max_abs_error * 100).rename(
-        columns={"median_abs_error": "median |error| %", "max_abs_error": "max |error| %"})
+    fam = sim.training_family_summary(df).reset_index()
+    fam = fam.assign(**{c: fam[c] * 100 for c in ("median_abs_error", "mean_signed_error", "max_abs_error")}).rename(
+        columns={"median_abs_error": "median |error| %", "mean_signed_error": "mean signed error %",
+                 "max_abs_error": "max |error| %"})
     st.dataframe(fam.style.format(precision=1), hide_index=True, width="stretch", placeholder="—")
     with st.expander("Every row"):
-        from simulator.core.plans import describe_reasons
-
-        rows = everything.assign(reason=everything["reason"].map(lambda c: describe_reasons(int(c)) or "fits"),
+        rows = everything.assign(reason=everything["reason"].map(lambda c: sim.describe_plan_reasons(int(c)) or "fits"),
                                  error_pct=everything["error"] * 100).drop(columns=["error", "abs_error"])
         st.dataframe(rows.style.format(precision=3, na_rep="—"), hide_index=True, width="stretch", placeholder="—")
         download_buttons(everything, "training_validation", "val")
@@ -59,27 +57,13 @@ def render() -> None:
 
 @st.cache_data(show_spinner="Evaluating the published inference measurements (about 10 s)")
 def _inference_table() -> pd.DataFrame:
-    from simulator.validation import inference as iv
-
-    return iv.validate(iv.load_rows())
+    return sim.validate_inference()
 
 
 @st.cache_data(show_spinner="Fitting and checking kernel calibrations")
 def _kernel_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
-    from simulator.calibrate.measurements import read_many
-    from simulator.calibrate.validate import validate as validate_kernels
-    from simulator.catalog import HARDWARE_DIR, load_hardware
-
-    root = HARDWARE_DIR / "measurements"
-    files = [(sorted(root.glob("host-cpu-*.csv"))[-1], "host-cpu")]
-    files += [(root / "published" / f"{name}.csv", hw) for name, hw in (
-        ("a100-gemm", "a100-sxm-80gb"), ("h100-gemm", "h100-sxm-80gb"), ("a100-allreduce", "a100-sxm-80gb"),
-        ("h200-allreduce", "h200-sxm-141gb"))]
     summary, points = [], []
-    for path, hw_id in files:
-        if not path.is_file():
-            continue
-        report, rows, _ = validate_kernels(read_many([path]), load_hardware(hw_id), allow_other_device=True)
+    for hw_id, path, report, rows in sim.validate_kernels(allow_other_device=True):
         for fam, entry in report["families"].items():
             summary.append({"profile": hw_id, "file": path.name, "family": fam, "fit rows": entry["n_fit"],
                             "check rows": entry["n_check"], "held-out MAPE %": 100 * report["mape"].get(fam, float("nan"))})
@@ -96,11 +80,10 @@ def render_inference_and_kernels() -> None:
         st.session_state["val-infer-done"] = True
         df = guarded(_inference_table)
         if df is not None:
-            check = df[df["split"] == "check"]
-            by = check.assign(abs_error=check["error"].abs()).groupby("block")["abs_error"].agg(["size", "median", "max"])
-            st.dataframe((by.rename(columns={"size": "rows", "median": "median |error| %", "max": "max |error| %"})
-                          .assign(**{"median |error| %": lambda d: d["median |error| %"] * 100,
-                                     "max |error| %": lambda d: d["max |error| %"] * 100})
+            by = sim.inference_validation_summary(df)
+            by = by[by["split"] == "check"].drop(columns="split").set_index("block")
+            st.dataframe((by.assign(median_abs_error=by["median_abs_error"] * 100, max_abs_error=by["max_abs_error"] * 100)
+                          .rename(columns={"median_abs_error": "median |error| %", "max_abs_error": "max |error| %"})
                           .style.format(precision=1)), width="stretch", placeholder="—")
             download_buttons(df, "inference_validation", "vinf")
 

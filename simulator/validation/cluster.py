@@ -17,7 +17,8 @@ import numpy as np
 
 from simulator.cluster.analytic import erlang_c, mmc_mean_wait_s, mmc_utilization
 from simulator.cluster.engine import simulate_cluster
-from simulator.cluster.scenario import ClusterScenario, load_scenario, scenario_from_dict
+from simulator.cluster.scenario import load_scenario, scenario_from_dict
+from simulator.cluster.spec import ClusterScenario
 from simulator.errors import SimulatorError
 
 

@@ -95,8 +95,10 @@ def predict(row, engines: dict[str, EngineProfile] | None = None, host_speed: fl
     raise ValueError(f"{row.row_id}: no prediction for metric {metric!r}")
 
 
-def validate(df: pd.DataFrame, engines: dict[str, EngineProfile] | None = None) -> pd.DataFrame:
-    """One line per row: measured, predicted and the relative error (predicted / measured - 1)."""
+def validate(df: pd.DataFrame | None = None, engines: dict[str, EngineProfile] | None = None) -> pd.DataFrame:
+    """One line per row (default: every published row): measured, predicted and the relative error (predicted /
+    measured - 1)."""
+    df = load_rows() if df is None else df
     pred = [predict(r, engines) for r in df.itertuples(index=False)]
     out = df[["row_id", "block", "split", "engine", "metric", "unit", "value"]].rename(columns={"value": "measured"})
     out = out.assign(predicted=pred)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from simulator import units
@@ -16,6 +18,8 @@ from simulator.results import RecordResult
 
 class InferenceResult(RecordResult):
     """Static-batch estimate for one deployment. `to_dict()` is the `simulator infer --json` contract."""
+
+    kind: ClassVar[str] = "inference"
 
 
 REASONS: dict[int, str] = {

@@ -1,0 +1,60 @@
+"""`simulator list`: the shipped hardware, models, price books and cluster scenarios."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+import simulator as sim
+from simulator import units
+from simulator.vocab import LIST_WHAT
+
+
+def register(sub: Any) -> None:
+    """Add the `list` subcommand."""
+    ls = sub.add_parser("list", help="list shipped hardware, models, price books or cluster scenarios")
+    ls.add_argument("what", choices=LIST_WHAT)
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_list)
+
+
+def _list_hardware() -> None:
+    """One line per accelerator, the id first, so `cut -d' ' -f1` still gives the ids."""
+    book = sim.load_price_book()
+    print(f"{'id':<16} {'memory':>9} {'HBM':>9} {'bf16':>12} {'fp8':>12} {'TDP':>6} {'NVLink':>7} "
+          f"{'$/GPU-h':>8}  name")
+    for r in sim.hardware_table().itertuples():
+        price = book.gpu_hour_usd(r.id)
+        fp8 = "-" if math.isnan(r.fp8_TFLOPs) else units.human_flops(r.fp8_TFLOPs * units.TFLOP)
+        print(f"{r.id:<16} {units.human_bytes(r.memory_GiB * units.GIB):>9} "
+              f"{units.human_rate(r.HBM_TB_per_s * units.TB):>9} {units.human_flops(r.bf16_TFLOPs * units.TFLOP):>12} "
+              f"{fp8:>12} {r.TDP_W:>5.0f}W {r.scale_up_domain:>7} "
+              f"{'-' if math.isnan(price) else f'{price:.2f}':>8}  {r.name}")
+    print(f"NVLink: GPUs in one scale-up domain; $/GPU-h: on-demand in {book.id}")
+
+
+def _list_models(ids: list[str]) -> None:
+    print(f"{'id':<16} {'params':>8} {'active':>8} {'layers':>6} {'d_model':>7} {'heads':>9} {'context':>8}  kind")
+    for m in map(sim.load_model, ids):
+        total, active = m.total_params(), m.active_matmul_params()
+        kind = (f"MoE {m.moe.n_experts} experts, top-{m.moe.top_k}" if m.moe else "dense") + (
+            ", MLA" if m.mla else (", GQA" if m.n_kv_heads < m.n_heads else ""))
+        c = m.context_window_tokens  # context windows come in powers of two: 131072 reads 128k
+        ctx = "-" if not c else (f"{c // 1024}k" if c % 1024 == 0 else units.human_count(c))
+        print(f"{m.id:<16} {units.human_count(total):>8} {units.human_count(active) if m.moe else '':>8} "
+              f"{m.n_layers:>6} {m.d_model:>7} {f'{m.n_heads}/{m.n_kv_heads}':>9} {ctx:>8}  {kind}")
+    print("params: all weights; active: per token (MoE); heads: query/KV heads")
+
+
+def cmd_list(a: argparse.Namespace) -> int:
+    ids = {"hardware": sim.hardware_ids, "models": sim.model_ids, "prices": sim.price_book_ids,
+           "scenarios": sim.cluster_scenario_ids}[a.what]()
+    if a.json or a.what not in ("hardware", "models"):
+        print(json.dumps(ids) if a.json else "\n".join(ids))
+    elif a.what == "hardware":
+        _list_hardware()
+    else:
+        _list_models(ids)
+    return 0

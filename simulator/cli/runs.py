@@ -1,0 +1,110 @@
+"""`simulator run` (one scenario file, printed by its kind) and `simulator sweep` (a grid into Parquet shards)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import simulator as sim
+from simulator import units
+from simulator.cli.cluster import print_cluster
+from simulator.cli.common import EXIT_USAGE, integer, progress_bar
+from simulator.cli.serving import infer_rows, print_rows, serve_rows
+from simulator.cli.training import print_training
+from simulator.vocab import SWEEP_ENGINES
+
+
+def register(sub: Any) -> None:
+    """Add the `run` and `sweep` subcommands."""
+    rn = sub.add_parser("run", help="run a scenario YAML: training, serving, cluster (or a cluster_scenario file "
+                                    "with its defaults), as `kind:` says")
+    rn.add_argument("scenario", help="path to a scenario YAML file")
+    rn.add_argument("--json", action="store_true")
+    rn.set_defaults(func=cmd_run)
+
+    sw = sub.add_parser("sweep", help="run a grid of scenarios into Parquet shards (resumable)")
+    sw.add_argument("grid", help="grid YAML (base scenario + axes)")
+    sw.add_argument("--out", required=True, help="output folder of Parquet shards (read it with simulator.read_results)")
+    sw.add_argument("--resume", action="store_true", help="continue a sweep, skipping finished shards")
+    sw.add_argument("--engine", default="local", choices=SWEEP_ENGINES)
+    sw.add_argument("--workers", type=integer, help="local worker processes (default: 1 for training grids, one per "
+                                                     "CPU for simulations)")
+    sw.add_argument("--scheduler", help="Dask scheduler address (engine dask); default: a LocalCluster")
+    sw.add_argument("--no-progress", action="store_true")
+    sw.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sw.set_defaults(func=cmd_sweep)
+
+
+def _print_training(result: Any, scenario: Any) -> None:
+    rec = result.to_dict()
+    if "breakdown" in rec:
+        print_training(rec)
+    else:  # a search where no plan fits: the record is the reason
+        print(f"{rec['model']} on {rec['gpus']} x {rec['hardware']}: {rec['reason']}")
+
+
+def _print_inference(result: Any, scenario: Any) -> None:
+    rec = result.to_dict()
+    print(f"{rec['model']} on {rec['gpus']} x {rec['hardware']}: tp{rec['tp']} pp{rec['pp']} {rec['precision']} "
+          f"kv-{rec['kv_precision']} {rec['engine']}, batch {rec['batch']}, {rec['input_len']} in / "
+          f"{rec['output_len']} out")
+    print_rows(infer_rows(rec))
+
+
+def _print_serving(result: Any, scenario: Any) -> None:
+    s = result.to_record()
+    print(f"{scenario.model} on {s['gpus']} x {scenario.hardware}: serving simulation, {s['engines']} engine(s)")
+    print_rows(serve_rows(s))
+
+
+def _print_cluster(result: Any, scenario: Any) -> None:
+    print_cluster(result.to_dict())
+
+
+PRINTERS = {"training": _print_training, "inference": _print_inference, "serving": _print_serving,
+            "cluster": _print_cluster}
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    scenario = sim.load_scenario(a.scenario)
+    result = sim.evaluate_scenario(scenario)
+    rec = result.to_record()
+    if a.json:
+        print(units.dumps_json(rec, default=str))
+    else:
+        PRINTERS[result.kind](result, scenario)
+    if rec.get("feasible") is False:
+        sys.stderr.write(f"simulator: infeasible: {rec.get('reason', '')}\n")
+        return EXIT_USAGE
+    return 0
+
+
+def cmd_sweep(a: argparse.Namespace) -> int:
+    grid = sim.load_grid(a.grid)
+    bar = None
+    progress = None
+    if not a.no_progress:
+        bar = progress_bar(len(grid), "scenario")
+
+        def progress(done: int, total: int) -> None:
+            bar.n = done
+            bar.refresh()
+    try:
+        rep = sim.run_sweep(grid, a.out, resume=a.resume, engine=a.engine, workers=a.workers, scheduler=a.scheduler,
+                        progress=progress)
+    except KeyboardInterrupt:
+        done = bar.n if bar is not None else None
+        sys.stderr.write(f"simulator: interrupted{f' after {done:,} of {len(grid):,} scenarios' if done else ''}; "
+                         f"finished shards are kept in {a.out}: rerun with --resume to continue\n")
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = {"out": str(rep.out), "scenarios": rep.scenarios, "computed": rep.computed, "skipped": rep.skipped,
+               "failed": rep.failed}
+    print(json.dumps(summary) if a.json else
+          f"{rep.scenarios:,} scenarios -> {rep.out} ({rep.computed:,} computed, {rep.skipped:,} already done, "
+          f"{rep.failed:,} failed)")
+    return min(rep.failed, 100)  # exit code = number of failed scenarios (capped at 100)

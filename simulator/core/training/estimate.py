@@ -1,0 +1,172 @@
+"""One parallel plan, checked and estimated: the user-facing rules for plan arguments and training options, and the
+record of one plan (the JSON contract of `simulator train`)."""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from simulator.core.cost import PriceBook
+from simulator.core.hardware import Accelerator
+from simulator.core.model import TransformerSpec
+from simulator.core.plans import (
+    PP_NOT_DIVIDING_LAYERS,
+    TP_REASONS,
+    PlanGrid,
+    describe_reasons,
+    single_plan,
+    structural_reasons,
+)
+from simulator.core.search import plan_record, run_totals
+from simulator.core.training.options import TrainingOptions, resolve_framework
+from simulator.core.training.result import TrainingResult
+from simulator.core.training.step import evaluate
+from simulator.errors import PlanError
+from simulator.vocab import ATTENTION_KERNELS, PP_SCHEDULES, PRECISIONS, RECOMPUTE, ZERO_STAGES
+
+
+def check_positive(name: str, value: Any, allow_none: bool = False, whole: bool = False) -> None:
+    """A clear PlanError unless `value` is a positive finite number (a whole number when `whole`)."""
+    if value is None and allow_none:
+        return
+    flag = f"--{name.replace('_', '-')}"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise PlanError(f"{flag} must be a positive number, got {value!r} ({type(value).__name__})")
+    if not value > 0 or value != value or value == float("inf"):  # NaN and inf too
+        raise PlanError(f"{flag} must be a positive number, got {value!r}")
+    if whole and value != int(value):
+        raise PlanError(f"{flag} must be a whole number, got {value!r}")
+
+
+def gpu_counts(gpus: Any) -> list[int]:
+    """One GPU count or several, each a positive whole number; sorted, each once."""
+    counts = [gpus] if isinstance(gpus, (numbers.Number, str)) else list(gpus)
+    for n in counts:
+        check_positive("gpus", n, whole=True)
+    return sorted({int(n) for n in counts})
+
+
+def make_options(seq_len: int, global_batch: int, **kw: Any) -> TrainingOptions:
+    """TrainingOptions from user values; PlanError naming what is wrong (sizes, kernels, framework, unknown keys)."""
+    check_positive("seq_len", seq_len, whole=True)
+    check_positive("global_batch", global_batch, whole=True)
+    if kw.get("uneven_pp", False) is None:  # unset: single plans must divide evenly (plan_training turns it on)
+        kw.pop("uneven_pp")
+    if kw.get("attention_kernel", "flash") not in ATTENTION_KERNELS:
+        raise PlanError(f"attention kernel {kw['attention_kernel']!r} is not one of {', '.join(ATTENTION_KERNELS)}")
+    resolve_framework(kw.get("framework", "standard"))
+    known = set(TrainingOptions.__dataclass_fields__) - {"seq_len", "global_batch"}
+    unknown = sorted(set(kw) - known)
+    if unknown:
+        raise PlanError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return TrainingOptions(seq_len=int(seq_len), global_batch=int(global_batch), **kw)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanArgs:
+    """One parallel plan as a user gives it (the arguments of `simulator train`); dp None: derived."""
+
+    tp: int = 1
+    pp: int = 1
+    cp: int = 1
+    ep: int = 1
+    dp: int | None = None
+    micro_batch: int = 1
+    zero: int = 1
+    recompute: str = "selective"
+    precision: str = "bf16"
+    pp_schedule: str = "1f1b"
+    vpp: int | None = None
+    sequence_parallel: bool | None = None
+
+
+def _check_args(model: TransformerSpec, gpus: int, p: PlanArgs) -> tuple[int, int, str]:
+    """The plan arguments on their own; returns (data-parallel size, virtual stages, a note on a defaulted vpp)."""
+    for name, value in (("gpus", gpus), ("tp", p.tp), ("pp", p.pp), ("cp", p.cp), ("ep", p.ep),
+                        ("micro_batch", p.micro_batch)):
+        check_positive(name, value, whole=True)
+    if p.zero not in ZERO_STAGES:
+        raise PlanError(f"--zero must be 0, 1, 2 or 3, got {p.zero!r}")
+    for flag, value, choices in (("--recompute", p.recompute, RECOMPUTE), ("--precision", p.precision, PRECISIONS)):
+        if value not in choices:
+            raise PlanError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
+    if p.pp_schedule not in PP_SCHEDULES:
+        raise PlanError(f"--pp-schedule must be 1f1b or interleaved, got {p.pp_schedule!r}")
+    if p.ep > 1 and model.moe is None:
+        raise PlanError(f"--ep {p.ep}: {model.id} is a dense model (no experts); expert parallelism applies to MoE "
+                        "models, use --ep 1")
+    model_parallel = p.tp * p.pp * p.cp
+    if gpus % model_parallel:
+        raise PlanError(f"--gpus {gpus} is not divisible by tp x pp x cp = {model_parallel}; "
+                        f"choose a GPU count that is a multiple of {model_parallel}")
+    dp = gpus // model_parallel
+    if p.dp is not None and p.dp != dp:
+        raise PlanError(f"--dp {p.dp} does not match gpus / (tp x pp x cp) = {dp}; omit --dp to derive it")
+    vpp, vpp_note = p.vpp, ""
+    if vpp is None:
+        vpp = 2 if p.pp_schedule == "interleaved" else 1
+        vpp_note = " (default)" if p.pp_schedule == "interleaved" else ""
+    check_positive("vpp", vpp, whole=True)
+    if p.pp_schedule == "1f1b" and vpp != 1:
+        raise PlanError("--vpp > 1 needs --pp-schedule interleaved")
+    if p.pp_schedule == "interleaved" and (vpp < 2 or p.pp < 2):
+        raise PlanError("--pp-schedule interleaved needs --pp >= 2 and --vpp >= 2 (virtual stages per rank)")
+    return dp, vpp, vpp_note
+
+
+def plan_columns(model: TransformerSpec, gpus: int, p: PlanArgs) -> dict[str, int]:
+    """One user plan as the integer columns of a PlanGrid, after the argument rules (PlanError when they fail)."""
+    dp, vpp, _ = _check_args(model, gpus, p)
+    sp = p.tp > 1 if p.sequence_parallel is None else p.sequence_parallel
+    return {"tp": p.tp, "pp": p.pp, "dp": dp, "cp": p.cp, "ep": p.ep, "micro_batch": p.micro_batch, "zero": p.zero,
+            "recompute": RECOMPUTE.index(p.recompute), "vpp": vpp, "precision": PRECISIONS.index(p.precision),
+            "sequence_parallel": int(sp)}
+
+
+def _impossible(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, code: int, options: TrainingOptions,
+                p: PlanArgs, where: str) -> PlanError:
+    """The error for a plan the structural rules refuse, with the fix: --uneven-pp, or the TP sizes that work."""
+    hint = ""
+    vpp = int(grid.vpp[0])
+    if code & PP_NOT_DIVIDING_LAYERS and not options.uneven_pp and p.pp * vpp <= model.n_layers:
+        hint = "; stages of unequal layer counts need --uneven-pp (scenario files: plan.uneven_pp: true)"
+    if code & TP_REASONS:  # name the sizes that work, by the same rules (plans.structural_reasons)
+        sizes = [t for t in range(1, model.n_heads + 1) if model.n_heads % t == 0]
+        codes = structural_reasons(PlanGrid.from_columns(
+            tp=sizes, pp=[1], dp=[1], cp=[1], ep=[1], micro_batch=[1], zero=[0], recompute=[0], vpp=[1],
+            precision=[0], sequence_parallel=[0]), model, 1, 2, hw.scale_up_domain_gpus)
+        ok_tp = [t for t, c in zip(sizes, codes, strict=True) if not c & TP_REASONS]
+        hint += f"; tensor parallel sizes that work for {model.id} on {hw.id}: {', '.join(map(str, ok_tp))}"
+    return PlanError(f"impossible plan for {model.id} on {hw.id}: {describe_reasons(code)}{hint} {where}")
+
+
+def estimate_plan(model: TransformerSpec, hw: Accelerator, gpus: int, plan: PlanArgs, options: TrainingOptions, *,
+                  book: PriceBook, train_tokens: float | None = None, purchase: str = "on_demand") -> TrainingResult:
+    """Step time, memory, MFU and run totals of one plan, as its record (the `simulator train --json` contract).
+
+    Raises PlanError for an impossible plan (e.g. TP not dividing heads); a plan that is valid but does not fit in
+    memory comes back with ``feasible: False`` and the reason.
+    """
+    dp, vpp, vpp_note = _check_args(model, gpus, plan)
+    check_positive("train_tokens", train_tokens, allow_none=True)
+    p = plan
+    grid = single_plan(tp=p.tp, pp=p.pp, dp=dp, cp=p.cp, ep=p.ep, micro_batch=p.micro_batch, zero=p.zero,
+                       recompute=p.recompute, vpp=vpp, precision=p.precision, sequence_parallel=p.sequence_parallel)
+    code = int(structural_reasons(grid, model, options.global_batch, options.seq_len, hw.scale_up_domain_gpus,
+                                  options.uneven_pp)[0])
+    hw.peak("fp8" if p.precision == "fp8" else "bf16")  # a clear error when the device lacks the dtype
+    if code:
+        where = (f"(tp={p.tp}, pp={p.pp}, vpp={vpp}{vpp_note}, cp={p.cp}, ep={p.ep}, dp={dp}, "
+                 f"micro_batch={p.micro_batch}; heads={model.n_heads}, kv_heads={model.n_kv_heads}, "
+                 f"layers={model.n_layers}, global_batch={options.global_batch})")
+        raise _impossible(model, hw, grid, code, options, p, where)
+    metrics = evaluate(model, hw, grid, options)
+    metrics.update(run_totals(metrics, grid.gpus.astype(float), hw, options, train_tokens, book, purchase))
+    rec = plan_record(grid, metrics, 0, model, hw)
+    rec["seq_len"] = options.seq_len
+    rec["global_batch"] = options.global_batch
+    rec["price_book"] = book.id
+    return TrainingResult(rec)

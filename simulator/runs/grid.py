@@ -1,0 +1,263 @@
+"""Sweep grids: a base scenario and axes to vary, validated before anything runs (runs.sweep runs them).
+
+A grid file names a base scenario (any kind registered in `scenario.SCENARIO_KINDS`, same schema as
+`simulator run` and the app's export) and axes to vary::
+
+    schema_version: 1
+    kind: sweep
+    base: {kind: training, model: llama3.1-70b, hardware: h100-sxm-80gb, gpus: 1024, ...}
+    axes:                      # cartesian product; dotted paths reach nested fields
+      hardware: [h100-sxm-80gb, a100-sxm-80gb]
+      gpus: {range: [256, 4096], scale: log2}
+      plan.tp: {range: [1, 8], step: 1}
+    zip:                       # groups of axes that vary together (each group is one axis)
+      - {seq_len: [4096, 8192], global_batch: [2048, 1024]}
+    seeds: 1                   # replicas per scenario with distinct seeds (stochastic kinds)
+    seed: 0                    # root of the replica seeds (numpy SeedSequence; default: base.seed or 0);
+                               # replica r has the same seed in every cell (common random numbers);
+                               # a `seed` axis instead sets the seeds directly
+
+Results: one row per scenario (`input.<path>` columns, output columns, `error`), written as
+`<out>/part-<first id>.parquet` shards as they finish; `--resume` skips finished shards, so a crash
+or Ctrl-C loses at most the shards in flight. Training scenarios with a fixed plan are evaluated
+vectorised, a shard at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from simulator.catalog import load_hardware, load_model, read_yaml
+from simulator.errors import DataFileError
+from simulator.runs.scenario import SCENARIO_KINDS, parse_scenario
+
+
+# ------------------------------------------------------------------ grid parsing
+def _axis_values(name: str, spec: Any) -> list[Any]:
+    """A list, or {range: [lo, hi], step: s} (inclusive), or {range: [lo, hi], scale: log2}."""
+    if isinstance(spec, list):
+        values = spec
+    elif isinstance(spec, dict) and "range" in spec:
+        unknown = set(spec) - {"range", "step", "scale"}
+        if unknown:
+            raise DataFileError(f"axis {name!r}: unknown keys {sorted(unknown)}; use range, step or scale")
+        rng = spec["range"]
+        if (not isinstance(rng, list) or len(rng) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng)):
+            raise DataFileError(f"axis {name!r}: range must be two numbers [lo, hi], got {rng!r}")
+        lo, hi = rng
+        scale = spec.get("scale", "linear")
+        if scale == "log2":
+            if lo <= 0 or hi < lo:
+                raise DataFileError(f"axis {name!r}: log2 range needs 0 < lo <= hi, got {spec['range']}")
+            values = [2**k for k in range(int(math.ceil(math.log2(lo))), int(math.floor(math.log2(hi))) + 1)]
+        elif scale == "linear":
+            step = spec.get("step", 1)
+            if not isinstance(step, (int, float)) or isinstance(step, bool) or step <= 0:
+                raise DataFileError(f"axis {name!r}: step must be a positive number, got {step!r}")
+            n = int(math.floor((hi - lo) / step + 1e-9)) + 1
+            values = [lo + i * step for i in range(max(n, 0))]
+            if all(isinstance(v, float) and v.is_integer() for v in values) and isinstance(lo, int):
+                values = [int(v) for v in values]
+        else:
+            raise DataFileError(f"axis {name!r}: scale must be 'linear' or 'log2', got {scale!r}")
+    else:
+        raise DataFileError(f"axis {name!r}: expected a list or {{range: [lo, hi], step|scale}}, got {spec!r}")
+    if not values:
+        raise DataFileError(f"axis {name!r} has no values; a sweep needs at least one value per axis")
+    return list(values)
+
+
+def _check_path(schema: type[BaseModel], path: str, kind: str) -> None:
+    """Fail before running if an axis names a field the base scenario's schema does not have."""
+    model: Any = schema
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            known = ", ".join(sorted(fields)) if fields else "(no nested fields)"
+            raise DataFileError(f"axis {path!r} names no field of a {kind} scenario "
+                                f"(at {'.'.join(parts[:i + 1])!r}; known: {known})")
+        ann = fields[part].annotation
+        if getattr(ann, "__origin__", None) is dict or ann is dict:
+            return  # free-form mapping (e.g. cluster overrides): checked when the scenario runs
+        args = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else (args[0] if args else None)
+
+
+def _set_path(d: dict[str, Any], path: str, value: Any) -> None:
+    value = json.loads(json.dumps(value))  # a copy: later axes must not write into the grid's own values
+    parts = path.split(".")
+    for part in parts[:-1]:
+        nxt = d.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            d[part] = nxt
+        d = nxt
+    d[parts[-1]] = value
+
+
+@dataclass(frozen=True)
+class Grid:
+    base: dict[str, Any]
+    axes: tuple[tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]], ...]  # (names, rows of values)
+    seeds: int
+    seed: int
+    shard_size: int
+
+    @property
+    def kind(self) -> str:
+        return self.base.get("kind", "training")
+
+    def __len__(self) -> int:
+        return math.prod(len(rows) for _, rows in self.axes) * self.seeds
+
+    @property
+    def has_seed_axis(self) -> bool:
+        """A `seed` axis sets the seeds itself (no replica seeds are drawn)."""
+        return any("seed" in names for names, _ in self.axes)
+
+    def digest(self) -> str:
+        blob = json.dumps({"base": self.base, "axes": self.axes, "seeds": self.seeds, "seed": self.seed},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def scenario(self, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(scenario dict, input values) for a scenario index (row-major over axes, then seeds)."""
+        rest, replica = divmod(index, self.seeds)
+        data = json.loads(json.dumps(self.base))
+        inputs: dict[str, Any] = {}
+        sizes = [len(rows) for _, rows in self.axes]
+        for (names, rows), size in zip(reversed(self.axes), reversed(sizes), strict=True):
+            rest, pos = divmod(rest, size)
+            for name, value in zip(names, rows[pos], strict=True):
+                _set_path(data, name, value)
+                inputs[f"input.{name}"] = value
+        seeded = "seed" in SCENARIO_KINDS[self.kind][0].model_fields  # simulations; training/inference are exact
+        if not self.has_seed_axis and (self.seeds > 1 or seeded):
+            # common random numbers: replica r gets the same seed in every cell, so cells that differ only
+            # in policy or hardware see the same job stream and failures (a fair comparison)
+            child = np.random.SeedSequence([self.seed, replica]).generate_state(1)[0]
+            inputs["input.seed"] = int(child)
+            if seeded:
+                data["seed"] = int(child)
+        inputs["input.replica"] = replica
+        return data, dict(sorted(inputs.items()))
+
+
+def parse_grid(data: dict[str, Any], source: str = "<grid>") -> Grid:
+    """Validate a grid mapping: known axis fields, non-empty axes, a valid base scenario."""
+    unknown = set(data) - {"schema_version", "kind", "name", "base", "axes", "zip", "seeds", "seed", "shard_size"}
+    if unknown:
+        raise DataFileError(f"{source}: unknown grid keys {sorted(unknown)}; allowed: base, axes, zip, seeds, seed, "
+                            "shard_size")
+    if data.get("kind", "sweep") != "sweep":
+        raise DataFileError(f"{source}: field 'kind' must be 'sweep' for a grid file")
+    base = data.get("base")
+    if not isinstance(base, dict):
+        raise DataFileError(f"{source}: field 'base' must be a scenario mapping (kind: training|...)")
+    kind = base.get("kind", "training")
+    base = {"kind": kind, **base}
+    if kind not in SCENARIO_KINDS:
+        raise DataFileError(f"{source}: base.kind {kind!r} is not one of {', '.join(SCENARIO_KINDS)}")
+    schema, _ = SCENARIO_KINDS[kind]
+    axes: list[tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]] = []
+    if not isinstance(data.get("axes") or {}, dict):
+        raise DataFileError(f"{source}: 'axes' must map field paths to values, e.g. {{gpus: [256, 512]}}")
+    if not isinstance(data.get("zip") or [], list):
+        raise DataFileError(f"{source}: 'zip' must be a list of groups, e.g. [{{seq_len: [..], global_batch: [..]}}]")
+    for name, spec in (data.get("axes") or {}).items():
+        _check_path(schema, name, kind)
+        axes.append(((name,), tuple((v,) for v in _axis_values(name, spec))))
+    for group in data.get("zip") or []:
+        if not isinstance(group, dict) or not group:
+            raise DataFileError(f"{source}: each 'zip' entry must map axis names to equal-length lists")
+        names = tuple(group)
+        cols = [_axis_values(n, group[n]) for n in names]
+        for n in names:
+            _check_path(schema, n, kind)
+        if len({len(c) for c in cols}) != 1:
+            raise DataFileError(f"{source}: zipped axes {list(names)} have different lengths "
+                                f"{[len(c) for c in cols]}; give each the same number of values")
+        axes.append((names, tuple(zip(*cols, strict=True))))
+    paths = [n for names, _ in axes for n in names]
+    for i, a in enumerate(paths):
+        for j, b in enumerate(paths):
+            if i != j and (a == b or b.startswith(a + ".")):
+                raise DataFileError(f"{source}: axes {a!r} and {b!r} overlap (one sets the other, or it is given "
+                                    "twice); sweep each field once, in 'axes' or in one 'zip' group")
+    try:
+        seeds = int(data.get("seeds", 1))
+        # simulations take seconds each: small shards keep every worker busy and lose little to a Ctrl-C
+        shard_size = int(data.get("shard_size", 5000 if kind == "training" else 8))
+        root_seed = int(data.get("seed", base.get("seed", 0)))
+    except (TypeError, ValueError):
+        raise DataFileError(f"{source}: seeds, seed and shard_size must be integers") from None
+    for key in ("seeds", "seed", "shard_size"):
+        if key in data and (isinstance(data[key], bool) or float(data[key]) != int(float(data[key]))):
+            raise DataFileError(f"{source}: {key} must be a whole number, got {data[key]!r}")
+    if seeds < 1:
+        raise DataFileError(f"{source}: seeds must be >= 1, got {seeds}")
+    if shard_size < 1:
+        raise DataFileError(f"{source}: shard_size must be >= 1, got {shard_size}")
+    grid = Grid(base=base, axes=tuple(axes), seeds=seeds, seed=root_seed, shard_size=shard_size)
+    if seeds > 1 and grid.has_seed_axis:
+        raise DataFileError(f"{source}: give either a 'seed' axis or 'seeds: N' replicas, not both")
+    if len(grid) == 0:
+        raise DataFileError(f"{source}: the grid has zero scenarios")
+    first = grid.scenario(0)[0]
+    parse_scenario(first, f"{source} (first scenario)")  # the base itself must be valid
+    _check_axis_values(grid, first, source)
+    return grid
+
+
+def _check_axis_values(grid: Grid, first: dict[str, Any], source: str) -> None:
+    """Every axis value on its own, on the first scenario, before anything runs: a wrong type, a negative size
+    or an unknown id fails here, naming the axis; combinations that cannot run stay per-row errors."""
+    for names, rows in grid.axes:
+        for row in rows:
+            where = f"{source} (axis {', '.join(names)} = {', '.join(map(repr, row))})"
+            data = json.loads(json.dumps(first))
+            for name, value in zip(names, row, strict=True):
+                _set_path(data, name, value)
+                if name.split(".")[-1] in ("hardware", "model") and isinstance(value, str):
+                    try:
+                        (load_hardware if name.endswith("hardware") else load_model)(value)
+                    except DataFileError as exc:
+                        raise DataFileError(f"{where}: {exc}") from None
+            parse_scenario(data, where)
+
+
+def load_grid(path: str | Path) -> Grid:
+    p = Path(path)
+    if not p.is_file():
+        raise DataFileError(f"grid file {str(path)!r} does not exist")
+    data = read_yaml(p)
+
+    def near_grid(ref: Any) -> Any:
+        """File references are relative to the grid file, like a scenario's own paths."""
+        if isinstance(ref, str) and ("/" in ref or ref.endswith((".yaml", ".yml"))) and not Path(ref).is_absolute():
+            if (p.parent / ref).is_file() and not Path(ref).is_file():
+                return str((p.parent / ref).resolve())
+        return ref
+
+    refs = ("scenario", "model", "hardware")
+    base = data.get("base")
+    if isinstance(base, dict):
+        for key in refs:
+            if key in base:
+                base[key] = near_grid(base[key])
+    axis_maps = [data.get("axes")] + list(data.get("zip") or [])
+    for axes in (a for a in axis_maps if isinstance(a, dict)):
+        for key in refs:
+            if isinstance(axes.get(key), list):
+                axes[key] = [near_grid(v) for v in axes[key]]
+    return parse_grid(data, str(p))
