@@ -22,6 +22,8 @@ app: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check simulator tests benchmarks app.py
+	$(VENV)/bin/lint-imports
+	$(PY) -m mypy simulator
 	$(PY) -m pytest
 
 validate: $(STAMP)
@@ -35,6 +37,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_sweep.py
 	$(PY) benchmarks/bench_serving.py
 	$(PY) benchmarks/bench_cluster.py
+	$(PY) benchmarks/bench_startup.py
 
 clean:
-	rm -rf .venv build *.egg-info .pytest_cache .ruff_cache
+	rm -rf .venv build *.egg-info .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

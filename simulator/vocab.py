@@ -6,6 +6,16 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+# ---------------------------------------------------------------- hardware
+PeakDtype = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]  # dense peaks a profile may state
+PEAK_DTYPES: tuple[PeakDtype, ...] = get_args(PeakDtype)
+
+# ---------------------------------------------------------------- models
+Activation = Literal["gelu", "swiglu", "relu", "squared_relu"]  # swiglu: gated, two input projections
+ACTIVATIONS: tuple[Activation, ...] = get_args(Activation)
+AttentionKind = Literal["mha", "gqa", "mla"]  # multi-head, grouped-query, multi-head latent (DeepSeek)
+ATTENTION_KINDS: tuple[AttentionKind, ...] = get_args(AttentionKind)
+
 # ---------------------------------------------------------------- training plans
 Precision = Literal["bf16", "fp16", "fp8"]  # GEMM precision of a training plan (activations stay 16-bit)
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)

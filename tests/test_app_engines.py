@@ -82,13 +82,13 @@ def test_negative_rate_shows_an_error_and_the_rest_keeps_working():
 
 
 def test_bad_request_trace_shows_error_not_exception():
-    msg = error_shown_by("from simulator.ui import inference_page",
-                         "guarded(inference_page.parse_request_trace, b'arrival_s,prompt_tokens\\n0,10\\n')")
+    msg = error_shown_by("from simulator.ui import serving_view",
+                         "guarded(serving_view.parse_request_trace, b'arrival_s,prompt_tokens\\n0,10\\n')")
     assert "output_tokens" in msg
 
 
 def test_good_request_trace_parses():
-    from simulator.ui.inference_page import parse_request_trace
+    from simulator.ui.serving_view import parse_request_trace
 
     wl = parse_request_trace(b"arrival_s,prompt_tokens,output_tokens\n0,100,20\n0.5,200,30\n")
     assert len(wl) == 2 and list(wl.output_tokens) == [20, 30]
@@ -96,7 +96,7 @@ def test_good_request_trace_parses():
 
 def test_exported_serving_scenario_reproduces_the_page():
     from simulator.core.inference import Deployment
-    from simulator.ui.inference_page import _serve
+    from simulator.ui.serving_view import _serve
 
     dep = Deployment(tp=4, precision="fp8")
     summary, _, _ = _serve("llama3.1-8b", "h100-sxm-80gb", dep, 1, "least_outstanding", (2.0, 0.1),

@@ -122,7 +122,7 @@ def compare_training(model: ModelRef, hardware: Iterable[HardwareRef], gpu_count
                     rec["plans_evaluated"], rec["plans_feasible"] = res.n_plans, res.n_feasible
                     rows.append(rec)
                 else:
-                    top_reason = max(res.reason_counts, key=res.reason_counts.get) if res.reason_counts else "no plan"
+                    top_reason = max(res.reason_counts, key=lambda k: res.reason_counts[k]) if res.reason_counts else "no plan"
                     rows.append({"hardware": hw.id, "gpus": n, "feasible": False,
                                  "reason": f"no plan fits ({top_reason}; {res.n_plans:,} plans tried)",
                                  "plans_evaluated": res.n_plans, "plans_feasible": 0})

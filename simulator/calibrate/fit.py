@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -166,7 +167,7 @@ class FormResult:
     """One candidate form: fitted parameters and its error on fit rows and on held-out rows."""
 
     form: str
-    params: dict[str, float]
+    params: dict[str, Any]  # floats, or for collectives a list of (latency_s, bus_efficiency) regimes
     fit_error: dict[str, float]
     check_error: dict[str, float]
 
@@ -233,8 +234,8 @@ def fit_gemm(df: pd.DataFrame, hw: Accelerator, split: pd.Series) -> FamilyFit:
         if gemv and not is_gemv(fit_df["m"], fit_df["n"]).any():
             continue
         inner_ok = len(in_fit) >= 4 and (not gemv or bool(is_gemv(in_fit["m"], in_fit["n"]).any()))
-        res, score = _evaluate_form(form, lambda d, p_fixed=p_fixed, gemv=gemv: _fit_gemm_form(d, hw, p_fixed, gemv),
-                                    predict, fit_df, check_df, (in_fit, in_sel) if inner_ok else None)
+        res, score = _evaluate_form(form, partial(_fit_gemm_form, hw=hw, p_fixed=p_fixed, gemv=gemv), predict,
+                                    fit_df, check_df, (in_fit, in_sel) if inner_ok else None)
         candidates.append(res)
         if score is not None:
             selection[form] = score
@@ -362,6 +363,10 @@ def _fit_regimes(fit_df: pd.DataFrame, link: Link, k: int) -> list[tuple[float, 
     return unpack(_lsq(residual, starts, lo, hi))
 
 
+def _regimes_params(fit_df: pd.DataFrame, link: Link, k: int) -> dict[str, Any]:
+    return {"regimes": _fit_regimes(fit_df, link, k)}
+
+
 def fit_collectives(df: pd.DataFrame, split: pd.Series, link: Link) -> FamilyFit:
     """Min over K alpha-beta regimes of one link, K chosen by held-out error on unseen message sizes."""
     rows = df[df["family"].isin(COLLECTIVES)]
@@ -377,8 +382,7 @@ def fit_collectives(df: pd.DataFrame, split: pd.Series, link: Link) -> FamilyFit
     for k in REGIME_COUNTS:
         if len(fit_df) < 2 * k + 1:
             continue
-        res, score = _evaluate_form(f"{k}-regime", lambda d, k=k: {"regimes": _fit_regimes(d, link, k)}, predict,
-                                    fit_df, check_df, (in_fit, in_sel) if len(in_fit) >= 2 * k + 1 else None)
+        res, score = _evaluate_form(f"{k}-regime", partial(_regimes_params, link=link, k=k), predict, fit_df, check_df, (in_fit, in_sel) if len(in_fit) >= 2 * k + 1 else None)
         candidates.append(res)
         if score is not None:
             selection[res.form] = score

@@ -121,7 +121,7 @@ def cpu_model() -> str:
             info = f.read()
     except OSError:
         return platform.processor() or platform.machine()
-    fields_ = {}
+    fields_: dict[str, str] = {}
     for line in info.splitlines():
         if ":" in line:
             key, _, value = line.partition(":")

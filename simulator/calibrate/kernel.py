@@ -27,6 +27,76 @@ def _peak(hw: Accelerator, dtype: str) -> float:
     return hw.peak(F.PEAK_KEY.get(dtype, dtype))
 
 
+def _gemm(hw: Accelerator, m: int, n: int, k: int, dtype: str, batch: int) -> dict[str, Any]:
+    if min(m, n, k) < 1:
+        raise SimulatorError("gemm needs --m, --n and --k (positive integers)")
+    bw = hw.hbm_bandwidth_bytes_per_s
+    size = DTYPE_BYTES[dtype]
+    out = 2 if dtype == "fp8" else size
+    curve = hw.gemm
+    eta_b = (curve.gemv_memory_efficiency if curve.gemv_memory_efficiency is not None
+             and bool(roofline.is_gemv(m, n)) else curve.memory_efficiency)
+    peak = _peak(hw, dtype)
+    eta = float(curve.compute_efficiency_for(dtype == "fp8"))
+    flop = float(roofline.gemm_flop(m, n, k)) * batch
+    moved = float(roofline.gemm_bytes(m, n, k, size, out)) * batch
+    t = float(roofline.gemm_time_s(m, n, k, peak, bw, curve, size, out, batch, eta))
+    parts = {"latency": curve.launch_s, "compute": flop / (eta * peak), "memory": moved / (eta_b * bw)}
+    return {"m": m, "n": n, "k": k, "batch": batch, "time_s": t, "flop": flop, "bytes": moved,
+            "achieved_flop_per_s": flop / t, "efficiency": flop / t / peak, "bound": _bound(parts)}
+
+
+def _attention(hw: Accelerator, dtype: str, batch: int, seq_len: int, heads: int, head_dim: int,
+               causal: bool) -> dict[str, Any]:
+    if min(batch, seq_len, heads, head_dim) < 1:
+        raise SimulatorError("attention needs --batch, --seq-len, --heads and --head-dim (positive integers)")
+    bw = hw.hbm_bandwidth_bytes_per_s
+    peak = _peak(hw, dtype)
+    flop = attention_flop(batch, seq_len, heads, head_dim, causal)
+    moved = attention_bytes(batch, seq_len, heads, head_dim, DTYPE_BYTES[dtype])
+    eff = hw.flash_attention_efficiency
+    t = float(roofline.flash_attention_time_s(flop, moved, peak, bw, eff, hw.gemm))
+    parts = {"latency": hw.gemm.launch_s, "compute": flop / (eff * peak),
+             "memory": moved / (hw.gemm.memory_efficiency * bw)}
+    return {"batch": batch, "seq_len": seq_len, "heads": heads, "head_dim": head_dim, "causal": causal,
+            "time_s": t, "flop": flop, "bytes": moved, "achieved_flop_per_s": flop / t,
+            "efficiency": flop / t / peak, "bound": _bound(parts)}
+
+
+def _copy(hw: Accelerator, bytes_: float) -> dict[str, Any]:
+    if bytes_ <= 0:
+        raise SimulatorError("copy needs --bytes (bytes moved: read + write)")
+    bw = hw.hbm_bandwidth_bytes_per_s
+    t = float(roofline.stream_time_s(bytes_, bw, hw.memory_bandwidth_efficiency, 1.0, hw.kernel_launch_s))
+    parts = {"latency": hw.kernel_launch_s, "memory": bytes_ / (hw.memory_bandwidth_efficiency * bw)}
+    return {"bytes": bytes_, "time_s": t, "achieved_bytes_per_s": bytes_ / t, "efficiency": bytes_ / t / bw,
+            "bound": _bound(parts)}
+
+
+def _collective(hw: Accelerator, op: str, bytes_: float, gpus: int, scope: str | None) -> dict[str, Any]:
+    if bytes_ <= 0:
+        raise SimulatorError(f"{op} needs --bytes (the buffer per rank; all-gather: the gathered output)")
+    n_ranks = 2 if op == "sendrecv" else gpus
+    if n_ranks < 2:
+        raise SimulatorError(f"{op} needs --gpus >= 2")
+    domain = hw.scale_up_domain_gpus
+    if scope is None:  # the link a group of this size runs on
+        scope = "intra" if n_ranks <= domain else "inter"
+    elif scope == "intra" and n_ranks > domain:
+        raise SimulatorError(f"{n_ranks} ranks do not fit in one scale-up domain of {hw.id} ({domain} GPUs); "
+                             f"use --scope inter or --gpus {domain} or fewer")
+    link = hw.intra if scope == "intra" else hw.inter
+    regimes = list(link.regimes) or None
+    t = float(F.regime_time_s(op, np.asarray(float(n_ranks)), np.asarray(bytes_), link, regimes))
+    algbw = bytes_ / t
+    busbw = algbw * BUS_FACTOR[op](n_ranks)
+    # the fixed part: the same model at a 1-byte message (latency + hops of the fastest regime)
+    t_fixed = float(F.regime_time_s(op, np.asarray(float(n_ranks)), np.asarray(1.0), link, regimes))
+    return {"bytes": bytes_, "gpus": n_ranks, "scope": scope, "time_s": t, "achieved_bytes_per_s": algbw,
+            "bus_bytes_per_s": busbw, "efficiency": busbw / link.bandwidth_bytes_per_s,
+            "bound": "network" if t - t_fixed >= t_fixed else "latency", "regimes_applied": bool(regimes)}
+
+
 def predict_kernel(hw: Accelerator, op: str, *, m: int = 0, n: int = 0, k: int = 0, dtype: str = "bf16",
                    batch: int = 1, seq_len: int = 0, heads: int = 0, head_dim: int = 0, causal: bool = False,
                    bytes_: float = 0.0, gpus: int = 2, scope: str | None = None) -> dict[str, Any]:
@@ -34,66 +104,14 @@ def predict_kernel(hw: Accelerator, op: str, *, m: int = 0, n: int = 0, k: int =
     if dtype not in DTYPE_BYTES:
         raise SimulatorError(f"unknown --dtype {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}")
     rec: dict[str, Any] = {"hardware": hw.id, "op": op, "dtype": dtype}
-    bw = hw.hbm_bandwidth_bytes_per_s
     if op == "gemm":
-        if min(m, n, k) < 1:
-            raise SimulatorError("gemm needs --m, --n and --k (positive integers)")
-        size = DTYPE_BYTES[dtype]
-        out = 2 if dtype == "fp8" else size
-        curve = hw.gemm
-        eta_b = (curve.gemv_memory_efficiency if curve.gemv_memory_efficiency is not None
-                 and bool(roofline.is_gemv(m, n)) else curve.memory_efficiency)
-        peak = _peak(hw, dtype)
-        eta = float(curve.compute_efficiency_for(dtype == "fp8"))
-        flop = float(roofline.gemm_flop(m, n, k)) * batch
-        moved = float(roofline.gemm_bytes(m, n, k, size, out)) * batch
-        t = float(roofline.gemm_time_s(m, n, k, peak, bw, curve, size, out, batch, eta))
-        parts = {"latency": curve.launch_s, "compute": flop / (eta * peak), "memory": moved / (eta_b * bw)}
-        rec.update({"m": m, "n": n, "k": k, "batch": batch, "time_s": t, "flop": flop, "bytes": moved,
-                    "achieved_flop_per_s": flop / t, "efficiency": flop / t / peak, "bound": _bound(parts)})
+        rec.update(_gemm(hw, m, n, k, dtype, batch))
     elif op == "attention":
-        if min(batch, seq_len, heads, head_dim) < 1:
-            raise SimulatorError("attention needs --batch, --seq-len, --heads and --head-dim (positive integers)")
-        peak = _peak(hw, dtype)
-        flop = attention_flop(batch, seq_len, heads, head_dim, causal)
-        moved = attention_bytes(batch, seq_len, heads, head_dim, DTYPE_BYTES[dtype])
-        eff = hw.flash_attention_efficiency
-        t = float(roofline.flash_attention_time_s(flop, moved, peak, bw, eff, hw.gemm))
-        parts = {"latency": hw.gemm.launch_s, "compute": flop / (eff * peak),
-                 "memory": moved / (hw.gemm.memory_efficiency * bw)}
-        rec.update({"batch": batch, "seq_len": seq_len, "heads": heads, "head_dim": head_dim, "causal": causal,
-                    "time_s": t, "flop": flop, "bytes": moved, "achieved_flop_per_s": flop / t,
-                    "efficiency": flop / t / peak, "bound": _bound(parts)})
+        rec.update(_attention(hw, dtype, batch, seq_len, heads, head_dim, causal))
     elif op == "copy":
-        if bytes_ <= 0:
-            raise SimulatorError("copy needs --bytes (bytes moved: read + write)")
-        t = float(roofline.stream_time_s(bytes_, bw, hw.memory_bandwidth_efficiency, 1.0, hw.kernel_launch_s))
-        parts = {"latency": hw.kernel_launch_s, "memory": bytes_ / (hw.memory_bandwidth_efficiency * bw)}
-        rec.update({"bytes": bytes_, "time_s": t, "achieved_bytes_per_s": bytes_ / t, "efficiency": bytes_ / t / bw,
-                    "bound": _bound(parts)})
+        rec.update(_copy(hw, bytes_))
     elif op in COLLECTIVES:
-        if bytes_ <= 0:
-            raise SimulatorError(f"{op} needs --bytes (the buffer per rank; all-gather: the gathered output)")
-        n_ranks = 2 if op == "sendrecv" else gpus
-        if n_ranks < 2:
-            raise SimulatorError(f"{op} needs --gpus >= 2")
-        domain = hw.scale_up_domain_gpus
-        if scope is None:  # the link a group of this size runs on
-            scope = "intra" if n_ranks <= domain else "inter"
-        elif scope == "intra" and n_ranks > domain:
-            raise SimulatorError(f"{n_ranks} ranks do not fit in one scale-up domain of {hw.id} ({domain} GPUs); "
-                                 f"use --scope inter or --gpus {domain} or fewer")
-        link = hw.intra if scope == "intra" else hw.inter
-        regimes = list(link.regimes) or None
-        t = float(F.regime_time_s(op, np.asarray(float(n_ranks)), np.asarray(bytes_), link, regimes))
-        algbw = bytes_ / t
-        busbw = algbw * BUS_FACTOR[op](n_ranks)
-        # the fixed part: the same model at a 1-byte message (latency + hops of the fastest regime)
-        t_fixed = float(F.regime_time_s(op, np.asarray(float(n_ranks)), np.asarray(1.0), link, regimes))
-        rec.update({"bytes": bytes_, "gpus": n_ranks, "scope": scope, "time_s": t, "achieved_bytes_per_s": algbw,
-                    "bus_bytes_per_s": busbw, "efficiency": busbw / link.bandwidth_bytes_per_s,
-                    "bound": "network" if t - t_fixed >= t_fixed else "latency",
-                    "regimes_applied": bool(regimes)})
+        rec.update(_collective(hw, op, bytes_, gpus, scope))
     else:
         raise SimulatorError(f"unknown --op {op!r}; choose one of {', '.join(OPS)}")
     return rec

@@ -52,18 +52,8 @@ def read_metadata(path: Path) -> dict[str, str]:
     return meta
 
 
-def read_measurements(path: str | Path) -> Measurements:
-    """One measurement file, checked: a clear DataFileError names the file and the column at fault."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"measurement file {str(path)!r} does not exist; run `simulator calibrate run` first")
-    try:
-        meta = read_metadata(path)
-        df = pd.read_csv(path, comment="#")
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataFileError(f"{path}: cannot read as CSV ({exc})") from None
-    if meta.get("format", FORMAT) != FORMAT:
-        raise DataFileError(f"{path}: format {meta['format']!r} is not {FORMAT!r}")
+def _check_columns(df: pd.DataFrame, path: Path) -> None:
+    """Units in the column names, the required columns, known families and each family's columns."""
     columns = list(df.columns)
     for col in columns:
         if col not in REQUIRED + NUMERIC and _WRONG_UNITS.match(str(col)):
@@ -81,6 +71,10 @@ def read_measurements(path: str | Path) -> Measurements:
         need = [c for c in BY_FAMILY[fam] if c not in columns]
         if need:
             raise DataFileError(f"{path}: {fam} rows need column(s) {', '.join(need)}")
+
+
+def _numeric(df: pd.DataFrame, path: Path, header_lines: int) -> None:
+    """Every numeric column as floats, finite; times positive and in seconds (in place)."""
     for col, default in DEFAULTS.items():
         if col not in df.columns:
             df[col] = default
@@ -88,7 +82,7 @@ def read_measurements(path: str | Path) -> Measurements:
         values = pd.to_numeric(df[col], errors="coerce")
         bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
         if bad.any():
-            line = int(np.flatnonzero(bad.to_numpy())[0]) + 2 + len(meta)
+            line = int(np.flatnonzero(bad.to_numpy())[0]) + 2 + header_lines
             raise DataFileError(f"{path}: column {col!r} has a missing or non-numeric value "
                                 f"({df[col].iloc[int(np.flatnonzero(bad.to_numpy())[0])]!r}) on line {line}")
         df[col] = values.astype(float)
@@ -96,6 +90,22 @@ def read_measurements(path: str | Path) -> Measurements:
         raise DataFileError(f"{path}: column 'time_s' must be > 0 seconds")
     if (df["time_s"] > 3600).any():
         raise DataFileError(f"{path}: column 'time_s' has values over an hour; are they seconds?")
+
+
+def read_measurements(path: str | Path) -> Measurements:
+    """One measurement file, checked: a clear DataFileError names the file and the column at fault."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"measurement file {str(path)!r} does not exist; run `simulator calibrate run` first")
+    try:
+        meta = read_metadata(path)
+        df = pd.read_csv(path, comment="#")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataFileError(f"{path}: cannot read as CSV ({exc})") from None
+    if meta.get("format", FORMAT) != FORMAT:
+        raise DataFileError(f"{path}: format {meta['format']!r} is not {FORMAT!r}")
+    _check_columns(df, path)
+    _numeric(df, path, len(meta))
     df["file"] = str(path)
     if "source" not in df.columns:
         df["source"] = meta.get("source", str(path))

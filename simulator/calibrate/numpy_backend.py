@@ -80,7 +80,7 @@ class NumpyBackend:
         self._keep.clear()
 
     def _arr(self, *shape: int, dtype: type = np.float32) -> np.ndarray:
-        a = self._rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
+        a: np.ndarray = self._rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
         self._keep.append(a)
         return a
 
@@ -106,10 +106,10 @@ class NumpyBackend:
         q = self._arr(b, h, s, d, dtype=dt) * dt(1.0 / np.sqrt(d))
         kt = np.ascontiguousarray(self._arr(b, h, s, d, dtype=dt).swapaxes(-1, -2))
         v = self._arr(b, h, s, d, dtype=dt)
-        scores = np.empty((b, h, s, s), dtype=dt)
-        out = np.empty((b, h, s, d), dtype=dt)
-        rowmax = np.empty((b, h, s, 1), dtype=dt)
-        mask = np.triu(np.full((s, s), -np.inf, dtype=dt), 1) if case.causal else None
+        scores: np.ndarray = np.empty((b, h, s, s), dtype=dt)
+        out: np.ndarray = np.empty((b, h, s, d), dtype=dt)
+        rowmax: np.ndarray = np.empty((b, h, s, 1), dtype=dt)
+        mask: np.ndarray | None = np.triu(np.full((s, s), -np.inf, dtype=dt), 1) if case.causal else None
 
         def run() -> None:
             np.matmul(q, kt, out=scores)
@@ -150,7 +150,7 @@ class NumpyBackend:
             return lambda: np.add(x, y, out=out)
         if case.kernel == "rmsnorm":
             w = self._arr(case.n, dtype=dt)
-            tmp = np.empty((case.m, 1), dtype=dt)
+            tmp: np.ndarray = np.empty((case.m, 1), dtype=dt)
 
             def rmsnorm() -> None:
                 np.einsum("ij,ij->i", x, x, out=tmp[:, 0])

@@ -31,6 +31,12 @@ def _link(d: Any) -> Link:
     )
 
 
+def _host(f: HardwareFile) -> dict[str, Any]:
+    """The node's host CPU and its speed, when the profile names one (else the Accelerator defaults stand)."""
+    host = f.node.host
+    return {"host_cpu": host.cpu, "host_speed": host.speed_vs_reference} if host else {}
+
+
 def hardware_from_file(f: HardwareFile, path: str = "") -> Accelerator:
     """The frozen accelerator a validated profile describes."""
     peaks = {k: v for k, v in f.peak_dense_flop_per_s.model_dump().items() if v is not None}
@@ -62,7 +68,7 @@ def hardware_from_file(f: HardwareFile, path: str = "") -> Accelerator:
         flash1_attention_efficiency=(f.efficiency.flash1_attention_efficiency
                                      or 0.55 * f.efficiency.flash_attention_efficiency),
         kernel_launch_s=f.efficiency.kernel_launch_s,
-        **({"host_cpu": f.node.host.cpu, "host_speed": f.node.host.speed_vs_reference} if f.node.host else {}),
+        **_host(f),
         sources=tuple(f"{s.title} ({s.where}, {s.date})" for s in f.sources),
         path=path,
     )

@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from simulator.vocab import Activation, AttentionKind, PipelineSchedule, Precision, Recompute, ZeroStage
+
 SCHEMA_VERSION = 1
 
 
@@ -36,11 +38,11 @@ class NoBoolNumbers(BaseModel):
         return value
 
 
-class _Strict(NoBoolNumbers):
+class Strict(NoBoolNumbers):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Source(_Strict):
+class Source(Strict):
     """Provenance of a figure: what was read, where, and when."""
 
     title: str = Field(min_length=1)
@@ -48,7 +50,7 @@ class Source(_Strict):
     date: str = Field(min_length=4)
 
 
-class _Entity(_Strict):
+class Entity(Strict):
     schema_version: Literal[1]
     id: str = Field(min_length=1)
     name: str = Field(min_length=1)
@@ -56,10 +58,9 @@ class _Entity(_Strict):
 
 
 # ---------------------------------------------------------------- hardware profiles
-DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4")
 
 
-class PeakFlops(_Strict):
+class PeakFlops(Strict):
     """Dense (never sparse) peak FLOP/s (or OP/s for integer types) per device."""
 
     fp32: PositiveFloat
@@ -72,7 +73,7 @@ class PeakFlops(_Strict):
     fp4: PositiveFloat | None = None
 
 
-class Memory(_Strict):
+class Memory(Strict):
     hbm_bytes: PositiveFloat
     hbm_bandwidth_bytes_per_s: PositiveFloat
     # Memory the runtime, CUDA context and allocator fragmentation take away from the user.
@@ -86,7 +87,7 @@ class Memory(_Strict):
         return self
 
 
-class Power(_Strict):
+class Power(Strict):
     tdp_w: PositiveFloat
     # Share of TDP drawn on average during training (Epoch AI convention: 0.75 for GPUs).
     average_utilization_of_tdp: float = Field(default=0.75, gt=0, le=1)
@@ -94,7 +95,7 @@ class Power(_Strict):
     server_to_gpu_power_ratio: float = Field(default=1.8, ge=1)
 
 
-class CollectiveRegime(_Strict):
+class CollectiveRegime(Strict):
     """One latency-bandwidth regime of a link (like one NCCL protocol): collective time is the fastest
     regime's alpha-beta time (simulator/calibrate/fit.py regime_time_s; microbench_anchors 3.3)."""
 
@@ -102,7 +103,7 @@ class CollectiveRegime(_Strict):
     bus_efficiency: float = Field(gt=0, le=1.2)
 
 
-class Link(_Strict):
+class Link(Strict):
     """One tier of the network as seen by one device; bandwidth is per device, one direction."""
 
     bandwidth_bytes_per_s_unidir: PositiveFloat
@@ -120,7 +121,7 @@ class Link(_Strict):
     regimes_fitted_on: list[str] | None = None
 
 
-class Host(_Strict):
+class Host(Strict):
     """The node's host CPU, whose single-thread speed sets how fast a serving engine's host-side work runs.
 
     Engine host terms (inference.ENGINES) are seconds on the reference host, a DGX A100 (2x AMD EPYC 7742);
@@ -132,7 +133,7 @@ class Host(_Strict):
     fitted_on: list[str] = Field(min_length=1)
 
 
-class Node(_Strict):
+class Node(Strict):
     gpus_per_node: PositiveInt
     # Devices in one scale-up domain (NVLink/ICI island); 72 for GB200 NVL72, else the node size.
     scale_up_domain_gpus: PositiveInt | None = None
@@ -151,7 +152,7 @@ class Node(_Strict):
         return self
 
 
-class GemmEfficiency(_Strict):
+class GemmEfficiency(Strict):
     """Soft (p-norm) roofline with a launch floor for matrix multiplies.
 
     t = launch_s + ((F / (compute_efficiency * P))^p + (B / (memory_efficiency * BW))^p)^(1/p)
@@ -169,7 +170,7 @@ class GemmEfficiency(_Strict):
     fitted_on: list[str] = Field(min_length=1)
 
 
-class Efficiency(_Strict):
+class Efficiency(Strict):
     gemm: GemmEfficiency
     # Achieved HBM bandwidth of large streaming kernels over the spec figure.
     memory_bandwidth_efficiency: float = Field(gt=0, le=1)
@@ -185,7 +186,7 @@ class Efficiency(_Strict):
     measurements: list[str] | None = None
 
 
-class HardwareFile(_Entity):
+class HardwareFile(Entity):
     kind: Literal["accelerator"]
     vendor: str
     peak_dense_flop_per_s: PeakFlops
@@ -197,7 +198,7 @@ class HardwareFile(_Entity):
 
 
 # ---------------------------------------------------------------- model architectures
-class MoeSpec(_Strict):
+class MoeSpec(Strict):
     n_experts: PositiveInt
     top_k: PositiveInt
     d_ff_expert: PositiveInt
@@ -211,8 +212,8 @@ class MoeSpec(_Strict):
         return self
 
 
-class AttentionSpec(_Strict):
-    kind: Literal["mha", "gqa", "mla"] = "mha"
+class AttentionSpec(Strict):
+    kind: AttentionKind = "mha"
     head_dim: PositiveInt | None = None
     # MLA (DeepSeek-V2/V3): low-rank query/KV compression.
     q_lora_rank: PositiveInt | None = None
@@ -231,7 +232,7 @@ class AttentionSpec(_Strict):
         return self
 
 
-class ModelFile(_Strict):
+class ModelFile(Strict):
     schema_version: Literal[1] = 1
     kind: Literal["model"] = "model"
     id: str | None = None
@@ -243,7 +244,7 @@ class ModelFile(_Strict):
     n_kv_heads: PositiveInt | None = None
     d_ff: PositiveInt
     vocab_size: PositiveInt
-    activation: Literal["gelu", "swiglu", "relu", "squared_relu"] = "gelu"
+    activation: Activation = "gelu"
     tied_embeddings: bool = False
     # Learned absolute position embeddings (GPT-3, OPT); rotary/ALiBi models have none.
     max_position_embeddings: int = Field(default=0, ge=0)
@@ -278,7 +279,7 @@ class ModelFile(_Strict):
 
 
 # ---------------------------------------------------------------- parallel plans
-class PlanSpec(_Strict):
+class PlanSpec(Strict):
     """A training parallel plan as written in scenario files (same names as `simulator train`)."""
 
     tp: PositiveInt = 1
@@ -286,10 +287,10 @@ class PlanSpec(_Strict):
     cp: PositiveInt = 1
     ep: PositiveInt = 1
     micro_batch: PositiveInt = 1
-    zero: Literal[0, 1, 2, 3] = 1
-    recompute: Literal["none", "selective", "full"] = "selective"
-    precision: Literal["bf16", "fp16", "fp8"] = "bf16"
-    pp_schedule: Literal["1f1b", "interleaved"] = "1f1b"
+    zero: ZeroStage = 1
+    recompute: Recompute = "selective"
+    precision: Precision = "bf16"
+    pp_schedule: PipelineSchedule = "1f1b"
     vpp: PositiveInt | None = None
     sequence_parallel: bool | None = None
     # stages of unequal layer counts, as a search may pick them (the record's `uneven_pp`)
@@ -299,9 +300,18 @@ class PlanSpec(_Strict):
         """The plan fields as keyword arguments of `estimate_training` (`uneven_pp` is an option, not a plan field)."""
         return {k: getattr(self, k) for k in PlanSpec.model_fields if k != "uneven_pp"}
 
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> PlanSpec:
+        """The plan of a training record (`simulator train --json`, a row of a plan search), as a scenario writes it."""
+        return cls(tp=int(rec["tp"]), pp=int(rec["pp"]), cp=int(rec["cp"]), ep=int(rec["ep"]),
+                   micro_batch=int(rec["micro_batch"]), zero=rec["zero"], recompute=rec["recompute"],
+                   precision=rec["precision"], pp_schedule=rec["pp_schedule"], vpp=int(rec["vpp"]),
+                   sequence_parallel=bool(rec["sequence_parallel"]),
+                   uneven_pp=True if rec.get("uneven_pp") in (True,) else None)
+
 
 # ---------------------------------------------------------------- price books
-class GpuHourPrice(_Strict):
+class GpuHourPrice(Strict):
     """USD per GPU-hour for one accelerator under each purchase option."""
 
     on_demand: PositiveFloat | None = None
@@ -310,7 +320,7 @@ class GpuHourPrice(_Strict):
     spot: PositiveFloat | None = None
 
 
-class OwnedGpuCost(_Strict):
+class OwnedGpuCost(Strict):
     """Capital and running cost of owning one accelerator (Epoch AI TCO structure, arXiv 2405.21015)."""
 
     # Purchase price per GPU: the GPU's share of a server when server_overhead_ratio is 1 (e.g. DGX/8).
@@ -326,7 +336,7 @@ class OwnedGpuCost(_Strict):
     facility_ops_usd_per_gpu_year: float = Field(default=0.0, ge=0)
 
 
-class PriceBookFile(_Entity):
+class PriceBookFile(Entity):
     kind: Literal["price_book"]
     # ISO date the prices were read (YYYY-MM or YYYY-MM-DD): prices are never "current".
     price_date: str = Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")

@@ -79,7 +79,7 @@ def _readable_errors(errors: list[Any]) -> list[Any]:
         parsed.append((e, loc, cut, shape_only))
     keep = []
     for e, loc, cut, shape_only in parsed:
-        if shape_only and any(c == cut and lo[:cut] == loc[:cut] and lo[cut] != loc[cut] and not so
+        if shape_only and cut is not None and any(c == cut and lo[:cut] == loc[:cut] and lo[cut] != loc[cut] and not so
                               for _, lo, c, so in parsed):
             continue
         keep.append({**e, "loc": tuple(x for x in loc if not _is_branch(x))})

@@ -69,7 +69,7 @@ def register(sub: Any) -> None:
     for name in ("m", "n", "k", "seq-len", "heads", "head-dim"):
         k.add_argument(f"--{name}", type=int, default=0)
     k.add_argument("--batch", type=int, default=1)
-    k.add_argument("--dtype", default="bf16", choices=["fp32", "tf32", "bf16", "fp16", "fp8"])
+    k.add_argument("--dtype", default="bf16", help="operand precision: fp32, tf32, bf16 (default), fp16 or fp8")
     k.add_argument("--causal", action="store_true")
     k.add_argument("--bytes", type=float, default=0.0, help="bytes moved (copy) or buffer per rank (collectives)")
     k.add_argument("--gpus", type=int, default=8, help="ranks in the collective (default 8)")

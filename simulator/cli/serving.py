@@ -20,7 +20,7 @@ from simulator.cli.common import (
     write_frame,
 )
 from simulator.errors import PlanError
-from simulator.vocab import ENGINE_NAMES, KV_PRECISIONS, QUANTIZATION_NAMES, ROUTER_NAMES
+from simulator.vocab import COST_OPTIONS, ENGINE_NAMES, KV_PRECISIONS, QUANTIZATION_NAMES, ROUTER_NAMES
 
 
 def _deployment_args(p: argparse.ArgumentParser, many: bool = False) -> None:
@@ -85,7 +85,7 @@ def register(subparsers) -> None:
                    help="also try prefill:decode ratios, e.g. 1:1 1:2")
     c.add_argument("--requests", type=integer, default=400, help="requests per simulated probe")
     c.add_argument("--price-book", help="price book id or path (default hyperscaler-2025-03)")
-    c.add_argument("--purchase", default="on_demand", choices=["on_demand", "reserved_1y", "reserved_3y", "spot", "owned"],
+    c.add_argument("--purchase", default="on_demand", choices=COST_OPTIONS,
                    help="rental option, or owned: amortised purchase + facility + electricity per busy GPU-hour "
                         "(needs a price book with owned figures, e.g. --price-book owned-colo-2025-03)")
     c.add_argument("--top", type=count, default=5, help="alternatives to list after the cheapest (default 5)")

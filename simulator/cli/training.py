@@ -154,24 +154,50 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_plan(a: argparse.Namespace) -> int:
-    bar = None
-    progress = None
-    if a.progress:
-        bar = progress_bar(0, "plan")
+def _search(a: argparse.Namespace) -> Any:
+    """The plan search of `simulator plan`, with a progress bar on stderr when asked for."""
+    bar = progress_bar(0, "plan") if a.progress else None
 
-        def progress(done: int, total: int) -> None:
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
             bar.total = total
             bar.n = done
             bar.refresh()
     try:
-        res = sim.plan_training(a.model, a.hardware, a.gpus, global_batch=a.global_batch, seq_len=a.seq_len,
-                            train_tokens=a.train_tokens, objective=a.objective, precisions=a.precision,
-                            price_book=a.price_book, purchase=a.purchase, progress=progress,
-                            option_kw=_option_kw(a))
+        return sim.plan_training(a.model, a.hardware, a.gpus, global_batch=a.global_batch, seq_len=a.seq_len,
+                                 train_tokens=a.train_tokens, objective=a.objective, precisions=a.precision,
+                                 price_book=a.price_book, purchase=a.purchase,
+                                 progress=progress if bar is not None else None, option_kw=_option_kw(a))
     finally:
         if bar is not None:
             bar.close()
+
+
+def _cost_cell(r: dict[str, Any]) -> str:
+    """The run's cost with a token budget, else the price of a million tokens, else '-'."""
+    if r.get("cost_usd") is not None:
+        return units.human_usd(r["cost_usd"])
+    if r.get("usd_per_million_tokens") is not None:
+        return f"${r['usd_per_million_tokens']:.3g}/Mtok"
+    return "-"
+
+
+def print_plans(top: list[dict[str, Any]]) -> None:
+    """The table of the best plans of a search (`*` marks the time/cost Pareto front)."""
+    print(f"{'#':>3} {'gpus':>6} {'plan':<44} {'step':>9} {'MFU':>6} {'mem/GPU':>9} {'run time':>11} {'cost':>11}")
+    for i, r in enumerate(top, 1):
+        mark = "*" if r.get("pareto") else " "
+        run = units.human_duration(r["total_time_s"]) if r.get("total_time_s") else "-"
+        print(f"{i:>3}{mark}{r['gpus']:>6} {fmt_plan(r):<44} {units.human_duration(r['step_time_s']):>9} "
+              f"{r['mfu']:>6.1%} {units.human_bytes(r['memory_per_gpu_bytes']):>9} {run:>11} {_cost_cell(r):>11}")
+    if any(r.get("uneven_pp") for r in top):
+        print("u: pipeline stages hold unequal layer counts; estimate such a plan with `simulator train --uneven-pp`")
+    if any((r.get("mfu") or 0) > 1 for r in top):
+        print(f"note: {MFU_NOTE}")
+
+
+def cmd_plan(a: argparse.Namespace) -> int:
+    res = _search(a)
     top = res.best_per_gpu_count() if a.per_gpu_count else res.top(a.top)
     if a.json:
         print(units.dumps_json(top))
@@ -179,24 +205,8 @@ def cmd_plan(a: argparse.Namespace) -> int:
         what = "best per GPU count, * on the time/cost Pareto front" if a.per_gpu_count else f"best {len(top)}"
         print(f"{res.n_plans:,} plans evaluated, {res.n_feasible:,} fit" +
               (f"; {what} by {a.objective}:" if top else ""))
-    if top and not a.json:
-        header = f"{'#':>3} {'gpus':>6} {'plan':<44} {'step':>9} {'MFU':>6} {'mem/GPU':>9} {'run time':>11} {'cost':>11}"
-        print(header)
-        for i, r in enumerate(top, 1):
-            mark = "*" if r.get("pareto") else " "
-            run = units.human_duration(r["total_time_s"]) if r.get("total_time_s") else "-"
-            if r.get("cost_usd") is not None:
-                usd = units.human_usd(r["cost_usd"])
-            elif r.get("usd_per_million_tokens") is not None:  # no token budget: the price of a million tokens
-                usd = f"${r['usd_per_million_tokens']:.3g}/Mtok"
-            else:
-                usd = "-"
-            print(f"{i:>3}{mark}{r['gpus']:>6} {fmt_plan(r):<44} {units.human_duration(r['step_time_s']):>9} "
-                  f"{r['mfu']:>6.1%} {units.human_bytes(r['memory_per_gpu_bytes']):>9} {run:>11} {usd:>11}")
-        if any(r.get("uneven_pp") for r in top):
-            print("u: pipeline stages hold unequal layer counts; estimate such a plan with `simulator train --uneven-pp`")
-        if any((r.get("mfu") or 0) > 1 for r in top):
-            print(f"note: {MFU_NOTE}")
+        if top:
+            print_plans(top)
     if a.per_gpu_count:
         for n, why in res.counts_without_plan().items():
             sys.stderr.write(f"simulator: no plan fits on {n:,} GPU{'s' if n != 1 else ''}: {why}\n")

@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveInt, model_validator
 
-from simulator.catalog.schema import PlanSpec, _Entity, _Strict
+from simulator.catalog.schema import Entity, PlanSpec, Strict
+from simulator.vocab import CheckpointInterval, CostOption, JobKind, PolicyName, RepairDistribution
 
 # positive and finite: an infinite duration, rate or interval would never end (or overflow the engine)
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -32,52 +33,49 @@ DEFAULT_RESTART_S = 600.0
 DEFAULT_REPAIR_S = 4 * 3600.0
 DEFAULT_MAINTENANCE_S = 3600.0  # assumption: planned maintenance keeps a node out for an hour
 
-POLICY_NAMES = ("fifo", "sjf", "priority", "easy")
-JOB_KINDS = ("training", "finetune", "batch", "eval")
-PURCHASES = ("on_demand", "reserved_1y", "reserved_3y", "spot", "owned")
 
 
-class PoolFile(_Strict):
+class PoolFile(Strict):
     id: str = Field(min_length=1)
     hardware: str = Field(min_length=1)
     nodes: PositiveInt
     spare_nodes: int = Field(default=0, ge=0)  # extra installed nodes (schedulable; they absorb failures)
     gpus_per_node: PositiveInt | None = None  # default: the hardware profile's node size
     relative_speed: PositiveFloat = 1.0  # divides plain `duration_s` jobs (Gavel-style throughput ratio)
-    purchase: Literal["on_demand", "reserved_1y", "reserved_3y", "spot", "owned"] | None = None
+    purchase: CostOption | None = None
     failures_per_1000_node_days: NonNegativeFloat | None = None  # overrides failures.* for this pool
 
 
-class FailuresFile(_Strict):
+class FailuresFile(Strict):
     enabled: bool = True
     failures_per_1000_node_days: NonNegativeFloat = DEFAULT_FAILURES_PER_1000_NODE_DAYS
     planned_per_1000_node_days: NonNegativeFloat = DEFAULT_PLANNED_PER_1000_NODE_DAYS
     repair_time_s: PositiveFloat = DEFAULT_REPAIR_S
     maintenance_time_s: PositiveFloat = DEFAULT_MAINTENANCE_S
-    repair_distribution: Literal["exponential", "fixed"] = "exponential"
+    repair_distribution: RepairDistribution = "exponential"
     max_restarts: PositiveInt | None = None  # a job interrupted more often than this is marked FAILED
 
 
-class CheckpointFile(_Strict):
+class CheckpointFile(Strict):
     write_time_s: NonNegativeFloat = DEFAULT_CHECKPOINT_WRITE_S
     restart_time_s: NonNegativeFloat = DEFAULT_RESTART_S
-    interval: Literal["daly", "young", "none"] = "daly"  # 'none': no checkpoints, a failure loses everything
+    interval: CheckpointInterval = "daly"  # 'none': no checkpoints, a failure loses everything
     interval_s: PositiveFloat | None = None  # fixed interval (compute seconds), overrides `interval`
     # Overhead paid on resuming a preempted job: 'helios' (7/30/60 s by size) or seconds.
     preemption_overhead: Literal["helios"] | NonNegativeFloat = "helios"
 
 
-class StragglersFile(_Strict):
+class StragglersFile(Strict):
     probability: float = Field(default=0.0, ge=0, le=1)  # chance a job segment runs slow
     slowdown: NonNegativeFloat = 0.2  # extra run time of a slow segment (0.2 = 20 % slower)
 
 
-class EnergyFile(_Strict):
+class EnergyFile(Strict):
     # Idle draw as a share of TDP for allocated-but-idle capacity; 0 counts only allocated GPU time (Epoch).
     idle_power_fraction_of_tdp: float = Field(default=0.0, ge=0, le=1)
 
 
-class DurationFile(_Strict):
+class DurationFile(Strict):
     kind: Literal["fixed", "exponential", "lognormal", "loguniform", "uniform"]
     weight: PositiveFloat = 1.0  # mixture weight when a list of distributions is given
     value_s: PositiveFloat | None = None
@@ -99,9 +97,9 @@ class DurationFile(_Strict):
         return self
 
 
-class _JobCommon(_Strict):
+class _JobCommon(Strict):
     name: str = Field(min_length=1)
-    kind: Literal["training", "finetune", "batch", "eval"] = "training"
+    kind: JobKind = "training"
     pools: list[str] | None = None  # allowed pools in preference order; default all
     priority: int = Field(default=0, ge=-MAX_BATCH_PRIORITY, le=MAX_BATCH_PRIORITY)
     preemptible: bool = True
@@ -157,18 +155,18 @@ class GeneratorFile(_JobCommon):
         return self
 
 
-class TraceFile(_Strict):
+class TraceFile(Strict):
     """A CSV in the public-trace style: job_id, submit_time, gpu_num, duration [, state, priority, pool, user]
     with times in seconds, sorted by submit_time (Helios/Acme column names)."""
 
     path: str = Field(min_length=1)  # relative to the scenario file
     pools: list[str] | None = None
     time_scale: PositiveFloat = 1.0  # multiply submit times and durations (e.g. to change the load)
-    kind: Literal["training", "finetune", "batch", "eval"] = "batch"
+    kind: JobKind = "batch"
     preemptible: bool = True
 
 
-class ServiceFile(_Strict):
+class ServiceFile(Strict):
     """An inference service that reserves GPUs following a daily demand curve; it preempts batch jobs."""
 
     name: str = Field(min_length=1)
@@ -200,7 +198,7 @@ class ServiceFile(_Strict):
         return math.ceil(self.peak_requests_per_s / self.replica_requests_per_s - 1e-9)  # type: ignore[operator]
 
 
-class PublishedFile(_Strict):
+class PublishedFile(Strict):
     """Published outcomes this scenario should reproduce (validation)."""
 
     interruptions: PositiveFloat | None = None
@@ -209,15 +207,15 @@ class PublishedFile(_Strict):
     source: str = Field(min_length=1)
 
 
-class ScenarioFile(_Entity):
+class ScenarioFile(Entity):
     kind: Literal["cluster_scenario"]
     description: str = ""
     horizon_s: PositiveFloat | None = None  # default --until
     warmup_s: NonNegativeFloat = 0.0  # excluded from utilisation and queue statistics
-    policy: Literal["fifo", "sjf", "priority", "easy"] = "fifo"
+    policy: PolicyName = "fifo"
     price_book: str = "hyperscaler-2025-03"
     owned_price_book: str = "owned-colo-2025-03"  # for `purchase: owned` pools and rent-vs-buy
-    purchase: Literal["on_demand", "reserved_1y", "reserved_3y", "spot", "owned"] = "on_demand"
+    purchase: CostOption = "on_demand"
     max_scan: PositiveInt = 512
     pools: list[PoolFile] = Field(min_length=1)
     failures: FailuresFile = FailuresFile()

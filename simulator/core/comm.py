@@ -8,6 +8,8 @@ All functions broadcast over numpy arrays of group sizes and message sizes.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from simulator.core.hardware import Accelerator, Link
@@ -19,11 +21,9 @@ def _alpha_beta(n: np.ndarray, bytes_: np.ndarray, link: Link, factor: np.ndarra
     """latency + steps x hop latency + factor x S / (bandwidth x bus efficiency); with fitted regimes,
     the fastest regime (NCCL picks an algorithm/protocol per size: src/graph/tuning.cc)."""
     regimes = link.regimes or ((link.latency_s, link.bus_efficiency),)
-    t = None
-    for latency_s, efficiency in regimes:
-        ti = latency_s + steps * link.hop_latency_s + factor * bytes_ / (link.bandwidth_bytes_per_s * efficiency)
-        t = ti if t is None else np.minimum(t, ti)
-    return np.where(n > 1, t, 0.0)
+    times = [latency_s + steps * link.hop_latency_s + factor * bytes_ / (link.bandwidth_bytes_per_s * efficiency)
+             for latency_s, efficiency in regimes]
+    return np.where(n > 1, functools.reduce(np.minimum, times), 0.0)
 
 
 def ring_allreduce_s(n: ArrayLike, bytes_: ArrayLike, link: Link) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from simulator.errors import PlanError
 
@@ -80,5 +80,3 @@ class Accelerator:
             )
         return value
 
-    def with_overrides(self, **changes: object) -> Accelerator:
-        return replace(self, **changes)

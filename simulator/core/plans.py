@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from itertools import product
+from typing import Any
 
 import numpy as np
 
 from simulator.core.model import TransformerSpec
-from simulator.vocab import PRECISIONS, RECOMPUTE
+from simulator.vocab import PRECISIONS, RECOMPUTE, ZERO_STAGES
 
 # Reason codes: bit flags, so one plan can carry several reasons at once.
 REASONS: dict[int, str] = {
@@ -63,7 +64,7 @@ class PlanGrid:
         idx = np.atleast_1d(np.arange(len(self))[index])
         return PlanGrid(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
-    def row(self, i: int) -> dict[str, object]:
+    def row(self, i: int) -> dict[str, Any]:
         """One plan as plain Python values (CLI/JSON form)."""
         return {
             "tp": int(self.tp[i]), "pp": int(self.pp[i]), "dp": int(self.dp[i]), "cp": int(self.cp[i]),
@@ -130,7 +131,7 @@ def powers_of_two_upto(n: int) -> list[int]:
 
 
 def enumerate_plans(model: TransformerSpec, gpus: int, global_batch: int, seq_len: int, scale_up_domain: int,
-                    precisions: Iterable[str] = ("bf16",), zero_stages: Iterable[int] = (0, 1, 2, 3),
+                    precisions: Iterable[str] = ("bf16",), zero_stages: Iterable[int] = ZERO_STAGES,
                     recompute: Iterable[str] = RECOMPUTE, max_micro_batch: int = 16,
                     max_cp: int = 16, max_vpp: int = 8, uneven_pp: bool = False) -> PlanGrid:
     """Every structurally plausible plan for a GPU count (invalid ones are masked later, not here,

@@ -42,7 +42,7 @@ def gemm_time_s(m: ArrayLike, n: ArrayLike, k: ArrayLike, peak_flop_per_s: Array
     moved = gemm_bytes(m, n, k, in_bytes, out_bytes) * batch
     eta = curve.compute_efficiency if compute_efficiency is None else compute_efficiency
     t_c = flop / (eta * np.asarray(peak_flop_per_s, dtype=float))
-    eta_b = curve.memory_efficiency
+    eta_b: ArrayLike = curve.memory_efficiency
     if curve.gemv_memory_efficiency is not None:  # matrix-vector products stream without operand packing
         eta_b = np.where(is_gemv(m, n), curve.gemv_memory_efficiency, eta_b)
     t_m = moved / (eta_b * bandwidth_bytes_per_s)
@@ -71,7 +71,7 @@ def stream_time_s(bytes_moved: ArrayLike, bandwidth_bytes_per_s: float, efficien
     return np.asarray(bytes_moved, dtype=float) / (efficiency * bandwidth_bytes_per_s) + np.asarray(n_kernels) * launch_s
 
 
-def flash_attention_time_s(flop: ArrayLike, bytes_moved: ArrayLike, peak_flop_per_s: float,
+def flash_attention_time_s(flop: ArrayLike, bytes_moved: ArrayLike, peak_flop_per_s: ArrayLike,
                            bandwidth_bytes_per_s: float, efficiency: float, curve: GemmCurve) -> np.ndarray:
     """Fused attention: the GEMM soft roofline with the measured flash-attention efficiency as
     the compute cap (Dao 2023, FlashAttention-2, section 4)."""

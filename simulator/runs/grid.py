@@ -153,8 +153,8 @@ class Grid:
         return data, dict(sorted(inputs.items()))
 
 
-def parse_grid(data: dict[str, Any], source: str = "<grid>") -> Grid:
-    """Validate a grid mapping: known axis fields, non-empty axes, a valid base scenario."""
+def _base(data: dict[str, Any], source: str) -> tuple[dict[str, Any], str]:
+    """The grid's base scenario (with its kind) after the grid's own keys are checked."""
     unknown = set(data) - {"schema_version", "kind", "name", "base", "axes", "zip", "seeds", "seed", "shard_size"}
     if unknown:
         raise DataFileError(f"{source}: unknown grid keys {sorted(unknown)}; allowed: base, axes, zip, seeds, seed, "
@@ -165,11 +165,18 @@ def parse_grid(data: dict[str, Any], source: str = "<grid>") -> Grid:
     if not isinstance(base, dict):
         raise DataFileError(f"{source}: field 'base' must be a scenario mapping (kind: training|...)")
     kind = base.get("kind", "training")
-    base = {"kind": kind, **base}
     if kind not in SCENARIO_KINDS:
         raise DataFileError(f"{source}: base.kind {kind!r} is not one of {', '.join(SCENARIO_KINDS)}")
+    return {"kind": kind, **base}, kind
+
+
+Axes = list[tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]]  # (field paths, rows of their values)
+
+
+def _axes(data: dict[str, Any], kind: str, source: str) -> Axes:
+    """The axes and zipped groups of a grid, each path a field of the base's schema; no field swept twice."""
     schema, _ = SCENARIO_KINDS[kind]
-    axes: list[tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]] = []
+    axes: Axes = []
     if not isinstance(data.get("axes") or {}, dict):
         raise DataFileError(f"{source}: 'axes' must map field paths to values, e.g. {{gpus: [256, 512]}}")
     if not isinstance(data.get("zip") or [], list):
@@ -194,6 +201,11 @@ def parse_grid(data: dict[str, Any], source: str = "<grid>") -> Grid:
             if i != j and (a == b or b.startswith(a + ".")):
                 raise DataFileError(f"{source}: axes {a!r} and {b!r} overlap (one sets the other, or it is given "
                                     "twice); sweep each field once, in 'axes' or in one 'zip' group")
+    return axes
+
+
+def _counts(data: dict[str, Any], base: dict[str, Any], kind: str, source: str) -> tuple[int, int, int]:
+    """(replicas per scenario, root seed, shard size), whole numbers of the right signs."""
     try:
         seeds = int(data.get("seeds", 1))
         # simulations take seconds each: small shards keep every worker busy and lose little to a Ctrl-C
@@ -208,6 +220,14 @@ def parse_grid(data: dict[str, Any], source: str = "<grid>") -> Grid:
         raise DataFileError(f"{source}: seeds must be >= 1, got {seeds}")
     if shard_size < 1:
         raise DataFileError(f"{source}: shard_size must be >= 1, got {shard_size}")
+    return seeds, root_seed, shard_size
+
+
+def parse_grid(data: dict[str, Any], source: str = "<grid>") -> Grid:
+    """Validate a grid mapping: known axis fields, non-empty axes, a valid base scenario."""
+    base, kind = _base(data, source)
+    axes = _axes(data, kind, source)
+    seeds, root_seed, shard_size = _counts(data, base, kind, source)
     grid = Grid(base=base, axes=tuple(axes), seeds=seeds, seed=root_seed, shard_size=shard_size)
     if seeds > 1 and grid.has_seed_axis:
         raise DataFileError(f"{source}: give either a 'seed' axis or 'seeds: N' replicas, not both")

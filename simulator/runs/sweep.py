@@ -24,9 +24,9 @@ from simulator.catalog import load_hardware, load_model, load_price_book
 from simulator.core.hardware import Accelerator
 from simulator.core.model import TransformerSpec
 from simulator.core.plans import PlanGrid, describe_reasons, structural_reasons
-from simulator.core.search import plan_record, run_totals
 from simulator.core.training import evaluate
 from simulator.core.training.estimate import PlanArgs, make_options, plan_columns
+from simulator.core.training.record import plan_record, run_totals
 from simulator.errors import DataFileError, SimulatorError
 from simulator.results import flatten
 from simulator.runs.grid import Grid

@@ -138,14 +138,14 @@ def advance(e: Engine, req: Requests, q: Queues, dec: np.ndarray, chunks: Chunks
     else:
         return [], 0
     moved = []
-    for i in np.flatnonzero(gone):
-        r = int(e.ids[i])
-        req.generated[r] = e.gen[i]
-        if fin[i]:
+    for slot in np.flatnonzero(gone):
+        r = int(e.ids[slot])
+        req.generated[r] = e.gen[slot]
+        if fin[slot]:
             req.done_s[r] = t
         else:  # disaggregated: the KV cache moves to a decode engine
-            req.computed[r] = e.ctx[i]
-            req.target[r] = e.ctx[i]
+            req.computed[r] = e.ctx[slot]
+            req.target[r] = e.ctx[slot]
             moved.append(r)
     e.free += int(e.blk[:n][gone].sum())
     keep = ~gone

@@ -42,14 +42,14 @@ def arrival_times_s(n: int, process: str, rate_per_s: float | None, rng: np.rand
     DistServe use the same) or offline (everything at t = 0, the max-load benchmark)."""
     if process == "offline":
         return np.zeros(n)
-    check_rate(rate_per_s)
+    rate = check_rate(rate_per_s)
     if process == "poisson":
-        gaps = rng.exponential(1.0 / rate_per_s, n)
+        gaps = rng.exponential(1.0 / rate, n)
     elif process == "gamma":
         if not cv > 0:
             raise PlanError(f"gamma arrival cv must be positive, got {cv!r}")
         shape = 1.0 / cv**2
-        gaps = rng.gamma(shape, 1.0 / (rate_per_s * shape), n)
+        gaps = rng.gamma(shape, 1.0 / (rate * shape), n)
     else:
         raise PlanError(f"arrival process {process!r} is not one of poisson, gamma, offline")
     return np.cumsum(gaps) - gaps[0]

@@ -12,13 +12,13 @@ import pandas as pd
 import streamlit as st
 
 import simulator as sim
-from simulator import units
+from simulator import units, vocab
 from simulator.ui.common import catalog, download_buttons, fmt_usd, guarded, show_error
 from simulator.vocab import POLICY_NAMES
 
 DEFAULT_SCENARIO = "mixed-fleet-serving"
 RENT_OPTIONS = ["on_demand", "spot", "reserved_1y", "reserved_3y"]
-INTERVALS = ["daly", "young", "none"]
+INTERVALS = list(vocab.CHECKPOINT_INTERVALS)
 DAY = units.SECONDS_PER_DAY
 
 
@@ -47,22 +47,63 @@ def _simulate(kind: str, source: str, overrides: tuple, trace: bytes | None, pol
 
 
 # ----------------------------------------------------------------------------- inputs
+def _source() -> tuple[str, str, str | None] | None:
+    """(kind, source, file name): a shipped id, or the text of an uploaded scenario file."""
+    mode = st.radio("Scenario", ["Shipped", "Upload YAML"], horizontal=True, key="cl-src", label_visibility="collapsed")
+    if mode == "Shipped":
+        ids = sim.cluster_scenario_ids()
+        sid = st.selectbox("Scenario", ids, key="cl-id", index=ids.index(DEFAULT_SCENARIO) if DEFAULT_SCENARIO in ids else 0)
+        return "id", sid, None
+    up = st.file_uploader("Cluster scenario YAML (kind: cluster_scenario)", type=["yaml", "yml"], key="cl-up")
+    if up is None:
+        st.info("Upload a scenario file, or switch back to the shipped scenarios.")
+        return None
+    return "yaml", up.getvalue().decode("utf-8", errors="replace"), up.name
+
+
+def _failure_inputs(f: Any, k: str) -> list[tuple[str, Any, Any]]:
+    """(dotted key, value chosen, file's value) for the failure settings."""
+    fl = f.failures
+    enabled = st.checkbox("Node failures and maintenance", value=fl.enabled, key=f"cl-fail-{k}")
+    c1, c2 = st.columns(2)
+    rate = c1.number_input("Failures / 1000 node-days", min_value=0.0, value=float(fl.failures_per_1000_node_days),
+                           step=0.5, key=f"cl-rate-{k}", disabled=not enabled, help="Unplanned; Llama 3 (Meta 2024): 3.79")
+    planned = c2.number_input("Maintenance / 1000 node-days", min_value=0.0, value=float(fl.planned_per_1000_node_days),
+                              step=0.1, key=f"cl-planned-{k}", disabled=not enabled)
+    repair_h = st.number_input("Mean repair time (h)", min_value=0.01, value=fl.repair_time_s / 3600.0, step=1.0,
+                               key=f"cl-repair-{k}", disabled=not enabled)
+    return [("failures.enabled", bool(enabled), fl.enabled),
+            ("failures.failures_per_1000_node_days", float(rate), float(fl.failures_per_1000_node_days)),
+            ("failures.planned_per_1000_node_days", float(planned), float(fl.planned_per_1000_node_days)),
+            ("failures.repair_time_s", float(repair_h) * 3600.0, float(fl.repair_time_s))]
+
+
+def _checkpoint_inputs(f: Any, k: str) -> list[tuple[str, Any, Any]]:
+    """(dotted key, value chosen, file's value) for the checkpoint settings."""
+    ck = f.checkpoint
+    c1, c2 = st.columns(2)
+    write_s = c1.number_input("Write (s)", min_value=0.0, value=float(ck.write_time_s), step=10.0, key=f"cl-write-{k}")
+    restart_s = c2.number_input("Restart (s)", min_value=0.0, value=float(ck.restart_time_s), step=60.0,
+                                key=f"cl-restart-{k}")
+    c1, c2 = st.columns(2)
+    interval = c1.selectbox("Interval rule", INTERVALS, index=INTERVALS.index(ck.interval), key=f"cl-int-{k}",
+                            help="daly/young: optimal for each job's mean time to interruption; none: no "
+                                 "checkpoints (a failure loses everything)")
+    fixed_h = c2.number_input("Fixed interval (h)", min_value=0.0, value=(ck.interval_s or 0.0) / 3600.0,
+                              step=0.5, key=f"cl-fixed-{k}", help="0: use the rule")
+    return [("checkpoint.write_time_s", float(write_s), float(ck.write_time_s)),
+            ("checkpoint.restart_time_s", float(restart_s), float(ck.restart_time_s)),
+            ("checkpoint.interval", interval, ck.interval),
+            ("checkpoint.interval_s", fixed_h * 3600.0 if fixed_h > 0 else None, ck.interval_s)]
+
+
 def _inputs() -> dict | None:
     with st.sidebar:
         st.header("Cluster")
-        mode = st.radio("Scenario", ["Shipped", "Upload YAML"], horizontal=True, key="cl-src",
-                        label_visibility="collapsed")
-        if mode == "Shipped":
-            ids = sim.cluster_scenario_ids()
-            sid = st.selectbox("Scenario", ids, key="cl-id",
-                               index=ids.index(DEFAULT_SCENARIO) if DEFAULT_SCENARIO in ids else 0)
-            kind, source, file_name = "id", sid, None
-        else:
-            up = st.file_uploader("Cluster scenario YAML (kind: cluster_scenario)", type=["yaml", "yml"], key="cl-up")
-            if up is None:
-                st.info("Upload a scenario file, or switch back to the shipped scenarios.")
-                return None
-            kind, source, file_name = "yaml", up.getvalue().decode("utf-8", errors="replace"), up.name
+        src = _source()
+        if src is None:
+            return None
+        kind, source, file_name = src
         raw = guarded(_raw, kind, source)
         if raw is None:
             return None
@@ -83,35 +124,9 @@ def _inputs() -> dict | None:
                                          "horizon: they run forever)")
         seed = c2.number_input("Seed", min_value=0, value=0, step=1, key="cl-seed")
         st.header("Failures")
-        fl = f.failures
-        enabled = st.checkbox("Node failures and maintenance", value=fl.enabled, key=f"cl-fail-{k}")
-        c1, c2 = st.columns(2)
-        rate = c1.number_input("Failures / 1000 node-days", min_value=0.0, value=float(fl.failures_per_1000_node_days), step=0.5,
-                               key=f"cl-rate-{k}", disabled=not enabled,
-                               help="Unplanned; Llama 3 (Meta 2024): 3.79")
-        planned = c2.number_input("Maintenance / 1000 node-days", min_value=0.0, value=float(fl.planned_per_1000_node_days),
-                                  step=0.1, key=f"cl-planned-{k}", disabled=not enabled)
-        repair_h = st.number_input("Mean repair time (h)", min_value=0.01, value=fl.repair_time_s / 3600.0, step=1.0,
-                                   key=f"cl-repair-{k}", disabled=not enabled)
+        wanted = _failure_inputs(f, k)
         st.header("Checkpoints")
-        ck = f.checkpoint
-        c1, c2 = st.columns(2)
-        write_s = c1.number_input("Write (s)", min_value=0.0, value=float(ck.write_time_s), step=10.0, key=f"cl-write-{k}")
-        restart_s = c2.number_input("Restart (s)", min_value=0.0, value=float(ck.restart_time_s), step=60.0, key=f"cl-restart-{k}")
-        c1, c2 = st.columns(2)
-        interval = c1.selectbox("Interval rule", INTERVALS, index=INTERVALS.index(ck.interval), key=f"cl-int-{k}",
-                                help="daly/young: optimal for each job's mean time to interruption; none: no "
-                                     "checkpoints (a failure loses everything)")
-        fixed_h = c2.number_input("Fixed interval (h)", min_value=0.0, value=(ck.interval_s or 0.0) / 3600.0,
-                                  step=0.5, key=f"cl-fixed-{k}", help="0: use the rule")
-    wanted = [("failures.enabled", bool(enabled), fl.enabled),
-              ("failures.failures_per_1000_node_days", float(rate), float(fl.failures_per_1000_node_days)),
-              ("failures.planned_per_1000_node_days", float(planned), float(fl.planned_per_1000_node_days)),
-              ("failures.repair_time_s", float(repair_h) * 3600.0, float(fl.repair_time_s)),
-              ("checkpoint.write_time_s", float(write_s), float(ck.write_time_s)),
-              ("checkpoint.restart_time_s", float(restart_s), float(ck.restart_time_s)),
-              ("checkpoint.interval", interval, ck.interval),
-              ("checkpoint.interval_s", fixed_h * 3600.0 if fixed_h > 0 else None, ck.interval_s)]
+        wanted += _checkpoint_inputs(f, k)
     if horizon_d == 0:  # run until every job has ended, whatever horizon the file sets
         wanted.append(("horizon_s", None, f.horizon_s))
     overrides = tuple((key, v) for key, v, default in wanted if not _same(v, default))

@@ -87,3 +87,25 @@ def fmt_days(s: float | None) -> str:
 
 def fmt_usd(v: float | None) -> str:
     return "no price" if v is None or pd.isna(v) else units.human_usd(v)
+
+
+def run_on_demand(key: str, sig: tuple, label: str, fn, *args: Any, running: str) -> Any:
+    """A button that runs fn(*args) and keeps its result (or error) while the inputs stay the same."""
+    if st.button(label, key=f"{key}-btn", type="primary"):
+        with st.status(running, expanded=False) as status:
+            try:
+                st.session_state[key] = (sig, fn(*args), None)
+                status.update(label="Done", state="complete")
+            except Exception as exc:  # noqa: BLE001 - shown in the page, never as a traceback
+                st.session_state[key] = (sig, None, exc)
+                status.update(label="Failed", state="error")
+    stored = st.session_state.get(key)
+    if stored is None:
+        return None
+    if stored[0] != sig:
+        st.caption("The inputs changed since the last run: press the button to update.")
+        return None
+    if stored[2] is not None:
+        show_error(stored[2])
+        return None
+    return stored[1]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import altair as alt
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -19,15 +18,17 @@ from simulator.ui.common import (
     guarded,
     model_picker,
     resolve_model,
+    run_on_demand,
     show_error,
     ui_message,
 )
+from simulator.ui.serving_view import serving_section
 
 DEFAULT_MODEL = "llama3.1-70b"
 DEFAULT_HW = "h100-sxm-80gb"
 TP_CHOICES = [1, 2, 4, 8, 16]
 CURVE_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
-LENGTH_DISTS = ["fixed", "lognormal", "sharegpt"]
+LENGTH_DISTS = [d for d in vocab.LENGTH_DISTS if d != "empirical"]  # empirical needs a file: upload a trace
 PART_LABELS = {"linear": "linear layers (GEMMs)", "attention": "attention", "elementwise": "norms, activations, RoPE",
                "tp_comm": "TP all-reduce", "pp_comm": "PP send/recv", "lm_head": "LM head",
                "overhead": "engine overhead (host)"}
@@ -69,21 +70,6 @@ def _curves(model, hw_id: str, tps: tuple[int, ...], precisions: tuple[str, ...]
     return pd.DataFrame(rows), skipped
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _serve(model, hw_id: str, dep: sim.Deployment, replicas: int, router: str, slo: tuple[float, float],
-           workload: tuple, trace: bytes | None, seed: int) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    wl = parse_request_trace(trace) if trace is not None else _workload(*workload, seed=seed)
-    cfg = sim.ServingConfig(dep, replicas=replicas, router=router, slo_ttft_s=slo[0], slo_tpot_s=slo[1])
-    res = sim.simulate_serving(sim.load_model(model), sim.load_hardware(hw_id), cfg, wl, seed=seed)
-    return res.summary, res.requests, res.timeseries
-
-
-def _workload(n: int, input_len: int, output_len: int, arrival: str, rate: float, length_dist: str, *,
-              seed: int) -> sim.Workload:
-    return sim.make_workload(n, input_len=input_len, output_len=output_len, arrival=arrival, rate_per_s=rate,
-                             length_dist=length_dist, seed=seed)
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def _capacity(model, hw_id: str, rate: float, slo: tuple[float, float], input_len: int, output_len: int,
               length_dist: str, n_requests: int, kv_precision: str, engine: str, price_book: str, purchase: str,
@@ -95,75 +81,83 @@ def _capacity(model, hw_id: str, rate: float, slo: tuple[float, float], input_le
     return plan.to_dict()
 
 
-def parse_request_trace(data: bytes, name: str = "uploaded trace") -> sim.Workload:
-    """An uploaded request trace (CSV or Parquet bytes) as a Workload; errors name the column and the fix."""
-    return sim.workload_from_trace(sim.read_trace_bytes(data, name), name)
+def _deployment_inputs() -> dict[str, Any]:
+    model_id, text = model_picker("inf", DEFAULT_MODEL)
+    model = resolve_model(model_id, text)
+    ids = catalog()["hardware"]
+    hw_id = st.selectbox("Hardware", ids, index=ids.index(DEFAULT_HW) if DEFAULT_HW in ids else 0, key="inf-hw")
+    c1, c2 = st.columns(2)
+    precision = c1.selectbox("Precision", list(vocab.QUANTIZATION_NAMES), key="inf-prec",
+                             help="; ".join(f"{k}: {q.description}" for k, q in sim.QUANTIZATIONS.items()))
+    st.session_state.setdefault("inf-tp", 4)  # defaults via session state: _adopt_fleet may set these too
+    tp = c2.selectbox("Tensor parallel", TP_CHOICES, key="inf-tp")
+    c1, c2 = st.columns(2)
+    kv_precision = c1.selectbox("KV cache", list(vocab.KV_PRECISIONS), key="inf-kv")
+    engine = c2.selectbox("Engine", list(vocab.ENGINE_NAMES), index=vocab.ENGINE_NAMES.index("vllm"), key="inf-engine",
+                          help="Host overheads and scheduler defaults of the engine family. Host overheads are seconds "
+                               "on a DGX A100 host, divided by the hardware profile's host CPU speed (Hardware page)")
+    return dict(model=model, model_id=model_id, model_text=text, hw_id=hw_id, precision=precision, tp=tp,
+                kv_precision=kv_precision, engine=engine)
 
 
-# ----------------------------------------------------------------------------- inputs
+def _request_inputs() -> dict[str, Any]:
+    c1, c2 = st.columns(2)
+    input_len = c1.number_input("Input tokens", min_value=1, value=1024, step=128, key="inf-in")
+    output_len = c2.number_input("Output tokens", min_value=1, value=256, step=64, key="inf-out")
+    batch = st.number_input("Static batch (sequences)", min_value=1, value=32, step=8, key="inf-batch",
+                            help="For the static-batch estimate: every prompt prefilled together, then decoded")
+    rate = st.number_input("Request rate (requests/s)", value=5.0, step=1.0, key="inf-rate",
+                           help="Poisson arrivals for the serving simulation and the capacity plan")
+    st.header("Latency SLO")
+    c1, c2 = st.columns(2)
+    slo_ttft = c1.number_input("p99 TTFT (s)", value=2.0, step=0.5, key="inf-slo-ttft")
+    slo_tpot = c2.number_input("p99 TPOT (ms)", value=100.0, step=10.0, key="inf-slo-tpot")
+    books = catalog()["prices"]
+    book = st.selectbox("Price book", books, key="inf-book", index=books.index(vocab.DEFAULT_PRICE_BOOK)
+                        if vocab.DEFAULT_PRICE_BOOK in books else 0)
+    purchase = st.selectbox("Purchase option", list(vocab.COST_OPTIONS), key="inf-purchase",
+                            help="owned: amortised purchase, facility and electricity per busy GPU-hour (pick a "
+                                 "price book with owned figures, such as owned-colo-2025-03)")
+    return dict(batch=int(batch), input_len=int(input_len), output_len=int(output_len), rate=float(rate),
+                slo=(float(slo_ttft), float(slo_tpot) / 1e3), price_book=book, purchase=purchase)
+
+
+def _simulation_inputs() -> dict[str, Any]:
+    source = st.radio("Workload", ["Synthetic", "Trace CSV"], horizontal=True, key="inf-wl")
+    trace = None
+    if source == "Trace CSV":
+        up = st.file_uploader("Trace (arrival_s, prompt_tokens, output_tokens)", type=["csv", "parquet"],
+                              key="inf-trace")
+        trace = up.getvalue() if up is not None else None
+    n_requests = st.number_input("Requests", min_value=10, max_value=100_000, value=300, step=100, key="inf-n")
+    arrival = st.selectbox("Arrivals", ["poisson", "gamma"], key="inf-arrival",
+                           help="gamma: bursty, coefficient of variation 2")
+    length_dist = st.selectbox("Lengths", LENGTH_DISTS, key="inf-dist",
+                               help="fixed: the token counts above; lognormal: cv 1 around them; sharegpt: "
+                                    "ShareGPT's means (161 in / 338 out), ignoring the lengths above")
+    st.session_state.setdefault("inf-replicas", 1)
+    replicas = st.number_input("Replicas", min_value=1, max_value=256, key="inf-replicas")
+    router = st.selectbox("Router", list(vocab.ROUTER_NAMES), index=vocab.ROUTER_NAMES.index("least_outstanding"),
+                          key="inf-router")
+    seed = st.number_input("Seed", min_value=0, value=0, step=1, key="inf-seed")
+    return dict(n_requests=int(n_requests), arrival=arrival, length_dist=length_dist, replicas=int(replicas),
+                router=router, seed=int(seed), trace=trace, trace_mode=source == "Trace CSV")
+
+
 def _inputs() -> dict | None:
     with st.sidebar:
         st.header("Deployment")
-        model_id, text = model_picker("inf", DEFAULT_MODEL)
-        model = resolve_model(model_id, text)
-        ids = catalog()["hardware"]
-        hw_id = st.selectbox("Hardware", ids, index=ids.index(DEFAULT_HW) if DEFAULT_HW in ids else 0, key="inf-hw")
-        c1, c2 = st.columns(2)
-        precision = c1.selectbox("Precision", list(sim.QUANTIZATIONS), key="inf-prec",
-                                 help="; ".join(f"{k}: {q.description}" for k, q in sim.QUANTIZATIONS.items()))
-        st.session_state.setdefault("inf-tp", 4)  # defaults via session state: _adopt_fleet may set these too
-        tp = c2.selectbox("Tensor parallel", TP_CHOICES, key="inf-tp")
-        c1, c2 = st.columns(2)
-        kv_precision = c1.selectbox("KV cache", list(vocab.KV_PRECISIONS), key="inf-kv")
-        engine = c2.selectbox("Engine", list(sim.ENGINES), index=list(sim.ENGINES).index("vllm"), key="inf-engine",
-                              help="Host overheads and scheduler defaults of the engine family. Host overheads are seconds on a "
-                                   "DGX A100 host, divided by the hardware profile's host CPU speed (Hardware page)")
+        d = _deployment_inputs()
         st.header("Requests")
-        c1, c2 = st.columns(2)
-        input_len = c1.number_input("Input tokens", min_value=1, value=1024, step=128, key="inf-in")
-        output_len = c2.number_input("Output tokens", min_value=1, value=256, step=64, key="inf-out")
-        batch = st.number_input("Static batch (sequences)", min_value=1, value=32, step=8, key="inf-batch",
-                                help="For the static-batch estimate: every prompt prefilled together, then decoded")
-        rate = st.number_input("Request rate (requests/s)", value=5.0, step=1.0, key="inf-rate",
-                               help="Poisson arrivals for the serving simulation and the capacity plan")
-        st.header("Latency SLO")
-        c1, c2 = st.columns(2)
-        slo_ttft = c1.number_input("p99 TTFT (s)", value=2.0, step=0.5, key="inf-slo-ttft")
-        slo_tpot = c2.number_input("p99 TPOT (ms)", value=100.0, step=10.0, key="inf-slo-tpot")
-        books = catalog()["prices"]
-        book = st.selectbox("Price book", books, key="inf-book",
-                            index=books.index("hyperscaler-2025-03") if "hyperscaler-2025-03" in books else 0)
-        purchase = st.selectbox("Purchase option", list(vocab.COST_OPTIONS), key="inf-purchase",
-                                help="owned: amortised purchase, facility and electricity per busy GPU-hour (pick a "
-                                     "price book with owned figures, such as owned-colo-2025-03)")
+        r = _request_inputs()
         with st.expander("Serving simulation"):
-            source = st.radio("Workload", ["Synthetic", "Trace CSV"], horizontal=True, key="inf-wl")
-            trace = None
-            if source == "Trace CSV":
-                up = st.file_uploader("Trace (arrival_s, prompt_tokens, output_tokens)", type=["csv", "parquet"],
-                                      key="inf-trace")
-                trace = up.getvalue() if up is not None else None
-            n_requests = st.number_input("Requests", min_value=10, max_value=100_000, value=300, step=100,
-                                         key="inf-n")
-            arrival = st.selectbox("Arrivals", ["poisson", "gamma"], key="inf-arrival",
-                                   help="gamma: bursty, coefficient of variation 2")
-            length_dist = st.selectbox("Lengths", LENGTH_DISTS, key="inf-dist",
-                                       help="fixed: the token counts above; lognormal: cv 1 around them; sharegpt: "
-                                            "ShareGPT's means (161 in / 338 out), ignoring the lengths above")
-            st.session_state.setdefault("inf-replicas", 1)
-            replicas = st.number_input("Replicas", min_value=1, max_value=256, key="inf-replicas")
-            router = st.selectbox("Router", list(sim.ROUTERS), index=list(sim.ROUTERS).index("least_outstanding"),
-                                  key="inf-router")
-            seed = st.number_input("Seed", min_value=0, value=0, step=1, key="inf-seed")
-    if model is None:
+            sim_inputs = _simulation_inputs()
+    if d["model"] is None:
         st.info("Load a valid model file (see the message in the sidebar), or pick one from the catalog.")
         return None
-    dep = sim.Deployment(tp=int(tp), precision=precision, kv_precision=kv_precision, engine=engine)
-    return dict(model=model, model_id=model_id, model_text=text, hw_id=hw_id, dep=dep, batch=int(batch),
-                input_len=int(input_len), output_len=int(output_len), rate=float(rate),
-                slo=(float(slo_ttft), float(slo_tpot) / 1e3), price_book=book, purchase=purchase,
-                n_requests=int(n_requests), arrival=arrival, length_dist=length_dist, replicas=int(replicas),
-                router=router, seed=int(seed), trace=trace, trace_mode=source == "Trace CSV")
+    dep = sim.Deployment(tp=int(d["tp"]), precision=d["precision"], kv_precision=d["kv_precision"], engine=d["engine"])
+    return dict(model=d["model"], model_id=d["model_id"], model_text=d["model_text"], hw_id=d["hw_id"], dep=dep,
+                **r, **sim_inputs)
 
 
 def _price_per_gpu_hour(book: str, hw_id: str, purchase: str) -> float:
@@ -279,28 +273,6 @@ def _curve_section(inp: dict) -> None:
     download_buttons(df, "latency_throughput", "inf-curve")
 
 
-def _run_on_demand(key: str, sig: tuple, label: str, fn, *args: Any, running: str) -> Any:
-    """A button that runs fn(*args) and keeps its result (or error) while the inputs stay the same."""
-    if st.button(label, key=f"{key}-btn", type="primary"):
-        with st.status(running, expanded=False) as status:
-            try:
-                st.session_state[key] = (sig, fn(*args), None)
-                status.update(label="Done", state="complete")
-            except Exception as exc:  # noqa: BLE001 - shown in the page, never as a traceback
-                st.session_state[key] = (sig, None, exc)
-                status.update(label="Failed", state="error")
-    stored = st.session_state.get(key)
-    if stored is None:
-        return None
-    if stored[0] != sig:
-        st.caption("The inputs changed since the last run: press the button to update.")
-        return None
-    if stored[2] is not None:
-        show_error(stored[2])
-        return None
-    return stored[1]
-
-
 def _adopt_fleet(tp: int, precision: str, replicas: int) -> None:
     """Button callback: set the sidebar deployment to the capacity planner's answer (before widgets are built)."""
     st.session_state.update({"inf-tp": tp, "inf-prec": precision, "inf-replicas": replicas})
@@ -316,7 +288,7 @@ def _capacity_section(inp: dict) -> None:
            inp["output_len"], inp["length_dist"], inp["dep"].kv_precision, inp["dep"].engine, inp["price_book"],
            inp["purchase"], inp["seed"])
     n_probe = 200
-    plan = _run_on_demand("inf-capacity", sig, "Find the cheapest deployment", _capacity, inp["model"], inp["hw_id"],
+    plan = run_on_demand("inf-capacity", sig, "Find the cheapest deployment", _capacity, inp["model"], inp["hw_id"],
                           inp["rate"], inp["slo"], inp["input_len"], inp["output_len"], inp["length_dist"], n_probe,
                           inp["dep"].kv_precision, inp["dep"].engine, inp["price_book"], inp["purchase"], inp["seed"],
                           running="Simulating candidate deployments at rising request rates")
@@ -359,86 +331,6 @@ def _capacity_section(inp: dict) -> None:
         with st.expander(f"Deployments skipped ({len(plan['skipped'])})"):
             for k, v in plan["skipped"].items():
                 st.write(f"**{k}**: {v}")
-
-
-def _cdf(values: np.ndarray, points: int = 200) -> pd.DataFrame:
-    q = np.linspace(0.0, 1.0, points + 1)
-    return pd.DataFrame({"value": np.quantile(values, q), "share": q})
-
-
-def _serving_section(inp: dict) -> None:
-    st.subheader("Serving simulation")
-    dep = inp["dep"]
-    what = ("the uploaded trace" if inp["trace_mode"] else
-            f"{inp['n_requests']:,} requests ({inp['arrival']} arrivals at {inp['rate']:g}/s, {inp['length_dist']} "
-            "lengths)")
-    st.caption(f"Simulates {what} on {inp['replicas']} replica(s) of {dep.label()} with iteration-level batching, "
-               "chunked prefill and a paged KV cache (SimPy).")
-    if inp["trace_mode"] and inp["trace"] is None:
-        st.info("Upload a request trace in the sidebar (Serving simulation), or switch back to a synthetic workload.")
-        return
-    workload = (inp["n_requests"], inp["input_len"], inp["output_len"], inp["arrival"], inp["rate"],
-                inp["length_dist"])
-    sig = (inp["model_id"], inp["model_text"], inp["hw_id"], dep, inp["replicas"], inp["router"], inp["slo"],
-           None if inp["trace_mode"] else workload, inp["trace"], inp["seed"])
-    got = _run_on_demand("inf-serve", sig, "Run the serving simulation", _serve, inp["model"], inp["hw_id"], dep,
-                         inp["replicas"], inp["router"], inp["slo"], workload,
-                         inp["trace"] if inp["trace_mode"] else None, inp["seed"], running="Simulating requests")
-    if got is None:
-        return
-    s, req, ts = got
-    if s["overloaded"]:
-        st.warning(f"Overloaded: {s['overload_reason']}. Latencies grow with the run length; add replicas, raise TP "
-                   "or lower the rate.")
-    m = st.columns(4)
-    span = float(req["arrival_s"].max() - req["arrival_s"].min()) if len(req) > 1 else 0.0
-    offered = f"{(len(req) - 1) / span:.2f} req/s offered; " if span > 0 else ""
-    m[0].metric("Served throughput", f"{s['throughput_requests_per_s']:.2f} req/s",
-                help=f"{s['throughput_output_tokens_per_s']:,.0f} output tokens/s. Completed requests over the time "
-                     f"from the first arrival to the last completion, as vLLM's benchmark_serving reports it: "
-                     f"{offered}in a short run the requests still in flight after the last arrival pull it below the "
-                     "offered rate without any overload (see the overload check above).")
-    m[1].metric("Within SLO", f"{s['slo_attainment']:.1%}",
-                help=f"goodput {s['goodput_requests_per_s']:.2f} req/s meeting both targets")
-    m[2].metric("KV occupancy", f"{s['kv_occupancy_mean']:.0%} mean", help=f"max {s['kv_occupancy_max']:.0%}")
-    m[3].metric("GPU busy", f"{s['gpu_busy_fraction']:.0%}",
-                help=f"share of the time the engines were running an iteration (any batch, however small: not how "
-                     f"full the batches were, so a fleet with headroom can read 100%). {s['requests_completed']:,} of "
-                     f"{s['requests_total']:,} completed, {s['preemptions']} preemptions")
-    pct = pd.DataFrame({name: [units.human_duration(s[f"{key}_{q}_s"]) for q in ("mean", "p50", "p90", "p99")]
-                        for name, key in (("TTFT", "ttft"), ("TPOT", "tpot"), ("end to end", "e2e"))},
-                       index=["mean", "p50", "p90", "p99"])
-    st.dataframe(pct, width="stretch", placeholder="—")
-    done = req[req["completion_s"].notna()]
-    ttft, tpot = inp["slo"]
-    c1, c2 = st.columns(2)
-    for col, name, values, target in ((c1, "TTFT", done["ttft_s"].to_numpy(float), ttft),
-                                      (c2, "TPOT", done["tpot_s"].dropna().to_numpy(float), tpot)):
-        if not values.size:
-            continue
-        cdf = _cdf(values * 1e3)
-        line = alt.Chart(cdf).mark_line(interpolate="step-after").encode(
-            x=alt.X("value:Q", title=f"{name} (ms)"), y=alt.Y("share:Q", title="Share of requests", axis=alt.Axis(format="%")),
-            tooltip=[alt.Tooltip("value:Q", format=",.1f", title="ms"), alt.Tooltip("share:Q", format=".0%")])
-        drawn = target * 1e3 <= cdf.value.max() * 1.5
-        rule = alt.Chart(pd.DataFrame({"x": [target * 1e3]})).mark_rule(color="red", strokeDash=[5, 3]).encode(x="x:Q")
-        where = "red: p99 target" if drawn else f"p99 target {units.human_duration(target)} is off the scale"
-        title = f"{name} CDF ({where})"
-        col.altair_chart((line + rule if drawn else line).properties(height=260, title=title), width="stretch")
-    step = max(len(ts) // 2000, 1)
-    kv = ts.iloc[::step].assign(engine=lambda d: "engine " + d["engine"].astype(str))
-    st.altair_chart(alt.Chart(kv).mark_line(interpolate="step-after").encode(
-        x=alt.X("time_s:Q", title="Simulated time (s)"),
-        y=alt.Y("kv_occupancy:Q", title="KV cache blocks in use", axis=alt.Axis(format="%")),
-        color=alt.Color("engine:N", title=None, legend=None if kv["engine"].nunique() == 1 else alt.Legend()),
-        tooltip=[alt.Tooltip("time_s:Q", format=".2f"), alt.Tooltip("kv_occupancy:Q", format=".1%"), "engine"],
-    ).properties(height=240, title="KV cache occupancy over time"), width="stretch")
-    st.caption(f"{s['sim_events']:,} simulation events, seed {s['seed']}.")
-    c1, c2 = st.columns(2)
-    c1.download_button("Per-request records (CSV)", req.to_csv(index=False).encode(), "serving_requests.csv",
-                       "text/csv", key="inf-req-csv")
-    c2.download_button("KV occupancy time series (CSV)", ts.to_csv(index=False).encode(), "serving_timeseries.csv",
-                       "text/csv", key="inf-ts-csv")
 
 
 def _export_section(inp: dict) -> None:
@@ -500,6 +392,6 @@ def render() -> None:
         if requests_ok:
             _capacity_section(inp)
             st.divider()
-        _serving_section(inp)
+        serving_section(inp)
     st.divider()
     _export_section(inp)

@@ -75,12 +75,12 @@ def _inputs() -> dict | None:
         deadline = c3.number_input("Deadline (days, 0 = none)", min_value=0.0, value=0.0, step=10.0)
         budget = c4.number_input("Budget ($M, 0 = none)", min_value=0.0, value=0.0, step=1.0)
         with st.expander("Software assumptions"):
-            attention = st.selectbox("Attention kernel", ["flash", "flash1", "unfused"],
+            attention = st.selectbox("Attention kernel", list(vocab.ATTENTION_KERNELS),
                                      help="flash = FlashAttention-2/3; flash1 = first generation; unfused = scores "
                                           "materialised (Megatron 2021)")
             tp_overlap = st.checkbox("Overlap TP communication with GEMMs", value=False)
-            dropout = st.selectbox("Dropout", ["as the model file says", "on (stores masks)", "off"])
-            dropout = {"as the model file says": None, "on (stores masks)": True, "off": False}[dropout]
+            dropout_choice = st.selectbox("Dropout", ["as the model file says", "on (stores masks)", "off"])
+            dropout = {"as the model file says": None, "on (stores masks)": True, "off": False}[dropout_choice]
             uneven = st.checkbox("Allow uneven pipeline stages", value=True,
                                  help="Pipeline sizes that do not divide the layer count (Megatron first/last-stage "
                                       "layer counts); the heaviest stage sets the pace")
@@ -157,7 +157,7 @@ def _low_mfu_cause(best: pd.Series, inp: dict) -> str:
     """The part of the step that keeps MFU low, in words, with the setting that moves it."""
     step = float(best["step_time_s"])
     parts = {k: float(best["breakdown"].get(k) or 0.0) for k in BREAKDOWN_LABELS}  # a compare_training row
-    worst = max((k for k in parts if k != "compute"), key=parts.get)
+    worst = max((k for k in parts if k != "compute"), key=lambda k: parts[k])
     if parts["compute"] >= 0.6 * step:
         kernel = dict(inp["options"]).get("attention_kernel")
         why = ("the unfused attention kernel (the Attention kernel setting: flash is far faster)" if kernel == "unfused"
@@ -205,47 +205,16 @@ def _record_from_row(rec: pd.Series) -> dict:
     return d
 
 
-def render() -> None:
-    st.title("Training planner")
-    st.caption("The fastest (or cheapest) parallel plan that fits, for each accelerator and GPU count, with where "
-               "the time, memory and money go. Efficiencies come from kernel measurements, not from these runs.")
-    inp = _inputs()
-    if inp is None:
-        return
-    args = (inp["model"], inp["hardware"], inp["gpus"], inp["global_batch"], inp["seq_len"], inp["train_tokens"],
-            inp["objective"], inp["precisions"], inp["price_book"], inp["purchase"], inp["options"])
-    df = guarded(_compare, *args)
-    if df is None:
-        return
-    ok = df[df["feasible"]].copy()
-    bad = df[~df["feasible"]]
-    if ok.empty:
-        st.error("No plan fits for any chosen hardware and GPU count.")
-        st.dataframe(bad[["hardware", "gpus", "reason"]], hide_index=True, width="stretch", placeholder="—")
-        return
+def _warn_unpriced(ok: pd.DataFrame, inp: dict) -> None:
     unpriced = sorted(ok.loc[ok["cost_usd"].isna(), "hardware"].unique()) if "cost_usd" in ok else []
     if unpriced:
         by_time = " and their plans are picked by time, not cost" if inp["objective"] == "cost" else ""
         st.warning(f"Price book {inp['price_book']} has no {inp['purchase']} price for {', '.join(unpriced)}: "
                    f"their costs show as 'no price', they are left off the cost chart{by_time}. Pick another purchase "
                    "option or price book to compare them.")
-    best, note = sim.pick_best(df, inp["objective"], inp["max_time_s"], inp["max_cost_usd"])
-    if best is None:
-        st.error(f"No configuration meets the limits: {note}.")
-        best = ok.loc[ok["total_time_s"].idxmin()]
-        st.caption("Showing the fastest configuration instead.")
-    elif note:
-        st.caption(note)
-    st.subheader(f"Best: {best['gpus']:,} x {best['hardware']}  ·  {_plan_label(best)}")
-    m = st.columns(3)
-    m[0].metric("Wall-clock", fmt_days(best["total_time_s"]))
-    m[1].metric("Cost", fmt_usd(best.get("cost_usd")), help=f"{inp['price_book']}, {inp['purchase']}")
-    m[2].metric("MFU", f"{best['mfu']:.1%}", help="model FLOPs (6N + attention, counted over the full non-causal score matrix as PaLM and "
-                                                  "Megatron do) / dense peak of the precision used")
-    m = st.columns(3)
-    m[0].metric("GPU-hours", units.human_count(best["gpu_hours"]))
-    m[1].metric("Energy", units.human_energy_kwh(best["energy_kwh"]))
-    m[2].metric("Emissions", units.human_mass_kg(best["co2e_kg"]) + " CO2e")
+
+
+def _mfu_notes(best: pd.Series, inp: dict) -> None:
     if best["mfu"] > 1.0:
         st.info(f"MFU {best['mfu']:.0%}: the model-FLOP convention (PaLM, Megatron) counts attention over the full "
                 "score matrix, while causal attention kernels compute half of it, so when attention dominates, as at "
@@ -257,13 +226,36 @@ def render() -> None:
                 "median for Megatron-Core and 10% for an older PyTorch FSDP stack).")
     if best["mfu"] < 0.2:
         st.warning(f"MFU is only {best['mfu']:.0%}: {_low_mfu_cause(best, inp)}")
+
+
+def _best_section(df: pd.DataFrame, ok: pd.DataFrame, inp: dict) -> pd.Series:
+    """The configuration the limits pick, its headline figures and notes; returns it."""
+    best, note = sim.pick_best(df, inp["objective"], inp["max_time_s"], inp["max_cost_usd"])
+    if best is None:
+        st.error(f"No configuration meets the limits: {note}.")
+        best = ok.loc[ok["total_time_s"].idxmin()]
+        st.caption("Showing the fastest configuration instead.")
+    elif note:
+        st.caption(note)
+    st.subheader(f"Best: {best['gpus']:,} x {best['hardware']}  ·  {_plan_label(best)}")
+    m = st.columns(3)
+    m[0].metric("Wall-clock", fmt_days(best["total_time_s"]))
+    m[1].metric("Cost", fmt_usd(best.get("cost_usd")), help=f"{inp['price_book']}, {inp['purchase']}")
+    m[2].metric("MFU", f"{best['mfu']:.1%}", help="model FLOPs (6N + attention, counted over the full non-causal "
+                                                  "score matrix as PaLM and Megatron do) / dense peak of the precision "
+                                                  "used")
+    m = st.columns(3)
+    m[0].metric("GPU-hours", units.human_count(best["gpu_hours"]))
+    m[1].metric("Energy", units.human_energy_kwh(best["energy_kwh"]))
+    m[2].metric("Emissions", units.human_mass_kg(best["co2e_kg"]) + " CO2e")
+    _mfu_notes(best, inp)
     st.caption("Efficiencies come from kernel measurements; see the Validation page for how predictions compare "
                "with published runs (median error about 6%; optimistic on H100, most at small scale).")
+    return best
 
-    priced = ok[ok["cost_usd"].notna()]
-    if len(priced):
-        st.altair_chart(_pareto_chart(priced), width="stretch")
 
+def _comparison_table(df: pd.DataFrame, inp: dict) -> None:
+    """Every hardware x GPU count with its best plan, in display units, and the cells without a plan."""
     def num(col: str) -> pd.Series:  # missing values (no price, no plan) as NaN: an empty cell, not "None"
         return pd.to_numeric(df[col], errors="coerce") if col in df else pd.Series(np.nan, index=df.index)
 
@@ -284,12 +276,39 @@ def render() -> None:
     if "uneven_pp" in table and table["uneven_pp"].fillna(False).astype(bool).any():
         st.caption(UNEVEN_NOTE)
     download_buttons(table.drop(columns=["breakdown", "memory_breakdown"], errors="ignore"), "training_plans", "cmp")
+    bad = df[~df["feasible"]]
     if len(bad):
         with st.expander(f"Why {len(bad)} cells have no plan"):
             for _, r in bad.iterrows():
                 st.write(f"**{r['gpus']:,} x {r['hardware']}**: {r['reason']}")
 
-    st.divider()
+
+def _plans_table(top: pd.DataFrame, choice: int) -> None:
+    view = pd.DataFrame({"plan": top.plan, "step (s)": top.step_time_s, "MFU %": top.mfu * 100,
+                         "HFU %": top.hfu * 100, "TFLOP/s/GPU": top.tflops_per_gpu,
+                         "mem/GPU (GiB)": top.memory_per_gpu_bytes / units.GIB,
+                         "days": pd.to_numeric(top.total_time_s, errors="coerce") / units.SECONDS_PER_DAY,
+                         "cost ($M)": pd.to_numeric(top.cost_usd, errors="coerce") / 1e6})
+    st.dataframe(view.style.format(precision=2, na_rep="—").apply(
+        lambda r: ["font-weight: bold" if r.name == choice else "" for _ in r], axis=1), hide_index=True,
+        width="stretch", placeholder="—")
+
+
+def _export(rec: pd.Series, inp: dict) -> None:
+    if inp["model_id"] is None:
+        st.caption("Scenario export needs a catalog model (an uploaded file has no path the CLI could read).")
+        return
+    scenario = sim.TrainingScenario(
+        name=f"{inp['model_id']} on {int(rec['gpus'])} x {rec['hardware']}", model=inp["model_id"],
+        hardware=rec["hardware"], gpus=int(rec["gpus"]), global_batch=inp["global_batch"], seq_len=inp["seq_len"],
+        train_tokens=inp["train_tokens"], price_book=inp["price_book"], purchase=inp["purchase"],
+        plan=sim.PlanSpec.from_record(_record_from_row(rec)), options=sim.TrainingOptionsSpec(**dict(inp["options"])))
+    st.download_button("Export this plan as a scenario YAML (for `simulator run` and sweeps)",
+                       sim.scenario_to_yaml(scenario), "training_scenario.yaml", "application/x-yaml")
+
+
+def _inspect_section(ok: pd.DataFrame, best: pd.Series, inp: dict) -> None:
+    """One hardware x GPU count: its best plans, the chosen plan's breakdown and explanation, its export."""
     st.subheader("Inspect a configuration")
     labels = [f"{r.gpus:,} x {r.hardware}" for r in ok.itertuples()]
     pick = st.selectbox("Hardware and GPU count", labels, index=labels.index(f"{best['gpus']:,} x {best['hardware']}"))
@@ -309,26 +328,33 @@ def render() -> None:
         st.caption(UNEVEN_NOTE)
     _breakdown_charts(rec, float(rec["memory_capacity_bytes"]))
     st.markdown(sim.TrainingResult(_record_from_row(rec)).explain())
-    view = pd.DataFrame({"plan": top.plan, "step (s)": top.step_time_s, "MFU %": top.mfu * 100,
-                         "HFU %": top.hfu * 100, "TFLOP/s/GPU": top.tflops_per_gpu,
-                         "mem/GPU (GiB)": top.memory_per_gpu_bytes / units.GIB,
-                         "days": pd.to_numeric(top.total_time_s, errors="coerce") / units.SECONDS_PER_DAY,
-                         "cost ($M)": pd.to_numeric(top.cost_usd, errors="coerce") / 1e6})
-    st.dataframe(view.style.format(precision=2, na_rep="—").apply(
-        lambda r: ["font-weight: bold" if r.name == choice else "" for _ in r], axis=1), hide_index=True, width="stretch", placeholder="—")
+    _plans_table(top, choice)
+    _export(rec, inp)
 
-    if inp["model_id"] is None:
-        st.caption("Scenario export needs a catalog model (an uploaded file has no path the CLI could read).")
-    else:
-        scenario = sim.TrainingScenario(
-            name=f"{inp['model_id']} on {int(rec['gpus'])} x {rec['hardware']}", model=inp["model_id"],
-            hardware=rec["hardware"], gpus=int(rec["gpus"]), global_batch=inp["global_batch"], seq_len=inp["seq_len"],
-            train_tokens=inp["train_tokens"], price_book=inp["price_book"], purchase=inp["purchase"],
-            plan=sim.PlanSpec(tp=int(rec["tp"]), pp=int(rec["pp"]), cp=int(rec["cp"]), ep=int(rec["ep"]),
-                          micro_batch=int(rec["micro_batch"]), zero=int(rec["zero"]), recompute=rec["recompute"],
-                          precision=rec["precision"], pp_schedule=rec["pp_schedule"], vpp=int(rec["vpp"]),
-                          sequence_parallel=bool(rec["sequence_parallel"]),
-                          uneven_pp=True if rec.get("uneven_pp") in (True,) else None),
-            options=sim.TrainingOptionsSpec(**dict(inp["options"])))
-        st.download_button("Export this plan as a scenario YAML (for `simulator run` and sweeps)", sim.scenario_to_yaml(scenario),
-                           "training_scenario.yaml", "application/x-yaml")
+
+def render() -> None:
+    st.title("Training planner")
+    st.caption("The fastest (or cheapest) parallel plan that fits, for each accelerator and GPU count, with where "
+               "the time, memory and money go. Efficiencies come from kernel measurements, not from these runs.")
+    inp = _inputs()
+    if inp is None:
+        return
+    args = (inp["model"], inp["hardware"], inp["gpus"], inp["global_batch"], inp["seq_len"], inp["train_tokens"],
+            inp["objective"], inp["precisions"], inp["price_book"], inp["purchase"], inp["options"])
+    df = guarded(_compare, *args)
+    if df is None:
+        return
+    ok = df[df["feasible"]].copy()
+    if ok.empty:
+        st.error("No plan fits for any chosen hardware and GPU count.")
+        st.dataframe(df[~df["feasible"]][["hardware", "gpus", "reason"]], hide_index=True, width="stretch",
+                     placeholder="—")
+        return
+    _warn_unpriced(ok, inp)
+    best = _best_section(df, ok, inp)
+    priced = ok[ok["cost_usd"].notna()]
+    if len(priced):
+        st.altair_chart(_pareto_chart(priced), width="stretch")
+    _comparison_table(df, inp)
+    st.divider()
+    _inspect_section(ok, best, inp)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -125,20 +126,18 @@ def fit_engine(df: pd.DataFrame, family: str, params=FIT_PARAMS) -> EngineProfil
     grid = {"step_overhead_s": (1e-3, 5e-3, 20e-3), "layer_launch_s": (50e-6, 300e-6, 600e-6),
             "seq_overhead_s": (100e-6,), "compute_scale": (0.8,)}
 
-    def profile(x):
-        return replace(base, **{p: float(v) for p, v in zip(params, x * scale, strict=True)})
+    def profile(x: np.ndarray) -> EngineProfile:
+        fitted: dict[str, Any] = {p: float(v) for p, v in zip(params, x * scale, strict=True)}
+        return replace(base, **fitted)
 
     def residual(x):
         prof = profile(x)
         return np.log([predict(r, {**ENGINES, family: prof}) / r.value for r in rows.itertuples(index=False)])
 
     upper = [np.inf if p.endswith("_s") else 1.0 for p in params]
-    best = None
-    for start in product(*(grid[p] for p in params)):
-        sol = least_squares(residual, np.array(start) / scale, bounds=(np.zeros(len(params)), upper))
-        if best is None or sol.cost < best.cost:
-            best = sol
-    return profile(best.x)
+    sols = [least_squares(residual, np.array(start) / scale, bounds=(np.zeros(len(params)), upper))
+            for start in product(*(grid[p] for p in params))]
+    return profile(min(sols, key=lambda sol: sol.cost).x)
 
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from simulator.core import comm, roofline
-from simulator.core.hardware import Accelerator
+from simulator.core.hardware import Accelerator, GemmCurve
 from simulator.core.inference.deployment import ACT_BYTES, KV_BYTES, Deployment, Quantization
 from simulator.core.inference.memory import kv_elems_per_token_per_layer
 from simulator.core.model import TransformerSpec
@@ -21,9 +21,9 @@ class DeviceCosts:
     peak_gemm: float
     peak16: float
     bw: float
-    gemm_curve: object
-    attn_curve: object
-    decode_curve: object
+    gemm_curve: GemmCurve
+    attn_curve: GemmCurve
+    decode_curve: GemmCurve
     q: Quantization
     kv_bytes: float
 

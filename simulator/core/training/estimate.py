@@ -20,8 +20,8 @@ from simulator.core.plans import (
     single_plan,
     structural_reasons,
 )
-from simulator.core.search import plan_record, run_totals
 from simulator.core.training.options import TrainingOptions, resolve_framework
+from simulator.core.training.record import plan_record, run_totals
 from simulator.core.training.result import TrainingResult
 from simulator.core.training.step import evaluate
 from simulator.errors import PlanError
@@ -43,7 +43,7 @@ def check_positive(name: str, value: Any, allow_none: bool = False, whole: bool 
 
 def gpu_counts(gpus: Any) -> list[int]:
     """One GPU count or several, each a positive whole number; sorted, each once."""
-    counts = [gpus] if isinstance(gpus, (numbers.Number, str)) else list(gpus)
+    counts: list[Any] = [gpus] if isinstance(gpus, (numbers.Number, str)) else list(gpus)
     for n in counts:
         check_positive("gpus", n, whole=True)
     return sorted({int(n) for n in counts})
@@ -90,9 +90,9 @@ def _check_args(model: TransformerSpec, gpus: int, p: PlanArgs) -> tuple[int, in
         check_positive(name, value, whole=True)
     if p.zero not in ZERO_STAGES:
         raise PlanError(f"--zero must be 0, 1, 2 or 3, got {p.zero!r}")
-    for flag, value, choices in (("--recompute", p.recompute, RECOMPUTE), ("--precision", p.precision, PRECISIONS)):
-        if value not in choices:
-            raise PlanError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
+    for flag, text, choices in (("--recompute", p.recompute, RECOMPUTE), ("--precision", p.precision, PRECISIONS)):
+        if text not in choices:
+            raise PlanError(f"{flag} must be one of {', '.join(choices)}, got {text!r}")
     if p.pp_schedule not in PP_SCHEDULES:
         raise PlanError(f"--pp-schedule must be 1f1b or interleaved, got {p.pp_schedule!r}")
     if p.ep > 1 and model.moe is None:

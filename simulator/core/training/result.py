@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from simulator import units
-from simulator.core.search import plan_row
+from simulator.core.training.record import plan_row
 from simulator.errors import InfeasiblePlanError
 from simulator.results import RecordResult, frame
 
@@ -36,12 +36,12 @@ class TrainingResult(RecordResult):
                      + ", ".join(f"{k.replace('_', ' ')} {v / step:.0%}" for v, k in parts[:4])
                      + f"; MFU {r['mfu']:.1%}.")
         overheads = {k: v for k, v in r["breakdown"].items() if k != "compute"}
-        worst = max(overheads, key=overheads.get)
+        worst = max(overheads, key=lambda k: overheads[k])
         if overheads[worst] > 0.05 * step:
             lines.append(f"Largest overhead: {worst.replace('_', ' ')} ({overheads[worst] / step:.0%}); "
                          f"{_HINTS[worst]}.")
         mem = r["memory_breakdown"]
-        big = max(mem, key=mem.get)
+        big = max(mem, key=lambda k: mem[k])
         lines.append(f"Memory {units.human_bytes(r['memory_per_gpu_bytes'])} of "
                      f"{units.human_bytes(r['memory_capacity_bytes'])} usable per GPU, mostly "
                      f"{big.replace('_', ' ')} ({units.human_bytes(mem[big])}).")

@@ -1,0 +1,45 @@
+"""Start-up time of one CLI call as a process: `simulator train ... --json` (and `simulator list models`), the median
+of 5 runs after one warm-up (`python benchmarks/bench_startup.py [--runs N]`). Target (packages issue): 0.3 s.
+
+What keeps it low is checked deterministically in tests/test_architecture.py: the facade imports nothing heavy and a
+training estimate loads no pandas, scipy, simpy or app library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAIN = ["train", "--model", "llama3.1-70b", "--hardware", "h100-sxm-80gb", "--gpus", "1024", "--tp", "8", "--pp", "4",
+         "--global-batch", "1024", "--seq-len", "8192", "--json"]
+CALLS = {"simulator train ... --json": TRAIN, "simulator list models": ["list", "models"],
+         "python -c 'import simulator'": None}
+
+
+def time_call(argv: list[str] | None, runs: int) -> list[float]:
+    cmd = [sys.executable, "-m", "simulator", *argv] if argv is not None else [sys.executable, "-c", "import simulator"]
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)  # warm-up: the OS file cache
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=5)
+    runs = ap.parse_args().runs
+    for name, argv in CALLS.items():
+        t = time_call(argv, runs)
+        print(f"{name:<32} median {statistics.median(t):.3f} s  (min {min(t):.3f}, max {max(t):.3f}; {runs} runs)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""The shape of the package: small units, private names kept private, one home per enumeration, and imports that
+stay light where they must (the layer contracts themselves are checked by `lint-imports` in `make test`)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "simulator"
+MAX_FUNCTION_LINES = 60
+MAX_MODULE_LINES = 500
+HEAVY = ("pandas", "scipy", "simpy", "pydantic", "yaml", "streamlit", "altair", "matplotlib", "dask", "distributed")
+
+
+def modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def functions(tree: ast.AST) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+
+
+def test_no_function_over_60_lines_and_no_module_over_500():
+    long_functions, long_modules = [], []
+    for path in modules():
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            long_modules.append(f"{path.relative_to(ROOT)} ({len(text.splitlines())} lines)")
+        for fn in functions(ast.parse(text)):
+            n = fn.end_lineno - fn.lineno + 1  # type: ignore[operator]
+            if n > MAX_FUNCTION_LINES:
+                long_functions.append(f"{path.relative_to(ROOT)}:{fn.lineno} {fn.name} ({n} lines)")
+    assert not long_functions, long_functions
+    assert not long_modules, long_modules
+
+
+def test_the_size_check_sees_a_long_function():
+    """The check above is not blind: a 61-line function is caught."""
+    body = "\n".join(f"    x{i} = {i}" for i in range(60))
+    fn = functions(ast.parse(f"def f():\n{body}\n"))[0]
+    assert fn.end_lineno - fn.lineno + 1 == 61  # type: ignore[operator]
+
+
+def test_no_private_name_is_imported_from_another_module():
+    """`from simulator.a import _b` outside simulator.a: a private name has become a shared one; make it public."""
+    offenders = []
+    for path in modules():
+        here = module_name(path)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("simulator") and node.level == 0:
+                for alias in node.names:
+                    if alias.name.startswith("_") and node.module != here:
+                        offenders.append(f"{here} imports {node.module}.{alias.name}")
+    assert not offenders, offenders
+
+
+def test_every_registry_is_keyed_by_its_enumeration():
+    """Names live once in simulator.vocab; the registries that implement them have exactly those keys."""
+    import simulator as sim
+    from simulator import vocab
+    from simulator.cluster.policies import POLICIES, QUEUE_ORDER
+
+    assert tuple(sim.ENGINES) == vocab.ENGINE_NAMES
+    assert tuple(sim.QUANTIZATIONS) == vocab.QUANTIZATION_NAMES
+    assert tuple(sim.KV_BYTES) == vocab.KV_PRECISIONS
+    assert tuple(sim.ROUTERS) == vocab.ROUTER_NAMES
+    assert tuple(sim.FRAMEWORKS) == vocab.FRAMEWORK_NAMES
+    assert tuple(POLICIES) == vocab.POLICY_NAMES and set(QUEUE_ORDER) == set(vocab.POLICY_NAMES)
+
+
+def test_each_enumeration_is_written_once():
+    """The literal lists of vocab.py appear nowhere else in the package (a copy would drift)."""
+    from simulator import vocab
+
+    lists = [v for k, v in vars(vocab).items() if k.isupper() and isinstance(v, tuple) and len(v) > 2]
+    copies = []
+    for path in modules():
+        if path.name == "vocab.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        for values in lists:
+            form = ", ".join(json.dumps(v) for v in values)  # inside a tuple, a list or a Literal[...]
+            if form in text:
+                copies.append(f"{path.relative_to(ROOT)}: {form}")
+    assert not copies, copies
+
+
+def _imported_by(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", f"{code}\nimport sys\nprint(' '.join(sorted(sys.modules)))"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120, check=True).stdout
+    return {m.split(".")[0] for m in out.split()}
+
+
+def test_import_simulator_loads_nothing_heavy():
+    assert not _imported_by("import simulator") & {"numpy", *HEAVY}
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--gpus", "8", "--global-batch", "8",
+     "--seq-len", "4096", "--json"],
+    ["list", "models"],
+])
+def test_a_training_estimate_loads_no_table_or_simulation_library(argv):
+    """What keeps `simulator train` quick to start (benchmarks/bench_startup.py times it): it needs numpy,
+    pydantic and yaml, never pandas, scipy, simpy or the app's libraries."""
+    code = ("import contextlib, io\nfrom simulator.cli import main\n"
+            f"with contextlib.redirect_stdout(io.StringIO()):\n    main({argv!r})")
+    assert not _imported_by(code) & {"pandas", "scipy", "simpy", "streamlit", "altair", "matplotlib", "dask"}
