@@ -16,8 +16,7 @@ needs. Every enumeration (precisions, purchase options, policies, ...) is in `si
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from simulator.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -142,17 +141,4 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module, attr = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'simulator' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f"simulator.{module}"), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports("simulator", _EXPORTS, globals())

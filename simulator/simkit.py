@@ -6,7 +6,7 @@ No domain logic lives here. Clock in seconds; every helper is deterministic give
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,11 +29,6 @@ def rng_streams(seed: int | np.random.SeedSequence | None, names: Sequence[str])
     stream never shifts another."""
     children = seed_sequence(seed).spawn(len(names))
     return {name: np.random.Generator(np.random.PCG64(child)) for name, child in zip(names, children, strict=True)}
-
-
-def spawn_seeds(seed: int | np.random.SeedSequence | None, n: int) -> list[np.random.SeedSequence]:
-    """n independent child seeds (for replications or sweep points)."""
-    return seed_sequence(seed).spawn(n)
 
 
 # ---------------------------------------------------------------- time-weighted monitor
@@ -105,16 +100,11 @@ def time_weighted_integral(t_s: np.ndarray, v: np.ndarray, start_s: float, end_s
     return float(np.sum(v * (hi - lo)))
 
 
-def sample_levels(monitors: Iterable[TimeWeightedMonitor], grid_s: np.ndarray):
-    """Sample several monitors on one time grid (the level holding at each grid time) as a DataFrame."""
-    import pandas as pd
-
-    out: dict[str, Any] = {"time_s": grid_s}
-    for m in monitors:
-        t, v = m.arrays()
-        idx = np.searchsorted(t, grid_s, side="right") - 1
-        out[m.name] = np.where(idx >= 0, v[np.clip(idx, 0, None)], np.nan)
-    return pd.DataFrame(out)
+def level_at(t_s: np.ndarray, v: np.ndarray, at_s: np.ndarray, before: float = math.nan) -> np.ndarray:
+    """The level of a step function (v[i] from t_s[i] on) at each time of `at_s`; `before` ahead of its first
+    change."""
+    idx = np.searchsorted(t_s, at_s, side="right") - 1
+    return np.where(idx >= 0, v[np.clip(idx, 0, None)], before)
 
 
 # ---------------------------------------------------------------- records

@@ -15,8 +15,7 @@ needs); the `simulator calibrate` commands use nothing else.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from simulator.lazy import lazy_exports
 
 _EXPORTS: dict[str, tuple[str, str]] = {
     "BackendUnavailable": ("harness", "BackendUnavailable"),
@@ -33,13 +32,4 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module, attr = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'simulator.calibrate' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f"simulator.calibrate.{module}"), attr)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports("simulator.calibrate", _EXPORTS, globals())

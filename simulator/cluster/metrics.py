@@ -33,7 +33,7 @@ import pandas as pd
 from simulator.cluster.state import RunRecord
 from simulator.core import cost as cost_mod
 from simulator.results import flatten
-from simulator.simkit import distribution_summary, growth_trend
+from simulator.simkit import distribution_summary, growth_trend, level_at
 from simulator.units import J_PER_KWH, SECONDS_PER_HOUR, json_safe
 from simulator.vocab import PURCHASE_OPTIONS, TRAINING_JOB_KINDS
 
@@ -77,8 +77,7 @@ class ClusterResult:
         grid = np.arange(0.0, end + step / 2, step)
         out: dict[str, Any] = {"time_s": grid}
         for name, (t, v) in self.levels.items():
-            idx = np.searchsorted(t, grid, side="right") - 1
-            out[name] = v[np.clip(idx, 0, None)]
+            out[name] = level_at(t, v, grid, before=v[0])
         return pd.DataFrame(out)
 
 
@@ -289,6 +288,5 @@ def _sum_levels(monitors: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     t = np.unique(np.concatenate([a[0] for a in arrays]))
     total = np.zeros_like(t)
     for tm, vm in arrays:
-        idx = np.searchsorted(tm, t, side="right") - 1
-        total += np.where(idx >= 0, vm[np.clip(idx, 0, None)], 0.0)
+        total += level_at(tm, vm, t, before=0.0)
     return t, total

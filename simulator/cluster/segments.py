@@ -12,7 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from simulator.cluster.analytic import CHECKPOINT_INTERVALS, checkpoints_in_segment, job_mtti_s, segment_progress
+from simulator.cluster.analytic import (
+    CHECKPOINT_INTERVALS,
+    checkpoints_in_segment,
+    job_mtti_s,
+    segment_progress,
+    segment_wall_s,
+)
 from simulator.cluster.policies import RunningEntry
 from simulator.cluster.spec import ReliabilitySpec
 from simulator.cluster.state import JobState, PoolState
@@ -57,7 +63,7 @@ class Segments:
         if self.rel.straggler_probability > 0 and self.stragglers.random() < self.rel.straggler_probability:
             slow += self.rel.straggler_slowdown
         tau = self.interval_s(job, pool, len(nodes))
-        wall = job.pending_overhead + rem * slow + checkpoints_in_segment(rem, tau) * s.checkpoint_write_s
+        wall = segment_wall_s(job.pending_overhead, rem, slow, tau, s.checkpoint_write_s)
         if job.starts == 0:
             job.first_start = now
         job.wait_total += now - job.queued_at

@@ -105,11 +105,6 @@ def overlap_penalty(intra_s: ArrayLike, inter_s: ArrayLike, hw: Accelerator) -> 
     return np.where(total > 0, mix, hw.intra.overlap_compute_penalty)
 
 
-def group_link_allreduce_s(n: ArrayLike, bytes_: ArrayLike, stride: ArrayLike, hw: Accelerator) -> np.ndarray:
-    """All-reduce for a group that may or may not fit in one domain (TP, CP, EP groups)."""
-    return hierarchical_allreduce_s(n, bytes_, stride, hw)
-
-
 def alltoall_hier_s(n: ArrayLike, bytes_: ArrayLike, stride: ArrayLike, hw: Accelerator) -> np.ndarray:
     """All-to-all over a group: the share of the data leaving the domain goes over scale-out."""
     n = np.asarray(n, dtype=float)

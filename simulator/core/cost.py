@@ -57,12 +57,6 @@ def carbon_kg(energy_kwh_value: float, book: PriceBook) -> float:
     return energy_kwh_value * book.grid_kg_co2e_per_kwh
 
 
-def rental_cost_usd(gpu_hours: float, hardware_id: str, book: PriceBook, option: str = "on_demand") -> float:
-    """GPU-hours x the book's price; NaN if the book has no price for the hardware."""
-    price = book.gpu_hour_usd(hardware_id, option)
-    return gpu_hours * price if not math.isnan(price) else float("nan")
-
-
 def usd_per_million_tokens(usd_per_hour, tokens_per_s):
     """Cost of a million tokens for a fleet billed `usd_per_hour` that sustains `tokens_per_s` (broadcasts)."""
     return usd_per_hour / (tokens_per_s * SECONDS_PER_HOUR) * 1e6

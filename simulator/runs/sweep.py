@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -272,9 +272,3 @@ def read_results(out: str | Path) -> pd.DataFrame:
             if len(vals) and vals.map(lambda v: isinstance(v, (bool, np.bool_))).all():
                 df[col] = df[col].astype("boolean")
     return df.sort_values("scenario_id", kind="stable").reset_index(drop=True)
-
-
-def iter_scenarios(grid: Grid) -> Iterator[dict[str, Any]]:
-    """Every scenario of a grid as a plain dict (for inspection and tests)."""
-    for i in range(len(grid)):
-        yield grid.scenario(i)[0]

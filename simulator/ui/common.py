@@ -21,10 +21,6 @@ def catalog() -> dict[str, list[str]]:
 
 
 @st.cache_data(show_spinner=False)
-def hardware_name(hw_id: str) -> str:
-    return sim.load_hardware(hw_id).name
-
-
 def ui_message(text: str) -> str:
     """Core messages name CLI flags ('--rate', '--precision'); on a page the setting's plain name reads better."""
     return re.sub(r"(?<![\w-])--([a-z][a-z0-9-]*)", lambda m: m.group(1).replace("-", " "), text)
