@@ -20,7 +20,14 @@ from simulator.cli.common import (
     write_frame,
 )
 from simulator.errors import PlanError
-from simulator.vocab import COST_OPTIONS, ENGINE_NAMES, KV_PRECISIONS, QUANTIZATION_NAMES, ROUTER_NAMES
+from simulator.vocab import (
+    COST_OPTIONS,
+    DEFAULT_PRICE_BOOK,
+    ENGINE_NAMES,
+    KV_PRECISIONS,
+    QUANTIZATION_NAMES,
+    ROUTER_NAMES,
+)
 
 
 def _deployment_args(p: argparse.ArgumentParser, many: bool = False) -> None:
@@ -84,7 +91,7 @@ def register(subparsers) -> None:
     c.add_argument("--disaggregated", nargs="+", default=[], metavar="P:D",
                    help="also try prefill:decode ratios, e.g. 1:1 1:2")
     c.add_argument("--requests", type=integer, default=400, help="requests per simulated probe")
-    c.add_argument("--price-book", help="price book id or path (default hyperscaler-2025-03)")
+    c.add_argument("--price-book", help=f"price book id or path (default {DEFAULT_PRICE_BOOK})")
     c.add_argument("--purchase", default="on_demand", choices=COST_OPTIONS,
                    help="rental option, or owned: amortised purchase + facility + electricity per busy GPU-hour "
                         "(needs a price book with owned figures, e.g. --price-book owned-colo-2025-03)")

@@ -12,6 +12,7 @@ from simulator.cli.common import EXIT_USAGE, integer, number, positive_int, prog
 from simulator.vocab import (
     ATTENTION_KERNELS,
     COST_OPTIONS,
+    DEFAULT_PRICE_BOOK,
     FRAMEWORK_NAMES,
     GRAD_REDUCE,
     OBJECTIVES,
@@ -32,7 +33,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--global-batch", type=integer, required=True, help="sequences per optimizer step")
     p.add_argument("--seq-len", type=integer, required=True, help="tokens per sequence")
     p.add_argument("--train-tokens", type=number, help="token budget for run totals (e.g. 15e12)")
-    p.add_argument("--price-book", help="price book id or path (default hyperscaler-2025-03)")
+    p.add_argument("--price-book", help=f"price book id or path (default {DEFAULT_PRICE_BOOK})")
     p.add_argument("--purchase", default="on_demand", choices=COST_OPTIONS,
                    help="rental option, or owned: amortised purchase + facility + electricity per busy GPU-hour "
                         "(needs a price book with owned figures, e.g. --price-book owned-colo-2025-03)")

@@ -11,7 +11,14 @@ from typing import Annotated, Literal
 from pydantic import Field, NonNegativeFloat, PositiveInt, model_validator
 
 from simulator.catalog.schema import Entity, PlanSpec, Strict
-from simulator.vocab import CheckpointInterval, CostOption, JobKind, PolicyName, RepairDistribution
+from simulator.vocab import (
+    DEFAULT_PRICE_BOOK,
+    CheckpointInterval,
+    CostOption,
+    JobKind,
+    PolicyName,
+    RepairDistribution,
+)
 
 # positive and finite: an infinite duration, rate or interval would never end (or overflow the engine)
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -213,7 +220,7 @@ class ScenarioFile(Entity):
     horizon_s: PositiveFloat | None = None  # default --until
     warmup_s: NonNegativeFloat = 0.0  # excluded from utilisation and queue statistics
     policy: PolicyName = "fifo"
-    price_book: str = "hyperscaler-2025-03"
+    price_book: str = DEFAULT_PRICE_BOOK
     owned_price_book: str = "owned-colo-2025-03"  # for `purchase: owned` pools and rent-vs-buy
     purchase: CostOption = "on_demand"
     max_scan: PositiveInt = 512

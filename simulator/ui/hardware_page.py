@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 import simulator as sim
+from simulator import vocab
 from simulator.ui.common import catalog, download_buttons, guarded
 
 
@@ -63,7 +64,7 @@ def render() -> None:
 
     st.subheader("Cost per effective PFLOP-hour")
     books = catalog()["prices"]
-    book = st.selectbox("Price book", books, index=books.index("hyperscaler-2025-03") if "hyperscaler-2025-03" in books
+    book = st.selectbox("Price book", books, index=books.index(vocab.DEFAULT_PRICE_BOOK) if vocab.DEFAULT_PRICE_BOOK in books
                         else 0)
     cost = guarded(sim.effective_cost_table, book)
     if cost is not None and len(cost):

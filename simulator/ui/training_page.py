@@ -65,8 +65,8 @@ def _inputs() -> dict | None:
                                    value=8192)
         precisions = st.multiselect("Precisions to consider", ["bf16", "fp8", "fp16"], default=["bf16"])
         books = catalog()["prices"]
-        book = st.selectbox("Price book", books, index=books.index("hyperscaler-2025-03")
-                            if "hyperscaler-2025-03" in books else 0)
+        book = st.selectbox("Price book", books, index=books.index(vocab.DEFAULT_PRICE_BOOK)
+                            if vocab.DEFAULT_PRICE_BOOK in books else 0)
         purchase = st.selectbox("Purchase option", list(vocab.COST_OPTIONS),
                                 help="owned: amortised purchase, facility and electricity per busy GPU-hour (pick a "
                                      "price book with owned figures, such as owned-colo-2025-03)")
