@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 import numbers
 
-KB = 1e3
-MB = 1e6
 GB = 1e9
 TB = 1e12
 GIB = 2.0**30
@@ -16,7 +14,6 @@ PFLOP = 1e15
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
 J_PER_KWH = 3.6e6
-GBIT = 1e9 / 8.0  # bytes per second in one Gb/s
 
 
 def _scaled(value: float, unit: str, steps: list[tuple[float, str]], digits: int = 3) -> str:

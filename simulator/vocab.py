@@ -16,6 +16,14 @@ ACTIVATIONS: tuple[Activation, ...] = get_args(Activation)
 AttentionKind = Literal["mha", "gqa", "mla"]  # multi-head, grouped-query, multi-head latent (DeepSeek)
 ATTENTION_KINDS: tuple[AttentionKind, ...] = get_args(AttentionKind)
 
+# ---------------------------------------------------------------- kernels and calibration
+CollectiveOp = Literal["allreduce", "allgather", "reducescatter", "alltoall", "sendrecv"]
+COLLECTIVE_OPS: tuple[CollectiveOp, ...] = get_args(CollectiveOp)
+KernelOp = Literal["gemm", "attention", "copy", "allreduce", "allgather", "reducescatter", "alltoall", "sendrecv"]
+KERNEL_OPS: tuple[KernelOp, ...] = get_args(KernelOp)  # what `simulator kernel --op` predicts
+LinkScope = Literal["intra", "inter"]  # the scale-up link (NVLink domain) or the scale-out network
+LINK_SCOPES: tuple[LinkScope, ...] = get_args(LinkScope)
+
 # ---------------------------------------------------------------- training plans
 Precision = Literal["bf16", "fp16", "fp8"]  # GEMM precision of a training plan (activations stay 16-bit)
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
@@ -51,8 +59,11 @@ EngineName = Literal["ideal", "vllm", "trtllm", "vllm-2023", "gpt-fast", "faster
 ENGINE_NAMES: tuple[EngineName, ...] = get_args(EngineName)
 RouterName = Literal["round_robin", "least_outstanding", "jsq", "random"]  # keys of serving.routers.ROUTERS
 ROUTER_NAMES: tuple[RouterName, ...] = get_args(RouterName)
+OpenLoopArrival = Literal["poisson", "gamma"]  # arrivals at a rate (gamma: bursty)
+OPEN_LOOP_ARRIVALS: tuple[OpenLoopArrival, ...] = get_args(OpenLoopArrival)
 Arrival = Literal["poisson", "gamma", "offline"]  # offline: every request at t = 0 (the max-load benchmark)
 ARRIVALS: tuple[Arrival, ...] = get_args(Arrival)
+CANDIDATE_TPS = (1, 2, 4, 8)  # tensor-parallel sizes a capacity search tries by default
 LengthDist = Literal["fixed", "lognormal", "sharegpt", "empirical"]
 LENGTH_DISTS: tuple[LengthDist, ...] = get_args(LengthDist)
 
@@ -62,6 +73,7 @@ POLICY_NAMES: tuple[PolicyName, ...] = get_args(PolicyName)
 JobKind = Literal["training", "finetune", "batch", "eval"]
 JOB_KINDS: tuple[JobKind, ...] = get_args(JobKind)
 TRAINING_JOB_KINDS: tuple[JobKind, ...] = ("training", "finetune")  # the kinds whose ETTR is reported
+FINAL_JOB_STATES = ("COMPLETED", "FAILED", "CANCELLED")  # how a job can end (trace states map onto these)
 CheckpointInterval = Literal["daly", "young", "none"]
 CHECKPOINT_INTERVALS: tuple[CheckpointInterval, ...] = get_args(CheckpointInterval)
 RepairDistribution = Literal["exponential", "fixed"]

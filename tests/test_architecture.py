@@ -70,6 +70,7 @@ def test_every_registry_is_keyed_by_its_enumeration():
     import simulator as sim
     from simulator import vocab
     from simulator.cluster.policies import POLICIES, QUEUE_ORDER
+    from simulator.runs.scenario import SCENARIO_RUNNERS
 
     assert tuple(sim.ENGINES) == vocab.ENGINE_NAMES
     assert tuple(sim.QUANTIZATIONS) == vocab.QUANTIZATION_NAMES
@@ -77,24 +78,46 @@ def test_every_registry_is_keyed_by_its_enumeration():
     assert tuple(sim.ROUTERS) == vocab.ROUTER_NAMES
     assert tuple(sim.FRAMEWORKS) == vocab.FRAMEWORK_NAMES
     assert tuple(POLICIES) == vocab.POLICY_NAMES and set(QUEUE_ORDER) == set(vocab.POLICY_NAMES)
+    assert set(SCENARIO_RUNNERS) == set(vocab.SCENARIO_KINDS)
+
+
+def _literal_sets(tree: ast.AST) -> list[tuple[int, frozenset]]:
+    """(line, values) of every tuple, list, set or Literal[...] of two or more constants in a module."""
+    out = []
+    for node in ast.walk(tree):
+        elts = None
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            elts = node.elts
+        elif isinstance(node, ast.Subscript) and getattr(node.value, "id", "") == "Literal":
+            elts = node.slice.elts if isinstance(node.slice, ast.Tuple) else None
+        if elts and len(elts) >= 2 and all(isinstance(e, ast.Constant) for e in elts):
+            out.append((node.lineno, frozenset(e.value for e in elts)))  # type: ignore[attr-defined]
+    return out
 
 
 def test_each_enumeration_is_written_once():
-    """The literal lists of vocab.py appear nowhere else in the package (a copy would drift)."""
+    """The value lists of vocab.py (in any order, as a tuple, list, set or Literal) appear nowhere else in the
+    package, nor the default price book's id: a copy would drift."""
     from simulator import vocab
 
-    lists = [v for k, v in vars(vocab).items() if k.isupper() and isinstance(v, tuple) and len(v) > 2]
-    lists.append((vocab.DEFAULT_PRICE_BOOK,))
+    enums = {frozenset(v): k for k, v in vars(vocab).items()
+             if k.isupper() and isinstance(v, tuple) and len(v) >= 2 and all(isinstance(x, str) for x in v)}
+    enums[frozenset(vocab.ZERO_STAGES)] = "ZERO_STAGES"
     copies = []
     for path in modules():
         if path.name == "vocab.py":
             continue
         text = path.read_text(encoding="utf-8")
-        for values in lists:
-            form = ", ".join(json.dumps(v) for v in values)  # inside a tuple, a list or a Literal[...]
-            if form in text:
-                copies.append(f"{path.relative_to(ROOT)}: {form}")
+        copies += [f"{path.relative_to(ROOT)}:{line} repeats vocab.{enums[values]}"
+                   for line, values in _literal_sets(ast.parse(text)) if values in enums]
+        if json.dumps(vocab.DEFAULT_PRICE_BOOK) in text:
+            copies.append(f"{path.relative_to(ROOT)} names the default price book")
     assert not copies, copies
+
+
+def test_the_enumeration_check_sees_a_reordered_copy():
+    assert set(_literal_sets(ast.parse('x = ["spot", "on_demand"]\ny: Literal["b", "a"]'))) == {
+        (1, frozenset({"spot", "on_demand"})), (2, frozenset({"a", "b"}))}
 
 
 def _imported_by(code: str) -> set[str]:

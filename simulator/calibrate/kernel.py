@@ -11,8 +11,9 @@ from simulator.calibrate.kernels import COLLECTIVES, DTYPE_BYTES, attention_byte
 from simulator.core import roofline
 from simulator.core.hardware import Accelerator
 from simulator.errors import SimulatorError
+from simulator.vocab import KERNEL_OPS
 
-OPS = ("gemm", "attention", "copy", *COLLECTIVES)
+OPS = KERNEL_OPS
 # nccl-tests bus-bandwidth factors (NVIDIA nccl-tests doc/PERFORMANCE.md): busbw = algbw * factor.
 BUS_FACTOR = {"allreduce": lambda n: 2.0 * (n - 1) / n, "allgather": lambda n: (n - 1) / n,
               "reducescatter": lambda n: (n - 1) / n, "alltoall": lambda n: (n - 1) / n, "sendrecv": lambda n: 1.0}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from simulator.core import roofline
+from simulator.vocab import COLLECTIVE_OPS
 
 # Bytes per element of the dtypes the backends know (numpy and torch names both map here).
 DTYPE_BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
@@ -19,7 +20,7 @@ ATTENTION = "attention"
 MEMORY = "memory"
 ELEMENTWISE = "elementwise"
 HOST_COPY = "hostcopy"
-COLLECTIVES = ("allreduce", "allgather", "reducescatter", "alltoall", "sendrecv")
+COLLECTIVES = COLLECTIVE_OPS
 FAMILIES = (GEMM, ATTENTION, MEMORY, ELEMENTWISE, HOST_COPY, *COLLECTIVES)
 
 # Bytes moved per element by each streaming kernel, with the number of kernels it launches.

@@ -15,7 +15,7 @@ from simulator.core.hardware import Accelerator
 from simulator.errors import DataFileError
 
 REQUIRED = ["family", "kernel", "shape_family", "dtype", "time_s", "flop", "bytes"]
-BY_FAMILY = {GEMM: ["m", "n", "k"], ATTENTION: ["batch", "seq_len", "heads", "head_dim", "causal"],
+BY_FAMILY: dict[str, list[str]] = {GEMM: ["m", "n", "k"], ATTENTION: ["batch", "seq_len", "heads", "head_dim", "causal"],
              MEMORY: ["n_kernels"], ELEMENTWISE: ["n_kernels"], HOST_COPY: [],
              **{c: ["world_size"] for c in COLLECTIVES}}
 NUMERIC = ["time_s", "flop", "bytes", "m", "n", "k", "batch", "seq_len", "heads", "head_dim", "causal",

@@ -21,8 +21,6 @@ from pydantic import (
 
 from simulator.vocab import Activation, AttentionKind, PipelineSchedule, Precision, Recompute, ZeroStage
 
-SCHEMA_VERSION = 1
-
 
 class NoBoolNumbers(BaseModel):
     """Base for file schemas: a YAML `true`/`false` is refused where a number is expected."""

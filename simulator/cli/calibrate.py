@@ -17,6 +17,7 @@ import simulator as sim
 from simulator import calibrate as cal
 from simulator import units
 from simulator.cli.common import EXIT_USAGE
+from simulator.vocab import KERNEL_OPS, LINK_SCOPES
 
 DEFAULT_DIR = Path("hardware_profiles") / "measurements"
 
@@ -50,7 +51,7 @@ def register(sub: Any) -> None:
         p.add_argument("--stat", default="time_s",
                        choices=["time_s", "time_s_best_round", "time_s_min", "time_s_p25"],
                        help="timing statistic to fit (default the median, time_s)")
-        p.add_argument("--scope", default="intra", choices=["intra", "inter"], help="link the collectives ran on")
+        p.add_argument("--scope", default="intra", choices=LINK_SCOPES, help="link the collectives ran on")
         p.add_argument("--plot", help="write a predicted-vs-measured PNG here")
         p.add_argument("--allow-other-device", action="store_true", help="skip the device-matches-profile check")
         p.add_argument("--json", action="store_true")
@@ -64,8 +65,7 @@ def register(sub: Any) -> None:
 
     k = sub.add_parser("kernel", help="predict one kernel's time on a profile")
     k.add_argument("--hardware", required=True, help="hardware id or path to a profile YAML")
-    k.add_argument("--op", required=True, choices=["gemm", "attention", "copy", "allreduce", "allgather",
-                                                   "reducescatter", "alltoall", "sendrecv"])
+    k.add_argument("--op", required=True, choices=KERNEL_OPS)
     for name in ("m", "n", "k", "seq-len", "heads", "head-dim"):
         k.add_argument(f"--{name}", type=int, default=0)
     k.add_argument("--batch", type=int, default=1)
@@ -73,7 +73,7 @@ def register(sub: Any) -> None:
     k.add_argument("--causal", action="store_true")
     k.add_argument("--bytes", type=float, default=0.0, help="bytes moved (copy) or buffer per rank (collectives)")
     k.add_argument("--gpus", type=int, default=8, help="ranks in the collective (default 8)")
-    k.add_argument("--scope", choices=["intra", "inter"],
+    k.add_argument("--scope", choices=LINK_SCOPES,
                    help="link: intra (NVLink-class, inside one scale-up domain) or inter (scale-out network); "
                         "default: intra when --gpus fit in one domain, else inter")
     k.add_argument("--json", action="store_true")

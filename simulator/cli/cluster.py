@@ -9,7 +9,7 @@ from typing import Any
 import simulator as sim
 from simulator import units
 from simulator.cli.common import check_output_path, print_rows, seconds, seed, write_frame
-from simulator.vocab import POLICY_NAMES
+from simulator.vocab import HOURLY_OPTIONS, POLICY_NAMES
 
 # The CLI contract of `simulator cluster --json`: these keys come first, in this order.
 CONTRACT_KEYS = ("utilization", "goodput", "queue_wait_mean_s", "queue_wait_p95_s", "jobs_completed", "jobs_failed",
@@ -82,16 +82,13 @@ def print_cluster(s: dict[str, Any]) -> None:
         line = (f"  pool {pid}: {p['gpus']:,} x {p['hardware']} ({p['purchase']}), utilization "
                 f"{_fmt(p['utilization'], 'pct')}, {p['node_failures']:,} node failures, {_fmt(p['cost_usd'], 'usd')}")
         rvb = p.get("rent_vs_buy")
-        if rvb and rvb["rent_option"] in ("on_demand", "spot"):  # hourly: renting pays for busy GPU-hours only
+        if rvb and rvb["rent_option"] in HOURLY_OPTIONS:  # hourly: renting pays for busy GPU-hours only
             line += (f"; owning breaks even with elastic {rvb['rent_option']} renting (busy GPU-hours only) at "
                      f"{_fmt(rvb['break_even_utilization'], 'pct')} utilization -> {rvb['cheaper']} at this load")
         elif rvb:  # committed: every hour is billed either way
             line += f"; owning vs {rvb['rent_option']} for every hour -> {rvb['cheaper']}"
         print(line)
-    warnings = s.get("warnings") or []
-    if isinstance(warnings, str):  # the flat form `simulator run` and sweeps carry
-        warnings = [w for w in warnings.split("; ") if w]
-    for w in warnings:
+    for w in s.get("warnings") or []:
         print(f"  warning: {w}")
 
 

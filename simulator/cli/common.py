@@ -72,10 +72,15 @@ def print_rows(rows: list[tuple[str, str]]) -> None:
         print(f"  {k:<{width}}  {v}")
 
 
+OUTPUT_SUFFIXES = (".csv", ".parquet", "")
+
+
 def check_output_path(target: str | None, flag: str) -> None:
     """Fail before a long run, not after it, when an output file cannot be written."""
     if target is None:
         return
+    if Path(target).suffix not in OUTPUT_SUFFIXES:
+        raise SimulatorError(f"{flag} {target!r}: use a .csv or .parquet file name")
     folder = Path(target).expanduser().resolve().parent
     if not folder.is_dir():
         raise SimulatorError(f"{flag} {target!r}: cannot write: the folder {folder} does not exist; create it or choose "
@@ -88,7 +93,7 @@ def write_frame(frame: Any, target: str, flag: str) -> None:
     try:
         if path.suffix == ".parquet":
             frame.to_parquet(path, index=False)
-        elif path.suffix in (".csv", ""):
+        elif path.suffix in OUTPUT_SUFFIXES:
             frame.to_csv(path, index=False)
         else:
             raise SimulatorError(f"{flag} {target!r}: use a .csv or .parquet file name")

@@ -21,6 +21,7 @@ from simulator.cli.common import (
 )
 from simulator.errors import PlanError
 from simulator.vocab import (
+    CANDIDATE_TPS,
     COST_OPTIONS,
     DEFAULT_PRICE_BOOK,
     ENGINE_NAMES,
@@ -34,7 +35,7 @@ def _deployment_args(p: argparse.ArgumentParser, many: bool = False) -> None:
     p.add_argument("--model", required=True, help="model id (see `simulator list models`) or path to a model YAML")
     p.add_argument("--hardware", required=True, help="accelerator id or path to a profile YAML")
     nargs = "+" if many else None
-    p.add_argument("--tp", type=integer, nargs=nargs, default=[1, 2, 4, 8] if many else 1, help="tensor parallel size")
+    p.add_argument("--tp", type=integer, nargs=nargs, default=list(CANDIDATE_TPS) if many else 1, help="tensor parallel size")
     p.add_argument("--pp", type=integer, nargs=nargs, default=[1] if many else 1, help="pipeline parallel size")
     p.add_argument("--precision", nargs=nargs, default=None if many else "bf16", choices=QUANTIZATION_NAMES,
                    help="weights/activations scheme (int8-wo, int4: weight-only)")

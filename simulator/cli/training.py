@@ -214,7 +214,6 @@ def cmd_plan(a: argparse.Namespace) -> int:
     if top and all(r.get("usd_per_million_tokens") is None for r in top):
         warn_no_price(res.price_book.id, res.purchase, res.hardware.id)
     if not top:
-        reasons = "; ".join(f"{k} ({v:,} plans)" for k, v in res.reason_counts.items())
-        sys.stderr.write(f"simulator: no feasible plan among {res.n_plans:,}: {reasons}\n")
+        sys.stderr.write(f"simulator: no feasible plan among {res.n_plans:,}: {res.reasons_text()}\n")
         return EXIT_USAGE
     return 0

@@ -35,7 +35,7 @@ from simulator.core import cost as cost_mod
 from simulator.results import flatten
 from simulator.simkit import distribution_summary, growth_trend, level_at
 from simulator.units import J_PER_KWH, SECONDS_PER_HOUR, json_safe
-from simulator.vocab import PURCHASE_OPTIONS, TRAINING_JOB_KINDS
+from simulator.vocab import FINAL_JOB_STATES, PURCHASE_OPTIONS, TRAINING_JOB_KINDS
 
 JOB_COLUMNS = ("job_id", "name", "kind", "user", "gpus", "priority", "pools", "submit_s", "first_start_s", "end_s",
                "status", "wait_s", "wait_total_s", "jct_s", "work_s", "productive_s", "overhead_s", "checkpoint_s",
@@ -188,7 +188,7 @@ def _pool_summary(run: RunRecord, w0: float, w1: float, end: float) -> tuple[dic
 
 def _all_ended(jobs: pd.DataFrame) -> bool:
     """Every job reached a final state (completed, failed or cancelled)."""
-    return bool(jobs["status"].isin(("COMPLETED", "FAILED", "CANCELLED")).all()) and len(jobs) > 0
+    return bool(jobs["status"].isin(FINAL_JOB_STATES).all()) and len(jobs) > 0
 
 
 def _window(run: RunRecord) -> tuple[float, float, list[str]]:
@@ -218,10 +218,27 @@ def _utilisation(run: RunRecord, jobs: pd.DataFrame, w0: float, w1: float) -> di
             "effective_training_time_ratio": ettr}
 
 
+def submitted_in(jobs: pd.DataFrame, w0: float, w1: float) -> pd.DataFrame:
+    """The jobs submitted in the statistics window [w0, w1] (what queue_wait_* and jct_* describe)."""
+    return jobs[(jobs["submit_s"] >= w0) & (jobs["submit_s"] <= w1)]
+
+
+def window_waits(jobs: pd.DataFrame, summary: dict[str, Any]) -> np.ndarray:
+    """First-start waits (s) of a run's jobs (ClusterResult.jobs) submitted in its statistics window (from its
+    summary); NaN for jobs that never started."""
+    return submitted_in(jobs, summary["window_start_s"], summary["window_end_s"])["wait_s"].to_numpy(float)
+
+
+def started_at_once(waits: np.ndarray) -> float:
+    """Share of the jobs that started without waiting (NaN when none started)."""
+    w = waits[~np.isnan(waits)]
+    return float(np.mean(w <= 0)) if w.size else math.nan
+
+
 def _job_figures(run: RunRecord, jobs: pd.DataFrame, w0: float, w1: float) -> dict[str, Any]:
     """Waits and JCT of the jobs submitted in the window; job counts by state; interruptions and lost GPU-hours."""
     end = run.end_s
-    win = jobs[(jobs["submit_s"] >= w0) & (jobs["submit_s"] <= w1)]
+    win = submitted_in(jobs, w0, w1)
     done = win[win["status"] == "COMPLETED"]
     status = jobs["status"]
     pools, services = run.pools.values(), run.services

@@ -51,25 +51,31 @@ def cluster_scenario_ids() -> list[str]:
     return out
 
 
+def scenario_path(ref: str | Path) -> Path:
+    """The file of a cluster scenario by shipped id or path; UnknownIdError lists the shipped ids."""
+    try:
+        return resolve(ref, SCENARIOS_DIR, "cluster scenario")
+    except UnknownIdError:
+        raise UnknownIdError(f"unknown cluster scenario id {str(ref)!r}; known ids: "
+                             f"{', '.join(cluster_scenario_ids())} (or pass a path to a scenario YAML)") from None
+
+
 def scenario_data(ref: str | Path) -> dict[str, Any]:
     """The mapping of a cluster scenario file by shipped id or path, as written (scenario_from_dict validates it)."""
-    return read_yaml(resolve(ref, SCENARIOS_DIR, "cluster scenario"))
+    path = scenario_path(ref)
+    data = read_yaml(path)
+    if data.get("kind") != "cluster_scenario":
+        raise DataFileError(f"{path}: field 'kind' = {data.get('kind')!r}; a cluster scenario needs "
+                            "'kind: cluster_scenario'")
+    return data
 
 
 def load_scenario(ref: str | Path | ClusterScenario) -> ClusterScenario:
     """A cluster scenario by shipped id or path to a YAML file."""
     if isinstance(ref, ClusterScenario):
         return ref
-    try:
-        path = resolve(ref, SCENARIOS_DIR, "cluster scenario")
-    except UnknownIdError:
-        raise UnknownIdError(f"unknown cluster scenario id {str(ref)!r}; known ids: "
-                             f"{', '.join(cluster_scenario_ids())} (or pass a path to a scenario YAML)") from None
-    data = read_yaml(path)
-    if data.get("kind") != "cluster_scenario":
-        raise DataFileError(f"{path}: field 'kind' = {data.get('kind')!r}; a cluster scenario needs "
-                            "'kind: cluster_scenario'")
-    return scenario_from_dict(data, str(path), path.parent)
+    path = scenario_path(ref)
+    return scenario_from_dict(scenario_data(path), str(path), path.parent)
 
 
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | Any, source: str = "<scenario>") -> dict[str, Any]:

@@ -37,10 +37,6 @@ class Services:
             schedule()
             yield self.env.timeout(3600.0 - self.env.now % 3600.0)
 
-    def short(self) -> list[ServiceState]:
-        """Services holding fewer replicas than they want now."""
-        return [s for s in self.all if len(s.replicas) < s.spec.replicas_at(self.env.now)]
-
     def reconcile(self, svc: ServiceState) -> None:
         """Drop replicas above the demand, or add replicas up to it (free GPUs first, then preempting batch jobs)."""
         now = self.env.now

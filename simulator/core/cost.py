@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from simulator.core.hardware import Accelerator
 from simulator.errors import DataFileError, SimulatorError
@@ -137,9 +137,19 @@ class RentVsBuy:
     owned_total_usd: float
     break_even_utilization: float
     cheaper: str
+    kind: ClassVar[str] = "rent_vs_buy"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_frame(self) -> Any:
+        """The comparison as one row."""
+        import pandas as pd
+
+        return pd.DataFrame([asdict(self)])
 
 
 def rent_vs_buy(hw: Accelerator, gpus: int, *, own: PriceBook, rent: PriceBook, option: str = "on_demand",

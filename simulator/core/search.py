@@ -123,6 +123,17 @@ class SearchResult:
             out[n] = "; ".join(f"{t} ({c:,} plans)" for t, c in sorted(counts.items(), key=lambda x: -x[1]) if c)
         return out
 
+    def reasons_text(self) -> str:
+        """Why plans were ruled out, commonest first: 'reason (N plans); ...'."""
+        return "; ".join(f"{k} ({v:,} plans)" for k, v in self.reason_counts.items())
+
+    def to_record(self) -> dict[str, Any]:
+        """The best plan's record (one row of a sweep); when nothing fits, the search and why."""
+        if len(self.ranking):
+            return self.record(int(self.ranking[0]))
+        return {"model": self.model.id, "hardware": self.hardware.id, "gpus": max(self.gpu_counts, default=0),
+                "feasible": False, "reason": f"no plan fits: {self.reasons_text()}"}
+
     def to_dict(self, k: int = 10) -> dict[str, Any]:
         """The search in numbers and its k best plans (each the `simulator train --json` record)."""
         return {"model": self.model.id, "hardware": self.hardware.id, "objective": self.objective,

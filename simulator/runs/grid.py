@@ -1,6 +1,6 @@
 """Sweep grids: a base scenario and axes to vary, validated before anything runs (runs.sweep runs them).
 
-A grid file names a base scenario (any kind registered in `scenario.SCENARIO_KINDS`, same schema as
+A grid file names a base scenario (any kind registered in `scenario.SCENARIO_RUNNERS`, same schema as
 `simulator run` and the app's export) and axes to vary::
 
     schema_version: 1
@@ -37,7 +37,7 @@ from pydantic import BaseModel
 
 from simulator.catalog import load_hardware, load_model, read_yaml
 from simulator.errors import DataFileError
-from simulator.runs.scenario import SCENARIO_KINDS, parse_scenario
+from simulator.runs.scenario import SCENARIO_RUNNERS, parse_scenario
 
 
 # ------------------------------------------------------------------ grid parsing
@@ -141,7 +141,7 @@ class Grid:
             for name, value in zip(names, rows[pos], strict=True):
                 _set_path(data, name, value)
                 inputs[f"input.{name}"] = value
-        seeded = "seed" in SCENARIO_KINDS[self.kind][0].model_fields  # simulations; training/inference are exact
+        seeded = "seed" in SCENARIO_RUNNERS[self.kind][0].model_fields  # simulations; training/inference are exact
         if not self.has_seed_axis and (self.seeds > 1 or seeded):
             # common random numbers: replica r gets the same seed in every cell, so cells that differ only
             # in policy or hardware see the same job stream and failures (a fair comparison)
@@ -165,8 +165,8 @@ def _base(data: dict[str, Any], source: str) -> tuple[dict[str, Any], str]:
     if not isinstance(base, dict):
         raise DataFileError(f"{source}: field 'base' must be a scenario mapping (kind: training|...)")
     kind = base.get("kind", "training")
-    if kind not in SCENARIO_KINDS:
-        raise DataFileError(f"{source}: base.kind {kind!r} is not one of {', '.join(SCENARIO_KINDS)}")
+    if kind not in SCENARIO_RUNNERS:
+        raise DataFileError(f"{source}: base.kind {kind!r} is not one of {', '.join(SCENARIO_RUNNERS)}")
     return {"kind": kind, **base}, kind
 
 
@@ -175,7 +175,7 @@ Axes = list[tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]]  # (field paths
 
 def _axes(data: dict[str, Any], kind: str, source: str) -> Axes:
     """The axes and zipped groups of a grid, each path a field of the base's schema; no field swept twice."""
-    schema, _ = SCENARIO_KINDS[kind]
+    schema, _ = SCENARIO_RUNNERS[kind]
     axes: Axes = []
     if not isinstance(data.get("axes") or {}, dict):
         raise DataFileError(f"{source}: 'axes' must map field paths to values, e.g. {{gpus: [256, 512]}}")

@@ -10,10 +10,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from simulator.api.training import estimate_training, plan_training
-from simulator.catalog import SCENARIOS_DIR, format_validation_error, load_hardware, load_model, read_yaml
+from simulator.catalog import format_validation_error, load_hardware, load_model, read_yaml
 from simulator.cluster.engine import simulate_cluster
 from simulator.cluster.metrics import ClusterResult
-from simulator.cluster.scenario import build_scenario, cluster_scenario_ids
+from simulator.cluster.scenario import build_scenario, cluster_scenario_ids, scenario_data, scenario_path
 from simulator.core.inference import Deployment, InferenceResult, estimate_inference
 from simulator.core.training.result import TrainingResult
 from simulator.errors import DataFileError
@@ -41,21 +41,13 @@ def training_result(s: TrainingScenario) -> TrainingResult:
     res = plan_training(s.model, s.hardware, s.gpus, global_batch=s.global_batch, seq_len=s.seq_len,
                         train_tokens=s.train_tokens, objective=s.objective, precisions=s.precisions,
                         price_book=s.price_book, purchase=s.purchase, option_kw=opts)
-    if not len(res.ranking):
-        reasons = "; ".join(f"{k} ({v:,} plans)" for k, v in res.reason_counts.items())
-        return TrainingResult({"model": s.model, "hardware": s.hardware, "gpus": s.gpus, "feasible": False,
-                               "reason": f"no plan fits: {reasons}"})
-    return TrainingResult(res.record(int(res.ranking[0])))
+    return TrainingResult(res.to_record())
 
 
 def cluster_result(s: ClusterRunScenario) -> ClusterResult:
     """Simulate a cluster scenario (a shipped id or a path) with its overrides applied."""
-    path = Path(s.scenario)
-    if not path.is_file():
-        path = SCENARIOS_DIR / f"{s.scenario}.yaml"
-    if not path.is_file():
-        raise DataFileError(f"cluster scenario {s.scenario!r} is neither a shipped id nor an existing file")
-    scenario = build_scenario(read_yaml(path), tuple(s.overrides.items()), name=f"{path} (with overrides)",
+    path = scenario_path(s.scenario)
+    scenario = build_scenario(scenario_data(path), tuple(s.overrides.items()), name=f"{path} (with overrides)",
                               base_dir=path.parent)
     return simulate_cluster(scenario, policy=s.policy, seed=s.seed, until_s=s.until_s)
 
@@ -84,7 +76,7 @@ def serving_result(s: ServingScenario) -> ServingResult:
 
 
 # kind -> (schema, runner)
-SCENARIO_KINDS: dict[str, tuple[type[BaseModel], Callable[[Any], Result]]] = {
+SCENARIO_RUNNERS: dict[str, tuple[type[BaseModel], Callable[[Any], Result]]] = {
     "training": (TrainingScenario, training_result),
     "cluster": (ClusterRunScenario, cluster_result),
     "inference": (InferenceScenario, inference_result),
@@ -95,9 +87,9 @@ SCENARIO_KINDS: dict[str, tuple[type[BaseModel], Callable[[Any], Result]]] = {
 def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> BaseModel:
     """Validate a scenario mapping (any registered kind); errors name the field and the fix."""
     kind = data.get("kind", "training")
-    if kind not in SCENARIO_KINDS:
-        raise DataFileError(f"{source}: field 'kind' = {kind!r} is not one of {', '.join(SCENARIO_KINDS)}")
-    schema, _ = SCENARIO_KINDS[kind]
+    if kind not in SCENARIO_RUNNERS:
+        raise DataFileError(f"{source}: field 'kind' = {kind!r} is not one of {', '.join(SCENARIO_RUNNERS)}")
+    schema, _ = SCENARIO_RUNNERS[kind]
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
@@ -124,7 +116,7 @@ def evaluate_scenario(scenario: BaseModel | dict[str, Any]) -> Result:
     """Run any scenario kind and return its typed result (its `kind` says which)."""
     if isinstance(scenario, dict):
         scenario = parse_scenario(scenario)
-    _, runner = SCENARIO_KINDS[scenario.kind]  # type: ignore[attr-defined]
+    _, runner = SCENARIO_RUNNERS[scenario.kind]  # type: ignore[attr-defined]
     return runner(scenario)
 
 

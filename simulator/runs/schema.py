@@ -15,6 +15,7 @@ from simulator.vocab import (
     FrameworkName,
     LengthDist,
     Objective,
+    OpenLoopArrival,
     PolicyName,
     Precision,
 )
@@ -103,7 +104,7 @@ class ServingScenario(_ModelOnHardware):
     replicas: PositiveInt = 1
     router: str = "least_outstanding"
     rate_per_s: PositiveFloat = 1.0
-    arrival: Literal["poisson", "gamma"] = "poisson"  # the open-loop processes of vocab.ARRIVALS
+    arrival: OpenLoopArrival = "poisson"
     requests: PositiveInt = 1000
     input_len: PositiveFloat = 1024
     output_len: PositiveFloat = 256

@@ -27,7 +27,7 @@ from simulator.errors import InfeasiblePlanError, PlanError
 from simulator.serving.config import ServingConfig
 from simulator.serving.simulation import simulate_serving
 from simulator.serving.workload import Workload, check_rate, make_workload, with_rate
-from simulator.units import SECONDS_PER_HOUR
+from simulator.vocab import CANDIDATE_TPS
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,7 @@ def max_sustainable_rate(model: TransformerSpec, hw: Accelerator, dep: Deploymen
     return RateSearch(lo, float(sat["throughput_requests_per_s"]), evaluations, best)
 
 
-def candidate_deployments(model: TransformerSpec, hw: Accelerator, *, precisions=None, tps=(1, 2, 4, 8), pps=(1,),
+def candidate_deployments(model: TransformerSpec, hw: Accelerator, *, precisions=None, tps=CANDIDATE_TPS, pps=(1,),
                           kv_precisions=("bf16",), max_seqs=(None,), engine: str = "vllm",
                           min_tokens_per_seq: int = 1) -> tuple[list[Deployment], dict[str, str]]:
     """Valid deployments that hold the weights and at least one sequence; the others with a reason."""
@@ -158,11 +158,14 @@ class CapacityPlan:
 
     kind: ClassVar[str] = "capacity"
 
-    def to_record(self) -> dict[str, Any]:
-        """The cheapest deployment as one row (the target and SLO first)."""
+    def _target(self) -> dict[str, float]:
         q = int(self.slo.percentile)
         return {"target_rate_per_s": self.target_rate_per_s, f"slo_ttft_p{q}_s": self.slo.ttft_s,
-                f"slo_tpot_p{q}_s": self.slo.tpot_s, **(self.best or {})}
+                f"slo_tpot_p{q}_s": self.slo.tpot_s}
+
+    def to_record(self) -> dict[str, Any]:
+        """The cheapest deployment as one row (the target and SLO first)."""
+        return {**self._target(), **(self.best or {})}
 
     def to_frame(self) -> pd.DataFrame:
         """The cheapest deployment and the alternatives, one row each (`rank` 1 is the cheapest)."""
@@ -170,10 +173,15 @@ class CapacityPlan:
         return pd.DataFrame([{"rank": i + 1, **r} for i, r in enumerate(rows + self.alternatives)])
 
     def to_dict(self) -> dict:
-        q = int(self.slo.percentile)
-        return {"target_rate_per_s": self.target_rate_per_s, f"slo_ttft_p{q}_s": self.slo.ttft_s,
-                f"slo_tpot_p{q}_s": self.slo.tpot_s, "best": self.best, "alternatives": self.alternatives,
-                "skipped": self.skipped}
+        return {**self._target(), "best": self.best, "alternatives": self.alternatives, "skipped": self.skipped}
+
+
+def _fleet_costs(gpus: int | None, price: float, rate: float, tokens_per_req: float, out_per_req: float) -> dict:
+    """A fleet's dollars per hour and per million tokens (all, and output only) at the target rate."""
+    per_h = float("nan") if gpus is None else gpus * price
+    return {"cost_per_hour_usd": per_h,
+            "cost_per_million_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * tokens_per_req),
+            "cost_per_million_output_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * out_per_req)}
 
 
 def _record(dep: Deployment, unit: tuple[int, int], search: RateSearch, rate: float, price: float, tokens_per_req: float,
@@ -182,8 +190,6 @@ def _record(dep: Deployment, unit: tuple[int, int], search: RateSearch, rate: fl
     unit_gpus = (p + d) * dep.gpus if p and d else dep.gpus
     units = math.ceil(rate / search.max_rate_per_s) if search.max_rate_per_s > 0 else None
     gpus = None if units is None else units * unit_gpus
-    per_h = float("nan") if gpus is None else gpus * price
-    tok_h = rate * tokens_per_req * SECONDS_PER_HOUR
     s = search.summary_at_max
     return {
         "deployment": dep.label() + (f" disaggregated {p}P:{d}D" if p and d else ""), "tp": dep.tp, "pp": dep.pp,
@@ -191,10 +197,7 @@ def _record(dep: Deployment, unit: tuple[int, int], search: RateSearch, rate: fl
         "disaggregated": bool(p and d), "prefill_replicas_per_unit": p, "decode_replicas_per_unit": d,
         "gpus_per_unit": unit_gpus, "units": units, "gpus": gpus, "max_rate_per_unit_per_s": search.max_rate_per_s,
         "saturation_rate_per_unit_per_s": search.saturation_rate_per_s,
-        "cost_per_hour_usd": per_h,
-        "cost_per_million_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * tokens_per_req)
-        if tok_h > 0 else float("nan"),
-        "cost_per_million_output_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * out_per_req),
+        **_fleet_costs(gpus, price, rate, tokens_per_req, out_per_req),
         f"ttft_p{int(slo.percentile)}_s_at_max_rate": s.get(f"ttft_p{int(slo.percentile)}_s"),
         f"tpot_p{int(slo.percentile)}_s_at_max_rate": s.get(f"tpot_p{int(slo.percentile)}_s"),
         "evaluations": search.evaluations,
@@ -206,7 +209,7 @@ class CandidateSpace:
     """The deployments a capacity search tries: every combination of these (candidate_deployments). precisions
     None: each of bf16, fp8 and int4 the hardware has a peak for."""
 
-    tps: tuple[int, ...] = (1, 2, 4, 8)
+    tps: tuple[int, ...] = CANDIDATE_TPS
     pps: tuple[int, ...] = (1,)
     precisions: tuple[str, ...] | None = None
     kv_precisions: tuple[str, ...] = ("bf16",)
@@ -340,10 +343,7 @@ def _verify(model, hw, rec: dict, deployments, rate, slo: SLO, wl: Workload, pri
         if slo.check(s) or units > rec["units"]:
             break
     gpus = units * rec["gpus_per_unit"]
-    per_h = gpus * price
-    return {**rec, "units": units, "gpus": gpus, "cost_per_hour_usd": per_h,
-            "cost_per_million_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * tokens_per_req),
-            "cost_per_million_output_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * out_per_req),
+    return {**rec, "units": units, "gpus": gpus, **_fleet_costs(gpus, price, rate, tokens_per_req, out_per_req),
             f"verified_ttft_p{int(slo.percentile)}_s": s[f"ttft_p{int(slo.percentile)}_s"],
             f"verified_tpot_p{int(slo.percentile)}_s": s[f"tpot_p{int(slo.percentile)}_s"],
             "verified_meets_slo": slo.check(s), "verified_units_simulated": sim_units}

@@ -71,6 +71,12 @@ def summarize(req: pd.DataFrame, slo_ttft_s: float = float("inf"), slo_tpot_s: f
     return out
 
 
+def offered_rate_per_s(requests: pd.DataFrame) -> float:
+    """Requests per second the workload offered: arrivals over the arrival window (NaN for one instant)."""
+    span = float(requests["arrival_s"].max() - requests["arrival_s"].min()) if len(requests) > 1 else 0.0
+    return (len(requests) - 1) / span if span > 0 else math.nan
+
+
 def _requests_frame(o: Outcome) -> pd.DataFrame:
     """One row per request: its timestamps, lengths and latencies (s)."""
     r = o.req

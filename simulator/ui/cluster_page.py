@@ -13,11 +13,11 @@ import streamlit as st
 
 import simulator as sim
 from simulator import units, vocab
-from simulator.ui.common import catalog, download_buttons, fmt_usd, guarded, show_error
+from simulator.ui.common import catalog, cdf_frame, download_buttons, fmt_usd, guarded, show_error
 from simulator.vocab import POLICY_NAMES
 
 DEFAULT_SCENARIO = "mixed-fleet-serving"
-RENT_OPTIONS = ["on_demand", "spot", "reserved_1y", "reserved_3y"]
+RENT_OPTIONS = list(vocab.PURCHASE_OPTIONS)
 INTERVALS = list(vocab.CHECKPOINT_INTERVALS)
 DAY = units.SECONDS_PER_DAY
 
@@ -223,8 +223,8 @@ def _wait_cdf(waits: dict[str, np.ndarray]) -> alt.Chart | None:
     for label, w in waits.items():
         w = w[~np.isnan(w) & (w > 0)]
         if w.size:
-            q = np.linspace(0.0, 1.0, 201)
-            frames.append(pd.DataFrame({"wait_min": np.maximum(np.quantile(w, q) / 60.0, 1e-3), "share": q,
+            cdf = cdf_frame(w)
+            frames.append(pd.DataFrame({"wait_min": np.maximum(cdf["value"] / 60.0, 1e-3), "share": cdf["share"],
                                         "run": label}))
     if not frames:
         return None
@@ -240,17 +240,6 @@ def _wait_cdf(waits: dict[str, np.ndarray]) -> alt.Chart | None:
         color=alt.Color("run:N", title=None, legend=None if len(waits) == 1 else alt.Legend()),
         tooltip=["run", alt.Tooltip("wait_min:Q", format=",.1f", title="minutes"),
                  alt.Tooltip("share:Q", format=".0%")])
-
-
-def _started_at_once(w: np.ndarray) -> str:
-    w = w[~np.isnan(w)]
-    return "n/a" if not w.size else f"{np.mean(w <= 0):.0%}"
-
-
-def _window_waits(jobs: pd.DataFrame, s: dict) -> np.ndarray:
-    """First-start waits of jobs submitted in the statistics window (as the summary's queue_wait_* use)."""
-    win = jobs[(jobs["submit_s"] >= s["window_start_s"]) & (jobs["submit_s"] <= s["window_end_s"])]
-    return win["wait_s"].to_numpy(float)
 
 
 def _pool_table(s: dict) -> pd.DataFrame:
@@ -269,7 +258,7 @@ def _compare_policies(inp: dict) -> pd.DataFrame:
         s, jobs, _ = _simulate(inp["kind"], inp["source"], inp["overrides"], inp["trace"], pol, inp["seed"],
                                inp["until_s"])
         rows.append({"policy": pol, **{k: v for k, v in s.items() if not isinstance(v, (dict, list))}})
-        waits.append(_window_waits(jobs, s))
+        waits.append(sim.window_waits(jobs, s))
         bar.progress((i + 1) / len(POLICY_NAMES), text=f"Simulated {i + 1} of {len(POLICY_NAMES)} policies")
     bar.empty()
     return pd.DataFrame(rows).assign(waits=waits)
@@ -296,8 +285,7 @@ def _comparison_section(inp: dict) -> None:
     df = stored[1]
     view = pd.DataFrame({
         "policy": df["policy"], "utilization %": df["utilization"] * 100, "goodput %": df["goodput"] * 100,
-        "started at once %": [100 * float(np.mean(w[~np.isnan(w)] <= 0)) if np.any(~np.isnan(w)) else np.nan
-                              for w in df["waits"]],
+        "started at once %": [100 * sim.started_at_once(w) for w in df["waits"]],
         "wait mean (h)": df["queue_wait_mean_s"] / 3600, "wait p95 (h)": df["queue_wait_p95_s"] / 3600,
         "JCT mean (h)": df["jct_mean_s"] / 3600, "completed": df["jobs_completed"], "queued at end": df["jobs_queued_at_end"],
         "preemptions": df["preemptions"], "cost ($M)": df["cost_usd"] / 1e6, "energy (MWh)": df["energy_kwh"] / 1e3})
@@ -415,7 +403,7 @@ def render() -> None:
         _metrics(s)
         _time_charts(s, ts)
         c1, c2 = st.columns(2)
-        waits = _window_waits(jobs, s)
+        waits = sim.window_waits(jobs, s)
         cdf = _wait_cdf({s["policy"]: waits})
         if cdf is not None:
             c1.altair_chart(cdf.properties(height=280, title="Queue-wait CDF (jobs submitted after warm-up that "
@@ -423,7 +411,7 @@ def render() -> None:
         if np.any(~np.isnan(waits)):
             n = int(np.sum(~np.isnan(waits)))
             which = "after warm-up " if inp["file"].warmup_s > 0 else ""
-            c1.caption(f"{_started_at_once(waits)} of the {n:,} job{'s' if n != 1 else ''} submitted {which}"
+            c1.caption(f"{sim.started_at_once(waits):.0%} of the {n:,} job{'s' if n != 1 else ''} submitted {which}"
                        "started as soon as submitted.")
         else:
             c1.caption("No job was submitted after the warm-up, so there is no queue wait to show.")

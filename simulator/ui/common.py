@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -105,3 +106,9 @@ def run_on_demand(key: str, sig: tuple, label: str, fn, *args: Any, running: str
         show_error(stored[2])
         return None
     return stored[1]
+
+
+def cdf_frame(values: np.ndarray, points: int = 200) -> pd.DataFrame:
+    """An empirical CDF to draw: `points` + 1 quantiles of the values (column value) and their shares (share)."""
+    q = np.linspace(0.0, 1.0, points + 1)
+    return pd.DataFrame({"value": np.quantile(values, q), "share": q})

@@ -130,7 +130,7 @@ def _simulation_inputs() -> dict[str, Any]:
                               key="inf-trace")
         trace = up.getvalue() if up is not None else None
     n_requests = st.number_input("Requests", min_value=10, max_value=100_000, value=300, step=100, key="inf-n")
-    arrival = st.selectbox("Arrivals", ["poisson", "gamma"], key="inf-arrival",
+    arrival = st.selectbox("Arrivals", list(vocab.OPEN_LOOP_ARRIVALS), key="inf-arrival",
                            help="gamma: bursty, coefficient of variation 2")
     length_dist = st.selectbox("Lengths", LENGTH_DISTS, key="inf-dist",
                                help="fixed: the token counts above; lognormal: cv 1 around them; sharegpt: "

@@ -9,7 +9,7 @@ import streamlit as st
 
 import simulator as sim
 from simulator import units
-from simulator.ui.common import run_on_demand
+from simulator.ui.common import cdf_frame, run_on_demand
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -33,15 +33,10 @@ def parse_request_trace(data: bytes, name: str = "uploaded trace") -> sim.Worklo
 
 
 # ----------------------------------------------------------------------------- inputs
-def _cdf(values: np.ndarray, points: int = 200) -> pd.DataFrame:
-    q = np.linspace(0.0, 1.0, points + 1)
-    return pd.DataFrame({"value": np.quantile(values, q), "share": q})
-
-
 def _serving_metrics(s: dict, req: pd.DataFrame) -> None:
     m = st.columns(4)
-    span = float(req["arrival_s"].max() - req["arrival_s"].min()) if len(req) > 1 else 0.0
-    offered = f"{(len(req) - 1) / span:.2f} req/s offered; " if span > 0 else ""
+    rate = sim.offered_rate_per_s(req)
+    offered = f"{rate:.2f} req/s offered; " if np.isfinite(rate) else ""
     m[0].metric("Served throughput", f"{s['throughput_requests_per_s']:.2f} req/s",
                 help=f"{s['throughput_output_tokens_per_s']:,.0f} output tokens/s. Completed requests over the time "
                      f"from the first arrival to the last completion, as vLLM's benchmark_serving reports it: "
@@ -68,7 +63,7 @@ def _latency_cdfs(req: pd.DataFrame, slo: tuple[float, float]) -> None:
                                       (c2, "TPOT", done["tpot_s"].dropna().to_numpy(float), tpot)):
         if not values.size:
             continue
-        cdf = _cdf(values * 1e3)
+        cdf = cdf_frame(values * 1e3)
         line = alt.Chart(cdf).mark_line(interpolate="step-after").encode(
             x=alt.X("value:Q", title=f"{name} (ms)"), y=alt.Y("share:Q", title="Share of requests", axis=alt.Axis(format="%")),
             tooltip=[alt.Tooltip("value:Q", format=",.1f", title="ms"), alt.Tooltip("share:Q", format=".0%")])

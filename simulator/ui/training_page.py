@@ -63,14 +63,14 @@ def _inputs() -> dict | None:
         global_batch = c1.number_input("Global batch (sequences)", min_value=1, value=1024, step=64)
         seq_len = c2.select_slider("Sequence length", [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072],
                                    value=8192)
-        precisions = st.multiselect("Precisions to consider", ["bf16", "fp8", "fp16"], default=["bf16"])
+        precisions = st.multiselect("Precisions to consider", list(vocab.PRECISIONS), default=["bf16"])
         books = catalog()["prices"]
         book = st.selectbox("Price book", books, index=books.index(vocab.DEFAULT_PRICE_BOOK)
                             if vocab.DEFAULT_PRICE_BOOK in books else 0)
         purchase = st.selectbox("Purchase option", list(vocab.COST_OPTIONS),
                                 help="owned: amortised purchase, facility and electricity per busy GPU-hour (pick a "
                                      "price book with owned figures, such as owned-colo-2025-03)")
-        objective = st.radio("Rank plans by", ["time", "cost"], horizontal=True)
+        objective = st.radio("Rank plans by", list(vocab.OBJECTIVES), horizontal=True)
         c3, c4 = st.columns(2)
         deadline = c3.number_input("Deadline (days, 0 = none)", min_value=0.0, value=0.0, step=10.0)
         budget = c4.number_input("Budget ($M, 0 = none)", min_value=0.0, value=0.0, step=1.0)
