@@ -141,3 +141,25 @@ def test_a_training_estimate_loads_no_table_or_simulation_library(argv):
     code = ("import contextlib, io\nfrom simulator.cli import main\n"
             f"with contextlib.redirect_stdout(io.StringIO()):\n    main({argv!r})")
     assert not _imported_by(code) & {"pandas", "scipy", "simpy", "streamlit", "altair", "matplotlib", "dask"}
+
+
+def test_plan_defaults_agree_everywhere():
+    """A plan argument left out means the same thing in `simulator train`, estimate_training, a scenario file and
+    the core's PlanArgs (four places a default is written, one meaning)."""
+    import dataclasses
+    import inspect
+
+    from simulator.api.training import estimate_training
+    from simulator.catalog.schema import PlanSpec
+    from simulator.cli import build_parser
+    from simulator.core.training.estimate import PlanArgs
+
+    core = {f.name: f.default for f in dataclasses.fields(PlanArgs)}
+    api = {k: p.default for k, p in inspect.signature(estimate_training).parameters.items() if k in core}
+    schema = {k: f.default for k, f in PlanSpec.model_fields.items() if k in core}
+    train = build_parser().parse_args(["train", "--model", "m", "--hardware", "h", "--gpus", "8",
+                                       "--global-batch", "8", "--seq-len", "8"])
+    cli = {k: getattr(train, k) for k in core}
+    assert api == core
+    assert cli == core
+    assert schema == {k: v for k, v in core.items() if k != "dp"}  # a scenario gives the GPU count, not dp
