@@ -215,6 +215,8 @@ def test_python_m_entry_point():
     (["--pp-schedule", "interleaved", "--vpp", "-2"], "--vpp must be a positive"),
     (["--pp-schedule", "interleaved", "--vpp", "1"], "needs --pp >= 2 and --vpp >= 2"),
     (["--train-tokens", "nan"], "--train-tokens must be a positive"),
+    (["--tp", "inf"], "--tp: expected an integer, got 'inf'"),  # float('inf') has no int(): once a traceback
+    (["--gpus", "1e400"], "--gpus: expected an integer, got '1e400'"),
 ])
 def test_more_bad_plan_values(capsys, extra, needle):
     code, _, err = run(capsys, TRAIN + extra)

@@ -31,37 +31,35 @@ def integer(text: str) -> int:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value != int(value):
+        value = math.nan
+    if not math.isfinite(value) or value != int(value):
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
     return int(value)
 
 
-def positive_int(text: str) -> int:
+def _integer_at_least(text: str, minimum: int, expected: str) -> int:
     value = integer(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _integer_at_least(text, 1, "a positive integer")
 
 
 def count(text: str) -> int:
-    value = integer(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
-    return value
+    return _integer_at_least(text, 0, "0 or more")
+
+
+def seed(text: str) -> int:
+    return _integer_at_least(text, 0, "a non-negative integer seed")
 
 
 def seconds(text: str) -> float:
     value = number(text)
     if not value > 0 or math.isinf(value):
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
-def seed(text: str) -> int:
-    value = integer(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer seed, got {text!r}")
     return value
 
 
