@@ -1,11 +1,9 @@
 """Start-up time of one CLI call as a process: `simulator train ... --json` (and `simulator list models`), the median
-of 5 runs after one warm-up (`python benchmarks/bench_startup.py [--runs N] [--no-bytecode-cache]`). Target
-(packages issue): 0.3 s.
+of 5 runs after one warm-up (`python benchmarks/bench_startup.py [--runs N]`). Target (packages issue): 0.3 s.
 
-By default the runs use compiled bytecode, as an installed package does (pip compiles it at install time; Python
-writes it on first import), kept in a temporary folder so the source tree stays clean; where PYTHONDONTWRITEBYTECODE
-is set that cache is otherwise never written and every call recompiles the package (~40 ms more):
-`--no-bytecode-cache` measures that case.
+Two settings: compiled bytecode cached, as an installed package has it (pip compiles it at install time; Python
+writes it on first import), kept in a temporary folder so the source tree stays clean; and recompiled every call,
+as where PYTHONDONTWRITEBYTECODE is set (~40 ms more).
 
 What keeps it low is checked deterministically in tests/test_architecture.py: the facade imports nothing heavy and a
 training estimate loads no pandas, scipy, simpy or app library.
@@ -43,20 +41,23 @@ def time_call(argv: list[str] | None, runs: int, env: dict[str, str]) -> list[fl
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--no-bytecode-cache", action="store_true", help="recompile the package on every call")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ)
-        if args.no_bytecode_cache:
-            env["PYTHONDONTWRITEBYTECODE"] = "1"
-        else:
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
-            env["PYTHONPYCACHEPREFIX"] = cache
-        print("bytecode: " + ("recompiled every call" if args.no_bytecode_cache else "cached (as installed)"))
-        for name, argv in CALLS.items():
-            t = time_call(argv, args.runs, env)
-            print(f"{name:<32} median {statistics.median(t):.3f} s  (min {min(t):.3f}, max {max(t):.3f}; "
-                  f"{args.runs} runs)")
+    for recompile in (False, True):
+        with tempfile.TemporaryDirectory() as cache:
+            env = dict(os.environ)
+            if recompile:
+                env["PYTHONDONTWRITEBYTECODE"] = "1"
+            else:
+                env.pop("PYTHONDONTWRITEBYTECODE", None)
+                env["PYTHONPYCACHEPREFIX"] = cache
+            print("bytecode: " + ("recompiled every call" if recompile else "cached (as installed)"))
+            _time_all(args.runs, env)
+
+
+def _time_all(runs: int, env: dict[str, str]) -> None:
+    for name, argv in CALLS.items():
+        t = time_call(argv, runs, env)
+        print(f"{name:<32} median {statistics.median(t):.3f} s  (min {min(t):.3f}, max {max(t):.3f}; {runs} runs)")
 
 
 if __name__ == "__main__":

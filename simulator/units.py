@@ -98,6 +98,8 @@ def human_mass_kg(value_kg: float) -> str:
 def json_safe(obj):
     """A copy of `obj` with every non-finite float (NaN, inf) as None and numpy numbers as Python numbers, so JSON
     output stays valid JSON."""
+    if type(obj).__module__ == "numpy" and hasattr(obj, "item") and not hasattr(obj, "__len__"):
+        obj = obj.item()  # a numpy scalar (np.bool_, np.float32, ...) as its Python value
     if isinstance(obj, bool):
         return obj
     if isinstance(obj, numbers.Integral):

@@ -19,8 +19,14 @@ ATTENTION_KINDS: tuple[AttentionKind, ...] = get_args(AttentionKind)
 # ---------------------------------------------------------------- kernels and calibration
 CollectiveOp = Literal["allreduce", "allgather", "reducescatter", "alltoall", "sendrecv"]
 COLLECTIVE_OPS: tuple[CollectiveOp, ...] = get_args(CollectiveOp)
-KernelOp = Literal["gemm", "attention", "copy", "allreduce", "allgather", "reducescatter", "alltoall", "sendrecv"]
+KernelOp = Literal["gemm", "attention", "copy", CollectiveOp]
 KERNEL_OPS: tuple[KernelOp, ...] = get_args(KernelOp)  # what `simulator kernel --op` predicts
+KernelDtype = Literal["fp32", "tf32", "bf16", "fp16", "fp8"]  # operand precisions `simulator kernel` predicts
+KERNEL_DTYPES: tuple[KernelDtype, ...] = get_args(KernelDtype)
+TimingStat = Literal["time_s", "time_s_best_round", "time_s_min", "time_s_p25"]  # time_s: the median over rounds
+TIMING_STATS: tuple[TimingStat, ...] = get_args(TimingStat)
+KernelBackend = Literal["numpy", "torch", "cupy"]  # what `simulator calibrate run` times kernels with
+KERNEL_BACKENDS: tuple[KernelBackend, ...] = get_args(KernelBackend)
 LinkScope = Literal["intra", "inter"]  # the scale-up link (NVLink domain) or the scale-out network
 LINK_SCOPES: tuple[LinkScope, ...] = get_args(LinkScope)
 
@@ -45,7 +51,7 @@ OBJECTIVES: tuple[Objective, ...] = get_args(Objective)
 # ---------------------------------------------------------------- cost
 RentalOption = Literal["on_demand", "reserved_1y", "reserved_3y", "spot"]
 PURCHASE_OPTIONS: tuple[RentalOption, ...] = get_args(RentalOption)
-CostOption = Literal["on_demand", "reserved_1y", "reserved_3y", "spot", "owned"]  # a rental, or owned hardware
+CostOption = Literal[RentalOption, "owned"]  # a rental, or owned hardware
 COST_OPTIONS: tuple[CostOption, ...] = get_args(CostOption)
 HOURLY_OPTIONS: tuple[RentalOption, ...] = ("on_demand", "spot")  # billed per hour used; the others every hour
 DEFAULT_PRICE_BOOK = "hyperscaler-2025-03"
@@ -61,7 +67,7 @@ RouterName = Literal["round_robin", "least_outstanding", "jsq", "random"]  # key
 ROUTER_NAMES: tuple[RouterName, ...] = get_args(RouterName)
 OpenLoopArrival = Literal["poisson", "gamma"]  # arrivals at a rate (gamma: bursty)
 OPEN_LOOP_ARRIVALS: tuple[OpenLoopArrival, ...] = get_args(OpenLoopArrival)
-Arrival = Literal["poisson", "gamma", "offline"]  # offline: every request at t = 0 (the max-load benchmark)
+Arrival = Literal[OpenLoopArrival, "offline"]  # offline: every request at t = 0 (the max-load benchmark)
 ARRIVALS: tuple[Arrival, ...] = get_args(Arrival)
 CANDIDATE_TPS = (1, 2, 4, 8)  # tensor-parallel sizes a capacity search tries by default
 LengthDist = Literal["fixed", "lognormal", "sharegpt", "empirical"]

@@ -1,10 +1,13 @@
 """The `simulator` command in process: JSON contract, tables, and one-line errors with exit code 2."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from simulator.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TRAIN = ["train", "--model", "llama3.1-70b", "--hardware", "h100-sxm-80gb", "--gpus", "1024", "--tp", "8",
          "--pp", "4", "--global-batch", "1024", "--seq-len", "8192"]
@@ -382,3 +385,16 @@ def test_run_prints_inference_and_serving_scenarios_as_their_commands_do(tmp_pat
                    "input_len: 512\noutput_len: 64\n")
     code, out, _ = run(capsys, ["run", str(srv)])
     assert code == 0 and "TTFT p50/p90/p99" in out and "llama3.1-8b on 1 x h100-sxm-80gb" in out
+
+
+def test_plan_with_an_own_price_book_lacking_the_hardware_warns(capsys, tmp_path):
+    """A user's price book file has an id no shipped book has: the no-price warning must not look it up by id
+    (it once ended `simulator plan` with exit 2 after printing the table)."""
+    book = (ROOT / "workloads/prices/hyperscaler-2025-03.yaml").read_text()
+    book = book.replace("id: hyperscaler-2025-03", "id: my-own-book").replace("  a100-sxm-80gb:", "  a100-other:")
+    path = tmp_path / "book.yaml"
+    path.write_text(book)
+    code, out, err = run(capsys, ["plan", "--model", "llama3.1-8b", "--hardware", "a100-sxm-80gb", "--gpus", "8",
+                                  "--global-batch", "64", "--seq-len", "4096", "--price-book", str(path)])
+    assert code == 0, err
+    assert "price book 'my-own-book' has no on_demand price for a100-sxm-80gb" in err

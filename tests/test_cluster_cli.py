@@ -57,6 +57,8 @@ def test_text_output_and_until(run_cli):
     (("--scenario", "trace-replay-64gpu", "--until", "-5"), "positive number of seconds"),
     (("--scenario", "trace-replay-64gpu", "--records", "/nonexistent-dir/x.csv"), "cannot write"),
     (("--scenario", "trace-replay-64gpu", "--records", "x.xlsx"), ".csv or .parquet"),
+    (("--scenario", "trace-replay-64gpu", "--timeseries", "/"), "is a folder; give a file name"),
+    (("--scenario", "trace-replay-64gpu", "--seed", "inf"), "expected an integer"),
 ])
 def test_errors_are_one_line_exit_2(run_cli, argv, needle):
     code, out, err = run_cli("cluster", *argv)

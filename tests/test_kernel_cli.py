@@ -88,3 +88,22 @@ def test_collective_scope_follows_the_group_size(capsys: pytest.CaptureFixture[s
     assert cli.main(["kernel", "--hardware", "h100-sxm-80gb", "--op", "allgather", "--bytes", "1e9", "--gpus", "16",
                      "--scope", "intra"]) == 2
     assert "do not fit in one scale-up domain" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["kernel", "--hardware", "h100-sxm-80gb", "--op", "gemm", "--m", "8", "--n", "8", "--k", "8", "--dtype", "fp64"],
+     "invalid choice: 'fp64'"),  # a dtype the calibration knows but no profile has a peak for
+    (["kernel", "--hardware", "h100-sxm-80gb", "--op", "allreduce", "--bytes", "nan"], "--bytes: expected a finite"),
+    (["kernel", "--hardware", "h100-sxm-80gb", "--op", "gemm", "--m", "1.5"], "--m: expected an integer"),
+    (["calibrate", "run", "--rounds", "0"], "--rounds: expected a positive integer"),
+    (["calibrate", "run", "--families", "gemm,nosuch", "--out", "/nonexistent/x.csv"],
+     "--families nosuch: not in the quick suite"),  # refused before any kernel is timed
+])
+def test_bad_calibrate_arguments_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], needle: str) -> None:
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:  # argparse refuses the argument itself
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert needle in err and err.count("\n") == 1

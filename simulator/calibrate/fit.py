@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.calibrate.kernels import ATTENTION, COLLECTIVES, DTYPE_BYTES, ELEMENTWISE, GEMM, MEMORY
+from simulator.calibrate.kernels import ATTENTION, DTYPE_BYTES, ELEMENTWISE, GEMM, MEMORY
 from simulator.core import comm, roofline
 from simulator.core.hardware import Accelerator, GemmCurve, Link
 from simulator.errors import SimulatorError
+from simulator.vocab import COLLECTIVE_OPS, KERNEL_DTYPES
 
-PEAK_KEY = {"fp32": "fp32", "tf32": "tf32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8"}
 # name -> (fixed p or None = fitted, separate GEMV memory efficiency?)
 GEMM_FORMS = {"hard": (8.0, False), "additive": (1.0, False), "pnorm": (None, False), "pnorm+gemv": (None, True)}
 REGIME_COUNTS = (1, 2, 3)
@@ -73,7 +73,7 @@ def split_rows(df: pd.DataFrame) -> pd.Series:
 
 # ----------------------------------------------------------------- predictions (all via roofline/comm)
 def _peaks(df: pd.DataFrame, hw: Accelerator) -> np.ndarray:
-    return np.array([hw.peak_flop_per_s.get(PEAK_KEY.get(d, ""), np.nan) for d in df["dtype"]], dtype=float)
+    return np.array([hw.peak_flop_per_s.get(d, np.nan) if d in KERNEL_DTYPES else np.nan for d in df["dtype"]], dtype=float)
 
 
 def _elem_bytes(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -369,7 +369,7 @@ def _regimes_params(fit_df: pd.DataFrame, link: Link, k: int) -> dict[str, Any]:
 
 def fit_collectives(df: pd.DataFrame, split: pd.Series, link: Link) -> FamilyFit:
     """Min over K alpha-beta regimes of one link, K chosen by held-out error on unseen message sizes."""
-    rows = df[df["family"].isin(COLLECTIVES)]
+    rows = df[df["family"].isin(COLLECTIVE_OPS)]
     fit_df, check_df = rows[split[rows.index] == "fit"], rows[split[rows.index] == "check"]
     if len(fit_df) < 2:
         raise FitError(f"collective fit needs at least 2 fit rows, found {len(fit_df)}")
@@ -417,7 +417,7 @@ def fit_profile(df: pd.DataFrame, hw: Accelerator, split: pd.Series | None = Non
     if ATTENTION in present:
         curve = gemm_curve_from(families[GEMM].chosen.params, hw.gemm) if GEMM in families else hw.gemm
         families[ATTENTION] = fit_attention(df, hw, split, curve)
-    if present & set(COLLECTIVES):
+    if present & set(COLLECTIVE_OPS):
         link = hw.intra if scope == "intra" else hw.inter
         families["collectives"] = fit_collectives(df, split, link)
     if ELEMENTWISE in present:

@@ -137,6 +137,10 @@ def run_suite(backend: Backend, suite: str, timing: Timing, families: set[str] |
     """Time every case of a suite; returns (environment metadata, one row per case)."""
     todo = cases if cases is not None else backend.suite(suite)
     if families:
+        have = {c.family for c in todo}
+        if families - have:
+            raise SimulatorError(f"--families {', '.join(sorted(families - have))}: not in the {suite} suite of this "
+                                 f"backend; choose from {', '.join(sorted(have))}")
         todo = [c for c in todo if c.family in families]
     env = backend.environment()
     env["suite"] = suite if not families else f"{suite} ({', '.join(sorted(families))})"

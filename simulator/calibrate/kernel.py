@@ -7,13 +7,12 @@ from typing import Any
 import numpy as np
 
 from simulator.calibrate import fit as F
-from simulator.calibrate.kernels import COLLECTIVES, DTYPE_BYTES, attention_bytes, attention_flop
+from simulator.calibrate.kernels import DTYPE_BYTES, attention_bytes, attention_flop
 from simulator.core import roofline
 from simulator.core.hardware import Accelerator
 from simulator.errors import SimulatorError
-from simulator.vocab import KERNEL_OPS
+from simulator.vocab import COLLECTIVE_OPS, KERNEL_DTYPES, KERNEL_OPS
 
-OPS = KERNEL_OPS
 # nccl-tests bus-bandwidth factors (NVIDIA nccl-tests doc/PERFORMANCE.md): busbw = algbw * factor.
 BUS_FACTOR = {"allreduce": lambda n: 2.0 * (n - 1) / n, "allgather": lambda n: (n - 1) / n,
               "reducescatter": lambda n: (n - 1) / n, "alltoall": lambda n: (n - 1) / n, "sendrecv": lambda n: 1.0}
@@ -22,10 +21,6 @@ BUS_FACTOR = {"allreduce": lambda n: 2.0 * (n - 1) / n, "allgather": lambda n: (
 def _bound(parts: dict[str, float]) -> str:
     """The term that dominates the time: latency (fixed cost), compute, memory or network."""
     return max(parts, key=lambda k: parts[k])
-
-
-def _peak(hw: Accelerator, dtype: str) -> float:
-    return hw.peak(F.PEAK_KEY.get(dtype, dtype))
 
 
 def _gemm(hw: Accelerator, m: int, n: int, k: int, dtype: str, batch: int) -> dict[str, Any]:
@@ -37,7 +32,7 @@ def _gemm(hw: Accelerator, m: int, n: int, k: int, dtype: str, batch: int) -> di
     curve = hw.gemm
     eta_b = (curve.gemv_memory_efficiency if curve.gemv_memory_efficiency is not None
              and bool(roofline.is_gemv(m, n)) else curve.memory_efficiency)
-    peak = _peak(hw, dtype)
+    peak = hw.peak(dtype)
     eta = float(curve.compute_efficiency_for(dtype == "fp8"))
     flop = float(roofline.gemm_flop(m, n, k)) * batch
     moved = float(roofline.gemm_bytes(m, n, k, size, out)) * batch
@@ -52,7 +47,7 @@ def _attention(hw: Accelerator, dtype: str, batch: int, seq_len: int, heads: int
     if min(batch, seq_len, heads, head_dim) < 1:
         raise SimulatorError("attention needs --batch, --seq-len, --heads and --head-dim (positive integers)")
     bw = hw.hbm_bandwidth_bytes_per_s
-    peak = _peak(hw, dtype)
+    peak = hw.peak(dtype)
     flop = attention_flop(batch, seq_len, heads, head_dim, causal)
     moved = attention_bytes(batch, seq_len, heads, head_dim, DTYPE_BYTES[dtype])
     eff = hw.flash_attention_efficiency
@@ -102,8 +97,8 @@ def predict_kernel(hw: Accelerator, op: str, *, m: int = 0, n: int = 0, k: int =
                    batch: int = 1, seq_len: int = 0, heads: int = 0, head_dim: int = 0, causal: bool = False,
                    bytes_: float = 0.0, gpus: int = 2, scope: str | None = None) -> dict[str, Any]:
     """Time, achieved rate, efficiency and bound of one kernel (a JSON-ready record)."""
-    if dtype not in DTYPE_BYTES:
-        raise SimulatorError(f"unknown --dtype {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}")
+    if dtype not in KERNEL_DTYPES:
+        raise SimulatorError(f"unknown --dtype {dtype!r}; choose one of {', '.join(KERNEL_DTYPES)}")
     rec: dict[str, Any] = {"hardware": hw.id, "op": op, "dtype": dtype}
     if op == "gemm":
         rec.update(_gemm(hw, m, n, k, dtype, batch))
@@ -111,8 +106,8 @@ def predict_kernel(hw: Accelerator, op: str, *, m: int = 0, n: int = 0, k: int =
         rec.update(_attention(hw, dtype, batch, seq_len, heads, head_dim, causal))
     elif op == "copy":
         rec.update(_copy(hw, bytes_))
-    elif op in COLLECTIVES:
+    elif op in COLLECTIVE_OPS:
         rec.update(_collective(hw, op, bytes_, gpus, scope))
     else:
-        raise SimulatorError(f"unknown --op {op!r}; choose one of {', '.join(OPS)}")
+        raise SimulatorError(f"unknown --op {op!r}; choose one of {', '.join(KERNEL_OPS)}")
     return rec

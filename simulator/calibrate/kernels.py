@@ -20,8 +20,7 @@ ATTENTION = "attention"
 MEMORY = "memory"
 ELEMENTWISE = "elementwise"
 HOST_COPY = "hostcopy"
-COLLECTIVES = COLLECTIVE_OPS
-FAMILIES = (GEMM, ATTENTION, MEMORY, ELEMENTWISE, HOST_COPY, *COLLECTIVES)
+FAMILIES = (GEMM, ATTENTION, MEMORY, ELEMENTWISE, HOST_COPY, *COLLECTIVE_OPS)
 
 # Bytes moved per element by each streaming kernel, with the number of kernels it launches.
 # numpy's triad (a = b + s*c) is two passes (multiply into a, then add b), torch's one (torch.add alpha).
@@ -207,7 +206,7 @@ def gpu_suite(name: str, world_size: int = 1, fp8: bool = False) -> list[Case]:
             cases.append(Case(HOST_COPY, kernel, kernel, "bf16", 0.0, float(nbytes), m=nbytes // 2))
     if world_size > 1:
         hi = 2**30 if not full else 2**32
-        for fam in COLLECTIVES:
+        for fam in COLLECTIVE_OPS:
             for nbytes in _pow2_sizes(2**10, hi, 4 if not full else 2):
                 cases.append(collective_case(fam, nbytes, 2 if fam == "sendrecv" else world_size))
     return cases
@@ -217,7 +216,7 @@ def collective_cases(name: str, world_size: int, hi_bytes: int | None = None) ->
     """Collectives alone (used by the CPU/gloo path of the torch backend, where sizes stay small)."""
     hi = hi_bytes or (2**30 if name != "full" else 2**32)
     out = []
-    for fam in COLLECTIVES:
+    for fam in COLLECTIVE_OPS:
         for nbytes in _pow2_sizes(2**10, hi, 4 if name != "full" else 2):
             out.append(collective_case(fam, nbytes, 2 if fam == "sendrecv" else world_size, "fp32"))
     return out

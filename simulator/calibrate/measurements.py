@@ -10,14 +10,15 @@ import numpy as np
 import pandas as pd
 
 from simulator.calibrate.harness import FORMAT
-from simulator.calibrate.kernels import ATTENTION, COLLECTIVES, ELEMENTWISE, FAMILIES, GEMM, HOST_COPY, MEMORY
+from simulator.calibrate.kernels import ATTENTION, ELEMENTWISE, FAMILIES, GEMM, HOST_COPY, MEMORY
 from simulator.core.hardware import Accelerator
 from simulator.errors import DataFileError
+from simulator.vocab import COLLECTIVE_OPS
 
 REQUIRED = ["family", "kernel", "shape_family", "dtype", "time_s", "flop", "bytes"]
 BY_FAMILY: dict[str, list[str]] = {GEMM: ["m", "n", "k"], ATTENTION: ["batch", "seq_len", "heads", "head_dim", "causal"],
              MEMORY: ["n_kernels"], ELEMENTWISE: ["n_kernels"], HOST_COPY: [],
-             **{c: ["world_size"] for c in COLLECTIVES}}
+             **{c: ["world_size"] for c in COLLECTIVE_OPS}}
 NUMERIC = ["time_s", "flop", "bytes", "m", "n", "k", "batch", "seq_len", "heads", "head_dim", "causal",
            "world_size", "n_kernels"]
 DEFAULTS = {"m": 0, "n": 0, "k": 0, "batch": 1, "seq_len": 0, "heads": 0, "head_dim": 0, "causal": 0,

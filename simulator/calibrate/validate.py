@@ -14,19 +14,19 @@ import numpy as np
 import pandas as pd
 
 from simulator.calibrate import fit as F
-from simulator.calibrate.kernels import ATTENTION, COLLECTIVES, ELEMENTWISE, GEMM, MEMORY
+from simulator.calibrate.kernels import ATTENTION, ELEMENTWISE, GEMM, MEMORY
 from simulator.calibrate.measurements import Measurements, check_device
 from simulator.core.hardware import Accelerator
 from simulator.errors import DataFileError
+from simulator.vocab import COLLECTIVE_OPS, TIMING_STATS
 
-STATS = ("time_s", "time_s_best_round", "time_s_min", "time_s_p25")
-MODELLED = (GEMM, ATTENTION, MEMORY, ELEMENTWISE, *COLLECTIVES)
+MODELLED = (GEMM, ATTENTION, MEMORY, ELEMENTWISE, *COLLECTIVE_OPS)
 
 
 def with_stat(m: Measurements, stat: str) -> pd.DataFrame:
     """The rows with `time_s` replaced by the chosen statistic (median by default)."""
-    if stat not in STATS:
-        raise DataFileError(f"unknown --stat {stat!r}; choose one of {', '.join(STATS)}")
+    if stat not in TIMING_STATS:
+        raise DataFileError(f"unknown --stat {stat!r}; choose one of {', '.join(TIMING_STATS)}")
     df = m.frame.copy()
     if stat != "time_s":
         if stat not in df.columns:
@@ -59,7 +59,7 @@ def predictions(df: pd.DataFrame, hw: Accelerator, pf: F.ProfileFit | None, scop
             out[idx] = F.predict_stream(rows, hw, mem["memory_bandwidth_efficiency"], mem["kernel_launch_s"])
         elif fam == ATTENTION:
             out[idx] = F.predict_attention(rows, hw, curve, attn)
-        elif fam in COLLECTIVES:
+        elif fam in COLLECTIVE_OPS:
             out[idx] = F.predict_collective(rows, link, regimes)
     return out
 
@@ -92,7 +92,7 @@ def validate(m: Measurements, hw: Accelerator, stat: str = "time_s", scope: str 
     profile_mape: dict[str, float] = {}
     for fam, rows in df.groupby("family", sort=False):
         check = rows[rows["split"] == "check"]
-        fitted = pf.families.get("collectives" if fam in COLLECTIVES else str(fam))
+        fitted = pf.families.get("collectives" if fam in COLLECTIVE_OPS else str(fam))
         entry: dict[str, Any] = {
             "n_fit": int((rows["split"] == "fit").sum()), "n_check": len(check),
             "fit_shape_families": _family_names(rows, rows["split"], "fit"),

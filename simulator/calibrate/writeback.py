@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from simulator.calibrate import fit as F
-from simulator.calibrate.kernels import COLLECTIVES
 from simulator.calibrate.profile_io import current_efficiency, write_profile
 from simulator.catalog import ROOT
 from simulator.core.hardware import Accelerator
 from simulator.errors import SimulatorError
+from simulator.vocab import COLLECTIVE_OPS
 
 
 def _rel(path: str) -> str:
@@ -78,7 +78,7 @@ def _collectives(coll: F.FamilyFit, fams: dict[str, Any], where: str, date: str,
     regimes = coll.chosen.params["regimes"]
     single = next((c for c in coll.candidates if c.form == "1-regime"), coll.chosen)
     lat, best = max(single.params["regimes"], key=lambda r: r[1])
-    errs = "; ".join(f"{f} {_pct(fams[f]['check'])}" for f in fams if f in COLLECTIVES)
+    errs = "; ".join(f"{f} {_pct(fams[f]['check'])}" for f in fams if f in COLLECTIVE_OPS)
     return {"intra_node" if scope == "intra" else "scale_out": {
         "latency_s": lat, "bus_efficiency": best, "regimes": regimes,
         "fitted_on": [f"{coll.chosen.form} min-over-regimes fitted {date} on {where}, alternate message sizes held "

@@ -1,7 +1,7 @@
 """`simulator calibrate {run,fit,validate}` and `simulator kernel`, over the public interface of simulator.calibrate.
 
-Only the standard library is imported at module level; `calibrate run` then needs numpy (and torch
-for --backend torch), while fit/validate/kernel load pandas, scipy and the profile catalog.
+Nothing heavy is imported at module level (the facade and simulator.calibrate load on first use); `calibrate run`
+then needs numpy (and torch for --backend torch), while fit/validate/kernel load pandas, scipy and the profile catalog.
 """
 
 from __future__ import annotations
@@ -16,29 +16,29 @@ from typing import Any
 import simulator as sim
 from simulator import calibrate as cal
 from simulator import units
-from simulator.cli.common import EXIT_USAGE
-from simulator.vocab import KERNEL_OPS, LINK_SCOPES
+from simulator.cli.common import count, non_negative, positive_int, seconds
+from simulator.vocab import KERNEL_BACKENDS, KERNEL_DTYPES, KERNEL_OPS, LINK_SCOPES, TIMING_STATS
 
 DEFAULT_DIR = Path("hardware_profiles") / "measurements"
 
 
 def register(sub: Any) -> None:
     """Add the `calibrate` and `kernel` subcommands to the `simulator` parser."""
-    cal = sub.add_parser("calibrate", help="kernel microbenchmarks: measure, fit and validate efficiency curves")
-    csub = cal.add_subparsers(dest="calibrate_command", required=True, parser_class=type(cal))
+    calp = sub.add_parser("calibrate", help="kernel microbenchmarks: measure, fit and validate efficiency curves")
+    csub = calp.add_subparsers(dest="calibrate_command", required=True, parser_class=type(calp))
 
     r = csub.add_parser("run", help="time kernels on this machine and write a measurement CSV")
-    r.add_argument("--backend", default="numpy", choices=["numpy", "torch", "cupy"])
+    r.add_argument("--backend", default="numpy", choices=KERNEL_BACKENDS)
     r.add_argument("--suite", default="quick", choices=["quick", "full"])
     r.add_argument("--out", help="CSV to write (default hardware_profiles/measurements/<profile|backend>-<date>.csv)")
     r.add_argument("--profile", help="profile id the file is for (names the default output file)")
     r.add_argument("--families", help="comma-separated kernel families to run (default: all in the suite)")
     r.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
                    help="torch backend device (cpu only to test the harness without a GPU)")
-    r.add_argument("--world-size", type=int, help="ranks for collectives (torch; default: all visible GPUs)")
-    r.add_argument("--rounds", type=int, default=4, help="interleaved passes over the suite (default 4)")
-    r.add_argument("--min-time-s", type=float, default=0.1, help="timed kernel seconds per case (default 0.1)")
-    r.add_argument("--threads", type=int, help="BLAS/OpenMP threads for the numpy backend (default: the library's; "
+    r.add_argument("--world-size", type=positive_int, help="ranks for collectives (torch; default: all visible GPUs)")
+    r.add_argument("--rounds", type=positive_int, default=4, help="interleaved passes over the suite (default 4)")
+    r.add_argument("--min-time-s", type=seconds, default=0.1, help="timed kernel seconds per case (default 0.1)")
+    r.add_argument("--threads", type=positive_int, help="BLAS/OpenMP threads for the numpy backend (default: the library's; "
                                                "1 is far steadier on a shared machine)")
     r.add_argument("--json", action="store_true", help="print a JSON summary instead of progress")
     r.set_defaults(func=cmd_run)
@@ -48,8 +48,7 @@ def register(sub: Any) -> None:
         p = csub.add_parser(name, help=helptext)
         p.add_argument("--profile", required=True, help="hardware id or path to a profile YAML")
         p.add_argument("--measurements", nargs="+", required=True, help="measurement CSV file(s)")
-        p.add_argument("--stat", default="time_s",
-                       choices=["time_s", "time_s_best_round", "time_s_min", "time_s_p25"],
+        p.add_argument("--stat", default="time_s", choices=TIMING_STATS,
                        help="timing statistic to fit (default the median, time_s)")
         p.add_argument("--scope", default="intra", choices=LINK_SCOPES, help="link the collectives ran on")
         p.add_argument("--plot", help="write a predicted-vs-measured PNG here")
@@ -59,20 +58,20 @@ def register(sub: Any) -> None:
             p.add_argument("--dry-run", action="store_true", help="print the fit, do not write the profile")
             p.set_defaults(func=cmd_fit)
         else:
-            p.add_argument("--max-median", type=float, help="exit 1 if a fitted family's held-out median error exceeds this")
-            p.add_argument("--max-p90", type=float, help="exit 1 if a fitted family's held-out p90 error exceeds this")
+            p.add_argument("--max-median", type=non_negative, help="exit 1 if a fitted family's held-out median error exceeds this")
+            p.add_argument("--max-p90", type=non_negative, help="exit 1 if a fitted family's held-out p90 error exceeds this")
             p.set_defaults(func=cmd_validate)
 
     k = sub.add_parser("kernel", help="predict one kernel's time on a profile")
     k.add_argument("--hardware", required=True, help="hardware id or path to a profile YAML")
     k.add_argument("--op", required=True, choices=KERNEL_OPS)
     for name in ("m", "n", "k", "seq-len", "heads", "head-dim"):
-        k.add_argument(f"--{name}", type=int, default=0)
-    k.add_argument("--batch", type=int, default=1)
-    k.add_argument("--dtype", default="bf16", help="operand precision: fp32, tf32, bf16 (default), fp16 or fp8")
+        k.add_argument(f"--{name}", type=count, default=0)
+    k.add_argument("--batch", type=positive_int, default=1)
+    k.add_argument("--dtype", default="bf16", choices=KERNEL_DTYPES, help="operand precision (default bf16)")
     k.add_argument("--causal", action="store_true")
-    k.add_argument("--bytes", type=float, default=0.0, help="bytes moved (copy) or buffer per rank (collectives)")
-    k.add_argument("--gpus", type=int, default=8, help="ranks in the collective (default 8)")
+    k.add_argument("--bytes", type=non_negative, default=0.0, help="bytes moved (copy) or buffer per rank (collectives)")
+    k.add_argument("--gpus", type=positive_int, default=8, help="ranks in the collective (default 8)")
     k.add_argument("--scope", choices=LINK_SCOPES,
                    help="link: intra (NVLink-class, inside one scale-up domain) or inter (scale-out network); "
                         "default: intra when --gpus fit in one domain, else inter")
@@ -94,11 +93,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 
             env = {**os.environ, **{v: str(a.threads) for v in THREAD_VARS}}
             return subprocess.call([sys.executable, "-m", "simulator", *_argv_from(a)], env=env)
-    try:
-        backend = cal.make_backend(a.backend, device=a.device)
-    except cal.BackendUnavailable as exc:
-        sys.stderr.write(f"simulator: error: {exc}\n")
-        return EXIT_USAGE
+    backend = cal.make_backend(a.backend, device=a.device)  # BackendUnavailable: one line, exit 2
     if a.world_size is not None and hasattr(backend, "world_size"):
         backend.world_size = a.world_size
     families = set(a.families.split(",")) if a.families else None
@@ -144,7 +139,7 @@ def cmd_validate(a: argparse.Namespace) -> int:
     report, df, _ = cal.validate_measurements(m, hw, a.stat, a.scope, a.allow_other_device)
     if a.plot:
         report["plot"] = str(cal.plot_validation(df, a.plot, f"{hw.id}: held-out prediction ({a.stat})"))
-    print(units.dumps_json(report, default=_jsonable) if a.json else cal.format_report(report))
+    print(units.dumps_json(report, default=str) if a.json else cal.format_report(report))
     failed = []
     for fam, e in report["families"].items():
         if "form" not in e:
@@ -166,19 +161,9 @@ def cmd_fit(a: argparse.Namespace) -> int:
         report["plot"] = str(cal.plot_validation(df, a.plot, f"{hw.id}: held-out prediction ({a.stat})"))
     if not a.dry_run:
         report["written"] = cal.write_fit(hw, report, pf, a.measurements, a.stat, a.scope)
-    print(units.dumps_json(report, default=_jsonable) if a.json else cal.format_report(report)
+    print(units.dumps_json(report, default=str) if a.json else cal.format_report(report)
           + (f"\nwrote {report['written']}" if report.get("written") else "\n(dry run: profile not written)"))
     return 0
-
-
-def _jsonable(v: Any) -> Any:
-    import numpy as np
-
-    if isinstance(v, (np.floating, np.integer)):
-        return v.item()
-    if isinstance(v, tuple):
-        return list(v)
-    return str(v)
 
 
 # ---------------------------------------------------------------- kernel

@@ -29,7 +29,11 @@ def number(text: str) -> float:
 
 def integer(text: str) -> int:
     try:
-        value = float(text)
+        return int(text)  # exact, however large
+    except ValueError:
+        pass
+    try:
+        value = float(text)  # 1e3, 64.0
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value != int(value):
@@ -56,6 +60,13 @@ def seed(text: str) -> int:
     return _integer_at_least(text, 0, "a non-negative integer seed")
 
 
+def non_negative(text: str) -> float:
+    value = number(text)
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a finite number, 0 or more, got {text!r}")
+    return value
+
+
 def seconds(text: str) -> float:
     value = number(text)
     if not value > 0 or math.isinf(value):
@@ -79,6 +90,8 @@ def check_output_path(target: str | None, flag: str) -> None:
         return
     if Path(target).suffix not in OUTPUT_SUFFIXES:
         raise SimulatorError(f"{flag} {target!r}: use a .csv or .parquet file name")
+    if Path(target).expanduser().is_dir():
+        raise SimulatorError(f"{flag} {target!r} is a folder; give a file name in it (e.g. {target}/out.csv)")
     folder = Path(target).expanduser().resolve().parent
     if not folder.is_dir():
         raise SimulatorError(f"{flag} {target!r}: cannot write: the folder {folder} does not exist; create it or choose "
@@ -87,14 +100,13 @@ def check_output_path(target: str | None, flag: str) -> None:
 
 def write_frame(frame: Any, target: str, flag: str) -> None:
     """A DataFrame to a .csv (or extensionless) or .parquet file; one-line errors naming the flag."""
+    check_output_path(target, flag)
     path = Path(target)
     try:
         if path.suffix == ".parquet":
             frame.to_parquet(path, index=False)
-        elif path.suffix in OUTPUT_SUFFIXES:
-            frame.to_csv(path, index=False)
         else:
-            raise SimulatorError(f"{flag} {target!r}: use a .csv or .parquet file name")
+            frame.to_csv(path, index=False)
     except OSError as exc:
         raise SimulatorError(f"{flag} {target!r}: cannot write ({exc.strerror or exc}); check that the folder exists "
                              "and is writable") from None
@@ -102,8 +114,9 @@ def write_frame(frame: Any, target: str, flag: str) -> None:
         raise SimulatorError(f"{flag} {target!r}: parquet needs pyarrow ({exc}); use .csv instead") from None
 
 
-def warn_no_price(price_book: str | None, purchase: str, hardware_id: str, effect: str = "costs are left out") -> None:
-    """One stderr line when the price book (an id or path; None: the default) has no price for the hardware."""
+def warn_no_price(price_book: Any, purchase: str, hardware_id: str, effect: str = "costs are left out") -> None:
+    """One stderr line when the price book (an id, a path, a loaded book; None: the default) has no price for the
+    hardware."""
     book_id = sim.load_price_book(price_book).id
     fix = ("pass a --price-book with owned figures (e.g. owned-colo-2025-03)" if purchase == "owned"
            else "pass another --price-book or --purchase")

@@ -212,7 +212,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
         for n, why in res.counts_without_plan().items():
             sys.stderr.write(f"simulator: no plan fits on {n:,} GPU{'s' if n != 1 else ''}: {why}\n")
     if top and all(r.get("usd_per_million_tokens") is None for r in top):
-        warn_no_price(res.price_book.id, res.purchase, res.hardware.id)
+        warn_no_price(res.price_book, res.purchase, res.hardware.id)  # the loaded book: a file's id names no shipped book
     if not top:
         sys.stderr.write(f"simulator: no feasible plan among {res.n_plans:,}: {res.reasons_text()}\n")
         return EXIT_USAGE

@@ -76,7 +76,7 @@ class Accelerator:
             have = ", ".join(sorted(self.peak_flop_per_s))
             raise PlanError(
                 f"{self.id} has no {dtype} peak in its profile (it has: {have}); "
-                f"choose another --precision"
+                f"choose another precision (dtype)"
             )
         return value
 

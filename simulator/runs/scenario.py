@@ -112,14 +112,17 @@ def load_scenario(path: str | Path) -> BaseModel:
     return parse_scenario(data, str(p))
 
 
-def evaluate_scenario(scenario: BaseModel | dict[str, Any]) -> Result:
-    """Run any scenario kind and return its typed result (its `kind` says which)."""
-    if isinstance(scenario, dict):
+def evaluate_scenario(scenario: BaseModel | dict[str, Any] | str | Path) -> Result:
+    """Run any scenario kind (a file path, a shipped cluster scenario id, a mapping or a parsed scenario) and return
+    its typed result (its `kind` says which)."""
+    if isinstance(scenario, str | Path):
+        scenario = load_scenario(scenario)
+    elif isinstance(scenario, dict):
         scenario = parse_scenario(scenario)
     _, runner = SCENARIO_RUNNERS[scenario.kind]  # type: ignore[attr-defined]
     return runner(scenario)
 
 
-def run_scenario(scenario: BaseModel | dict[str, Any]) -> dict[str, Any]:
+def run_scenario(scenario: BaseModel | dict[str, Any] | str | Path) -> dict[str, Any]:
     """Run any scenario kind and return its result record (`to_record()`: one row of a sweep)."""
     return evaluate_scenario(scenario).to_record()

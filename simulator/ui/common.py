@@ -21,7 +21,6 @@ def catalog() -> dict[str, list[str]]:
     return {"hardware": sim.hardware_ids(), "models": sim.model_ids(), "prices": sim.price_book_ids()}
 
 
-@st.cache_data(show_spinner=False)
 def ui_message(text: str) -> str:
     """Core messages name CLI flags ('--rate', '--precision'); on a page the setting's plain name reads better."""
     return re.sub(r"(?<![\w-])--([a-z][a-z0-9-]*)", lambda m: m.group(1).replace("-", " "), text)

@@ -1,6 +1,7 @@
 """Predictions against published measurements: training (validation.training), inference engines
 (validation.inference) and the cluster simulation (validation.cluster). The published rows live in
-`data/` inside the package (sources and assumptions in data/README.md), so an installed package can run them."""
+`data/` beside this code rather than in tests/ (the training files' sources and assumptions in data/README.md, the
+inference file's split and sources in validation.inference), read with the profiles in hardware_profiles/."""
 
 from __future__ import annotations
 
