@@ -225,7 +225,7 @@ def test_infeasible_is_a_reason_not_an_exception():
 
 @pytest.mark.parametrize("dep, words", [
     (Deployment(tp=3), "does not divide the 64 attention heads"),
-    (Deployment(tp=0), "positive integer"),
+    (Deployment(tp=0), "positive whole number"),
     (Deployment(pp=100), "exceeds the 80 layers"),
     (Deployment(precision="fp4"), "no fp4 peak"),
     (Deployment(precision="int2"), "--precision"),

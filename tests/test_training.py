@@ -249,9 +249,9 @@ def test_time_monotone_in_flop(seq_len, tp):
 
 
 @pytest.mark.parametrize("kw, match", [
-    ({"gpus": "1024"}, "--gpus must be a positive number.*str"),
+    ({"gpus": "1024"}, "--gpus must be a positive whole number.*str"),
     ({"seq_len": 8192.5}, "--seq-len must be a whole number"),
-    ({"tp": True}, "--tp must be a positive number"),
+    ({"tp": True}, "--tp must be a positive whole number"),
 ])
 def test_api_refuses_wrong_types_with_the_field_name(kw, match):
     from simulator import PlanError, estimate_training

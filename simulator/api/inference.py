@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from simulator.api.training import HardwareRef, ModelRef
 from simulator.catalog import load_hardware, load_model
-from simulator.core.hardware import Accelerator
 from simulator.core.inference import Deployment, InferenceResult, MemoryPlan
 from simulator.core.inference import estimate_inference as _estimate
 from simulator.core.inference import memory_plan as _memory_plan
-from simulator.core.model import TransformerSpec
-
-ModelRef = str | Path | TransformerSpec
-HardwareRef = str | Path | Accelerator
 
 
 def estimate_inference(model: ModelRef, hardware: HardwareRef, dep: Deployment, *, batch: int, input_len: int,

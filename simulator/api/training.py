@@ -1,25 +1,27 @@
-"""Public entry points for training estimates (what the CLI, app, sweeps and notebooks call)."""
+"""Public entry points for training estimates that take ids or paths (what the facade exports to the CLI, the app
+and notebooks; sweeps and cluster scenarios call the core's estimate directly)."""
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from simulator.catalog import load_hardware, load_model, load_price_book
 from simulator.core import cost as cost_mod
+from simulator.core.checks import check_positive
 from simulator.core.cost import PriceBook
 from simulator.core.hardware import Accelerator
 from simulator.core.model import TransformerSpec
 from simulator.core.search import SearchResult, pareto_front, search_plans
-from simulator.core.training.estimate import PlanArgs, check_positive, estimate_plan, make_options
-from simulator.core.training.estimate import gpu_counts as parse_gpu_counts
+from simulator.core.training.estimate import PlanArgs, estimate_plan, make_options
 from simulator.core.training.result import TrainingResult
 from simulator.errors import PlanError
 from simulator.vocab import COST_OPTIONS, OBJECTIVES, PRECISIONS
 
-ModelRef = str | Path | TransformerSpec
+ModelRef = str | Path | TransformerSpec  # a shipped id, a YAML path or the object itself
 HardwareRef = str | Path | Accelerator
 
 
@@ -30,7 +32,7 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
                       sequence_parallel: bool | None = None, train_tokens: float | None = None,
                       price_book: str | Path | PriceBook | None = None, purchase: str = "on_demand",
                       **option_kw: Any) -> TrainingResult:
-    """Estimate step time, memory, MFU and run totals for one parallel plan (core.training.estimate_plan).
+    """Estimate step time, memory, MFU and run totals for one parallel plan (core.training.estimate.estimate_plan).
 
     Raises PlanError for an impossible plan (e.g. TP not dividing heads); a plan that is valid but does not fit in
     memory comes back with ``feasible=False`` and the reason.
@@ -47,6 +49,14 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
 def _as_list(value: Any, scalar: tuple[type, ...]) -> list[Any]:
     """One value or an iterable of them (a string is one value, not its letters)."""
     return [value] if isinstance(value, scalar) else list(value)
+
+
+def _gpu_counts(gpus: Any) -> list[int]:
+    """One GPU count or several, each a positive whole number; sorted, each once."""
+    counts = _as_list(gpus, (numbers.Number, str))
+    for n in counts:
+        check_positive("gpus", n, whole=True)
+    return sorted({int(n) for n in counts})
 
 
 def _check_search(objective: str, precisions: list[str], train_tokens: float | None, purchase: str) -> None:
@@ -71,7 +81,7 @@ def plan_training(model: ModelRef, hardware: HardwareRef, gpus: int | Iterable[i
     """Search every valid plan for the GPU count(s) and rank the ones that fit."""
     m = load_model(model)
     hw = load_hardware(hardware)
-    counts = parse_gpu_counts(gpus)
+    counts = _gpu_counts(gpus)
     if not counts:
         raise PlanError("gpus is empty; give one GPU count or a list of them")
     precisions = _as_list(precisions, (str,))
@@ -100,7 +110,7 @@ def compare_training(model: ModelRef, hardware: Iterable[HardwareRef], gpu_count
     import pandas as pd
 
     hws = [load_hardware(h) for h in _as_list(hardware, (str, Path, Accelerator))]
-    counts = parse_gpu_counts(gpu_counts)
+    counts = _gpu_counts(gpu_counts)
     if not hws or not counts:
         raise PlanError("give at least one hardware profile and one GPU count")
     precisions = _as_list(precisions, (str,))
@@ -122,7 +132,7 @@ def compare_training(model: ModelRef, hardware: Iterable[HardwareRef], gpu_count
                     rec["plans_evaluated"], rec["plans_feasible"] = res.n_plans, res.n_feasible
                     rows.append(rec)
                 else:
-                    top_reason = max(res.reason_counts, key=lambda k: res.reason_counts[k]) if res.reason_counts else "no plan"
+                    top_reason = next(iter(res.reason_counts), "no plan")  # commonest first
                     rows.append({"hardware": hw.id, "gpus": n, "feasible": False,
                                  "reason": f"no plan fits ({top_reason}; {res.n_plans:,} plans tried)",
                                  "plans_evaluated": res.n_plans, "plans_feasible": 0})

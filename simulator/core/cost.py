@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from simulator.core.hardware import Accelerator
 from simulator.errors import DataFileError, SimulatorError
+from simulator.results import frame
 from simulator.units import J_PER_KWH, SECONDS_PER_DAY, SECONDS_PER_HOUR
 from simulator.vocab import COST_OPTIONS, HOURLY_OPTIONS, PURCHASE_OPTIONS
 
@@ -17,7 +18,7 @@ HOURS_PER_YEAR = 365.25 * SECONDS_PER_DAY / SECONDS_PER_HOUR
 
 @dataclass(frozen=True, slots=True)
 class OwnedCost:
-    """Purchase-side figures for one accelerator (see schema.OwnedGpuCost for the meaning of each)."""
+    """Purchase-side figures for one accelerator (see catalog.schema.OwnedGpuCost for the meaning of each)."""
 
     purchase_usd_per_gpu: float
     server_overhead_ratio: float
@@ -142,14 +143,11 @@ class RentVsBuy:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def to_record(self) -> dict[str, Any]:
-        return asdict(self)
+    to_record = to_dict  # flat already: the record is the dict
 
     def to_frame(self) -> Any:
         """The comparison as one row."""
-        import pandas as pd
-
-        return pd.DataFrame([asdict(self)])
+        return frame([self.to_dict()])
 
 
 def rent_vs_buy(hw: Accelerator, gpus: int, *, own: PriceBook, rent: PriceBook, option: str = "on_demand",

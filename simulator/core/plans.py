@@ -29,7 +29,14 @@ REASONS: dict[int, str] = {
 }
 OUT_OF_MEMORY = 256
 PP_NOT_DIVIDING_LAYERS = 4
+FP8_MISSING = 2048
 TP_REASONS = 1 | 2 | 512  # the reasons a tensor-parallel size alone can cause (heads, KV heads, scale-up domain)
+
+
+def reason_counts(codes: np.ndarray) -> dict[str, int]:
+    """How many plans each reason rules out, commonest first (reasons no plan has are left out)."""
+    counts = {text: int(((codes & bit) != 0).sum()) for bit, text in REASONS.items()}
+    return {t: c for t, c in sorted(counts.items(), key=lambda x: -x[1]) if c}
 
 
 def describe_reasons(code: int) -> str:

@@ -1,4 +1,4 @@
-"""Evaluate plan grids in one pass, mask, rank, Pareto front; result records for one plan."""
+"""Evaluate plan grids in one pass, mask, rank, Pareto front (the records of one plan: core.training.record)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import numpy as np
 from simulator.core import cost as cost_mod
 from simulator.core.hardware import Accelerator
 from simulator.core.model import TransformerSpec
-from simulator.core.plans import REASONS, PlanGrid, enumerate_plans
+from simulator.core.plans import PlanGrid, enumerate_plans, reason_counts
 from simulator.core.training import TrainingOptions, evaluate
 from simulator.core.training.record import plan_record, plan_row, run_totals
 from simulator.errors import PlanError
+from simulator.results import frame
 from simulator.vocab import OBJECTIVES
 
 CHUNK = 250_000
@@ -38,8 +39,6 @@ def evaluate_chunked(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, op
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-
-
 def pareto_front(time_s: np.ndarray, cost_usd: np.ndarray) -> np.ndarray:
     """Indices of the plans no other plan beats on both time and cost, sorted by time."""
     order = np.lexsort((cost_usd, time_s))
@@ -50,8 +49,6 @@ def pareto_front(time_s: np.ndarray, cost_usd: np.ndarray) -> np.ndarray:
             keep.append(i)
             best = cost_usd[i]
     return np.asarray(keep, dtype=np.int64)
-
-
 
 
 @dataclass(frozen=True)
@@ -119,8 +116,7 @@ class SearchResult:
             if not len(codes):
                 out[n] = "no tp x pp x cp x dp factorisation with dp dividing the global batch"
                 continue
-            counts = {text: int(((codes & bit) != 0).sum()) for bit, text in REASONS.items()}
-            out[n] = "; ".join(f"{t} ({c:,} plans)" for t, c in sorted(counts.items(), key=lambda x: -x[1]) if c)
+            out[n] = "; ".join(f"{t} ({c:,} plans)" for t, c in reason_counts(codes).items())
         return out
 
     def reasons_text(self) -> str:
@@ -142,11 +138,7 @@ class SearchResult:
 
     def to_frame(self, k: int | None = None) -> Any:
         """Top plans as a flat pandas DataFrame (breakdown columns suffixed _s, memory parts _bytes)."""
-        import pandas as pd
-
-        return pd.DataFrame([plan_row(rec) for rec in (self.top(k or len(self.ranking)) if len(self.ranking) else [])])
-
-
+        return frame([plan_row(rec) for rec in (self.top(k or len(self.ranking)) if len(self.ranking) else [])])
 
 
 def search_plans(model: TransformerSpec, hw: Accelerator, gpus: int | Iterable[int], *, global_batch: int,
@@ -174,7 +166,7 @@ def search_plans(model: TransformerSpec, hw: Accelerator, gpus: int | Iterable[i
             f"factor into tp x pp x cp x dp with dp dividing the global batch; try a GPU count that is a power "
             f"of two or a global batch divisible by more data-parallel sizes")
     metrics = evaluate_chunked(model, hw, grid, options, progress)
-    metrics.update(run_totals(metrics, grid.gpus.astype(float), hw, options, train_tokens, book, purchase))
+    metrics.update(run_totals(metrics, grid.gpus.astype(float), hw, train_tokens, book, purchase))
     feasible = np.flatnonzero(metrics["feasible"])
     if objective == "cost":
         key = metrics["usd_per_million_tokens"][feasible]
@@ -184,6 +176,5 @@ def search_plans(model: TransformerSpec, hw: Accelerator, gpus: int | Iterable[i
     else:
         key = metrics["step_time_s"][feasible] / (float(global_batch) * seq_len)
     ranking = feasible[np.argsort(key, kind="stable")]
-    counts_by_reason = {text: int(((metrics["reason"] & bit) != 0).sum()) for bit, text in REASONS.items()}
     return SearchResult(model, hw, options, grid, metrics, ranking, objective, train_tokens, book, purchase,
-                        {k: v for k, v in counts_by_reason.items() if v}, tuple(int(n) for n in counts))
+                        reason_counts(metrics["reason"]), tuple(int(n) for n in counts))

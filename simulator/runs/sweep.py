@@ -46,9 +46,7 @@ def _plan_of(s: TrainingScenario, model: TransformerSpec, hw: Accelerator) -> di
     """The plan of one fixed-plan training scenario as PlanGrid columns (PlanError when the arguments fail)."""
     if s.plan is None:
         raise SimulatorError("internal: a batched training scenario has no plan")
-    if s.plan.precision == "fp8":
-        hw.peak("fp8")
-    return plan_columns(model, s.gpus, PlanArgs(**s.plan.plan_kwargs()))
+    return plan_columns(model, hw, s.gpus, PlanArgs(**s.plan.plan_kwargs()))
 
 
 def _run_training_batch(items: list[tuple[int, dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -76,7 +74,7 @@ def _run_training_batch(items: list[tuple[int, dict[str, Any], dict[str, Any]]])
         # the heaviest-stage rule equals layers / pp wherever the split is even, so one evaluation serves both
         options = replace(options, uneven_pp=bool(allow.any()))
         m = evaluate(model, hw, g, options)
-        m.update(run_totals(m, g.gpus.astype(float), hw, options, s0.train_tokens, load_price_book(s0.price_book),
+        m.update(run_totals(m, g.gpus.astype(float), hw, s0.train_tokens, load_price_book(s0.price_book),
                             s0.purchase))
         for i, j in enumerate(keep):
             code = int(structural[i])

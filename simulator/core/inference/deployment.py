@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from simulator.core.checks import check_positive
 from simulator.core.hardware import Accelerator
 from simulator.core.inference.engine import ENGINES, EngineProfile
 from simulator.core.model import TransformerSpec
@@ -89,9 +88,7 @@ def context_limit_tokens(model: TransformerSpec) -> int | None:
 def check_deployment(model: TransformerSpec, hw: Accelerator, dep: Deployment) -> None:
     """Raise PlanError naming the field when a deployment is impossible (not merely too small)."""
     for name in ("tp", "pp", "ep"):
-        value = getattr(dep, name)
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise PlanError(f"--{name} must be a positive integer, got {value!r}")
+        check_positive(name, getattr(dep, name), whole=True)
     if dep.precision not in QUANTIZATIONS:
         raise PlanError(f"--precision {dep.precision!r} is not one of {', '.join(QUANTIZATIONS)}")
     if dep.kv_precision not in KV_BYTES:

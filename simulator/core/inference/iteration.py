@@ -8,7 +8,7 @@ import numpy as np
 from simulator.core.hardware import Accelerator
 from simulator.core.inference.deployment import Deployment
 from simulator.core.inference.engine import engine_overhead_s
-from simulator.core.inference.kernels import costs, decode_attention, lm_head, prefill_attention, token_parts
+from simulator.core.inference.kernels import decode_attention, device_constants, lm_head, prefill_attention, token_parts
 from simulator.core.inference.memory import layers_per_stage
 from simulator.core.model import TransformerSpec
 
@@ -24,7 +24,7 @@ def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *
     (default: decode_seqs + 1 if any prefill). All broadcast as numpy arrays. With PP the stages run
     one after another for one batch, so the latency covers every layer; `stage` is the largest stage.
     """
-    c = costs(model, hw, dep)
+    c = device_constants(hw, dep)
     pt = np.asarray(prefill_tokens, dtype=float)
     ds = np.asarray(decode_seqs, dtype=float)
     tokens = pt + ds
@@ -50,7 +50,7 @@ class IterationCostTable:
 
     def __init__(self, model: TransformerSpec, hw: Accelerator, dep: Deployment, max_tokens: int, max_logits: int):
         self.model, self.hw, self.dep = model, hw, dep
-        self._c = costs(model, hw, dep)
+        self._c = device_constants(hw, dep)
         tokens = np.arange(max_tokens + 1, dtype=float)
         parts = token_parts(model, hw, dep, self._c, tokens)
         self.token_s = parts["linear"] + parts["elementwise"] + parts["tp_comm"] + parts["pp_comm"]

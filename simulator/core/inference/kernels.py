@@ -15,7 +15,7 @@ from simulator.core.model import TransformerSpec
 
 
 @dataclass(frozen=True, slots=True)
-class DeviceCosts:
+class DeviceConstants:
     """Device constants of one (model, hardware, deployment), derived once per call."""
 
     peak_gemm: float
@@ -28,7 +28,8 @@ class DeviceCosts:
     kv_bytes: float
 
 
-def costs(model: TransformerSpec, hw: Accelerator, dep: Deployment) -> DeviceCosts:
+def device_constants(hw: Accelerator, dep: Deployment) -> DeviceConstants:
+    """Peaks, bandwidth and efficiency curves one deployment runs at on the device (engine compute scale applied)."""
     q = dep.quant
     scale = dep.profile.compute_scale
     low_bits = q.compute_dtype in ("fp8", "int8", "fp4")
@@ -36,11 +37,11 @@ def costs(model: TransformerSpec, hw: Accelerator, dep: Deployment) -> DeviceCos
     gemm_curve = replace(hw.gemm, compute_efficiency=eta)
     attn_curve = replace(hw.gemm, compute_efficiency=hw.flash_attention_efficiency * scale)
     decode_curve = replace(attn_curve, memory_efficiency=hw.memory_bandwidth_efficiency)
-    return DeviceCosts(hw.peak(q.compute_dtype), hw.peak("bf16"), hw.hbm_bandwidth_bytes_per_s, gemm_curve,
+    return DeviceConstants(hw.peak(q.compute_dtype), hw.peak("bf16"), hw.hbm_bandwidth_bytes_per_s, gemm_curve,
                   attn_curve, decode_curve, q, KV_BYTES[dep.kv_precision])
 
 
-def linear_s(c: DeviceCosts, tokens, n: float, k: float, weight_bytes: float | None = None, weight_share=1.0):
+def linear_s(c: DeviceConstants, tokens, n: float, k: float, weight_bytes: float | None = None, weight_share=1.0):
     """One linear layer on one GPU: 2*T*n*k FLOP; weights k*n (x share read) + inputs T*k + outputs T*n
     bytes, through the calibrated soft roofline (roofline.soft_roofline_s)."""
     wb = c.q.weight_bytes if weight_bytes is None else weight_bytes
@@ -54,7 +55,7 @@ def expert_touch_fraction(tokens, n_experts: int, top_k: int):
     return 1.0 - (1.0 - top_k / n_experts) ** np.asarray(tokens, dtype=float)
 
 
-def layer_linear(model: TransformerSpec, dep: Deployment, c: DeviceCosts, tokens, moe_layer: bool):
+def layer_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, tokens, moe_layer: bool):
     tokens = np.asarray(tokens, dtype=float)
     h, tp = float(model.d_model), float(dep.tp)
     up = 2.0 if model.gated else 1.0
@@ -80,10 +81,10 @@ def layer_linear(model: TransformerSpec, dep: Deployment, c: DeviceCosts, tokens
 def layer_linear_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool = False):
     """Linear layers of one transformer layer on one GPU for T tokens (QKV, output, MLP or router +
     experts, with the expected number of distinct experts touched, so MoE decode reads fewer weights)."""
-    return layer_linear(model, dep, costs(model, hw, dep), tokens, moe_layer)
+    return layer_linear(model, dep, device_constants(hw, dep), tokens, moe_layer)
 
 
-def prefill_attention(model: TransformerSpec, dep: Deployment, c: DeviceCosts, prefill_tokens, pairs, prefix):
+def prefill_attention(model: TransformerSpec, dep: Deployment, c: DeviceConstants, prefill_tokens, pairs, prefix):
     heads = model.n_heads / dep.tp
     kv_elems = kv_elems_per_token_per_layer(model, dep.tp)
     d_qk, d_v = float(model.qk_head_dim), float(model.v_head_dim)
@@ -94,7 +95,7 @@ def prefill_attention(model: TransformerSpec, dep: Deployment, c: DeviceCosts, p
     return np.where(np.asarray(prefill_tokens) > 0, t, 0.0)
 
 
-def decode_attention(model: TransformerSpec, dep: Deployment, c: DeviceCosts, decode_seqs, context_tokens):
+def decode_attention(model: TransformerSpec, dep: Deployment, c: DeviceConstants, decode_seqs, context_tokens):
     heads = model.n_heads / dep.tp
     ctx = np.asarray(context_tokens, dtype=float)
     if model.mla is not None:  # absorbed MLA: scores and values against the latent (DeepSeek-V2 2.1.3)
@@ -111,7 +112,7 @@ def layer_attention_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, 
     """Attention core of one layer on one GPU. Prefill: FlashAttention over causal query-key pairs
     (c*(prefix + (c+1)/2) per chunk of c tokens; Dao 2023) reading the cached prefix once; decode:
     PagedAttention reading every cached K/V once (Kwon et al. 2023), linear in the summed context."""
-    c = costs(model, hw, dep)
+    c = device_constants(hw, dep)
     return (prefill_attention(model, dep, c, prefill_tokens, prefill_pairs, prefill_prefix_tokens)
             + decode_attention(model, dep, c, decode_seqs, decode_context_tokens))
 
@@ -147,7 +148,7 @@ def layer_tp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, to
     return np.where(tokens > 0, 2.0 * one, 0.0)
 
 
-def token_parts(model: TransformerSpec, hw: Accelerator, dep: Deployment, c: DeviceCosts, tokens) -> dict:
+def token_parts(model: TransformerSpec, hw: Accelerator, dep: Deployment, c: DeviceConstants, tokens) -> dict:
     """Everything that depends only on the number of tokens in the batch (all layers, one GPU/stage)."""
     tokens = np.asarray(tokens, dtype=float)
     n_moe = model.n_moe_layers
@@ -164,7 +165,7 @@ def token_parts(model: TransformerSpec, hw: Accelerator, dep: Deployment, c: Dev
     return {"linear": lin, "elementwise": elt, "tp_comm": tp_comm, "pp_comm": pp_comm}
 
 
-def lm_head(model: TransformerSpec, dep: Deployment, c: DeviceCosts, n_logits):
+def lm_head(model: TransformerSpec, dep: Deployment, c: DeviceConstants, n_logits):
     """LM head GEMM for the sequences sampled this iteration (16-bit weights, vocabulary split by TP)."""
     n_logits = np.asarray(n_logits, dtype=float)
     t = linear_s(c, n_logits, model.vocab_size / dep.tp, float(model.d_model), weight_bytes=ACT_BYTES)

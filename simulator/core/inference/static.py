@@ -7,12 +7,12 @@ from typing import ClassVar
 import numpy as np
 
 from simulator import units
+from simulator.core.checks import check_positive
 from simulator.core.hardware import Accelerator
 from simulator.core.inference.deployment import Deployment, check_deployment, context_limit_tokens
 from simulator.core.inference.iteration import decode_step_time_s, iteration_time_s, prefill_time_s
 from simulator.core.inference.memory import MemoryPlan, kv_bytes_per_token, memory_plan
 from simulator.core.model import TransformerSpec
-from simulator.errors import PlanError
 from simulator.results import RecordResult
 
 
@@ -50,8 +50,7 @@ def estimate_inference(model: TransformerSpec, hw: Accelerator, dep: Deployment,
     the context growing by one token each (decode steps vectorised over context length)."""
     check_deployment(model, hw, dep)
     for name, value in (("batch", batch), ("input_len", input_len), ("output_len", output_len)):
-        if int(value) != value or value < 1:
-            raise PlanError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        check_positive(name, value, whole=True)
     mem = memory_plan(model, hw, dep)
     total_len = input_len + output_len
     reason = 0

@@ -3,12 +3,10 @@ record of one plan (the JSON contract of `simulator train`)."""
 
 from __future__ import annotations
 
-import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-import numpy as np
-
+from simulator.core.checks import check_positive
 from simulator.core.cost import PriceBook
 from simulator.core.hardware import Accelerator
 from simulator.core.model import TransformerSpec
@@ -26,27 +24,6 @@ from simulator.core.training.result import TrainingResult
 from simulator.core.training.step import evaluate
 from simulator.errors import PlanError
 from simulator.vocab import ATTENTION_KERNELS, PP_SCHEDULES, PRECISIONS, RECOMPUTE, ZERO_STAGES
-
-
-def check_positive(name: str, value: Any, allow_none: bool = False, whole: bool = False) -> None:
-    """A clear PlanError unless `value` is a positive finite number (a whole number when `whole`)."""
-    if value is None and allow_none:
-        return
-    flag = f"--{name.replace('_', '-')}"
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise PlanError(f"{flag} must be a positive number, got {value!r} ({type(value).__name__})")
-    if not value > 0 or value != value or value == float("inf"):  # NaN and inf too
-        raise PlanError(f"{flag} must be a positive number, got {value!r}")
-    if whole and value != int(value):
-        raise PlanError(f"{flag} must be a whole number, got {value!r}")
-
-
-def gpu_counts(gpus: Any) -> list[int]:
-    """One GPU count or several, each a positive whole number; sorted, each once."""
-    counts: list[Any] = [gpus] if isinstance(gpus, (numbers.Number, str)) else list(gpus)
-    for n in counts:
-        check_positive("gpus", n, whole=True)
-    return sorted({int(n) for n in counts})
 
 
 def make_options(seq_len: int, global_batch: int, **kw: Any) -> TrainingOptions:
@@ -83,18 +60,17 @@ class PlanArgs:
     sequence_parallel: bool | None = None
 
 
-def _check_args(model: TransformerSpec, gpus: int, p: PlanArgs) -> tuple[int, int, str]:
-    """The plan arguments on their own; returns (data-parallel size, virtual stages, a note on a defaulted vpp)."""
+def _check_args(model: TransformerSpec, gpus: int, p: PlanArgs) -> tuple[int, int]:
+    """The plan arguments on their own; returns (data-parallel size, virtual stages)."""
     for name, value in (("gpus", gpus), ("tp", p.tp), ("pp", p.pp), ("cp", p.cp), ("ep", p.ep),
                         ("micro_batch", p.micro_batch)):
         check_positive(name, value, whole=True)
     if p.zero not in ZERO_STAGES:
         raise PlanError(f"--zero must be 0, 1, 2 or 3, got {p.zero!r}")
-    for flag, text, choices in (("--recompute", p.recompute, RECOMPUTE), ("--precision", p.precision, PRECISIONS)):
+    for flag, text, choices in (("--recompute", p.recompute, RECOMPUTE), ("--precision", p.precision, PRECISIONS),
+                                ("--pp-schedule", p.pp_schedule, PP_SCHEDULES)):
         if text not in choices:
             raise PlanError(f"{flag} must be one of {', '.join(choices)}, got {text!r}")
-    if p.pp_schedule not in PP_SCHEDULES:
-        raise PlanError(f"--pp-schedule must be 1f1b or interleaved, got {p.pp_schedule!r}")
     if p.ep > 1 and model.moe is None:
         raise PlanError(f"--ep {p.ep}: {model.id} is a dense model (no experts); expert parallelism applies to MoE "
                         "models, use --ep 1")
@@ -105,25 +81,25 @@ def _check_args(model: TransformerSpec, gpus: int, p: PlanArgs) -> tuple[int, in
     dp = gpus // model_parallel
     if p.dp is not None and p.dp != dp:
         raise PlanError(f"--dp {p.dp} does not match gpus / (tp x pp x cp) = {dp}; omit --dp to derive it")
-    vpp, vpp_note = p.vpp, ""
+    vpp = p.vpp
     if vpp is None:
         vpp = 2 if p.pp_schedule == "interleaved" else 1
-        vpp_note = " (default)" if p.pp_schedule == "interleaved" else ""
     check_positive("vpp", vpp, whole=True)
     if p.pp_schedule == "1f1b" and vpp != 1:
         raise PlanError("--vpp > 1 needs --pp-schedule interleaved")
     if p.pp_schedule == "interleaved" and (vpp < 2 or p.pp < 2):
         raise PlanError("--pp-schedule interleaved needs --pp >= 2 and --vpp >= 2 (virtual stages per rank)")
-    return dp, vpp, vpp_note
+    return dp, vpp
 
 
-def plan_columns(model: TransformerSpec, gpus: int, p: PlanArgs) -> dict[str, int]:
-    """One user plan as the integer columns of a PlanGrid, after the argument rules (PlanError when they fail)."""
-    dp, vpp, _ = _check_args(model, gpus, p)
-    sp = p.tp > 1 if p.sequence_parallel is None else p.sequence_parallel
-    return {"tp": p.tp, "pp": p.pp, "dp": dp, "cp": p.cp, "ep": p.ep, "micro_batch": p.micro_batch, "zero": p.zero,
-            "recompute": RECOMPUTE.index(p.recompute), "vpp": vpp, "precision": PRECISIONS.index(p.precision),
-            "sequence_parallel": int(sp)}
+def plan_columns(model: TransformerSpec, hw: Accelerator, gpus: int, p: PlanArgs) -> dict[str, int]:
+    """One user plan as the integer columns of a PlanGrid, after the argument rules and the device's peak for the
+    precision (PlanError when they fail)."""
+    dp, vpp = _check_args(model, gpus, p)
+    hw.peak("fp8" if p.precision == "fp8" else "bf16")  # a clear error when the device lacks the dtype
+    grid = single_plan(tp=p.tp, pp=p.pp, dp=dp, cp=p.cp, ep=p.ep, micro_batch=p.micro_batch, zero=p.zero,
+                       recompute=p.recompute, vpp=vpp, precision=p.precision, sequence_parallel=p.sequence_parallel)
+    return {f.name: int(getattr(grid, f.name)[0]) for f in fields(grid)}
 
 
 def _impossible(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, code: int, options: TrainingOptions,
@@ -150,21 +126,20 @@ def estimate_plan(model: TransformerSpec, hw: Accelerator, gpus: int, plan: Plan
     Raises PlanError for an impossible plan (e.g. TP not dividing heads); a plan that is valid but does not fit in
     memory comes back with ``feasible: False`` and the reason.
     """
-    dp, vpp, vpp_note = _check_args(model, gpus, plan)
-    check_positive("train_tokens", train_tokens, allow_none=True)
     p = plan
-    grid = single_plan(tp=p.tp, pp=p.pp, dp=dp, cp=p.cp, ep=p.ep, micro_batch=p.micro_batch, zero=p.zero,
-                       recompute=p.recompute, vpp=vpp, precision=p.precision, sequence_parallel=p.sequence_parallel)
+    grid = PlanGrid.from_columns(**{k: [v] for k, v in plan_columns(model, hw, gpus, p).items()})
+    check_positive("train_tokens", train_tokens, allow_none=True)
     code = int(structural_reasons(grid, model, options.global_batch, options.seq_len, hw.scale_up_domain_gpus,
                                   options.uneven_pp)[0])
-    hw.peak("fp8" if p.precision == "fp8" else "bf16")  # a clear error when the device lacks the dtype
     if code:
+        vpp, dp = int(grid.vpp[0]), int(grid.dp[0])
+        vpp_note = " (default)" if p.vpp is None and p.pp_schedule == "interleaved" else ""
         where = (f"(tp={p.tp}, pp={p.pp}, vpp={vpp}{vpp_note}, cp={p.cp}, ep={p.ep}, dp={dp}, "
                  f"micro_batch={p.micro_batch}; heads={model.n_heads}, kv_heads={model.n_kv_heads}, "
                  f"layers={model.n_layers}, global_batch={options.global_batch})")
         raise _impossible(model, hw, grid, code, options, p, where)
     metrics = evaluate(model, hw, grid, options)
-    metrics.update(run_totals(metrics, grid.gpus.astype(float), hw, options, train_tokens, book, purchase))
+    metrics.update(run_totals(metrics, grid.gpus.astype(float), hw, train_tokens, book, purchase))
     rec = plan_record(grid, metrics, 0, model, hw)
     rec["seq_len"] = options.seq_len
     rec["global_batch"] = options.global_batch

@@ -128,7 +128,7 @@ def _elementwise(x: _Ctx, mlp_elems: Array, eltwise_elems: Array, moe_layer: boo
     activation (read the up-projection output, write d_ff); fp8 casts of every GEMM input."""
     model, h, a, tokens = x.model, x.h, x.a, x.tokens
     d_v = float(model.v_head_dim)
-    rep = np.where(a.sp, 1.0 / a.tp, 1.0)
+    rep = a.sp_share
     elt_f_elems = tokens * (10.0 * h * rep + eltwise_elems)
     n_kernels_f, n_kernels_b = 6, 10
     if not x.o.fused_kernels:
@@ -185,7 +185,7 @@ def _ep_comm(x: _Ctx, moe_layer: bool) -> tuple[Array, Array]:
     a = x.a
     if not (moe_layer and x.model.moe is not None):
         return np.zeros_like(a.tp), np.zeros_like(a.tp)
-    rep = np.where(a.sp, 1.0 / a.tp, 1.0)
+    rep = a.sp_share
     a2a_bytes = x.tokens * x.model.moe.top_k * x.h * ACT_BYTES * rep
     a2a = comm.alltoall_hier_s(a.ep, a2a_bytes, a.tp * a.cp, x.hw)
     return 2.0 * a2a, 2.0 * a2a
@@ -196,7 +196,7 @@ def _activations(x: _Ctx, mlp_elems: Array, score_bytes: Array) -> tuple[Array, 
     2022, eq. 1-2, generalised to GQA/MLA widths and gated MLPs); `rep` marks what sequence parallelism shards."""
     model, h, a, tokens = x.model, x.h, x.a, x.tokens
     d_qk, d_v = float(model.qk_head_dim), float(model.v_head_dim)
-    rep = np.where(a.sp, 1.0 / a.tp, 1.0)
+    rep = a.sp_share
     masks = (2.0 * MASK_BYTES * h) if x.o.dropout else 0.0
     # bytes per token: 2 LayerNorm inputs (2 x 2h), QKV input (2h), MLP input (2h), dropout masks
     replicated = ACT_BYTES * (2.0 * h + h + h) + masks

@@ -107,6 +107,7 @@ class PlanArrays:
     peak16: float  # dense bf16 peak FLOP/s
     peak_gemm: np.ndarray  # the GEMM peak of each plan's precision
     bw: float  # HBM bytes per second
+    sp_share: np.ndarray  # share of the sequence-sharded activations a TP rank holds: 1/tp with sequence parallelism
 
     @staticmethod
     def of(grid: PlanGrid, hw: Accelerator) -> PlanArrays:
@@ -116,4 +117,5 @@ class PlanArrays:
             tp=grid.tp.astype(float), pp=grid.pp.astype(float), dp=grid.dp.astype(float), cp=grid.cp.astype(float),
             ep=grid.ep.astype(float), mb=grid.micro_batch.astype(float), v=grid.vpp.astype(float),
             sp=grid.sequence_parallel.astype(bool), fp8=fp8, peak16=peak16,
-            peak_gemm=np.where(fp8, hw.peak_flop_per_s.get("fp8", peak16), peak16), bw=hw.hbm_bandwidth_bytes_per_s)
+            peak_gemm=np.where(fp8, hw.peak_flop_per_s.get("fp8", peak16), peak16), bw=hw.hbm_bandwidth_bytes_per_s,
+            sp_share=np.where(grid.sequence_parallel.astype(bool), 1.0 / grid.tp.astype(float), 1.0))

@@ -12,17 +12,14 @@ from simulator.core import cost as cost_mod
 from simulator.core.hardware import Accelerator
 from simulator.core.model import TransformerSpec
 from simulator.core.plans import OUT_OF_MEMORY, PlanGrid, describe_reasons
-from simulator.core.training.options import BREAKDOWN_KEYS, TrainingOptions
-from simulator.units import GIB, J_PER_KWH, SECONDS_PER_HOUR, TFLOP
+from simulator.core.training.options import BREAKDOWN_KEYS, MEMORY_KEYS
+from simulator.units import GIB, SECONDS_PER_HOUR, TFLOP
 
-MEMORY_PARTS = {"weights": "weights", "gradients": "gradients", "optimizer_states": "optimizer_states",
-                "activations": "activations", "buffers": "buffers"}
 # results that need a token budget (and a plan that runs): null otherwise
 RUN_TOTAL_KEYS = ("total_time_s", "gpu_hours", "energy_kwh", "co2e_kg", "cost_usd", "usd_per_million_tokens")
 
 
-def run_totals(metrics: dict[str, np.ndarray], gpus: np.ndarray, hw: Accelerator, options: TrainingOptions,
-               train_tokens: float | None, book: cost_mod.PriceBook, purchase: str) -> dict[str, np.ndarray]:
+def run_totals(metrics: dict[str, np.ndarray], gpus: np.ndarray, hw: Accelerator, train_tokens: float | None, book: cost_mod.PriceBook, purchase: str) -> dict[str, np.ndarray]:
     """Wall time, GPU-hours, energy, cost and carbon for a token budget (per plan)."""
     price = cost_mod.busy_gpu_hour_usd(book, hw, purchase)
     tokens_per_s = metrics["tokens_per_s"]
@@ -32,9 +29,9 @@ def run_totals(metrics: dict[str, np.ndarray], gpus: np.ndarray, hw: Accelerator
         gpu_hours = total_s * gpus / SECONDS_PER_HOUR
         e_j = cost_mod.training_energy_j(total_s, gpus, hw.tdp_w, hw.average_utilization_of_tdp,
                                          hw.server_to_gpu_power_ratio, book.pue)
-        e_kwh = e_j / J_PER_KWH
-        out.update(total_time_s=total_s, gpu_hours=gpu_hours, energy_kwh=e_kwh,
-                   co2e_kg=e_kwh * book.grid_kg_co2e_per_kwh, cost_usd=gpu_hours * price)
+        e_kwh = cost_mod.energy_kwh(e_j)
+        out.update(total_time_s=total_s, gpu_hours=gpu_hours, energy_kwh=e_kwh, co2e_kg=cost_mod.carbon_kg(e_kwh, book),
+                   cost_usd=gpu_hours * price)
     return out
 
 
@@ -58,7 +55,7 @@ def plan_record(grid: PlanGrid, m: dict[str, np.ndarray], i: int, model: Transfo
     rec["n_micro_batches"] = int(m["n_micro_batches"][i])
     rec["tflops_per_gpu"] = float(m["model_flop_per_s_per_gpu"][i]) / TFLOP
     rec["breakdown"] = {k: float(m[k][i]) for k in BREAKDOWN_KEYS}
-    rec["memory_breakdown"] = {k: float(m[v][i]) for k, v in MEMORY_PARTS.items()}
+    rec["memory_breakdown"] = {k: float(m[k][i]) for k in MEMORY_KEYS}
     rec["memory_capacity_bytes"] = float(hw.usable_memory_bytes)
     if not rec["feasible"]:  # a plan that cannot run has no run totals
         rec.update(dict.fromkeys(RUN_TOTAL_KEYS))

@@ -15,13 +15,14 @@ import numpy as np
 from simulator.core import comm, roofline
 from simulator.core.hardware import Accelerator
 from simulator.core.model import TransformerSpec
-from simulator.core.plans import OUT_OF_MEMORY, PlanGrid, structural_reasons
+from simulator.core.plans import FP8_MISSING, OUT_OF_MEMORY, PlanGrid, structural_reasons
 from simulator.core.training.layer import LayerCost, layer_cost
 from simulator.core.training.memory import ModelStates, activation_bytes, buffer_bytes, model_states
 from simulator.core.training.options import (
     ACT_BYTES,
     MASTER_AND_ADAM_BYTES,
     WEIGHT_BYTES,
+    Framework,
     PlanArrays,
     TrainingOptions,
     resolve_framework,
@@ -29,7 +30,6 @@ from simulator.core.training.options import (
 from simulator.vocab import PRECISIONS
 
 Array = np.ndarray
-FP8_MISSING = 2048  # plans.REASONS: the hardware has no peak for this precision
 
 
 def average_layer(model: TransformerSpec, hw: Accelerator, a: PlanArrays, grid: PlanGrid,
@@ -57,7 +57,7 @@ def pipeline_s(model: TransformerSpec, hw: Accelerator, a: PlanArrays, tokens: A
     sec. 2.2)."""
     pp, v = a.pp, a.v
     pp_stride = a.tp * a.cp * a.dp
-    boundary = tokens * float(model.d_model) * ACT_BYTES * np.where(a.sp, 1.0 / a.tp, 1.0)
+    boundary = tokens * float(model.d_model) * ACT_BYTES * a.sp_share
     pp_intra = comm.ranks_per_node(pp, pp_stride, hw) > 1
     p2p = np.where(pp_intra, comm.sendrecv_s(boundary, hw.intra), comm.sendrecv_s(boundary, hw.inter))
     pp_comm = np.where(pp > 1, 2.0 * v * p2p * (n_micro + (pp - 1.0) / v), 0.0)
@@ -65,7 +65,8 @@ def pipeline_s(model: TransformerSpec, hw: Accelerator, a: PlanArrays, tokens: A
 
 
 def dp_comm_s(hw: Accelerator, a: PlanArrays, zero: Array, states: ModelStates, layer: LayerCost,
-              layers_per_stage: Array, n_micro: Array, stage_per_mb: Array, o: TrainingOptions) -> Array:
+              layers_per_stage: Array, n_micro: Array, stage_per_mb: Array, o: TrainingOptions,
+              fw: Framework) -> Array:
     """Exposed data-parallel gradient synchronisation and ZeRO/FSDP parameter gathers.
 
     ZeRO-0/1: gradients accumulate in a full buffer and are reduced once per step, hidden behind the last
@@ -96,7 +97,6 @@ def dp_comm_s(hw: Accelerator, a: PlanArrays, zero: Array, states: ModelStates, 
     gather_once = comm.overlapped_s(all_gather_s, fwd_window, u_dp)
     exposed = np.select([z == 0, z == 1, z == 2], [reduce_once, reduce_once + gather_once, reduce_each + gather_once],
                         0.0)
-    fw = resolve_framework(o.framework)
     fsdp_mb_s = 2.0 * all_gather_s + reduce_scatter_s
     if fw.zero3_bytes_per_s is not None:  # the framework's own measured gather path (Framework docstring)
         others = n_sync - 1.0
@@ -118,14 +118,14 @@ def optimizer_s(hw: Accelerator, a: PlanArrays, zero: Array, states: ModelStates
 def utilisation(model: TransformerSpec, hw: Accelerator, a: PlanArrays, grid: PlanGrid, o: TrainingOptions,
                 step: Array) -> dict[str, Array]:
     """Throughput, model FLOP/s per GPU, MFU and HFU (PaLM App. B convention; HFU adds recomputed FLOPs)."""
-    gpus = a.tp * a.pp * a.dp * a.cp
+    gpus = grid.gpus
     tokens_per_s = float(o.global_batch) * o.seq_len / step
     model_flop_token = model.model_flop_per_token(o.seq_len)
     attn_fwd_token = model.attention_flop_per_token_fwd(o.seq_len)
     fwd_token = 2.0 * model.active_matmul_params() + attn_fwd_token
     extra = np.select([grid.recompute == 2, (grid.recompute == 1) & (o.attention_kernel == "unfused")],
                       [fwd_token, attn_fwd_token], 0.0)
-    peak = np.where(a.fp8, hw.peak_flop_per_s.get("fp8", a.peak16), a.peak16)
+    peak = a.peak_gemm
     flops_per_gpu = model_flop_token * tokens_per_s / gpus
     return {"tokens_per_s": tokens_per_s, "tokens_per_s_per_gpu": tokens_per_s / gpus,
             "model_flop_per_s_per_gpu": flops_per_gpu, "mfu": flops_per_gpu / peak,
@@ -150,11 +150,12 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
     stage_per_mb = layers_per_stage * (layer.fwd + layer.bwd + layer.recompute) + (head_f + head_b + loss)
     pp_comm, bubble = pipeline_s(model, hw, a, tokens, n_micro, stage_per_mb)
     states = model_states(model, a, grid.zero, layers_per_stage, o)
-    dp_exposed = dp_comm_s(hw, a, grid.zero, states, layer, layers_per_stage, n_micro, stage_per_mb, o)
+    fw = resolve_framework(o.framework)
+    dp_exposed = dp_comm_s(hw, a, grid.zero, states, layer, layers_per_stage, n_micro, stage_per_mb, o, fw)
     opt_s = optimizer_s(hw, a, grid.zero, states)
     step = n_micro * stage_per_mb + bubble + pp_comm + dp_exposed + opt_s
     activations = activation_bytes(layer, grid, a, n_micro, layers_per_stage)
-    buffers = buffer_bytes(model, a, grid.zero, states, tokens, resolve_framework(o.framework))
+    buffers = buffer_bytes(model, a, grid.zero, states, tokens, fw)
     memory = states.weights + states.gradients + states.optimizer_states + activations + buffers
     reason = reason | np.where(memory > hw.usable_memory_bytes, OUT_OF_MEMORY, 0)
     per_layer = n_micro * layers_per_stage
