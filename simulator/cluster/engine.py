@@ -32,6 +32,7 @@ from simulator.cluster.state import JobState, PoolState, RunRecord
 from simulator.core import cost as cost_mod
 from simulator.errors import SimulatorError
 from simulator.simkit import progress_process, rng_streams, seed_sequence
+from simulator.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 
 # Safety bound when neither --until nor horizon_s is given: stop at this multiple of the failure-free time
 # to drain all work (a run must always end).
@@ -89,7 +90,7 @@ class Run:
         work = sum(j.spec.gpus * j.spec.work_s[0] for j in self.jobs) / gpus
         longest = max((j.spec.work_s[0] for j in self.jobs), default=0.0)
         last = max((j.spec.submit_s for j in self.jobs), default=0.0)
-        return last + AUTO_UNTIL_FACTOR * (work + longest) + 86400.0, True
+        return last + AUTO_UNTIL_FACTOR * (work + longest) + SECONDS_PER_DAY, True
 
     def _make_pool(self, p: PoolSpec) -> PoolState:
         """A pool with its price per allocated GPU-second and facility power per busy and idle GPU."""
@@ -104,9 +105,9 @@ class Run:
             owned = owned_book.owned_cost(hw.id) if owned_book else None
             if owned_book is None or owned is None:
                 raise SimulatorError(f"pool {p.id!r} is owned but no owned price is known for {hw.id}")
-            return PoolState(p, 0.0, cost_mod.busy_gpu_hour_usd(owned_book, hw, "owned") / 3600.0, busy_w, idle_w,
+            return PoolState(p, 0.0, cost_mod.busy_gpu_hour_usd(owned_book, hw, "owned") / SECONDS_PER_HOUR, busy_w, idle_w,
                          cost_mod.owned_fixed_usd_per_gpu_hour(owned), owned_book.electricity_usd_per_kwh)
-        return PoolState(p, 0.0, cost_mod.busy_gpu_hour_usd(book, hw, p.purchase) / 3600.0, busy_w, idle_w)
+        return PoolState(p, 0.0, cost_mod.busy_gpu_hour_usd(book, hw, p.purchase) / SECONDS_PER_HOUR, busy_w, idle_w)
 
     # ------------------------------------------------------------ reactions
     def _count_event(self) -> None:

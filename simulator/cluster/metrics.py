@@ -130,7 +130,7 @@ def _productive_in_window(seg: pd.DataFrame, w0: float, w1: float) -> float:
 
 def _overload(run: RunRecord, jobs: pd.DataFrame, w0: float, w1: float, installed: int) -> tuple[float, bool, list[str]]:
     span = w1 - w0
-    in_win = jobs[(jobs["submit_s"] >= w0) & (jobs["submit_s"] < w1)]
+    in_win = submitted_in(jobs, w0, w1)  # a job submitted at w1 offers no work inside the window
     # work each job could offer inside the window (a job longer than what is left of the window offers the rest)
     work = np.minimum(in_win["work_s"].to_numpy(), w1 - in_win["submit_s"].to_numpy())
     offered = float((in_win["gpus"].to_numpy() * work).sum()) + run.demand.integral(w0, w1)

@@ -1,6 +1,6 @@
 """Scheduling decisions for the cluster simulation, as pure functions over frozen views.
 
-The SimPy engine (cluster.py) builds a `SchedState` after every event, calls the policy, and applies the
+The SimPy engine (cluster.queue.JobQueue.schedule) builds a `SchedState` after every event, calls the policy, and applies the
 returned `Decision`. Policies never touch SimPy or mutate their inputs, so they are tested on hand-built
 states. Placement is gang placement inside one pool: one whole free node per full node's worth of GPUs,
 the remainder best-fit on the node with the fewest free GPUs that still has room.

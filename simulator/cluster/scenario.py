@@ -5,8 +5,6 @@ services. `materialize_jobs` (jobs) draws the generated jobs of one seed."""
 from __future__ import annotations
 
 import copy
-import math
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,7 @@ from simulator.cluster.spec import (
     ServiceSpec,
     normalised,
 )
-from simulator.cluster.trace import allowed_pools, check_fits, trace_jobs
+from simulator.cluster.trace import UPLOADED_TRACE, allowed_pools, check_fits, trace_jobs
 from simulator.core.training.estimate import PlanArgs, estimate_plan, make_options
 from simulator.errors import DataFileError, SimulatorError, UnknownIdError
 
@@ -110,18 +108,18 @@ def build_scenario(data: dict[str, Any], overrides: tuple[tuple[str, Any], ...] 
     data = apply_overrides(data, overrides, name)
     if trace_csv is None:
         return scenario_from_dict(data, name, base_dir=base_dir)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "trace.csv"
-        path.write_bytes(trace_csv)
-        data.update(jobs=[], generators=[], trace={"path": str(path)})
-        try:
-            return scenario_from_dict(data, name, base_dir=base_dir)
-        except SimulatorError as exc:
-            raise type(exc)(str(exc).replace(str(path), "uploaded trace")) from None
+    try:
+        text = trace_csv.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataFileError("uploaded trace: not UTF-8 text; upload the trace as a CSV file") from None
+    data.update(jobs=[], generators=[], trace={"path": UPLOADED_TRACE})
+    return scenario_from_dict(data, name, base_dir=base_dir, trace_text=text)
 
 
-def scenario_from_dict(data: dict[str, Any], source: str = "<dict>", base_dir: Path | None = None) -> ClusterScenario:
-    """Validate an in-memory scenario (same keys as the YAML) into a ClusterScenario."""
+def scenario_from_dict(data: dict[str, Any], source: str = "<dict>", base_dir: Path | None = None,
+                       trace_text: str | None = None) -> ClusterScenario:
+    """Validate an in-memory scenario (same keys as the YAML) into a ClusterScenario; `trace_text`: the trace's CSV
+    text, read instead of the file its `trace.path` names."""
     try:
         f = ScenarioFile.model_validate(data)
     except ValidationError as exc:
@@ -143,7 +141,7 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<dict>", base_dir: P
                                 f"'owned' entry for {p.hardware.id!r}; add one or change owned_price_book")
     ck = f.checkpoint
     rel = ReliabilitySpec(
-        failures_enabled=f.failures.enabled, repair_time_s=f.failures.repair_time_s,
+        repair_time_s=f.failures.repair_time_s,
         maintenance_time_s=f.failures.maintenance_time_s, repair_distribution=f.failures.repair_distribution,
         max_restarts=f.failures.max_restarts, interval_method=ck.interval,
         preemption_overhead_s=None if ck.preemption_overhead == "helios" else float(ck.preemption_overhead),
@@ -153,7 +151,7 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<dict>", base_dir: P
     for i, j in enumerate(f.jobs):
         jobs.extend(_explicit_jobs(j, i, f, by_id, source))
     if f.trace is not None:
-        jobs.extend(trace_jobs(f.trace, f, by_id, source, base_dir or Path(source).parent))
+        jobs.extend(trace_jobs(f.trace, f, by_id, source, base_dir or Path(source).parent, trace_text))
     gens = tuple(_generator(g, i, f, by_id, source) for i, g in enumerate(f.generators))
     services = []
     for i, s in enumerate(f.services):
@@ -187,12 +185,7 @@ def _pool(f: ScenarioFile, i: int, source: str) -> PoolSpec:
 
 
 def _ckpt(j: Any, f: ScenarioFile) -> tuple[float, float, float | None]:
-    write = f.checkpoint.write_time_s if j.checkpoint_write_s is None else j.checkpoint_write_s
-    restart = f.checkpoint.restart_time_s if j.restart_time_s is None else j.restart_time_s
-    interval = j.checkpoint_interval_s if j.checkpoint_interval_s is not None else f.checkpoint.interval_s
-    if interval is None and f.checkpoint.interval == "none":
-        interval = math.inf
-    return write, restart, interval
+    return f.checkpoint.for_job(j.checkpoint_write_s, j.restart_time_s, j.checkpoint_interval_s)
 
 
 def _explicit_jobs(j: JobFile, i: int, f: ScenarioFile, by_id: dict[str, PoolSpec], source: str) -> list[JobSpec]:

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 from pydantic import Field, NonNegativeFloat, PositiveInt, model_validator
 
 from simulator.catalog.schema import Entity, PlanSpec, Strict
+from simulator.cluster.policies import SERVICE_PRIORITY
+from simulator.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from simulator.vocab import (
     DEFAULT_PRICE_BOOK,
     CheckpointInterval,
@@ -22,8 +24,8 @@ from simulator.vocab import (
 
 # positive and finite: an infinite duration, rate or interval would never end (or overflow the engine)
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-MAX_HORIZON_S = 100 * 365.25 * 86400.0  # hourly service ticks and failures make longer runs take hours
-MAX_BATCH_PRIORITY = 999_999  # below cluster_policies.SERVICE_PRIORITY: inference replicas outrank every job
+MAX_HORIZON_S = 100 * 365.25 * SECONDS_PER_DAY  # hourly service ticks and failures make longer runs take hours
+MAX_BATCH_PRIORITY = SERVICE_PRIORITY - 1  # inference replicas outrank every job
 
 # Llama 3 405B, 54-day snapshot on 16,384 H100 (2,048 nodes): 419 unexpected + 47 planned interruptions
 # (Meta, "The Llama 3 Herd of Models", via cluster_cost_reliability.md section 3.1-3.2, derived rates):
@@ -37,8 +39,8 @@ DEFAULT_CHECKPOINT_WRITE_S = 40.0
 DEFAULT_RESTART_S = 600.0
 # Node repair: "node replacement ... can take hours" (OPT-175B logbook, reference section 3.1); no published
 # mean, so 4 h exponential is an assumption to sweep.
-DEFAULT_REPAIR_S = 4 * 3600.0
-DEFAULT_MAINTENANCE_S = 3600.0  # assumption: planned maintenance keeps a node out for an hour
+DEFAULT_REPAIR_S = 4 * SECONDS_PER_HOUR
+DEFAULT_MAINTENANCE_S = SECONDS_PER_HOUR  # assumption: planned maintenance keeps a node out for an hour
 
 
 
@@ -70,6 +72,16 @@ class CheckpointFile(Strict):
     interval_s: PositiveFloat | None = None  # fixed interval (compute seconds), overrides `interval`
     # Overhead paid on resuming a preempted job: 'helios' (7/30/60 s by size) or seconds.
     preemption_overhead: Literal["helios"] | NonNegativeFloat = "helios"
+
+    def for_job(self, write_s: float | None = None, restart_s: float | None = None,
+                interval_s: float | None = None) -> tuple[float, float, float | None]:
+        """(write, restart, interval) seconds of a job, its own values first; interval None: by the rule
+        (`interval`, e.g. Daly), inf: never checkpoint."""
+        interval = interval_s if interval_s is not None else self.interval_s
+        if interval is None and self.interval == "none":
+            interval = math.inf
+        return (self.write_time_s if write_s is None else write_s,
+                self.restart_time_s if restart_s is None else restart_s, interval)
 
 
 class StragglersFile(Strict):

@@ -11,6 +11,7 @@ from simulator.cluster.policies import SERVICE_PRIORITY, RunningEntry, plan_repl
 from simulator.cluster.spec import ServiceSpec
 from simulator.cluster.state import PoolState, ServiceState
 from simulator.simkit import TimeWeightedMonitor
+from simulator.units import SECONDS_PER_HOUR
 
 
 class Services:
@@ -35,7 +36,7 @@ class Services:
             count_event()
             self.reconcile(svc)
             schedule()
-            yield self.env.timeout(3600.0 - self.env.now % 3600.0)
+            yield self.env.timeout(SECONDS_PER_HOUR - self.env.now % SECONDS_PER_HOUR)
 
     def reconcile(self, svc: ServiceState) -> None:
         """Drop replicas above the demand, or add replicas up to it (free GPUs first, then preempting batch jobs)."""

@@ -11,6 +11,7 @@ import numpy as np
 
 from simulator.core.cost import PriceBook
 from simulator.core.hardware import Accelerator
+from simulator.units import SECONDS_PER_HOUR
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +103,12 @@ class ServiceSpec:
 
     def replicas_at(self, t_s: float) -> int:
         """Replicas wanted at time t: ceil(peak x curve[hour of day])."""
-        hour = int(t_s // 3600.0) % 24
+        hour = int(t_s // SECONDS_PER_HOUR) % 24
         return math.ceil(self.peak_replicas * self.demand_curve[hour] - 1e-9)
 
 
 @dataclass(frozen=True, slots=True)
 class ReliabilitySpec:
-    failures_enabled: bool
     repair_time_s: float
     maintenance_time_s: float
     repair_distribution: str

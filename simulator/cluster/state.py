@@ -73,7 +73,7 @@ class PoolState:
                         self.free_total)
 
     def allocate(self, gpus: int, whole_nodes: bool, owner: int) -> tuple[tuple[int, int], ...]:
-        """Take nodes exactly as cluster_policies.take does on the histogram (full nodes, then best fit)."""
+        """Take nodes exactly as policies.take does on the histogram (full nodes, then best fit)."""
         n_full, rem = gang_shape(gpus, self.gpn, whole_nodes)
         full = self.buckets[self.gpn]
         if len(full) < n_full:

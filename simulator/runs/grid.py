@@ -1,6 +1,6 @@
 """Sweep grids: a base scenario and axes to vary, validated before anything runs (runs.sweep runs them).
 
-A grid file names a base scenario (any kind registered in `scenario.SCENARIO_RUNNERS`, same schema as
+A grid file names a base scenario (any kind registered in `runs.scenario.SCENARIO_RUNNERS`, same schema as
 `simulator run` and the app's export) and axes to vary::
 
     schema_version: 1
@@ -17,10 +17,7 @@ A grid file names a base scenario (any kind registered in `scenario.SCENARIO_RUN
                                # replica r has the same seed in every cell (common random numbers);
                                # a `seed` axis instead sets the seeds directly
 
-Results: one row per scenario (`input.<path>` columns, output columns, `error`), written as
-`<out>/part-<first id>.parquet` shards as they finish; `--resume` skips finished shards, so a crash
-or Ctrl-C loses at most the shards in flight. Training scenarios with a fixed plan are evaluated
-vectorised, a shard at a time.
+Results and resuming: runs.sweep.
 """
 
 from __future__ import annotations

@@ -12,12 +12,16 @@ from simulator.catalog.schema import NoBoolNumbers, PlanSpec
 from simulator.vocab import (
     AttentionKernel,
     CostOption,
+    EngineName,
     FrameworkName,
+    KvPrecision,
     LengthDist,
     Objective,
     OpenLoopArrival,
     PolicyName,
     Precision,
+    QuantizationName,
+    RouterName,
 )
 
 
@@ -79,9 +83,9 @@ class DeploymentSpec(_Strict):
     tp: PositiveInt = 1
     pp: PositiveInt = 1
     ep: PositiveInt = 1
-    precision: str = "bf16"
-    kv_precision: str = "bf16"
-    engine: str = "vllm"
+    precision: QuantizationName = "bf16"
+    kv_precision: KvPrecision = "bf16"
+    engine: EngineName = "vllm"
     max_seqs: PositiveInt | None = None
     max_batched_tokens: PositiveInt | None = None
 
@@ -102,7 +106,7 @@ class ServingScenario(_ModelOnHardware):
     kind: Literal["serving"] = "serving"
     deployment: DeploymentSpec = DeploymentSpec()
     replicas: PositiveInt = 1
-    router: str = "least_outstanding"
+    router: RouterName = "least_outstanding"
     rate_per_s: PositiveFloat = 1.0
     arrival: OpenLoopArrival = "poisson"
     requests: PositiveInt = 1000

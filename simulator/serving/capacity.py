@@ -10,7 +10,8 @@ are visited cheapest-bound first and skipped once their lower bound on cost exce
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
+from itertools import product
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -59,36 +60,69 @@ class RateSearch:
     summary_at_max: dict = field(default_factory=dict)
 
 
-def _unit_config(dep: Deployment, prefill: int, decode: int, slo: SLO, max_waiting: int) -> ServingConfig:
-    if prefill and decode:
-        return ServingConfig(dep, prefill_replicas=prefill, decode_replicas=decode, slo_ttft_s=slo.ttft_s,
-                             slo_tpot_s=slo.tpot_s, max_waiting=max_waiting)
-    return ServingConfig(dep, replicas=1, slo_ttft_s=slo.ttft_s, slo_tpot_s=slo.tpot_s, max_waiting=max_waiting)
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """What a capacity plan scales out: one replica of a deployment, or (prefill, decode > 0) a disaggregated unit of
+    that many prefill and decode replicas."""
+
+    dep: Deployment
+    prefill: int = 0
+    decode: int = 0
+
+    @property
+    def disaggregated(self) -> bool:
+        return bool(self.prefill and self.decode)
+
+    @property
+    def replicas(self) -> int:
+        return self.prefill + self.decode if self.disaggregated else 1
+
+    @property
+    def gpus(self) -> int:
+        return self.replicas * self.dep.gpus
+
+    @property
+    def label(self) -> str:
+        return self.dep.label() + (f" disaggregated {self.prefill}P:{self.decode}D" if self.disaggregated else "")
+
+    def config(self, slo: SLO, max_waiting: int | None = None, copies: int = 1) -> ServingConfig:
+        """`copies` units behind one router (None: the config's default queue bound)."""
+        if self.disaggregated:
+            return ServingConfig(self.dep, prefill_replicas=self.prefill * copies, decode_replicas=self.decode * copies,
+                                 slo_ttft_s=slo.ttft_s, slo_tpot_s=slo.tpot_s, max_waiting=max_waiting)
+        return ServingConfig(self.dep, replicas=copies, slo_ttft_s=slo.ttft_s, slo_tpot_s=slo.tpot_s,
+                             max_waiting=max_waiting)
+
+
+def saturation(model: TransformerSpec, hw: Accelerator, unit: Unit, slo: SLO, workload: Workload,
+               seed: int = 0) -> dict:
+    """The summary of one unit serving every request of the workload queued at t = 0 (its offline throughput)."""
+    offline = replace(workload, arrival_s=np.zeros(len(workload)))
+    return simulate_serving(model, hw, unit.config(slo, len(workload) + 1), offline, seed=seed).summary
 
 
 def max_sustainable_rate(model: TransformerSpec, hw: Accelerator, dep: Deployment, slo: SLO, workload: Workload, *,
-                         prefill: int = 0, decode: int = 0, rel_tol: float = 0.05, seed: int = 0) -> RateSearch:
+                         prefill: int = 0, decode: int = 0, rel_tol: float = 0.05, seed: int = 0,
+                         saturated: dict | None = None) -> RateSearch:
     """Highest Poisson rate (requests/s) at which one replica (or one prefill x decode unit) meets the SLO.
 
-    The bracket's top is the saturation throughput (every request queued at t = 0); each probe simulates
-    the workload re-timed at the probe rate and stops early once the queue passes a bound (overloaded).
+    The bracket's top is the saturation throughput (every request queued at t = 0; `saturated`: that run's summary
+    when the caller has it); each probe simulates the workload re-timed at the probe rate and stops early once the
+    queue passes a bound (overloaded).
     """
     model, hw = load_model(model), load_hardware(hw)  # ids, paths or loaded objects
     if not 0 < rel_tol < 1:
         raise PlanError(f"rel_tol must be in (0, 1), got {rel_tol!r}")
-    n = len(workload)
-    engines = (prefill + decode) * dep.pp if prefill and decode else dep.pp
-    max_waiting = max(2 * dep.seq_cap * engines, n // 4)
-    offline = replace(workload, arrival_s=np.zeros(n))
-    sat = simulate_serving(model, hw, _unit_config(dep, prefill, decode, slo, n + 1), offline, seed=seed).summary
+    unit = Unit(dep, prefill, decode)
+    max_waiting = max(2 * dep.seq_cap * unit.replicas * dep.pp, len(workload) // 4)
+    sat = saturated if saturated is not None else saturation(model, hw, unit, slo, workload, seed)
     hi = float(sat["throughput_requests_per_s"])
     evaluations = 1
     if not np.isfinite(hi) or hi <= 0:
         return RateSearch(0.0, 0.0, evaluations)
 
     def probe(rate: float) -> tuple[bool, dict]:
-        s = simulate_serving(model, hw, _unit_config(dep, prefill, decode, slo, max_waiting),
-                             with_rate(workload, rate, seed), seed=seed).summary
+        s = simulate_serving(model, hw, unit.config(slo, max_waiting), with_rate(workload, rate, seed), seed=seed).summary
         return slo.check(s), s
 
     lo = hi * 0.02
@@ -112,37 +146,50 @@ def max_sustainable_rate(model: TransformerSpec, hw: Accelerator, dep: Deploymen
     return RateSearch(lo, float(sat["throughput_requests_per_s"]), evaluations, best)
 
 
-def candidate_deployments(model: TransformerSpec, hw: Accelerator, *, precisions=None, tps=CANDIDATE_TPS, pps=(1,),
-                          kv_precisions=("bf16",), max_seqs=(None,), engine: str = "vllm",
-                          min_tokens_per_seq: int = 1) -> tuple[list[Deployment], dict[str, str]]:
-    """Valid deployments that hold the weights and at least one sequence; the others with a reason."""
+@dataclass(frozen=True, slots=True)
+class CandidateSpace:
+    """The deployments a capacity search tries: every combination of these (candidate_deployments). precisions
+    None: each of bf16, fp8 and int4 the hardware has a peak for."""
+
+    tps: tuple[int, ...] = CANDIDATE_TPS
+    pps: tuple[int, ...] = (1,)
+    precisions: tuple[str, ...] | None = None
+    kv_precisions: tuple[str, ...] = ("bf16",)
+    max_seqs: tuple[int | None, ...] = (None,)
+    engine: str = "vllm"
+
+
+def _why_not(model: TransformerSpec, hw: Accelerator, dep: Deployment, min_tokens_per_seq: int) -> str:
+    """Why a deployment cannot serve one request of that length ('' when it can)."""
+    try:
+        check_deployment(model, hw, dep)
+    except PlanError as exc:
+        return str(exc)
+    if dep.token_cap < dep.seq_cap:
+        return f"max sequences {dep.seq_cap} exceed the engine's token budget per iteration ({dep.token_cap})"
+    if dep.gpus > hw.scale_up_domain_gpus * max(1, dep.pp):
+        return "tensor parallel group larger than the NVLink domain"
+    if memory_plan(model, hw, dep).max_concurrent_seqs(min_tokens_per_seq) < 1:
+        return "weights leave no room for the KV cache of one sequence"
+    return ""
+
+
+def candidate_deployments(model: TransformerSpec, hw: Accelerator, space: CandidateSpace | None = None, *,
+                          min_tokens_per_seq: int = 1, **overrides: Any) -> tuple[list[Deployment], dict[str, str]]:
+    """Valid deployments of `space` (fields of CandidateSpace in `overrides` replace its own) that hold the weights
+    and at least one sequence; the others with a reason."""
+    sp = replace(space or CandidateSpace(), **overrides)
+    precisions = sp.precisions
     if precisions is None:
-        precisions = [p for p in ("bf16", "fp8", "int4") if QUANTIZATIONS[p].compute_dtype in hw.peak_flop_per_s]
+        precisions = tuple(p for p in ("bf16", "fp8", "int4") if QUANTIZATIONS[p].compute_dtype in hw.peak_flop_per_s)
     out, rejected = [], {}
-    for prec in precisions:
-        for kv in kv_precisions:
-            for tp in tps:
-                for pp in pps:
-                    for ms in max_seqs:
-                        dep = Deployment(tp=int(tp), pp=int(pp), precision=prec, kv_precision=kv, engine=engine,
-                                         max_seqs=ms)
-                        try:
-                            check_deployment(model, hw, dep)
-                        except PlanError as exc:
-                            rejected[dep.label()] = str(exc)
-                            continue
-                        if dep.token_cap < dep.seq_cap:
-                            rejected[dep.label()] = (f"max sequences {dep.seq_cap} exceed the engine's token budget "
-                                                     f"per iteration ({dep.token_cap})")
-                            continue
-                        if dep.gpus > hw.scale_up_domain_gpus * max(1, pp):
-                            rejected[dep.label()] = "tensor parallel group larger than the NVLink domain"
-                            continue
-                        mem = memory_plan(model, hw, dep)
-                        if mem.max_concurrent_seqs(min_tokens_per_seq) < 1:
-                            rejected[dep.label()] = "weights leave no room for the KV cache of one sequence"
-                            continue
-                        out.append(dep)
+    for prec, kv, tp, pp, ms in product(precisions, sp.kv_precisions, sp.tps, sp.pps, sp.max_seqs):
+        dep = Deployment(tp=int(tp), pp=int(pp), precision=prec, kv_precision=kv, engine=sp.engine, max_seqs=ms)
+        why = _why_not(model, hw, dep, min_tokens_per_seq)
+        if why:
+            rejected[dep.label()] = why
+        else:
+            out.append(dep)
     return out, rejected
 
 
@@ -184,66 +231,6 @@ def _fleet_costs(gpus: int | None, price: float, rate: float, tokens_per_req: fl
             "cost_per_million_output_tokens_usd": cost_mod.usd_per_million_tokens(per_h, rate * out_per_req)}
 
 
-def _record(dep: Deployment, unit: tuple[int, int], search: RateSearch, rate: float, price: float, tokens_per_req: float,
-            out_per_req: float, slo: SLO) -> dict:
-    p, d = unit
-    unit_gpus = (p + d) * dep.gpus if p and d else dep.gpus
-    units = math.ceil(rate / search.max_rate_per_s) if search.max_rate_per_s > 0 else None
-    gpus = None if units is None else units * unit_gpus
-    s = search.summary_at_max
-    return {
-        "deployment": dep.label() + (f" disaggregated {p}P:{d}D" if p and d else ""), "tp": dep.tp, "pp": dep.pp,
-        "precision": dep.precision, "kv_precision": dep.kv_precision, "engine": dep.engine, "max_seqs": dep.seq_cap,
-        "disaggregated": bool(p and d), "prefill_replicas_per_unit": p, "decode_replicas_per_unit": d,
-        "gpus_per_unit": unit_gpus, "units": units, "gpus": gpus, "max_rate_per_unit_per_s": search.max_rate_per_s,
-        "saturation_rate_per_unit_per_s": search.saturation_rate_per_s,
-        **_fleet_costs(gpus, price, rate, tokens_per_req, out_per_req),
-        f"ttft_p{int(slo.percentile)}_s_at_max_rate": s.get(f"ttft_p{int(slo.percentile)}_s"),
-        f"tpot_p{int(slo.percentile)}_s_at_max_rate": s.get(f"tpot_p{int(slo.percentile)}_s"),
-        "evaluations": search.evaluations,
-    }
-
-
-@dataclass(frozen=True, slots=True)
-class CandidateSpace:
-    """The deployments a capacity search tries: every combination of these (candidate_deployments). precisions
-    None: each of bf16, fp8 and int4 the hardware has a peak for."""
-
-    tps: tuple[int, ...] = CANDIDATE_TPS
-    pps: tuple[int, ...] = (1,)
-    precisions: tuple[str, ...] | None = None
-    kv_precisions: tuple[str, ...] = ("bf16",)
-    max_seqs: tuple[int | None, ...] = (None,)
-    engine: str = "vllm"
-
-
-def _check_inputs(rate_per_s: float, slo: SLO, top: int) -> None:
-    check_rate(rate_per_s)
-    if not (slo.ttft_s > 0 and slo.tpot_s > 0 and math.isfinite(slo.ttft_s) and math.isfinite(slo.tpot_s)):
-        raise PlanError(f"SLO targets must be positive, finite seconds, got TTFT {slo.ttft_s!r}, TPOT {slo.tpot_s!r}")
-    if isinstance(top, bool) or int(top) != top or top < 1:
-        raise PlanError(f"top must be a whole number >= 1 (the cheapest plus alternatives), got {top!r}")
-
-
-Unit = tuple[Deployment, tuple[int, int]]  # a deployment and its prefill:decode replicas (0, 0: colocated)
-
-
-def _cost_bounds(model: TransformerSpec, hw: Accelerator, units: list[Unit], slo: SLO, wl: Workload, rate_per_s: float,
-                 rank_price: float, seed: int) -> list[tuple[float, int, Deployment, tuple[int, int]]]:
-    """A lower bound on each unit's fleet cost from its saturation throughput (an offline run: an upper bound on
-    the rate it holds under the SLO), cheapest first."""
-    bounds = []
-    for dep, (p, d) in units:
-        cfg = _unit_config(dep, p, d, slo, len(wl) + 1)
-        sat = simulate_serving(model, hw, cfg, replace(wl, arrival_s=np.zeros(len(wl))), seed=seed).summary
-        mu = sat["throughput_requests_per_s"]
-        unit_gpus = (p + d) * dep.gpus if p and d else dep.gpus
-        bound = math.ceil(rate_per_s / mu) * unit_gpus * rank_price if mu and mu > 0 else math.inf
-        bounds.append((bound, dep.gpus, dep, (p, d)))
-    bounds.sort(key=lambda b: (b[0], b[1]))
-    return bounds
-
-
 @dataclass(frozen=True, slots=True)
 class _Demand:
     """The target and its workload, as every candidate is judged against them."""
@@ -257,31 +244,74 @@ class _Demand:
     out_per_req: float
     seed: int
 
+    def fleet_costs(self, gpus: int | None) -> dict:
+        return _fleet_costs(gpus, self.price, self.rate_per_s, self.tokens_per_req, self.out_per_req)
 
-def _search(model: TransformerSpec, hw: Accelerator, bounds: list, demand: _Demand, top: int,
-            skipped: dict[str, str]) -> list[dict]:
+
+def _record(unit: Unit, search: RateSearch, demand: _Demand) -> dict:
+    dep, q = unit.dep, int(demand.slo.percentile)
+    units = math.ceil(demand.rate_per_s / search.max_rate_per_s) if search.max_rate_per_s > 0 else None
+    gpus = None if units is None else units * unit.gpus
+    s = search.summary_at_max
+    return {
+        "deployment": unit.label, "tp": dep.tp, "pp": dep.pp,
+        "precision": dep.precision, "kv_precision": dep.kv_precision, "engine": dep.engine, "max_seqs": dep.seq_cap,
+        "disaggregated": unit.disaggregated, "prefill_replicas_per_unit": unit.prefill,
+        "decode_replicas_per_unit": unit.decode, "gpus_per_unit": unit.gpus, "units": units, "gpus": gpus,
+        "max_rate_per_unit_per_s": search.max_rate_per_s, "saturation_rate_per_unit_per_s": search.saturation_rate_per_s,
+        **demand.fleet_costs(gpus),
+        f"ttft_p{q}_s_at_max_rate": s.get(f"ttft_p{q}_s"), f"tpot_p{q}_s_at_max_rate": s.get(f"tpot_p{q}_s"),
+        "evaluations": search.evaluations,
+    }
+
+
+def _check_inputs(rate_per_s: float, slo: SLO, top: int) -> None:
+    check_rate(rate_per_s)
+    if not (slo.ttft_s > 0 and slo.tpot_s > 0 and math.isfinite(slo.ttft_s) and math.isfinite(slo.tpot_s)):
+        raise PlanError(f"SLO targets must be positive, finite seconds, got TTFT {slo.ttft_s!r}, TPOT {slo.tpot_s!r}")
+    if isinstance(top, bool) or int(top) != top or top < 1:
+        raise PlanError(f"top must be a whole number >= 1 (the cheapest plus alternatives), got {top!r}")
+
+
+_Bound = tuple[float, Unit, dict]  # (lower bound on the fleet cost, the unit, its saturation summary)
+
+
+def _cost_bounds(model: TransformerSpec, hw: Accelerator, units: list[Unit], demand: _Demand) -> list[_Bound]:
+    """A lower bound on each unit's fleet cost from its saturation throughput (an offline run: an upper bound on
+    the rate it holds under the SLO), cheapest first."""
+    bounds = []
+    for unit in units:
+        sat = saturation(model, hw, unit, demand.slo, demand.wl, demand.seed)
+        mu = sat["throughput_requests_per_s"]
+        bound = math.ceil(demand.rate_per_s / mu) * unit.gpus * demand.rank_price if mu and mu > 0 else math.inf
+        bounds.append((bound, unit, sat))
+    bounds.sort(key=lambda b: (b[0], b[1].dep.gpus))
+    return bounds
+
+
+def _search(model: TransformerSpec, hw: Accelerator, bounds: list[_Bound], demand: _Demand, top: int,
+            skipped: dict[str, str]) -> list[tuple[dict, Unit]]:
     """The SLO rate of each unit, cheapest bound first, skipping what cannot enter the top list; sorted by cost."""
-    results: list[dict] = []
+    results: list[tuple[dict, Unit]] = []
     costs: list[float] = []  # ranking costs of the deployments evaluated so far
-    for bound, _, dep, unit in bounds:
-        label = dep.label() + (f" disaggregated {unit[0]}P:{unit[1]}D" if unit[0] else "")
+    for bound, unit, sat in bounds:
+        label = unit.label
         # prune what cannot enter the top list (best + alternatives), so the alternatives get filled; a tie
         # with the best is still evaluated (ties are broken by headroom), a tie with the last place is not
         if len(costs) >= top and bound >= sorted(costs)[top - 1] * 0.9999999 and bound > min(costs) * 1.0000001:
             skipped[label] = f"lower bound {bound:.4g} on cost cannot enter the top {top} found"
             continue
-        search = max_sustainable_rate(model, hw, dep, demand.slo, demand.wl, prefill=unit[0], decode=unit[1],
-                                      seed=demand.seed)
+        search = max_sustainable_rate(model, hw, unit.dep, demand.slo, demand.wl, prefill=unit.prefill,
+                                      decode=unit.decode, seed=demand.seed, saturated=sat)
         if search.max_rate_per_s <= 0:
             skipped[label] = "misses the SLO even at a low rate"
             continue
-        rec = _record(dep, unit, search, demand.rate_per_s, demand.price, demand.tokens_per_req, demand.out_per_req,
-                      demand.slo)
-        results.append(rec)
+        rec = _record(unit, search, demand)
+        results.append((rec, unit))
         costs.append(rec["gpus"] * demand.rank_price)
     # equal cost: prefer more headroom (capacity per GPU above the target)
     rp = demand.rank_price
-    results.sort(key=lambda r: (r["gpus"] * rp, r["gpus"], -r["max_rate_per_unit_per_s"] / r["gpus_per_unit"]))
+    results.sort(key=lambda x: (x[0]["gpus"] * rp, x[0]["gpus"], -x[0]["max_rate_per_unit_per_s"] / x[0]["gpus_per_unit"]))
     return results
 
 
@@ -303,8 +333,7 @@ def plan_capacity(model: str | Path | TransformerSpec, hw: str | Path | Accelera
     price = cost_mod.busy_gpu_hour_usd(load_price_book(price_book), hw, purchase)
     skipped: dict[str, str] = {}
     if deployments is None:
-        deployments, skipped = candidate_deployments(model, hw, **asdict(space or CandidateSpace()),
-                                                     min_tokens_per_seq=int(input_len + output_len))
+        deployments, skipped = candidate_deployments(model, hw, space, min_tokens_per_seq=int(input_len + output_len))
     if not deployments:
         why = "; ".join(f"{k}: {v}" for k, v in list(skipped.items())[:3]) or "the deployment list is empty"
         raise InfeasiblePlanError(f"no candidate deployment of {model.id} fits on {hw.id}: {why}")
@@ -312,38 +341,33 @@ def plan_capacity(model: str | Path | TransformerSpec, hw: str | Path | Accelera
                        length_dist=length_dist, length_cv=length_cv, empirical=empirical, seed=seed)
     demand = _Demand(rate_per_s, slo, wl, price, price if not math.isnan(price) else 1.0,
                      float(np.mean(wl.prompt_tokens + wl.output_tokens)), float(np.mean(wl.output_tokens)), seed)
-    units: list[Unit] = ([(dep, (0, 0)) for dep in deployments]
-                         + [(dep, pd_) for dep in deployments for pd_ in disaggregation])
-    bounds = _cost_bounds(model, hw, units, slo, wl, rate_per_s, demand.rank_price, seed)
-    results = _search(model, hw, bounds, demand, top, skipped)
-    if verify and results:
-        results[0] = _verify(model, hw, results[0], deployments, rate_per_s, slo, wl, price, demand.tokens_per_req,
-                             demand.out_per_req, seed)
+    units = [Unit(dep) for dep in deployments] + [Unit(dep, p, d) for dep in deployments for p, d in disaggregation]
+    found = _search(model, hw, _cost_bounds(model, hw, units, demand), demand, top, skipped)
+    results = [rec for rec, _ in found]
+    if verify and found:
+        results[0] = _verify(model, hw, *found[0], demand)
     return CapacityPlan(results[0] if results else None, results[1:top], skipped, rate_per_s, slo)
 
 
 VERIFY_MAX_UNITS = 64  # larger fleets are verified on a slice of this many units at their share of the rate
 
 
-def _verify(model, hw, rec: dict, deployments, rate, slo: SLO, wl: Workload, price, tokens_per_req, out_per_req, seed):
+def _verify(model: TransformerSpec, hw: Accelerator, rec: dict, unit: Unit, demand: _Demand) -> dict:
     """Simulate the chosen fleet at the full rate (round-robin over units via the router). A fleet of more
     than VERIFY_MAX_UNITS units is verified on a slice of that many units at their share of the rate (the
     round-robin router gives every unit the same share), so memory and time stay bounded at any rate."""
-    dep = next(d for d in deployments if d.label() == rec["deployment"].split(" disaggregated")[0])
-    p, d = rec["prefill_replicas_per_unit"], rec["decode_replicas_per_unit"]
+    wl, slo, rate, seed = demand.wl, demand.slo, demand.rate_per_s, demand.seed
     for units in (rec["units"], rec["units"] + 1):
         sim_units = min(units, VERIFY_MAX_UNITS)
         n = max(len(wl), 200 * sim_units)
         idx = np.arange(n) % len(wl)
         full = Workload(np.zeros(n), wl.prompt_tokens[idx], wl.output_tokens[idx])
-        cfg = (ServingConfig(dep, prefill_replicas=p * sim_units, decode_replicas=d * sim_units, slo_ttft_s=slo.ttft_s,
-                             slo_tpot_s=slo.tpot_s) if p and d else
-               ServingConfig(dep, replicas=sim_units, slo_ttft_s=slo.ttft_s, slo_tpot_s=slo.tpot_s))
-        s = simulate_serving(model, hw, cfg, with_rate(full, rate * sim_units / units, seed + 1), seed=seed).summary
+        s = simulate_serving(model, hw, unit.config(slo, copies=sim_units),
+                             with_rate(full, rate * sim_units / units, seed + 1), seed=seed).summary
         if slo.check(s) or units > rec["units"]:
             break
-    gpus = units * rec["gpus_per_unit"]
-    return {**rec, "units": units, "gpus": gpus, **_fleet_costs(gpus, price, rate, tokens_per_req, out_per_req),
+    gpus = units * unit.gpus
+    return {**rec, "units": units, "gpus": gpus, **demand.fleet_costs(gpus),
             f"verified_ttft_p{int(slo.percentile)}_s": s[f"ttft_p{int(slo.percentile)}_s"],
             f"verified_tpot_p{int(slo.percentile)}_s": s[f"tpot_p{int(slo.percentile)}_s"],
             "verified_meets_slo": slo.check(s), "verified_units_simulated": sim_units}

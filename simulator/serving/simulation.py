@@ -43,7 +43,7 @@ class Simulation:
     def __init__(self, model: TransformerSpec, hw: Accelerator, cfg: ServingConfig, wl: Workload, seed: int,
                  concurrency: int | None):
         self.env = simpy.Environment()
-        self.cfg, self.wl, self.model = cfg, wl, model
+        self.cfg, self.wl = cfg, wl
         self.req = Requests(wl)
         self.rng = rng_streams(seed, ["router"])["router"]
         self.router = ROUTERS[cfg.router]
