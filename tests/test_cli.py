@@ -398,3 +398,10 @@ def test_plan_with_an_own_price_book_lacking_the_hardware_warns(capsys, tmp_path
                                   "--global-batch", "64", "--seq-len", "4096", "--price-book", str(path)])
     assert code == 0, err
     assert "price book 'my-own-book' has no on_demand price for a100-sxm-80gb" in err
+
+
+@pytest.mark.parametrize("argv", [["run", "{d}"], ["sweep", "{d}", "--out", "{d}/out"],
+                                  ["calibrate", "fit", "--profile", "host-cpu", "--measurements", "{d}"]])
+def test_a_folder_where_a_file_belongs_is_named_as_such(capsys, tmp_path, argv):
+    code, _, err = run(capsys, [a.format(d=tmp_path) for a in argv])
+    assert code == 2 and "is a folder; give the path of the file" in err and err.count("\n") == 1

@@ -11,6 +11,7 @@ import pandas as pd
 
 from simulator.calibrate.harness import FORMAT
 from simulator.calibrate.kernels import ATTENTION, ELEMENTWISE, FAMILIES, GEMM, HOST_COPY, MEMORY
+from simulator.catalog import existing_file
 from simulator.core.hardware import Accelerator
 from simulator.errors import DataFileError
 from simulator.vocab import COLLECTIVE_OPS
@@ -95,9 +96,7 @@ def _numeric(df: pd.DataFrame, path: Path, header_lines: int) -> None:
 
 def read_measurements(path: str | Path) -> Measurements:
     """One measurement file, checked: a clear DataFileError names the file and the column at fault."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"measurement file {str(path)!r} does not exist; run `simulator calibrate run` first")
+    path = existing_file(path, "measurement file", "run `simulator calibrate run` first")
     try:
         meta = read_metadata(path)
         df = pd.read_csv(path, comment="#")

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from simulator.catalog import format_validation_error, read_yaml
+from simulator.catalog import format_validation_error, read_yaml, validate_file
 from simulator.catalog.schema import HardwareFile
 from simulator.errors import DataFileError
 
@@ -134,8 +134,4 @@ def write_profile(path: str | Path, efficiency: dict[str, Any], changed: set[str
 def current_efficiency(path: str | Path) -> dict[str, Any]:
     """The profile's efficiency mapping as plain data (validated)."""
     path = Path(path)
-    try:
-        f = HardwareFile.model_validate(read_yaml(path))
-    except ValidationError as exc:
-        raise DataFileError(format_validation_error(path, exc)) from None
-    return f.efficiency.model_dump()
+    return validate_file(HardwareFile, read_yaml(path), path).efficiency.model_dump()

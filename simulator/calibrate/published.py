@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulator.calibrate.harness import write_csv
+from simulator.calibrate.harness import FORMAT, write_csv
 from simulator.calibrate.kernels import collective_case, gemm_case
 from simulator.errors import DataFileError
 
@@ -89,31 +89,30 @@ def _vidur_linear(r: dict[str, str], sw: _Sweeps) -> None:
 def _collect(rows: list[dict[str, str]]) -> _Sweeps:
     """The rows of the shared reference each file takes, converted to measurement rows."""
     sw = _Sweeps()
-    a100_gemm, h100_gemm, a100_ar, h200_ar = sw.a100_gemm, sw.h100_gemm, sw.a100_ar, sw.h200_ar
     for r in rows:
         src, hw, kernel, shape, notes = r["source"], r["hardware"], r["kernel"], r["shape_or_size"], r["notes"]
         if "CUDA 11 features revealed" in src and kernel == "cuBLAS GEMM":
             s = int(shape.split("=")[-1])
-            a100_gemm.setdefault("cublas-square", []).append(
+            sw.a100_gemm.setdefault("cublas-square", []).append(
                 _gemm_row("cublas-square", s, s, s, 2.0 * s**3 / (float(r["value"]) * 1e12), src))
         elif src.startswith("microsoft/vidur") and "/compute/" in src and kernel.startswith("linear"):
             _vidur_linear(r, sw)
         elif r["metric"] == "MAMF_mean_TFLOPs" and kernel == "matmul (torch.mm)" and hw in ("NVIDIA A100 SXM", "NVIDIA H100 SXM"):
             m, n, k = (int(x) for x in shape.split()[0].split("x"))
-            target = a100_gemm if "A100" in hw else h100_gemm
+            target = sw.a100_gemm if "A100" in hw else sw.h100_gemm
             target.setdefault("mamf-best", []).append(
                 _gemm_row("mamf-best", m, n, k, 2.0 * m * n * k / (float(r["value"]) * 1e12), src))
         elif "nccl-tests all_reduce_perf, single A100 node" in src:
-            a100_ar.setdefault("nccl-tests", []).append(
+            sw.a100_ar.setdefault("nccl-tests", []).append(
                 _coll_row("nccl-tests", _size_bytes(shape), 8, _ms(notes, r"time ([\d.]+) us") * 1e-6, src))
         elif src.startswith("microsoft/vidur") and "a100_dgx" in src and hw.startswith("8x A100 DGX"):
-            a100_ar.setdefault("vidur-a100-dgx", []).append(
+            sw.a100_ar.setdefault("vidur-a100-dgx", []).append(
                 _coll_row("vidur-a100-dgx", _size_bytes(shape), 8,
                           _ms(notes, r"raw median kernel time ([\d.]+) ms") * 1e-3, src))
         elif "all_reduce_bench.py, 8x H200" in src:
             size = _size_bytes(shape)
             bus_factor = 2.0 * (8 - 1) / 8  # all-reduce busbw = algbw x 2(n-1)/n (nccl-tests PERFORMANCE.md)
-            h200_ar.append(_coll_row("all-reduce-bench-nvls", size, 8, size * bus_factor / (float(r["value"]) * 1e9), src))
+            sw.h200_ar.append(_coll_row("all-reduce-bench-nvls", size, 8, size * bus_factor / (float(r["value"]) * 1e9), src))
     return sw
 
 
@@ -123,24 +122,23 @@ def _order(groups: dict[str, Rows], keys: list[str]) -> Rows:
 
 def _files(sw: _Sweeps) -> list[tuple[str, str, Rows, str]]:
     """(file name, device, rows, what the rows are) of each measurement file."""
-    a100_gemm, h100_gemm, a100_ar, h200_ar = sw.a100_gemm, sw.h100_gemm, sw.a100_ar, sw.h200_ar
     files = [
-        ("a100-gemm.csv", "NVIDIA A100 SXM4 80GB", _order(a100_gemm, [
+        ("a100-gemm.csv", "NVIDIA A100 SXM4 80GB", _order(sw.a100_gemm, [
             "cublas-square", "vidur-llama-2-70b-mlp_up_proj", "vidur-llama-2-70b-mlp_down_proj",
             "vidur-llama-2-7b-attn_pre_proj", "mamf-best"]),
          "GEMM fp16/bf16: NVIDIA CUDA 11 blog cuBLAS m=n=k sweep (read off a plot, +-5 TFLOP/s); Vidur A100 "
          "linear-layer profiles (median ms; A100 variant not stated); MAMF best shape (Bekman)"),
-        ("h100-gemm.csv", "NVIDIA H100 SXM5 80GB", _order(h100_gemm, [
+        ("h100-gemm.csv", "NVIDIA H100 SXM5 80GB", _order(sw.h100_gemm, [
             "vidur-llama-2-7b-attn_pre_proj-a", "vidur-llama-2-7b-attn_pre_proj-b", "mamf-best"]),
          "GEMM fp16/bf16: Vidur H100 Llama-2-7B attn_pre_proj profile, token counts alternated into families "
          "-a and -b (one published op); MAMF best shape (Bekman)"),
-        ("a100-allreduce.csv", "NVIDIA A100 SXM4 80GB (8 GPUs, NVLink3 NVSwitch)", _order(a100_ar, ["nccl-tests"]),
+        ("a100-allreduce.csv", "NVIDIA A100 SXM4 80GB (8 GPUs, NVLink3 NVSwitch)", _order(sw.a100_ar, ["nccl-tests"]),
          "all-reduce on 8x A100: nccl-tests all_reduce_perf sweep (Bekman, ml-engineering)"),
         ("a100-allreduce-cross.csv", "NVIDIA A100 SXM4 80GB (8 GPUs, NVLink3 NVSwitch)",
-         _order(a100_ar, ["nccl-tests", "vidur-a100-dgx"]),
+         _order(sw.a100_ar, ["nccl-tests", "vidur-a100-dgx"]),
          "all-reduce on 8x A100: nccl-tests all_reduce_perf sweep (Bekman, ml-engineering; the fit half) and Vidur "
          "A100 DGX torch.distributed kernel times (the check half: another tool, kernel time without launch)"),
-        ("h200-allreduce.csv", "NVIDIA H200 SXM 141GB (8 GPUs, NVLink4 NVSwitch, NVLS)", h200_ar,
+        ("h200-allreduce.csv", "NVIDIA H200 SXM 141GB (8 GPUs, NVLink4 NVSwitch, NVLS)", sw.h200_ar,
          "all-reduce on 8x H200 with NVLS: all_reduce_bench.py sweep (Bekman, ml-engineering); time from busbw"),
     ]
     return files
@@ -149,7 +147,7 @@ def _files(sw: _Sweeps) -> list[tuple[str, str, Rows, str]]:
 def convert(reference_csv: str | Path, out_dir: str | Path) -> list[Path]:
     """Write the published GEMM and all-reduce sweeps as measurement files; returns their paths."""
     rows = list(csv.DictReader(Path(reference_csv).open(encoding="utf-8")))
-    common = {"format": "simulator-calibrate-measurements/1", "backend": "published", "device_kind": "gpu",
+    common = {"format": FORMAT, "backend": "published", "device_kind": "gpu",
               "units": "time_s seconds; flop count; bytes bytes (SI)",
               "converted_by": "python -m simulator.calibrate.published (microbench_reference.csv, shared reference)"}
     return [write_csv(Path(out_dir) / name, dict(common, device=device, source=what), data)

@@ -6,13 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from simulator.catalog.paths import HARDWARE_DIR, resolve, shipped_ids
 from simulator.catalog.schema import HardwareFile
-from simulator.catalog.yamlio import format_validation_error, parse_yaml_text, read_yaml, validate_file
+from simulator.catalog.yamlio import parse_yaml_text, read_yaml, validate_file
 from simulator.core.hardware import Accelerator, GemmCurve, Link
-from simulator.errors import DataFileError
 
 
 def hardware_ids() -> list[str]:
@@ -65,8 +62,7 @@ def hardware_from_file(f: HardwareFile, path: str = "") -> Accelerator:
         ),
         memory_bandwidth_efficiency=f.efficiency.memory_bandwidth_efficiency,
         flash_attention_efficiency=f.efficiency.flash_attention_efficiency,
-        flash1_attention_efficiency=(f.efficiency.flash1_attention_efficiency
-                                     or 0.55 * f.efficiency.flash_attention_efficiency),
+        flash1_attention_efficiency=f.efficiency.flash1_attention_efficiency,
         kernel_launch_s=f.efficiency.kernel_launch_s,
         **_host(f),
         sources=tuple(f"{s.title} ({s.where}, {s.date})" for s in f.sources),
@@ -90,8 +86,4 @@ def load_hardware(ref: str | Path | Accelerator) -> Accelerator:
 
 def hardware_from_yaml_text(text: str, source: str = "<upload>") -> Accelerator:
     """Validate an uploaded hardware profile given as YAML text."""
-    data = parse_yaml_text(text, source)
-    try:
-        return hardware_from_file(HardwareFile.model_validate(data), source)
-    except ValidationError as exc:
-        raise DataFileError(format_validation_error(source, exc)) from None
+    return hardware_from_file(validate_file(HardwareFile, parse_yaml_text(text, source), source), source)

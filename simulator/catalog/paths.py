@@ -41,6 +41,16 @@ def resolve(ref: str | Path, folder: Path, what: str) -> Path:
     raise UnknownIdError(f"unknown {what} id {ref_str!r}; {hint} (or pass a path to a YAML file)")
 
 
+def existing_file(path: str | Path, what: str, fix: str = "") -> Path:
+    """The path of a file a user named; one-line DataFileError when it is missing or a folder (`fix`: what to do)."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise DataFileError(f"{what} {str(path)!r} is a folder; give the path of the file")
+    if not p.is_file():
+        raise DataFileError(f"{what} {str(path)!r} does not exist" + (f"; {fix}" if fix else ""))
+    return p
+
+
 def check_stem(path: Path, file_id: str | None) -> None:
     """A shipped file's `id` must equal its file name stem (the id it is looked up by)."""
     if file_id is not None and path.parent in (HARDWARE_DIR, MODELS_DIR, PRICES_DIR, SCENARIOS_DIR) \

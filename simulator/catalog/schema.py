@@ -176,7 +176,7 @@ class Efficiency(Strict):
     flash_attention_efficiency: float = Field(gt=0, le=1)
     # First-generation FlashAttention kernels (FA1 CUDA or its Triton port): 25-40% of peak on A100
     # (Dao 2023, FlashAttention-2 abstract). Default: 0.55 x flash_attention_efficiency (the A100 ratio).
-    flash1_attention_efficiency: float | None = Field(default=None, gt=0, le=1)
+    flash1_attention_efficiency: float = Field(gt=0, le=1)  # FlashAttention-1-era kernels (attention_kernel flash1)
     # Fixed cost per kernel launch for memory-bound kernels.
     kernel_launch_s: float = Field(default=5.0e-6, ge=0)
     fitted_on: list[str] = Field(min_length=1)

@@ -8,17 +8,15 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from simulator.catalog import (
     SCENARIOS_DIR,
-    format_validation_error,
     load_hardware,
     load_model,
     load_price_book,
     parse_yaml_text,
     read_yaml,
     resolve,
+    validate_file,
 )
 from simulator.cluster.schema import DurationFile, GeneratorFile, JobFile, ScenarioFile, TrainingPlanFile
 from simulator.cluster.spec import (
@@ -120,12 +118,7 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<dict>", base_dir: P
                        trace_text: str | None = None) -> ClusterScenario:
     """Validate an in-memory scenario (same keys as the YAML) into a ClusterScenario; `trace_text`: the trace's CSV
     text, read instead of the file its `trace.path` names."""
-    try:
-        f = ScenarioFile.model_validate(data)
-    except ValidationError as exc:
-        raise DataFileError(format_validation_error(source, exc)) from None
-    if source.endswith((".yaml", ".yml")) and Path(source).parent == SCENARIOS_DIR and f.id != Path(source).stem:
-        raise DataFileError(f"{source}: field 'id' = {f.id!r} must equal the file name stem {Path(source).stem!r}")
+    f = validate_file(ScenarioFile, data, Path(source) if source.endswith((".yaml", ".yml")) else source)
     book = load_price_book(f.price_book)
     pools = tuple(_pool(f, i, source) for i in range(len(f.pools)))
     owned_needed = any(p.purchase == "owned" for p in pools)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from simulator.catalog import load_hardware, load_model, read_yaml
+from simulator.catalog import existing_file, load_hardware, load_model, read_yaml
 from simulator.errors import DataFileError
 from simulator.runs.scenario import SCENARIO_RUNNERS, parse_scenario
 
@@ -254,9 +254,7 @@ def _check_axis_values(grid: Grid, first: dict[str, Any], source: str) -> None:
 
 
 def load_grid(path: str | Path) -> Grid:
-    p = Path(path)
-    if not p.is_file():
-        raise DataFileError(f"grid file {str(path)!r} does not exist")
+    p = existing_file(path, "grid file")
     data = read_yaml(p)
 
     def near_grid(ref: Any) -> Any:

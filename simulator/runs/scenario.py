@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from simulator.api.training import estimate_training, plan_training
-from simulator.catalog import format_validation_error, load_hardware, load_model, read_yaml
+from simulator.catalog import existing_file, load_hardware, load_model, read_yaml, validate_file
 from simulator.cluster.engine import simulate_cluster
 from simulator.cluster.metrics import ClusterResult
 from simulator.cluster.scenario import build_scenario, cluster_scenario_ids, scenario_data, scenario_path
@@ -90,20 +90,15 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> BaseMode
     if kind not in SCENARIO_RUNNERS:
         raise DataFileError(f"{source}: field 'kind' = {kind!r} is not one of {', '.join(SCENARIO_RUNNERS)}")
     schema, _ = SCENARIO_RUNNERS[kind]
-    try:
-        return schema.model_validate(data)
-    except ValidationError as exc:
-        raise DataFileError(format_validation_error(source, exc)) from None
+    return validate_file(schema, data, source)
 
 
 def load_scenario(path: str | Path) -> BaseModel:
     """A scenario file (or a shipped cluster scenario id) validated as its kind."""
-    p = Path(path)
-    if not p.is_file():
-        if str(path) in cluster_scenario_ids():  # a shipped cluster scenario id, as `simulator cluster` takes
-            return parse_scenario({"kind": "cluster", "scenario": str(path)}, str(path))
-        raise DataFileError(f"scenario file {str(path)!r} does not exist (shipped cluster scenario ids: "
-                            f"{', '.join(cluster_scenario_ids())})")
+    if not Path(path).is_file() and str(path) in cluster_scenario_ids():  # a shipped id, as `simulator cluster` takes
+        return parse_scenario({"kind": "cluster", "scenario": str(path)}, str(path))
+    p = existing_file(path, "scenario file",
+                      f"pass an existing file or a shipped cluster scenario id ({', '.join(cluster_scenario_ids())})")
     data = read_yaml(p)
     if data.get("kind") == "sweep":
         raise DataFileError(f"{p} is a sweep grid, not one scenario; run it with `simulator sweep {p} --out DIR`")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from simulator.catalog import existing_file
 from simulator.errors import DataFileError, PlanError
 from simulator.simkit import rng_streams
 
@@ -106,9 +107,7 @@ TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
 
 def read_trace(path: str | Path) -> pd.DataFrame:
     """Read a request trace (CSV or Parquet); errors name the file, the column and the fix."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"trace file {str(path)!r} does not exist")
+    path = existing_file(path, "trace file")
     try:
         return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except Exception as exc:  # pandas raises many parser types
