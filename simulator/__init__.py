@@ -91,7 +91,6 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "ROUTERS": ("serving.routers", "ROUTERS"),
     "ServingConfig": ("serving.config", "ServingConfig"),
     "ServingResult": ("serving.results", "ServingResult"),
-    "offered_rate_per_s": ("serving.results", "offered_rate_per_s"),
     "simulate_serving": ("serving.simulation", "simulate_serving"),
     "SLO": ("serving.capacity", "SLO"),
     "CandidateSpace": ("serving.capacity", "CandidateSpace"),

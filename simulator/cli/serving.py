@@ -187,6 +187,12 @@ def _workload(a: argparse.Namespace) -> Any:
                          length_dist=dist, length_cv=length_cv, empirical=empirical, seed=a.seed)
 
 
+def _offered(s: dict[str, Any]) -> str:
+    """Served beside offered: a short run's throughput sits below the arrival rate while requests are in flight."""
+    rate = s.get("offered_requests_per_s")
+    return f" of {rate:.2f} offered" if rate and math.isfinite(rate) else ""
+
+
 def serve_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
     """The `serve` table of a serving summary (also `simulator run` on a serving scenario)."""
     q = lambda k: units.human_duration(s[k])  # noqa: E731
@@ -196,8 +202,8 @@ def serve_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
         ("TTFT p50/p90/p99", f"{q('ttft_p50_s')} / {q('ttft_p90_s')} / {q('ttft_p99_s')}"),
         ("TPOT p50/p90/p99", f"{q('tpot_p50_s')} / {q('tpot_p90_s')} / {q('tpot_p99_s')}"),
         ("E2E p50/p90/p99", f"{q('e2e_p50_s')} / {q('e2e_p90_s')} / {q('e2e_p99_s')}"),
-        ("throughput", f"{s['throughput_requests_per_s']:.2f} req/s, {s['throughput_output_tokens_per_s']:,.0f} "
-                       f"output tok/s"),
+        ("throughput", f"{s['throughput_requests_per_s']:.2f} req/s{_offered(s)}, "
+                       f"{s['throughput_output_tokens_per_s']:,.0f} output tok/s"),
         ("goodput", f"{s['goodput_requests_per_s']:.2f} req/s ({s['slo_attainment']:.1%} within SLO)"),
         ("GPU busy / KV", f"{s['gpu_busy_fraction']:.1%} busy, KV occupancy mean {s['kv_occupancy_mean']:.1%} "
                           f"max {s['kv_occupancy_max']:.1%}"),
@@ -283,6 +289,9 @@ def cmd_capacity(a: argparse.Namespace) -> int:
                 print(f"{tag:2}{r['deployment']:<60} {r['gpus']:>5} {r['max_rate_per_unit_per_s']:>10.2f} "
                       f"{_money(r['cost_per_hour_usd'], 9, 2)} {_money(r['cost_per_million_tokens_usd'], 8, 3)}")
     if plan.best is None:
-        sys.stderr.write("simulator: no deployment meets the SLO\n")
+        why = "; ".join(f"{k}: {v}" for k, v in list(plan.skipped.items())[:3])
+        more = f" (+{len(plan.skipped) - 3} more; --json lists them)" if len(plan.skipped) > 3 else ""
+        sys.stderr.write(f"simulator: no deployment meets the SLO ({why}{more}); relax the SLO, or try more tensor "
+                         "parallelism (--tp) or another --precision\n")
         return EXIT_USAGE
     return 0

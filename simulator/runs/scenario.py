@@ -47,7 +47,7 @@ def training_result(s: TrainingScenario) -> TrainingResult:
 def cluster_result(s: ClusterRunScenario) -> ClusterResult:
     """Simulate a cluster scenario (a shipped id or a path) with its overrides applied."""
     path = scenario_path(s.scenario)
-    scenario = build_scenario(scenario_data(path), tuple(s.overrides.items()), name=f"{path} (with overrides)",
+    scenario = build_scenario(scenario_data(path), tuple(s.overrides.items()), name=f"{path} (with overrides)" if s.overrides else str(path),
                               base_dir=path.parent)
     return simulate_cluster(scenario, policy=s.policy, seed=s.seed, until_s=s.until_s)
 

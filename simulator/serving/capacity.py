@@ -289,6 +289,15 @@ def _cost_bounds(model: TransformerSpec, hw: Accelerator, units: list[Unit], dem
     return bounds
 
 
+def _reached(summary: dict, slo: SLO) -> str:
+    """The percentiles a run reached, to set beside the SLO it missed ('' when it has none)."""
+    q = int(slo.percentile)
+    ttft, tpot = summary.get(f"ttft_p{q}_s"), summary.get(f"tpot_p{q}_s")
+    if ttft is None or tpot is None:
+        return ""
+    return f" (p{q} TTFT {ttft:.3g} s vs {slo.ttft_s:g} s, TPOT {tpot:.3g} s vs {slo.tpot_s:g} s)"
+
+
 def _search(model: TransformerSpec, hw: Accelerator, bounds: list[_Bound], demand: _Demand, top: int,
             skipped: dict[str, str]) -> list[tuple[dict, Unit]]:
     """The SLO rate of each unit, cheapest bound first, skipping what cannot enter the top list; sorted by cost."""
@@ -304,7 +313,7 @@ def _search(model: TransformerSpec, hw: Accelerator, bounds: list[_Bound], deman
         search = max_sustainable_rate(model, hw, unit.dep, demand.slo, demand.wl, prefill=unit.prefill,
                                       decode=unit.decode, seed=demand.seed, saturated=sat)
         if search.max_rate_per_s <= 0:
-            skipped[label] = "misses the SLO even at a low rate"
+            skipped[label] = "misses the SLO even at a low rate" + _reached(search.summary_at_max, demand.slo)
             continue
         rec = _record(unit, search, demand)
         results.append((rec, unit))

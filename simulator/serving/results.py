@@ -42,6 +42,12 @@ class ServingResult:
         return pd.DataFrame([self.to_record()])
 
 
+def offered_rate_per_s(requests: pd.DataFrame) -> float:
+    """Requests per second the workload offered: arrivals over the arrival window (NaN for one instant)."""
+    span = float(requests["arrival_s"].max() - requests["arrival_s"].min()) if len(requests) > 1 else 0.0
+    return (len(requests) - 1) / span if span > 0 else math.nan
+
+
 def summarize(req: pd.DataFrame, slo_ttft_s: float = float("inf"), slo_tpot_s: float = float("inf")) -> dict:
     """Latency percentiles, throughput and goodput (requests meeting both SLOs per second) from records."""
     ok = req[req["completion_s"].notna()]
@@ -62,6 +68,7 @@ def summarize(req: pd.DataFrame, slo_ttft_s: float = float("inf"), slo_tpot_s: f
         "requests_completed": int(len(ok)), "requests_total": int(len(req)),
         "requests_rejected": int(req["rejected"].sum()), "preemptions": int(req["preemptions"].sum()),
         "makespan_s": span,
+        "offered_requests_per_s": offered_rate_per_s(req),
         "throughput_requests_per_s": per_s(len(ok)),
         "throughput_output_tokens_per_s": per_s(ok["output_tokens"].sum()),
         "throughput_total_tokens_per_s": per_s((ok["output_tokens"] + ok["prompt_tokens"]).sum()),
@@ -69,12 +76,6 @@ def summarize(req: pd.DataFrame, slo_ttft_s: float = float("inf"), slo_tpot_s: f
         "goodput_requests_per_s": per_s(good.sum()),
     })
     return out
-
-
-def offered_rate_per_s(requests: pd.DataFrame) -> float:
-    """Requests per second the workload offered: arrivals over the arrival window (NaN for one instant)."""
-    span = float(requests["arrival_s"].max() - requests["arrival_s"].min()) if len(requests) > 1 else 0.0
-    return (len(requests) - 1) / span if span > 0 else math.nan
 
 
 def _requests_frame(o: Outcome) -> pd.DataFrame:

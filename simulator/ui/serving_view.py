@@ -33,9 +33,9 @@ def parse_request_trace(data: bytes, name: str = "uploaded trace") -> sim.Worklo
 
 
 # ----------------------------------------------------------------------------- inputs
-def _serving_metrics(s: dict, req: pd.DataFrame) -> None:
+def _serving_metrics(s: dict) -> None:
     m = st.columns(4)
-    rate = sim.offered_rate_per_s(req)
+    rate = s["offered_requests_per_s"]
     offered = f"{rate:.2f} req/s offered; " if np.isfinite(rate) else ""
     m[0].metric("Served throughput", f"{s['throughput_requests_per_s']:.2f} req/s",
                 help=f"{s['throughput_output_tokens_per_s']:,.0f} output tokens/s. Completed requests over the time "
@@ -110,7 +110,7 @@ def serving_section(inp: dict) -> None:
     if s["overloaded"]:
         st.warning(f"Overloaded: {s['overload_reason']}. Latencies grow with the run length; add replicas, raise TP "
                    "or lower the rate.")
-    _serving_metrics(s, req)
+    _serving_metrics(s)
     _latency_cdfs(req, inp["slo"])
     _kv_chart(ts)
     st.caption(f"{s['sim_events']:,} simulation events, seed {s['seed']}.")
