@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from simulator.cluster.engine import simulate_cluster  # noqa: E402
 from simulator.cluster.scenario import scenario_from_dict  # noqa: E402
+from simulator.vocab import POLICY_NAMES  # noqa: E402
 
 YEAR_S = 365 * 86400.0
 N_JOBS = 50_000
@@ -43,7 +44,7 @@ SCENARIO = {
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--policy", default="easy", choices=["fifo", "sjf", "priority", "easy"])
+    ap.add_argument("--policy", default="easy", choices=POLICY_NAMES)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()

@@ -16,6 +16,7 @@ import pandas as pd
 
 from simulator.runs.grid import parse_grid
 from simulator.runs.sweep import read_results, run_sweep
+from simulator.vocab import RECOMPUTE, ZERO_STAGES
 
 GRID = {
     "base": {"kind": "training", "model": "llama3.1-70b", "hardware": "h100-sxm-80gb", "gpus": 1024,
@@ -24,8 +25,8 @@ GRID = {
         "hardware": ["a100-sxm-80gb", "h100-sxm-80gb", "h200-sxm-141gb", "b200-sxm-180gb", "mi300x-192gb"],
         "gpus": {"range": [64, 16384], "scale": "log2"},
         "plan.tp": [1, 2, 4, 8], "plan.pp": [1, 2, 4, 8],
-        "plan.micro_batch": [1, 2, 4, 8], "plan.recompute": ["none", "selective", "full"],
-        "plan.zero": [0, 1, 2, 3], "seq_len": [2048, 4096, 8192],
+        "plan.micro_batch": [1, 2, 4, 8], "plan.recompute": list(RECOMPUTE),
+        "plan.zero": list(ZERO_STAGES), "seq_len": [2048, 4096, 8192],
     },
     "shard_size": 5000,
 }

@@ -405,3 +405,16 @@ def test_plan_with_an_own_price_book_lacking_the_hardware_warns(capsys, tmp_path
 def test_a_folder_where_a_file_belongs_is_named_as_such(capsys, tmp_path, argv):
     code, _, err = run(capsys, [a.format(d=tmp_path) for a in argv])
     assert code == 2 and "is a folder; give the path of the file" in err and err.count("\n") == 1
+
+
+def test_a_scenario_file_names_itself_in_an_unknown_id_and_is_not_taken_for_a_model(capsys, tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("kind: training\nmodel: llama9-999b\nhardware: h100-sxm-80gb\ngpus: 8\nglobal_batch: 8\n"
+                    "seq_len: 1024\n")
+    code, _, err = run(capsys, ["run", str(path)])
+    assert code == 2 and f"{path}: unknown model id 'llama9-999b'" in err
+    # the same file given where a model belongs: one line naming the kind, not a wall of missing model fields
+    code, _, err = run(capsys, ["train", "--model", str(path), "--hardware", "h100-sxm-80gb", "--gpus", "8",
+                                "--global-batch", "8", "--seq-len", "8"])
+    assert code == 2 and "field 'kind' = 'training': this is not a model file (kind: model)" in err
+    assert "n_layers" not in err and err.count("\n") == 1

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from simulator.catalog.paths import check_stem
 from simulator.errors import DataFileError
+from simulator.vocab import SCENARIO_KINDS
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -108,8 +109,20 @@ def format_validation_error(path: Path | str, exc: ValidationError) -> str:
     return f"{path}: " + "; ".join(parts) + more
 
 
+def check_kind(cls: type[BaseModel], data: dict[str, Any], path: Path | str) -> None:
+    """A file of another kind (a scenario where a model belongs, say) is named as such in one line, before its fields
+    produce a wall of mismatches."""
+    field = cls.model_fields.get("kind")
+    expected = get_args(field.annotation) if field is not None else ()
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if len(expected) == 1 and kind is not None and kind != expected[0]:
+        run = "; run scenario files with `simulator run FILE`" if kind in (*SCENARIO_KINDS, "sweep", "cluster_scenario") else ""
+        raise DataFileError(f"{path}: field 'kind' = {kind!r}: this is not a {expected[0]} file (kind: {expected[0]}){run}")
+
+
 def validate_file(cls: type[BaseModel], data: dict[str, Any], path: Path | str) -> Any:
     """`data` validated against a file schema; DataFileError in one line; a shipped file's id must be its stem."""
+    check_kind(cls, data, path)
     try:
         obj = cls.model_validate(data)
     except ValidationError as exc:

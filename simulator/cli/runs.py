@@ -69,7 +69,7 @@ PRINTERS = {"training": _print_training, "inference": _print_inference, "serving
 
 def cmd_run(a: argparse.Namespace) -> int:
     scenario = sim.load_scenario(a.scenario)
-    result = sim.evaluate_scenario(scenario)
+    result = sim.evaluate_scenario(scenario, source=a.scenario)
     rec = result.to_record()
     if a.json:
         print(units.dumps_json(rec, default=str))

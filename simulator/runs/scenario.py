@@ -16,7 +16,7 @@ from simulator.cluster.metrics import ClusterResult
 from simulator.cluster.scenario import build_scenario, cluster_scenario_ids, scenario_data, scenario_path
 from simulator.core.inference import Deployment, InferenceResult, estimate_inference
 from simulator.core.training.result import TrainingResult
-from simulator.errors import DataFileError
+from simulator.errors import DataFileError, UnknownIdError
 from simulator.runs.schema import (
     ClusterRunScenario,
     DeploymentSpec,
@@ -107,15 +107,21 @@ def load_scenario(path: str | Path) -> BaseModel:
     return parse_scenario(data, str(p))
 
 
-def evaluate_scenario(scenario: BaseModel | dict[str, Any] | str | Path) -> Result:
+def evaluate_scenario(scenario: BaseModel | dict[str, Any] | str | Path, source: str | None = None) -> Result:
     """Run any scenario kind (a file path, a shipped cluster scenario id, a mapping or a parsed scenario) and return
-    its typed result (its `kind` says which)."""
+    its typed result (its `kind` says which). An unknown model or hardware id names the file (`source`)."""
     if isinstance(scenario, str | Path):
+        source = str(scenario)
         scenario = load_scenario(scenario)
     elif isinstance(scenario, dict):
         scenario = parse_scenario(scenario)
     _, runner = SCENARIO_RUNNERS[scenario.kind]  # type: ignore[attr-defined]
-    return runner(scenario)
+    try:
+        return runner(scenario)
+    except UnknownIdError as exc:
+        if source is None:
+            raise
+        raise UnknownIdError(f"{source}: {exc}") from None
 
 
 def run_scenario(scenario: BaseModel | dict[str, Any] | str | Path) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from simulator.errors import InfeasiblePlanError, PlanError
 from simulator.serving.config import ServingConfig
 from simulator.serving.simulation import simulate_serving
 from simulator.serving.workload import Workload, check_rate, make_workload, with_rate
-from simulator.vocab import CANDIDATE_TPS
+from simulator.vocab import CANDIDATE_PRECISIONS, CANDIDATE_TPS
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +181,7 @@ def candidate_deployments(model: TransformerSpec, hw: Accelerator, space: Candid
     sp = replace(space or CandidateSpace(), **overrides)
     precisions = sp.precisions
     if precisions is None:
-        precisions = tuple(p for p in ("bf16", "fp8", "int4") if QUANTIZATIONS[p].compute_dtype in hw.peak_flop_per_s)
+        precisions = tuple(p for p in CANDIDATE_PRECISIONS if QUANTIZATIONS[p].compute_dtype in hw.peak_flop_per_s)
     out, rejected = [], {}
     for prec, kv, tp, pp, ms in product(precisions, sp.kv_precisions, sp.tps, sp.pps, sp.max_seqs):
         dep = Deployment(tp=int(tp), pp=int(pp), precision=prec, kv_precision=kv, engine=sp.engine, max_seqs=ms)

@@ -13,7 +13,7 @@ import streamlit as st
 
 import simulator as sim
 from simulator import units, vocab
-from simulator.ui.common import catalog, cdf_frame, download_buttons, fmt_usd, guarded, show_error
+from simulator.ui.common import catalog, cdf_frame, download_buttons, fmt_usd, guarded, run_on_demand
 from simulator.vocab import POLICY_NAMES
 
 DEFAULT_SCENARIO = "mixed-fleet-serving"
@@ -44,6 +44,11 @@ def _simulate(kind: str, source: str, overrides: tuple, trace: bytes | None, pol
                                progress=lambda f: bar.progress(f, text=f"Simulated {f:.0%} ({policy})"))
     bar.empty()
     return res.summary, res.jobs, res.timeseries()
+
+
+def _scalars(summary: dict) -> dict:
+    """The summary's single values (per-pool figures and warnings left out): one table row."""
+    return {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -257,7 +262,7 @@ def _compare_policies(inp: dict) -> pd.DataFrame:
     for i, pol in enumerate(POLICY_NAMES):
         s, jobs, _ = _simulate(inp["kind"], inp["source"], inp["overrides"], inp["trace"], pol, inp["seed"],
                                inp["until_s"])
-        rows.append({"policy": pol, **{k: v for k, v in s.items() if not isinstance(v, (dict, list))}})
+        rows.append({"policy": pol, **_scalars(s)})
         waits.append(sim.window_waits(jobs, s))
         bar.progress((i + 1) / len(POLICY_NAMES), text=f"Simulated {i + 1} of {len(POLICY_NAMES)} policies")
     bar.empty()
@@ -268,21 +273,10 @@ def _comparison_section(inp: dict) -> None:
     st.subheader("Policies side by side")
     st.caption(f"The same scenario, settings and seed ({inp['seed']}) under each scheduling policy.")
     sig = (inp["kind"], inp["source"], inp["overrides"], inp["trace"], inp["seed"], inp["until_s"])
-    if st.button("Compare fifo, sjf, priority and easy", key="cl-compare-btn", type="primary"):
-        try:
-            st.session_state["cl-compare"] = (sig, _compare_policies(inp), None)
-        except Exception as exc:  # noqa: BLE001 - shown in the page
-            st.session_state["cl-compare"] = (sig, None, exc)
-    stored = st.session_state.get("cl-compare")
-    if stored is None:
+    label = f"Compare {', '.join(POLICY_NAMES[:-1])} and {POLICY_NAMES[-1]}"
+    df = run_on_demand("cl-compare", sig, label, _compare_policies, inp, running="Simulating each policy")
+    if df is None:
         return
-    if stored[0] != sig:
-        st.caption("The settings changed since the comparison: press the button to update it.")
-        return
-    if stored[2] is not None:
-        show_error(stored[2])
-        return
-    df = stored[1]
     view = pd.DataFrame({
         "policy": df["policy"], "utilization %": df["utilization"] * 100, "goodput %": df["goodput"] * 100,
         "started at once %": [100 * sim.started_at_once(w) for w in df["waits"]],
@@ -394,6 +388,7 @@ def render() -> None:
                "goodput, cost and energy come from the simulated run; job run times from the training core.")
     inp = _inputs()
     if inp is None:
+        st.info("Upload a valid cluster scenario YAML (see the message in the sidebar), or pick a shipped one.")
         return
     _header(inp)
     got = guarded(_simulate, inp["kind"], inp["source"], inp["overrides"], inp["trace"], inp["policy"], inp["seed"],
@@ -423,8 +418,7 @@ def render() -> None:
         c1, c2 = st.columns(2)
         c1.download_button("Time series (CSV)", ts.to_csv(index=False).encode(), "cluster_timeseries.csv", "text/csv",
                            key="cl-ts-csv")
-        c2.download_button("Summary (CSV)", pd.DataFrame([{k: v for k, v in s.items() if not isinstance(v, (dict, list))}])
-                           .to_csv(index=False).encode(), "cluster_summary.csv", "text/csv", key="cl-sum-csv")
+        c2.download_button("Summary (CSV)", pd.DataFrame([_scalars(s)]).to_csv(index=False).encode(), "cluster_summary.csv", "text/csv", key="cl-sum-csv")
         st.divider()
         _rent_vs_buy_section(inp, s)
     st.divider()

@@ -21,20 +21,30 @@ def _roofline(hw_ids: tuple[str, ...], dtype: str) -> pd.DataFrame:
     return sim.roofline_curves(hw_ids, dtype)
 
 
-def render() -> None:
-    st.title("Hardware")
+def _spec_section() -> bool:
+    """The spec table, each profile's sources and the downloads; False when the table cannot be built."""
     st.caption("Every accelerator profile shipped with the planner: datasheet figures (dense peaks only), links, "
-               "and the efficiency curves measured on kernels. Sources are listed per profile.")
+               "and the efficiency curves measured on kernels. Each profile's sources are listed below the table.")
     df = guarded(_spec_table)
     if df is None:
-        return
+        return False
     show = df.drop(columns=["sources"]).set_index("id")  # the id stays pinned while scrolling right
     st.dataframe(show.style.format(precision=2, na_rep="—", thousands=","), width="stretch",
                  column_config={"host_cpu": st.column_config.TextColumn("host_cpu", width="large")}, placeholder="—")
     st.caption("memory_GiB is the device memory as nvidia-smi reports it (an \"80 GB\" H100 shows 79.6 GiB); "
                "host_speed is the host CPU's speed over a DGX A100 host, which divides the serving-engine overheads "
                "measured there.")
+    with st.expander("Sources of each profile"):
+        for hw_id, sources in zip(df["id"], df["sources"], strict=True):
+            st.markdown(f"**{hw_id}**\n" + "\n".join(f"- {src}" for src in sources.split(" | ")))
     download_buttons(df, "hardware_profiles", "hw")
+    return True
+
+
+def render() -> None:
+    st.title("Hardware")
+    if not _spec_section():
+        return
 
     st.subheader("Roofline")
     ids = catalog()["hardware"]

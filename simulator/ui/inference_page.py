@@ -281,7 +281,7 @@ def _adopt_fleet(tp: int, precision: str, replicas: int) -> None:
 def _capacity_section(inp: dict) -> None:
     st.subheader("Cheapest deployment that holds the SLO")
     ttft, tpot = inp["slo"]
-    st.caption(f"Searches TP 1/2/4/8 x bf16/fp8/int4 on {inp['hw_id']}: the highest Poisson rate one replica holds "
+    st.caption(f"Searches TP {'/'.join(map(str, vocab.CANDIDATE_TPS))} x {'/'.join(vocab.CANDIDATE_PRECISIONS)} on {inp['hw_id']}: the highest Poisson rate one replica holds "
                f"with p99 TTFT <= {ttft:g} s and p99 TPOT <= {tpot * 1e3:g} ms (bisection over simulated runs), then "
                f"replicas for {inp['rate']:g} requests/s and their price. Takes a few seconds.")
     sig = (inp["model_id"], inp["model_text"], inp["hw_id"], inp["rate"], inp["slo"], inp["input_len"],

@@ -31,6 +31,10 @@ REASONS: dict[int, str] = {
 }
 
 
+# Where an iteration's time goes (the keys of prefill_breakdown_s and decode_breakdown_s).
+ITERATION_PARTS = ("linear", "attention", "elementwise", "tp_comm", "lm_head", "pp_comm", "overhead")
+
+
 def describe_reasons(code: int, detail: dict[int, str] | None = None) -> str:
     """The reasons in a bitmask, each followed by its `detail` text where one is given."""
     detail = detail or {}
@@ -75,7 +79,6 @@ def estimate_inference(model: TransformerSpec, hw: Accelerator, dep: Deployment,
     pre = iteration_time_s(model, hw, dep, prefill_tokens=batch * input_len,
                            prefill_pairs=batch * input_len * (input_len + 1) / 2.0, logits=batch)
     mid = iteration_time_s(model, hw, dep, decode_seqs=batch, decode_context_tokens=batch * (input_len + output_len / 2))
-    parts = ("linear", "attention", "elementwise", "tp_comm", "lm_head", "pp_comm", "overhead")
     rec = {
         "model": model.id, "hardware": hw.id, "tp": dep.tp, "pp": dep.pp, "ep": dep.ep, "gpus": dep.gpus,
         "precision": dep.precision, "kv_precision": dep.kv_precision, "engine": dep.profile.name,
@@ -92,7 +95,7 @@ def estimate_inference(model: TransformerSpec, hw: Accelerator, dep: Deployment,
         "workspace_bytes_per_gpu": mem.workspace_bytes_per_gpu,
         "kv_budget_bytes_per_gpu": mem.kv_budget_bytes_per_gpu,
         "memory_capacity_bytes": hw.hbm_bytes,
-        "prefill_breakdown_s": {k: float(pre[k]) for k in parts},
-        "decode_breakdown_s": {k: float(mid[k]) for k in parts},
+        "prefill_breakdown_s": {k: float(pre[k]) for k in ITERATION_PARTS},
+        "decode_breakdown_s": {k: float(mid[k]) for k in ITERATION_PARTS},
     }
     return InferenceResult(rec)
