@@ -112,3 +112,9 @@ def test_reported_latencies_follow_the_slo_percentile():
     p50, p99 = plans[50].best, plans[99].best
     assert p99["max_rate_per_unit_per_s"] < p50["max_rate_per_unit_per_s"] < p50["saturation_rate_per_unit_per_s"]
     assert p50["ttft_p50_s_at_max_rate"] <= 0.03 and p50["verified_ttft_p50_s"] <= 0.03
+
+
+@pytest.mark.parametrize("ttft, tpot", [(0.0, 0.1), (2.0, -1.0), (float("inf"), 0.1), (float("nan"), 0.1), ("2", 0.1)])
+def test_an_slo_refuses_targets_that_are_not_positive_finite_seconds(ttft, tpot):
+    with pytest.raises(PlanError, match="SLO targets must be positive, finite seconds"):
+        SLO(ttft, tpot)

@@ -10,6 +10,7 @@ are visited cheapest-bound first and skipped once their lower bound on cost exce
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
@@ -38,6 +39,11 @@ class SLO:
     ttft_s: float = 2.0
     tpot_s: float = 0.1
     percentile: float = 99.0
+
+    def __post_init__(self) -> None:
+        if not all(isinstance(v, numbers.Real) and 0 < v < math.inf for v in (self.ttft_s, self.tpot_s)):
+            raise PlanError(f"SLO targets must be positive, finite seconds, got TTFT {self.ttft_s!r}, "
+                            f"TPOT {self.tpot_s!r}")
 
     def check(self, summary: dict) -> bool:
         """True when the run finished every request, was not overloaded and met both targets."""
@@ -266,9 +272,7 @@ def _record(unit: Unit, search: RateSearch, demand: _Demand) -> dict:
 
 
 def _check_inputs(rate_per_s: float, slo: SLO, top: int) -> None:
-    check_rate(rate_per_s)
-    if not (slo.ttft_s > 0 and slo.tpot_s > 0 and math.isfinite(slo.ttft_s) and math.isfinite(slo.tpot_s)):
-        raise PlanError(f"SLO targets must be positive, finite seconds, got TTFT {slo.ttft_s!r}, TPOT {slo.tpot_s!r}")
+    check_rate(rate_per_s)  # the SLO checks its targets itself
     if isinstance(top, bool) or int(top) != top or top < 1:
         raise PlanError(f"top must be a whole number >= 1 (the cheapest plus alternatives), got {top!r}")
 

@@ -19,7 +19,6 @@ from simulator.ui.common import (
     model_picker,
     resolve_model,
     run_on_demand,
-    show_error,
     ui_message,
 )
 from simulator.ui.serving_view import serving_section
@@ -366,14 +365,9 @@ def _export_section(inp: dict) -> None:
 
 def _check_request_inputs(inp: dict) -> bool:
     """Rate and SLO must be positive: say so once, in words, and skip the parts that need them."""
-    ok = True
-    if not inp["rate"] > 0:
-        show_error(sim.PlanError(f"Request rate must be a positive number of requests per second, got {inp['rate']:g}"))
-        ok = False
-    if not (inp["slo"][0] > 0 and inp["slo"][1] > 0):
-        show_error(sim.PlanError("The p99 TTFT and TPOT targets must be positive"))
-        ok = False
-    return ok
+    rate_ok = guarded(sim.check_rate, inp["rate"]) is not None
+    slo_ok = guarded(sim.SLO, *inp["slo"]) is not None
+    return rate_ok and slo_ok
 
 
 def render() -> None:
