@@ -89,16 +89,20 @@ class PlanGrid:
         return PlanGrid(**{k: np.broadcast_to(a, (n,)).copy() for k, a in arrays.items()})
 
 
-def single_plan(*, tp: int = 1, pp: int = 1, dp: int = 1, cp: int = 1, ep: int = 1, micro_batch: int = 1,
+def encode_plan(*, tp: int = 1, pp: int = 1, dp: int = 1, cp: int = 1, ep: int = 1, micro_batch: int = 1,
                 zero: int = 0, recompute: str = "none", vpp: int = 1, precision: str = "bf16",
-                sequence_parallel: bool | None = None) -> PlanGrid:
-    """A grid of length 1 from keyword values (strings for enumerated fields)."""
+                sequence_parallel: bool | None = None) -> dict[str, int]:
+    """One plan as the integer columns of a PlanGrid (enumerated fields as indices; sequence parallelism defaults
+    to on with tensor parallelism)."""
     sp = (tp > 1) if sequence_parallel is None else sequence_parallel
-    return PlanGrid.from_columns(
-        tp=[tp], pp=[pp], dp=[dp], cp=[cp], ep=[ep], micro_batch=[micro_batch], zero=[zero],
-        recompute=[RECOMPUTE.index(recompute)], vpp=[vpp], precision=[PRECISIONS.index(precision)],
-        sequence_parallel=[int(sp)],
-    )
+    return {"tp": int(tp), "pp": int(pp), "dp": int(dp), "cp": int(cp), "ep": int(ep), "micro_batch": int(micro_batch),
+            "zero": int(zero), "recompute": RECOMPUTE.index(recompute), "vpp": int(vpp),
+            "precision": PRECISIONS.index(precision), "sequence_parallel": int(sp)}
+
+
+def single_plan(**plan: Any) -> PlanGrid:
+    """A grid of length 1 from keyword values (strings for enumerated fields; encode_plan's defaults)."""
+    return PlanGrid.from_columns(**{k: [v] for k, v in encode_plan(**plan).items()})
 
 
 def structural_reasons(grid: PlanGrid, model: TransformerSpec, global_batch: int, seq_len: int,

@@ -3,7 +3,7 @@ record of one plan (the JSON contract of `simulator train`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from simulator.core.checks import check_positive
@@ -15,7 +15,7 @@ from simulator.core.plans import (
     TP_REASONS,
     PlanGrid,
     describe_reasons,
-    single_plan,
+    encode_plan,
     structural_reasons,
 )
 from simulator.core.training.options import TrainingOptions, resolve_framework
@@ -97,9 +97,8 @@ def plan_columns(model: TransformerSpec, hw: Accelerator, gpus: int, p: PlanArgs
     precision (PlanError when they fail)."""
     dp, vpp = _check_args(model, gpus, p)
     hw.peak("fp8" if p.precision == "fp8" else "bf16")  # a clear error when the device lacks the dtype
-    grid = single_plan(tp=p.tp, pp=p.pp, dp=dp, cp=p.cp, ep=p.ep, micro_batch=p.micro_batch, zero=p.zero,
+    return encode_plan(tp=p.tp, pp=p.pp, dp=dp, cp=p.cp, ep=p.ep, micro_batch=p.micro_batch, zero=p.zero,
                        recompute=p.recompute, vpp=vpp, precision=p.precision, sequence_parallel=p.sequence_parallel)
-    return {f.name: int(getattr(grid, f.name)[0]) for f in fields(grid)}
 
 
 def _impossible(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, code: int, options: TrainingOptions,
