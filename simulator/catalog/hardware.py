@@ -25,6 +25,10 @@ def _link(d: Any) -> Link:
         bus_efficiency=d.bus_efficiency,
         regimes=tuple((r.latency_s, r.bus_efficiency) for r in (d.regimes or ())),
         overlap_compute_penalty=d.overlap_compute_penalty,
+        in_network=(d.in_network.latency_s, d.in_network.bus_efficiency) if d.in_network else None,
+        tree_hop_latency_s=d.tree_hop_latency_s,
+        tree_chunk_bytes=d.tree_chunk_bytes,
+        alltoall_efficiency=d.alltoall_efficiency,
     )
 
 

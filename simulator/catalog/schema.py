@@ -117,6 +117,17 @@ class Link(Strict):
     # Optional: fitted small/medium/large-message regimes (latency_s, bus_efficiency pairs) and their sources.
     regimes: list[CollectiveRegime] | None = None
     regimes_fitted_on: list[str] | None = None
+    # Optional: in-network all-reduce (NVLS on the NVSwitch, SHARP on the scale-out switch) as one regime whose
+    # bus_efficiency is algbw / bandwidth (simulator.core.comm); absent = the fabric has none.
+    in_network: CollectiveRegime | None = None
+    # Optional: latency of one level of NCCL's tree between domains (absent: hop_latency_s).
+    tree_hop_latency_s: float | None = Field(default=None, ge=0)
+    # Optional: bytes of one pipeline chunk of that tree (each level waits for one chunk to arrive).
+    tree_chunk_bytes: float = Field(default=0.0, ge=0)
+    # Optional: all-to-all busbw over bandwidth at large sizes (absent: bus_efficiency).
+    alltoall_efficiency: float | None = Field(default=None, gt=0, le=1.2)
+    # Where the optional collective fields above come from.
+    collectives_fitted_on: list[str] | None = None
 
 
 class Host(Strict):

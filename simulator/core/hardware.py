@@ -18,6 +18,11 @@ class Link:
     # fitted (latency_s, bus_efficiency) regimes; a collective takes the fastest (like NCCL's protocols)
     regimes: tuple[tuple[float, float], ...] = ()
     overlap_compute_penalty: float = 0.0  # share of compute lost while a collective here overlaps compute
+    # in-network all-reduce (NVLS on NVSwitch, SHARP on the scale-out switch): (latency_s, algbw / bandwidth)
+    in_network: tuple[float, float] | None = None
+    tree_hop_latency_s: float | None = None  # per level of NCCL's tree across domains (None: hop_latency_s)
+    tree_chunk_bytes: float = 0.0  # pipeline chunk of that tree: each level also waits for one chunk to arrive
+    alltoall_efficiency: float | None = None  # all-to-all busbw / bandwidth at large sizes (None: bus_efficiency)
 
 
 @dataclass(frozen=True, slots=True)
