@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from simulator.calibrate import fit as F
 from simulator.calibrate.kernels import DTYPE_BYTES, attention_bytes, attention_flop
-from simulator.core import roofline
+from simulator.core import comm, roofline
 from simulator.core.hardware import Accelerator
 from simulator.errors import SimulatorError
 from simulator.vocab import COLLECTIVE_OPS, KERNEL_DTYPES, KERNEL_OPS
@@ -81,16 +78,27 @@ def _collective(hw: Accelerator, op: str, bytes_: float, gpus: int, scope: str |
     elif scope == "intra" and n_ranks > domain:
         raise SimulatorError(f"{n_ranks} ranks do not fit in one scale-up domain of {hw.id} ({domain} GPUs); "
                              f"use --scope inter or --gpus {domain} or fewer")
-    link = hw.intra if scope == "intra" else hw.inter
-    regimes = list(link.regimes) or None
-    t = float(F.regime_time_s(op, np.asarray(float(n_ranks)), np.asarray(bytes_), link, regimes))
+    if op == "sendrecv":
+        link = hw.intra if scope == "intra" else hw.inter
+        t = float(comm.sendrecv_s(bytes_, link))
+        t_fixed = float(comm.sendrecv_s(1.0, link))
+        peak, g, regimes = link.bandwidth_bytes_per_s, 1.0, bool(link.regimes)
+    else:
+        # the shared collective functions (training and inference call the same ones): a group inside one
+        # domain, one rank per domain (--scope inter on few ranks), or packed domains across the network
+        stride = 1.0 if scope == "intra" or n_ranks > domain else float(domain)
+        g = float(comm.ranks_per_node(n_ranks, stride, hw))
+        t = float(comm.collective_s(op, float(n_ranks), bytes_, stride, hw))
+        # the fixed part: the same model at a 1-byte message (latency + hops of the fastest algorithm)
+        t_fixed = float(comm.collective_s(op, float(n_ranks), 1.0, stride, hw))
+        inter = g * hw.inter.bandwidth_bytes_per_s
+        peak = hw.intra.bandwidth_bytes_per_s if g >= n_ranks else (min(hw.intra.bandwidth_bytes_per_s, inter) if g > 1 else inter)
+        regimes = bool(hw.intra.regimes if g > 1 else hw.inter.regimes)
     algbw = bytes_ / t
     busbw = algbw * BUS_FACTOR[op](n_ranks)
-    # the fixed part: the same model at a 1-byte message (latency + hops of the fastest regime)
-    t_fixed = float(F.regime_time_s(op, np.asarray(float(n_ranks)), np.asarray(1.0), link, regimes))
     return {"bytes": bytes_, "gpus": n_ranks, "scope": scope, "time_s": t, "achieved_bytes_per_s": algbw,
-            "bus_bytes_per_s": busbw, "efficiency": busbw / link.bandwidth_bytes_per_s,
-            "bound": "network" if t - t_fixed >= t_fixed else "latency", "regimes_applied": bool(regimes)}
+            "bus_bytes_per_s": busbw, "efficiency": busbw / peak,
+            "bound": "network" if t - t_fixed >= t_fixed else "latency", "regimes_applied": regimes}
 
 
 def predict_kernel(hw: Accelerator, op: str, *, m: int = 0, n: int = 0, k: int = 0, dtype: str = "bf16",
