@@ -31,6 +31,7 @@ validate: $(STAMP)
 	$(PY) benchmarks/validate_inference.py
 	$(PY) benchmarks/validate_cluster.py
 	$(PY) benchmarks/validate_kernels.py
+	$(PY) benchmarks/validate_collectives.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_search.py
