@@ -5,7 +5,7 @@ VENV ?= $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),.venv)
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: app test lint bench validate install clean
+.PHONY: app test lint bench validate fit-stacks install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ validate: $(STAMP)
 	$(PY) benchmarks/validate_cluster.py
 	$(PY) benchmarks/validate_kernels.py
 	$(PY) benchmarks/validate_collectives.py
+
+# refit each stack's compute scale and step overhead on the shipped published runs and rewrite the error bands
+# (workloads/stacks/*.yaml, workloads/stacks/error_bands.csv); tests/test_validation.py checks they are current
+fit-stacks: $(STAMP)
+	$(PY) -m simulator.validation.bands
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_search.py

@@ -33,7 +33,9 @@ LINK_SCOPES: tuple[LinkScope, ...] = get_args(LinkScope)
 # ---------------------------------------------------------------- training plans
 Precision = Literal["bf16", "fp16", "fp8"]  # GEMM precision of a training plan (activations stay 16-bit)
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
-Recompute = Literal["none", "selective", "full"]  # activation recomputation (Korthikanti et al. 2022)
+# activation recomputation: Korthikanti et al. 2022 selective (attention core) and full; torchtitan's op-level
+# selective checkpointing (every other matmul output saved)
+Recompute = Literal["none", "selective", "full", "op"]
 RECOMPUTE: tuple[Recompute, ...] = get_args(Recompute)
 PipelineSchedule = Literal["1f1b", "interleaved"]
 PP_SCHEDULES: tuple[PipelineSchedule, ...] = get_args(PipelineSchedule)
@@ -43,8 +45,8 @@ AttentionKernel = Literal["flash", "flash1", "unfused"]  # FA2/FA3, FA1 or its T
 ATTENTION_KERNELS: tuple[AttentionKernel, ...] = get_args(AttentionKernel)
 GradReduce = Literal["fp32", "bf16"]  # dtype gradients are accumulated and reduced in
 GRAD_REDUCE: tuple[GradReduce, ...] = get_args(GradReduce)
-FrameworkName = Literal["standard", "deepspeed-zero3-2021"]  # keys of core.training.options.FRAMEWORKS
-FRAMEWORK_NAMES: tuple[FrameworkName, ...] = get_args(FrameworkName)
+PipelineScheduleAll = Literal["1f1b", "interleaved", "gpipe", "zb"]  # what a stack file may list (zb: zero bubble)
+DEFAULT_STACK = "megatron-core"  # the stack the hardware profiles were set on (workloads/stacks/)
 Objective = Literal["time", "cost"]  # rank plans by wall time or by dollars per token
 OBJECTIVES: tuple[Objective, ...] = get_args(Objective)
 
@@ -91,5 +93,5 @@ ScenarioKind = Literal["training", "cluster", "inference", "serving"]
 SCENARIO_KINDS: tuple[ScenarioKind, ...] = get_args(ScenarioKind)
 SweepEngine = Literal["local", "dask"]
 SWEEP_ENGINES: tuple[SweepEngine, ...] = get_args(SweepEngine)
-ListWhat = Literal["hardware", "models", "prices", "scenarios"]  # what `simulator list` lists
+ListWhat = Literal["hardware", "models", "stacks", "prices", "scenarios"]  # what `simulator list` lists
 LIST_WHAT: tuple[ListWhat, ...] = get_args(ListWhat)

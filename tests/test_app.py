@@ -37,12 +37,17 @@ def test_training_page_reacts_to_token_budget_and_model():
     assert "llama3.1-8b" not in days and _metric(at, "GPU-hours")
 
 
-def test_training_page_framework_choice_runs():
+def test_training_page_stack_choice_changes_the_estimate_and_shows_its_band():
+    import simulator as sim
+
     at = page("training_page").run()
-    choice = next(s for s in at.sidebar.selectbox if s.label == "ZeRO-3 / FSDP collectives")
-    assert choice.options == ["standard", "deepspeed-zero3-2021"]
-    choice.set_value("deepspeed-zero3-2021").run()
-    assert not at.exception and _metric(at, "Wall-clock")
+    days = _metric(at, "Wall-clock")
+    choice = next(s for s in at.sidebar.selectbox if s.label == "Software stack")
+    assert set(sim.stack_ids()) <= {o.split()[0] for o in choice.options}
+    choice.set_value("torchtitan").run()
+    assert not at.exception and _metric(at, "Wall-clock") != days
+    assert any("torch.compile" == c.label for c in at.sidebar.checkbox)
+    assert any("Stack torchtitan" in c.value and "percentile" in c.value for c in at.caption)
 
 
 def test_training_page_explains_when_nothing_fits():

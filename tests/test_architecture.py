@@ -79,7 +79,7 @@ def test_every_registry_is_keyed_by_its_enumeration():
     assert tuple(sim.QUANTIZATIONS) == vocab.QUANTIZATION_NAMES
     assert tuple(sim.KV_BYTES) == vocab.KV_PRECISIONS
     assert tuple(sim.ROUTERS) == vocab.ROUTER_NAMES
-    assert tuple(sim.FRAMEWORKS) == vocab.FRAMEWORK_NAMES
+    assert vocab.DEFAULT_STACK in sim.stack_ids()
     assert tuple(POLICIES) == vocab.POLICY_NAMES and set(QUEUE_ORDER) == set(vocab.POLICY_NAMES)
     assert set(SCENARIO_RUNNERS) == set(vocab.SCENARIO_KINDS)
 

@@ -230,28 +230,58 @@ ZERO3 = ["train", "--model", "llama2-13b", "--hardware", "a100-sxm-80gb", "--gpu
          "--seq-len", "4096", "--zero", "3", "--recompute", "full", "--json"]
 
 
-def test_framework_flag_changes_zero3_comm_and_names_bad_values(capsys):
+def test_stack_flag_changes_the_estimate_prints_the_stack_and_names_bad_values(capsys):
     code, out, err = run(capsys, ZERO3)
     assert code == 0, err
-    standard = json.loads(out)
-    code, out, err = run(capsys, ZERO3 + ["--framework", "deepspeed-zero3-2021"])
+    default = json.loads(out)
+    assert default["stack"] == "megatron-core" and default["error_band"]["family"].startswith("megatron-core|ampere")
+    code, out, err = run(capsys, ZERO3 + ["--stack", "deepspeed-2021"])
     assert code == 0, err
     deepspeed = json.loads(out)
-    assert deepspeed["breakdown"]["dp_comm"] > 10 * standard["breakdown"]["dp_comm"]
-    code, _, err = run(capsys, ZERO3 + ["--framework", "nope"])
-    assert code == 2 and "--framework 'nope'" in err and "deepspeed-zero3-2021" in err and "Traceback" not in err
+    assert deepspeed["stack"] == "deepspeed-2021"
+    assert deepspeed["breakdown"]["dp_comm"] > 10 * default["breakdown"]["dp_comm"]
+    code, _, err = run(capsys, ZERO3 + ["--stack", "nope"])
+    assert code == 2 and "unknown stack 'nope'" in err and "torchtitan" in err and "Traceback" not in err
+    assert err.count("\n") == 1
+    code, out, err = run(capsys, ZERO3[:-1])
+    assert code == 0 and "stack           megatron-core" in out and "percentile" in out
 
 
-def test_scenario_framework_option(tmp_path, capsys):
+def test_stack_refuses_a_plan_it_cannot_run(capsys):
+    code, _, err = run(capsys, ZERO3 + ["--stack", "llm-foundry", "--pp", "2"])
+    assert code == 2 and "stack llm-foundry cannot run" in err and "no pipeline parallelism" in err
+    assert "Traceback" not in err
+    code, _, err = run(capsys, ZERO3 + ["--stack", "nemo", "--compile"])
+    assert code == 2 and "stack nemo has no torch.compile" in err
+
+
+def test_bad_stack_file_names_the_field(tmp_path, capsys):
+    import yaml
+
+    data = yaml.safe_load(open("workloads/stacks/torchtitan.yaml"))
+    data["id"] = "mine"
+    del data["figures"]["step_overhead_s"]["source"]
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(data))
+    code, _, err = run(capsys, ZERO3 + ["--stack", str(path)])
+    assert code == 2 and "figures.step_overhead_s.source" in err and "Traceback" not in err
+    del data["figures"]["compute_efficiency_scale"]
+    path.write_text(yaml.safe_dump(data))
+    code, _, err = run(capsys, ZERO3 + ["--stack", str(path)])
+    assert code == 2 and "compute_efficiency_scale" in err
+
+
+def test_scenario_stack(tmp_path, capsys):
     base = ("schema_version: 1\nkind: training\nmodel: llama2-13b\nhardware: a100-sxm-80gb\ngpus: 64\n"
             "global_batch: 64\nseq_len: 4096\nplan: {zero: 3, recompute: full}\n")
     good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
-    good.write_text(base + "options: {framework: deepspeed-zero3-2021}\n")
-    bad.write_text(base + "options: {framework: nope}\n")
+    good.write_text(base + "stack: torchtitan\noptions: {compile: true}\n")
+    bad.write_text(base + "stack: nope\n")
     code, out, err = run(capsys, ["run", str(good), "--json"])
     assert code == 0, err
+    assert json.loads(out)["stack"] == "torchtitan+compile"
     code, _, err = run(capsys, ["run", str(bad), "--json"])
-    assert code == 2 and "options.framework" in err and "Traceback" not in err
+    assert code == 2 and "unknown stack 'nope'" in err and "Traceback" not in err
 
 
 def test_searched_scenario_plan_reruns_as_a_fixed_plan(tmp_path, capsys):

@@ -83,8 +83,12 @@ def test_collective_scope_follows_the_group_size(capsys: pytest.CaptureFixture[s
     rc, node = run(capsys, "--hardware", "h100-sxm-80gb", "--op", "allgather", "--bytes", "1e9", "--gpus", "8")
     assert rc == 0 and node["scope"] == "intra"
     rc, wide = run(capsys, "--hardware", "h100-sxm-80gb", "--op", "allgather", "--bytes", "1e9", "--gpus", "1024")
-    assert rc == 0 and wide["scope"] == "inter" and wide["time_s"] > 5 * node["time_s"]
-    assert wide["efficiency"] == pytest.approx(wide["bus_bytes_per_s"] / hw.inter.bandwidth_bytes_per_s)
+    # across 128 nodes the NIC, not NVLink, carries each GPU's slice: about 2x the in-node time, as p5 data at 256
+    # ranks shows (simulator/validation/data/collectives_reference.csv)
+    assert rc == 0 and wide["scope"] == "inter" and wide["time_s"] > 1.5 * node["time_s"]
+    # packed domains: the pipelined ring runs at the smaller of NVLink and the node's NICs (8 x 50 GB/s)
+    peak = min(hw.intra.bandwidth_bytes_per_s, hw.scale_up_domain_gpus * hw.inter.bandwidth_bytes_per_s)
+    assert wide["efficiency"] == pytest.approx(wide["bus_bytes_per_s"] / peak) and 0.3 < wide["efficiency"] < 1.0
     assert cli.main(["kernel", "--hardware", "h100-sxm-80gb", "--op", "allgather", "--bytes", "1e9", "--gpus", "16",
                      "--scope", "intra"]) == 2
     assert "do not fit in one scale-up domain" in capsys.readouterr().err

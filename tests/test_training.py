@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator import TrainingOptions, evaluate, load_hardware, load_model, single_plan
+from simulator import TrainingOptions, estimate_training, evaluate, load_hardware, load_model, load_stack, single_plan
 from simulator.core import comm
 from simulator.core.hardware import GemmCurve
 from simulator.core.plans import PlanGrid
 from simulator.core.roofline import soft_roofline_s
-from simulator.core.training import FRAMEWORKS, Framework
+from simulator.core.training import Stack
 from simulator.validation import DATA_DIR
 from simulator.validation.training import _model_for
 
@@ -107,45 +107,108 @@ def test_zero3_pays_for_expert_and_dense_gathers():
     assert no_overlap["dp_comm"] > z3["dp_comm"]
 
 
-def test_framework_terms_by_hand():
-    """A framework with its own gather path: per micro-batch, the other ranks' (n-1)/n of the 16-bit stage
+def test_stack_zero3_terms_by_hand():
+    """A stack with its own gather path: per micro-batch, the other ranks' (n-1)/n of the 16-bit stage
     weights over zero3_bytes_per_s plus zero3_rank_layer_s per layer for each other rank, nothing hidden;
     alone on one GPU there is nothing to gather."""
-    fw = Framework("test", zero3_overlap=False, zero3_bytes_per_s=10e9, zero3_rank_layer_s=1e-4)
+    st = Stack("test", fsdp_overlap=False, zero3_bytes_per_s=10e9, zero3_rank_layer_s=1e-4)
     m = load_model("llama2-13b")
-    o = TrainingOptions(seq_len=4096, global_batch=64, framework=fw)
+    o = TrainingOptions(seq_len=4096, global_batch=64, stack=st)
     r = _eval("llama2-13b", options=o, dp=16, zero=3, micro_batch=1)  # 4 micro-batches
     stage_weight_bytes = 2.0 * m.total_params()
     expected = 4 * (stage_weight_bytes * 15 / 16 / 10e9 + 1e-4 * m.n_layers * 15)
     assert r["dp_comm"] == pytest.approx(expected, rel=0.01)
-    alone = _eval("llama2-13b", options=TrainingOptions(seq_len=4096, global_batch=4, framework=fw), dp=1, zero=3)
+    alone = _eval("llama2-13b", options=TrainingOptions(seq_len=4096, global_batch=4, stack=st), dp=1, zero=3)
     assert alone["dp_comm"] == 0.0
 
 
-def test_framework_changes_only_zero3_plans():
+def test_deepspeed_2021_changes_only_zero3_plans():
     std = TrainingOptions(seq_len=4096, global_batch=64)
-    ds = TrainingOptions(seq_len=4096, global_batch=64, framework="deepspeed-zero3-2021")
+    ds = TrainingOptions(seq_len=4096, global_batch=64, stack=replace(load_stack("deepspeed-2021"),
+                                                                        zero_stages=(0, 1, 2, 3)))
     for zero in (0, 1, 2):
-        assert _eval("llama2-13b", options=ds, dp=16, zero=zero)["step_time_s"] == \
-            _eval("llama2-13b", options=std, dp=16, zero=zero)["step_time_s"]
+        assert _eval("llama2-13b", options=ds, dp=16, zero=zero)["step_time_s"] == pytest.approx(
+            _eval("llama2-13b", options=replace(std, attention_kernel="unfused"), dp=16, zero=zero)["step_time_s"])
     assert _eval("llama2-13b", options=ds, dp=16, zero=3)["step_time_s"] > \
-        _eval("llama2-13b", options=std, dp=16, zero=3)["step_time_s"]
+        _eval("llama2-13b", options=replace(std, attention_kernel="unfused"), dp=16, zero=3)["step_time_s"]
 
 
-def test_unknown_framework_is_a_plan_error_and_scenarios_know_every_framework():
-    from typing import get_args
+def test_step_overhead_is_added_once_per_step_and_shown():
+    base = Stack()
+    slow = Stack(step_overhead_s=0.25)
+    a = _eval("llama2-7b", options=TrainingOptions(seq_len=4096, global_batch=64, stack=base), dp=8)
+    b = _eval("llama2-7b", options=TrainingOptions(seq_len=4096, global_batch=64, stack=slow), dp=8)
+    assert b["step_time_s"] - a["step_time_s"] == pytest.approx(0.25)
+    assert b["overhead"] == 0.25 and a["overhead"] == 0.0
 
-    from simulator.core.training.estimate import make_options
+
+def test_compute_scale_slows_compute_not_communication():
+    half = Stack(compute_efficiency_scale=0.5)
+    a = _eval("llama2-7b", options=TrainingOptions(seq_len=4096, global_batch=64), dp=8, zero=1)
+    b = _eval("llama2-7b", options=TrainingOptions(seq_len=4096, global_batch=64, stack=half), dp=8, zero=1)
+    assert 1.6 < b["compute"] / a["compute"] < 2.05  # GEMMs and attention slow down; memory-bound kernels do not
+    assert b["optimizer"] == a["optimizer"]
+
+
+def test_stack_rules_refuse_what_the_stack_lacks():
+    """A plan a stack cannot run carries the stack reason in a grid and is refused with the stack named alone."""
+    from simulator.core.plans import STACK_LACKS
     from simulator.errors import PlanError
-    from simulator.runs.schema import TrainingOptionsSpec
 
-    with pytest.raises(PlanError, match="--framework 'deepspeed' is not one of standard"):
-        make_options(4096, 64, framework="deepspeed")
-    with pytest.raises(PlanError, match="--framework"):
-        make_options(4096, 64, framework=["standard"])
-    with pytest.raises(PlanError, match="--framework 'nope'"):  # straight into the vectorised core too
-        _eval("llama2-13b", options=TrainingOptions(seq_len=4096, global_batch=64, framework="nope"), dp=16)
-    assert set(get_args(TrainingOptionsSpec.model_fields["framework"].annotation)) == set(FRAMEWORKS)
+    titan = load_stack("torchtitan")
+    r = _eval("llama2-7b", options=TrainingOptions(seq_len=4096, global_batch=64, stack=titan), dp=8, zero=1)
+    assert int(r["reason"]) & STACK_LACKS
+    with pytest.raises(PlanError, match="stack llm-foundry cannot run .*pipeline"):
+        estimate_training("llama2-7b", "h100-sxm-80gb", 16, global_batch=64, seq_len=4096, pp=2,
+                          stack="llm-foundry")
+    with pytest.raises(PlanError, match="no torch.compile"):
+        estimate_training("llama2-7b", "h100-sxm-80gb", 8, global_batch=64, seq_len=4096, stack="nemo", compile=True)
+    with pytest.raises(PlanError, match="no fp8 recipe 'rowwise'; it offers delayed, current"):
+        estimate_training("llama2-7b", "h100-sxm-80gb", 8, global_batch=64, seq_len=4096, precision="fp8",
+                          stack="megatron-core", fp8_recipe="rowwise")
+
+
+def test_fsdp_with_pipeline_runs_where_the_stack_offers_it():
+    """torchtitan and Llama 3 run FSDP with pipeline stages; Megatron-Core (no FSDP+PP) refuses it by name."""
+    from simulator.errors import PlanError
+
+    rec = estimate_training("llama3.1-70b", "h100-sxm-80gb", 256, global_batch=64, seq_len=8192, tp=8, pp=4, zero=3,
+                            recompute="full", stack="torchtitan").record
+    assert rec["feasible"] and rec["stack"] == "torchtitan"
+    # the stage stays unsharded across its micro-batches: 16-bit weights and gradients of the stage on top of shards
+    stage_params = load_model("llama3.1-70b").total_params() / (4 * 8)
+    assert rec["memory_breakdown"]["weights"] > 2.0 * stage_params * 0.9
+    with pytest.raises(PlanError, match="stack megatron-core cannot run ZeRO-3/FSDP together with pipeline"):
+        estimate_training("llama3.1-70b", "h100-sxm-80gb", 64, global_batch=64, seq_len=8192, pp=4, zero=3,
+                          stack="megatron-core")
+
+
+def test_op_level_checkpointing_sits_between_none_and_full():
+    """torchtitan's op-level SAC stores less than no recompute and more than full, and recomputes in between."""
+    o = TrainingOptions(seq_len=8192, global_batch=16, stack=load_stack("torchtitan"))
+    none, op, full = (_eval("llama3.1-8b", options=o, dp=8, zero=3, recompute=r) for r in ("none", "op", "full"))
+    assert full["activations"] < op["activations"] < none["activations"]
+    assert none["recompute"] == 0.0 < op["recompute"] < full["recompute"]
+
+
+def test_compile_fuses_elementwise_work():
+    eager = TrainingOptions(seq_len=8192, global_batch=16, stack=load_stack("torchtitan"))
+    compiled = TrainingOptions(seq_len=8192, global_batch=16, stack=load_stack("torchtitan", compile=True))
+    a = _eval("llama3.1-8b", options=eager, dp=8, zero=3, recompute="none")
+    b = _eval("llama3.1-8b", options=compiled, dp=8, zero=3, recompute="none")
+    assert b["compute"] < a["compute"]
+
+
+def test_pipeline_peak_is_the_heavier_of_first_and_last_stage():
+    """With pp > 1 the first stage holds pp micro-batches of activations and no logits, the last one micro-batch
+    and the logits: the peak is the larger, not their sum."""
+    o = TrainingOptions(seq_len=4096, global_batch=64)
+    r = _eval("llama2-7b", options=o, pp=4, dp=2, micro_batch=1, recompute="none")
+    flat = _eval("llama2-7b", options=o, pp=1, dp=8, micro_batch=1, recompute="none")
+    logits = 4096 * 32000 * 6.0
+    per_stage_layers = r["activations"] / 4  # 4 micro-batches in flight on the first stage, a quarter of the layers
+    assert r["activations"] + r["buffers"] < per_stage_layers * 4 + logits + 1  # not both
+    assert flat["buffers"] == pytest.approx(logits)
 
 
 def _no_contention(hw):
@@ -276,8 +339,8 @@ def test_deepspeed_zero3_gathers_matrices_not_blocks():
     largest matrix, the 4h^2 MLP projection: the buffers differ by 2 x 2 B x 8h^2 (biases and norms aside)."""
     h = load_model("megatron-530b").d_model
     plan = dict(tp=1, pp=1, dp=640, micro_batch=4, zero=3, recompute="full")
-    std, ds = (_eval("megatron-530b", A100, 2048, 2560, TrainingOptions(seq_len=2048, global_batch=2560, framework=f),
-                     **plan) for f in ("standard", "deepspeed-zero3-2021"))
+    std, ds = (_eval("megatron-530b", A100, 2048, 2560, TrainingOptions(seq_len=2048, global_batch=2560, stack=f),
+                     **plan) for f in (Stack(), load_stack("deepspeed-2021")))
     assert std["buffers"] - ds["buffers"] == pytest.approx(2 * 2 * 8 * h * h, rel=1e-3)
     assert std["step_time_s"] != ds["step_time_s"] and ds["memory_per_gpu_bytes"] < std["memory_per_gpu_bytes"]
 

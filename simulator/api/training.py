@@ -6,10 +6,12 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from simulator.catalog import load_hardware, load_model, load_price_book
+from simulator.catalog import load_hardware, load_model, load_price_book, load_stack
+from simulator.catalog.bands import error_band
 from simulator.core import cost as cost_mod
 from simulator.core.checks import check_positive
 from simulator.core.cost import PriceBook
@@ -17,12 +19,20 @@ from simulator.core.hardware import Accelerator
 from simulator.core.model import TransformerSpec
 from simulator.core.search import SearchResult, pareto_front, search_plans
 from simulator.core.training.estimate import PlanArgs, estimate_plan, make_options
+from simulator.core.training.options import TrainingOptions
 from simulator.core.training.result import TrainingResult
 from simulator.errors import PlanError
 from simulator.vocab import COST_OPTIONS, OBJECTIVES, PRECISIONS
 
 ModelRef = str | Path | TransformerSpec  # a shipped id, a YAML path or the object itself
 HardwareRef = str | Path | Accelerator
+
+
+def training_options(seq_len: int, global_batch: int, **kw: Any) -> TrainingOptions:
+    """TrainingOptions from user values, the stack given by id or path (`stack`, None: the default stack) with its
+    `compile` and `fp8_recipe` choices; PlanError/UnknownIdError naming what is wrong."""
+    stack = load_stack(kw.pop("stack", None), compile=kw.pop("compile", None), fp8_recipe=kw.pop("fp8_recipe", None))
+    return make_options(seq_len, global_batch, stack=stack, **kw)
 
 
 def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, global_batch: int, seq_len: int,
@@ -41,9 +51,24 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
     hw = load_hardware(hardware)
     plan = PlanArgs(tp=tp, pp=pp, cp=cp, ep=ep, dp=dp, micro_batch=micro_batch, zero=zero, recompute=recompute,
                     precision=precision, pp_schedule=pp_schedule, vpp=vpp, sequence_parallel=sequence_parallel)
-    options = make_options(seq_len, global_batch, **option_kw)
-    return estimate_plan(m, hw, gpus, plan, options, book=load_price_book(price_book), train_tokens=train_tokens,
-                         purchase=purchase)
+    options = training_options(seq_len, global_batch, **option_kw)
+    res = estimate_plan(m, hw, gpus, plan, options, book=load_price_book(price_book), train_tokens=train_tokens,
+                        purchase=purchase)
+    rec = dict(res.record)
+    return TrainingResult({**rec, **band_fields(rec, options.stack.id)})
+
+
+def band_fields(rec: dict[str, Any], stack_id: str) -> dict[str, Any]:
+    """The error band of a training record (catalog.bands.error_band) and the step-time and throughput ranges it
+    gives: published runs of the family ran between step_time_range_s (10th-90th percentile)."""
+    band = error_band("training", stack_id, str(rec["hardware"]), int(rec["gpus"]))
+    out: dict[str, Any] = {"error_band": band}
+    step = rec.get("step_time_s")
+    if band["low"] is not None and step:
+        out["step_time_range_s"] = [step * (1.0 + band["low"]), step * (1.0 + band["high"])]
+        out["tokens_per_s_per_gpu_range"] = [rec["tokens_per_s_per_gpu"] / (1.0 + band["high"]),
+                                             rec["tokens_per_s_per_gpu"] / (1.0 + band["low"])]
+    return out
 
 
 def _as_list(value: Any, scalar: tuple[type, ...]) -> list[Any]:
@@ -89,12 +114,13 @@ def plan_training(model: ModelRef, hardware: HardwareRef, gpus: int | Iterable[i
     kw = dict(option_kw or {})
     if kw.get("uneven_pp") is None:  # a search also tries stages of unequal layer counts unless told not to
         kw["uneven_pp"] = True
-    options = make_options(seq_len, global_batch, **kw)
+    options = training_options(seq_len, global_batch, **kw)
     book = load_price_book(price_book)
-    return search_plans(m, hw, counts if len(counts) > 1 else counts[0], global_batch=options.global_batch,
+    res = search_plans(m, hw, counts if len(counts) > 1 else counts[0], global_batch=options.global_batch,
                         seq_len=options.seq_len, options=options, precisions=precisions,
                         train_tokens=train_tokens, objective=objective, price_book=book, purchase=purchase,
                         progress=progress, **enumerate_kw)
+    return replace(res, annotate=lambda rec: band_fields(rec, options.stack.id))
 
 
 def compare_training(model: ModelRef, hardware: Iterable[HardwareRef], gpu_counts: Iterable[int], *,
@@ -115,7 +141,7 @@ def compare_training(model: ModelRef, hardware: Iterable[HardwareRef], gpu_count
         raise PlanError("give at least one hardware profile and one GPU count")
     precisions = _as_list(precisions, (str,))
     _check_search(objective, precisions, train_tokens, purchase)
-    make_options(seq_len, global_batch, **dict(option_kw or {}))  # bad options fail here, not once per cell
+    training_options(seq_len, global_batch, **dict(option_kw or {}))  # bad options fail here, not once per cell
     book = load_price_book(price_book)
     rows: list[dict[str, Any]] = []
     total, done = len(hws) * len(counts), 0

@@ -12,6 +12,7 @@ HARDWARE_DIR = ROOT / "hardware_profiles"
 MODELS_DIR = ROOT / "workloads" / "models"
 PRICES_DIR = ROOT / "workloads" / "prices"
 SCENARIOS_DIR = ROOT / "workloads" / "scenarios"
+STACKS_DIR = ROOT / "workloads" / "stacks"
 
 
 def shipped_ids(folder: Path) -> list[str]:
@@ -53,6 +54,6 @@ def existing_file(path: str | Path, what: str, fix: str = "") -> Path:
 
 def check_stem(path: Path, file_id: str | None) -> None:
     """A shipped file's `id` must equal its file name stem (the id it is looked up by)."""
-    if file_id is not None and path.parent in (HARDWARE_DIR, MODELS_DIR, PRICES_DIR, SCENARIOS_DIR) \
+    if file_id is not None and path.parent in (HARDWARE_DIR, MODELS_DIR, PRICES_DIR, SCENARIOS_DIR, STACKS_DIR) \
             and file_id != path.stem:
         raise DataFileError(f"{path}: field 'id' = {file_id!r} must equal the file name stem {path.stem!r}")

@@ -1,4 +1,4 @@
-"""`simulator list`: the shipped hardware, models, price books and cluster scenarios."""
+"""`simulator list`: the shipped hardware, models, software stacks, price books and cluster scenarios."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from simulator.vocab import LIST_WHAT
 
 def register(sub: Any) -> None:
     """Add the `list` subcommand."""
-    ls = sub.add_parser("list", help="list shipped hardware, models, price books or cluster scenarios")
+    ls = sub.add_parser("list", help="list shipped hardware, models, stacks, price books or cluster scenarios")
     ls.add_argument("what", choices=LIST_WHAT)
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
@@ -48,13 +48,25 @@ def _list_models(ids: list[str]) -> None:
     print("params: all weights; active: per token (MoE); heads: query/KV heads")
 
 
+def _list_stacks(ids: list[str]) -> None:
+    """One line per software stack: id, version, the plans it runs, its name."""
+    print(f"{'id':<15} {'ZeRO':<8} {'pipeline':<26} {'recompute':<26} name (version)")
+    for f in map(sim.stack_file, ids):
+        s = f.supports
+        print(f"{f.id:<15} {','.join(map(str, s.zero_stages)):<8} {','.join(s.pp_schedules) or '-':<26} "
+              f"{','.join(s.recompute):<26} {f.name} ({f.version})")
+    print("ZeRO 3 = FSDP; figures and their sources: workloads/stacks/<id>.yaml")
+
+
 def cmd_list(a: argparse.Namespace) -> int:
     ids = {"hardware": sim.hardware_ids, "models": sim.model_ids, "prices": sim.price_book_ids,
-           "scenarios": sim.cluster_scenario_ids}[a.what]()
-    if a.json or a.what not in ("hardware", "models"):
+           "scenarios": sim.cluster_scenario_ids, "stacks": sim.stack_ids}[a.what]()
+    if a.json or a.what not in ("hardware", "models", "stacks"):
         print(json.dumps(ids) if a.json else "\n".join(ids))
     elif a.what == "hardware":
         _list_hardware()
+    elif a.what == "stacks":
+        _list_stacks(ids)
     else:
         _list_models(ids)
     return 0

@@ -13,7 +13,7 @@ from simulator.vocab import (
     ATTENTION_KERNELS,
     COST_OPTIONS,
     DEFAULT_PRICE_BOOK,
-    FRAMEWORK_NAMES,
+    DEFAULT_STACK,
     GRAD_REDUCE,
     OBJECTIVES,
     PP_SCHEDULES,
@@ -37,19 +37,25 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--purchase", default="on_demand", choices=COST_OPTIONS,
                    help="rental option, or owned: amortised purchase + facility + electricity per busy GPU-hour "
                         "(needs a price book with owned figures, e.g. --price-book owned-colo-2025-03)")
-    p.add_argument("--attention-kernel", default="flash", choices=ATTENTION_KERNELS)
-    p.add_argument("--framework", default="standard",
-                   help=f"how ZeRO-3/FSDP collectives run: {' | '.join(FRAMEWORK_NAMES)} (default standard: NCCL "
-                        "rates, prefetched behind compute; the others carry measured terms, see the README)")
+    p.add_argument("--stack", help=f"software stack id or path (default {DEFAULT_STACK}; `simulator list stacks`): "
+                                   "what the engine fuses and overlaps, its fixed step cost and the plans it runs")
+    cg = p.add_mutually_exclusive_group()
+    cg.add_argument("--compile", dest="compile", action="store_true", default=None,
+                    help="torch.compile on (stacks that offer it: fuses elementwise ops)")
+    cg.add_argument("--no-compile", dest="compile", action="store_false")
+    p.add_argument("--fp8-recipe", help="fp8 scaling recipe of the stack (e.g. tensorwise, rowwise, delayed); "
+                                        "default: the stack's")
+    p.add_argument("--attention-kernel", choices=ATTENTION_KERNELS, help="default: the stack's")
     p.add_argument("--no-dp-overlap", action="store_true", help="do not overlap the gradient reduction with backward")
-    p.add_argument("--tp-comm-overlap", action="store_true", help="hide TP collectives behind GEMMs")
+    p.add_argument("--tp-comm-overlap", action="store_true", default=None,
+                   help="hide TP collectives behind GEMMs (default: as the stack does)")
     dr = p.add_mutually_exclusive_group()
     dr.add_argument("--dropout", dest="dropout", action="store_true", default=None,
                     help="store dropout masks (default: as the model file says)")
     dr.add_argument("--no-dropout", dest="dropout", action="store_false")
-    p.add_argument("--grad-reduce", default="fp32", choices=GRAD_REDUCE,
-                   help="dtype gradients are accumulated and reduced in (default fp32, Megatron's main_grad: "
-                        "4 bytes per parameter; bf16 halves gradient memory and DP traffic)")
+    p.add_argument("--grad-reduce", choices=GRAD_REDUCE,
+                   help="dtype gradients are accumulated and reduced in (default: the stack's; fp32 is Megatron's "
+                        "main_grad, 4 bytes per parameter; bf16 halves gradient memory and DP traffic)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -57,7 +63,8 @@ def _option_kw(a: argparse.Namespace) -> dict[str, Any]:
     uneven = a.uneven_pp if hasattr(a, "uneven_pp") else not a.even_pp_only
     return {"attention_kernel": a.attention_kernel, "dp_overlap": not a.no_dp_overlap,
             "tp_comm_overlap": a.tp_comm_overlap, "dropout": a.dropout, "uneven_pp": uneven,
-            "framework": a.framework, "grad_reduce_fp32": a.grad_reduce == "fp32"}
+            "stack": a.stack, "compile": a.compile, "fp8_recipe": a.fp8_recipe,
+            "grad_reduce_fp32": None if a.grad_reduce is None else a.grad_reduce == "fp32"}
 
 
 def _add_train(sub: Any) -> None:
@@ -114,15 +121,31 @@ def fmt_plan(r: dict[str, Any]) -> str:
             f"dp{r['dp']} cp{r['cp']} ep{r['ep']} mb{r['micro_batch']} z{r['zero']} {r['recompute']} {r['precision']}")
 
 
+def band_text(r: dict[str, Any]) -> str:
+    """'  -3% / +9% (published runs of family ..., 10th-90th percentile)', or why there is no calibrated band."""
+    band = r.get("error_band")
+    if not band:
+        return ""
+    if band.get("low") is None:
+        return f"  (no error band: {band['reason']})"
+    note = "" if band["calibrated"] else f"; calibrated: false, {band['reason']}"
+    return (f"  {band['low']:+.0%} / {band['high']:+.0%} (10th-90th percentile of {band['rows']} published runs of "
+            f"{band['family']}{note})")
+
+
 def print_training(r: dict[str, Any]) -> None:
     """The table of one training record (`simulator train`, and `simulator run` on a training scenario)."""
     print(f"{r['model']} on {r['gpus']} x {r['hardware']}: {fmt_plan(r)}")
+    print(f"  stack           {r.get('stack', DEFAULT_STACK)}")
     print(f"  feasible        {r['feasible']}{'  (' + r['reason'] + ')' if r['reason'] else ''}")
     n_mb = r["n_micro_batches"]
-    print(f"  step time       {units.human_duration(r['step_time_s'])}  ({n_mb} micro-batch{'es' if n_mb != 1 else ''})")
+    print(f"  step time       {units.human_duration(r['step_time_s'])}  ({n_mb} micro-batch{'es' if n_mb != 1 else ''})"
+          f"{band_text(r)}")
     print(f"  throughput      {r['tokens_per_s']:,.0f} tokens/s  ({r['tokens_per_s_per_gpu']:,.0f} per GPU)")
     print(f"  model TFLOP/s   {r['tflops_per_gpu']:.1f} per GPU   MFU {r['mfu']:.1%}   HFU {r['hfu']:.1%}")
-    print(f"  memory          {units.human_bytes(r['memory_per_gpu_bytes'])} of {units.human_bytes(r['memory_capacity_bytes'])} usable")
+    reserved = r.get("memory_reserved_per_gpu_bytes") or r["memory_per_gpu_bytes"]
+    print(f"  memory          {units.human_bytes(r['memory_per_gpu_bytes'])} allocated, {units.human_bytes(reserved)} "
+          f"reserved of {units.human_bytes(r['memory_capacity_bytes'])} usable")
     if (r.get("mfu") or 0) > 1:
         print(f"                  ({MFU_NOTE})")
     if r.get("uneven_pp"):
@@ -204,10 +227,11 @@ def cmd_plan(a: argparse.Namespace) -> int:
         print(units.dumps_json(top))
     else:
         what = "best per GPU count, * on the time/cost Pareto front" if a.per_gpu_count else f"best {len(top)}"
-        print(f"{res.n_plans:,} plans evaluated, {res.n_feasible:,} fit" +
+        print(f"{res.n_plans:,} plans evaluated on the {res.options.stack.label()} stack, {res.n_feasible:,} fit" +
               (f"; {what} by {a.objective}:" if top else ""))
         if top:
             print_plans(top)
+            print(f"step time band of the best plan:{band_text(top[0])}")
     if a.per_gpu_count:
         for n, why in res.counts_without_plan().items():
             sys.stderr.write(f"simulator: no plan fits on {n:,} GPU{'s' if n != 1 else ''}: {why}\n")

@@ -13,6 +13,7 @@ from simulator.catalog import (
     load_hardware,
     load_model,
     load_price_book,
+    load_stack,
     parse_yaml_text,
     read_yaml,
     resolve,
@@ -198,7 +199,8 @@ def _explicit_jobs(j: JobFile, i: int, f: ScenarioFile, by_id: dict[str, PoolSpe
 def _training_time_s(j: JobFile, t: TrainingPlanFile, pool: PoolSpec, what: str) -> float:
     """Failure-free run time of a (model, tokens, plan) job on one pool, from the training core."""
     try:
-        options = make_options(t.seq_len, t.global_batch, uneven_pp=t.uneven_pp, dropout=t.dropout)
+        options = make_options(t.seq_len, t.global_batch, uneven_pp=t.uneven_pp, dropout=t.dropout,
+                               stack=load_stack(t.stack))
         rec = estimate_plan(load_model(t.model), pool.hardware, j.gpus, PlanArgs(**t.plan_kwargs()), options,
                             book=load_price_book(None), train_tokens=t.train_tokens)
     except SimulatorError as exc:

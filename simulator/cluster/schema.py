@@ -137,6 +137,7 @@ class TrainingPlanFile(PlanSpec):
     seq_len: PositiveInt
     uneven_pp: bool = False  # pipeline stages with unequal layer counts (e.g. 126 layers on PP16)
     dropout: bool | None = None  # None: as the model file says
+    stack: str | None = Field(None, min_length=1)  # software stack id or path (None: the default stack)
 
 
 class JobFile(_JobCommon):

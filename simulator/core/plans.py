@@ -20,13 +20,15 @@ REASONS: dict[int, str] = {
     8: "global batch is not divisible by data-parallel size x micro-batch",
     16: "sequence length is not divisible by 2 x context-parallel size",
     32: "expert parallel size must divide both the number of experts and the data-parallel size",
-    64: "interleaved schedule needs pp > 1 and a number of micro-batches divisible by pp",
-    128: "ZeRO-3/FSDP cannot be combined with pipeline parallelism",
+    64: "interleaved schedule needs pp > 1 (and, on this stack, a number of micro-batches divisible by pp)",
+    128: "this stack cannot combine ZeRO-3/FSDP with pipeline parallelism",
     256: "does not fit in device memory",
     512: "tensor parallel group is larger than the scale-up (NVLink) domain",
     1024: "GPU count is not tp x pp x cp x dp",
     2048: "the hardware has no peak for this precision",
+    4096: "the software stack does not offer this ZeRO stage, recompute mode or precision",
 }
+STACK_LACKS = 4096
 OUT_OF_MEMORY = 256
 PP_NOT_DIVIDING_LAYERS = 4
 FP8_MISSING = 2048
@@ -106,8 +108,11 @@ def single_plan(**plan: Any) -> PlanGrid:
 
 
 def structural_reasons(grid: PlanGrid, model: TransformerSpec, global_batch: int, seq_len: int,
-                       scale_up_domain: int, uneven_pp: bool = False) -> np.ndarray:
-    """Reason bitmask for every plan, before any time or memory is computed."""
+                       scale_up_domain: int, uneven_pp: bool = False, zero3_with_pp: bool = False,
+                       interleaved_any_micro_batches: bool = False) -> np.ndarray:
+    """Reason bitmask for every plan, before any time or memory is computed. The last two follow the stack:
+    ZeRO-3/FSDP with pipeline stages (torchtitan, Llama 3), and interleaving with a micro-batch count that pp does
+    not divide (Megatron-Core since microbatch_group_size_per_vp_stage)."""
     r = np.zeros(len(grid), dtype=np.int64)
     r |= np.where(model.n_heads % grid.tp != 0, 1, 0)
     kv = model.n_kv_heads
@@ -123,8 +128,10 @@ def structural_reasons(grid: PlanGrid, model: TransformerSpec, global_batch: int
     else:
         r |= np.where(grid.ep != 1, 32, 0)
     n_micro = global_batch // np.maximum(grid.dp * grid.micro_batch, 1)
-    r |= np.where((grid.vpp > 1) & ((grid.pp == 1) | (n_micro % grid.pp != 0)), 64, 0)
-    r |= np.where((grid.zero == 3) & (grid.pp > 1), 128, 0)
+    uneven_micro = (n_micro % grid.pp != 0) & (not interleaved_any_micro_batches)
+    r |= np.where((grid.vpp > 1) & ((grid.pp == 1) | uneven_micro), 64, 0)
+    if not zero3_with_pp:
+        r |= np.where((grid.zero == 3) & (grid.pp > 1), 128, 0)
     r |= np.where(grid.tp > scale_up_domain, 512, 0)
     return r
 
@@ -144,12 +151,13 @@ def powers_of_two_upto(n: int) -> list[int]:
 def enumerate_plans(model: TransformerSpec, gpus: int, global_batch: int, seq_len: int, scale_up_domain: int,
                     precisions: Iterable[str] = ("bf16",), zero_stages: Iterable[int] = ZERO_STAGES,
                     recompute: Iterable[str] = RECOMPUTE, max_micro_batch: int = 16,
-                    max_cp: int = 16, max_vpp: int = 8, uneven_pp: bool = False) -> PlanGrid:
+                    max_cp: int = 16, max_vpp: int = 8, uneven_pp: bool = False, zero3_with_pp: bool = False,
+                    interleaved_any_micro_batches: bool = False, pipeline: bool = True) -> PlanGrid:
     """Every structurally plausible plan for a GPU count (invalid ones are masked later, not here,
     except combinations that can never be valid, which are skipped to keep the grid small)."""
     tps = [t for t in powers_of_two_upto(min(gpus, scale_up_domain)) if model.n_heads % t == 0]
-    pps = [p for p in divisors(model.n_layers) if gpus % p == 0]
-    if uneven_pp:
+    pps = [p for p in divisors(model.n_layers) if gpus % p == 0] if pipeline else [1]
+    if uneven_pp and pipeline:
         pps = sorted(set(pps) | {p for p in powers_of_two_upto(min(gpus, model.n_layers)) if gpus % p == 0})
     cps = [c for c in powers_of_two_upto(min(max_cp, gpus)) if c == 1 or seq_len % (2 * c) == 0]
     rows: list[tuple[int, ...]] = []
@@ -171,9 +179,9 @@ def enumerate_plans(model: TransformerSpec, gpus: int, global_batch: int, seq_le
                        if (pp * v <= model.n_layers if uneven_pp else model.n_layers % (pp * v) == 0)]
                       if pp > 1 else [])
         for mb, ep, v, z, rc, pr in product(mbs, eps, vpps, zs, rcs, precs):
-            if z == 3 and pp > 1:
+            if z == 3 and pp > 1 and not zero3_with_pp:
                 continue
-            if v > 1 and (per_dp // mb) % pp:
+            if v > 1 and (per_dp // mb) % pp and not interleaved_any_micro_batches:
                 continue
             rows.append((tp, pp, dp, cp, ep, mb, z, rc, v, pr, int(tp > 1)))
     if not rows:

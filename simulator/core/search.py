@@ -69,6 +69,7 @@ class SearchResult:
     purchase: str = "on_demand"
     reason_counts: dict[str, int] = field(default_factory=dict)
     gpu_counts: tuple[int, ...] = ()  # every count searched, including those with no plan at all
+    annotate: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # extra fields per record (error bands)
 
     @property
     def n_plans(self) -> int:
@@ -79,7 +80,11 @@ class SearchResult:
         return int(self.metrics["feasible"].sum())
 
     def record(self, i: int) -> dict[str, object]:
-        return plan_record(self.grid, self.metrics, int(i), self.model, self.hardware)
+        rec = plan_record(self.grid, self.metrics, int(i), self.model, self.hardware)
+        rec["stack"] = self.options.stack.label()
+        if self.annotate is not None:
+            rec.update(self.annotate(rec))
+        return rec
 
     def top(self, k: int = 10) -> list[dict[str, object]]:
         """The k best feasible plans as records (fewer when fewer fit)."""
@@ -153,9 +158,21 @@ def search_plans(model: TransformerSpec, hw: Accelerator, gpus: int | Iterable[i
     options = options or TrainingOptions(seq_len=seq_len, global_batch=global_batch)
     book = price_book
     counts = [gpus] if isinstance(gpus, int) else list(gpus)
+    options = options.resolved(model.dropout)
+    st = options.stack
     enumerate_kw.setdefault("uneven_pp", options.uneven_pp)
-    if options.attention_kernel != "unfused":  # with fused attention, selective recompute equals none
-        enumerate_kw.setdefault("recompute", ("none", "full"))
+    enumerate_kw.setdefault("zero3_with_pp", st.zero3_with_pp)
+    enumerate_kw.setdefault("interleaved_any_micro_batches", st.interleaved_any_micro_batches)
+    enumerate_kw.setdefault("zero_stages", st.zero_stages)
+    if "interleaved" not in st.pp_schedules:
+        enumerate_kw.setdefault("max_vpp", 1)
+    enumerate_kw.setdefault("pipeline", bool(st.pp_schedules))
+    # with fused attention, selective recompute equals none
+    skip = ("selective",) if options.attention_kernel != "unfused" else ()
+    enumerate_kw.setdefault("recompute", tuple(r for r in st.recompute_modes if r not in skip))
+    precisions = [p for p in precisions if p in st.precisions]
+    if not precisions:
+        raise PlanError(f"stack {st.id} offers none of the precisions asked for; it offers {', '.join(st.precisions)}")
     grids = [enumerate_plans(model, int(n), global_batch, seq_len, hw.scale_up_domain_gpus, precisions,
                              **enumerate_kw) for n in counts]
     grid = grids[0] if len(grids) == 1 else PlanGrid(**{

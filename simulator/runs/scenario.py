@@ -31,7 +31,7 @@ Result = TrainingResult | InferenceResult | ServingResult | ClusterResult
 
 def training_result(s: TrainingScenario) -> TrainingResult:
     """A training scenario: its plan estimated, or (without a plan) the best plan searched."""
-    opts = s.options.model_dump()
+    opts = {**s.options.model_dump(), "stack": s.stack}
     if s.plan is not None:
         if s.plan.uneven_pp is not None:
             opts["uneven_pp"] = s.plan.uneven_pp

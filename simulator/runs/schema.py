@@ -13,7 +13,6 @@ from simulator.vocab import (
     AttentionKernel,
     CostOption,
     EngineName,
-    FrameworkName,
     KvPrecision,
     LengthDist,
     Objective,
@@ -30,14 +29,16 @@ class _Strict(NoBoolNumbers):
 
 
 class TrainingOptionsSpec(_Strict):
-    attention_kernel: AttentionKernel = "flash"
-    tp_comm_overlap: bool = False
+    # None: what the scenario's stack does (workloads/stacks/<id>.yaml engine section)
+    attention_kernel: AttentionKernel | None = None
+    tp_comm_overlap: bool | None = None
     dp_overlap: bool = True
     dropout: bool | None = None  # None: as the model file says
-    fused_kernels: bool = True
-    grad_reduce_fp32: bool = True
+    fused_kernels: bool | None = None
+    grad_reduce_fp32: bool | None = None
     uneven_pp: bool | None = None  # None: searches try unequal stages, a given plan must divide evenly
-    framework: FrameworkName = "standard"  # simulator.core.training.FRAMEWORKS
+    compile: bool | None = None  # torch.compile (stacks that offer it)
+    fp8_recipe: str | None = None  # None: the stack's default_fp8_recipe
 
 
 class _ModelOnHardware(_Strict):
@@ -57,6 +58,7 @@ class TrainingScenario(_ModelOnHardware):
     global_batch: PositiveInt
     seq_len: PositiveInt
     train_tokens: PositiveFloat | None = None
+    stack: str | None = Field(None, min_length=1, description="software stack id or path (workloads/stacks)")
     price_book: str | None = None
     purchase: CostOption = "on_demand"
     objective: Objective = "time"

@@ -20,13 +20,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simulator.api.training import training_options
 from simulator.catalog import load_hardware, load_model, load_price_book
 from simulator.core.hardware import Accelerator
 from simulator.core.model import TransformerSpec
-from simulator.core.plans import PlanGrid, describe_reasons, structural_reasons
+from simulator.core.plans import PlanGrid, describe_reasons
 from simulator.core.training import evaluate
-from simulator.core.training.estimate import PlanArgs, make_options, plan_columns
+from simulator.core.training.estimate import PlanArgs, plan_columns
 from simulator.core.training.record import plan_record, run_totals
+from simulator.core.training.step import plan_reasons
 from simulator.errors import DataFileError, SimulatorError
 from simulator.results import flatten
 from simulator.runs.grid import Grid
@@ -53,7 +55,7 @@ def _run_training_batch(items: list[tuple[int, dict[str, Any], dict[str, Any]]])
     """Fixed-plan training scenarios that share model/hardware/batch/options: one vectorised call."""
     s0 = TrainingScenario.model_validate(items[0][1])
     model, hw = load_model(s0.model), load_hardware(s0.hardware)
-    options = make_options(s0.seq_len, s0.global_batch, **s0.options.model_dump())
+    options = training_options(s0.seq_len, s0.global_batch, stack=s0.stack, **s0.options.model_dump())
     rows: list[dict[str, Any] | None] = [None] * len(items)
     plans: list[dict[str, int]] = []
     keep: list[int] = []
@@ -69,8 +71,9 @@ def _run_training_batch(items: list[tuple[int, dict[str, Any], dict[str, Any]]])
     if keep:
         g = PlanGrid.from_columns(**{k: [p[k] for p in plans] for k in plans[0]})
         allow = np.array(uneven)
-        structural = np.where(allow, *(structural_reasons(g, model, options.global_batch, options.seq_len,
-                                                          hw.scale_up_domain_gpus, flag) for flag in (True, False)))
+        resolved = options.resolved(model.dropout)
+        structural = np.where(allow, *(plan_reasons(g, model, hw, resolved, flag and resolved.stack.uneven_pp)
+                                       for flag in (True, False)))
         # the heaviest-stage rule equals layers / pp wherever the split is even, so one evaluation serves both
         options = replace(options, uneven_pp=bool(allow.any()))
         m = evaluate(model, hw, g, options)
@@ -79,7 +82,8 @@ def _run_training_batch(items: list[tuple[int, dict[str, Any], dict[str, Any]]])
         for i, j in enumerate(keep):
             code = int(structural[i])
             rows[j] = (_record_row(items[j][2], None, f"impossible plan: {describe_reasons(code)}") if code
-                       else _record_row(items[j][2], plan_record(g, m, i, model, hw), ""))
+                       else _record_row(items[j][2], {**plan_record(g, m, i, model, hw),
+                                                      "stack": options.stack.label()}, ""))
     return [r for r in rows if r is not None]
 
 

@@ -17,7 +17,8 @@ GPU_CHOICES = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 3276
 BREAKDOWN_LABELS = {"compute": "compute", "recompute": "recompute", "tp_comm": "TP comm (exposed + overlap cost)",
                     "cp_comm": "CP comm (exposed + overlap cost)", "ep_comm": "EP comm (exposed)",
                     "pp_comm": "PP send/recv", "bubble": "pipeline bubble",
-                    "dp_comm": "DP/FSDP comm (exposed + overlap cost)", "optimizer": "optimizer"}
+                    "dp_comm": "DP/FSDP comm (exposed + overlap cost)", "optimizer": "optimizer",
+                    "overhead": "fixed step overhead (stack)"}
 MEMORY_LABELS = {"weights": "weights", "gradients": "gradients", "optimizer_states": "optimizer states",
                  "activations": "activations", "buffers": "buffers (logits, gathers)"}
 
@@ -63,6 +64,7 @@ def _inputs() -> dict | None:
         global_batch = c1.number_input("Global batch (sequences)", min_value=1, value=1024, step=64)
         seq_len = c2.select_slider("Sequence length", [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072],
                                    value=8192)
+        stack, compile_ = _stack_picker()
         precisions = st.multiselect("Precisions to consider", list(vocab.PRECISIONS), default=["bf16"])
         books = catalog()["prices"]
         book = st.selectbox("Price book", books, index=books.index(vocab.DEFAULT_PRICE_BOOK)
@@ -74,29 +76,25 @@ def _inputs() -> dict | None:
         c3, c4 = st.columns(2)
         deadline = c3.number_input("Deadline (days, 0 = none)", min_value=0.0, value=0.0, step=10.0)
         budget = c4.number_input("Budget ($M, 0 = none)", min_value=0.0, value=0.0, step=1.0)
-        with st.expander("Software assumptions"):
-            attention = st.selectbox("Attention kernel", list(vocab.ATTENTION_KERNELS),
+        with st.expander("Software assumptions (default: as the stack does)"):
+            attention = st.selectbox("Attention kernel", ["as the stack does", *vocab.ATTENTION_KERNELS],
                                      help="flash = FlashAttention-2/3; flash1 = first generation; unfused = scores "
                                           "materialised (Megatron 2021)")
-            tp_overlap = st.checkbox("Overlap TP communication with GEMMs", value=False)
+            tp_choice = st.selectbox("Overlap TP communication with GEMMs", ["as the stack does", "on", "off"])
             dropout_choice = st.selectbox("Dropout", ["as the model file says", "on (stores masks)", "off"])
             dropout = {"as the model file says": None, "on (stores masks)": True, "off": False}[dropout_choice]
             uneven = st.checkbox("Allow uneven pipeline stages", value=True,
                                  help="Pipeline sizes that do not divide the layer count (Megatron first/last-stage "
                                       "layer counts); the heaviest stage sets the pace")
-            framework = st.selectbox("ZeRO-3 / FSDP collectives", list(sim.FRAMEWORKS),
-                                     help="standard: NCCL rates, gathers prefetched behind compute (Megatron, NeMo, "
-                                          "PyTorch FSDP). deepspeed-zero3-2021: DeepSpeed's ZeRO-3 of 2021 as "
-                                          "measured by Narayanan et al. on DGX A100 (synchronous gathers; other "
-                                          "hardware is an extrapolation; see the README)")
     if model is None:
         st.info("Load a valid model file (see the message in the sidebar), or pick one from the catalog.")
         return None
     if not hardware or not gpus or not precisions:
         st.info("Choose at least one hardware profile, GPU count and precision in the sidebar.")
         return None
-    options = (("attention_kernel", attention), ("tp_comm_overlap", tp_overlap), ("dropout", dropout),
-               ("uneven_pp", uneven), ("framework", framework))
+    options = (("attention_kernel", None if attention == "as the stack does" else attention),
+               ("tp_comm_overlap", {"as the stack does": None, "on": True, "off": False}[tp_choice]),
+               ("dropout", dropout), ("uneven_pp", uneven), ("stack", stack), ("compile", compile_))
     return dict(model=model, model_id=model_id, model_text=text, hardware=tuple(hardware),
                 gpus=tuple(sorted(gpus)), global_batch=int(global_batch), seq_len=int(seq_len),
                 train_tokens=float(tokens_t) * units.TRILLION, objective=objective, precisions=tuple(precisions),
@@ -105,7 +103,32 @@ def _inputs() -> dict | None:
                 max_cost_usd=budget * 1e6 if budget > 0 else None)
 
 
-def _pareto_chart(ok: pd.DataFrame) -> alt.Chart:
+def _stack_picker() -> tuple[str, bool | None]:
+    """The software stack (its name, version and what it runs in the help) and torch.compile where it offers it."""
+    ids = sim.stack_ids()
+    stack = st.selectbox("Software stack", ids, index=ids.index(vocab.DEFAULT_STACK),
+                         format_func=lambda i: f"{i}  ·  {sim.stack_file(i).name}",
+                         help="What the training engine fuses and overlaps, its fixed per-step cost and the plans it "
+                              "can run (workloads/stacks/<id>.yaml, every figure sourced). Predictions carry the "
+                              "error band of published runs of the stack on this hardware generation and scale.")
+    f = sim.stack_file(stack)
+    st.caption(f"{f.version}: ZeRO {', '.join(map(str, f.supports.zero_stages))}; pipeline "
+               f"{', '.join(f.supports.pp_schedules) or 'none'}; recompute {', '.join(f.supports.recompute)}")
+    compile_ = st.checkbox("torch.compile", value=False, help="fuses the elementwise ops") if f.supports.compile else None
+    return stack, (compile_ or None)
+
+
+def _band_range(ok: pd.DataFrame) -> pd.DataFrame:
+    """Days at the low and high end of each row's error band (NaN where the row has no band)."""
+    def end(i: int) -> pd.Series:
+        return ok["error_band"].map(lambda b: (1.0 + b[("low", "high")[i]]) if isinstance(b, dict)
+                                    and b.get("low") is not None else np.nan)
+
+    days = ok["total_time_s"] / units.SECONDS_PER_DAY
+    return ok.assign(days_low=days * end(0), days_high=days * end(1)) if "error_band" in ok else ok
+
+
+def _pareto_chart(ok: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
     data = ok.assign(days=ok["total_time_s"] / units.SECONDS_PER_DAY, cost_musd=ok["cost_usd"] / 1e6,
                      plan=ok.apply(_plan_label, axis=1), mfu_pct=ok["mfu"] * 100)
     base = alt.Chart(data).encode(
@@ -124,8 +147,13 @@ def _pareto_chart(ok: pd.DataFrame) -> alt.Chart:
                       legend=alt.Legend(values=sorted(int(n) for n in data["gpus"].unique()), format=",d")))
     front = base.transform_filter(alt.datum.pareto).mark_line(color="gray", strokeDash=[4, 3]).encode(
         order="days:Q", color=alt.value("gray"))
-    return (front + points).properties(height=360, title="Time vs cost of the best plan per hardware and GPU count "
-                                                          "(dashed: Pareto front)")
+    layers = [front, points]
+    if "days_low" in data:  # the error band of each point: where published runs of its family landed
+        layers.insert(0, base.mark_rule(opacity=0.45, strokeWidth=2).encode(x="days_low:Q", x2="days_high:Q"))
+    chart = alt.layer(*layers).properties(
+        height=360, title="Time vs cost of the best plan per hardware and GPU count (dashed: Pareto front; bars: error "
+                          "band)")
+    return chart
 
 
 UNEVEN_NOTE = ("PP…u: the pipeline stages hold unequal layer counts (the layers do not split evenly over pipeline x "
@@ -149,6 +177,7 @@ LOW_MFU_ADVICE = {
     "bubble": "more micro-batches per step (a larger global batch, fewer GPUs) or interleaved stages would help",
     "dp_comm": "more work per GPU (a larger global batch, fewer GPUs) or a lower ZeRO stage would help",
     "optimizer": "more work per step (a larger global batch) would help",
+    "overhead": "more work per step (a larger global batch) amortises the stack's fixed step cost",
     "recompute": "recomputing less (selective or none, if memory allows) would help",
 }
 
@@ -239,7 +268,7 @@ def _best_section(df: pd.DataFrame, ok: pd.DataFrame, inp: dict) -> pd.Series:
         st.caption(note)
     st.subheader(f"Best: {best['gpus']:,} x {best['hardware']}  ·  {_plan_label(best)}")
     m = st.columns(3)
-    m[0].metric("Wall-clock", fmt_days(best["total_time_s"]))
+    m[0].metric("Wall-clock", fmt_days(best["total_time_s"]), help=_band_help(best))
     m[1].metric("Cost", fmt_usd(best.get("cost_usd")), help=f"{inp['price_book']}, {inp['purchase']}")
     m[2].metric("MFU", f"{best['mfu']:.1%}", help="model FLOPs (6N + attention, counted over the full non-causal "
                                                   "score matrix as PaLM and Megatron do) / dense peak of the precision "
@@ -249,9 +278,21 @@ def _best_section(df: pd.DataFrame, ok: pd.DataFrame, inp: dict) -> pd.Series:
     m[1].metric("Energy", units.human_energy_kwh(best["energy_kwh"]))
     m[2].metric("Emissions", units.human_mass_kg(best["co2e_kg"]) + " CO2e")
     _mfu_notes(best, inp)
-    st.caption("Efficiencies come from kernel measurements; see the Validation page for how predictions compare "
-               "with published runs (median error about 6%; optimistic on H100, most at small scale).")
+    st.caption(f"Stack {best.get('stack', '?')}: {_band_help(best)} See the Validation page for every published "
+               "run and its leave-one-source-out error.")
     return best
+
+
+def _band_help(rec: pd.Series) -> str:
+    """The error band in words: where published runs of the family landed against the prediction."""
+    band = rec.get("error_band")
+    if not isinstance(band, dict):
+        return "No error band for this estimate."
+    if band.get("low") is None:
+        return f"No error band: {band.get('reason')}."
+    note = "" if band["calibrated"] else f" Not calibrated for this family: {band['reason']}."
+    return (f"Published runs of {band['family']} took {band['low']:+.0%} to {band['high']:+.0%} of the predicted "
+            f"time (10th-90th percentile of {band['rows']} runs, leave-one-source-out).{note}")
 
 
 def _comparison_table(df: pd.DataFrame, inp: dict) -> None:
@@ -302,7 +343,8 @@ def _export(rec: pd.Series, inp: dict) -> None:
         name=f"{inp['model_id']} on {int(rec['gpus'])} x {rec['hardware']}", model=inp["model_id"],
         hardware=rec["hardware"], gpus=int(rec["gpus"]), global_batch=inp["global_batch"], seq_len=inp["seq_len"],
         train_tokens=inp["train_tokens"], price_book=inp["price_book"], purchase=inp["purchase"],
-        plan=sim.PlanSpec.from_record(_record_from_row(rec)), options=sim.TrainingOptionsSpec(**dict(inp["options"])))
+        stack=dict(inp["options"])["stack"], plan=sim.PlanSpec.from_record(_record_from_row(rec)),
+        options=sim.TrainingOptionsSpec(**{k: v for k, v in inp["options"] if k != "stack"}))
     st.download_button("Export this plan as a scenario YAML (for `simulator run` and sweeps)",
                        sim.scenario_to_yaml(scenario), "training_scenario.yaml", "application/x-yaml")
 
@@ -334,8 +376,9 @@ def _inspect_section(ok: pd.DataFrame, best: pd.Series, inp: dict) -> None:
 
 def render() -> None:
     st.title("Training planner")
-    st.caption("The fastest (or cheapest) parallel plan that fits, for each accelerator and GPU count, with where "
-               "the time, memory and money go. Efficiencies come from kernel measurements, not from these runs.")
+    st.caption("The fastest (or cheapest) parallel plan that fits, for each accelerator and GPU count and the software "
+               "stack you run, with where the time, memory and money go, and how far published runs of that stack "
+               "fell from such predictions.")
     inp = _inputs()
     if inp is None:
         return
@@ -350,6 +393,7 @@ def render() -> None:
         st.dataframe(df[~df["feasible"]][["hardware", "gpus", "reason"]], hide_index=True, width="stretch",
                      placeholder="—")
         return
+    ok = _band_range(ok)
     _warn_unpriced(ok, inp)
     best = _best_section(df, ok, inp)
     priced = ok[ok["cost_usd"].notna()]

@@ -6,16 +6,19 @@ the comparison is formula-free: error = predicted throughput / measured throughp
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from simulator.catalog import load_hardware, model_from_dict
+from simulator.catalog import load_hardware, load_stack, model_from_dict, stack_file, stack_ids
+from simulator.catalog.bands import band_family
 from simulator.core.plans import PlanGrid
-from simulator.core.training import FRAMEWORKS, Framework, TrainingOptions, evaluate
+from simulator.core.training import Stack, TrainingOptions, evaluate
 from simulator.errors import DataFileError
-from simulator.units import TFLOP
+from simulator.units import GIB, TFLOP
 from simulator.validation import DATA_DIR
 from simulator.vocab import PRECISIONS, RECOMPUTE
 
@@ -23,6 +26,8 @@ REFERENCE_CSV = DATA_DIR / "training_reference.csv"
 # llm-foundry's H100 BF16 table: not in the shared reference set, never fitted on (but looked at: see
 # simulator/validation/data/README.md), kept to track the model's H100 bias.
 HOLDOUT_H100_CSV = DATA_DIR / "training_holdout_h100.csv"
+MIN_FIT_ROWS = 3  # a stack's two terms are fitted on at least this many rows
+STACKS_CSV = DATA_DIR / "training_stacks.csv"  # published runs of the other stacks (training_stacks.md)
 
 
 def megatron_hfu_flop_per_step(b: float, s: float, layers: float, h: float, vocab: float) -> float:
@@ -38,6 +43,8 @@ def megatron_mfu_flop_per_step(b: float, s: float, layers: float, h: float, voca
 def measured_step_time_s(row: pd.Series, peak_flop_per_s: float) -> float:
     """The step time a published row implies, using the row's own FLOP convention."""
     b, s, n = float(row.global_batch), float(row.seq_len), float(row.n_gpus)
+    if row.metric == "peak_memory_gib_per_gpu":  # a memory row: no step time
+        return float("nan")
     if row.metric == "step_time_s":
         return float(row.value)
     if row.metric == "tokens_per_s_per_gpu":
@@ -67,22 +74,22 @@ def _uses_dropout(row: pd.Series) -> bool:
             or "megatron-core" in src or "mcore" in str(row.row_id))
 
 
-def _fused(row: pd.Series) -> bool:
-    """Megatron-LM and NeMo use fused elementwise kernels; llm-foundry's MPT runs eager PyTorch ops."""
-    return "llm-foundry" not in str(row.source)
+def row_stack(row: pd.Series) -> Stack:
+    """The stack a row ran (its `stack` column), with torch.compile and the fp8 recipe where the row states them."""
+    compile_ = str(row.get("compile", "false")).lower() == "true"
+    recipe = row.get("fp8_recipe", "none")
+    recipe = None if recipe in ("none", "unknown", None) or (isinstance(recipe, float) and np.isnan(recipe)) else recipe
+    return load_stack(row.stack, compile=compile_ or None, fp8_recipe=recipe)
 
 
-def _framework(row: pd.Series) -> str:
-    """Narayanan et al. 2021 ran their ZeRO-3 baseline with DeepSpeed (Table 2); every other row runs
-    Megatron-LM, NeMo or PyTorch FSDP, whose collectives the standard model describes."""
-    return "deepspeed-zero3-2021" if int(row.zero) == 3 and "narayanan" in str(row.source).lower() else "standard"
+def fit_rows() -> frozenset[str]:
+    """Rows some shipped stack's fitted figures came from (its `fitted_on`): left out of the check figures."""
+    return frozenset(r for sid in stack_ids() for r in stack_file(sid).fitted_on)
 
 
-FIT_ROWS = frozenset(r for fw in FRAMEWORKS.values() for r in fw.fitted_on)
-
-
-def predict_row(row: pd.Series, framework: str | Framework | None = None) -> dict[str, float]:
-    """Evaluate one published configuration; returns predicted and measured step times."""
+def predict_row(row: pd.Series, stack: Stack | None = None) -> dict[str, float]:
+    """Evaluate one published configuration under its stack (or `stack`); returns predicted and measured step
+    times, feasibility and the predicted peak memory (allocated and reserved)."""
     hw = load_hardware(row.hardware)
     model = _model_for(row)
     grid = PlanGrid.from_columns(
@@ -93,9 +100,9 @@ def predict_row(row: pd.Series, framework: str | Framework | None = None) -> dic
     )
     options = TrainingOptions(seq_len=int(row.seq_len), global_batch=int(row.global_batch),
                               attention_kernel=row.attention_kernel, dropout=_uses_dropout(row),
-                              fused_kernels=_fused(row), tp_comm_overlap=bool(row.tp_comm_overlap),
-                              grad_reduce_fp32=bool(row.grad_reduce_fp32),
-                              framework=_framework(row) if framework is None else framework)
+                              tp_comm_overlap=_flag(row.tp_comm_overlap), grad_reduce_fp32=_flag(row.grad_reduce_fp32),
+                              uneven_pp=int(row.n_layers) % (int(row.pp) * int(row.vpp)) != 0,
+                              stack=row_stack(row) if stack is None else stack)
     m = evaluate(model, hw, grid, options)
     peak = hw.peak_flop_per_s.get(row.precision if row.precision != "fp16" else "bf16", hw.peak("bf16"))
     measured = measured_step_time_s(row, peak)
@@ -107,34 +114,44 @@ def predict_row(row: pd.Series, framework: str | Framework | None = None) -> dic
         "feasible": bool(m["feasible"][0]),
         "reason": int(m["reason"][0]),
         "mfu_predicted": float(m["mfu"][0]),
+        "memory_allocated_gib": float(m["memory_per_gpu_bytes"][0]) / GIB,
+        "memory_reserved_gib": float(m["memory_reserved_per_gpu_bytes"][0]) / GIB,
+        "compute_s": float(m["compute"][0] + m["recompute"][0] + m["bubble"][0]),
     }
+
+
+def _flag(value: object) -> bool:
+    """A CSV boolean (pandas reads true/false as bool, a str column keeps the text)."""
+    return str(value).lower() == "true"
 
 
 def validate(path: Path | str = REFERENCE_CSV) -> pd.DataFrame:
     """One row per published measurement: configuration, measured, predicted and error."""
     ref = pd.read_csv(path)
+    fitted = fit_rows()
     rows = []
     for _, row in ref.iterrows():
         out = predict_row(row)
         rows.append({"row_id": row.row_id, "hardware": row.hardware, "n_gpus": int(row.n_gpus),
                      "metric": row.metric, "value": row.value, **out,
-                     "split": "fit" if row.row_id in FIT_ROWS else "check"})
+                     "stack": row.stack, "source": row.source,
+                     "split": "fit" if row.row_id in fitted else "check"})
     df = pd.DataFrame(rows)
     df["abs_error"] = df["error"].abs()
     df["family"] = df["row_id"].str.extract(r"^([a-z0-9]+-[a-z0-9]+)")[0]
     return df
 
 
-def fit_framework(name: str, rows: tuple[str, ...] | None = None,
-                  path: Path | str = REFERENCE_CSV) -> tuple[float, float]:
-    """Least-squares fit of a framework's two ZeRO-3 terms on `rows` (default: its `fitted_on` rows).
-    Without overlap the step is linear in s-per-byte and in s-per-rank-layer, so three evaluations of each
-    row give the base and the two slopes. Returns (zero3_bytes_per_s, zero3_rank_layer_s); DataFileError
-    when the rows cannot give two positive terms."""
-    fw = FRAMEWORKS[name]
-    rows = fw.fitted_on if rows is None else tuple(rows)
-    if fw.zero3_overlap or len(rows) < 2:
-        raise DataFileError(f"framework {name!r}: the fit needs zero3_overlap False and at least two rows")
+def fit_zero3_terms(stack_id: str, rows: tuple[str, ...] | None = None,
+                    path: Path | str = REFERENCE_CSV) -> tuple[float, float]:
+    """Least-squares fit of a stack's two measured ZeRO-3 gather terms on `rows` (default: its `fitted_on` rows).
+    Without overlap the step is linear in s-per-byte and in s-per-rank-layer, so three evaluations of each row give
+    the base and the two slopes. Returns (zero3_bytes_per_s, zero3_rank_layer_s); DataFileError when the rows cannot
+    give two positive terms."""
+    st = load_stack(stack_id)
+    rows = st.fitted_on if rows is None else tuple(rows)
+    if st.fsdp_overlap or len(rows) < 2:
+        raise DataFileError(f"stack {stack_id!r}: the fit needs fsdp_overlap false and at least two rows")
     ref = pd.read_csv(path)
     huge_bytes_per_s = 1e30
     a, y = [], []
@@ -142,29 +159,30 @@ def fit_framework(name: str, rows: tuple[str, ...] | None = None,
         row = ref[ref.row_id == row_id].iloc[0]
 
         def step_s(bytes_per_s: float, rank_layer_s: float, row: pd.Series = row) -> float:
-            fw_try = Framework(name, zero3_overlap=False, zero3_bytes_per_s=bytes_per_s, zero3_rank_layer_s=rank_layer_s)
-            return predict_row(row, fw_try)["predicted_step_s"]
+            trial = replace(st, zero3_bytes_per_s=bytes_per_s, zero3_rank_layer_s=rank_layer_s)
+            return predict_row(row, trial)["predicted_step_s"]
 
         base_s = step_s(huge_bytes_per_s, 0.0)
         a.append([step_s(1.0, 0.0) - base_s, step_s(huge_bytes_per_s, 1.0) - base_s])
         y.append(predict_row(row)["measured_step_s"] - base_s)
     (s_per_byte, rank_layer_s), *_ = np.linalg.lstsq(np.array(a), np.array(y), rcond=None)
     if not (s_per_byte > 0 and rank_layer_s > 0):
-        raise DataFileError(f"framework {name!r}: rows {', '.join(rows)} give non-positive terms "
+        raise DataFileError(f"stack {stack_id!r}: rows {', '.join(rows)} give non-positive terms "
                             f"({s_per_byte:.3g} s/byte, {rank_layer_s:.3g} s per rank-layer); fit on other rows")
     return 1.0 / float(s_per_byte), float(rank_layer_s)
 
 
-def framework_leave_one_out(name: str, path: Path | str = REFERENCE_CSV) -> pd.DataFrame:
-    """For each row the framework applies to: fit on all the others, predict it. Independent of which
-    rows were chosen to fit the shipped terms; one row per held-out row with its error."""
+def zero3_leave_one_out(stack_id: str, path: Path | str = REFERENCE_CSV) -> pd.DataFrame:
+    """For each row of the stack: fit the ZeRO-3 terms on all the others, predict it. Independent of which rows
+    were chosen to fit the shipped terms; one row per held-out row with its error."""
     ref = pd.read_csv(path)
-    ids = tuple(r.row_id for _, r in ref.iterrows() if _framework(r) == name)
+    ids = tuple(r.row_id for _, r in ref.iterrows() if r.stack == stack_id)
+    st = load_stack(stack_id)
     out = []
     for held in ids:
-        bytes_per_s, rank_layer_s = fit_framework(name, tuple(r for r in ids if r != held), path)
-        fw_fit = Framework(name, zero3_overlap=False, zero3_bytes_per_s=bytes_per_s, zero3_rank_layer_s=rank_layer_s)
-        res = predict_row(ref[ref.row_id == held].iloc[0], fw_fit)
+        bytes_per_s, rank_layer_s = fit_zero3_terms(stack_id, tuple(r for r in ids if r != held), path)
+        trial = replace(st, zero3_bytes_per_s=bytes_per_s, zero3_rank_layer_s=rank_layer_s)
+        res = predict_row(ref[ref.row_id == held].iloc[0], trial)
         out.append({"row_id": held, "error": res["error"]})
     return pd.DataFrame(out)
 
@@ -179,3 +197,104 @@ def family_summary(df: pd.DataFrame) -> pd.DataFrame:
     """Per source family: rows, median |error|, mean signed error (positive: the model is optimistic), max |error|."""
     return df.groupby("family").agg(rows=("error", "size"), median_abs_error=("abs_error", "median"),
                                     mean_signed_error=("error", "mean"), max_abs_error=("abs_error", "max"))
+
+
+def source_document(source: str) -> str:
+    """The document a row's source names, without its table or section: tables of one document are one source for
+    leave-one-source-out (one campaign, one setup)."""
+    return re.split(r",? (?:section|Table|table)\b|; | \(", str(source), maxsplit=1)[0].strip()
+
+
+def all_rows(memory: bool = False) -> pd.DataFrame:
+    """Every published training row the project ships (reference, H100 holdout, and the per-stack file), throughput
+    rows (or, with `memory`, the peak-memory rows), with `source` reduced to its document (source_document)."""
+    frames = [pd.read_csv(p) for p in (REFERENCE_CSV, HOLDOUT_H100_CSV, STACKS_CSV) if Path(p).is_file()]
+    df = pd.concat(frames, ignore_index=True)
+    df["source"] = df["source"].map(source_document)
+    keep = (df.metric == "peak_memory_gib_per_gpu") == memory
+    return df[keep].reset_index(drop=True)
+
+
+def fit_stack_terms(rows: pd.DataFrame, stack: Stack) -> tuple[float, float] | None:
+    """Least squares for a stack's compute_efficiency_scale and step_overhead_s on `rows` (relative residuals).
+    The step is taken as C / scale + R + overhead, with C the compute, recompute and bubble time at scale 1 and R the
+    rest (a linear model of the full step model, which then predicts with the fitted values). Returns (scale,
+    overhead_s); the overhead is held at 0 when the rows cannot place it above 0. Fewer than MIN_FIT_ROWS rows (or a
+    fit that is not positive) give None: the stack keeps its stated figures."""
+    if len(rows) < MIN_FIT_ROWS:
+        return None
+    base = replace(stack, compute_efficiency_scale=1.0, step_overhead_s=0.0)
+    preds = [predict_row(r, base) for _, r in rows.iterrows()]
+    c = np.array([p["compute_s"] for p in preds])
+    rest = np.array([p["predicted_step_s"] for p in preds]) - c
+    meas = np.array([p["measured_step_s"] for p in preds])
+    a = np.column_stack([c / meas, 1.0 / meas])
+    (inv_scale, overhead), *_ = np.linalg.lstsq(a, 1.0 - rest / meas, rcond=None)
+    if overhead < 0:
+        inv_scale = float(np.sum(c / meas * (1.0 - rest / meas)) / np.sum((c / meas) ** 2))
+        overhead = 0.0
+    if not inv_scale > 0:
+        return None
+    return 1.0 / float(inv_scale), float(overhead)
+
+
+def _sources_of(df: pd.DataFrame, stack_id: str) -> list[str]:
+    return sorted(df.loc[df["stack"] == stack_id, "source"].unique())
+
+
+def fit_all(df: pd.DataFrame | None = None) -> dict[str, tuple[float, float, list[str]]]:
+    """Per stack with rows from at least two sources: (compute_efficiency_scale, step_overhead_s, sources) fitted on
+    every row of the stack (fit_stack_terms). Stacks with fewer sources keep their stated figures: a fit nothing
+    could check is not shipped."""
+    df = all_rows() if df is None else df
+    out = {}
+    for sid in sorted(df["stack"].unique()):
+        sources = _sources_of(df, sid)
+        if len(sources) >= 2 and stack_file(sid).figures.zero3_bytes_per_s.value is None:
+            fit = fit_stack_terms(df[df["stack"] == sid], load_stack(sid))
+            if fit is not None:
+                out[sid] = (*fit, sources)
+    return out
+
+
+def leave_one_source_out(df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every row predicted with its stack's terms fitted on the stack's other sources (stacks fit_all fits), or with
+    the shipped stack (the others): the honest error of each row. Columns: row_id, stack, source, hardware, n_gpus,
+    measured/predicted step, error, feasible."""
+    df = all_rows() if df is None else df
+    fitted = fit_all(df)
+    df = df[~df.row_id.isin(fit_rows())]  # rows a measured term was fitted on (Stack.fitted_on) are never scored
+    out = []
+    for sid in sorted(df["stack"].unique()):
+        rows = df[df["stack"] == sid]
+        for src in _sources_of(df, sid):
+            held = rows[rows["source"] == src]
+            st = load_stack(sid)
+            fit = fit_stack_terms(rows[rows["source"] != src], st) if sid in fitted else None
+            if fit is not None:
+                st = replace(st, compute_efficiency_scale=fit[0], step_overhead_s=fit[1])
+            for _, r in held.iterrows():
+                p = predict_row(r, st)
+                out.append({"row_id": r.row_id, "stack": sid, "source": src, "hardware": r.hardware,
+                            "n_gpus": int(r.n_gpus), "measured_step_s": p["measured_step_s"],
+                            "predicted_step_s": p["predicted_step_s"], "error": p["error"],
+                            "feasible": p["feasible"]})
+    res = pd.DataFrame(out)
+    res["abs_error"] = res["error"].abs()
+    res["family"] = [band_family(s, h, n) for s, h, n in zip(res["stack"], res["hardware"], res["n_gpus"], strict=True)]
+    return res
+
+
+def validate_memory() -> pd.DataFrame:
+    """Published peak memory per GPU against the prediction of the same kind (allocator reserve included for
+    `reserved` rows, the allocated peak for `allocated` and `unknown` rows). error = predicted / measured - 1."""
+    out = []
+    for _, r in all_rows(memory=True).iterrows():
+        p = predict_row(r)
+        pred = p["memory_reserved_gib"] if r.memory_kind == "reserved" else p["memory_allocated_gib"]
+        out.append({"row_id": r.row_id, "stack": r["stack"], "source": r.source, "hardware": r.hardware,
+                    "kind": r.memory_kind, "measured_gib": float(r.value), "predicted_gib": pred,
+                    "error": pred / float(r.value) - 1.0})
+    df = pd.DataFrame(out)
+    df["abs_error"] = df["error"].abs()
+    return df

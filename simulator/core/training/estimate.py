@@ -18,23 +18,24 @@ from simulator.core.plans import (
     encode_plan,
     structural_reasons,
 )
-from simulator.core.training.options import TrainingOptions, resolve_framework
+from simulator.core.training.options import TrainingOptions
 from simulator.core.training.record import plan_record, run_totals
 from simulator.core.training.result import TrainingResult
-from simulator.core.training.step import evaluate
+from simulator.core.training.stack import Stack
+from simulator.core.training.step import evaluate, plan_reasons
 from simulator.errors import PlanError
 from simulator.vocab import ATTENTION_KERNELS, PP_SCHEDULES, PRECISIONS, RECOMPUTE, ZERO_STAGES
 
 
 def make_options(seq_len: int, global_batch: int, **kw: Any) -> TrainingOptions:
-    """TrainingOptions from user values; PlanError naming what is wrong (sizes, kernels, framework, unknown keys)."""
+    """TrainingOptions from user values; PlanError naming what is wrong (sizes, kernels, stack, unknown keys)."""
     check_positive("seq_len", seq_len, whole=True)
     check_positive("global_batch", global_batch, whole=True)
-    if kw.get("uneven_pp", False) is None:  # unset: single plans must divide evenly (plan_training turns it on)
-        kw.pop("uneven_pp")
-    if kw.get("attention_kernel", "flash") not in ATTENTION_KERNELS:
+    if kw.get("attention_kernel") not in (None, *ATTENTION_KERNELS):
         raise PlanError(f"attention kernel {kw['attention_kernel']!r} is not one of {', '.join(ATTENTION_KERNELS)}")
-    resolve_framework(kw.get("framework", "standard"))
+    if not isinstance(kw.get("stack", Stack()), Stack):
+        raise PlanError("stack must be a loaded Stack (simulator.catalog.load_stack), got "
+                        f"{type(kw['stack']).__name__}")
     known = set(TrainingOptions.__dataclass_fields__) - {"seq_len", "global_batch"}
     unknown = sorted(set(kw) - known)
     if unknown:
@@ -128,8 +129,10 @@ def estimate_plan(model: TransformerSpec, hw: Accelerator, gpus: int, plan: Plan
     p = plan
     grid = PlanGrid.from_columns(**{k: [v] for k, v in plan_columns(model, hw, gpus, p).items()})
     check_positive("train_tokens", train_tokens, allow_none=True)
-    code = int(structural_reasons(grid, model, options.global_batch, options.seq_len, hw.scale_up_domain_gpus,
-                                  options.uneven_pp)[0])
+    options = options.resolved(model.dropout)
+    options.stack.check_plan(zero=p.zero, pp=p.pp, pp_schedule=p.pp_schedule, recompute=p.recompute,
+                             precision=p.precision, cp=p.cp, ep=p.ep)
+    code = int(plan_reasons(grid, model, hw, options)[0])
     if code:
         vpp, dp = int(grid.vpp[0]), int(grid.dp[0])
         vpp_note = " (default)" if p.vpp is None and p.pp_schedule == "interleaved" else ""
@@ -143,4 +146,5 @@ def estimate_plan(model: TransformerSpec, hw: Accelerator, gpus: int, plan: Plan
     rec["seq_len"] = options.seq_len
     rec["global_batch"] = options.global_batch
     rec["price_book"] = book.id
+    rec["stack"] = options.stack.label()
     return TrainingResult(rec)

@@ -105,6 +105,7 @@ def _attention_core(x: _Ctx) -> tuple[Array, Array, Array, Array]:
     d_qk, d_v = float(model.qk_head_dim), float(model.v_head_dim)
     if o.attention_kernel in ("flash", "flash1"):
         attn_eff = hw.flash_attention_efficiency if o.attention_kernel == "flash" else hw.flash1_attention_efficiency
+        attn_eff = attn_eff * a.kernel_scale
         flop = roofline.attention_flop(a.mb, x.s_loc, x.s, heads_loc, d_qk, d_v, o.causal)
         moved = ACT_BYTES * a.mb * x.s_loc * heads_loc * (2 * d_qk + 2 * d_v)
         attn_f = roofline.flash_attention_time_s(flop, moved, a.peak16, a.bw, attn_eff, x.curve)
@@ -138,10 +139,15 @@ def _elementwise(x: _Ctx, mlp_elems: Array, eltwise_elems: Array, moe_layer: boo
         elt_f_elems = elt_f_elems + tokens * (2.0 * qkv_elems + 2.0 * h * rep)
         n_kernels_f, n_kernels_b = 14, 24
     elt_f_bytes = elt_f_elems * ACT_BYTES
-    # fp8 (Transformer Engine): every GEMM input is cast 16-bit -> 8-bit (read 2 B, write 1 B)
+    # fp8: every GEMM input is cast 16-bit -> 8-bit (read 2 B, write 1 B), plus the stack's scaling passes (an amax
+    # read of 2 B each for dynamic scaling); weights too, once per step when the stack caches them (TE), else per
+    # micro-batch (torchao), which the per-micro-batch cost carries here
     up = 2.0 if model.gated else 1.0
+    st = x.o.stack
+    per_elem = 3.0 + 2.0 * st.fp8_cast_passes
     gemm_in_elems = tokens * (h + model.n_heads * d_v / a.tp + h + (mlp_elems / (up + 1.0) if not moe_layer else h))
-    elt_f_bytes = elt_f_bytes + np.where(a.fp8, 3.0 * gemm_in_elems, 0.0)
+    weight_elems = 0.0 if st.fp8_weight_cache else sum(model.layer_params()) / model.n_layers / (a.tp * a.ep)
+    elt_f_bytes = elt_f_bytes + np.where(a.fp8, per_elem * (gemm_in_elems + weight_elems), 0.0)
     eff, launch = x.hw.memory_bandwidth_efficiency, x.hw.kernel_launch_s
     elt_f = roofline.stream_time_s(elt_f_bytes, a.bw, eff, n_kernels_f, launch)
     elt_b = roofline.stream_time_s(2.0 * elt_f_bytes, a.bw, eff, n_kernels_b, launch)
@@ -204,9 +210,26 @@ def _activations(x: _Ctx, mlp_elems: Array, score_bytes: Array) -> tuple[Array, 
     if model.mla is not None:
         sharded = (ACT_BYTES * (model.q_dim + model.n_heads * (d_qk + d_v) + model.n_heads * d_v) / a.tp
                    + ACT_BYTES * mlp_elems)
-    act_none = tokens * (replicated * rep + sharded) + score_bytes
-    act_sel = tokens * (replicated * rep + sharded)
+    if x.o.stack.fp8_saves_inputs:  # fp8 copies of the 4 GEMM inputs kept for wgrad: 1 B, not 2 (TE Linear)
+        up = 2.0 if model.gated else 1.0
+        saved = 2.0 * h * rep + (model.n_heads * d_v / a.tp + mlp_elems / (up + 1.0))
+        fp8_saving = np.where(a.fp8, -saved * (ACT_BYTES - 1.0), 0.0)
+    else:
+        fp8_saving = np.zeros_like(a.tp)
+    act_sel = tokens * (replicated * rep + sharded + fp8_saving)
+    act_none = act_sel + score_bytes
     return act_none, act_sel, tokens * h * ACT_BYTES * rep
+
+
+def _op_level(x: _Ctx, mlp_elems: Array) -> Array:
+    """Stored bytes under torchtitan's op-level selective checkpointing (torchtitan activation_checkpoint.py,
+    selective_ac_option "op"): the layer input, the attention kernel's output, and every other matmul output; the
+    elementwise results and the other matmuls are recomputed."""
+    model, h, a = x.model, x.h, x.a
+    rep = a.sp_share
+    up = 2.0 if model.gated else 1.0
+    mm_out = (model.q_dim + 2.0 * model.kv_dim) / a.tp + 2.0 * h * rep + mlp_elems * up / (up + 1.0)
+    return x.tokens * ACT_BYTES * (h * rep + model.n_heads * model.v_head_dim / a.tp + 0.5 * mm_out)
 
 
 def layer_cost(model: TransformerSpec, hw: Accelerator, a: PlanArrays, recompute: Array, o: TrainingOptions,
@@ -215,7 +238,7 @@ def layer_cost(model: TransformerSpec, hw: Accelerator, a: PlanArrays, recompute
     s = float(o.seq_len)
     s_loc = s / a.cp
     x = _Ctx(model, hw, o, a, float(model.d_model), s, s_loc, a.mb * s_loc, np.where(a.fp8, 1.0, 2.0),
-             hw.gemm.compute_efficiency_for(a.fp8), hw.gemm)
+             a.gemm_eta, hw.gemm)
     gemm_f, gemm_b, mlp_elems, eltwise_elems = _mlp(x, moe_layer, *_projections(x))
     attn_f, attn_b, attn_recompute_sel, score_bytes = _attention_core(x)
     elt_f, elt_b = _elementwise(x, mlp_elems, eltwise_elems, moe_layer)
@@ -227,10 +250,13 @@ def layer_cost(model: TransformerSpec, hw: Accelerator, a: PlanArrays, recompute
     fwd = gemm_f + attn_f + elt_f + tp_f + cp_f + ep_f
     bwd = gemm_b + attn_b + elt_b + tp_b + cp_b + ep_b
     full = rc == 2  # full recompute repeats the forward, its collectives included
+    op_recompute = 0.5 * gemm_f + elt_f  # op-level: every other matmul and the elementwise ops (_op_level)
     return LayerCost(
-        fwd=fwd, bwd=bwd, recompute=np.select([rc == 0, rc == 1], [np.zeros_like(fwd), attn_recompute_sel], fwd),
+        fwd=fwd, bwd=bwd, recompute=np.select([rc == 0, rc == 1, rc == 3],
+                                              [np.zeros_like(fwd), attn_recompute_sel, op_recompute], fwd),
         recompute_comm=np.where(full, tp_f + cp_f + ep_f, 0.0),
         compute=gemm_f + gemm_b + attn_f + attn_b + elt_f + elt_b,
         tp=tp_f + tp_b + np.where(full, tp_f, 0.0), cp=cp_f + cp_b + np.where(full, cp_f, 0.0),
         ep=ep_f + ep_b + np.where(full, ep_f, 0.0),
-        act=np.select([rc == 0, rc == 1], [act_none, act_sel], act_full), act_full=act_none)
+        act=np.select([rc == 0, rc == 1, rc == 3], [act_none, act_sel, _op_level(x, mlp_elems)], act_full),
+        act_full=act_none)

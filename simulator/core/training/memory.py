@@ -11,13 +11,12 @@ from simulator.core.model import TransformerSpec
 from simulator.core.plans import PlanGrid
 from simulator.core.training.layer import LayerCost
 from simulator.core.training.options import (
-    ACT_BYTES,
     MASTER_AND_ADAM_BYTES,
     WEIGHT_BYTES,
-    Framework,
     PlanArrays,
     TrainingOptions,
 )
+from simulator.core.training.stack import Stack
 
 Array = np.ndarray
 
@@ -60,8 +59,16 @@ def model_states(model: TransformerSpec, a: PlanArrays, zero: Array, layers_per_
         return (np.where(z >= min_stage, dense_local / shard, dense_local)
                 + np.where(z >= min_stage, expert_local / expert_shard, expert_local))
 
-    return ModelStates(dense_local, expert_local, shard, expert_shard, grad_b, WEIGHT_BYTES * held(3),
-                       grad_b * held(2), MASTER_AND_ADAM_BYTES * held(1))
+    weights, gradients = WEIGHT_BYTES * held(3), grad_b * held(2)
+    # FSDP under a pipeline schedule that keeps the stage unsharded across its micro-batches (torchtitan: no
+    # reshard after forward, gradient reduce-scatter deferred to the last micro-batch): 16-bit stage weights and
+    # 16-bit unsharded gradients on top of the shards
+    keep = (z == 3) & (a.pp > 1) & o.stack.fsdp_pp_unsharded
+    full = dense_local + expert_local
+    weights = weights + np.where(keep, WEIGHT_BYTES * full, 0.0)
+    gradients = gradients + np.where(keep, WEIGHT_BYTES * full, 0.0)
+    return ModelStates(dense_local, expert_local, shard, expert_shard, grad_b, weights, gradients,
+                       MASTER_AND_ADAM_BYTES * held(1))
 
 
 def activation_bytes(layer: LayerCost, grid: PlanGrid, a: PlanArrays, n_micro: Array,
@@ -74,12 +81,16 @@ def activation_bytes(layer: LayerCost, grid: PlanGrid, a: PlanArrays, n_micro: A
     return activations + np.where(grid.recompute == 2, layer.act_full, 0.0)  # one layer rebuilt at a time
 
 
-def buffer_bytes(model: TransformerSpec, a: PlanArrays, zero: Array, states: ModelStates, tokens: Array,
-                 fw: Framework) -> Array:
-    """Logits (16-bit + fp32 softmax/gradient workspace) and ZeRO-3/FSDP gather buffers: the unit in use and the
-    prefetched next one (Framework.zero3_gather_unit)."""
-    logits = tokens * (model.vocab_size / a.tp) * (ACT_BYTES + 4.0)
+def logits_bytes(model: TransformerSpec, a: PlanArrays, tokens: Array, st: Stack) -> Array:
+    """Logits of one micro-batch on the last stage, at the stack's bytes per logit (Stack.logits_bytes)."""
+    return tokens * (model.vocab_size / a.tp) * st.logits_bytes
+
+
+def buffer_bytes(model: TransformerSpec, a: PlanArrays, zero: Array, states: ModelStates, st: Stack) -> Array:
+    """ZeRO-3/FSDP gather buffers (the unit in use and the prefetched next one, Stack.zero3_gather_unit), the stack's
+    fixed workspaces, and its fp8 weight copies (Stack.fp8_weight_copy_bytes per parameter held)."""
     non_expert, _ = model.layer_params()
-    unit_params = model.largest_matrix_params() if fw.zero3_gather_unit == "module" else non_expert / model.n_layers
+    unit_params = model.largest_matrix_params() if st.zero3_gather_unit == "module" else non_expert / model.n_layers
     fsdp_buffers = np.where((zero == 3) & (states.shard > 1), 2.0 * WEIGHT_BYTES * unit_params / a.tp, 0.0)
-    return logits + fsdp_buffers
+    fp8_copies = np.where(a.fp8, st.fp8_weight_copy_bytes * states.weights / WEIGHT_BYTES, 0.0)
+    return fsdp_buffers + st.workspace_bytes + fp8_copies

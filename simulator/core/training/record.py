@@ -46,11 +46,12 @@ def plan_record(grid: PlanGrid, m: dict[str, np.ndarray], i: int, model: Transfo
     rec["feasible"] = code == 0
     rec["reason"] = describe_reasons(code)
     if code & OUT_OF_MEMORY:
-        rec["reason"] += (f" (needs {m['memory_per_gpu_bytes'][i] / GIB:.1f} GiB per GPU, "
+        rec["reason"] += (f" (needs {m['memory_reserved_per_gpu_bytes'][i] / GIB:.1f} GiB per GPU with the allocator's "
+                          f"reserve, "
                           f"{hw.usable_memory_bytes / GIB:.1f} GiB usable on {hw.id}; try more tensor/pipeline "
                           "parallelism, a higher ZeRO stage or activation recomputation)")
     for key in ("step_time_s", "tokens_per_s", "tokens_per_s_per_gpu", "mfu", "hfu", "memory_per_gpu_bytes",
-                "n_micro_batches") + RUN_TOTAL_KEYS:
+                "memory_reserved_per_gpu_bytes", "n_micro_batches") + RUN_TOTAL_KEYS:
         rec[key] = float(m[key][i]) if key in m else None  # run totals are null without a token budget
     rec["n_micro_batches"] = int(m["n_micro_batches"][i])
     rec["tflops_per_gpu"] = float(m["model_flop_per_s_per_gpu"][i]) / TFLOP

@@ -69,4 +69,6 @@ _HINTS = {
     "cp_comm": "the context-parallel exchange is exposed: use a smaller CP",
     "ep_comm": "the expert all-to-all is exposed: keep expert parallelism inside the scale-up domain",
     "optimizer": "the optimizer step is significant: shard it (ZeRO-1)",
+    "overhead": "the stack's fixed per-step cost (optimizer launch, clipping, host sync) is significant: a larger "
+                "global batch per step amortises it",
 }

@@ -8,26 +8,23 @@ x micro-batches + pipeline bubble + pipeline send/recv + exposed data-parallel c
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from simulator.core import comm, roofline
 from simulator.core.hardware import Accelerator
 from simulator.core.model import TransformerSpec
-from simulator.core.plans import FP8_MISSING, OUT_OF_MEMORY, PlanGrid, structural_reasons
+from simulator.core.plans import FP8_MISSING, OUT_OF_MEMORY, STACK_LACKS, PlanGrid, structural_reasons
 from simulator.core.training.layer import LayerCost, layer_cost
-from simulator.core.training.memory import ModelStates, activation_bytes, buffer_bytes, model_states
+from simulator.core.training.memory import ModelStates, activation_bytes, buffer_bytes, logits_bytes, model_states
 from simulator.core.training.options import (
     ACT_BYTES,
     MASTER_AND_ADAM_BYTES,
     WEIGHT_BYTES,
-    Framework,
     PlanArrays,
     TrainingOptions,
-    resolve_framework,
 )
-from simulator.vocab import PRECISIONS
+from simulator.core.training.stack import Stack
+from simulator.vocab import PRECISIONS, RECOMPUTE
 
 Array = np.ndarray
 
@@ -45,7 +42,7 @@ def lm_head_s(model: TransformerSpec, hw: Accelerator, a: PlanArrays, tokens: Ar
     """LM head forward and backward GEMMs and the loss (logits in fp32 for the cross-entropy) on the last stage."""
     v_loc = model.vocab_size / a.tp
     head_f = roofline.gemm_time_s(tokens, v_loc, float(model.d_model), a.peak_gemm, a.bw, hw.gemm, 2.0, 2.0, 1.0,
-                                  hw.gemm.compute_efficiency_for(a.fp8))
+                                  a.gemm_eta)
     loss = roofline.stream_time_s(tokens * v_loc * 4.0 * 4.0, a.bw, hw.memory_bandwidth_efficiency, 4,
                                   hw.kernel_launch_s)
     return head_f, 2.0 * head_f, loss
@@ -66,7 +63,7 @@ def pipeline_s(model: TransformerSpec, hw: Accelerator, a: PlanArrays, tokens: A
 
 def dp_comm_s(hw: Accelerator, a: PlanArrays, zero: Array, states: ModelStates, layer: LayerCost,
               layers_per_stage: Array, n_micro: Array, stage_per_mb: Array, o: TrainingOptions,
-              fw: Framework) -> Array:
+              fw: Stack) -> Array:
     """Exposed data-parallel gradient synchronisation and ZeRO/FSDP parameter gathers.
 
     ZeRO-0/1: gradients accumulate in a full buffer and are reduced once per step, hidden behind the last
@@ -98,12 +95,14 @@ def dp_comm_s(hw: Accelerator, a: PlanArrays, zero: Array, states: ModelStates, 
     exposed = np.select([z == 0, z == 1, z == 2], [reduce_once, reduce_once + gather_once, reduce_each + gather_once],
                         0.0)
     fsdp_mb_s = 2.0 * all_gather_s + reduce_scatter_s
-    if fw.zero3_bytes_per_s is not None:  # the framework's own measured gather path (Framework docstring)
+    if fw.zero3_bytes_per_s is not None:  # the stack's own measured gather path (Stack docstring)
         others = n_sync - 1.0
         fsdp_mb_s = ((s.dense_local + s.expert_local) * WEIGHT_BYTES * others / n_sync / fw.zero3_bytes_per_s
                      + fw.zero3_rank_layer_s * layers_per_stage * others)
-    fsdp_hidden_s = stage_per_mb if (o.dp_overlap and fw.zero3_overlap) else 0.0
-    return np.where(z == 3, n_micro * comm.overlapped_s(fsdp_mb_s, fsdp_hidden_s, u_dp), exposed)
+    fsdp_hidden_s = stage_per_mb if (o.dp_overlap and fw.fsdp_overlap) else 0.0
+    # a stage kept unsharded across its micro-batches (Stack.fsdp_pp_unsharded) gathers and reduces once per step
+    n_fsdp = np.where((a.pp > 1) & fw.fsdp_pp_unsharded, 1.0, n_micro)
+    return np.where(z == 3, n_fsdp * comm.overlapped_s(fsdp_mb_s, fsdp_hidden_s, u_dp), exposed)
 
 
 def optimizer_s(hw: Accelerator, a: PlanArrays, zero: Array, states: ModelStates) -> Array:
@@ -123,8 +122,8 @@ def utilisation(model: TransformerSpec, hw: Accelerator, a: PlanArrays, grid: Pl
     model_flop_token = model.model_flop_per_token(o.seq_len)
     attn_fwd_token = model.attention_flop_per_token_fwd(o.seq_len)
     fwd_token = 2.0 * model.active_matmul_params() + attn_fwd_token
-    extra = np.select([grid.recompute == 2, (grid.recompute == 1) & (o.attention_kernel == "unfused")],
-                      [fwd_token, attn_fwd_token], 0.0)
+    extra = np.select([grid.recompute == 2, (grid.recompute == 1) & (o.attention_kernel == "unfused"),
+                       grid.recompute == 3], [fwd_token, attn_fwd_token, model.active_matmul_params()], 0.0)
     peak = a.peak_gemm
     flops_per_gpu = model_flop_token * tokens_per_s / gpus
     return {"tokens_per_s": tokens_per_s, "tokens_per_s_per_gpu": tokens_per_s / gpus,
@@ -132,15 +131,47 @@ def utilisation(model: TransformerSpec, hw: Accelerator, a: PlanArrays, grid: Pl
             "hfu": (model_flop_token + extra) * tokens_per_s / gpus / peak}
 
 
+def plan_reasons(grid: PlanGrid, model: TransformerSpec, hw: Accelerator, o: TrainingOptions,
+                 uneven_pp: bool | None = None) -> Array:
+    """The structural reasons (plans.structural_reasons) under the stack's rules, plus what the stack lacks (its ZeRO
+    stages, recompute modes, precisions) and the precisions the hardware lacks."""
+    st = o.stack
+    reason = structural_reasons(grid, model, o.global_batch, o.seq_len, hw.scale_up_domain_gpus,
+                                bool(o.uneven_pp if uneven_pp is None else uneven_pp), st.zero3_with_pp,
+                                st.interleaved_any_micro_batches)
+    lacks = (~np.isin(grid.zero, st.zero_stages) | ~np.isin(grid.recompute, [RECOMPUTE.index(r)
+                                                                             for r in st.recompute_modes])
+             | ~np.isin(grid.precision, [PRECISIONS.index(p) for p in st.precisions]))
+    reason |= np.where(lacks, STACK_LACKS, 0)
+    if "fp8" not in hw.peak_flop_per_s:
+        reason |= np.where(grid.precision == PRECISIONS.index("fp8"), FP8_MISSING, 0)
+    return reason
+
+
+def peak_memory(model: TransformerSpec, layer: LayerCost, grid: PlanGrid, a: PlanArrays, zero: Array,
+                states: ModelStates, n_micro: Array, layers_per_stage: Array, tokens: Array,
+                st: Stack) -> tuple[Array, Array]:
+    """(stored activations, buffers) of the stage that peaks: the first holds the most micro-batches in flight, the
+    last one micro-batch and the logits (with pp = 1 one stage holds both). Buffers add the stack's workspaces and fp8
+    weight copies (memory.buffer_bytes)."""
+    first = activation_bytes(layer, grid, a, n_micro, layers_per_stage)
+    logits = logits_bytes(model, a, tokens, st)
+    last = layer.act * layers_per_stage + np.where(grid.recompute == 2, layer.act_full, 0.0)
+    last_peaks = (a.pp > 1) & (last + logits > first)
+    activations = np.where(last_peaks, last, first)
+    head = np.where((a.pp == 1) | last_peaks, logits, 0.0)
+    return activations, head + buffer_bytes(model, a, zero, states, st)
+
+
 def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: TrainingOptions) -> dict[str, Array]:
     """Evaluate every plan of the grid; returns arrays keyed by metric: reason (a plans.REASONS bitmask), feasible,
     step_time_s, tokens_per_s, tokens_per_s_per_gpu, model_flop_per_s_per_gpu, mfu, hfu, n_micro_batches,
-    memory_per_gpu_bytes, the step-time parts (options.BREAKDOWN_KEYS) and the memory parts (MEMORY_KEYS)."""
-    o = options if options.dropout is not None else replace(options, dropout=model.dropout)
-    reason = structural_reasons(grid, model, o.global_batch, o.seq_len, hw.scale_up_domain_gpus, o.uneven_pp)
-    if "fp8" not in hw.peak_flop_per_s:
-        reason |= np.where(grid.precision == PRECISIONS.index("fp8"), FP8_MISSING, 0)
-    a = PlanArrays.of(grid, hw)
+    memory_per_gpu_bytes (allocated peak), memory_reserved_per_gpu_bytes (what the allocator holds, checked against
+    the device), the step-time parts (options.BREAKDOWN_KEYS) and the memory parts (MEMORY_KEYS)."""
+    o = options.resolved(model.dropout)
+    st = o.stack
+    reason = plan_reasons(grid, model, hw, o)
+    a = PlanArrays.of(grid, hw, st)
     n_micro = np.maximum(np.floor(o.global_batch / np.maximum(a.dp * a.mb, 1.0)), 1.0)
     layer = average_layer(model, hw, a, grid, o)
     # the heaviest stage: L/pp, or with uneven stages ceil(L / (pp v)) chunks of v layers
@@ -150,24 +181,24 @@ def evaluate(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, options: T
     stage_per_mb = layers_per_stage * (layer.fwd + layer.bwd + layer.recompute) + (head_f + head_b + loss)
     pp_comm, bubble = pipeline_s(model, hw, a, tokens, n_micro, stage_per_mb)
     states = model_states(model, a, grid.zero, layers_per_stage, o)
-    fw = resolve_framework(o.framework)
-    dp_exposed = dp_comm_s(hw, a, grid.zero, states, layer, layers_per_stage, n_micro, stage_per_mb, o, fw)
+    dp_exposed = dp_comm_s(hw, a, grid.zero, states, layer, layers_per_stage, n_micro, stage_per_mb, o, st)
     opt_s = optimizer_s(hw, a, grid.zero, states)
-    step = n_micro * stage_per_mb + bubble + pp_comm + dp_exposed + opt_s
-    activations = activation_bytes(layer, grid, a, n_micro, layers_per_stage)
-    buffers = buffer_bytes(model, a, grid.zero, states, tokens, fw)
+    overhead = np.full_like(opt_s, st.step_overhead_s)
+    step = n_micro * stage_per_mb + bubble + pp_comm + dp_exposed + opt_s + overhead
+    activations, buffers = peak_memory(model, layer, grid, a, grid.zero, states, n_micro, layers_per_stage, tokens, st)
     memory = states.weights + states.gradients + states.optimizer_states + activations + buffers
-    reason = reason | np.where(memory > hw.usable_memory_bytes, OUT_OF_MEMORY, 0)
+    reserved = memory * (1.0 + st.allocator_reserve_fraction)
+    reason = reason | np.where(reserved > hw.usable_memory_bytes, OUT_OF_MEMORY, 0)
     per_layer = n_micro * layers_per_stage
     return {
         "reason": reason, "feasible": reason == 0, "step_time_s": step,
         **utilisation(model, hw, a, grid, o, step),
-        "n_micro_batches": n_micro, "memory_per_gpu_bytes": memory,
+        "n_micro_batches": n_micro, "memory_per_gpu_bytes": memory, "memory_reserved_per_gpu_bytes": reserved,
         # breakdown (seconds per step on the critical path)
         "compute": n_micro * layers_per_stage * layer.compute + n_micro * (head_f + head_b + loss),
         "recompute": per_layer * (layer.recompute - layer.recompute_comm),
         "tp_comm": per_layer * layer.tp, "cp_comm": per_layer * layer.cp, "ep_comm": per_layer * layer.ep,
-        "pp_comm": pp_comm, "bubble": bubble, "dp_comm": dp_exposed, "optimizer": opt_s,
+        "pp_comm": pp_comm, "bubble": bubble, "dp_comm": dp_exposed, "optimizer": opt_s, "overhead": overhead,
         # memory
         "weights": states.weights, "gradients": states.gradients, "optimizer_states": states.optimizer_states,
         "activations": activations, "buffers": buffers,

@@ -1,0 +1,179 @@
+"""Training software stacks (workloads/stacks/<id>.yaml) to frozen core.training.Stack objects.
+
+Every figure of a stack file is a `{value, source}` pair: a figure without its source is refused at load with the
+field named, as is an unknown key. `load_stack` also applies the user's choices of torch.compile and fp8 recipe,
+refusing the ones the stack does not offer."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, NonNegativeFloat, PositiveFloat
+
+from simulator.catalog.paths import STACKS_DIR, resolve, shipped_ids
+from simulator.catalog.schema import Entity, Strict
+from simulator.catalog.yamlio import read_yaml, validate_file
+from simulator.core.training.stack import Stack
+from simulator.errors import DataFileError, PlanError, UnknownIdError
+from simulator.vocab import (
+    DEFAULT_STACK,
+    AttentionKernel,
+    PipelineScheduleAll,
+    Precision,
+    Recompute,
+    ZeroStage,
+)
+
+Text = Field(min_length=3)
+
+
+class _Bool(Strict):
+    value: bool
+    source: str = Text
+
+
+class _Kernel(Strict):
+    value: AttentionKernel
+    source: str = Text
+
+
+class _Unit(Strict):
+    value: Literal["block", "module"]
+    source: str = Text
+
+
+class _Fraction(Strict):
+    value: NonNegativeFloat
+    source: str = Text
+
+
+class _Scale(Strict):
+    value: PositiveFloat
+    source: str = Text
+
+
+class _Rate(Strict):
+    value: PositiveFloat | None
+    source: str = Text
+
+
+class Engine(Strict):
+    """What the engine does, each with where it is stated."""
+
+    fused_kernels: _Bool
+    attention_kernel: _Kernel
+    tp_comm_overlap: _Bool
+    grad_reduce_fp32: _Bool
+    fsdp_overlap: _Bool
+    fsdp_pp_unsharded: _Bool
+    fp8_weight_cache: _Bool
+    fp8_saves_inputs: _Bool
+    zero3_gather_unit: _Unit
+
+
+class Figures(Strict):
+    """The numbers of the step model, each with its source (a document, or the fit that produced it)."""
+
+    compute_efficiency_scale: _Scale
+    step_overhead_s: _Fraction
+    allocator_reserve_fraction: _Fraction
+    workspace_bytes: _Fraction
+    fp8_weight_copy_bytes: _Fraction
+    logits_bytes: _Scale
+    zero3_bytes_per_s: _Rate
+    zero3_rank_layer_s: _Fraction
+
+
+class Supports(Strict):
+    """The plans the stack can run, with where that is stated."""
+
+    zero_stages: list[ZeroStage] = Field(min_length=1)
+    pp_schedules: list[PipelineScheduleAll]  # empty: no pipeline parallelism
+    recompute: list[Recompute] = Field(min_length=1)
+    precisions: list[Precision] = Field(min_length=1)
+    zero3_with_pp: bool
+    uneven_pp: bool
+    interleaved_any_micro_batches: bool
+    hsdp: bool
+    context_parallel: bool
+    expert_parallel: bool
+    compile: bool
+    source: str = Text
+
+
+class StackFile(Entity):
+    kind: Literal["stack"]
+    version: str = Field(min_length=1)
+    description: str = Field(min_length=3)
+    engine: Engine
+    figures: Figures
+    fp8_recipes: dict[str, _Fraction] = Field(default_factory=dict)  # recipe -> extra 16-bit reads per fp8 input
+    default_fp8_recipe: str | None = None
+    supports: Supports
+    fitted_on: list[str] = Field(default_factory=list)  # rows a measured term was fitted on (left out of checks)
+    fitted_sources: list[str] = Field(default_factory=list)  # documents the fitted scale and overhead came from
+
+
+def stack_ids() -> list[str]:
+    """Ids of the shipped stacks."""
+    return shipped_ids(STACKS_DIR)
+
+
+@lru_cache(maxsize=64)
+def _read(path_str: str, mtime: float) -> StackFile:
+    path = Path(path_str)
+    f = validate_file(StackFile, read_yaml(path), path)
+    if f.default_fp8_recipe is not None and f.default_fp8_recipe not in f.fp8_recipes:
+        raise DataFileError(f"{path}: field 'default_fp8_recipe' = {f.default_fp8_recipe!r} is not one of its "
+                            f"fp8_recipes ({', '.join(f.fp8_recipes) or 'none'})")
+    if "fp8" in f.supports.precisions and f.default_fp8_recipe is None:
+        raise DataFileError(f"{path}: field 'default_fp8_recipe' is missing; the stack supports fp8")
+    return f
+
+
+def stack_file(ref: str | Path | None = None) -> StackFile:
+    """The validated stack file an id or path names (None: DEFAULT_STACK)."""
+    try:
+        path = resolve(DEFAULT_STACK if ref is None else ref, STACKS_DIR, "stack")
+    except UnknownIdError:
+        raise UnknownIdError(f"unknown stack {str(ref)!r}; shipped stacks: {', '.join(stack_ids())} "
+                             "(or pass a path to a stack YAML)") from None
+    return _read(str(path), path.stat().st_mtime)
+
+
+def load_stack(ref: str | Path | Stack | None = None, *, compile: bool | None = None,
+               fp8_recipe: str | None = None) -> Stack:
+    """A Stack by shipped id or path (None: DEFAULT_STACK), with torch.compile and the fp8 recipe chosen; PlanError
+    naming the stack when it offers neither."""
+    if isinstance(ref, Stack):
+        st = ref
+        if compile is not None:
+            st = replace(st, compile=compile)
+        return st
+    f = stack_file(ref)
+    if compile and not f.supports.compile:
+        raise PlanError(f"stack {f.id} has no torch.compile; drop --compile or choose a PyTorch stack")
+    recipe = fp8_recipe or f.default_fp8_recipe
+    if fp8_recipe is not None and fp8_recipe not in f.fp8_recipes:
+        offered = ", ".join(f.fp8_recipes) or "none"
+        raise PlanError(f"stack {f.id} has no fp8 recipe {fp8_recipe!r}; it offers {offered}")
+    e, g, s = f.engine, f.figures, f.supports
+    return Stack(
+        id=f.id, name=f.name, fused_kernels=e.fused_kernels.value, attention_kernel=e.attention_kernel.value,
+        tp_comm_overlap=e.tp_comm_overlap.value, grad_reduce_fp32=e.grad_reduce_fp32.value,
+        compile=bool(compile), compute_efficiency_scale=g.compute_efficiency_scale.value,
+        step_overhead_s=g.step_overhead_s.value,
+        fp8_cast_passes=f.fp8_recipes[recipe].value if recipe else 0.0, fp8_weight_cache=e.fp8_weight_cache.value,
+        fp8_saves_inputs=e.fp8_saves_inputs.value, logits_bytes=g.logits_bytes.value,
+        fsdp_overlap=e.fsdp_overlap.value, fsdp_pp_unsharded=e.fsdp_pp_unsharded.value, zero3_bytes_per_s=g.zero3_bytes_per_s.value,
+        zero3_rank_layer_s=g.zero3_rank_layer_s.value, zero3_gather_unit=e.zero3_gather_unit.value,
+        allocator_reserve_fraction=g.allocator_reserve_fraction.value, workspace_bytes=g.workspace_bytes.value,
+        fp8_weight_copy_bytes=g.fp8_weight_copy_bytes.value, zero_stages=tuple(s.zero_stages),
+        pp_schedules=tuple(s.pp_schedules), recompute_modes=tuple(s.recompute), precisions=tuple(s.precisions),
+        zero3_with_pp=s.zero3_with_pp, uneven_pp=s.uneven_pp,
+        interleaved_any_micro_batches=s.interleaved_any_micro_batches, hsdp=s.hsdp,
+        context_parallel=s.context_parallel, expert_parallel=s.expert_parallel, compile_supported=s.compile,
+        source="; ".join(f"{src.title} ({src.where})" for src in f.sources), fitted_on=tuple(f.fitted_on))

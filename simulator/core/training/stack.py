@@ -1,0 +1,97 @@
+"""A training software stack (Megatron-Core, NeMo, torchtitan, llm-foundry, DeepSpeed, MaxText) as the step model sees
+it: what the engine fuses and overlaps, its fixed per-step cost, its fp8 recipe costs, its allocator, and the plans
+it can run. The figures live in sourced data files (workloads/stacks/<id>.yaml, read by simulator.catalog.stacks);
+`Stack()` with no arguments is the idealised engine the roofline describes (every figure neutral)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from simulator.errors import PlanError
+from simulator.vocab import PP_SCHEDULES, PRECISIONS, RECOMPUTE, ZERO_STAGES
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    """How one training stack runs a plan. Defaults are neutral: no overhead, nothing missing, everything allowed.
+
+    Time: `compute_efficiency_scale` multiplies the GEMM and attention efficiency of the hardware profile (the
+    profiles are set on Megatron/NeMo runs: 1.0 there); `step_overhead_s` is paid once per optimizer step (optimizer
+    launch, gradient clipping, host sync, logging); `fp8_cast_passes` are the extra 16-bit reads per fp8 GEMM input
+    element that the stack's scaling recipe makes (amax for dynamic scaling), and `fp8_weight_cache` says whether
+    fp8 weights are cast once per step (Transformer Engine) or at every micro-batch (torchao); `fp8_saves_inputs`
+    keeps the fp8 casts of the GEMM inputs for the weight gradients (1 byte each instead of 2, TE Linear).
+    `logits_bytes` per logit element of one micro-batch: 16-bit logits plus an fp32 copy for the loss (6), or a
+    fused cross-entropy that keeps only the 16-bit logits (2).
+    ZeRO-3/FSDP: `fsdp_overlap` prefetches the gathers behind compute; `fsdp_pp_unsharded` keeps a pipeline stage's
+    weights and gradients unsharded across its micro-batches (gathered and reduced once per step); `zero3_bytes_per_s` (None: the collective
+    model) and `zero3_rank_layer_s` replace it by a measured gather path (DeepSpeed 2021), `zero3_gather_unit` is what
+    one gather brings in ("block" or "module").
+    Memory: `allocator_reserve_fraction` is what the caching allocator reserves beyond the allocated peak,
+    `workspace_bytes` the fixed per-GPU buffers (cuBLAS/Transformer Engine workspaces, NCCL channels) and
+    `fp8_weight_copy_bytes` the bytes per parameter of fp8 weight copies kept for the step (TE: weight + transpose).
+    Plans: the ZeRO stages, schedules, recompute modes and combinations the stack supports.
+    """
+
+    id: str = "ideal"
+    name: str = "idealised engine (roofline only)"
+    fused_kernels: bool = True
+    attention_kernel: str = "flash"
+    tp_comm_overlap: bool = False
+    grad_reduce_fp32: bool = True
+    compile: bool = False
+    compute_efficiency_scale: float = 1.0
+    step_overhead_s: float = 0.0
+    fp8_cast_passes: float = 0.0
+    fp8_weight_cache: bool = True
+    fp8_saves_inputs: bool = False
+    logits_bytes: float = 6.0
+    fsdp_overlap: bool = True
+    fsdp_pp_unsharded: bool = False
+    zero3_bytes_per_s: float | None = None
+    zero3_rank_layer_s: float = 0.0
+    zero3_gather_unit: str = "block"
+    allocator_reserve_fraction: float = 0.0
+    workspace_bytes: float = 0.0
+    fp8_weight_copy_bytes: float = 0.0
+    zero_stages: tuple[int, ...] = ZERO_STAGES
+    pp_schedules: tuple[str, ...] = PP_SCHEDULES
+    recompute_modes: tuple[str, ...] = RECOMPUTE
+    precisions: tuple[str, ...] = PRECISIONS
+    zero3_with_pp: bool = True
+    uneven_pp: bool = True
+    interleaved_any_micro_batches: bool = True
+    hsdp: bool = True
+    context_parallel: bool = True
+    expert_parallel: bool = True
+    compile_supported: bool = True
+    source: str = "no stack: the hardware profile's roofline with every stack figure neutral"
+    fitted_on: tuple[str, ...] = field(default=())  # validation sources its fitted figures came from
+
+    def label(self) -> str:
+        """How results name the stack: its id, and `+compile` when torch.compile is on."""
+        return self.id + ("+compile" if self.compile else "")
+
+    def check_plan(self, *, zero: int, pp: int, pp_schedule: str, recompute: str, precision: str, cp: int, ep: int,
+                   fsdp_shard: int | None = None, shard_group: int | None = None) -> None:
+        """PlanError naming the stack and the reason when it cannot run the plan."""
+        problems = []
+        if zero not in self.zero_stages:
+            problems.append(f"ZeRO stage {zero} (it offers {', '.join(map(str, self.zero_stages))})")
+        if pp > 1 and pp_schedule not in self.pp_schedules:
+            offered = ", ".join(self.pp_schedules) or "no pipeline parallelism"
+            problems.append(f"the {pp_schedule} pipeline schedule (it offers {offered})")
+        if recompute not in self.recompute_modes:
+            problems.append(f"recompute {recompute!r} (it offers {', '.join(self.recompute_modes)})")
+        if precision not in self.precisions:
+            problems.append(f"precision {precision} (it offers {', '.join(self.precisions)})")
+        if zero == 3 and pp > 1 and not self.zero3_with_pp:
+            problems.append("ZeRO-3/FSDP together with pipeline parallelism")
+        if cp > 1 and not self.context_parallel:
+            problems.append("context parallelism")
+        if ep > 1 and not self.expert_parallel:
+            problems.append("expert parallelism")
+        if fsdp_shard is not None and shard_group is not None and fsdp_shard < shard_group and not self.hsdp:
+            problems.append("HSDP (sharding over part of the data-parallel group)")
+        if problems:
+            raise PlanError(f"stack {self.id} cannot run {'; '.join(problems)}; choose another plan or --stack")

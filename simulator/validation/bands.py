@@ -1,0 +1,94 @@
+"""Error bands from leave-one-source-out residuals, their coverage, and the fitted stack figures written back.
+
+`write_bands` writes workloads/stacks/error_bands.csv; `write_stack_fits` writes each fitted stack's
+compute_efficiency_scale and step_overhead_s into its YAML. `make validate` checks both are current (a test too)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from simulator.catalog import STACKS_DIR
+from simulator.catalog.bands import BANDS_CSV, MIN_ROWS, QUANTILES, band_family
+from simulator.validation import inference as inference_validation
+from simulator.validation import training as training_validation
+
+
+def _groups(res: pd.DataFrame, group_col: str) -> list[tuple[str, pd.DataFrame]]:
+    """Each family, each group (stack/engine) as a whole, and everything: the keys error_band looks up."""
+    out = [(fam, d) for fam, d in res.groupby("family")]
+    out += [(f"{g}|*|*", d) for g, d in res.groupby(group_col)]
+    return out + [("*|*|*", res)]
+
+
+def band_table(train: pd.DataFrame, infer: pd.DataFrame) -> pd.DataFrame:
+    """One row per (kind, family key): rows, sources, low/high quantiles and median of the signed residuals."""
+    rows = []
+    for kind, res, col in (("training", train, "stack"), ("inference", infer, "engine")):
+        for key, d in _groups(res, col):
+            lo, hi = np.quantile(d["error"], QUANTILES)
+            rows.append({"kind": kind, "family": key, "rows": len(d), "sources": d["source"].nunique(),
+                         "low": round(float(lo), 4), "high": round(float(hi), 4),
+                         "median": round(float(np.median(d["error"])), 4)})
+    return pd.DataFrame(rows)
+
+
+def inference_residuals() -> pd.DataFrame:
+    """Check-row residuals of the inference validation with the family columns bands need."""
+    rows = inference_validation.load_rows()
+    df = inference_validation.validate(rows)
+    df = df.assign(source=rows["source"].to_numpy(), hardware=rows["hardware"].to_numpy(),
+                   n_gpus=(rows["tp"] * rows["pp"]).to_numpy())
+    df = df[df["split"] == "check"].copy()
+    # time sense, as training: measured time / predicted time - 1 (a throughput's ratio is the other way round)
+    rate = df["unit"].astype(str).str.contains("/s")
+    df["error"] = np.where(rate, df["predicted"] / df["measured"], df["measured"] / df["predicted"]) - 1.0
+    df["family"] = [band_family(e, h, int(n)) for e, h, n in
+                    zip(df["engine"], df["hardware"], df["n_gpus"], strict=True)]
+    df["stack"] = df["engine"]
+    return df
+
+
+def coverage(res: pd.DataFrame) -> float:
+    """Share of rows inside the band their family gets without their own source (the band's honest coverage)."""
+    inside = []
+    for _, r in res.iterrows():
+        others = res[res["source"] != r["source"]]
+        fam = others[others["family"] == r["family"]]
+        pool = fam if len(fam) >= MIN_ROWS and fam["source"].nunique() >= 2 else others[others["stack"] == r["stack"]]
+        pool = pool if len(pool) >= MIN_ROWS and pool["source"].nunique() >= 2 else others
+        lo, hi = np.quantile(pool["error"], QUANTILES)
+        inside.append(lo <= r["error"] <= hi)
+    return float(np.mean(inside))
+
+
+def write_bands() -> pd.DataFrame:
+    """Recompute the bands from the shipped data and write error_bands.csv; returns the table."""
+    table = band_table(training_validation.leave_one_source_out(), inference_residuals())
+    table.to_csv(BANDS_CSV, index=False)
+    return table
+
+
+def write_stack_fits() -> dict[str, tuple[float, float, list[str]]]:
+    """Write each fitted stack's scale and overhead (training_validation.fit_all) into its YAML, with the sources."""
+    fits = training_validation.fit_all()
+    for sid, (scale, overhead, sources) in fits.items():
+        path = STACKS_DIR / f"{sid}.yaml"
+        text = path.read_text()
+        why = (f"least squares over every row of its {len(sources)} sources in simulator/validation/data "
+               f"(simulator.validation.training.fit_all); leave-one-source-out errors in make validate")
+        for key, value in (("compute_efficiency_scale", f"{scale:.4g}"), ("step_overhead_s", f"{overhead:.4g}")):
+            text = re.sub(rf"  {key}: \{{value: [^,]+, source: \"[^\"]*\"\}}",
+                          f'  {key}: {{value: {value}, source: "{why}"}}', text)
+        text = re.sub(r"\nfitted_sources:.*(\n  - .*)*", "", text)
+        text = text.rstrip("\n") + "\nfitted_sources:\n" + "".join(f"  - {s!r}\n" for s in sources)
+        path.write_text(text)
+    return fits
+
+
+if __name__ == "__main__":  # `make fit-stacks`
+    for sid, (scale, overhead, sources) in write_stack_fits().items():
+        print(f"{sid}: compute_efficiency_scale {scale:.4g}, step_overhead_s {overhead:.4g} ({len(sources)} sources)")
+    print(f"{len(write_bands())} bands written to {BANDS_CSV}")
