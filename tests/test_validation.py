@@ -163,3 +163,30 @@ def test_readme_quotes_the_validation_it_prints(loso):
     assert float(m[5]) == round(100 * loso["error"].median(), 1)
     cover = re.search(r"80% error bands cover (\d+)% of runs", text)
     assert cover and int(cover[1]) == round(100 * bands.coverage(loso))
+
+
+def test_every_result_carries_its_error_band():
+    """train, plan, infer and serve results name their family's band; a family without published rows borrows a
+    wider band and says so (calibrated: false with the reason)."""
+    import simulator as sim
+
+    t = sim.estimate_training("llama3.1-70b", "h100-sxm-80gb", 1024, global_batch=1024, seq_len=8192, tp=8, pp=4)
+    band = t.record["error_band"]
+    assert band["family"] == "megatron-core|hopper|large" and band["calibrated"] and band["low"] < 0 < band["high"]
+    lo, hi = t.record["step_time_range_s"]
+    assert lo < t.record["step_time_s"] < hi
+    plan = sim.plan_training("llama3.1-8b", "h100-sxm-80gb", 8, global_batch=16, seq_len=8192).top(1)[0]
+    assert plan["error_band"]["family"] == "megatron-core|hopper|small"
+    titan = sim.plan_training("llama3.1-8b", "h100-sxm-80gb", 8, global_batch=16, seq_len=8192,
+                              option_kw={"stack": "torchtitan"}).top(1)[0]
+    assert titan["stack"] == "torchtitan" and titan["error_band"]["family"] == "torchtitan|hopper|small"
+    inf = sim.estimate_inference("llama3.1-70b", "h100-sxm-80gb", sim.Deployment(tp=4, engine="trtllm"), batch=8,
+                                 input_len=512, output_len=128).record
+    assert inf["error_band"]["family"] == "trtllm|hopper|small" and inf["error_band"]["calibrated"]
+    assert inf["tpot_range_s"][0] < inf["tpot_s"] < inf["tpot_range_s"][1]
+    ideal = sim.estimate_inference("llama3.1-8b", "h100-sxm-80gb", sim.Deployment(), batch=1, input_len=128,
+                                   output_len=16).record["error_band"]
+    assert not ideal["calibrated"] and "fewer than 5" in ideal["reason"] and ideal["low"] is not None
+    served = sim.simulate_serving("llama3.1-8b", "h100-sxm-80gb", sim.ServingConfig(),
+                                  sim.make_workload(20, input_len=128, output_len=16, rate_per_s=5.0)).summary
+    assert served["error_band"]["family"] == "vllm|hopper|small" and not served["error_band"]["calibrated"]

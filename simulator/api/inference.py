@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from simulator.api.training import HardwareRef, ModelRef
 from simulator.catalog import load_hardware, load_model
+from simulator.catalog.bands import error_band
 from simulator.core.inference import Deployment, InferenceResult, MemoryPlan
 from simulator.core.inference import estimate_inference as _estimate
 from simulator.core.inference import memory_plan as _memory_plan
@@ -13,8 +14,15 @@ def estimate_inference(model: ModelRef, hardware: HardwareRef, dep: Deployment, 
                        output_len: int) -> InferenceResult:
     """Static batch on one replica (core.inference.estimate_inference) for a model and hardware by id, path or
     object."""
-    return _estimate(load_model(model), load_hardware(hardware), dep, batch=batch, input_len=input_len,
-                     output_len=output_len)
+    hw = load_hardware(hardware)
+    res = _estimate(load_model(model), hw, dep, batch=batch, input_len=input_len, output_len=output_len)
+    rec = dict(res.record)
+    band = error_band("inference", dep.engine, hw.id, dep.gpus)
+    rec["error_band"] = band
+    if band["low"] is not None and rec.get("feasible"):  # latencies in the time sense of the band
+        for key in ("ttft_s", "tpot_s", "e2e_s"):
+            rec[key.replace("_s", "_range_s")] = [rec[key] * (1.0 + band["low"]), rec[key] * (1.0 + band["high"])]
+    return InferenceResult(rec)
 
 
 def memory_plan(model: ModelRef, hardware: HardwareRef, dep: Deployment) -> MemoryPlan:

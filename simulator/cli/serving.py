@@ -105,6 +105,17 @@ def _load(a: argparse.Namespace) -> tuple[Any, Any]:
     return sim.load_model(a.model), sim.load_hardware(a.hardware)
 
 
+def band_line(band: dict[str, Any] | None) -> str:
+    """Where published runs of the engine, hardware generation and scale landed against the model's times."""
+    if not band:
+        return "n/a"
+    if band.get("low") is None:
+        return f"none ({band['reason']})"
+    note = "" if band["calibrated"] else f"; calibrated: false, {band['reason']}"
+    return (f"{band['low']:+.0%} / {band['high']:+.0%} on times (10th-90th percentile of {band['rows']} published "
+            f"measurements of {band['family']}{note})")
+
+
 def infer_rows(rec: dict[str, Any]) -> list[tuple[str, str]]:
     """The `infer` table of an estimate_inference record (also `simulator run` on an inference scenario)."""
     ok = rec["feasible"]
@@ -113,6 +124,7 @@ def infer_rows(rec: dict[str, Any]) -> list[tuple[str, str]]:
         # latencies of a batch that cannot run would be fiction (the app shows n/a too)
         ("TTFT", units.human_duration(rec["ttft_s"]) if ok else "n/a"),
         ("TPOT", units.human_duration(rec["tpot_s"]) if ok else "n/a"),
+        ("error band", band_line(rec.get("error_band"))),
         ("end to end", units.human_duration(rec["e2e_s"]) if ok else "n/a"),
         ("output tokens/s", f"{rec['output_tokens_per_s']:,.0f} ({rec['output_tokens_per_s_per_gpu']:,.0f} per GPU)"
          if ok else "n/a"),
@@ -201,6 +213,7 @@ def serve_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
                       f"{s['preemptions']} preemptions)"),
         ("TTFT p50/p90/p99", f"{q('ttft_p50_s')} / {q('ttft_p90_s')} / {q('ttft_p99_s')}"),
         ("TPOT p50/p90/p99", f"{q('tpot_p50_s')} / {q('tpot_p90_s')} / {q('tpot_p99_s')}"),
+        ("error band", band_line(s.get("error_band"))),
         ("E2E p50/p90/p99", f"{q('e2e_p50_s')} / {q('e2e_p90_s')} / {q('e2e_p99_s')}"),
         ("throughput", f"{s['throughput_requests_per_s']:.2f} req/s{_offered(s)}, "
                        f"{s['throughput_output_tokens_per_s']:,.0f} output tok/s"),

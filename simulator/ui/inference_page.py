@@ -12,6 +12,7 @@ import streamlit as st
 import simulator as sim
 from simulator import units, vocab
 from simulator.ui.common import (
+    band_text,
     catalog,
     download_buttons,
     fmt_usd,
@@ -184,6 +185,8 @@ def _static_section(inp: dict) -> None:
                 help="prefill of the whole batch in one iteration")
     m[1].metric("TPOT", units.human_duration(rec["tpot_s"]) if ok else "n/a",
                 help="mean decode step while the context grows")
+    if ok:
+        st.caption(f"Engine {dep.engine}: {band_text(rec.get('error_band'))}")
     m[2].metric("Throughput", f"{rec['output_tokens_per_s']:,.0f} tok/s" if ok else "n/a",
                 help=f"output tokens per second ({rec['output_tokens_per_s_per_gpu']:,.0f} per GPU), prefill included")
     price = _price_per_gpu_hour(inp["price_book"], inp["hw_id"], inp["purchase"])

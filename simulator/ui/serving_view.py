@@ -9,7 +9,7 @@ import streamlit as st
 
 import simulator as sim
 from simulator import units
-from simulator.ui.common import cdf_frame, run_on_demand
+from simulator.ui.common import band_text, cdf_frame, run_on_demand
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -113,7 +113,7 @@ def serving_section(inp: dict) -> None:
     _serving_metrics(s)
     _latency_cdfs(req, inp["slo"])
     _kv_chart(ts)
-    st.caption(f"{s['sim_events']:,} simulation events, seed {s['seed']}.")
+    st.caption(f"{s['sim_events']:,} simulation events, seed {s['seed']}. {band_text(s.get('error_band'))}")
     c1, c2 = st.columns(2)
     c1.download_button("Per-request records (CSV)", req.to_csv(index=False).encode(), "serving_requests.csv",
                        "text/csv", key="inf-req-csv")

@@ -9,7 +9,16 @@ import streamlit as st
 
 import simulator as sim
 from simulator import units, vocab
-from simulator.ui.common import catalog, download_buttons, fmt_days, fmt_usd, guarded, model_picker, resolve_model
+from simulator.ui.common import (
+    band_text,
+    catalog,
+    download_buttons,
+    fmt_days,
+    fmt_usd,
+    guarded,
+    model_picker,
+    resolve_model,
+)
 
 DEFAULT_HW = ["h100-sxm-80gb", "h200-sxm-141gb", "a100-sxm-80gb"]
 GPU_CHOICES = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768]
@@ -284,15 +293,8 @@ def _best_section(df: pd.DataFrame, ok: pd.DataFrame, inp: dict) -> pd.Series:
 
 
 def _band_help(rec: pd.Series) -> str:
-    """The error band in words: where published runs of the family landed against the prediction."""
-    band = rec.get("error_band")
-    if not isinstance(band, dict):
-        return "No error band for this estimate."
-    if band.get("low") is None:
-        return f"No error band: {band.get('reason')}."
-    note = "" if band["calibrated"] else f" Not calibrated for this family: {band['reason']}."
-    return (f"Published runs of {band['family']} took {band['low']:+.0%} to {band['high']:+.0%} of the predicted "
-            f"time (10th-90th percentile of {band['rows']} runs, leave-one-source-out).{note}")
+    """The error band of a training estimate in words (ui.common.band_text)."""
+    return band_text(rec.get("error_band"))
 
 
 def _comparison_table(df: pd.DataFrame, inp: dict) -> None:
