@@ -375,3 +375,30 @@ def test_compare_training_refuses_bad_arguments_once_and_accepts_scalars():
         args = {"hardware": ["h100-sxm-80gb"], "gpu_counts": [64], **kw, **bad}
         with pytest.raises(PlanError, match=needle):  # not a table of "no plan fits" rows
             sim.compare_training("llama3.1-8b", **args)
+
+
+def test_hsdp_shards_inside_a_group_and_replicates_across():
+    """HSDP (shard over 8 data-parallel ranks, replicate over the other 32): model states 8x the full-FSDP shard,
+    and the gradients also cross the replicas (an all-reduce of each shard) on top of the in-group reduce-scatter."""
+    from simulator.errors import PlanError
+
+    kw = dict(global_batch=256, seq_len=4096, zero=3, recompute="full", stack="torchtitan")
+    full = estimate_training("llama2-13b", "h100-sxm-80gb", 256, **kw).record
+    hsdp = estimate_training("llama2-13b", "h100-sxm-80gb", 256, fsdp_shard=8, **kw).record
+    assert hsdp["fsdp_shard"] == 8 and full["fsdp_shard"] == 256
+    ratio = hsdp["memory_breakdown"]["optimizer_states"] / full["memory_breakdown"]["optimizer_states"]
+    assert ratio == pytest.approx(32.0)
+    assert hsdp["breakdown"]["dp_comm"] != full["breakdown"]["dp_comm"]
+    with pytest.raises(PlanError, match="--fsdp-shard 7 must divide dp x cp = 256"):
+        estimate_training("llama2-13b", "h100-sxm-80gb", 256, fsdp_shard=7, **kw)
+    with pytest.raises(PlanError, match="stack megatron-core cannot run HSDP"):
+        estimate_training("llama2-13b", "h100-sxm-80gb", 256, fsdp_shard=8, **{**kw, "stack": "megatron-core"})
+
+
+def test_search_tries_hsdp_where_the_stack_offers_it():
+    import simulator as sim
+
+    titan = sim.plan_training("llama2-13b", "h100-sxm-80gb", 256, global_batch=256, seq_len=4096,
+                              option_kw={"stack": "torchtitan"})
+    mcore = sim.plan_training("llama2-13b", "h100-sxm-80gb", 256, global_batch=256, seq_len=4096)
+    assert (titan.grid.shard > 0).any() and not (mcore.grid.shard > 0).any()

@@ -39,7 +39,8 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
                       tp: int = 1, pp: int = 1, cp: int = 1, ep: int = 1, dp: int | None = None,
                       micro_batch: int = 1, zero: int = 1, recompute: str = "selective",
                       precision: str = "bf16", pp_schedule: str = "1f1b", vpp: int | None = None,
-                      sequence_parallel: bool | None = None, train_tokens: float | None = None,
+                      sequence_parallel: bool | None = None, fsdp_shard: int | None = None,
+                      train_tokens: float | None = None,
                       price_book: str | Path | PriceBook | None = None, purchase: str = "on_demand",
                       **option_kw: Any) -> TrainingResult:
     """Estimate step time, memory, MFU and run totals for one parallel plan (core.training.estimate.estimate_plan).
@@ -50,7 +51,8 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
     m = load_model(model)
     hw = load_hardware(hardware)
     plan = PlanArgs(tp=tp, pp=pp, cp=cp, ep=ep, dp=dp, micro_batch=micro_batch, zero=zero, recompute=recompute,
-                    precision=precision, pp_schedule=pp_schedule, vpp=vpp, sequence_parallel=sequence_parallel)
+                    precision=precision, pp_schedule=pp_schedule, vpp=vpp, sequence_parallel=sequence_parallel,
+                    fsdp_shard=fsdp_shard)
     options = training_options(seq_len, global_batch, **option_kw)
     res = estimate_plan(m, hw, gpus, plan, options, book=load_price_book(price_book), train_tokens=train_tokens,
                         purchase=purchase)

@@ -302,6 +302,7 @@ class PlanSpec(Strict):
     pp_schedule: PipelineSchedule = "1f1b"
     vpp: PositiveInt | None = None
     sequence_parallel: bool | None = None
+    fsdp_shard: PositiveInt | None = None  # HSDP: data-parallel ranks that shard the model states (None: all)
     # stages of unequal layer counts, as a search may pick them (the record's `uneven_pp`)
     uneven_pp: bool | None = None
 
@@ -316,6 +317,8 @@ class PlanSpec(Strict):
                    micro_batch=int(rec["micro_batch"]), zero=rec["zero"], recompute=rec["recompute"],
                    precision=rec["precision"], pp_schedule=rec["pp_schedule"], vpp=int(rec["vpp"]),
                    sequence_parallel=bool(rec["sequence_parallel"]),
+                   fsdp_shard=int(rec["fsdp_shard"]) if rec.get("fsdp_shard") and int(rec["fsdp_shard"]) < int(
+                       rec["dp"]) * int(rec["cp"]) else None,
                    uneven_pp=True if rec.get("uneven_pp") in (True,) else None)
 
 

@@ -87,6 +87,9 @@ def _add_train(sub: Any) -> None:
     sp.add_argument("--sequence-parallel", dest="sequence_parallel", action="store_true", default=None,
                     help="shard norms/dropout over TP ranks (default: on when tp > 1)")
     sp.add_argument("--no-sequence-parallel", dest="sequence_parallel", action="store_false")
+    t.add_argument("--fsdp-shard", type=integer,
+                   help="HSDP: shard the model states over this many data-parallel ranks and replicate across the "
+                        "rest (default: shard over all of them)")
     t.set_defaults(func=cmd_train)
 
 
@@ -118,7 +121,14 @@ def register(sub: Any) -> None:
 def fmt_plan(r: dict[str, Any]) -> str:
     """tp8 pp8x4u dp64 ...: pp x virtual stages per rank, `u` when the stages hold unequal layer counts."""
     return (f"tp{r['tp']} pp{r['pp']}{'x' + str(r['vpp']) if r['vpp'] > 1 else ''}{'u' if r.get('uneven_pp') else ''} "
-            f"dp{r['dp']} cp{r['cp']} ep{r['ep']} mb{r['micro_batch']} z{r['zero']} {r['recompute']} {r['precision']}")
+            f"dp{r['dp']} cp{r['cp']} ep{r['ep']} mb{r['micro_batch']} z{r['zero']}"
+            f"{_hsdp(r)} {r['recompute']} {r['precision']}")
+
+
+def _hsdp(r: dict[str, Any]) -> str:
+    """'/hsdp8' when the model states shard over fewer ranks than dp x cp (replicated across the rest)."""
+    shard = r.get("fsdp_shard")
+    return f"/hsdp{shard}" if shard and shard < r["dp"] * r["cp"] else ""
 
 
 def band_text(r: dict[str, Any]) -> str:
@@ -163,7 +173,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     res = sim.estimate_training(
         a.model, a.hardware, a.gpus, global_batch=a.global_batch, seq_len=a.seq_len, tp=a.tp, pp=a.pp, cp=a.cp,
         ep=a.ep, dp=a.dp, micro_batch=a.micro_batch, zero=a.zero, recompute=a.recompute, precision=a.precision,
-        pp_schedule=a.pp_schedule, vpp=a.vpp, sequence_parallel=a.sequence_parallel, train_tokens=a.train_tokens,
+        pp_schedule=a.pp_schedule, vpp=a.vpp, sequence_parallel=a.sequence_parallel, fsdp_shard=a.fsdp_shard,
+        train_tokens=a.train_tokens,
         price_book=a.price_book, purchase=a.purchase, **_option_kw(a))
     rec = res.to_dict()
     if a.json:

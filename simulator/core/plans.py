@@ -27,6 +27,7 @@ REASONS: dict[int, str] = {
     1024: "GPU count is not tp x pp x cp x dp",
     2048: "the hardware has no peak for this precision",
     4096: "the software stack does not offer this ZeRO stage, recompute mode or precision",
+    8192: "the FSDP shard group must divide dp x cp and needs ZeRO >= 1",
 }
 STACK_LACKS = 4096
 OUT_OF_MEMORY = 256
@@ -61,6 +62,18 @@ class PlanGrid:
     vpp: np.ndarray  # virtual stages per pipeline rank (1 = plain 1F1B)
     precision: np.ndarray  # index into PRECISIONS
     sequence_parallel: np.ndarray  # 0/1
+    # ranks that shard the model states (HSDP: shard inside a group, replicate across groups); 0: all dp x cp ranks
+    shard: np.ndarray = None  # type: ignore[assignment]  # filled with zeros by __post_init__ when not given
+
+    def __post_init__(self) -> None:
+        if self.shard is None:  # grids built without the column shard over every data-parallel rank
+            object.__setattr__(self, "shard", np.zeros_like(self.tp))
+
+    @property
+    def shard_group(self) -> np.ndarray:
+        """Ranks each model-state shard spans: the shard column, or every dp x cp rank where it is 0."""
+        full = self.dp * self.cp
+        return np.where(self.shard > 0, np.minimum(self.shard, full), full)
 
     def __len__(self) -> int:
         return int(self.tp.shape[0])
@@ -82,6 +95,7 @@ class PlanGrid:
             "pp_schedule": "interleaved" if self.vpp[i] > 1 else "1f1b",
             "precision": PRECISIONS[int(self.precision[i])],
             "sequence_parallel": bool(self.sequence_parallel[i]),
+            "fsdp_shard": int(self.shard_group[i]),
         }
 
     @staticmethod
@@ -93,13 +107,14 @@ class PlanGrid:
 
 def encode_plan(*, tp: int = 1, pp: int = 1, dp: int = 1, cp: int = 1, ep: int = 1, micro_batch: int = 1,
                 zero: int = 0, recompute: str = "none", vpp: int = 1, precision: str = "bf16",
-                sequence_parallel: bool | None = None) -> dict[str, int]:
+                sequence_parallel: bool | None = None, fsdp_shard: int | None = None) -> dict[str, int]:
     """One plan as the integer columns of a PlanGrid (enumerated fields as indices; sequence parallelism defaults
-    to on with tensor parallelism)."""
+    to on with tensor parallelism; fsdp_shard None: the model states shard over every data-parallel rank)."""
     sp = (tp > 1) if sequence_parallel is None else sequence_parallel
     return {"tp": int(tp), "pp": int(pp), "dp": int(dp), "cp": int(cp), "ep": int(ep), "micro_batch": int(micro_batch),
             "zero": int(zero), "recompute": RECOMPUTE.index(recompute), "vpp": int(vpp),
-            "precision": PRECISIONS.index(precision), "sequence_parallel": int(sp)}
+            "precision": PRECISIONS.index(precision), "sequence_parallel": int(sp),
+            "shard": 0 if fsdp_shard is None or fsdp_shard == dp * cp else int(fsdp_shard)}
 
 
 def single_plan(**plan: Any) -> PlanGrid:
@@ -133,6 +148,8 @@ def structural_reasons(grid: PlanGrid, model: TransformerSpec, global_batch: int
     if not zero3_with_pp:
         r |= np.where((grid.zero == 3) & (grid.pp > 1), 128, 0)
     r |= np.where(grid.tp > scale_up_domain, 512, 0)
+    hsdp = grid.shard > 0
+    r |= np.where(hsdp & (((grid.dp * grid.cp) % np.maximum(grid.shard, 1) != 0) | (grid.zero == 0)), 8192, 0)
     return r
 
 
@@ -152,9 +169,11 @@ def enumerate_plans(model: TransformerSpec, gpus: int, global_batch: int, seq_le
                     precisions: Iterable[str] = ("bf16",), zero_stages: Iterable[int] = ZERO_STAGES,
                     recompute: Iterable[str] = RECOMPUTE, max_micro_batch: int = 16,
                     max_cp: int = 16, max_vpp: int = 8, uneven_pp: bool = False, zero3_with_pp: bool = False,
-                    interleaved_any_micro_batches: bool = False, pipeline: bool = True) -> PlanGrid:
+                    interleaved_any_micro_batches: bool = False, pipeline: bool = True,
+                    hsdp: bool = False) -> PlanGrid:
     """Every structurally plausible plan for a GPU count (invalid ones are masked later, not here,
-    except combinations that can never be valid, which are skipped to keep the grid small)."""
+    except combinations that can never be valid, which are skipped to keep the grid small). With `hsdp`, ZeRO-3
+    plans also shard inside one scale-up domain and replicate across domains (shard = domain / tp)."""
     tps = [t for t in powers_of_two_upto(min(gpus, scale_up_domain)) if model.n_heads % t == 0]
     pps = [p for p in divisors(model.n_layers) if gpus % p == 0] if pipeline else [1]
     if uneven_pp and pipeline:
@@ -183,7 +202,10 @@ def enumerate_plans(model: TransformerSpec, gpus: int, global_batch: int, seq_le
                 continue
             if v > 1 and (per_dp // mb) % pp and not interleaved_any_micro_batches:
                 continue
-            rows.append((tp, pp, dp, cp, ep, mb, z, rc, v, pr, int(tp > 1)))
+            rows.append((tp, pp, dp, cp, ep, mb, z, rc, v, pr, int(tp > 1), 0))
+            local = scale_up_domain // tp  # HSDP: shard over the data-parallel ranks of one domain (stride tp)
+            if hsdp and z == 3 and 1 < local < dp * cp and (dp * cp) % local == 0:
+                rows.append((tp, pp, dp, cp, ep, mb, z, rc, v, pr, int(tp > 1), local))
     if not rows:
         return PlanGrid.from_columns(**{f.name: np.zeros(0, dtype=np.int64) for f in fields(PlanGrid)})
     a = np.asarray(rows, dtype=np.int64)

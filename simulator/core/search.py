@@ -167,6 +167,7 @@ def search_plans(model: TransformerSpec, hw: Accelerator, gpus: int | Iterable[i
     if "interleaved" not in st.pp_schedules:
         enumerate_kw.setdefault("max_vpp", 1)
     enumerate_kw.setdefault("pipeline", bool(st.pp_schedules))
+    enumerate_kw.setdefault("hsdp", st.hsdp)
     # with fused attention, selective recompute equals none
     skip = ("selective",) if options.attention_kernel != "unfused" else ()
     enumerate_kw.setdefault("recompute", tuple(r for r in st.recompute_modes if r not in skip))

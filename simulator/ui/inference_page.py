@@ -185,8 +185,6 @@ def _static_section(inp: dict) -> None:
                 help="prefill of the whole batch in one iteration")
     m[1].metric("TPOT", units.human_duration(rec["tpot_s"]) if ok else "n/a",
                 help="mean decode step while the context grows")
-    if ok:
-        st.caption(f"Engine {dep.engine}: {band_text(rec.get('error_band'))}")
     m[2].metric("Throughput", f"{rec['output_tokens_per_s']:,.0f} tok/s" if ok else "n/a",
                 help=f"output tokens per second ({rec['output_tokens_per_s_per_gpu']:,.0f} per GPU), prefill included")
     price = _price_per_gpu_hour(inp["price_book"], inp["hw_id"], inp["purchase"])
@@ -202,7 +200,7 @@ def _static_section(inp: dict) -> None:
                 help=f"{units.human_bytes(rec['kv_cache_bytes_per_seq'])} per sequence")
     m[2].metric("Weights per GPU", units.human_bytes(rec["weights_bytes_per_gpu"]))
     m[3].metric("End to end", units.human_duration(rec["e2e_s"]) if ok else "n/a")
-
+    st.caption(f"Engine {dep.engine}: {band_text(rec.get('error_band'))}")
     # GiB, as nvidia-smi and units.human_bytes show device memory (an "80 GB" H100 has 79.6 GiB)
     cap = rec["memory_capacity_bytes"] / units.GIB
     mem = pd.DataFrame({"part": ["weights", "activation workspace", "KV cache budget"],

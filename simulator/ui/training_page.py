@@ -174,8 +174,10 @@ def _plan_label(r: pd.Series) -> str:
         return "-"
     vpp = f"x{int(r['vpp'])}" if r.get("vpp", 1) and r["vpp"] > 1 else ""
     vpp += "u" if r.get("uneven_pp") in (True,) else ""  # stages of unequal layer counts (NaN-safe)
+    shard = r.get("fsdp_shard")
+    hsdp = f" HSDP{int(shard)}" if shard and shard == shard and shard < r["dp"] * r["cp"] else ""  # NaN-safe
     return (f"TP{int(r['tp'])} PP{int(r['pp'])}{vpp} DP{int(r['dp'])} CP{int(r['cp'])} EP{int(r['ep'])} "
-            f"mb{int(r['micro_batch'])} ZeRO-{int(r['zero'])} {r['recompute']} {r['precision']}")
+            f"mb{int(r['micro_batch'])} ZeRO-{int(r['zero'])}{hsdp} {r['recompute']} {r['precision']}")
 
 
 LOW_MFU_ADVICE = {

@@ -96,7 +96,7 @@ def predict_row(row: pd.Series, stack: Stack | None = None) -> dict[str, float]:
         tp=[int(row.tp)], pp=[int(row.pp)], dp=[int(row.dp)], cp=[int(row.cp)], ep=[int(row.ep)],
         micro_batch=[int(row.micro_batch)], zero=[int(row.zero)], recompute=[RECOMPUTE.index(row.recompute)],
         vpp=[int(row.vpp)], precision=[PRECISIONS.index(row.precision)],
-        sequence_parallel=[int(str(row.sequence_parallel).lower() == "true")],
+        sequence_parallel=[int(str(row.sequence_parallel).lower() == "true")], shard=[_shard(row)],
     )
     options = TrainingOptions(seq_len=int(row.seq_len), global_batch=int(row.global_batch),
                               attention_kernel=row.attention_kernel, dropout=_uses_dropout(row),
@@ -118,6 +118,14 @@ def predict_row(row: pd.Series, stack: Stack | None = None) -> dict[str, float]:
         "memory_reserved_gib": float(m["memory_reserved_per_gpu_bytes"][0]) / GIB,
         "compute_s": float(m["compute"][0] + m["recompute"][0] + m["bubble"][0]),
     }
+
+
+def _shard(row: pd.Series) -> int:
+    """The row's HSDP shard group (training_stacks.csv `fsdp_shard`), 0 where it shards over every dp x cp rank."""
+    shard = row.get("fsdp_shard")
+    if shard is None or (isinstance(shard, float) and np.isnan(shard)) or int(row.zero) != 3:  # the file: 1 below 3
+        return 0
+    return int(shard) if int(shard) < int(row.dp) * int(row.cp) else 0
 
 
 def _flag(value: object) -> bool:

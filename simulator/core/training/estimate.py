@@ -59,6 +59,7 @@ class PlanArgs:
     pp_schedule: str = "1f1b"
     vpp: int | None = None
     sequence_parallel: bool | None = None
+    fsdp_shard: int | None = None  # HSDP: data-parallel ranks that shard the model states (None: all of them)
 
 
 def _check_args(model: TransformerSpec, gpus: int, p: PlanArgs) -> tuple[int, int]:
@@ -98,8 +99,14 @@ def plan_columns(model: TransformerSpec, hw: Accelerator, gpus: int, p: PlanArgs
     precision (PlanError when they fail)."""
     dp, vpp = _check_args(model, gpus, p)
     hw.peak("fp8" if p.precision == "fp8" else "bf16")  # a clear error when the device lacks the dtype
+    if p.fsdp_shard is not None:
+        check_positive("fsdp_shard", p.fsdp_shard, whole=True)
+        if (dp * p.cp) % p.fsdp_shard or p.zero == 0:
+            raise PlanError(f"--fsdp-shard {p.fsdp_shard} must divide dp x cp = {dp * p.cp} and needs --zero 1, 2 "
+                            "or 3 (HSDP shards the model states over that many data-parallel ranks)")
     return encode_plan(tp=p.tp, pp=p.pp, dp=dp, cp=p.cp, ep=p.ep, micro_batch=p.micro_batch, zero=p.zero,
-                       recompute=p.recompute, vpp=vpp, precision=p.precision, sequence_parallel=p.sequence_parallel)
+                       recompute=p.recompute, vpp=vpp, precision=p.precision, sequence_parallel=p.sequence_parallel,
+                       fsdp_shard=p.fsdp_shard)
 
 
 def _impossible(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, code: int, options: TrainingOptions,
@@ -131,7 +138,8 @@ def estimate_plan(model: TransformerSpec, hw: Accelerator, gpus: int, plan: Plan
     check_positive("train_tokens", train_tokens, allow_none=True)
     options = options.resolved(model.dropout)
     options.stack.check_plan(zero=p.zero, pp=p.pp, pp_schedule=p.pp_schedule, recompute=p.recompute,
-                             precision=p.precision, cp=p.cp, ep=p.ep)
+                             precision=p.precision, cp=p.cp, ep=p.ep, fsdp_shard=p.fsdp_shard,
+                             shard_group=int(grid.dp[0] * grid.cp[0]))
     code = int(plan_reasons(grid, model, hw, options)[0])
     if code:
         vpp, dp = int(grid.vpp[0]), int(grid.dp[0])

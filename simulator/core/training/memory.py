@@ -49,8 +49,8 @@ def model_states(model: TransformerSpec, a: PlanArrays, zero: Array, layers_per_
     stage_share = layers_per_stage / model.n_layers
     dense_local = (non_expert * stage_share + stage_extra) / a.tp
     expert_local = experts * stage_share / (a.tp * a.ep)
-    shard = a.dp * a.cp
-    expert_shard = a.dp * a.cp / a.ep
+    shard = a.shard  # dp x cp, or the HSDP group (replicated across the others)
+    expert_shard = np.maximum(a.shard / a.ep, 1.0)
     grad_b = 4.0 if o.grad_reduce_fp32 else 2.0
     z = zero
 

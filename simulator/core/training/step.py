@@ -77,8 +77,10 @@ def dp_comm_s(hw: Accelerator, a: PlanArrays, zero: Array, states: ModelStates, 
     n_sync, tp = a.dp * a.cp, a.tp
     g_dense = s.dense_local * s.grad_bytes
     ar_dense = comm.hierarchical_allreduce_s(n_sync, g_dense, tp, hw)
-    rs_intra, rs_inter = comm.hierarchical_gather_parts_s(n_sync, g_dense, tp, hw)
-    ag_dense = comm.hierarchical_gather_s(n_sync, s.dense_local * WEIGHT_BYTES, tp, hw)
+    rs_intra, rs_inter = comm.hierarchical_gather_parts_s(s.shard, g_dense, tp, hw)
+    # HSDP: each gradient shard is also all-reduced across the replicas of the shard group (stride tp x shard)
+    rs_inter = rs_inter + comm.hierarchical_allreduce_s(n_sync / s.shard, g_dense / s.shard, tp * s.shard, hw)
+    ag_dense = comm.hierarchical_gather_s(s.shard, s.dense_local * WEIGHT_BYTES, tp, hw)
     # routed experts synchronise over their own data-parallel group (dp*cp/ep ranks, stride tp*ep)
     g_exp = s.expert_local * s.grad_bytes
     ar_exp = comm.hierarchical_allreduce_s(s.expert_shard, g_exp, tp * a.ep, hw)
@@ -96,8 +98,8 @@ def dp_comm_s(hw: Accelerator, a: PlanArrays, zero: Array, states: ModelStates, 
                         0.0)
     fsdp_mb_s = 2.0 * all_gather_s + reduce_scatter_s
     if fw.zero3_bytes_per_s is not None:  # the stack's own measured gather path (Stack docstring)
-        others = n_sync - 1.0
-        fsdp_mb_s = ((s.dense_local + s.expert_local) * WEIGHT_BYTES * others / n_sync / fw.zero3_bytes_per_s
+        others = s.shard - 1.0
+        fsdp_mb_s = ((s.dense_local + s.expert_local) * WEIGHT_BYTES * others / s.shard / fw.zero3_bytes_per_s
                      + fw.zero3_rank_layer_s * layers_per_stage * others)
     fsdp_hidden_s = stage_per_mb if (o.dp_overlap and fw.fsdp_overlap) else 0.0
     # a stage kept unsharded across its micro-batches (Stack.fsdp_pp_unsharded) gathers and reduces once per step
@@ -139,7 +141,8 @@ def plan_reasons(grid: PlanGrid, model: TransformerSpec, hw: Accelerator, o: Tra
     reason = structural_reasons(grid, model, o.global_batch, o.seq_len, hw.scale_up_domain_gpus,
                                 bool(o.uneven_pp if uneven_pp is None else uneven_pp), st.zero3_with_pp,
                                 st.interleaved_any_micro_batches)
-    lacks = (~np.isin(grid.zero, st.zero_stages) | ~np.isin(grid.recompute, [RECOMPUTE.index(r)
+    partial = (grid.shard > 0) & (grid.shard < grid.dp * grid.cp)
+    lacks = ((partial & (not st.hsdp)) | ~np.isin(grid.zero, st.zero_stages) | ~np.isin(grid.recompute, [RECOMPUTE.index(r)
                                                                              for r in st.recompute_modes])
              | ~np.isin(grid.precision, [PRECISIONS.index(p) for p in st.precisions]))
     reason |= np.where(lacks, STACK_LACKS, 0)
