@@ -63,7 +63,7 @@ TRAIN_405B = ["train", "--model", "llama3.1-405b", "--hardware", "h100-sxm-80gb"
               "--pp-schedule", "interleaved", "--vpp", "2", "--recompute", "full", "--train-tokens", "15e12"]
 TRAIN_FSDP = ["train", "--model", "gpt3-175b", "--hardware", "a100-sxm-80gb", "--gpus", "768", "--zero", "3",
               "--global-batch", "1536", "--seq-len", "2048", "--micro-batch", "1", "--recompute", "full",
-              "--framework", "deepspeed-zero3-2021", "--attention-kernel", "unfused", "--grad-reduce", "bf16",
+              "--stack", "deepspeed-2021", "--attention-kernel", "unfused", "--grad-reduce", "bf16",
               "--no-dp-overlap"]
 PLAN_8B = ["plan", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--gpus", "64", "--global-batch", "256",
            "--seq-len", "4096", "--top", "5", "--precision", "bf16", "fp8"]
