@@ -37,7 +37,8 @@ PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 # selective checkpointing (every other matmul output saved)
 Recompute = Literal["none", "selective", "full", "op"]
 RECOMPUTE: tuple[Recompute, ...] = get_args(Recompute)
-PipelineSchedule = Literal["1f1b", "interleaved"]
+# 1F1B, interleaved 1F1B (vpp > 1), GPipe (all forwards then all backwards), zero bubble (ZB-H1, Qi et al. 2023)
+PipelineSchedule = Literal["1f1b", "interleaved", "gpipe", "zb"]
 PP_SCHEDULES: tuple[PipelineSchedule, ...] = get_args(PipelineSchedule)
 ZeroStage = Literal[0, 1, 2, 3]  # ZeRO stage (Rajbhandari et al. 2020); 3 = FSDP
 ZERO_STAGES: tuple[ZeroStage, ...] = get_args(ZeroStage)
@@ -45,7 +46,6 @@ AttentionKernel = Literal["flash", "flash1", "unfused"]  # FA2/FA3, FA1 or its T
 ATTENTION_KERNELS: tuple[AttentionKernel, ...] = get_args(AttentionKernel)
 GradReduce = Literal["fp32", "bf16"]  # dtype gradients are accumulated and reduced in
 GRAD_REDUCE: tuple[GradReduce, ...] = get_args(GradReduce)
-PipelineScheduleAll = Literal["1f1b", "interleaved", "gpipe", "zb"]  # what a stack file may list (zb: zero bubble)
 DEFAULT_STACK = "megatron-core"  # the stack the hardware profiles were set on (workloads/stacks/)
 Objective = Literal["time", "cost"]  # rank plans by wall time or by dollars per token
 OBJECTIVES: tuple[Objective, ...] = get_args(Objective)

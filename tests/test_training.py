@@ -402,3 +402,29 @@ def test_search_tries_hsdp_where_the_stack_offers_it():
                               option_kw={"stack": "torchtitan"})
     mcore = sim.plan_training("llama2-13b", "h100-sxm-80gb", 256, global_batch=256, seq_len=4096)
     assert (titan.grid.shard > 0).any() and not (mcore.grid.shard > 0).any()
+
+
+def test_pipeline_schedules_bubble_and_memory():
+    """Zero bubble (ZB-H1) keeps 1F1B's memory with a third of its bubble; GPipe keeps 1F1B's bubble and stores every
+    micro-batch; a stack refuses a schedule it does not offer, and the search tries the ones it does."""
+    import simulator as sim
+    from simulator.errors import PlanError
+
+    kw = dict(global_batch=64, seq_len=8192, tp=8, pp=4, zero=3, recompute="full", stack="torchtitan")
+    runs = {s: estimate_training("llama3.1-70b", "h100-sxm-80gb", 256, pp_schedule=s, **kw).record
+            for s in ("1f1b", "zb", "gpipe")}
+    assert runs["zb"]["breakdown"]["bubble"] == pytest.approx(runs["1f1b"]["breakdown"]["bubble"] / 3)
+    assert runs["zb"]["memory_breakdown"]["activations"] == runs["1f1b"]["memory_breakdown"]["activations"]
+    assert runs["gpipe"]["breakdown"]["bubble"] == pytest.approx(runs["1f1b"]["breakdown"]["bubble"])
+    assert runs["1f1b"]["n_micro_batches"] == 8  # GPipe holds 8 micro-batches where 1F1B holds pp = 4
+    assert runs["gpipe"]["memory_breakdown"]["activations"] > 1.5 * runs["1f1b"]["memory_breakdown"]["activations"]
+    assert runs["zb"]["pp_schedule"] == "zb"
+    with pytest.raises(PlanError, match="stack megatron-core cannot run the zb pipeline schedule"):
+        estimate_training("llama3.1-70b", "h100-sxm-80gb", 256, pp_schedule="zb", **{**kw, "zero": 1,
+                                                                                      "stack": "megatron-core"})
+    with pytest.raises(PlanError, match="--vpp > 1 needs --pp-schedule interleaved"):
+        estimate_training("llama3.1-70b", "h100-sxm-80gb", 256, pp_schedule="zb", vpp=2, **kw)
+    res = sim.plan_training("llama3.1-70b", "h100-sxm-80gb", 256, global_batch=64, seq_len=8192,
+                            option_kw={"stack": "torchtitan"})
+    from simulator.vocab import PP_SCHEDULES
+    assert PP_SCHEDULES.index("zb") in set(res.grid.schedule.tolist())

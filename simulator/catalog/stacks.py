@@ -21,7 +21,7 @@ from simulator.errors import DataFileError, PlanError, UnknownIdError
 from simulator.vocab import (
     DEFAULT_STACK,
     AttentionKernel,
-    PipelineScheduleAll,
+    PipelineSchedule,
     Precision,
     Recompute,
     ZeroStage,
@@ -91,7 +91,7 @@ class Supports(Strict):
     """The plans the stack can run, with where that is stated."""
 
     zero_stages: list[ZeroStage] = Field(min_length=1)
-    pp_schedules: list[PipelineScheduleAll]  # empty: no pipeline parallelism
+    pp_schedules: list[PipelineSchedule]  # empty: no pipeline parallelism
     recompute: list[Recompute] = Field(min_length=1)
     precisions: list[Precision] = Field(min_length=1)
     zero3_with_pp: bool

@@ -79,7 +79,8 @@ def _add_train(sub: Any) -> None:
     t.add_argument("--recompute", default="selective", choices=RECOMPUTE,
                    help="activation recomputation (default selective, Korthikanti et al. 2022)")
     t.add_argument("--precision", default="bf16", choices=PRECISIONS, help="GEMM precision (default bf16)")
-    t.add_argument("--pp-schedule", default="1f1b", choices=PP_SCHEDULES, help="pipeline schedule (default 1f1b)")
+    t.add_argument("--pp-schedule", default="1f1b", choices=PP_SCHEDULES,
+                   help="pipeline schedule (default 1f1b; zb: zero bubble ZB-H1; the stack must offer it)")
     t.add_argument("--vpp", type=integer, help="virtual stages per pipeline rank (interleaved; default 2)")
     t.add_argument("--uneven-pp", action="store_true",
                    help="allow pipeline stages with different layer counts (pp need not divide the layers)")
@@ -120,7 +121,9 @@ def register(sub: Any) -> None:
 
 def fmt_plan(r: dict[str, Any]) -> str:
     """tp8 pp8x4u dp64 ...: pp x virtual stages per rank, `u` when the stages hold unequal layer counts."""
-    return (f"tp{r['tp']} pp{r['pp']}{'x' + str(r['vpp']) if r['vpp'] > 1 else ''}{'u' if r.get('uneven_pp') else ''} "
+    sched = f"({r['pp_schedule']})" if r["pp"] > 1 and r.get("pp_schedule") in ("gpipe", "zb") else ""
+    return (f"tp{r['tp']} pp{r['pp']}{'x' + str(r['vpp']) if r['vpp'] > 1 else ''}{'u' if r.get('uneven_pp') else ''}"
+            f"{sched} "
             f"dp{r['dp']} cp{r['cp']} ep{r['ep']} mb{r['micro_batch']} z{r['zero']}"
             f"{_hsdp(r)} {r['recompute']} {r['precision']}")
 

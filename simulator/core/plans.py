@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from simulator.core.model import TransformerSpec
-from simulator.vocab import PRECISIONS, RECOMPUTE, ZERO_STAGES
+from simulator.vocab import PP_SCHEDULES, PRECISIONS, RECOMPUTE, ZERO_STAGES
 
 # Reason codes: bit flags, so one plan can carry several reasons at once.
 REASONS: dict[int, str] = {
@@ -28,9 +28,11 @@ REASONS: dict[int, str] = {
     2048: "the hardware has no peak for this precision",
     4096: "the software stack does not offer this ZeRO stage, recompute mode or precision",
     8192: "the FSDP shard group must divide dp x cp and needs ZeRO >= 1",
+    16384: "the pipeline schedule does not match the virtual stages (interleaved needs vpp > 1, the others vpp = 1)",
 }
 STACK_LACKS = 4096
 OUT_OF_MEMORY = 256
+INTERLEAVED = PP_SCHEDULES.index("interleaved")
 PP_NOT_DIVIDING_LAYERS = 4
 FP8_MISSING = 2048
 TP_REASONS = 1 | 2 | 512  # the reasons a tensor-parallel size alone can cause (heads, KV heads, scale-up domain)
@@ -64,10 +66,14 @@ class PlanGrid:
     sequence_parallel: np.ndarray  # 0/1
     # ranks that shard the model states (HSDP: shard inside a group, replicate across groups); 0: all dp x cp ranks
     shard: np.ndarray = None  # type: ignore[assignment]  # filled with zeros by __post_init__ when not given
+    # index into PP_SCHEDULES; grids built without it: interleaved where vpp > 1, else 1F1B
+    schedule: np.ndarray = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.shard is None:  # grids built without the column shard over every data-parallel rank
             object.__setattr__(self, "shard", np.zeros_like(self.tp))
+        if self.schedule is None:
+            object.__setattr__(self, "schedule", np.where(self.vpp > 1, INTERLEAVED, 0).astype(np.int64))
 
     @property
     def shard_group(self) -> np.ndarray:
@@ -92,7 +98,7 @@ class PlanGrid:
             "tp": int(self.tp[i]), "pp": int(self.pp[i]), "dp": int(self.dp[i]), "cp": int(self.cp[i]),
             "ep": int(self.ep[i]), "micro_batch": int(self.micro_batch[i]), "zero": int(self.zero[i]),
             "recompute": RECOMPUTE[int(self.recompute[i])], "vpp": int(self.vpp[i]),
-            "pp_schedule": "interleaved" if self.vpp[i] > 1 else "1f1b",
+            "pp_schedule": PP_SCHEDULES[int(self.schedule[i])],
             "precision": PRECISIONS[int(self.precision[i])],
             "sequence_parallel": bool(self.sequence_parallel[i]),
             "fsdp_shard": int(self.shard_group[i]),
@@ -107,14 +113,16 @@ class PlanGrid:
 
 def encode_plan(*, tp: int = 1, pp: int = 1, dp: int = 1, cp: int = 1, ep: int = 1, micro_batch: int = 1,
                 zero: int = 0, recompute: str = "none", vpp: int = 1, precision: str = "bf16",
-                sequence_parallel: bool | None = None, fsdp_shard: int | None = None) -> dict[str, int]:
+                sequence_parallel: bool | None = None, fsdp_shard: int | None = None,
+                pp_schedule: str | None = None) -> dict[str, int]:
     """One plan as the integer columns of a PlanGrid (enumerated fields as indices; sequence parallelism defaults
     to on with tensor parallelism; fsdp_shard None: the model states shard over every data-parallel rank)."""
     sp = (tp > 1) if sequence_parallel is None else sequence_parallel
     return {"tp": int(tp), "pp": int(pp), "dp": int(dp), "cp": int(cp), "ep": int(ep), "micro_batch": int(micro_batch),
             "zero": int(zero), "recompute": RECOMPUTE.index(recompute), "vpp": int(vpp),
             "precision": PRECISIONS.index(precision), "sequence_parallel": int(sp),
-            "shard": 0 if fsdp_shard is None or fsdp_shard == dp * cp else int(fsdp_shard)}
+            "shard": 0 if fsdp_shard is None or fsdp_shard == dp * cp else int(fsdp_shard),
+            "schedule": PP_SCHEDULES.index(pp_schedule) if pp_schedule else (INTERLEAVED if vpp > 1 else 0)}
 
 
 def single_plan(**plan: Any) -> PlanGrid:
@@ -148,6 +156,7 @@ def structural_reasons(grid: PlanGrid, model: TransformerSpec, global_batch: int
     if not zero3_with_pp:
         r |= np.where((grid.zero == 3) & (grid.pp > 1), 128, 0)
     r |= np.where(grid.tp > scale_up_domain, 512, 0)
+    r |= np.where((grid.schedule == INTERLEAVED) != (grid.vpp > 1), 16384, 0)
     hsdp = grid.shard > 0
     r |= np.where(hsdp & (((grid.dp * grid.cp) % np.maximum(grid.shard, 1) != 0) | (grid.zero == 0)), 8192, 0)
     return r
@@ -170,7 +179,7 @@ def enumerate_plans(model: TransformerSpec, gpus: int, global_batch: int, seq_le
                     recompute: Iterable[str] = RECOMPUTE, max_micro_batch: int = 16,
                     max_cp: int = 16, max_vpp: int = 8, uneven_pp: bool = False, zero3_with_pp: bool = False,
                     interleaved_any_micro_batches: bool = False, pipeline: bool = True,
-                    hsdp: bool = False) -> PlanGrid:
+                    hsdp: bool = False, schedules: Iterable[str] = ("1f1b", "interleaved")) -> PlanGrid:
     """Every structurally plausible plan for a GPU count (invalid ones are masked later, not here,
     except combinations that can never be valid, which are skipped to keep the grid small). With `hsdp`, ZeRO-3
     plans also shard inside one scale-up domain and replicate across domains (shard = domain / tp)."""
@@ -181,6 +190,8 @@ def enumerate_plans(model: TransformerSpec, gpus: int, global_batch: int, seq_le
     cps = [c for c in powers_of_two_upto(min(max_cp, gpus)) if c == 1 or seq_len % (2 * c) == 0]
     rows: list[tuple[int, ...]] = []
     zs, rcs = list(zero_stages), [RECOMPUTE.index(r) for r in recompute]
+    # the non-interleaved schedules to try on pipelines (1F1B first: equal plans keep the simpler schedule)
+    flat = [PP_SCHEDULES.index(s) for s in ("1f1b", "zb", "gpipe") if s in schedules] or [0]
     precs = [PRECISIONS.index(p) for p in precisions]
     for tp, pp, cp in product(tps, pps, cps):
         if gpus % (tp * pp * cp):
@@ -202,10 +213,11 @@ def enumerate_plans(model: TransformerSpec, gpus: int, global_batch: int, seq_le
                 continue
             if v > 1 and (per_dp // mb) % pp and not interleaved_any_micro_batches:
                 continue
-            rows.append((tp, pp, dp, cp, ep, mb, z, rc, v, pr, int(tp > 1), 0))
             local = scale_up_domain // tp  # HSDP: shard over the data-parallel ranks of one domain (stride tp)
-            if hsdp and z == 3 and 1 < local < dp * cp and (dp * cp) % local == 0:
-                rows.append((tp, pp, dp, cp, ep, mb, z, rc, v, pr, int(tp > 1), local))
+            shards = [0, local] if hsdp and z == 3 and 1 < local < dp * cp and (dp * cp) % local == 0 else [0]
+            scheds = [INTERLEAVED] if v > 1 else (flat if pp > 1 else [0])
+            for shard, sched in product(shards, scheds):
+                rows.append((tp, pp, dp, cp, ep, mb, z, rc, v, pr, int(tp > 1), shard, sched))
     if not rows:
         return PlanGrid.from_columns(**{f.name: np.zeros(0, dtype=np.int64) for f in fields(PlanGrid)})
     a = np.asarray(rows, dtype=np.int64)

@@ -168,6 +168,7 @@ def search_plans(model: TransformerSpec, hw: Accelerator, gpus: int | Iterable[i
         enumerate_kw.setdefault("max_vpp", 1)
     enumerate_kw.setdefault("pipeline", bool(st.pp_schedules))
     enumerate_kw.setdefault("hsdp", st.hsdp)
+    enumerate_kw.setdefault("schedules", st.pp_schedules)
     # with fused attention, selective recompute equals none
     skip = ("selective",) if options.attention_kernel != "unfused" else ()
     enumerate_kw.setdefault("recompute", tuple(r for r in st.recompute_modes if r not in skip))

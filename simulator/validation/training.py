@@ -20,7 +20,7 @@ from simulator.core.training import Stack, TrainingOptions, evaluate
 from simulator.errors import DataFileError
 from simulator.units import GIB, TFLOP
 from simulator.validation import DATA_DIR
-from simulator.vocab import PRECISIONS, RECOMPUTE
+from simulator.vocab import PP_SCHEDULES, PRECISIONS, RECOMPUTE
 
 REFERENCE_CSV = DATA_DIR / "training_reference.csv"
 # llm-foundry's H100 BF16 table: not in the shared reference set, never fitted on (but looked at: see
@@ -97,6 +97,7 @@ def predict_row(row: pd.Series, stack: Stack | None = None) -> dict[str, float]:
         micro_batch=[int(row.micro_batch)], zero=[int(row.zero)], recompute=[RECOMPUTE.index(row.recompute)],
         vpp=[int(row.vpp)], precision=[PRECISIONS.index(row.precision)],
         sequence_parallel=[int(str(row.sequence_parallel).lower() == "true")], shard=[_shard(row)],
+        schedule=[_schedule(row)],
     )
     options = TrainingOptions(seq_len=int(row.seq_len), global_batch=int(row.global_batch),
                               attention_kernel=row.attention_kernel, dropout=_uses_dropout(row),
@@ -118,6 +119,14 @@ def predict_row(row: pd.Series, stack: Stack | None = None) -> dict[str, float]:
         "memory_reserved_gib": float(m["memory_reserved_per_gpu_bytes"][0]) / GIB,
         "compute_s": float(m["compute"][0] + m["recompute"][0] + m["bubble"][0]),
     }
+
+
+def _schedule(row: pd.Series) -> int:
+    """The row's pipeline schedule (training_stacks.csv `pp_schedule`), else interleaved where vpp > 1, else 1F1B."""
+    name = row.get("pp_schedule")
+    if isinstance(name, str) and name in PP_SCHEDULES and int(row.pp) > 1:
+        return PP_SCHEDULES.index(name)
+    return PP_SCHEDULES.index("interleaved") if int(row.vpp) > 1 else 0
 
 
 def _shard(row: pd.Series) -> int:

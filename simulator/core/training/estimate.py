@@ -87,7 +87,7 @@ def _check_args(model: TransformerSpec, gpus: int, p: PlanArgs) -> tuple[int, in
     if vpp is None:
         vpp = 2 if p.pp_schedule == "interleaved" else 1
     check_positive("vpp", vpp, whole=True)
-    if p.pp_schedule == "1f1b" and vpp != 1:
+    if p.pp_schedule != "interleaved" and vpp != 1:
         raise PlanError("--vpp > 1 needs --pp-schedule interleaved")
     if p.pp_schedule == "interleaved" and (vpp < 2 or p.pp < 2):
         raise PlanError("--pp-schedule interleaved needs --pp >= 2 and --vpp >= 2 (virtual stages per rank)")
@@ -106,7 +106,7 @@ def plan_columns(model: TransformerSpec, hw: Accelerator, gpus: int, p: PlanArgs
                             "or 3 (HSDP shards the model states over that many data-parallel ranks)")
     return encode_plan(tp=p.tp, pp=p.pp, dp=dp, cp=p.cp, ep=p.ep, micro_batch=p.micro_batch, zero=p.zero,
                        recompute=p.recompute, vpp=vpp, precision=p.precision, sequence_parallel=p.sequence_parallel,
-                       fsdp_shard=p.fsdp_shard)
+                       fsdp_shard=p.fsdp_shard, pp_schedule=p.pp_schedule if p.pp > 1 else None)
 
 
 def _impossible(model: TransformerSpec, hw: Accelerator, grid: PlanGrid, code: int, options: TrainingOptions,

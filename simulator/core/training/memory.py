@@ -17,6 +17,7 @@ from simulator.core.training.options import (
     TrainingOptions,
 )
 from simulator.core.training.stack import Stack
+from simulator.vocab import PP_SCHEDULES
 
 Array = np.ndarray
 
@@ -73,10 +74,12 @@ def model_states(model: TransformerSpec, a: PlanArrays, zero: Array, layers_per_
 
 def activation_bytes(layer: LayerCost, grid: PlanGrid, a: PlanArrays, n_micro: Array,
                      layers_per_stage: Array) -> Array:
-    """Stored activations of the first stage: 1F1B keeps min(micro-batches, pp) in flight, interleaving
-    (pp - 1) / (pp v) more (Narayanan et al. 2021, sec. 2.2); full recompute rebuilds one layer at a time."""
+    """Stored activations of the first stage: 1F1B (and zero bubble ZB-H1, Qi et al. 2023) keeps min(micro-batches,
+    pp) in flight, interleaving (pp - 1) / (pp v) more (Narayanan et al. 2021, sec. 2.2), GPipe every micro-batch
+    (Huang et al. 2019); full recompute rebuilds one layer at a time."""
     pp, v = a.pp, a.v
     in_flight = np.where(pp > 1, np.minimum(n_micro, pp) * np.where(v > 1, 1.0 + (pp - 1.0) / (pp * v), 1.0), 1.0)
+    in_flight = np.where((pp > 1) & (a.schedule == PP_SCHEDULES.index("gpipe")), n_micro, in_flight)
     activations = layer.act * layers_per_stage * in_flight
     return activations + np.where(grid.recompute == 2, layer.act_full, 0.0)  # one layer rebuilt at a time
 

@@ -70,6 +70,7 @@ class PlanArrays:
     bw: float  # HBM bytes per second
     sp_share: np.ndarray  # share of the sequence-sharded activations a TP rank holds: 1/tp with sequence parallelism
     shard: np.ndarray  # data-parallel ranks the model states shard over (dp x cp, or the HSDP group)
+    schedule: np.ndarray  # pipeline schedule, index into vocab.PP_SCHEDULES
     gemm_eta: np.ndarray  # GEMM compute-efficiency cap of each plan's precision, under the stack's kernels
     kernel_scale: float  # the stack's compute_efficiency_scale (attention kernels follow the GEMMs)
 
@@ -84,5 +85,5 @@ class PlanArrays:
             sp=grid.sequence_parallel.astype(bool), fp8=fp8, peak16=peak16,
             peak_gemm=np.where(fp8, hw.peak_flop_per_s.get("fp8", peak16), peak16), bw=hw.hbm_bandwidth_bytes_per_s,
             sp_share=np.where(grid.sequence_parallel.astype(bool), 1.0 / grid.tp.astype(float), 1.0),
-            shard=grid.shard_group.astype(float), gemm_eta=hw.gemm.compute_efficiency_for(fp8) * scale,
+            shard=grid.shard_group.astype(float), schedule=grid.schedule, gemm_eta=hw.gemm.compute_efficiency_for(fp8) * scale,
             kernel_scale=scale)

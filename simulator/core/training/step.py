@@ -24,7 +24,7 @@ from simulator.core.training.options import (
     TrainingOptions,
 )
 from simulator.core.training.stack import Stack
-from simulator.vocab import PRECISIONS, RECOMPUTE
+from simulator.vocab import PP_SCHEDULES, PRECISIONS, RECOMPUTE
 
 Array = np.ndarray
 
@@ -51,14 +51,16 @@ def lm_head_s(model: TransformerSpec, hw: Accelerator, a: PlanArrays, tokens: Ar
 def pipeline_s(model: TransformerSpec, hw: Accelerator, a: PlanArrays, tokens: Array, n_micro: Array,
                stage_per_mb: Array) -> tuple[Array, Array]:
     """Send/recv of boundary activations and the bubble, (pp - 1) / vpp stage times (Narayanan et al. 2021,
-    sec. 2.2)."""
+    sec. 2.2); zero bubble ZB-H1 splits the backward into input and weight gradients and fills a third of it
+    back, (pp - 1) / 3 stage times (Qi et al. 2023, sec. 3, with F = B = W)."""
     pp, v = a.pp, a.v
     pp_stride = a.tp * a.cp * a.dp
     boundary = tokens * float(model.d_model) * ACT_BYTES * a.sp_share
     pp_intra = comm.ranks_per_node(pp, pp_stride, hw) > 1
     p2p = np.where(pp_intra, comm.sendrecv_s(boundary, hw.intra), comm.sendrecv_s(boundary, hw.inter))
     pp_comm = np.where(pp > 1, 2.0 * v * p2p * (n_micro + (pp - 1.0) / v), 0.0)
-    return pp_comm, (pp - 1.0) / v * stage_per_mb
+    bubble = (pp - 1.0) / v * stage_per_mb
+    return pp_comm, np.where(a.schedule == PP_SCHEDULES.index("zb"), bubble / 3.0, bubble)
 
 
 def dp_comm_s(hw: Accelerator, a: PlanArrays, zero: Array, states: ModelStates, layer: LayerCost,
@@ -142,7 +144,8 @@ def plan_reasons(grid: PlanGrid, model: TransformerSpec, hw: Accelerator, o: Tra
                                 bool(o.uneven_pp if uneven_pp is None else uneven_pp), st.zero3_with_pp,
                                 st.interleaved_any_micro_batches)
     partial = (grid.shard > 0) & (grid.shard < grid.dp * grid.cp)
-    lacks = ((partial & (not st.hsdp)) | ~np.isin(grid.zero, st.zero_stages) | ~np.isin(grid.recompute, [RECOMPUTE.index(r)
+    no_schedule = (grid.pp > 1) & ~np.isin(grid.schedule, [PP_SCHEDULES.index(s) for s in st.pp_schedules])
+    lacks = (no_schedule | (partial & (not st.hsdp)) | ~np.isin(grid.zero, st.zero_stages) | ~np.isin(grid.recompute, [RECOMPUTE.index(r)
                                                                              for r in st.recompute_modes])
              | ~np.isin(grid.precision, [PRECISIONS.index(p) for p in st.precisions]))
     reason |= np.where(lacks, STACK_LACKS, 0)
