@@ -143,6 +143,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "training_leave_one_source_out": ("validation.training", "leave_one_source_out"),
     "band_coverage": ("validation.bands", "coverage"),
     "error_band": ("catalog.bands", "error_band"),
+    "band_words": ("catalog.bands", "band_words"),
     "validate_inference": ("validation.inference", "validate"),
     "inference_validation_summary": ("validation.inference", "summary"),
     "validate_kernels": ("validation.kernels", "validate_kernels"),

@@ -42,7 +42,9 @@ PipelineSchedule = Literal["1f1b", "interleaved", "gpipe", "zb"]
 PP_SCHEDULES: tuple[PipelineSchedule, ...] = get_args(PipelineSchedule)
 ZeroStage = Literal[0, 1, 2, 3]  # ZeRO stage (Rajbhandari et al. 2020); 3 = FSDP
 ZERO_STAGES: tuple[ZeroStage, ...] = get_args(ZeroStage)
-AttentionKernel = Literal["flash", "flash1", "unfused"]  # FA2/FA3, FA1 or its Triton port, Megatron 2021 unfused
+# the device's best flash kernel (FA3 on Hopper, cuDNN/TE fused), FlashAttention-2 (PyTorch SDPA's flash backend),
+# FA1 or its Triton port, or Megatron 2021's unfused scores
+AttentionKernel = Literal["flash", "flash1", "unfused", "flash2"]
 ATTENTION_KERNELS: tuple[AttentionKernel, ...] = get_args(AttentionKernel)
 GradReduce = Literal["fp32", "bf16"]  # dtype gradients are accumulated and reduced in
 GRAD_REDUCE: tuple[GradReduce, ...] = get_args(GradReduce)

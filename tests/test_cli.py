@@ -249,7 +249,7 @@ def test_stack_flag_changes_the_estimate_prints_the_stack_and_names_bad_values(c
 
 def test_stack_refuses_a_plan_it_cannot_run(capsys):
     code, _, err = run(capsys, ZERO3 + ["--stack", "llm-foundry", "--pp", "2"])
-    assert code == 2 and "stack llm-foundry cannot run" in err and "no pipeline parallelism" in err
+    assert code == 2 and "stack llm-foundry cannot run pipeline parallelism (it has none; use --pp 1)" in err
     assert "Traceback" not in err
     code, _, err = run(capsys, ZERO3 + ["--stack", "nemo", "--compile"])
     assert code == 2 and "stack nemo has no torch.compile" in err
@@ -279,7 +279,8 @@ def test_scenario_stack(tmp_path, capsys):
     bad.write_text(base + "stack: nope\n")
     code, out, err = run(capsys, ["run", str(good), "--json"])
     assert code == 0, err
-    assert json.loads(out)["stack"] == "torchtitan+compile"
+    rec = json.loads(out)
+    assert rec["stack"] == "torchtitan" and rec["compile"] is True and rec["fp8_recipe"] is None
     code, _, err = run(capsys, ["run", str(bad), "--json"])
     assert code == 2 and "unknown stack 'nope'" in err and "Traceback" not in err
 
@@ -448,3 +449,18 @@ def test_a_scenario_file_names_itself_in_an_unknown_id_and_is_not_taken_for_a_mo
                                 "--global-batch", "8", "--seq-len", "8"])
     assert code == 2 and "field 'kind' = 'training': this is not a model file (kind: model)" in err
     assert "n_layers" not in err and err.count("\n") == 1
+
+
+def test_plan_defaults_follow_the_stack(capsys):
+    """Without --zero and --recompute a plan takes its stack's: ZeRO-1 and selective on Megatron-Core, FSDP and
+    op-level checkpointing on torchtitan, FSDP and full checkpointing on llm-foundry."""
+    base = ["train", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--gpus", "8", "--global-batch", "16",
+            "--seq-len", "8192", "--json"]
+    for stack, zero, recompute, extra in (("megatron-core", 1, "selective", ["--tp", "4"]),
+                                          ("torchtitan", 3, "op", []), ("llm-foundry", 3, "full", [])):
+        code, out, err = run(capsys, base + ["--stack", stack] + extra)
+        assert code == 0, err
+        rec = json.loads(out)
+        assert (rec["zero"], rec["recompute"]) == (zero, recompute)
+    code, _, err = run(capsys, base + ["--stack", "torchtitan", "--recompute", "selective"])
+    assert code == 2 and "cannot run recompute 'selective' (it offers none, full, op)" in err

@@ -37,7 +37,7 @@ def training_options(seq_len: int, global_batch: int, **kw: Any) -> TrainingOpti
 
 def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, global_batch: int, seq_len: int,
                       tp: int = 1, pp: int = 1, cp: int = 1, ep: int = 1, dp: int | None = None,
-                      micro_batch: int = 1, zero: int = 1, recompute: str = "selective",
+                      micro_batch: int = 1, zero: int | None = None, recompute: str | None = None,
                       precision: str = "bf16", pp_schedule: str = "1f1b", vpp: int | None = None,
                       sequence_parallel: bool | None = None, fsdp_shard: int | None = None,
                       train_tokens: float | None = None,

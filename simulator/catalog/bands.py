@@ -37,21 +37,66 @@ def _table(mtime: float) -> dict[tuple[str, str], dict[str, str]]:
         return {(r["kind"], r["family"]): r for r in csv.DictReader(f)}
 
 
+def family_label(key: str) -> str:
+    """A family key in words: 'torchtitan on hopper, more than 64 GPUs', 'torchtitan (all hardware)', 'all stacks'."""
+    group, gen, scale = (key.split("|") + ["*", "*"])[:3]
+    if group == "*":
+        return "every stack or engine"
+    if gen == "*":
+        return f"{group} (all hardware and scales)"
+    return f"{group} on {gen}, {'more than' if scale == 'large' else 'up to'} {LARGE_GPUS} GPUs"
+
+
+def _describe(table: dict[tuple[str, str], dict[str, str]], kind: str, key: str) -> str:
+    """What the file holds for a family: 'no published runs' or 'N published runs from M sources'."""
+    r = table.get((kind, key))
+    if r is None:
+        return "no published runs"
+    return f"{r['rows']} published run{'s' if int(r['rows']) != 1 else ''} from {r['sources']} source" + (
+        "s" if int(r["sources"]) != 1 else "")
+
+
+def _usable(r: dict[str, str] | None, wide: bool) -> bool:
+    """A band needs MIN_ROWS runs, and (for a family or a stack) runs from two sources."""
+    return r is not None and int(r["rows"]) >= MIN_ROWS and (wide or int(r["sources"]) >= 2)
+
+
 def error_band(kind: str, group: str, hardware_id: str, gpus: int) -> dict[str, Any]:
-    """The band for one prediction: signed relative error quantiles `low`/`high` (measured / predicted - 1), the
-    family, its rows, `calibrated` and, when not, the reason. `kind` is training or inference."""
-    family = band_family(group, hardware_id, gpus)
+    """The band for one prediction: signed relative time error quantiles `low`/`high` (measured / predicted - 1)
+    of the runs in `family` (the group actually used), `rows` of them, `for` the prediction's own family,
+    `calibrated` (the band is its own family's) and, when not, the reason."""
+    own = band_family(group, hardware_id, gpus)
     if not BANDS_CSV.is_file():
-        return {"family": family, "low": None, "high": None, "rows": 0, "calibrated": False,
-                "reason": f"no error bands file ({BANDS_CSV.name}); run make validate"}
+        return {"family": own, "for": own, "low": None, "high": None, "rows": 0, "calibrated": False,
+                "reason": f"no error bands file ({BANDS_CSV.name}); run make fit-stacks"}
     table = _table(BANDS_CSV.stat().st_mtime)
-    for key, why in ((family, ""), (f"{group}|*|*", f"family {family} has fewer than {MIN_ROWS} published rows "
-                                                     f"from two sources; band of all {group} rows"),
-                     ("*|*|*", f"{group} has fewer than {MIN_ROWS} published rows; band of all {kind} rows")):
-        if (kind, key) in table:
-            r = table[(kind, key)]
-            if int(r["rows"]) >= MIN_ROWS and (key.startswith("*") or int(r["sources"]) >= 2):
-                return {"family": family, "low": float(r["low"]), "high": float(r["high"]), "rows": int(r["rows"]),
-                        "calibrated": not why, "reason": why}
-    return {"family": family, "low": None, "high": None, "rows": 0, "calibrated": False,
-            "reason": f"no published {kind} rows to set a band"}
+    whole, everything = f"{group}|*|*", "*|*|*"
+    for key in (own, whole, everything):
+        r = table.get((kind, key))
+        if not _usable(r, key == everything):
+            continue
+        assert r is not None
+        why = ""
+        if key != own:
+            why = (f"{family_label(own)} has {_describe(table, kind, own)}; a band needs {MIN_ROWS} from two sources, "
+                   "so this is ")
+            why += (f"the band of every {group} run" if key == whole else
+                    f"the band of every published {kind} run ({group}: {_describe(table, kind, whole)})")
+        return {"family": key, "for": own, "low": float(r["low"]), "high": float(r["high"]), "rows": int(r["rows"]),
+                "calibrated": not why, "reason": why}
+    return {"family": own, "for": own, "low": None, "high": None, "rows": 0, "calibrated": False,
+            "reason": f"no published {kind} runs to set a band"}
+
+
+def band_words(band: dict[str, Any] | None) -> str:
+    """An error band in words: 'published runs of X ran 4% faster to 8% slower than predicted (10th-90th percentile
+    of N)', with the reason when it is not the prediction's own family's."""
+    if not isinstance(band, dict) or band.get("low") is None:
+        return f"no error band{': ' + band['reason'] if isinstance(band, dict) else ''}"
+
+    def side(e: float) -> str:
+        return f"{abs(e):.0%} {'slower' if e > 0 else 'faster'}" if round(abs(e), 2) else "as fast"
+
+    text = (f"published runs of {family_label(band['family'])} ran {side(band['low'])} to {side(band['high'])} than "
+            f"predicted (10th-90th percentile of {band['rows']})")
+    return text + ("" if band["calibrated"] else f"; not calibrated: {band['reason']}")

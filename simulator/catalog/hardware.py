@@ -67,6 +67,8 @@ def hardware_from_file(f: HardwareFile, path: str = "") -> Accelerator:
         memory_bandwidth_efficiency=f.efficiency.memory_bandwidth_efficiency,
         flash_attention_efficiency=f.efficiency.flash_attention_efficiency,
         flash1_attention_efficiency=f.efficiency.flash1_attention_efficiency,
+        flash2_attention_efficiency=(f.efficiency.flash2_attention_efficiency
+                                     or f.efficiency.flash_attention_efficiency),
         kernel_launch_s=f.efficiency.kernel_launch_s,
         **_host(f),
         sources=tuple(f"{s.title} ({s.where}, {s.date})" for s in f.sources),

@@ -188,6 +188,9 @@ class Efficiency(Strict):
     # First-generation FlashAttention kernels (FA1 CUDA or its Triton port): 25-40% of peak on A100
     # (Dao 2023, FlashAttention-2 abstract). Default: 0.55 x flash_attention_efficiency (the A100 ratio).
     flash1_attention_efficiency: float = Field(gt=0, le=1)  # FlashAttention-1-era kernels (attention_kernel flash1)
+    # FlashAttention-2 kernels (attention_kernel flash2: PyTorch SDPA's flash backend, flash-attn 2) where they differ
+    # from the device's best flash kernel (Hopper runs FA3 at 0.45, FA2 at 0.35); None: flash_attention_efficiency
+    flash2_attention_efficiency: float | None = Field(None, gt=0, le=1)
     # Fixed cost per kernel launch for memory-bound kernels.
     kernel_launch_s: float = Field(default=5.0e-6, ge=0)
     fitted_on: list[str] = Field(min_length=1)
@@ -296,8 +299,8 @@ class PlanSpec(Strict):
     cp: PositiveInt = 1
     ep: PositiveInt = 1
     micro_batch: PositiveInt = 1
-    zero: ZeroStage = 1
-    recompute: Recompute = "selective"
+    zero: ZeroStage | None = None  # None: the stack's default (ZeRO-1 where offered, else FSDP)
+    recompute: Recompute | None = None  # None: the stack's default (selective where offered, else op or full)
     precision: Precision = "bf16"
     pp_schedule: PipelineSchedule = "1f1b"
     vpp: PositiveInt | None = None

@@ -83,6 +83,9 @@ class Figures(Strict):
     workspace_bytes: _Fraction
     fp8_weight_copy_bytes: _Fraction
     logits_bytes: _Scale
+    eager_norm_extra_bytes: _Fraction
+    eager_rope_extra_bytes: _Fraction
+    eager_activation_extra_bytes: _Fraction
     zero3_bytes_per_s: _Rate
     zero3_rank_layer_s: _Fraction
 
@@ -164,10 +167,13 @@ def load_stack(ref: str | Path | Stack | None = None, *, compile: bool | None = 
     return Stack(
         id=f.id, name=f.name, fused_kernels=e.fused_kernels.value, attention_kernel=e.attention_kernel.value,
         tp_comm_overlap=e.tp_comm_overlap.value, grad_reduce_fp32=e.grad_reduce_fp32.value,
-        compile=bool(compile), compute_efficiency_scale=g.compute_efficiency_scale.value,
+        compile=bool(compile), fp8_recipe=recipe if "fp8" in f.supports.precisions else None,
+        compute_efficiency_scale=g.compute_efficiency_scale.value,
         step_overhead_s=g.step_overhead_s.value,
         fp8_cast_passes=f.fp8_recipes[recipe].value if recipe else 0.0, fp8_weight_cache=e.fp8_weight_cache.value,
         fp8_saves_inputs=e.fp8_saves_inputs.value, logits_bytes=g.logits_bytes.value,
+        eager_norm_extra_bytes=g.eager_norm_extra_bytes.value, eager_rope_extra_bytes=g.eager_rope_extra_bytes.value,
+        eager_activation_extra_bytes=g.eager_activation_extra_bytes.value,
         fsdp_overlap=e.fsdp_overlap.value, fsdp_pp_unsharded=e.fsdp_pp_unsharded.value, zero3_bytes_per_s=g.zero3_bytes_per_s.value,
         zero3_rank_layer_s=g.zero3_rank_layer_s.value, zero3_gather_unit=e.zero3_gather_unit.value,
         allocator_reserve_fraction=g.allocator_reserve_fraction.value, workspace_bytes=g.workspace_bytes.value,

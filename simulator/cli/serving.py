@@ -106,14 +106,8 @@ def _load(a: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def band_line(band: dict[str, Any] | None) -> str:
-    """Where published runs of the engine, hardware generation and scale landed against the model's times."""
-    if not band:
-        return "n/a"
-    if band.get("low") is None:
-        return f"none ({band['reason']})"
-    note = "" if band["calibrated"] else f"; calibrated: false, {band['reason']}"
-    return (f"{band['low']:+.0%} / {band['high']:+.0%} on times (10th-90th percentile of {band['rows']} published "
-            f"measurements of {band['family']}{note})")
+    """Where published measurements of the engine, hardware generation and scale landed (simulator.band_words)."""
+    return sim.band_words(band) if band else "n/a"
 
 
 def infer_rows(rec: dict[str, Any]) -> list[tuple[str, str]]:

@@ -75,9 +75,12 @@ def _add_train(sub: Any) -> None:
         t.add_argument(f"--{name}", type=integer, default=1, help=f"{what}-parallel size (default 1)")
     t.add_argument("--dp", type=integer, help="data-parallel size (derived from gpus if omitted)")
     t.add_argument("--micro-batch", type=integer, default=1, help="sequences per micro-batch per GPU (default 1)")
-    t.add_argument("--zero", type=integer, default=1, choices=ZERO_STAGES, help="ZeRO stage (3 = FSDP); default 1")
-    t.add_argument("--recompute", default="selective", choices=RECOMPUTE,
-                   help="activation recomputation (default selective, Korthikanti et al. 2022)")
+    t.add_argument("--zero", type=integer, choices=ZERO_STAGES,
+                   help="ZeRO stage (3 = FSDP); default: the stack's (1 on Megatron/NeMo, 3 on torchtitan, llm-foundry)")
+    t.add_argument("--recompute", choices=RECOMPUTE,
+                   help="activation recomputation: selective (Korthikanti et al. 2022), full, op (torchtitan's op-level "
+                        "selective checkpointing) or none; default: the stack's (selective where offered, else op, "
+                        "else full)")
     t.add_argument("--precision", default="bf16", choices=PRECISIONS, help="GEMM precision (default bf16)")
     t.add_argument("--pp-schedule", default="1f1b", choices=PP_SCHEDULES,
                    help="pipeline schedule (default 1f1b; zb: zero bubble ZB-H1; the stack must offer it)")
@@ -135,21 +138,15 @@ def _hsdp(r: dict[str, Any]) -> str:
 
 
 def band_text(r: dict[str, Any]) -> str:
-    """'  -3% / +9% (published runs of family ..., 10th-90th percentile)', or why there is no calibrated band."""
-    band = r.get("error_band")
-    if not band:
-        return ""
-    if band.get("low") is None:
-        return f"  (no error band: {band['reason']})"
-    note = "" if band["calibrated"] else f"; calibrated: false, {band['reason']}"
-    return (f"  {band['low']:+.0%} / {band['high']:+.0%} (10th-90th percentile of {band['rows']} published runs of "
-            f"{band['family']}{note})")
+    """The record's error band in words (simulator.band_words), on the line below the step time."""
+    return f"\n  error band      {sim.band_words(r['error_band'])}" if r.get("error_band") else ""
 
 
 def print_training(r: dict[str, Any]) -> None:
     """The table of one training record (`simulator train`, and `simulator run` on a training scenario)."""
     print(f"{r['model']} on {r['gpus']} x {r['hardware']}: {fmt_plan(r)}")
-    print(f"  stack           {r.get('stack', DEFAULT_STACK)}")
+    extras = (["torch.compile"] if r.get("compile") else []) + ([f"fp8 {r['fp8_recipe']}"] if r.get("fp8_recipe") else [])
+    print(f"  stack           {r.get('stack', DEFAULT_STACK)}{' (' + ', '.join(extras) + ')' if extras else ''}")
     print(f"  feasible        {r['feasible']}{'  (' + r['reason'] + ')' if r['reason'] else ''}")
     n_mb = r["n_micro_batches"]
     print(f"  step time       {units.human_duration(r['step_time_s'])}  ({n_mb} micro-batch{'es' if n_mb != 1 else ''})"
@@ -245,7 +242,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
               (f"; {what} by {a.objective}:" if top else ""))
         if top:
             print_plans(top)
-            print(f"step time band of the best plan:{band_text(top[0])}")
+            print(f"error band of the best plan: {sim.band_words(top[0].get('error_band'))}")
     if a.per_gpu_count:
         for n, why in res.counts_without_plan().items():
             sys.stderr.write(f"simulator: no plan fits on {n:,} GPU{'s' if n != 1 else ''}: {why}\n")

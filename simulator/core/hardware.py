@@ -65,6 +65,7 @@ class Accelerator:
     flash_attention_efficiency: float
     flash1_attention_efficiency: float
     kernel_launch_s: float
+    flash2_attention_efficiency: float | None = None  # FlashAttention-2 kernels; None: flash_attention_efficiency
     host_cpu: str = "unknown (reference host speed assumed)"
     host_speed: float = 1.0  # host single-thread speed over the reference host (DGX A100, 2x EPYC 7742)
     sources: tuple[str, ...] = field(default=())

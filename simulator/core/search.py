@@ -81,7 +81,7 @@ class SearchResult:
 
     def record(self, i: int) -> dict[str, object]:
         rec = plan_record(self.grid, self.metrics, int(i), self.model, self.hardware)
-        rec["stack"] = self.options.stack.label()
+        rec.update(self.options.stack.record_fields(str(rec["precision"])))
         if self.annotate is not None:
             rec.update(self.annotate(rec))
         return rec

@@ -25,7 +25,7 @@ from simulator.catalog import load_hardware, load_model, load_price_book
 from simulator.core.hardware import Accelerator
 from simulator.core.model import TransformerSpec
 from simulator.core.plans import PlanGrid, describe_reasons
-from simulator.core.training import evaluate
+from simulator.core.training import Stack, evaluate
 from simulator.core.training.estimate import PlanArgs, plan_columns
 from simulator.core.training.record import plan_record, run_totals
 from simulator.core.training.step import plan_reasons
@@ -44,11 +44,14 @@ def _record_row(inputs: dict[str, Any], record: dict[str, Any] | None, error: st
     return {**inputs, **(flatten(record) if record else {}), "error": error}
 
 
-def _plan_of(s: TrainingScenario, model: TransformerSpec, hw: Accelerator) -> dict[str, int]:
+def _plan_of(s: TrainingScenario, model: TransformerSpec, hw: Accelerator, stack: Stack) -> dict[str, int]:
     """The plan of one fixed-plan training scenario as PlanGrid columns (PlanError when the arguments fail)."""
     if s.plan is None:
         raise SimulatorError("internal: a batched training scenario has no plan")
-    return plan_columns(model, hw, s.gpus, PlanArgs(**s.plan.plan_kwargs()))
+    p = PlanArgs(**s.plan.plan_kwargs()).with_defaults(stack)
+    stack.check_plan(zero=p.zero or 0, pp=p.pp, pp_schedule=p.pp_schedule, recompute=p.recompute or "",
+                     precision=p.precision, cp=p.cp, ep=p.ep, fsdp_shard=p.fsdp_shard)
+    return plan_columns(model, hw, s.gpus, p, stack)
 
 
 def _run_training_batch(items: list[tuple[int, dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -63,7 +66,7 @@ def _run_training_batch(items: list[tuple[int, dict[str, Any], dict[str, Any]]])
     for j, (_, data, inputs) in enumerate(items):
         try:
             s = TrainingScenario.model_validate(data)
-            plans.append(_plan_of(s, model, hw))
+            plans.append(_plan_of(s, model, hw, options.stack))
             uneven.append(bool(options.uneven_pp if s.plan is None or s.plan.uneven_pp is None else s.plan.uneven_pp))
             keep.append(j)
         except Exception as exc:  # noqa: BLE001 - recorded in the row, the sweep goes on
@@ -82,9 +85,14 @@ def _run_training_batch(items: list[tuple[int, dict[str, Any], dict[str, Any]]])
         for i, j in enumerate(keep):
             code = int(structural[i])
             rows[j] = (_record_row(items[j][2], None, f"impossible plan: {describe_reasons(code)}") if code
-                       else _record_row(items[j][2], {**plan_record(g, m, i, model, hw),
-                                                      "stack": options.stack.label()}, ""))
+                       else _record_row(items[j][2], _stack_record(plan_record(g, m, i, model, hw), options), ""))
     return [r for r in rows if r is not None]
+
+
+def _stack_record(rec: dict[str, Any], options: Any) -> dict[str, Any]:
+    """A plan record with the sweep's stack fields (id, torch.compile, fp8 recipe)."""
+    rec.update(options.stack.record_fields(str(rec["precision"])))
+    return rec
 
 
 def _batch_key(data: dict[str, Any]) -> str | None:

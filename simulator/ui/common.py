@@ -114,11 +114,6 @@ def cdf_frame(values: np.ndarray, points: int = 200) -> pd.DataFrame:
 
 
 def band_text(band: dict | None) -> str:
-    """An error band in words: where published measurements of the family landed against the model's times."""
-    if not isinstance(band, dict):
-        return "No error band for this estimate."
-    if band.get("low") is None:
-        return f"No error band: {band.get('reason')}."
-    note = "" if band["calibrated"] else f" Not calibrated for this family: {band['reason']}."
-    return (f"Published measurements of {band['family']} took {band['low']:+.0%} to {band['high']:+.0%} of the "
-            f"predicted times (10th-90th percentile of {band['rows']}).{note}")
+    """An error band in words (simulator.band_words), as a sentence."""
+    text = sim.band_words(band)
+    return text[0].upper() + text[1:] + "."

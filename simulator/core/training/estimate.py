@@ -3,7 +3,7 @@ record of one plan (the JSON contract of `simulator train`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from simulator.core.checks import check_positive
@@ -53,13 +53,18 @@ class PlanArgs:
     ep: int = 1
     dp: int | None = None
     micro_batch: int = 1
-    zero: int = 1
-    recompute: str = "selective"
+    zero: int | None = None  # None: the stack's default (Stack.default_zero)
+    recompute: str | None = None  # None: the stack's default (Stack.default_recompute)
     precision: str = "bf16"
     pp_schedule: str = "1f1b"
     vpp: int | None = None
     sequence_parallel: bool | None = None
     fsdp_shard: int | None = None  # HSDP: data-parallel ranks that shard the model states (None: all of them)
+
+    def with_defaults(self, stack: Stack) -> PlanArgs:
+        """This plan with the stack's ZeRO stage and recompute mode where it names none."""
+        return replace(self, zero=stack.default_zero() if self.zero is None else self.zero,
+                       recompute=stack.default_recompute() if self.recompute is None else self.recompute)
 
 
 def _check_args(model: TransformerSpec, gpus: int, p: PlanArgs) -> tuple[int, int]:
@@ -94,9 +99,11 @@ def _check_args(model: TransformerSpec, gpus: int, p: PlanArgs) -> tuple[int, in
     return dp, vpp
 
 
-def plan_columns(model: TransformerSpec, hw: Accelerator, gpus: int, p: PlanArgs) -> dict[str, int]:
+def plan_columns(model: TransformerSpec, hw: Accelerator, gpus: int, p: PlanArgs,
+                 stack: Stack | None = None) -> dict[str, int]:
     """One user plan as the integer columns of a PlanGrid, after the argument rules and the device's peak for the
-    precision (PlanError when they fail)."""
+    precision (PlanError when they fail); unset ZeRO stage and recompute mode from the stack."""
+    p = p.with_defaults(stack or Stack())
     dp, vpp = _check_args(model, gpus, p)
     hw.peak("fp8" if p.precision == "fp8" else "bf16")  # a clear error when the device lacks the dtype
     if p.fsdp_shard is not None:
@@ -104,6 +111,7 @@ def plan_columns(model: TransformerSpec, hw: Accelerator, gpus: int, p: PlanArgs
         if (dp * p.cp) % p.fsdp_shard or p.zero == 0:
             raise PlanError(f"--fsdp-shard {p.fsdp_shard} must divide dp x cp = {dp * p.cp} and needs --zero 1, 2 "
                             "or 3 (HSDP shards the model states over that many data-parallel ranks)")
+    assert p.zero is not None and p.recompute is not None  # with_defaults filled them
     return encode_plan(tp=p.tp, pp=p.pp, dp=dp, cp=p.cp, ep=p.ep, micro_batch=p.micro_batch, zero=p.zero,
                        recompute=p.recompute, vpp=vpp, precision=p.precision, sequence_parallel=p.sequence_parallel,
                        fsdp_shard=p.fsdp_shard, pp_schedule=p.pp_schedule if p.pp > 1 else None)
@@ -133,11 +141,11 @@ def estimate_plan(model: TransformerSpec, hw: Accelerator, gpus: int, plan: Plan
     Raises PlanError for an impossible plan (e.g. TP not dividing heads); a plan that is valid but does not fit in
     memory comes back with ``feasible: False`` and the reason.
     """
-    p = plan
+    options = options.resolved(model.dropout)
+    p = plan.with_defaults(options.stack)
     grid = PlanGrid.from_columns(**{k: [v] for k, v in plan_columns(model, hw, gpus, p).items()})
     check_positive("train_tokens", train_tokens, allow_none=True)
-    options = options.resolved(model.dropout)
-    options.stack.check_plan(zero=p.zero, pp=p.pp, pp_schedule=p.pp_schedule, recompute=p.recompute,
+    options.stack.check_plan(zero=p.zero or 0, pp=p.pp, pp_schedule=p.pp_schedule, recompute=p.recompute or "",
                              precision=p.precision, cp=p.cp, ep=p.ep, fsdp_shard=p.fsdp_shard,
                              shard_group=int(grid.dp[0] * grid.cp[0]))
     code = int(plan_reasons(grid, model, hw, options)[0])
@@ -154,5 +162,5 @@ def estimate_plan(model: TransformerSpec, hw: Accelerator, gpus: int, plan: Plan
     rec["seq_len"] = options.seq_len
     rec["global_batch"] = options.global_batch
     rec["price_book"] = book.id
-    rec["stack"] = options.stack.label()
+    rec.update(options.stack.record_fields(str(rec["precision"])))
     return TrainingResult(rec)

@@ -103,8 +103,9 @@ def _attention_core(x: _Ctx) -> tuple[Array, Array, Array, Array]:
     model, hw, o, a = x.model, x.hw, x.o, x.a
     heads_loc = model.n_heads / a.tp
     d_qk, d_v = float(model.qk_head_dim), float(model.v_head_dim)
-    if o.attention_kernel in ("flash", "flash1"):
-        attn_eff = hw.flash_attention_efficiency if o.attention_kernel == "flash" else hw.flash1_attention_efficiency
+    if o.attention_kernel in ("flash", "flash1", "flash2"):
+        attn_eff = {"flash": hw.flash_attention_efficiency, "flash1": hw.flash1_attention_efficiency,
+                    "flash2": hw.flash2_attention_efficiency or hw.flash_attention_efficiency}[o.attention_kernel]
         attn_eff = attn_eff * a.kernel_scale
         flop = roofline.attention_flop(a.mb, x.s_loc, x.s, heads_loc, d_qk, d_v, o.causal)
         moved = ACT_BYTES * a.mb * x.s_loc * heads_loc * (2 * d_qk + 2 * d_v)
@@ -126,7 +127,8 @@ def _attention_core(x: _Ctx) -> tuple[Array, Array, Array, Array]:
 
 def _elementwise(x: _Ctx, mlp_elems: Array, eltwise_elems: Array, moe_layer: bool) -> tuple[Array, Array]:
     """Memory-bound work: 2 norms (read+write h each), 2 residual(+dropout) adds (read 2h, write h each), the
-    activation (read the up-projection output, write d_ff); fp8 casts of every GEMM input."""
+    activation (read the up-projection output, write d_ff); fp8 casts of every GEMM input. Eager code (no fusion, no
+    torch.compile) adds copies and the bytes its stack's unfused norms, rotary embedding and activation move."""
     model, h, a, tokens = x.model, x.h, x.a, x.tokens
     d_v = float(model.v_head_dim)
     rep = a.sp_share
@@ -139,6 +141,12 @@ def _elementwise(x: _Ctx, mlp_elems: Array, eltwise_elems: Array, moe_layer: boo
         elt_f_elems = elt_f_elems + tokens * (2.0 * qkv_elems + 2.0 * h * rep)
         n_kernels_f, n_kernels_b = 14, 24
     elt_f_bytes = elt_f_elems * ACT_BYTES
+    if not x.o.fused_kernels:  # the stack's eager norms, rotary embedding and activation, beyond a fused kernel
+        st = x.o.stack
+        up = 2.0 if model.gated else 1.0
+        elt_f_bytes = elt_f_bytes + tokens * (2.0 * h * rep * st.eager_norm_extra_bytes
+                                              + (model.q_dim + model.kv_dim) / a.tp * st.eager_rope_extra_bytes
+                                              + mlp_elems / (up + 1.0) * st.eager_activation_extra_bytes)
     # fp8: every GEMM input is cast 16-bit -> 8-bit (read 2 B, write 1 B), plus the stack's scaling passes (an amax
     # read of 2 B each for dynamic scaling); weights too, once per step when the stack caches them (TE), else per
     # micro-batch (torchao), which the per-micro-batch cost carries here

@@ -22,7 +22,9 @@ class Stack:
     fp8 weights are cast once per step (Transformer Engine) or at every micro-batch (torchao); `fp8_saves_inputs`
     keeps the fp8 casts of the GEMM inputs for the weight gradients (1 byte each instead of 2, TE Linear).
     `logits_bytes` per logit element of one micro-batch: 16-bit logits plus an fp32 copy for the loss (6), or a
-    fused cross-entropy that keeps only the 16-bit logits (2).
+    fused cross-entropy that keeps only the 16-bit logits (2). The `eager_*_extra_bytes` are the forward bytes per
+    element that the stack's eager norm (per hidden element), rotary embedding (per q and k element) and activation
+    (per d_ff element) move beyond one fused kernel, when nothing fuses them (backward: twice).
     ZeRO-3/FSDP: `fsdp_overlap` prefetches the gathers behind compute; `fsdp_pp_unsharded` keeps a pipeline stage's
     weights and gradients unsharded across its micro-batches (gathered and reduced once per step); `zero3_bytes_per_s` (None: the collective
     model) and `zero3_rank_layer_s` replace it by a measured gather path (DeepSpeed 2021), `zero3_gather_unit` is what
@@ -40,12 +42,16 @@ class Stack:
     tp_comm_overlap: bool = False
     grad_reduce_fp32: bool = True
     compile: bool = False
+    fp8_recipe: str | None = None  # the fp8 scaling recipe chosen (its cost is fp8_cast_passes)
     compute_efficiency_scale: float = 1.0
     step_overhead_s: float = 0.0
     fp8_cast_passes: float = 0.0
     fp8_weight_cache: bool = True
     fp8_saves_inputs: bool = False
     logits_bytes: float = 6.0
+    eager_norm_extra_bytes: float = 0.0
+    eager_rope_extra_bytes: float = 0.0
+    eager_activation_extra_bytes: float = 0.0
     fsdp_overlap: bool = True
     fsdp_pp_unsharded: bool = False
     zero3_bytes_per_s: float | None = None
@@ -69,8 +75,24 @@ class Stack:
     fitted_on: tuple[str, ...] = field(default=())  # validation sources its fitted figures came from
 
     def label(self) -> str:
-        """How results name the stack: its id, and `+compile` when torch.compile is on."""
-        return self.id + ("+compile" if self.compile else "")
+        """How tables name the stack: its id, with torch.compile and the fp8 recipe when chosen."""
+        extras = (["torch.compile"] if self.compile else []) + ([f"fp8 {self.fp8_recipe}"] if self.fp8_recipe else [])
+        return self.id + (f" ({', '.join(extras)})" if extras else "")
+
+    def record_fields(self, precision: str) -> dict[str, object]:
+        """What a result record says about the stack: its id, torch.compile and (fp8 plans) the fp8 recipe."""
+        return {"stack": self.id, "compile": self.compile,
+                "fp8_recipe": self.fp8_recipe if precision == "fp8" else None}
+
+    def default_zero(self) -> int:
+        """The ZeRO stage a plan gets when it names none: ZeRO-1 where offered (Megatron's distributed optimizer),
+        else the highest stage the stack offers (FSDP)."""
+        return 1 if 1 in self.zero_stages else max(self.zero_stages)
+
+    def default_recompute(self) -> str:
+        """The recompute mode a plan gets when it names none: selective (Korthikanti) where offered, else op-level
+        checkpointing, else full."""
+        return next(r for r in ("selective", "op", "full", "none") if r in self.recompute_modes)
 
     def check_plan(self, *, zero: int, pp: int, pp_schedule: str, recompute: str, precision: str, cp: int, ep: int,
                    fsdp_shard: int | None = None, shard_group: int | None = None) -> None:
@@ -78,14 +100,15 @@ class Stack:
         problems = []
         if zero not in self.zero_stages:
             problems.append(f"ZeRO stage {zero} (it offers {', '.join(map(str, self.zero_stages))})")
-        if pp > 1 and pp_schedule not in self.pp_schedules:
-            offered = ", ".join(self.pp_schedules) or "no pipeline parallelism"
-            problems.append(f"the {pp_schedule} pipeline schedule (it offers {offered})")
+        if pp > 1 and not self.pp_schedules:
+            problems.append("pipeline parallelism (it has none; use --pp 1)")
+        elif pp > 1 and pp_schedule not in self.pp_schedules:
+            problems.append(f"the {pp_schedule} pipeline schedule (it offers {', '.join(self.pp_schedules)})")
         if recompute not in self.recompute_modes:
             problems.append(f"recompute {recompute!r} (it offers {', '.join(self.recompute_modes)})")
         if precision not in self.precisions:
             problems.append(f"precision {precision} (it offers {', '.join(self.precisions)})")
-        if zero == 3 and pp > 1 and not self.zero3_with_pp:
+        if zero == 3 and pp > 1 and not self.zero3_with_pp and self.pp_schedules:
             problems.append("ZeRO-3/FSDP together with pipeline parallelism")
         if cp > 1 and not self.context_parallel:
             problems.append("context parallelism")
