@@ -75,9 +75,8 @@ class Stack:
     fitted_on: tuple[str, ...] = field(default=())  # validation sources its fitted figures came from
 
     def label(self) -> str:
-        """How tables name the stack: its id, with torch.compile and the fp8 recipe when chosen."""
-        extras = (["torch.compile"] if self.compile else []) + ([f"fp8 {self.fp8_recipe}"] if self.fp8_recipe else [])
-        return self.id + (f" ({', '.join(extras)})" if extras else "")
+        """How tables name the stack: its id, with torch.compile when on (fp8 plans name their recipe themselves)."""
+        return self.id + (" (torch.compile)" if self.compile else "")
 
     def record_fields(self, precision: str) -> dict[str, object]:
         """What a result record says about the stack: its id, torch.compile and (fp8 plans) the fp8 recipe."""
