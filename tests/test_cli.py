@@ -464,3 +464,18 @@ def test_plan_defaults_follow_the_stack(capsys):
         assert (rec["zero"], rec["recompute"]) == (zero, recompute)
     code, _, err = run(capsys, base + ["--stack", "torchtitan", "--recompute", "selective"])
     assert code == 2 and "cannot run recompute 'selective' (it offers none, full, op)" in err
+
+
+def test_stack_refuses_hardware_it_does_not_run_on_and_notes_what_it_leaves_out(capsys):
+    base = ["train", "--model", "llama2-70b", "--hardware", "tpu-v5p", "--gpus", "512", "--global-batch", "512",
+            "--seq-len", "4096"]
+    code, _, err = run(capsys, base + ["--stack", "nemo"])
+    assert code == 2 and "stack nemo runs on NVIDIA accelerators, not on tpu-v5p (Google)" in err
+    code, out, err = run(capsys, base + ["--stack", "maxtext", "--json"])
+    assert code == 0 and json.loads(out)["stack"] == "maxtext", err
+    eager_fp8 = ["train", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--gpus", "8", "--global-batch",
+                 "16", "--seq-len", "8192", "--stack", "torchtitan", "--precision", "fp8", "--json"]
+    code, out, _ = run(capsys, eager_fp8)
+    assert code == 0 and any("without torch.compile" in n for n in json.loads(out)["notes"])
+    code, out, _ = run(capsys, eager_fp8 + ["--compile"])
+    assert code == 0 and json.loads(out)["notes"] == []

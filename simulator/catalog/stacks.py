@@ -71,6 +71,7 @@ class Engine(Strict):
     fsdp_pp_unsharded: _Bool
     fp8_weight_cache: _Bool
     fp8_saves_inputs: _Bool
+    fp8_needs_compile: _Bool
     zero3_gather_unit: _Unit
 
 
@@ -104,6 +105,7 @@ class Supports(Strict):
     context_parallel: bool
     expert_parallel: bool
     compile: bool
+    vendors: list[str] = Field(min_length=1)  # accelerator vendors (hardware profile `vendor`) it runs on
     source: str = Text
 
 
@@ -171,7 +173,7 @@ def load_stack(ref: str | Path | Stack | None = None, *, compile: bool | None = 
         compute_efficiency_scale=g.compute_efficiency_scale.value,
         step_overhead_s=g.step_overhead_s.value,
         fp8_cast_passes=f.fp8_recipes[recipe].value if recipe else 0.0, fp8_weight_cache=e.fp8_weight_cache.value,
-        fp8_saves_inputs=e.fp8_saves_inputs.value, logits_bytes=g.logits_bytes.value,
+        fp8_saves_inputs=e.fp8_saves_inputs.value, fp8_needs_compile=e.fp8_needs_compile.value, logits_bytes=g.logits_bytes.value,
         eager_norm_extra_bytes=g.eager_norm_extra_bytes.value, eager_rope_extra_bytes=g.eager_rope_extra_bytes.value,
         eager_activation_extra_bytes=g.eager_activation_extra_bytes.value,
         fsdp_overlap=e.fsdp_overlap.value, fsdp_pp_unsharded=e.fsdp_pp_unsharded.value, zero3_bytes_per_s=g.zero3_bytes_per_s.value,
@@ -182,4 +184,5 @@ def load_stack(ref: str | Path | Stack | None = None, *, compile: bool | None = 
         zero3_with_pp=s.zero3_with_pp, uneven_pp=s.uneven_pp,
         interleaved_any_micro_batches=s.interleaved_any_micro_batches, hsdp=s.hsdp,
         context_parallel=s.context_parallel, expert_parallel=s.expert_parallel, compile_supported=s.compile,
+        vendors=tuple(s.vendors),
         source="; ".join(f"{src.title} ({src.where})" for src in f.sources), fitted_on=tuple(f.fitted_on))

@@ -147,6 +147,8 @@ def print_training(r: dict[str, Any]) -> None:
     print(f"{r['model']} on {r['gpus']} x {r['hardware']}: {fmt_plan(r)}")
     extras = (["torch.compile"] if r.get("compile") else []) + ([f"fp8 {r['fp8_recipe']}"] if r.get("fp8_recipe") else [])
     print(f"  stack           {r.get('stack', DEFAULT_STACK)}{' (' + ', '.join(extras) + ')' if extras else ''}")
+    for note in r.get("notes") or []:
+        print(f"  note            {note}")
     print(f"  feasible        {r['feasible']}{'  (' + r['reason'] + ')' if r['reason'] else ''}")
     n_mb = r["n_micro_batches"]
     print(f"  step time       {units.human_duration(r['step_time_s'])}  ({n_mb} micro-batch{'es' if n_mb != 1 else ''})"

@@ -160,6 +160,7 @@ def search_plans(model: TransformerSpec, hw: Accelerator, gpus: int | Iterable[i
     counts = [gpus] if isinstance(gpus, int) else list(gpus)
     options = options.resolved(model.dropout)
     st = options.stack
+    st.check_hardware(hw.vendor, hw.id)
     enumerate_kw.setdefault("uneven_pp", options.uneven_pp)
     enumerate_kw.setdefault("zero3_with_pp", st.zero3_with_pp)
     enumerate_kw.setdefault("interleaved_any_micro_batches", st.interleaved_any_micro_batches)

@@ -142,7 +142,8 @@ def _pareto_chart(ok: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
                      plan=ok.apply(_plan_label, axis=1), mfu_pct=ok["mfu"] * 100)
     base = alt.Chart(data).encode(
         x=alt.X("days:Q", title="Wall-clock time (days)", scale=alt.Scale(
-            type="log", nice=False, domain=[float(data["days"].min()) / 1.3, float(data["days"].max()) * 1.3])),
+            type="log", nice=False, domain=[float(data.get("days_low", data["days"]).min()) / 1.15,
+                                            float(data.get("days_high", data["days"]).max()) * 1.15])),
         y=alt.Y("cost_musd:Q", title="Cost (million USD)", scale=alt.Scale(zero=False),
                 axis=alt.Axis(format=",.3~g")),
         color=alt.Color("hardware:N", title="Hardware"),
@@ -158,7 +159,7 @@ def _pareto_chart(ok: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
         order="days:Q", color=alt.value("gray"))
     layers = [front, points]
     if "days_low" in data:  # the error band of each point: where published runs of its family landed
-        layers.insert(0, base.mark_rule(opacity=0.45, strokeWidth=2).encode(x="days_low:Q", x2="days_high:Q"))
+        layers.insert(0, base.mark_rule(opacity=0.9, strokeWidth=3).encode(x="days_low:Q", x2="days_high:Q"))
     chart = alt.layer(*layers).properties(
         height=360, title="Time vs cost of the best plan per hardware and GPU count (dashed: Pareto front; bars: error "
                           "band)")
@@ -260,10 +261,8 @@ def _mfu_notes(best: pd.Series, inp: dict) -> None:
                 "score matrix, while causal attention kernels compute half of it, so when attention dominates, as at "
                 "this sequence length, MFU can exceed 100%. Compare wall-clock and cost instead.")
     elif best["mfu"] > 0.6:
-        st.info(f"MFU {best['mfu']:.0%} is above what published large runs report (about 40-55%). The model hides "
-                "overlapped communication at a small compute cost and runs GEMMs at their calibrated efficiency, so "
-                "read this as an upper bound (validation: published H100 runs come out about 6% optimistic at the "
-                "median for Megatron-Core and 10% for an older PyTorch FSDP stack).")
+        st.info(f"MFU {best['mfu']:.0%} is above what published large runs report (about 40-55%): the plan runs outside "
+                "the range the error band was measured on, so read it as an upper bound.")
     if best["mfu"] < 0.2:
         st.warning(f"MFU is only {best['mfu']:.0%}: {_low_mfu_cause(best, inp)}")
 
@@ -279,8 +278,14 @@ def _best_section(df: pd.DataFrame, ok: pd.DataFrame, inp: dict) -> pd.Series:
         st.caption(note)
     st.subheader(f"Best: {best['gpus']:,} x {best['hardware']}  ·  {_plan_label(best)}")
     m = st.columns(3)
-    m[0].metric("Wall-clock", fmt_days(best["total_time_s"]), help=_band_help(best))
-    m[1].metric("Cost", fmt_usd(best.get("cost_usd")), help=f"{inp['price_book']}, {inp['purchase']}")
+    lo, hi = _band_factors(best)
+    m[0].metric("Wall-clock", fmt_days(best["total_time_s"]), help=_band_help(best),
+                delta=f"{fmt_days(best['total_time_s'] * lo)} to {fmt_days(best['total_time_s'] * hi)} (error band)"
+                if lo else None, delta_color="off")
+    cost = best.get("cost_usd")
+    m[1].metric("Cost", fmt_usd(cost), help=f"{inp['price_book']}, {inp['purchase']}; scales with the wall-clock",
+                delta=f"{fmt_usd(cost * lo)} to {fmt_usd(cost * hi)}" if lo and cost == cost and cost is not None
+                else None, delta_color="off")
     m[2].metric("MFU", f"{best['mfu']:.1%}", help="model FLOPs (6N + attention, counted over the full non-causal "
                                                   "score matrix as PaLM and Megatron do) / dense peak of the precision "
                                                   "used")
@@ -289,9 +294,19 @@ def _best_section(df: pd.DataFrame, ok: pd.DataFrame, inp: dict) -> pd.Series:
     m[1].metric("Energy", units.human_energy_kwh(best["energy_kwh"]))
     m[2].metric("Emissions", units.human_mass_kg(best["co2e_kg"]) + " CO2e")
     _mfu_notes(best, inp)
+    for note in best.get("notes") if isinstance(best.get("notes"), list) else []:
+        st.warning(note)
     st.caption(f"Stack {best.get('stack', '?')}: {_band_help(best)} See the Validation page for every published "
                "run and its leave-one-source-out error.")
     return best
+
+
+def _band_factors(rec: pd.Series) -> tuple[float | None, float | None]:
+    """(1 + low, 1 + high) of the record's error band, or (None, None) without one."""
+    band = rec.get("error_band")
+    if not isinstance(band, dict) or band.get("low") is None:
+        return None, None
+    return 1.0 + band["low"], 1.0 + band["high"]
 
 
 def _band_help(rec: pd.Series) -> str:

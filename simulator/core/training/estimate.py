@@ -142,6 +142,7 @@ def estimate_plan(model: TransformerSpec, hw: Accelerator, gpus: int, plan: Plan
     memory comes back with ``feasible: False`` and the reason.
     """
     options = options.resolved(model.dropout)
+    options.stack.check_hardware(hw.vendor, hw.id)
     p = plan.with_defaults(options.stack)
     grid = PlanGrid.from_columns(**{k: [v] for k, v in plan_columns(model, hw, gpus, p).items()})
     check_positive("train_tokens", train_tokens, allow_none=True)

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from simulator.errors import PlanError
 from simulator.vocab import PP_SCHEDULES, PRECISIONS, RECOMPUTE, ZERO_STAGES
 
+# the recompute mode a plan gets when it names none: the first of these the stack offers
+RECOMPUTE_PREFERENCE = tuple(sorted(RECOMPUTE, key=lambda r: (r == "none", r == "full", r == "op")))  # sel, op, full
+
 
 @dataclass(frozen=True, slots=True)
 class Stack:
@@ -71,6 +74,8 @@ class Stack:
     context_parallel: bool = True
     expert_parallel: bool = True
     compile_supported: bool = True
+    vendors: tuple[str, ...] = ()  # accelerator vendors the stack runs on (empty: any)
+    fp8_needs_compile: bool = False  # its fp8 casts are only fused (and fast) under torch.compile (torchao)
     source: str = "no stack: the hardware profile's roofline with every stack figure neutral"
     fitted_on: tuple[str, ...] = field(default=())  # validation sources its fitted figures came from
 
@@ -79,9 +84,14 @@ class Stack:
         return self.id + (" (torch.compile)" if self.compile else "")
 
     def record_fields(self, precision: str) -> dict[str, object]:
-        """What a result record says about the stack: its id, torch.compile and (fp8 plans) the fp8 recipe."""
+        """What a result record says about the stack: its id, torch.compile, (fp8 plans) the fp8 recipe, and notes on
+        what the estimate does not capture for this combination."""
+        notes = []
+        if precision == "fp8" and self.fp8_needs_compile and not self.compile:
+            notes.append(f"{self.id}'s fp8 casts run as unfused eager kernels without torch.compile, which the estimate "
+                         "does not model: expect it slower (turn on --compile, as the stack recommends)")
         return {"stack": self.id, "compile": self.compile,
-                "fp8_recipe": self.fp8_recipe if precision == "fp8" else None}
+                "fp8_recipe": self.fp8_recipe if precision == "fp8" else None, "notes": notes}
 
     def default_zero(self) -> int:
         """The ZeRO stage a plan gets when it names none: ZeRO-1 where offered (Megatron's distributed optimizer),
@@ -91,7 +101,13 @@ class Stack:
     def default_recompute(self) -> str:
         """The recompute mode a plan gets when it names none: selective (Korthikanti) where offered, else op-level
         checkpointing, else full."""
-        return next(r for r in ("selective", "op", "full", "none") if r in self.recompute_modes)
+        return next(r for r in RECOMPUTE_PREFERENCE if r in self.recompute_modes)
+
+    def check_hardware(self, vendor: str, hardware_id: str) -> None:
+        """PlanError when the stack does not run on the accelerator's vendor (Megatron on a TPU, say)."""
+        if self.vendors and not any(vendor.startswith(v) for v in self.vendors):
+            raise PlanError(f"stack {self.id} runs on {' and '.join(self.vendors)} accelerators, not on {hardware_id} "
+                            f"({vendor}); choose a stack that does (simulator list stacks)")
 
     def check_plan(self, *, zero: int, pp: int, pp_schedule: str, recompute: str, precision: str, cp: int, ep: int,
                    fsdp_shard: int | None = None, shard_group: int | None = None) -> None:
