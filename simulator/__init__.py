@@ -144,6 +144,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "band_coverage": ("validation.bands", "coverage"),
     "error_band": ("catalog.bands", "error_band"),
     "band_words": ("catalog.bands", "band_words"),
+    "band_is_usable": ("catalog.bands", "band_is_usable"),
     "validate_inference": ("validation.inference", "validate"),
     "inference_validation_summary": ("validation.inference", "summary"),
     "validate_kernels": ("validation.kernels", "validate_kernels"),

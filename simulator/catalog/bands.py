@@ -56,9 +56,15 @@ def _describe(table: dict[tuple[str, str], dict[str, str]], kind: str, key: str)
         "s" if int(r["sources"]) != 1 else "")
 
 
+def band_is_usable(rows: int, sources: int) -> bool:
+    """A family or stack gets its own band from MIN_ROWS runs of at least two source documents."""
+    return rows >= MIN_ROWS and sources >= 2
+
+
 def _usable(r: dict[str, str] | None, wide: bool) -> bool:
-    """A band needs MIN_ROWS runs, and (for a family or a stack) runs from two sources."""
-    return r is not None and int(r["rows"]) >= MIN_ROWS and (wide or int(r["sources"]) >= 2)
+    """band_is_usable; the all-runs band needs only MIN_ROWS runs."""
+    return r is not None and (band_is_usable(int(r["rows"]), int(r["sources"])) or
+                              (wide and int(r["rows"]) >= MIN_ROWS))
 
 
 def error_band(kind: str, group: str, hardware_id: str, gpus: int) -> dict[str, Any]:

@@ -116,12 +116,11 @@ def _stack_picker() -> tuple[str, bool | None]:
     """The software stack (its name, version and what it runs in the help) and torch.compile where it offers it."""
     ids = sim.stack_ids()
     stack = st.selectbox("Software stack", ids, index=ids.index(vocab.DEFAULT_STACK),
-                         format_func=lambda i: f"{i}  ·  {sim.stack_file(i).name}",
                          help="What the training engine fuses and overlaps, its fixed per-step cost and the plans it "
                               "can run (workloads/stacks/<id>.yaml, every figure sourced). Predictions carry the "
                               "error band of published runs of the stack on this hardware generation and scale.")
     f = sim.stack_file(stack)
-    st.caption(f"{f.version}: ZeRO {', '.join(map(str, f.supports.zero_stages))}; pipeline "
+    st.caption(f"{f.name}, {f.version}. ZeRO {', '.join(map(str, f.supports.zero_stages))}; pipeline "
                f"{', '.join(f.supports.pp_schedules) or 'none'}; recompute {', '.join(f.supports.recompute)}")
     compile_ = st.checkbox("torch.compile", value=False, help="fuses the elementwise ops") if f.supports.compile else None
     return stack, (compile_ or None)

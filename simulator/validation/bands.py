@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.catalog import STACKS_DIR
-from simulator.catalog.bands import BANDS_CSV, MIN_ROWS, QUANTILES, band_family
+from simulator.catalog.bands import BANDS_CSV, QUANTILES, band_family, band_is_usable
 from simulator.validation import inference as inference_validation
 from simulator.validation import training as training_validation
 
@@ -39,7 +39,8 @@ def inference_residuals() -> pd.DataFrame:
     """Check-row residuals of the inference validation with the family columns bands need."""
     rows = inference_validation.load_rows()
     df = inference_validation.validate(rows)
-    df = df.assign(source=rows["source"].to_numpy(), hardware=rows["hardware"].to_numpy(),
+    df = df.assign(source=rows["source"].map(training_validation.source_document).to_numpy(),
+                   hardware=rows["hardware"].to_numpy(),
                    n_gpus=(rows["tp"] * rows["pp"]).to_numpy())
     df = df[df["split"] == "check"].copy()
     # time sense, as training: measured time / predicted time - 1 (a throughput's ratio is the other way round)
@@ -57,8 +58,8 @@ def coverage(res: pd.DataFrame) -> float:
     for _, r in res.iterrows():
         others = res[res["source"] != r["source"]]
         fam = others[others["family"] == r["family"]]
-        pool = fam if len(fam) >= MIN_ROWS and fam["source"].nunique() >= 2 else others[others["stack"] == r["stack"]]
-        pool = pool if len(pool) >= MIN_ROWS and pool["source"].nunique() >= 2 else others
+        pool = fam if band_is_usable(len(fam), fam["source"].nunique()) else others[others["stack"] == r["stack"]]
+        pool = pool if band_is_usable(len(pool), pool["source"].nunique()) else others
         lo, hi = np.quantile(pool["error"], QUANTILES)
         inside.append(lo <= r["error"] <= hi)
     return float(np.mean(inside))
