@@ -34,14 +34,14 @@ def main() -> None:
 
     cmd = [sys.executable, "-m", "simulator", "plan", "--model", "llama3.1-405b", "--hardware", "h100-sxm-80gb",
            "--gpus", "16384", "--global-batch", "2048", "--seq-len", "8192", "--train-tokens", "15e12", "--top", "10"]
-    walls = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        walls.append(time.perf_counter() - t0)
-    print(f"`simulator plan` 405B on 16,384 GPUs (whole process): median {statistics.median(walls):.2f} s "
-          f"(min {min(walls):.2f}, max {max(walls):.2f})")
-
+    for stack in ("megatron-core", "torchtitan"):  # torchtitan: FSDP under pipelines, HSDP, four schedules
+        walls = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            subprocess.run(cmd + ["--stack", stack], check=True, capture_output=True)
+            walls.append(time.perf_counter() - t0)
+        print(f"`simulator plan` 405B on 16,384 GPUs, {stack} (whole process): median {statistics.median(walls):.2f} s "
+              f"(min {min(walls):.2f}, max {max(walls):.2f})")
 
 if __name__ == "__main__":
     main()
