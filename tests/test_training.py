@@ -428,3 +428,19 @@ def test_pipeline_schedules_bubble_and_memory():
                             option_kw={"stack": "torchtitan"})
     from simulator.vocab import PP_SCHEDULES
     assert PP_SCHEDULES.index("zb") in set(res.grid.schedule.tolist())
+
+
+def test_published_megatron_recipes_fit():
+    """NeMo's Llama 3.1 405B recipe (TP8 PP8 CP2 VP8, uneven stages, no recompute, bf16 gradient reduction as its
+    recipes set it) and a GPT-3 175B recipe ran on 80 GB H100s: neither may be called 'does not fit'."""
+    for precision in ("bf16", "fp8"):
+        r = estimate_training("llama3.1-405b", "h100-sxm-80gb", 512, global_batch=252, seq_len=8192, tp=8, pp=8, cp=2,
+                              pp_schedule="interleaved", vpp=8, uneven_pp=True, precision=precision, recompute="none",
+                              stack="nemo").record
+        assert r["feasible"], (precision, r["reason"])
+        g = estimate_training("gpt3-175b", "h100-sxm-80gb", 512, global_batch=2048, seq_len=2048, tp=4, pp=8,
+                              pp_schedule="interleaved", vpp=6, precision=precision, stack="nemo").record
+        assert g["feasible"], (precision, g["reason"])
+    titan = estimate_training("llama3.1-8b", "h100-sxm-80gb", 8, global_batch=16, seq_len=8192, micro_batch=2,
+                              stack="torchtitan").record  # FSDP2 with op-level SAC (torchtitan's 8B recipe)
+    assert titan["feasible"] and titan["recompute"] == "op"
