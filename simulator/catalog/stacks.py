@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat
 
@@ -27,68 +27,45 @@ from simulator.vocab import (
     ZeroStage,
 )
 
-Text = Field(min_length=3)
+T = TypeVar("T")
 
 
-class _Bool(Strict):
-    value: bool
-    source: str = Text
+class Sourced(Strict, Generic[T]):
+    """One figure of a stack file and where it is stated (a document, or the fit that produced it)."""
 
-
-class _Kernel(Strict):
-    value: AttentionKernel
-    source: str = Text
-
-
-class _Unit(Strict):
-    value: Literal["block", "module"]
-    source: str = Text
-
-
-class _Fraction(Strict):
-    value: NonNegativeFloat
-    source: str = Text
-
-
-class _Scale(Strict):
-    value: PositiveFloat
-    source: str = Text
-
-
-class _Rate(Strict):
-    value: PositiveFloat | None
-    source: str = Text
+    value: T
+    source: str = Field(min_length=3)
 
 
 class Engine(Strict):
     """What the engine does, each with where it is stated."""
 
-    fused_kernels: _Bool
-    attention_kernel: _Kernel
-    tp_comm_overlap: _Bool
-    grad_reduce_fp32: _Bool
-    fsdp_overlap: _Bool
-    fsdp_pp_unsharded: _Bool
-    fp8_weight_cache: _Bool
-    fp8_saves_inputs: _Bool
-    fp8_needs_compile: _Bool
-    zero3_gather_unit: _Unit
+    fused_kernels: Sourced[bool]
+    attention_kernel: Sourced[AttentionKernel]
+    tp_comm_overlap: Sourced[bool]
+    grad_reduce_fp32: Sourced[bool]
+    fsdp_overlap: Sourced[bool]
+    fsdp_pp_unsharded: Sourced[bool]
+    fp8_weight_cache: Sourced[bool]
+    fp8_saves_inputs: Sourced[bool]
+    fp8_needs_compile: Sourced[bool]
+    zero3_gather_unit: Sourced[Literal["block", "module"]]
 
 
 class Figures(Strict):
     """The numbers of the step model, each with its source (a document, or the fit that produced it)."""
 
-    compute_efficiency_scale: _Scale
-    step_overhead_s: _Fraction
-    allocator_reserve_fraction: _Fraction
-    workspace_bytes: _Fraction
-    fp8_weight_copy_bytes: _Fraction
-    logits_bytes: _Scale
-    eager_norm_extra_bytes: _Fraction
-    eager_rope_extra_bytes: _Fraction
-    eager_activation_extra_bytes: _Fraction
-    zero3_bytes_per_s: _Rate
-    zero3_rank_layer_s: _Fraction
+    compute_efficiency_scale: Sourced[PositiveFloat]
+    step_overhead_s: Sourced[NonNegativeFloat]
+    allocator_reserve_fraction: Sourced[NonNegativeFloat]
+    workspace_bytes: Sourced[NonNegativeFloat]
+    fp8_weight_copy_bytes: Sourced[NonNegativeFloat]
+    logits_bytes: Sourced[PositiveFloat]
+    eager_norm_extra_bytes: Sourced[NonNegativeFloat]
+    eager_rope_extra_bytes: Sourced[NonNegativeFloat]
+    eager_activation_extra_bytes: Sourced[NonNegativeFloat]
+    zero3_bytes_per_s: Sourced[PositiveFloat | None]
+    zero3_rank_layer_s: Sourced[NonNegativeFloat]
 
 
 class Supports(Strict):
@@ -106,7 +83,7 @@ class Supports(Strict):
     expert_parallel: bool
     compile: bool
     vendors: list[str] = Field(min_length=1)  # accelerator vendors (hardware profile `vendor`) it runs on
-    source: str = Text
+    source: str = Field(min_length=3)
 
 
 class StackFile(Entity):
@@ -115,7 +92,7 @@ class StackFile(Entity):
     description: str = Field(min_length=3)
     engine: Engine
     figures: Figures
-    fp8_recipes: dict[str, _Fraction] = Field(default_factory=dict)  # recipe -> extra 16-bit reads per fp8 input
+    fp8_recipes: dict[str, Sourced[NonNegativeFloat]] = Field(default_factory=dict)  # recipe -> extra 16-bit reads per fp8 input
     default_fp8_recipe: str | None = None
     supports: Supports
     fitted_on: list[str] = Field(default_factory=list)  # rows a measured term was fitted on (left out of checks)
