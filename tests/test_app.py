@@ -47,6 +47,8 @@ def test_training_page_stack_choice_changes_the_estimate_and_shows_its_band():
     choice.set_value("torchtitan").run()
     assert not at.exception and _metric(at, "Wall-clock") != days
     assert any("torch.compile" == c.label for c in at.sidebar.checkbox)
+    recipe = next(s for s in at.sidebar.selectbox if s.label.startswith("fp8 scaling recipe"))
+    assert recipe.options == ["tensorwise", "rowwise"] and recipe.value == "tensorwise"
     assert any("Stack torchtitan" in c.value and "percentile" in c.value for c in at.caption)
 
 

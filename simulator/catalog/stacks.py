@@ -56,6 +56,7 @@ class Figures(Strict):
     """The numbers of the step model, each with its source (a document, or the fit that produced it)."""
 
     compute_efficiency_scale: Sourced[PositiveFloat]
+    tp_overlap_share: Sourced[NonNegativeFloat]
     step_overhead_s: Sourced[NonNegativeFloat]
     allocator_reserve_fraction: Sourced[NonNegativeFloat]
     workspace_bytes: Sourced[NonNegativeFloat]
@@ -148,7 +149,7 @@ def load_stack(ref: str | Path | Stack | None = None, *, compile: bool | None = 
         tp_comm_overlap=e.tp_comm_overlap.value, grad_reduce_fp32=e.grad_reduce_fp32.value,
         compile=bool(compile), fp8_recipe=recipe if "fp8" in f.supports.precisions else None,
         compute_efficiency_scale=g.compute_efficiency_scale.value,
-        step_overhead_s=g.step_overhead_s.value,
+        step_overhead_s=g.step_overhead_s.value, tp_overlap_share=g.tp_overlap_share.value,
         fp8_cast_passes=f.fp8_recipes[recipe].value if recipe else 0.0, fp8_weight_cache=e.fp8_weight_cache.value,
         fp8_saves_inputs=e.fp8_saves_inputs.value, fp8_needs_compile=e.fp8_needs_compile.value, logits_bytes=g.logits_bytes.value,
         eager_norm_extra_bytes=g.eager_norm_extra_bytes.value, eager_rope_extra_bytes=g.eager_rope_extra_bytes.value,

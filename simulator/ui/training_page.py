@@ -73,7 +73,7 @@ def _inputs() -> dict | None:
         global_batch = c1.number_input("Global batch (sequences)", min_value=1, value=1024, step=64)
         seq_len = c2.select_slider("Sequence length", [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072],
                                    value=8192)
-        stack, compile_ = _stack_picker()
+        stack, compile_, recipe = _stack_picker()
         precisions = st.multiselect("Precisions to consider", list(vocab.PRECISIONS), default=["bf16"])
         books = catalog()["prices"]
         book = st.selectbox("Price book", books, index=books.index(vocab.DEFAULT_PRICE_BOOK)
@@ -103,7 +103,8 @@ def _inputs() -> dict | None:
         return None
     options = (("attention_kernel", None if attention == "as the stack does" else attention),
                ("tp_comm_overlap", {"as the stack does": None, "on": True, "off": False}[tp_choice]),
-               ("dropout", dropout), ("uneven_pp", uneven), ("stack", stack), ("compile", compile_))
+               ("dropout", dropout), ("uneven_pp", uneven), ("stack", stack), ("compile", compile_),
+               ("fp8_recipe", recipe))
     return dict(model=model, model_id=model_id, model_text=text, hardware=tuple(hardware),
                 gpus=tuple(sorted(gpus)), global_batch=int(global_batch), seq_len=int(seq_len),
                 train_tokens=float(tokens_t) * units.TRILLION, objective=objective, precisions=tuple(precisions),
@@ -112,7 +113,7 @@ def _inputs() -> dict | None:
                 max_cost_usd=budget * 1e6 if budget > 0 else None)
 
 
-def _stack_picker() -> tuple[str, bool | None]:
+def _stack_picker() -> tuple[str, bool | None, str | None]:
     """The software stack (its name, version and what it runs in the help) and torch.compile where it offers it."""
     ids = sim.stack_ids()
     stack = st.selectbox("Software stack", ids, index=ids.index(vocab.DEFAULT_STACK),
@@ -123,7 +124,11 @@ def _stack_picker() -> tuple[str, bool | None]:
     st.caption(f"{f.name}, {f.version}. ZeRO {', '.join(map(str, f.supports.zero_stages))}; pipeline "
                f"{', '.join(f.supports.pp_schedules) or 'none'}; recompute {', '.join(f.supports.recompute)}")
     compile_ = st.checkbox("torch.compile", value=False, help="fuses the elementwise ops") if f.supports.compile else None
-    return stack, (compile_ or None)
+    recipes = list(f.fp8_recipes)
+    recipe = st.selectbox("fp8 scaling recipe (fp8 plans)", recipes, index=recipes.index(f.default_fp8_recipe),
+                          help="what the stack's fp8 casts cost: amax passes per GEMM input (the stack file says which)"
+                          ) if recipes and f.default_fp8_recipe else None
+    return stack, (compile_ or None), recipe
 
 
 def _band_range(ok: pd.DataFrame) -> pd.DataFrame:

@@ -173,10 +173,11 @@ def _tp_comm(x: _Ctx, gemm_f: Array, gemm_b: Array) -> tuple[Array, Array]:
     tp_one = np.where(x.a.sp, agrs, ar)
     tp_f = 2.0 * tp_one
     tp_b = 2.0 * tp_one
-    if x.o.tp_comm_overlap:  # hidden behind 80% of the GEMMs, which run slower while it is (comm.overlap_penalty)
+    if x.o.tp_comm_overlap:  # hidden behind the stack's share of the GEMMs, which run slower meanwhile
         u_tp = comm.overlap_penalty(tp_intra, tp_inter, hw)
-        tp_f = comm.overlapped_s(tp_f, 0.8 * gemm_f, u_tp)
-        tp_b = comm.overlapped_s(tp_b, 0.8 * gemm_b, u_tp)
+        share = x.o.stack.tp_overlap_share
+        tp_f = comm.overlapped_s(tp_f, share * gemm_f, u_tp)
+        tp_b = comm.overlapped_s(tp_b, share * gemm_b, u_tp)
     return tp_f, tp_b
 
 

@@ -43,6 +43,7 @@ class Stack:
     fused_kernels: bool = True
     attention_kernel: str = "flash"
     tp_comm_overlap: bool = False
+    tp_overlap_share: float = 0.8  # share of the GEMM time overlapped TP collectives can hide behind
     grad_reduce_fp32: bool = True
     compile: bool = False
     fp8_recipe: str | None = None  # the fp8 scaling recipe chosen (its cost is fp8_cast_passes)
