@@ -282,14 +282,9 @@ def _best_section(df: pd.DataFrame, ok: pd.DataFrame, inp: dict) -> pd.Series:
         st.caption(note)
     st.subheader(f"Best: {best['gpus']:,} x {best['hardware']}  ·  {_plan_label(best)}")
     m = st.columns(3)
-    lo, hi = _band_factors(best)
-    m[0].metric("Wall-clock", fmt_days(best["total_time_s"]), help=_band_help(best),
-                delta=f"{fmt_days(best['total_time_s'] * lo)} to {fmt_days(best['total_time_s'] * hi)} (error band)"
-                if lo else None, delta_color="off")
+    m[0].metric("Wall-clock", fmt_days(best["total_time_s"]), help=_band_help(best))
     cost = best.get("cost_usd")
-    m[1].metric("Cost", fmt_usd(cost), help=f"{inp['price_book']}, {inp['purchase']}; scales with the wall-clock",
-                delta=f"{fmt_usd(cost * lo)} to {fmt_usd(cost * hi)}" if lo and cost == cost and cost is not None
-                else None, delta_color="off")
+    m[1].metric("Cost", fmt_usd(cost), help=f"{inp['price_book']}, {inp['purchase']}; scales with the wall-clock")
     m[2].metric("MFU", f"{best['mfu']:.1%}", help="model FLOPs (6N + attention, counted over the full non-causal "
                                                   "score matrix as PaLM and Megatron do) / dense peak of the precision "
                                                   "used")
@@ -297,6 +292,12 @@ def _best_section(df: pd.DataFrame, ok: pd.DataFrame, inp: dict) -> pd.Series:
     m[0].metric("GPU-hours", units.human_count(best["gpu_hours"]))
     m[1].metric("Energy", units.human_energy_kwh(best["energy_kwh"]))
     m[2].metric("Emissions", units.human_mass_kg(best["co2e_kg"]) + " CO2e")
+    lo, hi = _band_factors(best)
+    if lo is not None and hi is not None:
+        priced = cost is not None and cost == cost  # NaN-safe
+        st.markdown(f"**Error band:** {fmt_days(best['total_time_s'] * lo)} to {fmt_days(best['total_time_s'] * hi)}"
+                    + (f", {fmt_usd(cost * lo)} to {fmt_usd(cost * hi)}" if priced else "")
+                    + " (where published runs of the family landed against such predictions)")
     _mfu_notes(best, inp)
     for note in best.get("notes") if isinstance(best.get("notes"), list) else []:
         st.warning(note)
