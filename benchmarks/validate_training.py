@@ -39,6 +39,10 @@ def main() -> None:
     print(f"\nall {s['rows']} published runs ({df['source'].nunique()} source documents): median |error| "
           f"{s['median_abs_error']:.1%}, median signed {df['error'].median():+.1%}, p90 |error| "
           f"{s['p90_abs_error']:.1%}; 80% error-band coverage {bands.coverage(df):.0%} (target 75-85%)")
+    thumb = validation.rule_of_thumb()
+    print(f"the peer rule of thumb (50% of the 16-bit peak for every run) on the same runs: median |error| "
+          f"{thumb.abs_error.median():.1%}, median signed {thumb.error.median():+.1%}, p90 |error| "
+          f"{thumb.abs_error.quantile(0.9):.1%}")
     bad = df[~df.feasible]
     print(f"published runs predicted not to fit: {len(bad)}" + (f" ({', '.join(bad.row_id)})" if len(bad) else ""))
     print("\nfitted stack figures (make fit-stacks):")

@@ -163,6 +163,10 @@ def test_readme_quotes_the_validation_it_prints(loso):
     assert float(m[5]) == round(100 * loso["error"].median(), 1)
     cover = re.search(r"80% error bands cover (\d+)% of runs", text)
     assert cover and int(cover[1]) == round(100 * bands.coverage(loso))
+    thumb = validation.rule_of_thumb()
+    rule = re.search(r"scores ([\d.]+)% median and ([\d.]+)% at the 90th\s+percentile", text)
+    assert rule and float(rule[1]) == round(100 * thumb.abs_error.median(), 1)
+    assert float(rule[2]) == round(100 * thumb.abs_error.quantile(0.9), 1)
 
 
 def test_every_result_carries_its_error_band():
@@ -193,3 +197,12 @@ def test_every_result_carries_its_error_band():
                                   sim.make_workload(20, input_len=128, output_len=16, rate_per_s=5.0)).summary
     assert served["error_band"]["for"] == "vllm|hopper|small" and served["error_band"]["family"] == "*|*|*"
     assert "vllm on hopper, up to 64 GPUs has no published runs" in served["error_band"]["reason"]
+
+
+def test_beats_the_rule_of_thumb_by_a_wide_margin(loso):
+    """A peer calculator's one hand-set 50% efficiency, on the same published runs: the model's leave-one-source-out
+    median error must be under half the rule's, and so must its 90th percentile."""
+    thumb = validation.rule_of_thumb()
+    assert len(thumb) == len(loso)
+    assert loso["abs_error"].median() < 0.5 * thumb["abs_error"].median()
+    assert loso["abs_error"].quantile(0.9) < 0.5 * thumb["abs_error"].quantile(0.9)

@@ -318,3 +318,20 @@ def validate_memory() -> pd.DataFrame:
     df = pd.DataFrame(out)
     df["abs_error"] = df["error"].abs()
     return df
+
+
+def rule_of_thumb(df: pd.DataFrame | None = None, mfu: float = 0.5) -> pd.DataFrame:
+    """The peer rule of thumb on the same rows: step time = model FLOPs per step / (mfu x the 16-bit dense peak x
+    GPUs), one hand-set efficiency for every stack, model, precision and scale. error = measured / predicted - 1."""
+    df = all_rows() if df is None else df
+    out = []
+    for _, r in df[~df.row_id.isin(fit_rows())].iterrows():
+        hw = load_hardware(r.hardware)
+        row_peak = hw.peak_flop_per_s.get(r.precision if r.precision != "fp16" else "bf16", hw.peak("bf16"))
+        flop = _model_for(r).model_flop_per_token(int(r.seq_len)) * float(r.global_batch) * float(r.seq_len)
+        predicted = flop / (mfu * hw.peak("bf16") * float(r.n_gpus))
+        measured = measured_step_time_s(r, row_peak)
+        out.append({"row_id": r.row_id, "stack": r["stack"], "error": measured / predicted - 1.0})
+    res = pd.DataFrame(out)
+    res["abs_error"] = res["error"].abs()
+    return res
