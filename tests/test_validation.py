@@ -21,13 +21,12 @@ from simulator.validation import training as validation
 TARGET_MEDIAN = 0.08  # per family with >= 5 rows: median |error| and |median signed error|
 MEETS_TARGET = ("megatron-core|ampere|large", "megatron-core|ampere|small", "megatron-core|hopper|large",
                 "llm-foundry|ampere|small", "llm-foundry|hopper|small", "llm-foundry|hopper|large",
-                "llm-foundry|ampere|large", "nemo|hopper|large", "torchtitan|hopper|large")
+                "llm-foundry|ampere|large", "nemo|hopper|large", "torchtitan|hopper|large", "nemo|hopper|small")
 # families that miss the target today, each with why (the closing note of the stack issue has the table)
 KNOWN_MISSES = {
     "torchtitan|hopper|small": "fp8 rowwise runs slower than bf16 in the source; ring-attention CP at 128k-256k",
     "nemo|blackwell|small": "one source: B200/GB200 GEMM efficiency set by the MAMF rule, no Blackwell fit",
     "nemo|blackwell|large": "one source, as above",
-    "nemo|hopper|small": "NeMo 24.07 vs Megatron-Bridge 25-26: the stack fit is dominated by the newer runs",
     "megatron-deepspeed|ampere|large": "BigScience's Megatron-DeepSpeed runs: fused Megatron kernels under DeepSpeed's "
                                        "pipeline engine, 24% optimistic, no other source to learn the engine's costs",
 }
@@ -79,8 +78,11 @@ def test_all_families_meet_the_target(families):
 
 
 def test_band_coverage_is_near_eighty_percent(loso):
-    """80% bands (10th-90th percentile), each row judged by the band its family gets without its own source."""
-    assert 0.72 <= bands.coverage(loso) <= 0.88
+    """80% bands (10th-90th percentile, widened by the factor the other sources need), each row judged by the band
+    its family gets without its own source: training and inference within the issue's 75-85% (nested, honest)."""
+    assert 0.75 <= bands.coverage(loso) <= 0.855
+    assert 0.75 <= bands.coverage(bands.inference_residuals()) <= 0.855
+    assert 1.0 <= bands.widening(loso) <= 1.5
 
 
 def test_shipped_fits_are_the_fits_of_the_shipped_data():
