@@ -19,6 +19,7 @@ from simulator.calibrate.measurements import read_many
 from simulator.calibrate.validate import validate
 from simulator.catalog import ROOT, load_hardware
 
+
 def test_quick_gemm_measurement_is_fitted_and_scored_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "host-cpu-ci.csv"
     # one BLAS thread and one short round: the run is about behaviour, not timing quality
