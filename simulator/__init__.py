@@ -139,11 +139,11 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # validation against published measurements
     "validate_training": ("validation.training", "validate"),
     "training_validation_summary": ("validation.training", "summary"),
-    "training_family_summary": ("validation.training", "family_summary"),
     "training_leave_one_source_out": ("validation.training", "leave_one_source_out"),
     "band_coverage": ("validation.bands", "coverage"),
     "error_band": ("catalog.bands", "error_band"),
     "band_words": ("catalog.bands", "band_words"),
+    "band_range": ("catalog.bands", "band_range"),
     "band_is_usable": ("catalog.bands", "band_is_usable"),
     "validate_inference": ("validation.inference", "validate"),
     "inference_validation_summary": ("validation.inference", "summary"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from simulator.api.training import HardwareRef, ModelRef
 from simulator.catalog import load_hardware, load_model
-from simulator.catalog.bands import error_band
+from simulator.catalog.bands import band_range, error_band
 from simulator.core.inference import Deployment, InferenceResult, MemoryPlan
 from simulator.core.inference import estimate_inference as _estimate
 from simulator.core.inference import memory_plan as _memory_plan
@@ -21,7 +21,7 @@ def estimate_inference(model: ModelRef, hardware: HardwareRef, dep: Deployment, 
     rec["error_band"] = band
     if band["low"] is not None and rec.get("feasible"):  # latencies in the time sense of the band
         for key in ("ttft_s", "tpot_s", "e2e_s"):
-            rec[key.replace("_s", "_range_s")] = [rec[key] * (1.0 + band["low"]), rec[key] * (1.0 + band["high"])]
+            rec[key.replace("_s", "_range_s")] = band_range(band, rec[key])
     return InferenceResult(rec)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.catalog import load_hardware, load_model, load_price_book, load_stack
-from simulator.catalog.bands import error_band
+from simulator.catalog.bands import band_range, error_band
 from simulator.core import cost as cost_mod
 from simulator.core.checks import check_positive
 from simulator.core.cost import PriceBook
@@ -65,11 +65,10 @@ def band_fields(rec: dict[str, Any], stack_id: str) -> dict[str, Any]:
     gives: published runs of the family ran between step_time_range_s (10th-90th percentile)."""
     band = error_band("training", stack_id, str(rec["hardware"]), int(rec["gpus"]))
     out: dict[str, Any] = {"error_band": band}
-    step = rec.get("step_time_s")
-    if band["low"] is not None and step:
-        out["step_time_range_s"] = [step * (1.0 + band["low"]), step * (1.0 + band["high"])]
-        out["tokens_per_s_per_gpu_range"] = [rec["tokens_per_s_per_gpu"] / (1.0 + band["high"]),
-                                             rec["tokens_per_s_per_gpu"] / (1.0 + band["low"])]
+    step = band_range(band, rec.get("step_time_s") or None)
+    if step is not None:
+        out["step_time_range_s"] = step
+        out["tokens_per_s_per_gpu_range"] = band_range(band, rec["tokens_per_s_per_gpu"], rate=True)
     return out
 
 

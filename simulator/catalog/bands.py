@@ -94,6 +94,16 @@ def error_band(kind: str, group: str, hardware_id: str, gpus: int) -> dict[str, 
             "reason": f"no published {kind} runs to set a band"}
 
 
+def band_range(band: dict[str, Any] | None, value: float | None,
+               rate: bool = False) -> list[float] | None:
+    """[low, high] of a time (or, with `rate`, a throughput) where published runs of the band's family landed:
+    time x (1 + low) to time x (1 + high), a rate divided the other way round; None without a band or a value."""
+    if not isinstance(band, dict) or band.get("low") is None or value is None or value != value:
+        return None
+    lo, hi = 1.0 + band["low"], 1.0 + band["high"]
+    return [value / hi, value / lo] if rate else [value * lo, value * hi]
+
+
 def band_words(band: dict[str, Any] | None) -> str:
     """An error band in words: 'published runs of X ran 4% faster to 8% slower than predicted (10th-90th percentile
     of N)', with the reason when it is not the prediction's own family's."""

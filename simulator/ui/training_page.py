@@ -132,13 +132,12 @@ def _stack_picker() -> tuple[str, bool | None, str | None]:
 
 
 def _band_range(ok: pd.DataFrame) -> pd.DataFrame:
-    """Days at the low and high end of each row's error band (NaN where the row has no band)."""
-    def end(i: int) -> pd.Series:
-        return ok["error_band"].map(lambda b: (1.0 + b[("low", "high")[i]]) if isinstance(b, dict)
-                                    and b.get("low") is not None else np.nan)
-
+    """Days at the low and high end of each row's error band (NaN where the row has no band; sim.band_range)."""
+    if "error_band" not in ok:
+        return ok
     days = ok["total_time_s"] / units.SECONDS_PER_DAY
-    return ok.assign(days_low=days * end(0), days_high=days * end(1)) if "error_band" in ok else ok
+    ends = [sim.band_range(b, d) or [np.nan, np.nan] for b, d in zip(ok["error_band"], days, strict=True)]
+    return ok.assign(days_low=[e[0] for e in ends], days_high=[e[1] for e in ends])
 
 
 def _pareto_chart(ok: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
@@ -292,11 +291,11 @@ def _best_section(df: pd.DataFrame, ok: pd.DataFrame, inp: dict) -> pd.Series:
     m[0].metric("GPU-hours", units.human_count(best["gpu_hours"]))
     m[1].metric("Energy", units.human_energy_kwh(best["energy_kwh"]))
     m[2].metric("Emissions", units.human_mass_kg(best["co2e_kg"]) + " CO2e")
-    lo, hi = _band_factors(best)
-    if lo is not None and hi is not None:
-        priced = cost is not None and cost == cost  # NaN-safe
-        st.markdown(f"**Error band:** {fmt_days(best['total_time_s'] * lo)} to {fmt_days(best['total_time_s'] * hi)}"
-                    + (f", {fmt_usd(cost * lo)} to {fmt_usd(cost * hi)}" if priced else "")
+    days = sim.band_range(best.get("error_band"), best["total_time_s"])
+    if days is not None:
+        usd = sim.band_range(best.get("error_band"), cost)  # cost scales with the wall-clock
+        st.markdown(f"**Error band:** {fmt_days(days[0])} to {fmt_days(days[1])}"
+                    + (f", {fmt_usd(usd[0])} to {fmt_usd(usd[1])}" if usd else "")
                     + " (where published runs of the family landed against such predictions)")
     _mfu_notes(best, inp)
     for note in best.get("notes") if isinstance(best.get("notes"), list) else []:
@@ -304,14 +303,6 @@ def _best_section(df: pd.DataFrame, ok: pd.DataFrame, inp: dict) -> pd.Series:
     st.caption(f"Stack {best.get('stack', '?')}: {_band_help(best)} See the Validation page for every published "
                "run and its leave-one-source-out error.")
     return best
-
-
-def _band_factors(rec: pd.Series) -> tuple[float | None, float | None]:
-    """(1 + low, 1 + high) of the record's error band, or (None, None) without one."""
-    band = rec.get("error_band")
-    if not isinstance(band, dict) or band.get("low") is None:
-        return None, None
-    return 1.0 + band["low"], 1.0 + band["high"]
 
 
 def _band_help(rec: pd.Series) -> str:
