@@ -113,7 +113,8 @@ def test_tp_allreduce_per_layer_by_hand():
     link = replace(H100.intra, regimes=(), in_network=None)  # the engine's own all-reduce: the link's base latency
     one = link.latency_s + 14 * link.hop_latency_s + 2 * 7 / 8 * msg / (link.bandwidth_bytes_per_s * link.bus_efficiency)
     assert float(layer_tp_comm_s(L70B, H100, dep, 4)) == pytest.approx(2 * one)
-    assert float(layer_tp_comm_s(L70B, H100, dep, 4)) == pytest.approx(2 * float(comm.ring_allreduce_s(8, msg, link)))
+    assert float(layer_tp_comm_s(L70B, H100, dep, 4)) == pytest.approx(2 * float(comm.engine_allreduce_s(8, msg,
+                                                                                                         H100.intra)))
     # small messages are latency-bound: 4 tokens cost almost what 1 token costs
     assert float(layer_tp_comm_s(L70B, H100, dep, 4)) < 1.05 * float(layer_tp_comm_s(L70B, H100, dep, 1))
     assert float(layer_tp_comm_s(L70B, H100, Deployment(tp=1), 4)) == 0.0

@@ -65,6 +65,12 @@ def ring_allreduce_s(n: ArrayLike, bytes_: ArrayLike, link: Link) -> np.ndarray:
     return np.where(n > 1, np.minimum(ring, _in_network_s(b, link)), 0.0)
 
 
+def engine_allreduce_s(n: ArrayLike, bytes_: ArrayLike, link: Link) -> np.ndarray:
+    """All-reduce by a serving engine's own kernel inside the scale-up domain (vLLM custom_all_reduce, TensorRT-LLM's
+    AllReduce plugin): the ring cost at the link's base latency, not NCCL's fitted protocol regimes or NVLS."""
+    return ring_allreduce_s(n, bytes_, dataclasses.replace(link, regimes=(), in_network=None))
+
+
 def ring_gather_s(n: ArrayLike, bytes_: ArrayLike, link: Link) -> np.ndarray:
     """Ring all-gather or reduce-scatter of a total buffer S: (n-1)/n * S, n-1 steps."""
     n = np.asarray(n, dtype=float)

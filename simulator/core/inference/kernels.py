@@ -138,13 +138,11 @@ def layer_elementwise_s(model: TransformerSpec, hw: Accelerator, dep: Deployment
 def layer_tp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens):
     """Two all-reduces of T x h 16-bit activations per layer (Shoeybi et al. 2019, fig. 3); each pays
     the link latency, so small decode messages are latency-bound. Inside the NVLink domain serving engines run their
-    own one-shot/two-shot all-reduce kernels (vLLM custom_all_reduce, TensorRT-LLM's AllReduce plugin), not NCCL's
-    protocols, so the link's base latency applies rather than the fitted NCCL regimes (comm.ring_allreduce_s on the
-    bare link); across domains, comm.hierarchical_allreduce_s."""
+    own all-reduce kernels (comm.engine_allreduce_s); across domains, comm.hierarchical_allreduce_s."""
     tokens = np.asarray(tokens, dtype=float)
     msg = tokens * model.d_model * ACT_BYTES
     if dep.tp <= hw.scale_up_domain_gpus:  # one ring inside the NVLink domain: one base latency
-        one = comm.ring_allreduce_s(float(dep.tp), msg, replace(hw.intra, regimes=(), in_network=None))
+        one = comm.engine_allreduce_s(float(dep.tp), msg, hw.intra)
     else:
         one = comm.hierarchical_allreduce_s(float(dep.tp), msg, 1.0, hw)
     return np.where(tokens > 0, 2.0 * one, 0.0)
