@@ -143,24 +143,15 @@ def load_stack(ref: str | Path | Stack | None = None, *, compile: bool | None = 
     if fp8_recipe is not None and fp8_recipe not in f.fp8_recipes:
         offered = ", ".join(f.fp8_recipes) or "none"
         raise PlanError(f"stack {f.id} has no fp8 recipe {fp8_recipe!r}; it offers {offered}")
-    e, g, s = f.engine, f.figures, f.supports
+    # the engine and figures sections name Stack's fields one for one
+    sourced = {k: getattr(f.engine, k).value for k in Engine.model_fields}
+    sourced |= {k: getattr(f.figures, k).value for k in Figures.model_fields}
+    s = f.supports
     return Stack(
-        id=f.id, name=f.name, fused_kernels=e.fused_kernels.value, attention_kernel=e.attention_kernel.value,
-        tp_comm_overlap=e.tp_comm_overlap.value, grad_reduce_fp32=e.grad_reduce_fp32.value,
-        compile=bool(compile), fp8_recipe=recipe if "fp8" in f.supports.precisions else None,
-        compute_efficiency_scale=g.compute_efficiency_scale.value,
-        step_overhead_s=g.step_overhead_s.value, tp_overlap_share=g.tp_overlap_share.value,
-        fp8_cast_passes=f.fp8_recipes[recipe].value if recipe else 0.0, fp8_weight_cache=e.fp8_weight_cache.value,
-        fp8_saves_inputs=e.fp8_saves_inputs.value, fp8_needs_compile=e.fp8_needs_compile.value, logits_bytes=g.logits_bytes.value,
-        eager_norm_extra_bytes=g.eager_norm_extra_bytes.value, eager_rope_extra_bytes=g.eager_rope_extra_bytes.value,
-        eager_activation_extra_bytes=g.eager_activation_extra_bytes.value,
-        fsdp_overlap=e.fsdp_overlap.value, fsdp_pp_unsharded=e.fsdp_pp_unsharded.value, zero3_bytes_per_s=g.zero3_bytes_per_s.value,
-        zero3_rank_layer_s=g.zero3_rank_layer_s.value, zero3_gather_unit=e.zero3_gather_unit.value,
-        allocator_reserve_fraction=g.allocator_reserve_fraction.value, workspace_bytes=g.workspace_bytes.value,
-        fp8_weight_copy_bytes=g.fp8_weight_copy_bytes.value, zero_stages=tuple(s.zero_stages),
-        pp_schedules=tuple(s.pp_schedules), recompute_modes=tuple(s.recompute), precisions=tuple(s.precisions),
-        zero3_with_pp=s.zero3_with_pp, uneven_pp=s.uneven_pp,
+        id=f.id, name=f.name, compile=bool(compile), fp8_recipe=recipe if "fp8" in s.precisions else None,
+        fp8_cast_passes=f.fp8_recipes[recipe].value if recipe else 0.0, **sourced,
+        zero_stages=tuple(s.zero_stages), pp_schedules=tuple(s.pp_schedules), recompute_modes=tuple(s.recompute),
+        precisions=tuple(s.precisions), zero3_with_pp=s.zero3_with_pp, uneven_pp=s.uneven_pp,
         interleaved_any_micro_batches=s.interleaved_any_micro_batches, hsdp=s.hsdp,
-        context_parallel=s.context_parallel, expert_parallel=s.expert_parallel, compile_supported=s.compile,
-        vendors=tuple(s.vendors),
-        source="; ".join(f"{src.title} ({src.where})" for src in f.sources), fitted_on=tuple(f.fitted_on))
+        context_parallel=s.context_parallel, expert_parallel=s.expert_parallel, vendors=tuple(s.vendors),
+        fitted_on=tuple(f.fitted_on))

@@ -39,10 +39,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "(needs a price book with owned figures, e.g. --price-book owned-colo-2025-03)")
     p.add_argument("--stack", help=f"software stack id or path (default {DEFAULT_STACK}; `simulator list stacks`): "
                                    "what the engine fuses and overlaps, its fixed step cost and the plans it runs")
-    cg = p.add_mutually_exclusive_group()
-    cg.add_argument("--compile", dest="compile", action="store_true", default=None,
-                    help="torch.compile on (stacks that offer it: fuses elementwise ops)")
-    cg.add_argument("--no-compile", dest="compile", action="store_false")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile on or off (stacks that offer it: fuses elementwise ops; default off)")
     p.add_argument("--fp8-recipe", help="fp8 scaling recipe of the stack (e.g. tensorwise, rowwise, delayed); "
                                         "default: the stack's")
     p.add_argument("--attention-kernel", choices=ATTENTION_KERNELS, help="default: the stack's")

@@ -215,12 +215,6 @@ def summary(df: pd.DataFrame) -> dict[str, float]:
             "p90_abs_error": float(df.abs_error.quantile(0.9)), "mean_signed_error": float(df.error.mean())}
 
 
-def family_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Per source family: rows, median |error|, mean signed error (positive: the model is optimistic), max |error|."""
-    return df.groupby("family").agg(rows=("error", "size"), median_abs_error=("abs_error", "median"),
-                                    mean_signed_error=("error", "mean"), max_abs_error=("abs_error", "max"))
-
-
 def source_document(source: str) -> str:
     """The document a row's source names, without its table or section: tables of one document are one source for
     leave-one-source-out (one campaign, one setup)."""

@@ -74,10 +74,8 @@ class Stack:
     hsdp: bool = True
     context_parallel: bool = True
     expert_parallel: bool = True
-    compile_supported: bool = True
     vendors: tuple[str, ...] = ()  # accelerator vendors the stack runs on (empty: any)
     fp8_needs_compile: bool = False  # its fp8 casts are only fused (and fast) under torch.compile (torchao)
-    source: str = "no stack: the hardware profile's roofline with every stack figure neutral"
     fitted_on: tuple[str, ...] = field(default=())  # validation sources its fitted figures came from
 
     def label(self) -> str:
