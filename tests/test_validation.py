@@ -165,6 +165,9 @@ def test_readme_quotes_the_validation_it_prints(loso):
     assert float(m[5]) == round(100 * loso["error"].median(), 1)
     cover = re.search(r"80% error bands cover (\d+)% of runs", text)
     assert cover and int(cover[1]) == round(100 * bands.coverage(loso))
+    widen = re.search(r"training ([\d.]+)x, inference ([\d.]+)x", text)
+    assert widen and float(widen[1]) == bands.widening(loso)
+    assert float(widen[2]) == bands.widening(bands.inference_residuals())
     thumb = validation.rule_of_thumb()
     rule = re.search(r"scores ([\d.]+)% median and ([\d.]+)% at the 90th\s+percentile", text)
     assert rule and float(rule[1]) == round(100 * thumb.abs_error.median(), 1)
@@ -208,3 +211,25 @@ def test_beats_the_rule_of_thumb_by_a_wide_margin(loso):
     assert len(thumb) == len(loso)
     assert loso["abs_error"].median() < 0.5 * thumb["abs_error"].median()
     assert loso["abs_error"].quantile(0.9) < 0.5 * thumb["abs_error"].quantile(0.9)
+
+
+def test_readme_family_table_is_validate_output(loso):
+    """Every family row of the README's training table (rows, sources, median |error|, median signed error) is what
+    leave_one_source_out gives: the table is make validate's output, not typed figures."""
+    import re
+    from pathlib import Path
+
+    text = Path(__file__).resolve().parent.parent.joinpath("README.md").read_text()
+    scale = {">64": "large", "<=64": "small"}
+    checked = 0
+    for m in re.finditer(r"^\| ([a-z0-9-]+)(?: \([^)]*\))?, (\w+)(?:, ([<>=0-9 /]+) GPUs)? \| ([^|]+)\| ([^|]+)\| "
+                         r"([^|]+)\| ([^|]+)\|$", text, flags=re.M):
+        stack, gen, scales = m[1], m[2].lower(), (m[3] or ">64").split(" / ")
+        cols = [c.strip().split(" / ") for c in (m[4], m[5], m[6], m[7])]
+        for i, sc in enumerate(scales):
+            fam = loso[loso["family"] == f"{stack}|{gen}|{scale[sc.strip()]}"]
+            assert int(cols[0][i]) == len(fam) and int(cols[1][i]) == fam["source"].nunique(), (m[0], sc)
+            assert float(cols[2][i].rstrip("%")) == round(100 * fam["abs_error"].median(), 1), (m[0], sc)
+            assert float(cols[3][i].rstrip("%")) == round(100 * fam["error"].median(), 1), (m[0], sc)
+            checked += 1
+    assert checked == 15
