@@ -5,7 +5,7 @@ VENV ?= $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),.venv)
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: app test lint bench validate fit-stacks install clean
+.PHONY: app notebooks test lint bench validate wheel-check fit-stacks install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,18 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# the notebooks in JupyterLab (installed on first use: the notebooks extra) on http://localhost:8888
+notebooks: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[notebooks]"
+	$(PY) -m jupyterlab --ip localhost notebooks/
+
+PORT ?= 8501
+HOST ?= localhost
+
+# the planner UI on http://$(HOST):$(PORT); `make app PORT=8600`, `make app HOST=0.0.0.0` to share it on a network
 app: $(STAMP)
-	$(PY) -m streamlit run app.py --server.headless true
+	$(PY) -m streamlit run app.py --server.headless true --server.port $(PORT) --server.address $(HOST) \
+	  --browser.gatherUsageStats false
 
 test: $(STAMP)
 	$(PY) -m ruff check simulator tests benchmarks app.py
@@ -27,11 +37,21 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 validate: $(STAMP)
-	$(PY) benchmarks/validate_training.py
-	$(PY) benchmarks/validate_inference.py
-	$(PY) benchmarks/validate_cluster.py
-	$(PY) benchmarks/validate_kernels.py
-	$(PY) benchmarks/validate_collectives.py
+	$(PY) -m simulator validate
+
+# build the wheel, install it into a fresh virtual environment and use it from outside the checkout: the shipped
+# profiles, workloads and validation data must travel inside the wheel (.ci/run calls this after `make test`)
+wheel-check: $(STAMP)
+	rm -rf build/wheel-check && mkdir -p build/wheel-check
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir build/wheel-check/dist .
+	$(PYTHON) -m venv build/wheel-check/venv
+	build/wheel-check/venv/bin/python -m pip install --quiet build/wheel-check/dist/*.whl
+	cd build/wheel-check && PATH="$$PWD/venv/bin:$$PATH" sh -ec '\
+	  cd /tmp && simulator list hardware >/dev/null && \
+	  simulator train --model llama3.1-70b --hardware h100-sxm-80gb --gpus 64 --tp 8 --pp 2 --seq-len 8192 \
+	    --global-batch 256 --json >/dev/null && \
+	  simulator validate training kernels collectives >/dev/null && \
+	  simulator validate cluster --seeds 1 >/dev/null && echo "wheel check: installed wheel plans and validates"'
 
 # refit each stack's compute scale and step overhead on the shipped published runs and rewrite the error bands
 # (workloads/stacks/*.yaml, workloads/stacks/error_bands.csv); tests/test_validation.py checks they are current

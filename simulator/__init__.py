@@ -148,6 +148,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "validate_inference": ("validation.inference", "validate"),
     "inference_validation_summary": ("validation.inference", "summary"),
     "validate_kernels": ("validation.kernels", "validate_kernels"),
+    "validation_report": ("validation.report", "run"),
 }
 
 __all__ = sorted(_EXPORTS)

@@ -97,3 +97,6 @@ SweepEngine = Literal["local", "dask"]
 SWEEP_ENGINES: tuple[SweepEngine, ...] = get_args(SweepEngine)
 ListWhat = Literal["hardware", "models", "stacks", "prices", "scenarios"]  # what `simulator list` lists
 LIST_WHAT: tuple[ListWhat, ...] = get_args(ListWhat)
+
+# the parts of `simulator validate` / `make validate`, in the order they print
+VALIDATION_PARTS = ("training", "inference", "cluster", "kernels", "collectives")

@@ -7,7 +7,7 @@ fitted on DGX-A100 rows (split=fit), the DGX-H100 host speed on six H100 TP8 bat
 speed existed (47-55 % slow): moving them out of the check set alone took the batch-1 median from 17.0 %
 to 13.4 % on the remaining 25 rows, and the host speed then to 10.9 %; over all 31 published rows
 (fit-host included) it is 4.7 %. Every check row within 60 %; the Vidur operator rows (the profiles the
-GEMM curves were first fitted on) within 10 % median. `benchmarks/validate_inference.py --rows` prints
+GEMM curves were first fitted on) within 10 % median. `simulator validate inference --rows` prints
 the full table.
 """
 

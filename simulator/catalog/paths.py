@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import difflib
+from importlib import resources
 from pathlib import Path
 
 from simulator.errors import DataFileError, UnknownIdError
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+
+def data_root() -> Path:
+    """The folder holding hardware_profiles/ and workloads/: inside the installed package (a wheel maps them to
+    simulator/_data, pyproject.toml) or, in a checkout and an editable install, the repository's top level."""
+    packaged = resources.files("simulator") / "_data"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent.parent
+
+
+ROOT = data_root()
 HARDWARE_DIR = ROOT / "hardware_profiles"
 MODELS_DIR = ROOT / "workloads" / "models"
 PRICES_DIR = ROOT / "workloads" / "prices"
@@ -31,8 +42,8 @@ def resolve(ref: str | Path, folder: Path, what: str) -> Path:
             raise DataFileError(f"{what} file {ref_str!r} does not exist; pass an existing path or a shipped id")
         return as_path
     if not folder.is_dir():
-        raise DataFileError(f"the shipped data folder {folder} is missing: the planner runs from a checkout of the "
-                            f"repository (pip install -e .), or pass a path to your own {what} YAML")
+        raise DataFileError(f"the shipped data folder {folder} is missing: reinstall the package (its wheel carries "
+                            f"the data), or pass a path to your own {what} YAML")
     candidate = folder / f"{ref_str}.yaml"
     if candidate.is_file():
         return candidate

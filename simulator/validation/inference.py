@@ -1,6 +1,6 @@
 """Inference predictions against published engine measurements (simulator/validation/data/inference_reference.csv).
 
-`benchmarks/validate_inference.py` prints the tables (`--fit` re-fits the engine host terms). Every efficiency comes from the hardware profiles. Only the engine families' host terms (step, layer
+`simulator validate inference` prints the tables (`--fit` re-fits the engine host terms). Every efficiency comes from the hardware profiles. Only the engine families' host terms (step, layer
 launch, per-sequence overhead, kernel compute scale) are fitted, on the rows marked split=fit (all on the
 reference host, DGX A100), and then each other host's speed (one number per host CPU, held in the hardware
 profile) on the rows marked split=fit-host with the engine terms held; the rows marked split=check never

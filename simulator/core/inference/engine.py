@@ -60,7 +60,7 @@ ENGINES: dict[str, EngineProfile] = {
         "vllm-2023", 4.21e-3, 520e-6, 357e-6, 0.90, "total", 16, 256, 4096, False, "on_demand", 0.617,
         source="2023 vLLM (eager PyTorch, Ray TP workers, no chunking) as profiled by Splitwise on DGX-A100; the "
                "four host/kernel terms are least-squares fitted on the 32 DGX-A100 Llama-2-70B rows "
-               "(benchmarks/validate_inference.py --fit) and checked on the DGX-H100 and BLOOM rows",
+               "(simulator validate inference --fit) and checked on the DGX-H100 and BLOOM rows",
         host_terms_on_reference_host=True),
     "gpt-fast": EngineProfile(
         "gpt-fast", 0.1e-3, 0.0, 0.0, 0.90, "total", 16, 1, 32768, False, "reserve_full",
