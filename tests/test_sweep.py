@@ -135,12 +135,17 @@ def test_dask_local_cluster_gives_identical_results(tmp_path):
     pd.testing.assert_frame_equal(read_results(tmp_path / "dask"), read_results(tmp_path / "local"))
 
 
-def test_cli_sweep_exit_code_counts_failures(tmp_path, capsys):
+def test_cli_sweep_summarises_failures_and_exits_zero_once_it_ran(tmp_path, capsys):
     grid_path = tmp_path / "g.yaml"
     grid_path.write_text(json.dumps({"base": BASE, "axes": {"plan.tp": [1, 3, 5, 2]}}))
     code = main(["sweep", str(grid_path), "--out", str(tmp_path / "o"), "--no-progress", "--json"])
     out = json.loads(capsys.readouterr().out)
-    assert code == 2 and out["failed"] == 2 and out["scenarios"] == 4
+    assert code == 0 and out["failed"] == 2 and out["scenarios"] == 4
+    assert sum(out["failures"].values()) == 2 and all(r for r in out["failures"])  # each failure has its reason
+    code = main(["sweep", str(grid_path), "--out", str(tmp_path / "o"), "--no-progress", "--resume", "--strict"])
+    text = capsys.readouterr().out
+    assert code == 1  # --strict: a failed scenario fails the command; resumed runs count earlier shards' failures
+    assert "2 failed" in text and "x " in text
     code = main(["sweep", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "x"), "--no-progress"])
     assert code == 2
 

@@ -34,6 +34,8 @@ def register(sub: Any) -> None:
     sw.add_argument("--scheduler", help="Dask scheduler address (engine dask); default: a LocalCluster")
     sw.add_argument("--no-progress", action="store_true")
     sw.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sw.add_argument("--strict", action="store_true", help="exit 1 when any scenario failed (default: exit 0 once the "
+                                                         "sweep ran; failures are rows with an `error`, summarised)")
     sw.set_defaults(func=cmd_sweep)
 
 
@@ -103,8 +105,20 @@ def cmd_sweep(a: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     summary = {"out": str(rep.out), "scenarios": rep.scenarios, "computed": rep.computed, "skipped": rep.skipped,
-               "failed": rep.failed}
-    print(json.dumps(summary) if a.json else
-          f"{rep.scenarios:,} scenarios -> {rep.out} ({rep.computed:,} computed, {rep.skipped:,} already done, "
-          f"{rep.failed:,} failed)")
-    return min(rep.failed, 100)  # exit code = number of failed scenarios (capped at 100)
+               "failed": rep.failed, "failures": rep.failures}
+    if a.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{rep.scenarios:,} scenarios -> {rep.out} ({rep.computed:,} computed, {rep.skipped:,} already done, "
+              f"{rep.failed:,} failed)")
+        _print_failures(rep.failures)
+    return 1 if a.strict and rep.failed else 0  # the sweep ran: failed scenarios are rows, not an error
+
+
+def _print_failures(failures: dict[str, int], shown: int = 5) -> None:
+    """The commonest reasons scenarios failed, with counts (the `error` column holds each row's)."""
+    for reason, n in list(failures.items())[:shown]:
+        print(f"  {n:>8,} x {reason}")
+    rest = list(failures.values())[shown:]
+    if rest:
+        print(f"  {sum(rest):>8,} x {len(rest)} other reasons (the `error` column of the results)")

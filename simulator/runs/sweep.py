@@ -13,7 +13,7 @@ import os
 import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -163,11 +163,24 @@ def _write_atomic(df: pd.DataFrame, path: Path) -> None:
 
 @dataclass
 class SweepReport:
+    """What a sweep did; `failures`: each distinct reason a scenario failed with and how many did, most first."""
+
     out: Path
     scenarios: int
     computed: int
     skipped: int
     failed: int
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+def failure_reasons(out: str | Path) -> dict[str, int]:
+    """Reason -> number of scenarios that failed with it, over every finished shard of a sweep, most frequent first."""
+    parts = sorted(Path(out).glob("part-*.parquet"))
+    if not parts:
+        return {}
+    errors = pd.concat([pd.read_parquet(p, columns=["error"])["error"] for p in parts], ignore_index=True)
+    counts = errors[errors != ""].value_counts()
+    return {str(reason): int(n) for reason, n in counts.items()}
 
 
 def _ignore_sigint() -> None:
@@ -265,9 +278,8 @@ def run_sweep(grid: Grid, out: str | Path, *, resume: bool = False, engine: str 
     else:
         for a, b in todo:
             finish(a, b, run_shard(grid, a, b))
-    if skipped:  # count failures in shards finished by an earlier run too
-        failed = int((read_results(out)["error"] != "").sum())
-    return SweepReport(out, len(grid), len(grid) - skipped, skipped, failed)
+    reasons = failure_reasons(out) if failed or skipped else {}  # shards finished by an earlier run count too
+    return SweepReport(out, len(grid), len(grid) - skipped, skipped, sum(reasons.values()), reasons)
 
 
 def read_results(out: str | Path) -> pd.DataFrame:
