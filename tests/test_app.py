@@ -62,15 +62,15 @@ def test_training_page_explains_when_nothing_fits():
 
 
 def test_rank_by_cost_keeps_unpriced_hardware_and_says_why():
-    """b200 has no on_demand price and no hardware has a spot price: the plans are still listed, unpriced."""
+    """h800 has no on_demand price and no hardware has a spot price: the plans are still listed, unpriced."""
     at = page("training_page").run()
-    at.sidebar.multiselect[0].set_value(["h100-sxm-80gb", "b200-sxm-180gb"]).run()
+    at.sidebar.multiselect[0].set_value(["h100-sxm-80gb", "h800-sxm-80gb"]).run()
     next(r for r in at.sidebar.radio if r.label == "Rank plans by").set_value("cost").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert any("no on_demand price for b200-sxm-180gb" in w.value for w in at.warning)
+    assert any("no on_demand price for h800-sxm-80gb" in w.value for w in at.warning)
     next(s for s in at.sidebar.selectbox if s.label == "Purchase option").set_value("spot").run()
     assert not at.exception and not any("No plan fits" in e.value for e in at.error)
-    assert any("no spot price for b200-sxm-180gb, h100-sxm-80gb" in w.value for w in at.warning)
+    assert any("no spot price for h100-sxm-80gb, h800-sxm-80gb" in w.value for w in at.warning)
 
 
 def test_low_mfu_warning_names_the_cause():

@@ -347,10 +347,10 @@ def test_per_gpu_count_names_the_counts_where_nothing_fits(capsys):
 
 
 def test_plan_says_why_costs_are_missing(capsys):
-    args = ["plan", "--model", "llama3.1-8b", "--hardware", "b200-sxm-180gb", "--gpus", "64",
+    args = ["plan", "--model", "llama3.1-8b", "--hardware", "h800-sxm-80gb", "--gpus", "64",
             "--global-batch", "512", "--seq-len", "4096", "--top", "1"]
     code, out, err = run(capsys, args)
-    assert code == 0 and "has no on_demand price for b200-sxm-180gb" in err
+    assert code == 0 and "has no on_demand price for h800-sxm-80gb" in err
     code, out, err = run(capsys, args[:4] + ["h100-sxm-80gb"] + args[5:])
     assert code == 0 and "price" not in err and "/Mtok" in out
 

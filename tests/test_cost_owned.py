@@ -83,12 +83,17 @@ def test_rent_vs_buy_totals(tmp_path):
     assert r.to_dict()["gpus"] == 1000
 
 
-def test_rent_vs_buy_with_a_purchase_only_book_rents_at_the_default_book():
+def test_rent_vs_buy_with_a_purchase_only_book_rents_at_the_default_book(tmp_path):
     r = sim.rent_vs_buy("h100-sxm-80gb", 8, owned_book="owned-colo-2025-03")
     assert r.rent_book == DEFAULT_PRICE_BOOK
     assert r.rent_usd_per_gpu_hour == catalog.load_price_book(DEFAULT_PRICE_BOOK).gpu_hour_usd("h100-sxm-80gb")
+    # an owned GPU the default book does not rent (h800: China-only, unpriced there) says where renting is priced
+    book = (catalog.PRICES_DIR / "owned-colo-2025-03.yaml").read_text().replace(
+        "owned:\n", "owned:\n  h800-sxm-80gb: {purchase_usd_per_gpu: 33750, network_share_of_capex: 0.19, "
+        "amortisation_years: 3.105}\n", 1).replace("id: owned-colo-2025-03", "id: owned-h800")
+    (tmp_path / "owned-h800.yaml").write_text(book)
     with pytest.raises(DataFileError, match="has no rental prices, so renting is priced from the default book"):
-        sim.rent_vs_buy("b200-sxm-180gb", 8, owned_book="owned-colo-2025-03")
+        sim.rent_vs_buy("h800-sxm-80gb", 8, owned_book=tmp_path / "owned-h800.yaml")
 
 
 def test_owned_busy_gpu_hour_is_amortised_capex_facility_and_electricity(tmp_path):

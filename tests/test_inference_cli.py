@@ -175,9 +175,9 @@ def test_capacity_uses_the_length_spread_and_warns_without_a_price(capsys):
     assert costs["0.3"] != costs["3"]
     code, out, err = run(capsys, base + ["--hardware", "h100-sxm-80gb", "--length-dist", f"empirical:{TRACE}"])
     assert code == 0, err
-    code, out, err = run(capsys, base + ["--hardware", "mi300x-192gb"])
+    code, out, err = run(capsys, base + ["--hardware", "h800-sxm-80gb"])
     best = json.loads(out)["best"]
-    assert code == 0 and best["cost_per_hour_usd"] is None and "no on_demand price for mi300x-192gb" in err
+    assert code == 0 and best["cost_per_hour_usd"] is None and "no on_demand price for h800-sxm-80gb" in err
 
 
 def test_capacity_skips_an_engine_cap_beyond_its_token_budget(capsys):
