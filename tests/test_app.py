@@ -98,3 +98,19 @@ def test_validation_page_runs_inference_validation_on_click():
     assert not at.exception and not at.error
     blocks = [df.value for df in at.dataframe if df.value.index.name == "block"]
     assert blocks and {"bs1_decode", "prefill", "max_throughput"} <= set(blocks[0].index)
+
+
+def test_training_download_keeps_the_records_units():
+    """The comparison's CSV holds MFU and HFU as fractions, time in seconds and cost in dollars, as --json does
+    (the screen's percent, days and $M are display only); cells without a plan keep their reason."""
+    import simulator as sim
+    from simulator.ui.training_page import export_frame
+
+    df = sim.compare_training("llama3.1-8b", ["h100-sxm-80gb"], [8, 7], global_batch=64, seq_len=4096,
+                              train_tokens=1e9)
+    out = export_frame(df)
+    ok = out[out.feasible.astype(bool)]
+    assert len(ok) == 1 and 0 < ok.mfu.iloc[0] <= ok.hfu.iloc[0] < 1
+    assert ok.total_time_s.iloc[0] == df.loc[df.feasible.astype(bool), "total_time_s"].iloc[0]
+    assert "days" not in out and "cost_musd" not in out and "breakdown" not in out
+    assert out.plan.str.len().min() > 0 and (out.reason[~out.feasible.astype(bool)] != "").all()

@@ -310,6 +310,13 @@ def _band_help(rec: pd.Series) -> str:
     return band_text(rec.get("error_band"))
 
 
+def export_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """The comparison as the CSV/Parquet download: the records' own fields in their own units (SI, fractions: `mfu`
+    and `hfu` alike, as in --json), plus the plan label; percent and days are for the screen only."""
+    return df.assign(plan=df.apply(_plan_label, axis=1)).drop(columns=["breakdown", "memory_breakdown"],
+                                                             errors="ignore")
+
+
 def _comparison_table(df: pd.DataFrame, inp: dict) -> None:
     """Every hardware x GPU count with its best plan, in display units, and the cells without a plan."""
     def num(col: str) -> pd.Series:  # missing values (no price, no plan) as NaN: an empty cell, not "None"
@@ -331,7 +338,7 @@ def _comparison_table(df: pd.DataFrame, inp: dict) -> None:
                                                  "mem_gib": "mem/GPU (GiB)"}, placeholder="—")
     if "uneven_pp" in table and table["uneven_pp"].fillna(False).astype(bool).any():
         st.caption(UNEVEN_NOTE)
-    download_buttons(table.drop(columns=["breakdown", "memory_breakdown"], errors="ignore"), "training_plans", "cmp")
+    download_buttons(export_frame(df), "training_plans", "cmp")
     bad = df[~df["feasible"]]
     if len(bad):
         with st.expander(f"Why {len(bad)} cells have no plan"):
