@@ -74,6 +74,8 @@ OPEN_LOOP_ARRIVALS: tuple[OpenLoopArrival, ...] = get_args(OpenLoopArrival)
 Arrival = Literal[OpenLoopArrival, "offline"]  # offline: every request at t = 0 (the max-load benchmark)
 ARRIVALS: tuple[Arrival, ...] = get_args(Arrival)
 CANDIDATE_TPS = (1, 2, 4, 8)  # tensor-parallel sizes a capacity search tries by default
+# requests each simulated probe of a capacity search replays (`simulator capacity --requests`, the app alike)
+CAPACITY_PROBE_REQUESTS = 400
 CANDIDATE_PRECISIONS: tuple[QuantizationName, ...] = ("bf16", "fp8", "int4")  # ... and weight precisions (with a peak)
 LengthDist = Literal["fixed", "lognormal", "sharegpt", "empirical"]
 LENGTH_DISTS: tuple[LengthDist, ...] = get_args(LengthDist)

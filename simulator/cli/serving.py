@@ -22,6 +22,7 @@ from simulator.cli.common import (
 from simulator.errors import PlanError
 from simulator.vocab import (
     CANDIDATE_TPS,
+    CAPACITY_PROBE_REQUESTS,
     COST_OPTIONS,
     DEFAULT_PRICE_BOOK,
     ENGINE_NAMES,
@@ -91,7 +92,8 @@ def register(subparsers) -> None:
     c.add_argument("--max-batch", type=integer, nargs="+", default=[None], help="max sequences values to try")
     c.add_argument("--disaggregated", nargs="+", default=[], metavar="P:D",
                    help="also try prefill:decode ratios, e.g. 1:1 1:2")
-    c.add_argument("--requests", type=integer, default=400, help="requests per simulated probe")
+    c.add_argument("--requests", type=integer, default=CAPACITY_PROBE_REQUESTS,
+                   help=f"requests per simulated probe (default {CAPACITY_PROBE_REQUESTS}, as the app)")
     c.add_argument("--price-book", help=f"price book id or path (default {DEFAULT_PRICE_BOOK})")
     c.add_argument("--purchase", default="on_demand", choices=COST_OPTIONS,
                    help="rental option, or owned: amortised purchase + facility + electricity per busy GPU-hour "
@@ -288,7 +290,8 @@ def cmd_capacity(a: argparse.Namespace) -> int:
         print(units.dumps_json(out))
     else:
         print(f"{model.id} on {hw.id}: {a.rate} req/s, {a.input_len} in / {a.output_len} out, "
-              f"SLO p99 TTFT <= {a.slo_ttft_p99} s, p99 TPOT <= {a.slo_tpot_p99} s")
+              f"SLO p99 TTFT <= {a.slo_ttft_p99} s, p99 TPOT <= {a.slo_tpot_p99} s; each rate probe simulates "
+              f"{plan.probe_requests:,} requests (--requests)")
         header = f"{'':2}{'deployment':<60} {'GPUs':>5} {'req/s/unit':>10} {'$/h':>9} {'$/M tok':>8}"
         print(header)
         for tag, r in [("*", plan.best)] + [(" ", r) for r in plan.alternatives]:

@@ -29,7 +29,7 @@ from simulator.errors import InfeasiblePlanError, PlanError
 from simulator.serving.config import ServingConfig
 from simulator.serving.simulation import simulate_serving
 from simulator.serving.workload import Workload, check_rate, make_workload, with_rate
-from simulator.vocab import CANDIDATE_PRECISIONS, CANDIDATE_TPS
+from simulator.vocab import CANDIDATE_PRECISIONS, CANDIDATE_TPS, CAPACITY_PROBE_REQUESTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,13 +208,14 @@ class CapacityPlan:
     skipped: dict[str, str]
     target_rate_per_s: float
     slo: SLO
+    probe_requests: int = CAPACITY_PROBE_REQUESTS  # requests each simulated probe of the rate search replays
 
     kind: ClassVar[str] = "capacity"
 
     def _target(self) -> dict[str, float]:
         q = int(self.slo.percentile)
         return {"target_rate_per_s": self.target_rate_per_s, f"slo_ttft_p{q}_s": self.slo.ttft_s,
-                f"slo_tpot_p{q}_s": self.slo.tpot_s}
+                f"slo_tpot_p{q}_s": self.slo.tpot_s, "probe_requests": self.probe_requests}
 
     def to_record(self) -> dict[str, Any]:
         """The cheapest deployment as one row (the target and SLO first)."""
@@ -330,7 +331,7 @@ def _search(model: TransformerSpec, hw: Accelerator, bounds: list[_Bound], deman
 
 def plan_capacity(model: str | Path | TransformerSpec, hw: str | Path | Accelerator, *, rate_per_s: float, slo: SLO,
                   input_len: float, output_len: float, length_dist: str = "fixed", length_cv: float = 1.0,
-                  empirical: pd.DataFrame | None = None, n_requests: int = 400,
+                  empirical: pd.DataFrame | None = None, n_requests: int = CAPACITY_PROBE_REQUESTS,
                   deployments: list[Deployment] | None = None, space: CandidateSpace | None = None,
                   disaggregation: tuple[tuple[int, int], ...] = (), price_book: str | Path | PriceBook | None = None,
                   purchase: str = "on_demand", top: int = 5, seed: int = 0, verify: bool = True) -> CapacityPlan:
@@ -359,7 +360,7 @@ def plan_capacity(model: str | Path | TransformerSpec, hw: str | Path | Accelera
     results = [rec for rec, _ in found]
     if verify and found:
         results[0] = _verify(model, hw, *found[0], demand)
-    return CapacityPlan(results[0] if results else None, results[1:top], skipped, rate_per_s, slo)
+    return CapacityPlan(results[0] if results else None, results[1:top], skipped, rate_per_s, slo, len(wl))
 
 
 VERIFY_MAX_UNITS = 64  # larger fleets are verified on a slice of this many units at their share of the rate
