@@ -37,6 +37,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "price_book_ids": ("catalog", "price_book_ids"),
     "model_from_dict": ("catalog", "model_from_dict"),
     "model_from_yaml_text": ("catalog", "model_from_yaml_text"),
+    "model_from_hf_text": ("catalog", "model_from_hf_text"),
+    "model_source": ("catalog", "model_source"),
     "hardware_from_yaml_text": ("catalog", "hardware_from_yaml_text"),
     "parse_yaml_text": ("catalog", "parse_yaml_text"),
     "hardware_table": ("catalog.reports", "hardware_table"),

@@ -36,16 +36,22 @@ def _list_hardware() -> None:
 
 
 def _list_models(ids: list[str]) -> None:
-    print(f"{'id':<16} {'params':>8} {'active':>8} {'layers':>6} {'d_model':>7} {'heads':>9} {'context':>8}  kind")
+    """One line per model, the id first; the last column says where it comes from (a shipped YAML, a shipped Hugging
+    Face config with its Hub URL)."""
+    w = max(16, *map(len, ids))
+    print(f"{'id':<{w}} {'params':>8} {'active':>8} {'layers':>6} {'d_model':>7} {'heads':>9} {'context':>8}  "
+          f"{'kind':<28} source")
     for m in map(sim.load_model, ids):
         total, active = m.total_params(), m.active_matmul_params()
         kind = (f"MoE {m.moe.n_experts} experts, top-{m.moe.top_k}" if m.moe else "dense") + (
             ", MLA" if m.mla else (", GQA" if m.n_kv_heads < m.n_heads else ""))
         c = m.context_window_tokens  # context windows come in powers of two: 131072 reads 128k
         ctx = "-" if not c else (f"{c // 1024}k" if c % 1024 == 0 else units.human_count(c))
-        print(f"{m.id:<16} {units.human_count(total):>8} {units.human_count(active) if m.moe else '':>8} "
-              f"{m.n_layers:>6} {m.d_model:>7} {f'{m.n_heads}/{m.n_kv_heads}':>9} {ctx:>8}  {kind}")
-    print("params: all weights; active: per token (MoE); heads: query/KV heads")
+        print(f"{m.id:<{w}} {units.human_count(total):>8} {units.human_count(active) if m.moe else '':>8} "
+              f"{m.n_layers:>6} {m.d_model:>7} {f'{m.n_heads}/{m.n_kv_heads}':>9} {ctx:>8}  {kind:<28} "
+              f"{sim.model_source(m)}")
+    print("params: all weights; active: per token (MoE); heads: query/KV heads; HF config: a Hugging Face config.json "
+          "(approximations: simulator.catalog.hf_config.ARCHITECTURES)")
 
 
 def _list_stacks(ids: list[str]) -> None:
