@@ -41,13 +41,15 @@ def guarded(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
 
 
 def model_picker(key: str, default: str = "llama3.1-70b") -> tuple[str | None, str | None]:
-    """Catalog model or an uploaded YAML. Returns (model id, uploaded YAML text)."""
+    """Catalog model or an uploaded file: a model YAML or a Hugging Face config.json. Returns (model id, uploaded
+    text)."""
     ids = catalog()["models"]
-    source = st.radio("Model", ["Catalog", "Upload YAML"], horizontal=True, key=f"{key}-src",
+    source = st.radio("Model", ["Catalog", "Upload file"], horizontal=True, key=f"{key}-src",
                       label_visibility="collapsed")
     if source == "Catalog":
         return st.selectbox("Model", ids, index=ids.index(default) if default in ids else 0, key=f"{key}-id"), None
-    up = st.file_uploader("Model YAML (same keys as workloads/models/*.yaml)", type=["yaml", "yml"], key=f"{key}-up")
+    up = st.file_uploader("Model YAML (same keys as workloads/models/*.yaml) or a Hugging Face config.json",
+                          type=["yaml", "yml", "json"], key=f"{key}-up")
     if up is None:
         st.info("Upload a model file, or switch back to the catalog.")
         return None, None
@@ -56,6 +58,9 @@ def model_picker(key: str, default: str = "llama3.1-70b") -> tuple[str | None, s
 
 @st.cache_data(show_spinner=False)
 def load_uploaded_model(text: str) -> sim.TransformerSpec:
+    """A JSON object without `kind` is a Hugging Face config.json; anything else is read as a model YAML."""
+    if text.lstrip().startswith("{") and not re.search(r'"kind"\s*:', text):
+        return sim.model_from_hf_text(text, "uploaded config.json")
     return sim.model_from_yaml_text(text, "uploaded model")
 
 
