@@ -19,6 +19,17 @@ from simulator.ui.common import (
     model_picker,
     resolve_model,
 )
+from simulator.ui.report import report_button
+from simulator.ui.workspace import (
+    Setting,
+    ab_section,
+    current,
+    notices,
+    publish,
+    scenario_loader,
+    shipped_only,
+    start,
+)
 
 DEFAULT_HW = ["h100-sxm-80gb", "h200-sxm-141gb", "a100-sxm-80gb"]
 GPU_CHOICES = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768]
@@ -59,50 +70,117 @@ def _top_plans(model, hardware: str, gpus: int, global_batch: int, seq_len: int,
     return res.to_frame(25)
 
 
+SEQ_CHOICES = [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072]
+AS_STACK = "as the stack does"
+DROPOUT = {"as the model file says": None, "on (stores masks)": True, "off": False}
+
+
+def _recipes() -> list[str]:
+    return sorted({r for sid in sim.stack_ids() for r in sim.stack_file(sid).fp8_recipes})
+
+
+SETTINGS = [
+    Setting("train-id", "llama3.1-70b", lambda: catalog()["models"]),
+    Setting("tr-hw", list(DEFAULT_HW), lambda: catalog()["hardware"]),
+    Setting("tr-gpus", [256, 512, 1024, 2048], lambda: GPU_CHOICES),
+    Setting("tr-tokens", 15.0, low=0.001, high=1e4),
+    Setting("tr-batch", 1024, low=1, high=1 << 24),
+    Setting("tr-seq", 8192, lambda: SEQ_CHOICES),
+    Setting("tr-stack", vocab.DEFAULT_STACK, sim.stack_ids),
+    Setting("tr-compile", False),
+    Setting("tr-fp8", "", lambda: ["", *_recipes()]),
+    Setting("tr-prec", ["bf16"], lambda: vocab.PRECISIONS),
+    Setting("tr-book", vocab.DEFAULT_PRICE_BOOK, lambda: catalog()["prices"]),
+    Setting("tr-purchase", "on_demand", lambda: vocab.COST_OPTIONS),
+    Setting("tr-objective", "time", lambda: vocab.OBJECTIVES),
+    Setting("tr-deadline", 0.0, low=0, high=1e5),
+    Setting("tr-budget", 0.0, low=0, high=1e6),
+    Setting("tr-attn", AS_STACK, lambda: [AS_STACK, *vocab.ATTENTION_KERNELS]),
+    Setting("tr-tpov", AS_STACK, lambda: [AS_STACK, "on", "off"]),
+    Setting("tr-dropout", "as the model file says", lambda: list(DROPOUT)),
+    Setting("tr-uneven", True),
+]
+LABELS = {"train-id": "model", "tr-hw": "hardware", "tr-gpus": "GPU counts", "tr-tokens": "tokens (T)",
+          "tr-batch": "global batch", "tr-seq": "sequence length", "tr-stack": "stack", "tr-compile": "torch.compile",
+          "tr-fp8": "fp8 recipe", "tr-prec": "precisions", "tr-book": "price book", "tr-purchase": "purchase",
+          "tr-objective": "rank by", "tr-deadline": "deadline (days)", "tr-budget": "budget ($M)",
+          "tr-attn": "attention kernel", "tr-tpov": "TP overlap", "tr-dropout": "dropout", "tr-uneven": "uneven stages"}
+
+
+def scenario_settings(f: dict) -> tuple[dict, list[str]]:
+    """A training scenario file's fields as this page's settings, and what the page cannot take from it."""
+    skipped: list[str] = []
+    out: dict = {"train-id": shipped_only("model", f.get("model"), catalog()["models"], skipped),
+                 "tr-hw": [shipped_only("hardware", f.get("hardware"), catalog()["hardware"], skipped)],
+                 "tr-gpus": [f.get("gpus")], "tr-batch": f.get("global_batch"), "tr-seq": f.get("seq_len"),
+                 "tr-stack": shipped_only("stack", f.get("stack") or vocab.DEFAULT_STACK, sim.stack_ids(), skipped),
+                 "tr-book": shipped_only("price_book", f.get("price_book") or vocab.DEFAULT_PRICE_BOOK,
+                                         catalog()["prices"], skipped),
+                 "tr-purchase": f.get("purchase", "on_demand"), "tr-objective": f.get("objective", "time"),
+                 "tr-prec": f.get("precisions", ["bf16"])}
+    if f.get("train_tokens") is not None:
+        out["tr-tokens"] = f["train_tokens"] / units.TRILLION if isinstance(f["train_tokens"], (int, float)) \
+            else f["train_tokens"]
+    o = f.get("options") or {}
+    out["tr-attn"] = o.get("attention_kernel") or AS_STACK
+    out["tr-tpov"] = {None: AS_STACK, True: "on", False: "off"}.get(o.get("tp_comm_overlap"), o.get("tp_comm_overlap"))
+    out["tr-dropout"] = {v: k for k, v in DROPOUT.items()}.get(o.get("dropout"), o.get("dropout"))
+    out["tr-uneven"] = True if o.get("uneven_pp") is None else o.get("uneven_pp")
+    out["tr-compile"] = bool(o.get("compile"))
+    out["tr-fp8"] = o.get("fp8_recipe") or ""
+    if f.get("plan"):
+        skipped.append("plan: the page searches every plan for each hardware and GPU count (the file's fixed plan "
+                       "is what `simulator run` estimates); pick it under 'Inspect a configuration'")
+    return {k: v for k, v in out.items() if v is not None and v != [None]}, skipped
+
+
 def _inputs() -> dict | None:
     with st.sidebar:
         st.header("Training run")
+        scenario_loader("training", SETTINGS, {"training": "a training run"}, scenario_settings)
+        start("training", SETTINGS)
         model_id, text = model_picker("train")
         model = resolve_model(model_id, text)
         ids = catalog()["hardware"]
-        hardware = st.multiselect("Hardware", ids, default=[h for h in DEFAULT_HW if h in ids],
+        hardware = st.multiselect("Hardware", ids, key="tr-hw",
                                   help="Compare several accelerators; each gets its best plan per GPU count.")
-        gpus = st.multiselect("GPU counts", GPU_CHOICES, default=[256, 512, 1024, 2048])
-        tokens_t = st.number_input("Token budget (trillions)", min_value=0.001, value=15.0, step=1.0)
+        gpus = st.multiselect("GPU counts", GPU_CHOICES, key="tr-gpus")
+        tokens_t = st.number_input("Token budget (trillions)", min_value=0.001, max_value=1e4, step=1.0,
+                                   key="tr-tokens")
         c1, c2 = st.columns(2)
-        global_batch = c1.number_input("Global batch (sequences)", min_value=1, value=1024, step=64)
-        seq_len = c2.select_slider("Sequence length", [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072],
-                                   value=8192)
+        global_batch = c1.number_input("Global batch (sequences)", min_value=1, max_value=1 << 24, step=64,
+                                       key="tr-batch")
+        seq_len = c2.select_slider("Sequence length", SEQ_CHOICES, key="tr-seq")
         stack, compile_, recipe = _stack_picker()
-        precisions = st.multiselect("Precisions to consider", list(vocab.PRECISIONS), default=["bf16"])
-        books = catalog()["prices"]
-        book = st.selectbox("Price book", books, index=books.index(vocab.DEFAULT_PRICE_BOOK)
-                            if vocab.DEFAULT_PRICE_BOOK in books else 0)
-        purchase = st.selectbox("Purchase option", list(vocab.COST_OPTIONS),
+        precisions = st.multiselect("Precisions to consider", list(vocab.PRECISIONS), key="tr-prec")
+        book = st.selectbox("Price book", catalog()["prices"], key="tr-book")
+        purchase = st.selectbox("Purchase option", list(vocab.COST_OPTIONS), key="tr-purchase",
                                 help="owned: amortised purchase, facility and electricity per busy GPU-hour (pick a "
                                      "price book with owned figures, such as owned-colo-2025-03)")
-        objective = st.radio("Rank plans by", list(vocab.OBJECTIVES), horizontal=True)
+        objective = st.radio("Rank plans by", list(vocab.OBJECTIVES), horizontal=True, key="tr-objective")
         c3, c4 = st.columns(2)
-        deadline = c3.number_input("Deadline (days, 0 = none)", min_value=0.0, value=0.0, step=10.0)
-        budget = c4.number_input("Budget ($M, 0 = none)", min_value=0.0, value=0.0, step=1.0)
+        deadline = c3.number_input("Deadline (days, 0 = none)", min_value=0.0, max_value=1e5, step=10.0,
+                                   key="tr-deadline")
+        budget = c4.number_input("Budget ($M, 0 = none)", min_value=0.0, max_value=1e6, step=1.0, key="tr-budget")
         with st.expander("Software assumptions (default: as the stack does)"):
-            attention = st.selectbox("Attention kernel", ["as the stack does", *vocab.ATTENTION_KERNELS],
+            attention = st.selectbox("Attention kernel", [AS_STACK, *vocab.ATTENTION_KERNELS], key="tr-attn",
                                      help="flash = FlashAttention-2/3; flash1 = first generation; unfused = scores "
                                           "materialised (Megatron 2021)")
-            tp_choice = st.selectbox("Overlap TP communication with GEMMs", ["as the stack does", "on", "off"])
-            dropout_choice = st.selectbox("Dropout", ["as the model file says", "on (stores masks)", "off"])
-            dropout = {"as the model file says": None, "on (stores masks)": True, "off": False}[dropout_choice]
-            uneven = st.checkbox("Allow uneven pipeline stages", value=True,
+            tp_choice = st.selectbox("Overlap TP communication with GEMMs", [AS_STACK, "on", "off"], key="tr-tpov")
+            dropout = DROPOUT[st.selectbox("Dropout", list(DROPOUT), key="tr-dropout")]
+            uneven = st.checkbox("Allow uneven pipeline stages", key="tr-uneven",
                                  help="Pipeline sizes that do not divide the layer count (Megatron first/last-stage "
                                       "layer counts); the heaviest stage sets the pace")
+    publish(SETTINGS)
+    notices("training")
     if model is None:
         st.info("Load a valid model file (see the message in the sidebar), or pick one from the catalog.")
         return None
     if not hardware or not gpus or not precisions:
         st.info("Choose at least one hardware profile, GPU count and precision in the sidebar.")
         return None
-    options = (("attention_kernel", None if attention == "as the stack does" else attention),
-               ("tp_comm_overlap", {"as the stack does": None, "on": True, "off": False}[tp_choice]),
+    options = (("attention_kernel", None if attention == AS_STACK else attention),
+               ("tp_comm_overlap", {AS_STACK: None, "on": True, "off": False}[tp_choice]),
                ("dropout", dropout), ("uneven_pp", uneven), ("stack", stack), ("compile", compile_),
                ("fp8_recipe", recipe))
     return dict(model=model, model_id=model_id, model_text=text, hardware=tuple(hardware),
@@ -115,19 +193,23 @@ def _inputs() -> dict | None:
 
 def _stack_picker() -> tuple[str, bool | None, str | None]:
     """The software stack (its name, version and what it runs in the help) and torch.compile where it offers it."""
-    ids = sim.stack_ids()
-    stack = st.selectbox("Software stack", ids, index=ids.index(vocab.DEFAULT_STACK),
+    stack = st.selectbox("Software stack", sim.stack_ids(), key="tr-stack",
                          help="What the training engine fuses and overlaps, its fixed per-step cost and the plans it "
                               "can run (workloads/stacks/<id>.yaml, every figure sourced). Predictions carry the "
                               "error band of published runs of the stack on this hardware generation and scale.")
     f = sim.stack_file(stack)
     st.caption(f"{f.name}, {f.version}. ZeRO {', '.join(map(str, f.supports.zero_stages))}; pipeline "
                f"{', '.join(f.supports.pp_schedules) or 'none'}; recompute {', '.join(f.supports.recompute)}")
-    compile_ = st.checkbox("torch.compile", value=False, help="fuses the elementwise ops") if f.supports.compile else None
+    compile_ = st.checkbox("torch.compile", key="tr-compile", help="fuses the elementwise ops") \
+        if f.supports.compile else None
     recipes = list(f.fp8_recipes)
-    recipe = st.selectbox("fp8 scaling recipe (fp8 plans)", recipes, index=recipes.index(f.default_fp8_recipe),
-                          help="what the stack's fp8 casts cost: amax passes per GEMM input (the stack file says which)"
-                          ) if recipes and f.default_fp8_recipe else None
+    recipe = None
+    if recipes and f.default_fp8_recipe:
+        if st.session_state.get("tr-fp8") not in recipes:  # "" (the stack's default) or another stack's recipe
+            st.session_state["tr-fp8"] = f.default_fp8_recipe
+        recipe = st.selectbox("fp8 scaling recipe (fp8 plans)", recipes, key="tr-fp8",
+                              help="what the stack's fp8 casts cost: amax passes per GEMM input (the stack file says "
+                                   "which)")
     return stack, (compile_ or None), recipe
 
 
@@ -147,7 +229,8 @@ def _pareto_chart(ok: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
         x=alt.X("days:Q", title="Wall-clock time (days)", scale=alt.Scale(
             type="log", nice=False, domain=[float(data.get("days_low", data["days"]).min()) / 1.15,
                                             float(data.get("days_high", data["days"]).max()) * 1.15])),
-        y=alt.Y("cost_musd:Q", title="Cost (million USD)", scale=alt.Scale(zero=False),
+        # from zero: a few percent between plans should look like a few percent
+        y=alt.Y("cost_musd:Q", title="Cost (million USD)", scale=alt.Scale(zero=True),
                 axis=alt.Axis(format=",.3~g")),
         color=alt.Color("hardware:N", title="Hardware"),
         tooltip=["hardware", "gpus", "plan", alt.Tooltip("days:Q", format=".1f"),
@@ -273,13 +356,14 @@ def _mfu_notes(best: pd.Series, inp: dict) -> None:
 def _best_section(df: pd.DataFrame, ok: pd.DataFrame, inp: dict) -> pd.Series:
     """The configuration the limits pick, its headline figures and notes; returns it."""
     best, note = sim.pick_best(df, inp["objective"], inp["max_time_s"], inp["max_cost_usd"])
+    heading = "Best"
     if best is None:
         st.error(f"No configuration meets the limits: {note}.")
         best = ok.loc[ok["total_time_s"].idxmin()]
-        st.caption("Showing the fastest configuration instead.")
+        heading = "Fastest, over the limits"
     elif note:
         st.caption(note)
-    st.subheader(f"Best: {best['gpus']:,} x {best['hardware']}  ·  {_plan_label(best)}")
+    st.subheader(f"{heading}: {best['gpus']:,} x {best['hardware']}  ·  {_plan_label(best)}")
     m = st.columns(3)
     m[0].metric("Wall-clock", fmt_days(best["total_time_s"]), help=_band_help(best))
     cost = best.get("cost_usd")
@@ -424,3 +508,36 @@ def render() -> None:
     _comparison_table(df, inp)
     st.divider()
     _inspect_section(ok, best, inp)
+    st.divider()
+    headline = _headline(best, inp)
+    ab_section("training", SETTINGS, headline, LABELS)
+    _report(df, ok, best, inp, headline)
+
+
+def _headline(best: pd.Series, inp: dict) -> dict[str, str]:
+    """The answer in a few formatted figures (the A/B table and the report)."""
+    days = sim.band_range(best.get("error_band"), best["total_time_s"])
+    return {"configuration": f"{best['gpus']:,} x {best['hardware']}", "plan": _plan_label(best),
+            "wall-clock": fmt_days(best["total_time_s"]),
+            "error band": f"{fmt_days(days[0])} to {fmt_days(days[1])}" if days else "none",
+            "cost": fmt_usd(best.get("cost_usd")), "MFU": f"{best['mfu']:.1%}",
+            "GPU-hours": units.human_count(best["gpu_hours"]), "energy": units.human_energy_kwh(best["energy_kwh"]),
+            "stack": str(best.get("stack", dict(inp["options"])["stack"]))}
+
+
+def _report(df: pd.DataFrame, ok: pd.DataFrame, best: pd.Series, inp: dict, headline: dict[str, str]) -> None:
+    """The one-page report: inputs, assumptions (stack, price book and its date, band), answer, chart, alternatives."""
+    book = sim.load_price_book(inp["price_book"])
+    stack = sim.stack_file(dict(inp["options"])["stack"])
+    values = current(SETTINGS)
+    inputs = {LABELS[k]: v for k, v in values.items()}
+    inputs["model"] = inp["model_id"] or f"uploaded file ({inp['model'].name})"
+    assumptions = {"software stack": f"{stack.name}, {stack.version} ({stack.id})",
+                   "price book": f"{book.name} ({book.id}), prices of {book.price_date}, {inp['purchase']}",
+                   "error band": _band_help(best), "ranked by": inp["objective"]}
+    alternatives = export_frame(df)[["hardware", "gpus", "plan", "feasible", "total_time_s", "cost_usd", "mfu",
+                                     "reason"]].assign(days=lambda d: d.total_time_s / units.SECONDS_PER_DAY)
+    priced = ok[ok["cost_usd"].notna()]
+    report_button("training", f"Training plan: {inputs['model']}", inputs=inputs, assumptions=assumptions,
+                  answer=headline, charts=[("Time vs cost", _pareto_chart(priced))] if len(priced) else [],
+                  tables=[("Every hardware x GPU count (best plan each)", alternatives.drop(columns="total_time_s"))])

@@ -1,0 +1,110 @@
+"""The app as a shared workspace: settings in the URL, scenario files loaded on the page that exports them, A/B."""
+
+from __future__ import annotations
+
+import simulator as sim
+from apptest_util import page
+
+
+def _clean(at) -> None:
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def _notes(at) -> str:
+    return " ".join(i.value for i in at.info)
+
+
+def test_training_link_reproduces_the_view_and_bad_parameters_fall_back():
+    at = page("training_page")
+    at.query_params.update({"tr-hw": "a100-sxm-80gb", "tr-gpus": "64,128", "tr-batch": "512", "tr-stack": "torchtitan",
+                            "train-id": "llama3.1-8b"})
+    at.run()
+    _clean(at)
+    ss = at.session_state
+    assert ss["tr-hw"] == ["a100-sxm-80gb"] and ss["tr-gpus"] == [64, 128] and ss["tr-batch"] == 512
+    assert ss["tr-stack"] == "torchtitan" and ss["train-id"] == "llama3.1-8b"
+    assert at.dataframe  # the page answered for the linked settings
+    # the URL now carries what differs from the defaults, so a copied link opens the same view
+    assert at.query_params["tr-gpus"] == ["64,128"] or at.query_params["tr-gpus"] == "64,128"
+
+    bad = page("training_page")
+    bad.query_params.update({"tr-gpus": "64,nonsense", "tr-hw": "h999", "tr-batch": "1e400", "nope": "1"})
+    bad.run()
+    _clean(bad)
+    assert bad.session_state["tr-gpus"] == [256, 512, 1024, 2048] and bad.session_state["tr-batch"] == 1024
+    notes = _notes(bad)
+    assert "tr-hw" in notes and "tr-gpus" in notes and "tr-batch" in notes and "'nope'" in notes
+
+
+def test_training_scenario_export_loads_back_on_the_page():
+    scenario = sim.TrainingScenario(name="t", model="llama3.1-8b", hardware="h200-sxm-141gb", gpus=128,
+                                    global_batch=256, seq_len=4096, train_tokens=2e12, stack="torchtitan",
+                                    precisions=["bf16", "fp8"], objective="cost",
+                                    options=sim.TrainingOptionsSpec(compile=True, uneven_pp=False))
+    at = page("training_page").run()
+    at.sidebar.file_uploader(key="training-scenario-up").upload("t.yaml", sim.scenario_to_yaml(scenario).encode())
+    at.run()
+    _clean(at)
+    ss = at.session_state
+    assert ss["train-id"] == "llama3.1-8b" and ss["tr-hw"] == ["h200-sxm-141gb"] and ss["tr-gpus"] == [128]
+    assert ss["tr-batch"] == 256 and ss["tr-seq"] == 4096 and ss["tr-tokens"] == 2.0
+    assert ss["tr-stack"] == "torchtitan" and ss["tr-prec"] == ["bf16", "fp8"] and ss["tr-objective"] == "cost"
+    assert ss["tr-compile"] is True and ss["tr-uneven"] is False
+    # a change after loading stands: the file is applied once, not on every rerun
+    at.sidebar.number_input(key="tr-batch").set_value(512).run()
+    assert at.session_state["tr-batch"] == 512
+
+
+def test_a_scenario_of_another_kind_names_its_page_and_paths_are_not_opened(tmp_path):
+    at = page("training_page").run()
+    at.sidebar.file_uploader(key="training-scenario-up").upload(
+        "c.yaml", b"schema_version: 1\nkind: cluster\nscenario: research-1k-h100\n")
+    at.run()
+    _clean(at)
+    assert "Cluster simulation page" in _notes(at)
+    secret = tmp_path / "model.yaml"
+    secret.write_text("not read")
+    at = page("training_page").run()
+    at.sidebar.file_uploader(key="training-scenario-up").upload(
+        "t.yaml", f"kind: training\nmodel: {secret}\nhardware: /etc/passwd\ngpus: 64\nglobal_batch: 64\n"
+                  f"seq_len: 4096\n".encode())
+    at.run()
+    _clean(at)
+    assert at.session_state["train-id"] == "llama3.1-70b" and at.session_state["tr-hw"] != ["/etc/passwd"]
+    assert "not a shipped id" in _notes(at)
+
+
+def test_training_ab_pins_a_view_and_shows_it_beside_the_new_one():
+    at = page("training_page")
+    at.query_params.update({"tr-hw": "h100-sxm-80gb", "tr-gpus": "64", "tr-batch": "256", "train-id": "llama3.1-8b",
+                            "tr-tokens": "1"})
+    at.run()
+    _clean(at)
+    at.button(key="training-pin").click().run()
+    at.sidebar.multiselect(key="tr-gpus").set_value([128]).run()
+    _clean(at)
+    tables = [d.value for d in at.dataframe]
+    diff = next(t for t in tables if list(t.columns) == ["", "A (pinned)", "B (now)"] and "GPU counts" in set(t[""]))
+    row = diff[diff[""] == "GPU counts"].iloc[0]
+    assert row["A (pinned)"] == "64" and row["B (now)"] == "128"
+    figures = next(t for t in tables if list(t.columns) == ["", "A (pinned)", "B (now)"] and "wall-clock" in set(t[""]))
+    wall = figures[figures[""] == "configuration"].iloc[0]
+    assert wall["A (pinned)"].startswith("64 x") and wall["B (now)"].startswith("128 x")
+    assert any(b.label.startswith("Download a one-page report") for b in at.download_button)
+
+
+def test_report_is_one_self_contained_page_with_its_chart_drawn():
+    import altair as alt
+    import pandas as pd
+
+    from simulator.ui.report import report_html
+
+    chart = alt.Chart(pd.DataFrame({"x": [1, 2], "y": [3, 4]})).mark_line().encode(x="x:Q", y="y:Q")
+    page_html = report_html("Plan <b>", {"GPUs": 64}, {"price book": "hyperscaler-2025-03, prices of 2025-03-01"},
+                            {"cost": "$1.2M"}, charts=[("Time vs cost", chart)],
+                            tables=[("Alternatives", pd.DataFrame({"plan": ["tp8 <pp2>"]}))])
+    assert page_html.startswith("<!doctype html>") and "<svg" in page_html
+    assert "<script" not in page_html and "http" not in page_html.split("<svg")[0]  # nothing fetched to render it
+    assert "Plan &lt;b&gt;" in page_html and "tp8 &lt;pp2&gt;" in page_html  # user text is escaped
+    assert "prices of 2025-03-01" in page_html and "$1.2M" in page_html
