@@ -145,15 +145,15 @@ def start(page: str, settings: Sequence[Setting]) -> None:
     notices = []
     by_key = {s.key: s for s in settings}
     for key in st.query_params:
-        s = by_key.get(key)
+        found = by_key.get(key)
         text = st.query_params.get(key, "")
-        if s is None:
+        if found is None:
             notices.append(f"link: '{key[:40]}' is not a setting of this page")
             continue
         try:
-            values[key] = s.parse(text)
+            values[key] = found.parse(text)
         except ValueError as why:
-            notices.append(f"link: {key} = {text[:60]!r} ignored ({why}); kept {s.default!r}")
+            notices.append(f"link: {key} = {text[:60]!r} ignored ({why}); kept {found.default!r}")
     notices += apply(settings, values, "link")
     if notices:
         st.session_state[f"_notices_{page}"] = notices
