@@ -86,6 +86,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "decode_step_time_s": ("core.inference", "decode_step_time_s"),
     "estimate_inference": ("api.inference", "estimate_inference"),
     "memory_plan": ("api.inference", "memory_plan"),
+    # launch settings for a chosen plan or deployment (workloads/launchers.yaml)
+    "training_launch": ("api.launch", "training_launch"),
+    "serving_launch": ("api.launch", "serving_launch"),
+    "launch_formats": ("api.launch", "launch_formats"),
     # serving and capacity
     "Workload": ("serving.workload", "Workload"),
     "make_workload": ("serving.workload", "make_workload"),

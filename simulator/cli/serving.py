@@ -19,6 +19,7 @@ from simulator.cli.common import (
     warn_no_price,
     write_frame,
 )
+from simulator.cli.training import add_launch_arg, print_launch
 from simulator.errors import PlanError
 from simulator.vocab import (
     CANDIDATE_TPS,
@@ -54,6 +55,7 @@ def register(subparsers) -> None:
     i.add_argument("--max-batch", type=integer, help="engine cap on sequences per iteration (engine default otherwise)")
     i.add_argument("--input-len", type=integer, required=True)
     i.add_argument("--output-len", type=integer, required=True)
+    add_launch_arg(i, "deployment (max model length: input + output)")
     i.set_defaults(func=cmd_infer)
 
     s = subparsers.add_parser("serve", help="simulate a serving deployment (SimPy) and summarise latencies")
@@ -79,6 +81,7 @@ def register(subparsers) -> None:
     s.add_argument("--seed", type=integer, default=0)
     s.add_argument("--records", help="write per-request records to this .csv or .parquet file")
     s.add_argument("--timeseries", help="write KV occupancy over time to this .csv or .parquet file")
+    add_launch_arg(s, "deployment, one instance per replica")
     s.set_defaults(func=cmd_serve)
 
     c = subparsers.add_parser("capacity", help="cheapest deployment that holds a latency SLO at a request rate")
@@ -137,11 +140,15 @@ def cmd_infer(a: argparse.Namespace) -> int:
     dep = sim.Deployment(tp=a.tp, pp=a.pp, ep=a.ep, precision=a.precision, kv_precision=a.kv_precision, engine=a.engine,
                      max_seqs=a.max_batch)
     rec = sim.estimate_inference(model, hw, dep, batch=a.batch, input_len=a.input_len, output_len=a.output_len).to_dict()
+    if a.launch is not None:
+        rec["launch"] = sim.serving_launch(dep, model=model, hardware=hw, formats=a.launch or None,
+                                           max_model_len=a.input_len + a.output_len)
     if a.json:
         print(units.dumps_json(rec))
     else:
         print(f"{model.id} on {dep.gpus} x {hw.id}: {dep.label()}, batch {a.batch}, {a.input_len} in / {a.output_len} out")
         print_rows(infer_rows(rec))
+        print_launch(rec.get("launch"))
     if not rec["feasible"]:
         hint = " (raise it with --max-batch)" if a.batch > dep.seq_cap else ""
         sys.stderr.write(f"simulator: infeasible deployment: {rec['reason']}{hint}\n")
@@ -240,6 +247,10 @@ def cmd_serve(a: argparse.Namespace) -> int:
     cfg = sim.ServingConfig(dep, replicas=a.replicas, router=a.router, prefill_replicas=a.prefill_replicas,
                         decode_replicas=a.decode_replicas, slo_ttft_s=a.slo_ttft, slo_tpot_s=a.slo_tpot,
                         max_time_s=a.max_time)
+    launch = None if a.launch is None else sim.serving_launch(  # before the simulation: a bad format fails fast
+        dep, model=model, hardware=hw, formats=a.launch or None, disaggregated=cfg.disaggregated,
+        replicas=a.prefill_replicas + a.decode_replicas if cfg.disaggregated else a.replicas,
+        max_model_len=a.input_len + a.output_len if a.trace is None and a.length_dist == "fixed" else None)
     res = sim.simulate_serving(model, hw, cfg, _workload(a), seed=a.seed, concurrency=a.concurrency)
     if a.records:
         write_frame(res.requests, a.records, "--records")
@@ -247,11 +258,13 @@ def cmd_serve(a: argparse.Namespace) -> int:
         write_frame(res.timeseries, a.timeseries, "--timeseries")
     s = res.summary
     if a.json:  # the same identifying fields as `infer --json`
-        print(units.dumps_json({"model": model.id, "hardware": hw.id, "deployment": dep.label(), **s}))
+        print(units.dumps_json({"model": model.id, "hardware": hw.id, "deployment": dep.label(), **s,
+                                **({"launch": launch} if launch is not None else {})}))
     else:
         print(f"{model.id} on {s['gpus']} x {hw.id}: {dep.label()}, "
               f"{'disaggregated' if cfg.disaggregated else str(a.replicas) + ' replica(s)'}, router {a.router}")
         print_rows(serve_rows(s))
+        print_launch(launch)
     if s["overloaded"]:
         sys.stderr.write(f"simulator: overloaded: {s['overload_reason']}\n")
     if s["requests_rejected"]:

@@ -9,6 +9,7 @@ from typing import Any
 import simulator as sim
 from simulator import units
 from simulator.cli.common import EXIT_USAGE, integer, number, positive_int, progress_bar, warn_no_price
+from simulator.errors import PlanError
 from simulator.vocab import (
     ATTENTION_KERNELS,
     COST_OPTIONS,
@@ -55,6 +56,30 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="dtype gradients are accumulated and reduced in (default: the stack's; fp32 is Megatron's "
                         "main_grad, 4 bytes per parameter; bf16 halves gradient memory and DP traffic)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_launch_arg(p, "plan (plan: each listed plan in --json, the best one in the table)")
+
+
+def add_launch_arg(p: argparse.ArgumentParser, what: str) -> None:
+    """`--launch [FORMAT ...]`: also print the launch settings of the result (in --json under "launch")."""
+    p.add_argument("--launch", nargs="*", metavar="FORMAT",
+                   help=f"also print the command line or config that realises the {what}; with no FORMAT the "
+                        "formats of its stack or engine, or name them (an unknown name lists the known ones); in "
+                        "--json under 'launch'")
+
+
+def print_launch(launch: dict[str, str] | None) -> None:
+    """The launch settings after a result's table: each format's text, or the one line saying there is none."""
+    for text in (launch or {}).values():
+        print(f"\n{text}")
+
+
+def _launch(a: argparse.Namespace, rec: dict[str, Any]) -> dict[str, str]:
+    """The launch settings of one training record, with the engine options the command line chose."""
+    return sim.training_launch(rec, formats=a.launch or None, model=a.model, hardware=a.hardware,
+                               global_batch=a.global_batch, seq_len=a.seq_len, tp_comm_overlap=a.tp_comm_overlap,
+                               dp_overlap=not a.no_dp_overlap,
+                               grad_reduce_fp32=None if a.grad_reduce is None else a.grad_reduce == "fp32",
+                               dropout=a.dropout, train_tokens=a.train_tokens)
 
 
 def _option_kw(a: argparse.Namespace) -> dict[str, Any]:
@@ -177,10 +202,13 @@ def cmd_train(a: argparse.Namespace) -> int:
         train_tokens=a.train_tokens,
         price_book=a.price_book, purchase=a.purchase, **_option_kw(a))
     rec = res.to_dict()
+    if a.launch is not None:
+        rec["launch"] = _launch(a, rec)
     if a.json:
         print(units.dumps_json(rec))
     else:
         print_training(rec)
+        print_launch(rec.get("launch"))
     if not rec["feasible"]:
         sys.stderr.write(f"simulator: infeasible plan: {rec['reason']}\n")
         return EXIT_USAGE
@@ -232,8 +260,15 @@ def print_plans(top: list[dict[str, Any]]) -> None:
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
+    unknown = sorted(set(a.launch or ()) - set(sim.launch_formats("training")))
+    if unknown:  # before the search, not after it
+        raise PlanError(f"unknown training launch format {', '.join(unknown)}; known: "
+                        f"{', '.join(sim.launch_formats('training'))}")
     res = _search(a)
     top = res.best_per_gpu_count() if a.per_gpu_count else res.top(a.top)
+    if a.launch is not None:
+        for r in top if a.json else top[:1]:
+            r["launch"] = _launch(a, r)
     if a.json:
         print(units.dumps_json(top))
     else:
@@ -243,6 +278,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
         if top:
             print_plans(top)
             print(f"error band of the best plan: {sim.band_words(top[0].get('error_band'))}")
+            print_launch(top[0].get("launch"))
     if a.per_gpu_count:
         for n, why in res.counts_without_plan().items():
             sys.stderr.write(f"simulator: no plan fits on {n:,} GPU{'s' if n != 1 else ''}: {why}\n")
