@@ -25,8 +25,7 @@ INDENT = " \\\n    "
 
 
 def _in_unit(value: Any, unit: str | None, name: str) -> Any:
-    """The planner's value in the framework's unit: fractions stay fractions in (0, 1]; token and sequence counts
-    must be whole numbers."""
+    """The planner's value in the framework's unit: a fraction in (0, 1], a whole number of tokens or sequences."""
     if unit == "fraction" and not 0.0 < float(value) <= 1.0:
         raise PlanError(f"{name} = {value!r} is not a fraction in (0, 1]")
     if unit in ("tokens", "sequences") and float(value) != int(value):
@@ -84,8 +83,7 @@ def _comments(fw: Framework, title: str, lines: Iterable[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class _Plan:
-    """A training record with what launching it needs beside the record: the model, the node size and the
-    engine options the record does not carry (the stack's defaults unless the caller chose)."""
+    """A training record with the model, the node size and the engine options the record does not carry."""
 
     rec: dict[str, Any]
     model: TransformerSpec
@@ -99,6 +97,10 @@ class _Plan:
     @property
     def nodes(self) -> int:
         return math.ceil(int(self.rec["gpus"]) / self.per_node)
+
+    @property
+    def tp_overlap(self) -> bool:  # TP communication overlap needs sequence parallelism over tp > 1
+        return self.tp_comm_overlap and bool(self.rec.get("sequence_parallel")) and self.rec["tp"] > 1
 
     def title(self) -> str:
         r = self.rec
@@ -212,10 +214,9 @@ def _megatron_engine(p: _Plan, fw: Framework, notes: list[str]) -> list[Setting]
     s += [] if r["zero"] == 0 else _mapped(vals["zero"], r["zero"], "ZeRO stage", fw, notes)
     sharded = any(name in ("distributed_optimizer", "megatron_fsdp") for name, _ in s)
     s += [("overlap_grad_reduce", p.dp_overlap), ("overlap_param_gather", p.dp_overlap and sharded)]
-    if p.tp_comm_overlap and not (r.get("sequence_parallel") and r["tp"] > 1):
-        notes.append("note: TP communication overlap needs sequence parallelism (tp > 1); not generated")
-    s += [("tp_comm_overlap", p.tp_comm_overlap and bool(r.get("sequence_parallel")) and r["tp"] > 1),
-          ("grad_reduce_bf16", p.grad_reduce_bf16)]
+    notes += ["note: TP communication overlap needs sequence parallelism (tp > 1); not generated"
+              ] if p.tp_comm_overlap and not p.tp_overlap else []
+    s += [("tp_comm_overlap", p.tp_overlap), ("grad_reduce_bf16", p.grad_reduce_bf16)]
     if r["precision"] == "fp16":
         return s + [("fp16", True)]
     s.append(("bf16", True))
@@ -243,11 +244,9 @@ def _megatron(p: _Plan, fw: Framework) -> str:
     if p.train_tokens:
         s.append(("train_samples", math.ceil(p.train_tokens / r["seq_len"])))
     s += _megatron_model(p.model, p.dropout, fw) + _megatron_engine(p, fw, notes)
-    fsdp = any(name == "megatron_fsdp" for name, _ in s)
-    env = [] if fsdp else [f"export {k}={v}" for k, v in fw.env.items()]
-    command = _torchrun(p, [fw.command or ""])
+    env = [] if dict(s).get("megatron_fsdp") else [f"export {k}={v}" for k, v in fw.env.items()]
     return "\n".join(_comments(fw, p.title(), [fw.header or "", *notes]) + env
-                     + [INDENT.join([command, *_cli(fw, s)])])
+                     + [INDENT.join([_torchrun(p, [fw.command or ""]), *_cli(fw, s)])])
 
 
 def _nemo(p: _Plan, fw: Framework) -> str:
@@ -268,7 +267,7 @@ def _nemo(p: _Plan, fw: Framework) -> str:
                      "recipe's is kept")
     fmt = {"recipe": recipe or "<recipe>", "plugin": plugin or "bf16_mixed", "nodes": p.nodes,
            "per_node": p.per_node, "name": f"{p.model.id}-tp{r['tp']}-pp{r['pp']}-dp{r['dp']}",
-           "tp_comm_overlap": p.tp_comm_overlap and bool(r.get("sequence_parallel")) and r["tp"] > 1,
+           "tp_comm_overlap": p.tp_overlap,
            "overlap_grad_reduce": p.dp_overlap, "overlap_param_gather": p.dp_overlap and r["zero"] > 0}
     body = [fw.recipe_call or "", *(f"recipe.{path} = {lit}" for path, lit in _assignments(fw, s)),
             fw.plugin if plugin else "", fw.callback or "", fw.run or "", fw.multi_node_run if p.nodes > 1 else ""]
@@ -378,10 +377,9 @@ def _replica(deployment: Any, model: Any, hardware: Any, max_model_len: int | No
 
 
 def _memory_fraction(r: _Replica, fw: Framework) -> float:
-    """The engine's memory share in the framework's sense. The same sense as the engine profile's: its fraction as
-    it is; another: the fraction that gives the planner's KV budget, from the per-GPU bytes of the memory plan
-    (total: weights + workspace + KV of the GPU's memory; static: weights + KV of it; free: KV of what weights and
-    workspace leave free), rounded down to 0.001."""
+    """The engine's memory share in the framework's sense: the engine profile's fraction where the senses agree, else
+    the share that gives the planner's KV budget from the memory plan's bytes per GPU (total: weights + workspace +
+    KV of the GPU's memory; static: weights + KV; free: KV of what the rest leaves free), rounded down to 0.001."""
     prof = r.dep.profile
     if fw.memory_mode == prof.kv_memory_mode:
         return prof.gpu_memory_utilization
@@ -447,8 +445,7 @@ def _serving(r: _Replica, fw: Framework) -> str:
 
 
 def launch_formats(role: str | None = None) -> dict[str, dict[str, Any]]:
-    """The launch formats (those of one role: training, serving or launcher), each with its name, the release its
-    flags were checked against, the files read and the documentation."""
+    """The launch formats (of one role: training, serving, launcher): name, release, sources checked and docs."""
     return {k: {"name": fw.name, "role": fw.role, "version": fw.version, "checked_against": list(fw.checked_against),
                 "docs": fw.docs}
             for k, fw in launchers_file().frameworks.items() if role is None or fw.role == role}
