@@ -107,6 +107,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "RateSearch": ("serving.capacity", "RateSearch"),
     "max_sustainable_rate": ("serving.capacity", "max_sustainable_rate"),
     "plan_capacity": ("serving.capacity", "plan_capacity"),
+    "capacity_curve": ("serving.capacity", "capacity_curve"),
     # cluster
     "ClusterScenario": ("cluster.spec", "ClusterScenario"),
     "ClusterScenarioFile": ("cluster.schema", "ScenarioFile"),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import simulator as sim
 from apptest_util import page
+
+import simulator as sim
 
 
 def _clean(at) -> None:
@@ -108,3 +109,40 @@ def test_report_is_one_self_contained_page_with_its_chart_drawn():
     assert "<script" not in page_html and "http" not in page_html.split("<svg")[0]  # nothing fetched to render it
     assert "Plan &lt;b&gt;" in page_html and "tp8 &lt;pp2&gt;" in page_html  # user text is escaped
     assert "prices of 2025-03-01" in page_html and "$1.2M" in page_html
+
+
+def test_inference_serving_scenario_round_trip_and_link():
+    serve = sim.ServingScenario(name="s", model="llama3.1-8b", hardware="h200-sxm-141gb",
+                                deployment=sim.DeploymentSpec(tp=2, precision="fp8", kv_precision="fp8", pp=2),
+                                replicas=3, rate_per_s=7.5, requests=500, input_len=2048, output_len=128,
+                                length_dist="lognormal", slo_ttft_s=1.5, slo_tpot_s=0.05, seed=4)
+    at = page("inference_page").run()
+    at.sidebar.file_uploader(key="inference-scenario-up").upload("s.yaml", sim.scenario_to_yaml(serve).encode())
+    at.run()
+    _clean(at)
+    ss = at.session_state
+    assert (ss["inf-id"], ss["inf-hw"], ss["inf-tp"], ss["inf-prec"], ss["inf-kv"]) == (
+        "llama3.1-8b", "h200-sxm-141gb", 2, "fp8", "fp8")
+    assert (ss["inf-replicas"], ss["inf-rate"], ss["inf-n"], ss["inf-in"], ss["inf-out"]) == (3, 7.5, 500, 2048, 128)
+    assert ss["inf-dist"] == "lognormal" and ss["inf-slo-ttft"] == 1.5 and ss["inf-slo-tpot"] == 50.0  # ms on the page
+    assert "deployment.pp" in _notes(at)  # what the page cannot set is named, not dropped silently
+
+    link = page("inference_page")
+    link.query_params.update({"inf-out": "7231000000", "inf-tp": "8"})  # past the widget's bound: refused
+    link.run()
+    _clean(link)
+    assert link.session_state["inf-out"] == 256 and link.session_state["inf-tp"] == 8
+    assert "inf-out" in _notes(link)
+
+
+def test_capacity_curve_sizes_whole_replicas_with_headroom():
+    deployments = [{"deployment": "tp2 fp8", "max_rate_per_unit_per_s": 3.0, "gpus_per_unit": 2}]
+    curve = sim.capacity_curve(deployments, [1.0, 3.0, 10.0], 0.2, 4.0, 1000.0)
+    # ceil(rate x 1.2 / 3): 1, 2 and 4 replicas of 2 GPUs at $4 per GPU-hour
+    assert curve.units.tolist() == [1, 2, 4] and curve.gpus.tolist() == [2, 4, 8]
+    assert curve.cost_per_hour_usd.tolist() == [8.0, 16.0, 32.0]
+    assert abs(curve.cost_per_million_tokens_usd.iloc[0] - 8.0 / (1.0 * 1000 * 3600) * 1e6) < 1e-9
+    import pytest
+
+    with pytest.raises(sim.PlanError, match="headroom"):
+        sim.capacity_curve(deployments, [1.0], -0.1, 4.0, 1000.0)

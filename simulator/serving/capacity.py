@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
@@ -209,6 +210,8 @@ class CapacityPlan:
     target_rate_per_s: float
     slo: SLO
     probe_requests: int = CAPACITY_PROBE_REQUESTS  # requests each simulated probe of the rate search replays
+    usd_per_gpu_hour: float = float("nan")  # the busy GPU-hour price the costs use (NaN: the book has none)
+    tokens_per_request: float = float("nan")  # mean input + output tokens of the probe workload
 
     kind: ClassVar[str] = "capacity"
 
@@ -216,6 +219,11 @@ class CapacityPlan:
         q = int(self.slo.percentile)
         return {"target_rate_per_s": self.target_rate_per_s, f"slo_ttft_p{q}_s": self.slo.ttft_s,
                 f"slo_tpot_p{q}_s": self.slo.tpot_s, "probe_requests": self.probe_requests}
+
+    def curve(self, rates_per_s: Sequence[float], headroom: float = 0.0) -> pd.DataFrame:
+        """GPUs and dollars per million tokens of each deployment found, against the request rate (capacity_curve)."""
+        rows = [r for r in [self.best, *self.alternatives] if r is not None]
+        return capacity_curve(rows, rates_per_s, headroom, self.usd_per_gpu_hour, self.tokens_per_request)
 
     def to_record(self) -> dict[str, Any]:
         """The cheapest deployment as one row (the target and SLO first)."""
@@ -227,7 +235,30 @@ class CapacityPlan:
         return pd.DataFrame([{"rank": i + 1, **r} for i, r in enumerate(rows + self.alternatives)])
 
     def to_dict(self) -> dict:
-        return {**self._target(), "best": self.best, "alternatives": self.alternatives, "skipped": self.skipped}
+        return {**self._target(), "best": self.best, "alternatives": self.alternatives, "skipped": self.skipped,
+                "usd_per_gpu_hour": self.usd_per_gpu_hour, "tokens_per_request": self.tokens_per_request}
+
+
+def capacity_curve(deployments: Sequence[dict], rates_per_s: Sequence[float], headroom: float,
+                   usd_per_gpu_hour: float, tokens_per_request: float) -> pd.DataFrame:
+    """Fleet size and cost against the request rate: ceil(rate x (1 + headroom) / the rate one unit holds) units
+    of each deployment (its bisected rate under the SLO, capacity planning's own rule), priced per busy GPU-hour."""
+    if not 0 <= headroom <= 10:
+        raise PlanError(f"headroom must be a fraction between 0 and 10 (0.2 = 20% spare), got {headroom!r}")
+    rows = []
+    for d in deployments:
+        per_unit = d["max_rate_per_unit_per_s"]
+        for rate in rates_per_s:
+            if not per_unit or per_unit <= 0 or rate <= 0:
+                continue
+            units = math.ceil(rate * (1 + headroom) / per_unit)
+            gpus = units * d["gpus_per_unit"]
+            per_h = gpus * usd_per_gpu_hour
+            rows.append({"deployment": d["deployment"], "rate_per_s": float(rate), "units": units, "gpus": gpus,
+                         "cost_per_hour_usd": per_h,
+                         "cost_per_million_tokens_usd": cost_mod.usd_per_million_tokens(
+                             per_h, rate * tokens_per_request)})
+    return pd.DataFrame(rows)
 
 
 def _fleet_costs(gpus: int | None, price: float, rate: float, tokens_per_req: float, out_per_req: float) -> dict:
@@ -360,7 +391,8 @@ def plan_capacity(model: str | Path | TransformerSpec, hw: str | Path | Accelera
     results = [rec for rec, _ in found]
     if verify and found:
         results[0] = _verify(model, hw, *found[0], demand)
-    return CapacityPlan(results[0] if results else None, results[1:top], skipped, rate_per_s, slo, len(wl))
+    return CapacityPlan(results[0] if results else None, results[1:top], skipped, rate_per_s, slo, len(wl), price,
+                        demand.tokens_per_req)
 
 
 VERIFY_MAX_UNITS = 64  # larger fleets are verified on a slice of this many units at their share of the rate

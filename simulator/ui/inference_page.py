@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -23,13 +24,21 @@ from simulator.ui.common import (
     run_on_demand,
     ui_message,
 )
+from simulator.ui.inference_settings import (
+    DEFAULT_MODEL,
+    KINDS,
+    LABELS,
+    LENGTH_DISTS,
+    MAX_TOKENS,
+    SETTINGS,
+    TP_CHOICES,
+    scenario_settings,
+)
+from simulator.ui.report import report_button
 from simulator.ui.serving_view import serving_section
+from simulator.ui.workspace import ab_section, current, notices, publish, scenario_loader, start
 
-DEFAULT_MODEL = "llama3.1-70b"
-DEFAULT_HW = "h100-sxm-80gb"
-TP_CHOICES = [1, 2, 4, 8, 16]
 CURVE_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
-LENGTH_DISTS = [d for d in vocab.LENGTH_DISTS if d != "empirical"]  # empirical needs a file: upload a trace
 PART_LABELS = {"linear": "linear layers (GEMMs)", "attention": "attention", "elementwise": "norms, activations, RoPE",
                "tp_comm": "TP all-reduce", "pp_comm": "PP send/recv", "lm_head": "LM head",
                "overhead": "engine overhead (host)"}
@@ -86,16 +95,14 @@ def _capacity(model, hw_id: str, rate: float, slo: tuple[float, float], input_le
 def _deployment_inputs() -> dict[str, Any]:
     model_id, text = model_picker("inf", DEFAULT_MODEL)
     model = resolve_model(model_id, text)
-    ids = catalog()["hardware"]
-    hw_id = st.selectbox("Hardware", ids, index=ids.index(DEFAULT_HW) if DEFAULT_HW in ids else 0, key="inf-hw")
+    hw_id = st.selectbox("Hardware", catalog()["hardware"], key="inf-hw")
     c1, c2 = st.columns(2)
     precision = c1.selectbox("Precision", list(vocab.QUANTIZATION_NAMES), key="inf-prec",
                              help="; ".join(f"{k}: {q.description}" for k, q in sim.QUANTIZATIONS.items()))
-    st.session_state.setdefault("inf-tp", 4)  # defaults via session state: _adopt_fleet may set these too
     tp = c2.selectbox("Tensor parallel", TP_CHOICES, key="inf-tp")
     c1, c2 = st.columns(2)
     kv_precision = c1.selectbox("KV cache", list(vocab.KV_PRECISIONS), key="inf-kv")
-    engine = c2.selectbox("Engine", list(vocab.ENGINE_NAMES), index=vocab.ENGINE_NAMES.index("vllm"), key="inf-engine",
+    engine = c2.selectbox("Engine", list(vocab.ENGINE_NAMES), key="inf-engine",
                           help="Host overheads and scheduler defaults of the engine family. Host overheads are seconds "
                                "on a DGX A100 host, divided by the hardware profile's host CPU speed (Hardware page)")
     return dict(model=model, model_id=model_id, model_text=text, hw_id=hw_id, precision=precision, tp=tp,
@@ -104,19 +111,17 @@ def _deployment_inputs() -> dict[str, Any]:
 
 def _request_inputs() -> dict[str, Any]:
     c1, c2 = st.columns(2)
-    input_len = c1.number_input("Input tokens", min_value=1, value=1024, step=128, key="inf-in")
-    output_len = c2.number_input("Output tokens", min_value=1, value=256, step=64, key="inf-out")
-    batch = st.number_input("Static batch (sequences)", min_value=1, value=32, step=8, key="inf-batch",
+    input_len = c1.number_input("Input tokens", min_value=1, max_value=MAX_TOKENS, step=128, key="inf-in")
+    output_len = c2.number_input("Output tokens", min_value=1, max_value=MAX_TOKENS, step=64, key="inf-out")
+    batch = st.number_input("Static batch (sequences)", min_value=1, max_value=100_000, step=8, key="inf-batch",
                             help="For the static-batch estimate: every prompt prefilled together, then decoded")
-    rate = st.number_input("Request rate (requests/s)", value=5.0, step=1.0, key="inf-rate",
+    rate = st.number_input("Request rate (requests/s)", max_value=1e6, step=1.0, key="inf-rate",
                            help="Poisson arrivals for the serving simulation and the capacity plan")
     st.header("Latency SLO")
     c1, c2 = st.columns(2)
-    slo_ttft = c1.number_input("p99 TTFT (s)", value=2.0, step=0.5, key="inf-slo-ttft")
-    slo_tpot = c2.number_input("p99 TPOT (ms)", value=100.0, step=10.0, key="inf-slo-tpot")
-    books = catalog()["prices"]
-    book = st.selectbox("Price book", books, key="inf-book", index=books.index(vocab.DEFAULT_PRICE_BOOK)
-                        if vocab.DEFAULT_PRICE_BOOK in books else 0)
+    slo_ttft = c1.number_input("p99 TTFT (s)", max_value=86_400.0, step=0.5, key="inf-slo-ttft")
+    slo_tpot = c2.number_input("p99 TPOT (ms)", max_value=86_400_000.0, step=10.0, key="inf-slo-tpot")
+    book = st.selectbox("Price book", catalog()["prices"], key="inf-book")
     purchase = st.selectbox("Purchase option", list(vocab.COST_OPTIONS), key="inf-purchase",
                             help="owned: amortised purchase, facility and electricity per busy GPU-hour (pick a "
                                  "price book with owned figures, such as owned-colo-2025-03)")
@@ -131,17 +136,15 @@ def _simulation_inputs() -> dict[str, Any]:
         up = st.file_uploader("Trace (arrival_s, prompt_tokens, output_tokens)", type=["csv", "parquet"],
                               key="inf-trace")
         trace = up.getvalue() if up is not None else None
-    n_requests = st.number_input("Requests", min_value=10, max_value=100_000, value=300, step=100, key="inf-n")
+    n_requests = st.number_input("Requests", min_value=10, max_value=100_000, step=100, key="inf-n")
     arrival = st.selectbox("Arrivals", list(vocab.OPEN_LOOP_ARRIVALS), key="inf-arrival",
                            help="gamma: bursty, coefficient of variation 2")
     length_dist = st.selectbox("Lengths", LENGTH_DISTS, key="inf-dist",
                                help="fixed: the token counts above; lognormal: cv 1 around them; sharegpt: "
                                     "ShareGPT's means (161 in / 338 out), ignoring the lengths above")
-    st.session_state.setdefault("inf-replicas", 1)
     replicas = st.number_input("Replicas", min_value=1, max_value=256, key="inf-replicas")
-    router = st.selectbox("Router", list(vocab.ROUTER_NAMES), index=vocab.ROUTER_NAMES.index("least_outstanding"),
-                          key="inf-router")
-    seed = st.number_input("Seed", min_value=0, value=0, step=1, key="inf-seed")
+    router = st.selectbox("Router", list(vocab.ROUTER_NAMES), key="inf-router")
+    seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="inf-seed")
     return dict(n_requests=int(n_requests), arrival=arrival, length_dist=length_dist, replicas=int(replicas),
                 router=router, seed=int(seed), trace=trace, trace_mode=source == "Trace CSV")
 
@@ -149,11 +152,15 @@ def _simulation_inputs() -> dict[str, Any]:
 def _inputs() -> dict | None:
     with st.sidebar:
         st.header("Deployment")
+        scenario_loader("inference", SETTINGS, KINDS, scenario_settings)
+        start("inference", SETTINGS)
         d = _deployment_inputs()
         st.header("Requests")
         r = _request_inputs()
         with st.expander("Serving simulation"):
             sim_inputs = _simulation_inputs()
+    publish(SETTINGS)
+    notices("inference")
     if d["model"] is None:
         st.info("Load a valid model file (see the message in the sidebar), or pick one from the catalog.")
         return None
@@ -167,13 +174,13 @@ def _price_per_gpu_hour(book: str, hw_id: str, purchase: str) -> float:
 
 
 # ----------------------------------------------------------------------------- sections
-def _static_section(inp: dict) -> None:
+def _static_section(inp: dict) -> dict | None:
     dep = inp["dep"]
     st.subheader(f"Static batch: {inp['batch']} x ({inp['input_len']:,} in + {inp['output_len']:,} out) tokens on "
                  f"{dep.gpus} x {inp['hw_id']}")
     rec = guarded(_static, inp["model"], inp["hw_id"], dep, inp["batch"], inp["input_len"], inp["output_len"])
     if rec is None:
-        return
+        return None
     domain = sim.load_hardware(inp["hw_id"]).scale_up_domain_gpus
     if dep.tp * dep.pp > domain:
         st.caption(f"{dep.tp * dep.pp} GPUs per replica span more than one {domain}-GPU scale-up domain: collectives "
@@ -226,6 +233,7 @@ def _static_section(inp: dict) -> None:
         y=alt.Y("part:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False)),
         color=alt.Color("part:N", legend=None), tooltip=["part", alt.Tooltip("ms:Q", format=".3f")],
     ).properties(height=34 * len(parts) + 40, title="Where a decode step goes"), width="stretch")
+    return rec
 
 
 def _curve_section(inp: dict) -> None:
@@ -280,7 +288,7 @@ def _adopt_fleet(tp: int, precision: str, replicas: int) -> None:
     st.session_state.update({"inf-tp": tp, "inf-prec": precision, "inf-replicas": replicas})
 
 
-def _capacity_section(inp: dict) -> None:
+def _capacity_section(inp: dict) -> dict | None:
     st.subheader("Cheapest deployment that holds the SLO")
     ttft, tpot = inp["slo"]
     st.caption(f"Searches TP {'/'.join(map(str, vocab.CANDIDATE_TPS))} x {'/'.join(vocab.CANDIDATE_PRECISIONS)} on {inp['hw_id']}: the highest Poisson rate one replica holds "
@@ -297,7 +305,7 @@ def _capacity_section(inp: dict) -> None:
                           inp["dep"].kv_precision, inp["dep"].engine, inp["price_book"], inp["purchase"], inp["seed"],
                           running="Simulating candidate deployments at rising request rates")
     if plan is None:
-        return
+        return None
     st.caption(f"Searched in {plan['elapsed_s']:.0f} s, {plan['probe_requests']:,} requests per probe.")
     best = plan["best"]
     if best is None:
@@ -323,19 +331,54 @@ def _capacity_section(inp: dict) -> None:
     if len(rows):
         show = rows[["deployment", "gpus", "units", "max_rate_per_unit_per_s", "cost_per_hour_usd",
                      "cost_per_million_tokens_usd", "cost_per_million_output_tokens_usd", "ttft_p99_s_at_max_rate",
-                     "tpot_p99_s_at_max_rate"]]
+                     "tpot_p99_s_at_max_rate"]].copy()
+        show["tpot_ms"] = show.pop("tpot_p99_s_at_max_rate") * 1e3  # in the unit of the SLO input
         st.dataframe(show, hide_index=True, width="stretch", column_config={
             "max_rate_per_unit_per_s": st.column_config.NumberColumn("req/s per replica", format="%.2f"),
             "cost_per_hour_usd": st.column_config.NumberColumn("$/h", format="%.2f"),
             "cost_per_million_tokens_usd": st.column_config.NumberColumn("$/M tokens", format="%.3f"),
             "cost_per_million_output_tokens_usd": st.column_config.NumberColumn("$/M output tokens", format="%.3f"),
             "ttft_p99_s_at_max_rate": st.column_config.NumberColumn("p99 TTFT at max (s)", format="%.3f"),
-            "tpot_p99_s_at_max_rate": st.column_config.NumberColumn("p99 TPOT at max (s)", format="%.4f")}, placeholder="—")
+            "tpot_ms": st.column_config.NumberColumn("p99 TPOT at max (ms)", format="%.1f")}, placeholder="—")
         download_buttons(rows, "capacity_plan", "inf-cap")
     if plan["skipped"]:
         with st.expander(f"Deployments skipped ({len(plan['skipped'])})"):
             for k, v in plan["skipped"].items():
                 st.write(f"**{k}**: {v}")
+    if len(rows):
+        _capacity_curves(plan, rows, inp)
+    return plan
+
+
+def _capacity_curves(plan: dict, rows: pd.DataFrame, inp: dict) -> None:
+    """GPUs and $/M tokens of each deployment found against the request rate, with spare capacity (headroom)."""
+    headroom_pct = st.slider("Headroom (spare capacity, %)", 0, 100, 20, 5, key="inf-headroom",
+                             help="Fleets sized for rate x (1 + headroom): room for bursts, failures and growth")
+    rates = np.geomspace(inp["rate"] / 10, inp["rate"] * 10, 41)
+    curve = guarded(sim.capacity_curve, rows.to_dict("records"), rates, headroom_pct / 100,
+                    plan["usd_per_gpu_hour"], plan["tokens_per_request"])
+    if curve is None or curve.empty:
+        return
+    base = alt.Chart(curve).encode(
+        x=alt.X("rate_per_s:Q", title="Request rate (requests/s)", scale=alt.Scale(type="log")),
+        color=alt.Color("deployment:N", title=None, legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)))
+    target = alt.Chart(pd.DataFrame({"rate_per_s": [inp["rate"]]})).mark_rule(color="gray", strokeDash=[4, 3]).encode(
+        x="rate_per_s:Q")
+    gpus = base.mark_line(interpolate="step-after").encode(
+        y=alt.Y("gpus:Q", title="GPUs"), tooltip=["deployment", alt.Tooltip("rate_per_s:Q", format=".3g"), "gpus"])
+    charts = [(gpus + target).properties(height=260, title=f"Fleet GPUs with {headroom_pct}% headroom")]
+    if curve["cost_per_million_tokens_usd"].notna().any():
+        usd = base.mark_line().encode(
+            y=alt.Y("cost_per_million_tokens_usd:Q", title="$ per million tokens", scale=alt.Scale(zero=True)),
+            tooltip=["deployment", alt.Tooltip("rate_per_s:Q", format=".3g"),
+                     alt.Tooltip("cost_per_million_tokens_usd:Q", format="$.3f")])
+        charts.append((usd + target).properties(height=260, title="Cost per million tokens (input + output)"))
+    cols = st.columns(len(charts))
+    for col, chart in zip(cols, charts, strict=True):
+        col.altair_chart(chart, width="stretch")
+    st.caption(f"Each deployment's fleet at rates from {rates[0]:.3g} to {rates[-1]:.3g} requests/s (dashed: the "
+               f"target): whole replicas of the rate one holds within the SLO, so the cost per token falls in steps "
+               f"as replicas fill up. Prices: {inp['price_book']}, {inp['purchase']}.")
 
 
 def _export_section(inp: dict) -> None:
@@ -384,14 +427,56 @@ def render() -> None:
     inp = _inputs()
     if inp is None:
         return
-    _static_section(inp)
+    rec = _static_section(inp)
     _curve_section(inp)
     st.divider()
     requests_ok = _check_request_inputs(inp)
+    plan = None
     if requests_ok or inp["trace_mode"]:
         if requests_ok:
-            _capacity_section(inp)
+            plan = _capacity_section(inp)
             st.divider()
         serving_section(inp)
     st.divider()
     _export_section(inp)
+    st.divider()
+    headline = _headline(inp, rec, plan)
+    ab_section("inference", SETTINGS, headline, LABELS)
+    _report(inp, rec, plan, headline)
+
+
+def _headline(inp: dict, rec: dict | None, plan: dict | None) -> dict[str, str]:
+    """The answers in a few formatted figures (the A/B table and the report)."""
+    dep, ok = inp["dep"], bool(rec and rec["feasible"])
+    out = {"deployment": f"tp{dep.tp} {dep.precision} kv-{dep.kv_precision} {dep.engine} on {inp['hw_id']}",
+           "static batch TTFT": units.human_duration(rec["ttft_s"]) if ok and rec else "n/a",
+           "static batch TPOT": units.human_duration(rec["tpot_s"]) if ok and rec else "n/a",
+           "static batch throughput": f"{rec['output_tokens_per_s']:,.0f} tok/s" if ok and rec else "n/a",
+           "max concurrent sequences": f"{rec['max_concurrent_seqs']:,}" if rec else "n/a"}
+    best = (plan or {}).get("best")
+    if best:
+        out.update({"cheapest fleet at the rate": f"{best['units']} x {best['deployment']} ({best['gpus']} GPUs)",
+                    "fleet $ / M tokens": fmt_usd(best["cost_per_million_tokens_usd"]),
+                    "one replica holds": f"{best['max_rate_per_unit_per_s']:.2f} req/s"})
+    elif plan is None:
+        out["cheapest fleet at the rate"] = "not searched (press 'Find the cheapest deployment')"
+    return out
+
+
+def _report(inp: dict, rec: dict | None, plan: dict | None, headline: dict[str, str]) -> None:
+    """The one-page report: inputs, assumptions (engine, price book and its date, band), answers, alternatives."""
+    book = sim.load_price_book(inp["price_book"])
+    inputs = {LABELS[k]: v for k, v in current(SETTINGS).items()}
+    inputs["model"] = inp["model_id"] or f"uploaded file ({inp['model'].name})"
+    assumptions = {"engine": f"{inp['dep'].engine} (host overheads and scheduler defaults of the engine family)",
+                   "price book": f"{book.name} ({book.id}), prices of {book.price_date}, {inp['purchase']}",
+                   "error band": band_text(rec.get("error_band")) if rec else "n/a",
+                   "capacity probes": f"{vocab.CAPACITY_PROBE_REQUESTS:,} simulated requests per rate probe"}
+    tables = []
+    if plan and plan.get("best"):
+        alts = pd.DataFrame([r for r in [plan["best"], *plan["alternatives"]] if r is not None])
+        tables.append(("Deployments that hold the SLO (cheapest first)",
+                       alts[["deployment", "gpus", "units", "max_rate_per_unit_per_s", "cost_per_hour_usd",
+                             "cost_per_million_tokens_usd"]]))
+    report_button("inference", f"Inference: {inputs['model']} on {inp['hw_id']}", inputs=inputs,
+                  assumptions=assumptions, answer=headline, tables=tables)
