@@ -19,6 +19,7 @@ from simulator.catalog import (
     resolve,
     validate_file,
 )
+from simulator.catalog.failures import load_failure_profile
 from simulator.cluster.schema import DurationFile, GeneratorFile, JobFile, ScenarioFile, TrainingPlanFile
 from simulator.cluster.spec import (
     ClusterScenario,
@@ -139,7 +140,8 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<dict>", base_dir: P
         maintenance_time_s=f.failures.maintenance_time_s, repair_distribution=f.failures.repair_distribution,
         max_restarts=f.failures.max_restarts, interval_method=ck.interval,
         preemption_overhead_s=None if ck.preemption_overhead == "helios" else float(ck.preemption_overhead),
-        straggler_probability=f.stragglers.probability, straggler_slowdown=f.stragglers.slowdown)
+        straggler_probability=f.stragglers.probability, straggler_slowdown=f.stragglers.slowdown,
+        failure_profile=_profile_id(f))
     by_id = {p.id: p for p in pools}
     jobs: list[JobSpec] = []
     for i, j in enumerate(f.jobs):
@@ -161,7 +163,19 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<dict>", base_dir: P
         owned_book=owned_book, horizon_s=f.horizon_s, warmup_s=f.warmup_s, max_scan=f.max_scan,
         idle_power_fraction_of_tdp=f.energy.idle_power_fraction_of_tdp,
         published=f.published.model_dump() if f.published else None,
-        sources=tuple(f"{s.title} ({s.where}, {s.date})" for s in f.sources))
+        sources=tuple(f"{s.title} ({s.where}, {s.date})" for s in f.sources) + _profile_sources(f))
+
+
+def _profile_id(f: ScenarioFile) -> str | None:
+    return load_failure_profile(f.failures.profile).id if f.failures.profile else None
+
+
+def _profile_sources(f: ScenarioFile) -> tuple[str, ...]:
+    """The named failure profile's sources, so a run records where its failure rates came from."""
+    if not f.failures.profile:
+        return ()
+    prof = load_failure_profile(f.failures.profile)
+    return tuple(f"failure profile {prof.id}: {s}" for s in prof.sources)
 
 
 def _pool(f: ScenarioFile, i: int, source: str) -> PoolSpec:

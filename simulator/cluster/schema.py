@@ -6,12 +6,15 @@ Defaults carry their source in a comment; every time is in seconds, every rate n
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveInt, model_validator
 
+from simulator.catalog.failures import load_failure_profile
 from simulator.catalog.schema import Entity, PlanSpec, Strict
+from simulator.cluster.failures import profile_rate
 from simulator.cluster.policies import SERVICE_PRIORITY
+from simulator.errors import SimulatorError
 from simulator.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from simulator.vocab import (
     DEFAULT_PRICE_BOOK,
@@ -27,9 +30,10 @@ PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 MAX_HORIZON_S = 100 * 365.25 * SECONDS_PER_DAY  # hourly service ticks and failures make longer runs take hours
 MAX_BATCH_PRIORITY = SERVICE_PRIORITY - 1  # inference replicas outrank every job
 
-# Llama 3 405B, 54-day snapshot on 16,384 H100 (2,048 nodes): 419 unexpected + 47 planned interruptions
-# (Meta, "The Llama 3 Herd of Models", via cluster_cost_reliability.md section 3.1-3.2, derived rates):
-# 419 / (2048 x 54) x 1000 = 3.79 and 47 / (2048 x 54) x 1000 = 0.425 per 1000 node-days.
+# Without a profile: Llama 3 405B, 54-day snapshot on 16,384 H100 (2,048 nodes): 419 unexpected + 47 planned
+# interruptions (Meta, "The Llama 3 Herd of Models", via cluster_cost_reliability.md section 3.1-3.2, derived rates):
+# 419 / (2048 x 54) x 1000 = 3.79 and 47 / (2048 x 54) x 1000 = 0.425 per 1000 node-days, rounded; the profile
+# workloads/failures/meta-llama3-h100-2024.yaml holds the counts and their root causes.
 DEFAULT_FAILURES_PER_1000_NODE_DAYS = 3.79
 DEFAULT_PLANNED_PER_1000_NODE_DAYS = 0.425
 # BLOOM-176B: 2.3 TB checkpoint written in 40 s on GPFS (stas00/ml-engineering; reference section 3.1).
@@ -57,12 +61,36 @@ class PoolFile(Strict):
 
 class FailuresFile(Strict):
     enabled: bool = True
+    # A failure profile (workloads/failures id or path): a published fleet's figures, whose fitted per-node rates fill
+    # the two rates below unless they are given (a given rate overrides the profile's).
+    profile: str | None = Field(default=None, min_length=1)
     failures_per_1000_node_days: NonNegativeFloat = DEFAULT_FAILURES_PER_1000_NODE_DAYS
     planned_per_1000_node_days: NonNegativeFloat = DEFAULT_PLANNED_PER_1000_NODE_DAYS
     repair_time_s: PositiveFloat = DEFAULT_REPAIR_S
     maintenance_time_s: PositiveFloat = DEFAULT_MAINTENANCE_S
     repair_distribution: RepairDistribution = "exponential"
     max_restarts: PositiveInt | None = None  # a job interrupted more often than this is marked FAILED
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_profile(cls, data: Any) -> Any:
+        """Rates not written take the named profile's: its fitted unplanned rate (refused when it publishes none) and
+        its planned rate (0 when it publishes none)."""
+        if not isinstance(data, dict) or not isinstance(data.get("profile"), str) or not data["profile"]:
+            return data
+        try:
+            prof = load_failure_profile(data["profile"])
+        except SimulatorError as exc:
+            raise ValueError(str(exc)) from None
+        out = dict(data)
+        if "failures_per_1000_node_days" not in out:
+            rate = profile_rate(prof)
+            if rate is None:
+                raise ValueError(f"failure profile {prof.id!r} publishes no job interruption rate (only a component "
+                                 "mix); give failures_per_1000_node_days or choose another profile")
+            out["failures_per_1000_node_days"] = rate
+        out.setdefault("planned_per_1000_node_days", profile_rate(prof, planned=True) or 0.0)
+        return out
 
 
 class CheckpointFile(Strict):

@@ -117,6 +117,7 @@ class ReliabilitySpec:
     preemption_overhead_s: float | None  # None: Helios 7/30/60 s by size
     straggler_probability: float
     straggler_slowdown: float
+    failure_profile: str | None = None  # the failure profile (workloads/failures) the pools' rates came from
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,15 +118,43 @@ def inference(rows: bool = False, fit: bool = False) -> PartReport:
 
 
 def cluster(seeds: int = 10, mmc_jobs: int = 60_000) -> PartReport:
-    """The Llama-3-like 54-day run against Meta's published interruption count and effective training time, and
-    FIFO single-GPU queues against Erlang C (M/M/c), over `seeds` seeds."""
-    from simulator.validation.cluster import format_table, validate_mmc, validate_published
+    """The Llama-3-like 54-day run against Meta's published interruption count and effective training time, FIFO
+    single-GPU queues against Erlang C (M/M/c), over `seeds` seeds; and the failure model against the published
+    fleets, leave one source out (the target: every fleet within 25% from the other fleets' rates)."""
+    from simulator.validation.cluster import (
+        FAILURE_MODEL_TOLERANCE,
+        failure_model_checks,
+        format_profile_table,
+        format_source_table,
+        format_table,
+        rate_spread,
+        validate_mmc,
+        validate_published,
+    )
 
     rows = validate_published("pretrain-16k-h100-54d", seeds=seeds)
     for servers, rho in ((4, 0.6), (16, 0.8), (1, 0.5)):
         rows += validate_mmc(servers=servers, utilization=rho, n_jobs=mmc_jobs, seeds=seeds)
     text = format_table(rows) + "\n(sources: " + "; ".join(sorted({r.source for r in rows})) + ")"
-    return PartReport("cluster", text, all(r.passed for r in rows))
+    text += ("\n(the 54-day run's rates come from the same Llama 3 counts it is compared with: a calibration check of"
+             " the simulation, not a validation of the rates)")
+    checks = failure_model_checks()
+    cross = [c for c in checks if c.cross_fleet]
+    text += ("\n\nFailure profiles (workloads/failures): per-node job interruption rate fitted on each fleet's "
+             "published figures, what it means for a 1,024- and a 16,384-GPU job, and the published root-cause "
+             "mix:\n" + format_profile_table())
+    text += (f"\n\nFailure model, leave one source out: each fleet's published figure predicted from the other fleets'"
+             f" rates (pooled, geometric mean; and pooled over its GPU generation), never its own; 'same fleet' rows"
+             f" check the size law alone (MTTI proportional to 1/nodes). error = predicted / published - 1; target"
+             f" |error| <= {FAILURE_MODEL_TOLERANCE:.0%} on every fleet.\n" + format_source_table(checks))
+    missed = sorted({c.source for c in cross if not c.passed})
+    text += (f"\nfleets outside the target from other fleets' rates: {len(missed)} of {len({c.source for c in cross})}"
+             + (f" ({', '.join(missed)}): per-node rates differ {rate_spread(checks):.1f}x between the published fleets;"
+                " neither GPU generation (the same-generation pools miss too) nor job size (the size law holds within"
+                " a fleet) explains it. What each source counts and how its fleet is run (cloud or on-premises,"
+                " research or production, node screening) differ, and no figure here quantifies those" if missed
+                else ""))
+    return PartReport("cluster", text, all(r.passed for r in rows) and all(c.passed for c in checks))
 
 
 KERNEL_TARGETS = {"gemm": 0.10, "allreduce": 0.15, "memory": None, "attention": None}  # issue 7's median targets
