@@ -47,7 +47,8 @@ def model_picker(key: str, default: str = "llama3.1-70b") -> tuple[str | None, s
     source = st.radio("Model", ["Catalog", "Upload file"], horizontal=True, key=f"{key}-src",
                       label_visibility="collapsed")
     if source == "Catalog":
-        return st.selectbox("Model", ids, index=ids.index(default) if default in ids else 0, key=f"{key}-id"), None
+        st.session_state.setdefault(f"{key}-id", default if default in ids else ids[0])  # a link may have set it
+        return st.selectbox("Model", ids, key=f"{key}-id"), None
     up = st.file_uploader("Model YAML (same keys as workloads/models/*.yaml) or a Hugging Face config.json",
                           type=["yaml", "yml", "json"], key=f"{key}-up")
     if up is None:

@@ -410,6 +410,12 @@ def _export_section(inp: dict) -> None:
     c2.download_button("Serving run as scenario YAML", sim.scenario_to_yaml(serve), "serving_scenario.yaml", "application/x-yaml",
                        key="inf-export-serve")
     st.caption("Run with `simulator run FILE.yaml`, or list it in a sweep.")
+    with st.expander("Launch settings for this deployment (the engine's own arguments, to copy)"):
+        out = guarded(sim.serving_launch, inp["dep"], model=inp["model"], hardware=inp["hw_id"],
+                      max_model_len=inp["input_len"] + inp["output_len"], replicas=inp["replicas"])
+        for name, text in (out or {}).items():
+            st.markdown(f"**{name}**")
+            st.code(text, language="bash")
 
 
 def _check_request_inputs(inp: dict) -> bool:

@@ -412,6 +412,19 @@ def _inspect_section(ok: pd.DataFrame, best: pd.Series, inp: dict) -> None:
     st.markdown(sim.TrainingResult(_record_from_row(rec)).explain())
     _plans_table(top, choice)
     _export(rec, inp)
+    _launch(rec, inp)
+
+
+def _launch(rec: pd.Series, inp: dict) -> None:
+    """The framework arguments that realise the chosen plan (workloads/launchers.yaml), as text to copy."""
+    opts = dict(inp["options"])
+    with st.expander("Launch settings for this plan (the stack's own arguments, to copy)"):
+        out = guarded(sim.training_launch, _record_from_row(rec), model=inp["model"], global_batch=inp["global_batch"],
+                      seq_len=inp["seq_len"], train_tokens=inp["train_tokens"], dropout=opts["dropout"],
+                      tp_comm_overlap=opts["tp_comm_overlap"])
+        for name, text in (out or {}).items():
+            st.markdown(f"**{name}**")
+            st.code(text, language="toml" if "torchtitan" in name else "bash")
 
 
 def render() -> None:
