@@ -221,8 +221,9 @@ def serve_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
         ("throughput", f"{s['throughput_requests_per_s']:.2f} req/s{_offered(s)}, "
                        f"{s['throughput_output_tokens_per_s']:,.0f} output tok/s"),
         ("goodput", f"{s['goodput_requests_per_s']:.2f} req/s ({s['slo_attainment']:.1%} within SLO)"),
-        ("GPU busy / KV", f"{s['gpu_busy_fraction']:.1%} busy, KV occupancy mean {s['kv_occupancy_mean']:.1%} "
-                          f"max {s['kv_occupancy_max']:.1%}"),
+        # the share of time an iteration ran, however small its batch: not how busy the GPUs were
+        ("iterating / KV", f"{s['gpu_busy_fraction']:.1%} of the time, KV occupancy mean "
+                           f"{s['kv_occupancy_mean']:.1%} max {s['kv_occupancy_max']:.1%}"),
         ("simulation", f"{s['sim_events']:,} events, seed {s['seed']}"),
     ]
 

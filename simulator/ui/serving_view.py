@@ -45,9 +45,10 @@ def _serving_metrics(s: dict) -> None:
     m[1].metric("Within SLO", f"{s['slo_attainment']:.1%}",
                 help=f"goodput {s['goodput_requests_per_s']:.2f} req/s meeting both targets")
     m[2].metric("KV occupancy", f"{s['kv_occupancy_mean']:.0%} mean", help=f"max {s['kv_occupancy_max']:.0%}")
-    m[3].metric("GPU busy", f"{s['gpu_busy_fraction']:.0%}",
+    # not "GPU busy": an engine iterating on a batch of one counts, so a fleet with headroom reads near 100%
+    m[3].metric("Time iterating", f"{s['gpu_busy_fraction']:.0%}",
                 help=f"share of the time the engines were running an iteration (any batch, however small: not how "
-                     f"full the batches were, so a fleet with headroom can read 100%). {s['requests_completed']:,} of "
+                     f"full the batches were; KV occupancy says that). {s['requests_completed']:,} of "
                      f"{s['requests_total']:,} completed, {s['preemptions']} preemptions")
     pct = pd.DataFrame({name: [units.human_duration(s[f"{key}_{q}_s"]) for q in ("mean", "p50", "p90", "p99")]
                         for name, key in (("TTFT", "ttft"), ("TPOT", "tpot"), ("end to end", "e2e"))},
