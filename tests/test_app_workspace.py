@@ -146,3 +146,45 @@ def test_capacity_curve_sizes_whole_replicas_with_headroom():
 
     with pytest.raises(sim.PlanError, match="headroom"):
         sim.capacity_curve(deployments, [1.0], -0.1, 4.0, 1000.0)
+
+
+def test_cluster_page_loads_the_run_file_it_exports_and_its_link():
+    run = sim.ClusterRunScenario(name="r", scenario="research-1k-h100", policy="easy", seed=3,
+                                 overrides={"failures.failures_per_1000_node_days": 6.5,
+                                            "checkpoint.interval_s": 7200.0, "failures.repair_time_s": 7200.0})
+    at = page("cluster_page").run()
+    at.sidebar.file_uploader(key="cluster-scenario-up").upload("r.yaml", sim.scenario_to_yaml(run).encode())
+    at.run()
+    _clean(at)
+    ss = at.session_state
+    assert ss["cl-src"] == "Shipped" and ss["cl-id"] == "research-1k-h100" and ss["cl-seed"] == 3
+    k = "research-1k-h100"
+    assert ss[f"cl-policy-{k}"] == "easy" and ss[f"cl-rate-{k}"] == 6.5
+    assert ss[f"cl-fixed-{k}"] == 2.0 and ss[f"cl-repair-{k}"] == 2.0  # hours on the page, seconds in the file
+
+    link = page("cluster_page")
+    link.query_params.update({"scenario": "research-1k-h100", "policy": "sjf", "failure_rate": "-3", "seed": "2"})
+    link.run()
+    _clean(link)
+    assert link.session_state["cl-id"] == "research-1k-h100" and link.session_state[f"cl-policy-{k}"] == "sjf"
+    assert link.session_state["cl-seed"] == 2 and link.session_state[f"cl-rate-{k}"] >= 0
+    assert "failure_rate" in _notes(link)
+
+
+def test_an_uploaded_cluster_definition_cannot_make_the_server_open_files():
+    base = sim.cluster_scenario_data("research-1k-h100")
+    for field, value in (("price_book", "/etc/os-release"), ("trace", {"path": "../../../../etc/passwd"}),
+                         ("trace", {"path": "/dev/zero"})):
+        raw = {**base, field: value}
+        import yaml
+
+        at = page("cluster_page").run()
+        at.sidebar.file_uploader(key="cluster-scenario-up").upload("c.yaml", yaml.safe_dump(raw).encode())
+        at.run()
+        assert not at.exception
+        assert "not loaded" in _notes(at) and "cl-loaded" not in at.session_state, field
+    at = page("cluster_page").run()
+    at.sidebar.file_uploader(key="cluster-scenario-up").upload("ok.yaml", yaml.safe_dump(base).encode())
+    at.run()
+    _clean(at)
+    assert at.session_state["cl-src"] == "Loaded file" and any(m.label == "Utilization" for m in at.metric)

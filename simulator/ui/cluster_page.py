@@ -13,10 +13,22 @@ import streamlit as st
 
 import simulator as sim
 from simulator import units, vocab
+from simulator.ui.cluster_settings import (
+    DYNAMIC_NAMES,
+    HOUR,
+    LABELS,
+    SOURCES,
+    STATIC,
+    loaded_settings,
+    reference_ids,
+    run_file_settings,
+    scenario_settings,
+)
 from simulator.ui.common import catalog, cdf_frame, download_buttons, fmt_usd, guarded, run_on_demand
+from simulator.ui.report import report_button
+from simulator.ui.workspace import ab_section, current, foreign_references, notices, publish, scenario_loader, start
 from simulator.vocab import POLICY_NAMES
 
-DEFAULT_SCENARIO = "mixed-fleet-serving"
 RENT_OPTIONS = list(vocab.PURCHASE_OPTIONS)
 INTERVALS = list(vocab.CHECKPOINT_INTERVALS)
 DAY = units.SECONDS_PER_DAY
@@ -53,91 +65,112 @@ def _scalars(summary: dict) -> dict:
 
 # ----------------------------------------------------------------------------- inputs
 def _source() -> tuple[str, str, str | None] | None:
-    """(kind, source, file name): a shipped id, or the text of an uploaded scenario file."""
-    mode = st.radio("Scenario", ["Shipped", "Upload YAML"], horizontal=True, key="cl-src", label_visibility="collapsed")
+    """(kind, source, file name): a shipped id, or the text of the scenario definition loaded above."""
+    mode = st.radio("Scenario", SOURCES, horizontal=True, key="cl-src", label_visibility="collapsed")
     if mode == "Shipped":
-        ids = sim.cluster_scenario_ids()
-        sid = st.selectbox("Scenario", ids, key="cl-id", index=ids.index(DEFAULT_SCENARIO) if DEFAULT_SCENARIO in ids else 0)
-        return "id", sid, None
-    up = st.file_uploader("Cluster scenario YAML (kind: cluster_scenario)", type=["yaml", "yml"], key="cl-up")
-    if up is None:
-        st.info("Upload a scenario file, or switch back to the shipped scenarios.")
+        return "id", st.selectbox("Scenario", sim.cluster_scenario_ids(), key="cl-id"), None
+    text = st.session_state.get("cl-loaded")
+    if text is None:
+        st.info("Load a scenario definition (kind: cluster_scenario) under 'Load a scenario file' above, or switch "
+                "back to the shipped scenarios.")
         return None
-    return "yaml", up.getvalue().decode("utf-8", errors="replace"), up.name
+    return "yaml", text, st.session_state.get("_loaded_name_cluster")
 
 
 def _failure_inputs(f: Any, k: str) -> list[tuple[str, Any, Any]]:
-    """(dotted key, value chosen, file's value) for the failure settings."""
+    """(dotted key, value chosen, file's value) for the failure settings (widget values: ui.cluster_settings)."""
     fl = f.failures
-    enabled = st.checkbox("Node failures and maintenance", value=fl.enabled, key=f"cl-fail-{k}")
+    enabled = st.checkbox("Node failures and maintenance", key=f"cl-fail-{k}")
     c1, c2 = st.columns(2)
-    rate = c1.number_input("Failures / 1000 node-days", min_value=0.0, value=float(fl.failures_per_1000_node_days),
-                           step=0.5, key=f"cl-rate-{k}", disabled=not enabled, help="Unplanned; Llama 3 (Meta 2024): 3.79")
-    planned = c2.number_input("Maintenance / 1000 node-days", min_value=0.0, value=float(fl.planned_per_1000_node_days),
-                              step=0.1, key=f"cl-planned-{k}", disabled=not enabled)
-    repair_h = st.number_input("Mean repair time (h)", min_value=0.01, value=fl.repair_time_s / 3600.0, step=1.0,
-                               key=f"cl-repair-{k}", disabled=not enabled)
+    rate = c1.number_input("Failures / 1000 node-days", min_value=0.0, max_value=1e4, step=0.5, key=f"cl-rate-{k}",
+                           disabled=not enabled,
+                           help="Unplanned; Llama 3 (Meta 2024): 3.79. Other published fleets: workloads/failures")
+    planned = c2.number_input("Maintenance / 1000 node-days", min_value=0.0, max_value=1e4, step=0.1,
+                              key=f"cl-planned-{k}", disabled=not enabled)
+    repair_h = st.number_input("Mean repair time (h)", min_value=0.01, max_value=1e4, step=1.0, key=f"cl-repair-{k}",
+                               disabled=not enabled)
     return [("failures.enabled", bool(enabled), fl.enabled),
             ("failures.failures_per_1000_node_days", float(rate), float(fl.failures_per_1000_node_days)),
             ("failures.planned_per_1000_node_days", float(planned), float(fl.planned_per_1000_node_days)),
-            ("failures.repair_time_s", float(repair_h) * 3600.0, float(fl.repair_time_s))]
+            ("failures.repair_time_s", float(repair_h) * HOUR, float(fl.repair_time_s))]
 
 
 def _checkpoint_inputs(f: Any, k: str) -> list[tuple[str, Any, Any]]:
     """(dotted key, value chosen, file's value) for the checkpoint settings."""
     ck = f.checkpoint
     c1, c2 = st.columns(2)
-    write_s = c1.number_input("Write (s)", min_value=0.0, value=float(ck.write_time_s), step=10.0, key=f"cl-write-{k}")
-    restart_s = c2.number_input("Restart (s)", min_value=0.0, value=float(ck.restart_time_s), step=60.0,
-                                key=f"cl-restart-{k}")
+    write_s = c1.number_input("Write (s)", min_value=0.0, max_value=1e6, step=10.0, key=f"cl-write-{k}")
+    restart_s = c2.number_input("Restart (s)", min_value=0.0, max_value=1e6, step=60.0, key=f"cl-restart-{k}")
     c1, c2 = st.columns(2)
-    interval = c1.selectbox("Interval rule", INTERVALS, index=INTERVALS.index(ck.interval), key=f"cl-int-{k}",
+    interval = c1.selectbox("Interval rule", INTERVALS, key=f"cl-int-{k}",
                             help="daly/young: optimal for each job's mean time to interruption; none: no "
                                  "checkpoints (a failure loses everything)")
-    fixed_h = c2.number_input("Fixed interval (h)", min_value=0.0, value=(ck.interval_s or 0.0) / 3600.0,
-                              step=0.5, key=f"cl-fixed-{k}", help="0: use the rule")
+    fixed_h = c2.number_input("Fixed interval (h)", min_value=0.0, max_value=1e4, step=0.5, key=f"cl-fixed-{k}",
+                              help="0: use the rule")
     return [("checkpoint.write_time_s", float(write_s), float(ck.write_time_s)),
             ("checkpoint.restart_time_s", float(restart_s), float(ck.restart_time_s)),
             ("checkpoint.interval", interval, ck.interval),
-            ("checkpoint.interval_s", fixed_h * 3600.0 if fixed_h > 0 else None, ck.interval_s)]
+            ("checkpoint.interval_s", fixed_h * HOUR if fixed_h > 0 else None, ck.interval_s)]
+
+
+def _scenario_file(kind: str, source: str) -> tuple[Any, str] | None:
+    """The validated scenario file and its widget key suffix; a loaded definition's references are checked first."""
+    raw = guarded(_raw, kind, source)
+    if raw is None:
+        return None
+    if kind != "id":
+        bad = foreign_references(raw, reference_ids())
+        if bad:
+            st.error("This scenario file cannot be read here: " + "; ".join(bad[:3]))
+            return None
+    f = guarded(sim.ClusterScenarioFile.model_validate, raw)
+    return None if f is None else (f, _key(kind, source))
 
 
 def _inputs() -> dict | None:
     with st.sidebar:
         st.header("Cluster")
+        scenario_loader("cluster", loaded_settings, {"cluster": "a run of a shipped scenario (what this page "
+                                                                "exports)", "cluster_scenario": "a scenario"},
+                        run_file_settings)
+        start("cluster", STATIC, ignore=DYNAMIC_NAMES)
         src = _source()
-        if src is None:
+        got = None if src is None else _scenario_file(src[0], src[1])
+        if src is None or got is None:
+            publish(STATIC)
+            notices("cluster")
             return None
         kind, source, file_name = src
-        raw = guarded(_raw, kind, source)
-        if raw is None:
-            return None
-        f = sim.ClusterScenarioFile.model_validate(raw)
-        k = _key(kind, source)
+        f, k = got
+        dynamic = scenario_settings(f, k)
+        start("cluster-scenario", dynamic, ignore=[s.name for s in STATIC])
         with st.expander("Replace the jobs with a trace CSV"):
             st.caption("Columns job_id, submit_time, gpu_num, duration (seconds; optional state, priority, pool, "
                        "user), sorted by submit_time. Runs on this scenario's pools.")
             up_trace = st.file_uploader("Job trace", type=["csv"], key="cl-trace")
             trace = up_trace.getvalue() if up_trace is not None else None
-        policy = st.selectbox("Scheduling policy", list(POLICY_NAMES), index=list(POLICY_NAMES).index(f.policy),
-                              key=f"cl-policy-{k}", help="fifo; sjf: shortest job first; priority: with preemption; "
-                                                         "easy: FIFO with EASY backfilling")
+        policy = st.selectbox("Scheduling policy", list(POLICY_NAMES), key=f"cl-policy-{k}",
+                              help="fifo; sjf: shortest job first; priority: with preemption; easy: FIFO with EASY "
+                                   "backfilling")
         c1, c2 = st.columns(2)
-        horizon_d = c1.number_input("Horizon (days)", min_value=0.0, value=(f.horizon_s or 0.0) / DAY, step=1.0,
+        horizon_d = c1.number_input("Horizon (days)", min_value=0.0, max_value=36_500.0, step=1.0,
                                     key=f"cl-horizon-{k}",
                                     help="0: until every job has ended (scenarios with inference services need a "
                                          "horizon: they run forever)")
-        seed = c2.number_input("Seed", min_value=0, value=0, step=1, key="cl-seed")
+        seed = c2.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="cl-seed")
         st.header("Failures")
         wanted = _failure_inputs(f, k)
         st.header("Checkpoints")
         wanted += _checkpoint_inputs(f, k)
+    publish([*STATIC, *dynamic])
+    notices("cluster")
+    notices("cluster-scenario")
     if horizon_d == 0:  # run until every job has ended, whatever horizon the file sets
         wanted.append(("horizon_s", None, f.horizon_s))
     overrides = tuple((key, v) for key, v, default in wanted if not _same(v, default))
     return dict(kind=kind, source=source, key=k, file_name=file_name, file=f, overrides=overrides, trace=trace,
                 trace_name=up_trace.name if up_trace is not None else None, policy=policy, seed=int(seed),
-                until_s=horizon_d * DAY if horizon_d > 0 else None)
+                until_s=horizon_d * DAY if horizon_d > 0 else None, settings=[*STATIC, *dynamic])
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -289,10 +322,12 @@ def _comparison_section(inp: dict) -> None:
     c1, c2 = st.columns(2)
     bars = bars.dropna(subset=["hours"])
     if bars["hours"].gt(0).any():
+        # each metric on its own axis: minutes of waiting stay visible beside hours of completion time
         c1.altair_chart(alt.Chart(bars).mark_bar().encode(
             x=alt.X("hours:Q", title="Hours"), y=alt.Y("policy:N", title=None), color=alt.Color("policy:N", legend=None),
             row=alt.Row("metric:N", title=None), tooltip=["policy", "metric", alt.Tooltip("hours:Q", format=",.2f")],
-        ).properties(height=90, title="Waits and job completion times"), width="stretch")
+        ).properties(height=90, title="Waits and job completion times (each on its own scale)").resolve_scale(
+            x="independent"), width="stretch")
     else:
         c1.caption("No job waited and none completed in the window under any policy, so there are no waits or "
                    "completion times to compare.")
@@ -321,9 +356,10 @@ def _rent_vs_buy_section(inp: dict, s: dict) -> None:
                              index=books.index(f.price_book) if f.price_book in books else 0)
     owned_book = c2.selectbox("Purchase prices", books, key=f"cl-rvb-own-{inp['key']}",
                               index=books.index(f.owned_price_book) if f.owned_price_book in books else 0)
-    util = c3.slider("Utilization", 0.0, 1.0, value=float(round(min(max(p["utilization"] or 0.0, 0.0), 1.0), 2)),
-                     step=0.01, key=f"cl-rvb-util-{inp['key']}-{pid}-{round(p['utilization'] or 0, 3)}",
-                     help="Share of hours the GPUs are busy; defaults to this run's utilization of the pool")
+    util_pct = c3.slider("Utilization (%)", 0, 100, value=round(min(max(p["utilization"] or 0.0, 0.0), 1.0) * 100),
+                         step=1, key=f"cl-rvb-util-{inp['key']}-{pid}-{round(p['utilization'] or 0, 3)}",
+                         help="Share of hours the GPUs are busy; defaults to this run's utilization of the pool")
+    util = util_pct / 100  # fractions inside, percent on display
     kw = dict(owned_book=owned_book, rent_book=rent_book, option=option, years=years if years > 0 else None)
     r = guarded(sim.rent_vs_buy, p["hardware"], p["gpus"], utilization=util, **kw)
     if r is None:
@@ -425,3 +461,33 @@ def render() -> None:
     _comparison_section(inp)
     st.divider()
     _export_section(inp)
+    if got is not None:
+        st.divider()
+        headline = _headline(got[0])
+        labels = {x.key: LABELS.get(x.name, x.name) for x in inp["settings"]}
+        ab_section("cluster", inp["settings"], headline, labels)
+        _report(inp, got[0], headline, labels)
+
+
+def _headline(s: dict) -> dict[str, str]:
+    """The run's answers in a few formatted figures (the A/B table and the report)."""
+    return {"utilization": _pct(s["utilization"]), "goodput": _pct(s["goodput"]),
+            "queue wait mean": _dur(s["queue_wait_mean_s"]), "queue wait p95": _dur(s["queue_wait_p95_s"]),
+            "effective training time": _pct(s["effective_training_time_ratio"]),
+            "interruptions": f"{s['interruptions']:,}", "jobs completed": f"{s['jobs_completed']:,}",
+            "cost": fmt_usd(s["cost_usd"]), "energy": units.human_energy_kwh(s["energy_kwh"])}
+
+
+def _report(inp: dict, s: dict, headline: dict[str, str], labels: dict[str, str]) -> None:
+    """The one-page report: inputs, assumptions (price book and its date, failure rates), answer, pools."""
+    f = inp["file"]
+    book = sim.load_price_book(s["price_book"]) if s["price_book"] in catalog()["prices"] else None
+    inputs = {labels[k]: v for k, v in current(inp["settings"]).items()}
+    where = inp["source"] if inp["kind"] == "id" else (inp["file_name"] or "loaded file")
+    assumptions = {"scenario": f"{f.name} ({where})",
+                   "price book": f"{book.name} ({book.id}), prices of {book.price_date}" if book else s["price_book"],
+                   "failures": (f"profile {f.failures.profile}" if getattr(f.failures, "profile", None) else
+                                "rates as written in the scenario"),
+                   "policy": s["policy"], "seed": s["seed"]}
+    report_button("cluster", f"Cluster simulation: {f.name}", inputs=inputs, assumptions=assumptions,
+                  answer=headline, tables=[("Pools", _pool_table(s))])

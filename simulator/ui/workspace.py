@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,11 @@ class Setting:
     choices: Callable[[], Sequence[Any]] | None = None
     low: float | None = None
     high: float | None = None
+    param: str = ""  # its name in the URL (default: the key)
+
+    @property
+    def name(self) -> str:
+        return self.param or self.key
 
     @property
     def many(self) -> bool:
@@ -128,12 +133,14 @@ def apply(settings: Sequence[Setting], values: dict[str, Any], origin: str) -> l
         try:
             st.session_state[key] = s.check(value)
         except ValueError as why:
-            notices.append(f"{origin}: {key} = {str(value)[:60]!r} ignored ({why}); kept {s.default!r}")
+            notices.append(f"{origin}: {s.name} = {str(value)[:60]!r} ignored ({why}); kept {s.encode(s.default)!r}")
     return notices
 
 
-def start(page: str, settings: Sequence[Setting]) -> None:
-    """Before a page's widgets: defaults into the session, then (once per session) the link's settings."""
+def start(page: str, settings: Sequence[Setting], ignore: Sequence[str] = ()) -> None:
+    """Before a page's widgets: defaults into the session, then (once per session) the link's settings.
+
+    ignore: URL parameters another call of `start` on the same page handles (a page whose settings come in parts)."""
     for s in settings:
         if s.key not in st.session_state:
             st.session_state[s.key] = list(s.default) if s.many else s.default
@@ -143,20 +150,21 @@ def start(page: str, settings: Sequence[Setting]) -> None:
     st.session_state[flag] = True
     values: dict[str, Any] = {}
     notices = []
-    by_key = {s.key: s for s in settings}
-    for key in st.query_params:
-        found = by_key.get(key)
-        text = st.query_params.get(key, "")
+    by_name = {s.name: s for s in settings}
+    for name in st.query_params:
+        found = by_name.get(name)
+        text = st.query_params.get(name, "")
         if found is None:
-            notices.append(f"link: '{key[:40]}' is not a setting of this page")
+            if name not in ignore:
+                notices.append(f"link: '{name[:40]}' is not a setting of this page")
             continue
         try:
-            values[key] = found.parse(text)
+            values[found.key] = found.parse(text)
         except ValueError as why:
-            notices.append(f"link: {key} = {text[:60]!r} ignored ({why}); kept {found.default!r}")
+            notices.append(f"link: {name} = {text[:60]!r} ignored ({why}); kept {found.encode(found.default)!r}")
     notices += apply(settings, values, "link")
     if notices:
-        st.session_state[f"_notices_{page}"] = notices
+        st.session_state[f"_notices_{page}"] = st.session_state.get(f"_notices_{page}", []) + notices
 
 
 def notices(page: str) -> None:
@@ -178,18 +186,20 @@ def publish(settings: Sequence[Setting]) -> None:
     for s in settings:
         v = st.session_state.get(s.key, s.default)
         if v is not None and v != s.default:
-            wanted[s.key] = s.encode(v)
+            wanted[s.name] = s.encode(v)
     if dict(st.query_params) != wanted:
         st.query_params.from_dict(wanted)
 
 
 # ----------------------------------------------------------------------------- scenario files
-def scenario_loader(page: str, settings: Sequence[Setting], kinds: dict[str, str],
+def scenario_loader(page: str, settings: Sequence[Setting] | Callable[[dict[str, Any]], Sequence[Setting]],
+                    kinds: dict[str, str],
                     to_settings: Callable[[dict[str, Any]], tuple[dict[str, Any], list[str]]]) -> None:
     """A 'Load a scenario' uploader: a scenario YAML of one of `kinds` (kind -> what it is) sets the page's widgets.
 
-    to_settings maps the file's fields to widget keys and says what it could not carry over. A file of another page's
-    kind names that page. Call it before the widgets are drawn (it sets their values)."""
+    to_settings maps the file's fields to widget keys and says what it could not carry over; `settings` may depend on
+    the file (a callable of its mapping). A file of another page's kind names that page. Call it before the widgets
+    are drawn (it sets their values)."""
     with st.expander("Load a scenario file"):
         up = st.file_uploader("Scenario YAML (what this page exports, or `simulator run` reads)", type=["yaml", "yml"],
                               key=f"{page}-scenario-up")
@@ -205,7 +215,8 @@ def scenario_loader(page: str, settings: Sequence[Setting], kinds: dict[str, str
         st.session_state[f"_notices_{page}"] = [found]
         return
     values, skipped = to_settings(found)
-    st.session_state[f"_notices_{page}"] = skipped + apply(settings, values, up.name)
+    chosen = settings(found) if callable(settings) else settings
+    st.session_state[f"_notices_{page}"] = skipped + apply(chosen, values, up.name)
     st.session_state[f"_loaded_name_{page}"] = up.name
 
 
@@ -230,6 +241,26 @@ def _read_scenario(data: bytes, name: str, kinds: dict[str, str]) -> dict[str, A
         where = f"; open it on the {page} page" if page else ""
         return f"{name}: kind {kind!r} is not what this page loads ({', '.join(kinds)}){where}"
     return raw
+
+
+def foreign_references(raw: Any, ids: Mapping[str, Sequence[str]], where: str = "") -> list[str]:
+    """References inside an uploaded file that are not shipped ids (`ids`: field name -> the ids it may name), and any
+    `path`: an upload never makes the server open a file its author chose. Empty when the file is safe to read."""
+    found: list[str] = []
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            here = f"{where}.{key}" if where else str(key)
+            if key == "path" and value is not None:
+                found.append(f"{here}: an uploaded file cannot name a file on the server; upload the file itself where "
+                             "the page takes one")
+            elif key in ids and isinstance(value, str) and value not in ids[key]:
+                found.append(f"{here}: {value[:60]!r} is not a shipped id (an uploaded file can only name shipped ones)")
+            else:
+                found += foreign_references(value, ids, here)
+    elif isinstance(raw, list):
+        for i, item in enumerate(raw[:10_000]):
+            found += foreign_references(item, ids, f"{where}[{i}]")
+    return found
 
 
 def shipped_only(field: str, value: Any, ids: Sequence[str], skipped: list[str]) -> str | None:
