@@ -188,3 +188,19 @@ def test_an_uploaded_cluster_definition_cannot_make_the_server_open_files():
     at.run()
     _clean(at)
     assert at.session_state["cl-src"] == "Loaded file" and any(m.label == "Utilization" for m in at.metric)
+
+
+def test_custom_prices_set_in_the_app_price_the_plans():
+    at = page("training_page")
+    at.query_params.update({"tr-hw": "h100-sxm-80gb", "tr-gpus": "64", "train-id": "llama3.1-8b", "tr-tokens": "1",
+                            "tr-batch": "256"})
+    at.run()
+    cost = next(m.value for m in at.metric if m.label == "Cost")
+    at.sidebar.selectbox(key="tr-book").set_value("custom (set here)").run()
+    _clean(at)
+    default = at.number_input(key="tr-usd-h100-sxm-80gb").value
+    assert next(m.value for m in at.metric if m.label == "Cost") == cost  # the default book's price to start from
+    at.number_input(key="tr-usd-h100-sxm-80gb").set_value(round(default / 2, 2)).run()
+    _clean(at)
+    halved = next(m.value for m in at.metric if m.label == "Cost")
+    assert halved != cost and float(halved.strip("$kM")) < float(cost.strip("$kM"))

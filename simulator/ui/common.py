@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import io
 import re
 from collections.abc import Callable
@@ -123,3 +125,53 @@ def band_text(band: dict | None) -> str:
     """An error band in words (simulator.band_words), as a sentence."""
     text = sim.band_words(band)
     return text[0].upper() + text[1:] + "."
+
+
+CUSTOM_BOOK = "custom (set here)"
+
+
+def price_book_picker(key: str, hardware: list[str]) -> str | sim.PriceBook:
+    """A shipped price book, or prices typed in the app (per GPU-hour for each chosen accelerator, purchase price,
+    electricity, PUE, grid intensity) starting from the default book's figures, without writing a file."""
+    choice = st.selectbox("Price book", [*catalog()["prices"], CUSTOM_BOOK], key=f"{key}-book")
+    if choice != CUSTOM_BOOK:
+        return choice
+    base, colo = sim.load_price_book(None), sim.load_price_book("owned-colo-2025-03")
+    usd: dict[str, dict[str, float]] = {}
+    owned = {}
+    with st.expander("Custom prices (this session; the report lists them)", expanded=True):
+        for hw in hardware:
+            rent = base.gpu_hour_usd(hw)
+            usd[hw] = {"on_demand": st.number_input(f"{hw}: $ per GPU-hour (rented)", 0.0, 1_000.0,
+                                                    value=round(rent, 2) if np.isfinite(rent) else 2.0, step=0.1,
+                                                    key=f"{key}-usd-{hw}")}
+            own = colo.owned_cost(hw)
+            if own is not None:
+                capex = st.number_input(f"{hw}: purchase $ per GPU (owned)", 0.0, 10_000_000.0,
+                                        value=float(own.purchase_usd_per_gpu), step=1_000.0, key=f"{key}-capex-{hw}")
+                owned[hw] = dataclasses.replace(own, purchase_usd_per_gpu=capex)
+        c1, c2, c3 = st.columns(3)
+        kwh = c1.number_input("Electricity $/kWh", 0.0, 10.0, value=base.electricity_usd_per_kwh, step=0.01,
+                              key=f"{key}-kwh")
+        pue = c2.number_input("PUE", 1.0, 5.0, value=base.pue, step=0.05, key=f"{key}-pue")
+        grid = c3.number_input("kg CO2e/kWh", 0.0, 2.0, value=base.grid_kg_co2e_per_kwh, step=0.01,
+                               key=f"{key}-grid")
+        st.caption("Owned hardware keeps the owned-colo-2025-03 book's server, network, storage, amortisation and "
+                   "facility figures; only the purchase price is yours.")
+    return sim.PriceBook("custom", "custom prices set in the app", dt.date.today().isoformat(), float(kwh), float(pue),
+                         float(grid), usd, owned)
+
+
+def book_label(book: str | sim.PriceBook) -> str:
+    """How a price book is named in text: its id, or 'custom prices' for one set in the app."""
+    return book if isinstance(book, str) else ("custom prices" if book.id == "custom" else book.id)
+
+
+def book_summary(book: str | sim.PriceBook, purchase: str) -> str:
+    """The price book behind a figure, with its date (the report's assumptions)."""
+    b = sim.load_price_book(book)
+    if b.id == "custom":
+        prices = ", ".join(f"{hw} ${p['on_demand']:.2f}/GPU-h" for hw, p in b.usd_per_gpu_hour.items())
+        return (f"custom prices set in the app on {b.price_date}: {prices}; electricity ${b.electricity_usd_per_kwh}/kWh,"
+                f" PUE {b.pue}; {purchase}")
+    return f"{b.name} ({b.id}), prices of {b.price_date}, {purchase}"

@@ -15,11 +15,14 @@ import simulator as sim
 from simulator import units, vocab
 from simulator.ui.common import (
     band_text,
+    book_label,
+    book_summary,
     catalog,
     download_buttons,
     fmt_usd,
     guarded,
     model_picker,
+    price_book_picker,
     resolve_model,
     run_on_demand,
     ui_message,
@@ -82,7 +85,7 @@ def _curves(model, hw_id: str, tps: tuple[int, ...], precisions: tuple[str, ...]
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _capacity(model, hw_id: str, rate: float, slo: tuple[float, float], input_len: int, output_len: int,
-              length_dist: str, n_requests: int, kv_precision: str, engine: str, price_book: str, purchase: str,
+              length_dist: str, n_requests: int, kv_precision: str, engine: str, price_book: str | sim.PriceBook, purchase: str,
               seed: int) -> dict:
     space = sim.CandidateSpace(kv_precisions=(kv_precision,), engine=engine)
     t0 = time.perf_counter()
@@ -109,7 +112,7 @@ def _deployment_inputs() -> dict[str, Any]:
                 kv_precision=kv_precision, engine=engine)
 
 
-def _request_inputs() -> dict[str, Any]:
+def _request_inputs(hw_id: str) -> dict[str, Any]:
     c1, c2 = st.columns(2)
     input_len = c1.number_input("Input tokens", min_value=1, max_value=MAX_TOKENS, step=128, key="inf-in")
     output_len = c2.number_input("Output tokens", min_value=1, max_value=MAX_TOKENS, step=64, key="inf-out")
@@ -121,7 +124,7 @@ def _request_inputs() -> dict[str, Any]:
     c1, c2 = st.columns(2)
     slo_ttft = c1.number_input("p99 TTFT (s)", max_value=86_400.0, step=0.5, key="inf-slo-ttft")
     slo_tpot = c2.number_input("p99 TPOT (ms)", max_value=86_400_000.0, step=10.0, key="inf-slo-tpot")
-    book = st.selectbox("Price book", catalog()["prices"], key="inf-book")
+    book = price_book_picker("inf", [hw_id])
     purchase = st.selectbox("Purchase option", list(vocab.COST_OPTIONS), key="inf-purchase",
                             help="owned: amortised purchase, facility and electricity per busy GPU-hour (pick a "
                                  "price book with owned figures, such as owned-colo-2025-03)")
@@ -156,7 +159,7 @@ def _inputs() -> dict | None:
         start("inference", SETTINGS)
         d = _deployment_inputs()
         st.header("Requests")
-        r = _request_inputs()
+        r = _request_inputs(d["hw_id"])
         with st.expander("Serving simulation"):
             sim_inputs = _simulation_inputs()
     publish(SETTINGS)
@@ -200,7 +203,7 @@ def _static_section(inp: dict) -> dict | None:
     per_h = price * dep.gpus
     per_m = sim.usd_per_million_tokens(per_h, rec["output_tokens_per_s"])
     m[3].metric("$ / M output tokens", fmt_usd(per_m) if ok else "n/a",
-                help=f"{fmt_usd(per_h)}/h for {dep.gpus} GPUs ({inp['price_book']}, {inp['purchase']}), kept busy "
+                help=f"{fmt_usd(per_h)}/h for {dep.gpus} GPUs ({book_label(inp['price_book'])}, {inp['purchase']}), kept busy "
                      "with this batch back to back")
     m = st.columns(4)
     m[0].metric("Max concurrent sequences", f"{rec['max_concurrent_seqs']:,}",
@@ -378,7 +381,7 @@ def _capacity_curves(plan: dict, rows: pd.DataFrame, inp: dict) -> None:
         col.altair_chart(chart, width="stretch")
     st.caption(f"Each deployment's fleet at rates from {rates[0]:.3g} to {rates[-1]:.3g} requests/s (dashed: the "
                f"target): whole replicas of the rate one holds within the SLO, so the cost per token falls in steps "
-               f"as replicas fill up. Prices: {inp['price_book']}, {inp['purchase']}.")
+               f"as replicas fill up. Prices: {book_label(inp['price_book'])}, {inp['purchase']}.")
 
 
 def _export_section(inp: dict) -> None:
@@ -471,11 +474,10 @@ def _headline(inp: dict, rec: dict | None, plan: dict | None) -> dict[str, str]:
 
 def _report(inp: dict, rec: dict | None, plan: dict | None, headline: dict[str, str]) -> None:
     """The one-page report: inputs, assumptions (engine, price book and its date, band), answers, alternatives."""
-    book = sim.load_price_book(inp["price_book"])
     inputs = {LABELS[k]: v for k, v in current(SETTINGS).items()}
     inputs["model"] = inp["model_id"] or f"uploaded file ({inp['model'].name})"
     assumptions = {"engine": f"{inp['dep'].engine} (host overheads and scheduler defaults of the engine family)",
-                   "price book": f"{book.name} ({book.id}), prices of {book.price_date}, {inp['purchase']}",
+                   "price book": book_summary(inp["price_book"], inp["purchase"]),
                    "error band": band_text(rec.get("error_band")) if rec else "n/a",
                    "capacity probes": f"{vocab.CAPACITY_PROBE_REQUESTS:,} simulated requests per rate probe"}
     tables = []

@@ -4,7 +4,7 @@ serving scenario file's fields map onto them."""
 from __future__ import annotations
 
 from simulator import vocab
-from simulator.ui.common import catalog
+from simulator.ui.common import CUSTOM_BOOK, catalog
 from simulator.ui.workspace import Setting, shipped_only
 
 DEFAULT_MODEL = "llama3.1-70b"
@@ -26,7 +26,7 @@ SETTINGS = [
     Setting("inf-rate", 5.0, low=-1e6, high=1e6),  # a non-positive rate is explained on the page
     Setting("inf-slo-ttft", 2.0, low=-1e6, high=86_400),
     Setting("inf-slo-tpot", 100.0, low=-1e6, high=86_400_000),
-    Setting("inf-book", vocab.DEFAULT_PRICE_BOOK, lambda: catalog()["prices"]),
+    Setting("inf-book", vocab.DEFAULT_PRICE_BOOK, lambda: [*catalog()["prices"], CUSTOM_BOOK]),
     Setting("inf-purchase", "on_demand", lambda: vocab.COST_OPTIONS),
     Setting("inf-n", 300, low=10, high=100_000),
     Setting("inf-arrival", vocab.OPEN_LOOP_ARRIVALS[0], lambda: vocab.OPEN_LOOP_ARRIVALS),

@@ -11,12 +11,15 @@ import simulator as sim
 from simulator import units, vocab
 from simulator.ui.common import (
     band_text,
+    book_label,
+    book_summary,
     catalog,
     download_buttons,
     fmt_days,
     fmt_usd,
     guarded,
     model_picker,
+    price_book_picker,
     resolve_model,
 )
 from simulator.ui.report import report_button
@@ -43,8 +46,8 @@ MEMORY_LABELS = {"weights": "weights", "gradients": "gradients", "optimizer_stat
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _compare(model, hardware: tuple[str, ...], gpus: tuple[int, ...], global_batch: int, seq_len: int,
-             train_tokens: float, objective: str, precisions: tuple[str, ...], price_book: str, purchase: str,
-             options: tuple[tuple[str, object], ...]) -> pd.DataFrame:
+             train_tokens: float, objective: str, precisions: tuple[str, ...], price_book: str | sim.PriceBook,
+             purchase: str, options: tuple[tuple[str, object], ...]) -> pd.DataFrame:
     bar = st.progress(0.0, text="Searching parallel plans")
 
     def progress(done: int, total: int) -> None:
@@ -60,7 +63,7 @@ def _compare(model, hardware: tuple[str, ...], gpus: tuple[int, ...], global_bat
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _top_plans(model, hardware: str, gpus: int, global_batch: int, seq_len: int, train_tokens: float,
-               objective: str, precisions: tuple[str, ...], price_book: str, purchase: str,
+               objective: str, precisions: tuple[str, ...], price_book: str | sim.PriceBook, purchase: str,
                options: tuple[tuple[str, object], ...]) -> pd.DataFrame:
     res = sim.plan_training(model, hardware, gpus, global_batch=global_batch, seq_len=seq_len,
                             train_tokens=train_tokens, objective=objective, precisions=precisions,
@@ -87,7 +90,7 @@ def _inputs() -> dict | None:
         seq_len = c2.select_slider("Sequence length", SEQ_CHOICES, key="tr-seq")
         stack, compile_, recipe = _stack_picker()
         precisions = st.multiselect("Precisions to consider", list(vocab.PRECISIONS), key="tr-prec")
-        book = st.selectbox("Price book", catalog()["prices"], key="tr-book")
+        book = price_book_picker("tr", hardware)
         purchase = st.selectbox("Purchase option", list(vocab.COST_OPTIONS), key="tr-purchase",
                                 help="owned: amortised purchase, facility and electricity per busy GPU-hour (pick a "
                                      "price book with owned figures, such as owned-colo-2025-03)")
@@ -270,7 +273,7 @@ def _warn_unpriced(ok: pd.DataFrame, inp: dict) -> None:
     unpriced = sorted(ok.loc[ok["cost_usd"].isna(), "hardware"].unique()) if "cost_usd" in ok else []
     if unpriced:
         by_time = " and their plans are picked by time, not cost" if inp["objective"] == "cost" else ""
-        st.warning(f"Price book {inp['price_book']} has no {inp['purchase']} price for {', '.join(unpriced)}: "
+        st.warning(f"Price book {book_label(inp['price_book'])} has no {inp['purchase']} price for {', '.join(unpriced)}: "
                    f"their costs show as 'no price', they are left off the cost chart{by_time}. Pick another purchase "
                    "option or price book to compare them.")
 
@@ -301,7 +304,7 @@ def _best_section(df: pd.DataFrame, ok: pd.DataFrame, inp: dict) -> pd.Series:
     m = st.columns(3)
     m[0].metric("Wall-clock", fmt_days(best["total_time_s"]), help=_band_help(best))
     cost = best.get("cost_usd")
-    m[1].metric("Cost", fmt_usd(cost), help=f"{inp['price_book']}, {inp['purchase']}; scales with the wall-clock")
+    m[1].metric("Cost", fmt_usd(cost), help=f"{book_label(inp['price_book'])}, {inp['purchase']}; scales with the wall-clock")
     m[2].metric("MFU", f"{best['mfu']:.1%}", help="model FLOPs (6N + attention, counted over the full non-causal "
                                                   "score matrix as PaLM and Megatron do) / dense peak of the precision "
                                                   "used")
@@ -382,11 +385,15 @@ def _export(rec: pd.Series, inp: dict) -> None:
     scenario = sim.TrainingScenario(
         name=f"{inp['model_id']} on {int(rec['gpus'])} x {rec['hardware']}", model=inp["model_id"],
         hardware=rec["hardware"], gpus=int(rec["gpus"]), global_batch=inp["global_batch"], seq_len=inp["seq_len"],
-        train_tokens=inp["train_tokens"], price_book=inp["price_book"], purchase=inp["purchase"],
+        train_tokens=inp["train_tokens"], purchase=inp["purchase"],
+        price_book=inp["price_book"] if isinstance(inp["price_book"], str) else None,
         stack=dict(inp["options"])["stack"], plan=sim.PlanSpec.from_record(_record_from_row(rec)),
         options=sim.TrainingOptionsSpec(**{k: v for k, v in inp["options"] if k != "stack"}))
     st.download_button("Export this plan as a scenario YAML (for `simulator run` and sweeps)",
                        sim.scenario_to_yaml(scenario), "training_scenario.yaml", "application/x-yaml")
+    if not isinstance(inp["price_book"], str):
+        st.caption("The file prices the run with the default book: prices typed here live in this session (the report "
+                   "lists them); for the CLI, write them as a price-book YAML (workloads/prices) and name it.")
 
 
 def _inspect_section(ok: pd.DataFrame, best: pd.Series, inp: dict) -> None:
@@ -474,13 +481,12 @@ def _headline(best: pd.Series, inp: dict) -> dict[str, str]:
 
 def _report(df: pd.DataFrame, ok: pd.DataFrame, best: pd.Series, inp: dict, headline: dict[str, str]) -> None:
     """The one-page report: inputs, assumptions (stack, price book and its date, band), answer, chart, alternatives."""
-    book = sim.load_price_book(inp["price_book"])
     stack = sim.stack_file(dict(inp["options"])["stack"])
     values = current(SETTINGS)
     inputs = {LABELS[k]: v for k, v in values.items()}
     inputs["model"] = inp["model_id"] or f"uploaded file ({inp['model'].name})"
     assumptions = {"software stack": f"{stack.name}, {stack.version} ({stack.id})",
-                   "price book": f"{book.name} ({book.id}), prices of {book.price_date}, {inp['purchase']}",
+                   "price book": book_summary(inp["price_book"], inp["purchase"]),
                    "error band": _band_help(best), "ranked by": inp["objective"]}
     alternatives = export_frame(df)[["hardware", "gpus", "plan", "feasible", "total_time_s", "cost_usd", "mfu",
                                      "reason"]].assign(days=lambda d: d.total_time_s / units.SECONDS_PER_DAY)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import simulator as sim
 from simulator import units, vocab
-from simulator.ui.common import catalog
+from simulator.ui.common import CUSTOM_BOOK, catalog
 from simulator.ui.workspace import Setting, shipped_only
 
 DEFAULT_HW = ["h100-sxm-80gb", "h200-sxm-141gb", "a100-sxm-80gb"]
@@ -31,7 +31,7 @@ SETTINGS = [
     Setting("tr-compile", False),
     Setting("tr-fp8", "", lambda: ["", *_recipes()]),
     Setting("tr-prec", ["bf16"], lambda: vocab.PRECISIONS),
-    Setting("tr-book", vocab.DEFAULT_PRICE_BOOK, lambda: catalog()["prices"]),
+    Setting("tr-book", vocab.DEFAULT_PRICE_BOOK, lambda: [*catalog()["prices"], CUSTOM_BOOK]),
     Setting("tr-purchase", "on_demand", lambda: vocab.COST_OPTIONS),
     Setting("tr-objective", "time", lambda: vocab.OBJECTIVES),
     Setting("tr-deadline", 0.0, low=0, high=1e5),
