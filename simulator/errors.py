@@ -11,6 +11,10 @@ class DataFileError(SimulatorError):
     """A hardware profile, model or scenario file is missing, malformed or inconsistent."""
 
 
+class OutputError(SimulatorError):
+    """An output folder or file cannot be written: read-only, removed, disk full, or in use by another run."""
+
+
 class UnknownIdError(DataFileError):
     """An id that names no shipped file and no existing path."""
 

@@ -13,6 +13,17 @@ from simulator.catalog.paths import check_stem
 from simulator.errors import DataFileError
 from simulator.vocab import SCENARIO_KINDS
 
+# Untrusted YAML is bounded before it can exhaust memory. The largest shipped file is 23 KB and a grid's longest
+# allowed list (100,000 values) about 1 MB, while PyYAML holds ~100 bytes per byte of text as it parses:
+MAX_YAML_BYTES = 2 * 2**20
+# values once aliases are expanded: a 1 KB file of nested aliases ("billion laughs") otherwise stands for 10^9
+# values that json.dumps or a walk over the data would then build
+MAX_YAML_NODES = 1_000_000
+
+
+class _Unbounded(yaml.YAMLError):
+    """A document whose aliases expand past MAX_YAML_NODES values, or refer to themselves."""
+
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """The safe loader, refusing a key written twice in one mapping (plain YAML keeps the last silently)."""
@@ -29,12 +40,49 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def compose_document(self) -> yaml.Node:
+        node = super().compose_document()
+        _check_expansion(node)
+        return node
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Count the values a composed document stands for with its aliases expanded (each shared node once, so the
+    count is linear in the text), and refuse a document past MAX_YAML_NODES or one containing itself."""
+    size: dict[int, int] = {}
+    path: set[int] = set()  # nodes being counted: the current path from the root
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        kids = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+                else node.value if isinstance(node, yaml.SequenceNode) else [])
+        if finished:
+            size[id(node)] = 1 + sum(size[id(k)] for k in kids)
+            path.discard(id(node))
+            if size[id(node)] > MAX_YAML_NODES:
+                raise _Unbounded(f"its aliases (*name) expand to more than {MAX_YAML_NODES:,} values; write the "
+                                 "values out or use fewer aliases")
+        elif id(node) in path:
+            raise _Unbounded("an alias (*name) refers to the value that contains it; remove the recursion")
+        elif id(node) not in size:
+            path.add(id(node))
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids)
+
 
 def parse_yaml_text(text: str, source: str | Path) -> dict[str, Any]:
     """Parse untrusted YAML text with the safe loader (duplicate keys refused); a clear error naming the
-    source, line and fix for syntax errors or a top level that is not a mapping."""
+    source, line and fix for syntax errors or a top level that is not a mapping; bounded in size (MAX_YAML_BYTES,
+    MAX_YAML_NODES with aliases expanded)."""
+    if len(text) > MAX_YAML_BYTES:
+        raise DataFileError(f"{source}: {len(text):,} characters of YAML, more than the {MAX_YAML_BYTES:,} a data "
+                            "file may have; put large tables in CSV")
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except _Unbounded as exc:
+        raise DataFileError(f"{source}: {exc}") from None
+    except RecursionError:
+        raise DataFileError(f"{source}: nested too deeply to read; flatten the YAML") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -52,6 +100,10 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if path.is_dir():
         raise DataFileError(f"{path}: is a directory; pass the path of a YAML file")
     try:
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:  # refused before it is read
+            raise DataFileError(f"{path}: {size:,} bytes of YAML, more than the {MAX_YAML_BYTES:,} a data file may "
+                                "have; put large tables in CSV")
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DataFileError(f"{path}: cannot read ({exc.strerror})") from exc

@@ -36,10 +36,25 @@ from simulator.catalog import existing_file, load_hardware, load_model, read_yam
 from simulator.errors import DataFileError
 from simulator.runs.scenario import SCENARIO_RUNNERS, parse_scenario
 
+# Bounds, counted arithmetically before anything is listed, so a few lines of YAML cannot exhaust memory.
+# A sweep writes one Parquet row per scenario: ten million rows are already gigabytes of results and hours of
+# vectorised training (years of simulations). A bigger grid is nearly always a range missing its step or a seeds
+# typo, so it is refused, naming the axis, instead of being listed until memory runs out.
+MAX_SCENARIOS = 10_000_000
+# Every axis value is held in memory and checked on its own before the sweep runs (~35 us each): the values of
+# all axes together, so that many ranges cannot add up to what one may not.
+MAX_AXIS_VALUES = 100_000
+# Fields swept (an axis, or a column of a zip group). Under MAX_SCENARIOS at most 23 axes can have two values, and
+# each scenario copies every field: more than this is a generated grid gone wrong.
+MAX_AXES = 100
+# Each shard is a file and a queued task: more than this means a shard_size far too small for the grid.
+MAX_SHARDS = 100_000
+
 
 # ------------------------------------------------------------------ grid parsing
-def _axis_values(name: str, spec: Any) -> list[Any]:
-    """A list, or {range: [lo, hi], step: s} (inclusive), or {range: [lo, hi], scale: log2}."""
+def _axis_values(name: str, spec: Any, room: int = MAX_AXIS_VALUES) -> list[Any]:
+    """A list, or {range: [lo, hi], step: s} (inclusive), or {range: [lo, hi], scale: log2}; counted before it is
+    listed and refused past `room` values (what MAX_AXIS_VALUES leaves after the grid's other axes)."""
     if isinstance(spec, list):
         values = spec
     elif isinstance(spec, dict) and "range" in spec:
@@ -51,16 +66,24 @@ def _axis_values(name: str, spec: Any) -> list[Any]:
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng)):
             raise DataFileError(f"axis {name!r}: range must be two numbers [lo, hi], got {rng!r}")
         lo, hi = rng
+        if not all(math.isfinite(v) for v in rng):
+            raise DataFileError(f"axis {name!r}: range must be two finite numbers [lo, hi], got {rng!r}")
         scale = spec.get("scale", "linear")
         if scale == "log2":
             if lo <= 0 or hi < lo:
                 raise DataFileError(f"axis {name!r}: log2 range needs 0 < lo <= hi, got {spec['range']}")
-            values = [2**k for k in range(int(math.ceil(math.log2(lo))), int(math.floor(math.log2(hi))) + 1)]
+            first, last = int(math.ceil(math.log2(lo))), int(math.floor(math.log2(hi)))
+            _check_axis_count(name, last - first + 1, f"range {rng} (log2)", room)
+            values = [2**k for k in range(first, last + 1)]
         elif scale == "linear":
             step = spec.get("step", 1)
-            if not isinstance(step, (int, float)) or isinstance(step, bool) or step <= 0:
+            if (not isinstance(step, (int, float)) or isinstance(step, bool) or not math.isfinite(step)
+                    or step <= 0):
                 raise DataFileError(f"axis {name!r}: step must be a positive number, got {step!r}")
-            n = int(math.floor((hi - lo) / step + 1e-9)) + 1
+            q = (hi - lo) / step  # inf when the span or the step is near the float limits
+            _check_axis_count(name, math.floor(q + 1e-9) + 1 if math.isfinite(q) else math.inf,
+                              f"range {rng} with step {step}", room)
+            n = int(math.floor(q + 1e-9)) + 1
             values = [lo + i * step for i in range(max(n, 0))]
             if all(isinstance(v, float) and v.is_integer() for v in values) and isinstance(lo, int):
                 values = [int(v) for v in values]
@@ -70,7 +93,16 @@ def _axis_values(name: str, spec: Any) -> list[Any]:
         raise DataFileError(f"axis {name!r}: expected a list or {{range: [lo, hi], step|scale}}, got {spec!r}")
     if not values:
         raise DataFileError(f"axis {name!r} has no values; a sweep needs at least one value per axis")
+    _check_axis_count(name, len(values), "list", room)
     return list(values)
+
+
+def _check_axis_count(name: str, n: float, what: str, room: int) -> None:
+    """Refuse an axis of more values than `room` before any of them is listed."""
+    if n > room:
+        others = "" if room == MAX_AXIS_VALUES else f" ({MAX_AXIS_VALUES - room:,} taken by the other axes)"
+        raise DataFileError(f"axis {name!r}: {what} has {n:,.0f} values; a grid's axes may hold at most "
+                            f"{MAX_AXIS_VALUES:,} values in all{others}: use a coarser step or a log2 scale")
 
 
 def _check_path(schema: type[BaseModel], path: str, kind: str) -> None:
@@ -178,14 +210,25 @@ def _axes(data: dict[str, Any], kind: str, source: str) -> Axes:
         raise DataFileError(f"{source}: 'axes' must map field paths to values, e.g. {{gpus: [256, 512]}}")
     if not isinstance(data.get("zip") or [], list):
         raise DataFileError(f"{source}: 'zip' must be a list of groups, e.g. [{{seq_len: [..], global_batch: [..]}}]")
+    groups = data.get("zip") or []
+    fields = len(data.get("axes") or {}) + sum(len(g) for g in groups if isinstance(g, dict))
+    if fields > MAX_AXES:
+        raise DataFileError(f"{source}: the grid sweeps {fields:,} fields; the most is {MAX_AXES} (axes and zipped "
+                            "columns together): sweep fewer fields")
+    listed = 0  # axis values so far, against MAX_AXIS_VALUES
     for name, spec in (data.get("axes") or {}).items():
         _check_path(schema, name, kind)
-        axes.append(((name,), tuple((v,) for v in _axis_values(name, spec))))
-    for group in data.get("zip") or []:
+        values = _axis_values(name, spec, MAX_AXIS_VALUES - listed)
+        listed += len(values)
+        axes.append(((name,), tuple((v,) for v in values)))
+    for group in groups:
         if not isinstance(group, dict) or not group:
             raise DataFileError(f"{source}: each 'zip' entry must map axis names to equal-length lists")
         names = tuple(group)
-        cols = [_axis_values(n, group[n]) for n in names]
+        cols = []
+        for n in names:
+            cols.append(_axis_values(n, group[n], MAX_AXIS_VALUES - listed))
+            listed += len(cols[-1])
         for n in names:
             _check_path(schema, n, kind)
         if len({len(c) for c in cols}) != 1:
@@ -208,10 +251,10 @@ def _counts(data: dict[str, Any], base: dict[str, Any], kind: str, source: str) 
         # simulations take seconds each: small shards keep every worker busy and lose little to a Ctrl-C
         shard_size = int(data.get("shard_size", 5000 if kind == "training" else 8))
         root_seed = int(data.get("seed", base.get("seed", 0)))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: .inf
         raise DataFileError(f"{source}: seeds, seed and shard_size must be integers") from None
     for key in ("seeds", "seed", "shard_size"):
-        if key in data and (isinstance(data[key], bool) or float(data[key]) != int(float(data[key]))):
+        if key in data and (isinstance(data[key], bool) or (isinstance(data[key], float) and not data[key].is_integer())):
             raise DataFileError(f"{source}: {key} must be a whole number, got {data[key]!r}")
     if seeds < 1:
         raise DataFileError(f"{source}: seeds must be >= 1, got {seeds}")
@@ -220,11 +263,28 @@ def _counts(data: dict[str, Any], base: dict[str, Any], kind: str, source: str) 
     return seeds, root_seed, shard_size
 
 
+def _check_size(axes: Axes, seeds: int, shard_size: int, source: str) -> None:
+    """The grid's size, counted before anything is listed: at most MAX_SCENARIOS scenarios in MAX_SHARDS shards;
+    the refusal names the axis (or `seeds`) that makes it too big."""
+    sizes = [(", ".join(names), len(rows)) for names, rows in axes] + [("seeds", seeds)]
+    total = math.prod(n for _, n in sizes)
+    if total > MAX_SCENARIOS:
+        name, n = max(sizes, key=lambda s: s[1])
+        shown = f"seeds: {seeds:,}" if name == "seeds" else f"axis {name!r} ({n:,} values)"
+        raise DataFileError(f"{source}: the grid has {total:,} scenarios, more than the {MAX_SCENARIOS:,} a sweep "
+                            f"may run; its largest factor is {shown}: sweep fewer values or split the grid")
+    shards = -(-total // shard_size)
+    if shards > MAX_SHARDS:
+        raise DataFileError(f"{source}: {total:,} scenarios in shards of {shard_size:,} make {shards:,} shard files, "
+                            f"more than {MAX_SHARDS:,}; set shard_size to at least {-(-total // MAX_SHARDS):,}")
+
+
 def parse_grid(data: dict[str, Any], source: str = "<grid>") -> Grid:
     """Validate a grid mapping: known axis fields, non-empty axes, a valid base scenario."""
     base, kind = _base(data, source)
     axes = _axes(data, kind, source)
     seeds, root_seed, shard_size = _counts(data, base, kind, source)
+    _check_size(axes, seeds, shard_size, source)
     grid = Grid(base=base, axes=tuple(axes), seeds=seeds, seed=root_seed, shard_size=shard_size)
     if seeds > 1 and grid.has_seed_axis:
         raise DataFileError(f"{source}: give either a 'seed' axis or 'seeds: N' replicas, not both")
