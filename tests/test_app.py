@@ -48,7 +48,8 @@ def test_training_page_stack_choice_changes_the_estimate_and_shows_its_band():
     assert not at.exception and _metric(at, "Wall-clock") != days
     assert any("torch.compile" == c.label for c in at.sidebar.checkbox)
     recipe = next(s for s in at.sidebar.selectbox if s.label.startswith("fp8 scaling recipe"))
-    assert recipe.options == ["tensorwise", "rowwise"] and recipe.value == "tensorwise"
+    # the stack's default first (kept as "" in the URL, so a link does not pin it), then each recipe it offers
+    assert recipe.options == ["as the stack does (tensorwise)", "tensorwise", "rowwise"] and recipe.value == ""
     assert any("Stack torchtitan" in c.value and "percentile" in c.value for c in at.caption)
 
 

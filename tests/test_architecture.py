@@ -178,8 +178,8 @@ def test_page_labels_name_every_part_the_core_reports():
     charts would silently drop it."""
     from simulator.core.inference.static import ITERATION_PARTS
     from simulator.core.training.options import BREAKDOWN_KEYS, MEMORY_KEYS
-    from simulator.ui import inference_page, training_page
+    from simulator.ui import inference_page, training_charts
 
-    assert tuple(training_page.BREAKDOWN_LABELS) == BREAKDOWN_KEYS
-    assert tuple(training_page.MEMORY_LABELS) == MEMORY_KEYS
+    assert tuple(training_charts.BREAKDOWN_LABELS) == BREAKDOWN_KEYS
+    assert tuple(training_charts.MEMORY_LABELS) == MEMORY_KEYS
     assert set(inference_page.PART_LABELS) == set(ITERATION_PARTS)

@@ -88,3 +88,71 @@ def test_page_in_real_browser(server, shots, name):
         assert url.endswith("/training"), url
     assert "Traceback" not in text and "Page not found" not in text
     print(f"{name}: first chart after {elapsed:.1f} s; screenshot {path}")
+
+
+CHART = "[data-testid='stVegaLiteChart'], [data-testid='stArrowVegaLiteChart']"
+
+
+def _headline(page) -> str:
+    """The Training page's answer line ('Best: 64 x a100-sxm-80gb  ·  tp1 ...')."""
+    page.wait_for_selector(CHART, timeout=90_000)
+    page.wait_for_timeout(1500)
+    return page.get_by_text("Best:", exact=False).first.inner_text()
+
+
+def test_workspace_in_real_browser(server, shots, tmp_path):
+    """A link reproduces the view; the exported scenario loads back on the page and gives the same answer; A/B
+    pins a view; the one-page report downloads and renders (screenshots of each step)."""
+    query = "tr-hw=a100-sxm-80gb&tr-gpus=64,128&train-id=llama3.1-8b&tr-tokens=1&tr-batch=256"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        ctx = browser.new_context(viewport={"width": 1400, "height": 2200}, accept_downloads=True)
+        page = ctx.new_page()
+        page.goto(f"{server}/training?{query}")
+        first = _headline(page)
+        assert "a100-sxm-80gb" in first, first
+        page.screenshot(path=str(shots / "workspace-link.png"))
+        shared = page.url  # what a user copies: the settings that differ from the defaults
+        assert "tr-gpus=64%2C128" in shared or "tr-gpus=64,128" in shared, shared
+
+        again = ctx.new_page()
+        again.goto(shared)
+        assert _headline(again) == first  # the link reopens the same answer
+        again.close()
+
+        with page.expect_download() as got:
+            page.get_by_role("button", name="Export this plan as a scenario YAML").click()
+        scenario = tmp_path / "scenario.yaml"
+        got.value.save_as(scenario)
+        assert "kind: training" in scenario.read_text()
+
+        fresh = ctx.new_page()
+        fresh.goto(f"{server}/training")
+        _headline(fresh)
+        fresh.locator("[data-testid='stSidebar'] input[type='file']").first.set_input_files(str(scenario))
+        fresh.wait_for_timeout(3000)
+        loaded = _headline(fresh)
+        fresh.screenshot(path=str(shots / "workspace-loaded.png"))
+        assert loaded.split("·")[0] == first.split("·")[0], (loaded, first)  # same hardware and GPU count
+
+        fresh.get_by_role("button", name="Pin this view as A").click()
+        fresh.wait_for_timeout(2000)
+        fresh.locator("[data-testid='stSidebar']").get_by_label("Token budget (trillions)").fill("3")
+        fresh.keyboard.press("Enter")
+        fresh.wait_for_timeout(4000)
+        body = fresh.inner_text("body")
+        assert "Settings that differ" in body and "Clear A" in body  # (the A/B tables draw on a canvas)
+        fresh.get_by_role("button", name="Download a one-page report").scroll_into_view_if_needed()
+        fresh.screenshot(path=str(shots / "workspace-ab.png"), full_page=True)
+
+        with fresh.expect_download() as got:
+            fresh.get_by_role("button", name="Download a one-page report").click()
+        report = tmp_path / "report.html"
+        got.value.save_as(report)
+        html = report.read_text()
+        assert "<svg" in html and "Assumptions" in html and "price book" in html
+        view = ctx.new_page()
+        view.goto(report.as_uri())
+        view.screenshot(path=str(shots / "workspace-report.png"), full_page=True)
+        assert view.locator("svg").count() >= 1
+        browser.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import simulator.runs.sweep as sweep_mod
+import simulator.runs.store as store_mod
 from simulator.cli import main
 from simulator.errors import DataFileError, OutputError, SimulatorError
 from simulator.runs.grid import MAX_SCENARIOS, load_grid, parse_grid
@@ -112,7 +112,7 @@ def test_a_locked_folder_is_refused_in_one_line_naming_folder_and_fix(tmp_path, 
     grid_path.write_text(json.dumps(GRID_A))
     out = tmp_path / "out"
     out.mkdir()
-    with sweep_mod._folder_lock(out):  # as a running sweep holds it
+    with store_mod.folder_lock(out):  # as a running sweep holds it
         code = main(["sweep", str(grid_path), "--out", str(out), "--no-progress"])
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1
@@ -136,7 +136,7 @@ def test_only_the_sweeps_own_temp_files_are_removed(tmp_path, references):
     assert not stale.exists()
     run_sweep(parse_grid(GRID_A), out, resume=True)
     assert all(p.exists() for p in mine)
-    assert not [p for p in out.iterdir() if sweep_mod._TEMP.match(p.name)]
+    assert not [p for p in out.iterdir() if store_mod.TEMP_NAME.match(p.name)]
     pd.testing.assert_frame_equal(read_results(out), references["A"])
 
 
@@ -227,7 +227,7 @@ def test_disk_full_gives_one_line_leaves_no_temp_and_resumes(tmp_path, monkeypat
         def __getattr__(self, name):
             return getattr(self.f, name)
 
-    monkeypatch.setattr(sweep_mod, "open", Full, raising=False)
+    monkeypatch.setattr(store_mod, "open", Full, raising=False)
     with pytest.raises(OutputError, match=r"cannot write shard .*No space left.*free some disk space.*--resume"):
         run_sweep(parse_grid(GRID_A), out)
     monkeypatch.undo()
@@ -302,7 +302,7 @@ def test_kill_9_of_the_sweep_leaves_no_worker_alive(tmp_path):
     proc, workers, out, _ = _start_parallel_sweep(tmp_path)
     proc.send_signal(signal.SIGKILL)
     assert _stopped(proc, workers) == [], "worker processes outlived the killed sweep"
-    with sweep_mod._folder_lock(out):  # the lock went with the processes: a --resume may start at once
+    with store_mod.folder_lock(out):  # the lock went with the processes: a --resume may start at once
         pass
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -23,6 +22,15 @@ from simulator.ui.common import (
     resolve_model,
 )
 from simulator.ui.report import report_button
+from simulator.ui.training_charts import (
+    BREAKDOWN_LABELS,
+    LOW_MFU_ADVICE,
+    MEMORY_LABELS,
+    UNEVEN_NOTE,
+    breakdown_charts,
+    pareto_chart,
+    plan_label,
+)
 from simulator.ui.training_settings import (
     AS_STACK,
     DROPOUT,
@@ -33,15 +41,6 @@ from simulator.ui.training_settings import (
     scenario_settings,
 )
 from simulator.ui.workspace import ab_section, current, notices, publish, scenario_loader, start
-
-# "exposed" communication includes the compute lost to collectives running under overlap
-BREAKDOWN_LABELS = {"compute": "compute", "recompute": "recompute", "tp_comm": "TP comm (exposed + overlap cost)",
-                    "cp_comm": "CP comm (exposed + overlap cost)", "ep_comm": "EP comm (exposed)",
-                    "pp_comm": "PP send/recv", "bubble": "pipeline bubble",
-                    "dp_comm": "DP/FSDP comm (exposed + overlap cost)", "optimizer": "optimizer",
-                    "overhead": "fixed step overhead (stack)"}
-MEMORY_LABELS = {"weights": "weights", "gradients": "gradients", "optimizer_states": "optimizer states",
-                 "activations": "activations", "buffers": "buffers (logits, gathers)"}
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -142,11 +141,13 @@ def _stack_picker() -> tuple[str, bool | None, str | None]:
     recipes = list(f.fp8_recipes)
     recipe = None
     if recipes and f.default_fp8_recipe:
-        if st.session_state.get("tr-fp8") not in recipes:  # "" (the stack's default) or another stack's recipe
-            st.session_state["tr-fp8"] = f.default_fp8_recipe
-        recipe = st.selectbox("fp8 scaling recipe (fp8 plans)", recipes, key="tr-fp8",
+        if st.session_state.get("tr-fp8") not in ["", *recipes]:  # another stack's recipe
+            st.session_state["tr-fp8"] = ""
+        chosen = st.selectbox("fp8 scaling recipe (fp8 plans)", ["", *recipes], key="tr-fp8",
+                              format_func=lambda r: r or f"as the stack does ({f.default_fp8_recipe})",
                               help="what the stack's fp8 casts cost: amax passes per GEMM input (the stack file says "
                                    "which)")
+        recipe = chosen or f.default_fp8_recipe
     return stack, (compile_ or None), recipe
 
 
@@ -157,64 +158,6 @@ def _band_range(ok: pd.DataFrame) -> pd.DataFrame:
     days = ok["total_time_s"] / units.SECONDS_PER_DAY
     ends = [sim.band_range(b, d) or [np.nan, np.nan] for b, d in zip(ok["error_band"], days, strict=True)]
     return ok.assign(days_low=[e[0] for e in ends], days_high=[e[1] for e in ends])
-
-
-def _pareto_chart(ok: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
-    data = ok.assign(days=ok["total_time_s"] / units.SECONDS_PER_DAY, cost_musd=ok["cost_usd"] / 1e6,
-                     plan=ok.apply(_plan_label, axis=1), mfu_pct=ok["mfu"] * 100)
-    base = alt.Chart(data).encode(
-        x=alt.X("days:Q", title="Wall-clock time (days)", scale=alt.Scale(
-            type="log", nice=False, domain=[float(data.get("days_low", data["days"]).min()) / 1.15,
-                                            float(data.get("days_high", data["days"]).max()) * 1.15])),
-        # from zero: a few percent between plans should look like a few percent
-        y=alt.Y("cost_musd:Q", title="Cost (million USD)", scale=alt.Scale(zero=True),
-                axis=alt.Axis(format=",.3~g")),
-        color=alt.Color("hardware:N", title="Hardware"),
-        tooltip=["hardware", "gpus", "plan", alt.Tooltip("days:Q", format=".1f"),
-                 alt.Tooltip("cost_musd:Q", format=".2f", title="cost ($M)"),
-                 alt.Tooltip("mfu_pct:Q", format=".1f", title="MFU %")],
-    )
-    lo, hi = float(data["gpus"].min()), float(data["gpus"].max())
-    points = base.mark_circle(opacity=0.85).encode(
-        size=alt.Size("gpus:Q", title="GPUs", scale=alt.Scale(type="log", domain=[lo, max(hi, lo * 2)], range=[40, 600]),
-                      legend=alt.Legend(values=sorted(int(n) for n in data["gpus"].unique()), format=",d")))
-    front = base.transform_filter(alt.datum.pareto).mark_line(color="gray", strokeDash=[4, 3]).encode(
-        order="days:Q", color=alt.value("gray"))
-    layers = [front, points]
-    if "days_low" in data:  # the error band of each point: where published runs of its family landed
-        layers.insert(0, base.mark_rule(opacity=0.9, strokeWidth=3).encode(x="days_low:Q", x2="days_high:Q"))
-    chart = alt.layer(*layers).properties(
-        height=360, title="Time vs cost of the best plan per hardware and GPU count (dashed: Pareto front; bars: error "
-                          "band)")
-    return chart
-
-
-UNEVEN_NOTE = ("PP…u: the pipeline stages hold unequal layer counts (the layers do not split evenly over pipeline x "
-               "virtual stages); the heaviest stage sets the pace.")
-
-
-def _plan_label(r: pd.Series) -> str:
-    if not r.get("feasible", False):
-        return "-"
-    vpp = f"x{int(r['vpp'])}" if r.get("vpp", 1) and r["vpp"] > 1 else ""
-    vpp += "u" if r.get("uneven_pp") in (True,) else ""  # stages of unequal layer counts (NaN-safe)
-    shard = r.get("fsdp_shard")
-    hsdp = f" HSDP{int(shard)}" if shard and shard == shard and shard < r["dp"] * r["cp"] else ""  # NaN-safe
-    return (f"TP{int(r['tp'])} PP{int(r['pp'])}{vpp} DP{int(r['dp'])} CP{int(r['cp'])} EP{int(r['ep'])} "
-            f"mb{int(r['micro_batch'])} ZeRO-{int(r['zero'])}{hsdp} {r['recompute']} {r['precision']}")
-
-
-LOW_MFU_ADVICE = {
-    "tp_comm": "a smaller tensor-parallel size or TP communication overlap would help",
-    "cp_comm": "a smaller context-parallel size would help",
-    "ep_comm": "a smaller expert-parallel size or faster scale-out links would help",
-    "pp_comm": "fewer pipeline stages would help",
-    "bubble": "more micro-batches per step (a larger global batch, fewer GPUs) or interleaved stages would help",
-    "dp_comm": "more work per GPU (a larger global batch, fewer GPUs) or a lower ZeRO stage would help",
-    "optimizer": "more work per step (a larger global batch) would help",
-    "overhead": "more work per step (a larger global batch) amortises the stack's fixed step cost",
-    "recompute": "recomputing less (selective or none, if memory allows) would help",
-}
 
 
 def _low_mfu_cause(best: pd.Series, inp: dict) -> str:
@@ -232,33 +175,6 @@ def _low_mfu_cause(best: pd.Series, inp: dict) -> str:
                 f"the largest {BREAKDOWN_LABELS[worst]} ({parts[worst] / step:.0%}); see the step breakdown below.")
     return (f"{BREAKDOWN_LABELS[worst]} takes {parts[worst] / step:.0%} of the step; {LOW_MFU_ADVICE[worst]} "
             f"(global batch {inp['global_batch']:,} sequence{'s' if inp['global_batch'] != 1 else ''}).")
-
-
-def _breakdown_charts(rec: pd.Series, capacity_bytes: float) -> None:
-    """Two full-width charts with one bar per part (labels on the axis, no legend to clip)."""
-    step = pd.DataFrame({"part": [BREAKDOWN_LABELS[k] for k in BREAKDOWN_LABELS],
-                         "seconds": [float(rec.get(f"{k}_s", 0.0)) for k in BREAKDOWN_LABELS]})
-    step = step[step.seconds > 0].assign(share=lambda d: d.seconds / d.seconds.sum())
-    # GiB, as nvidia-smi and units.human_bytes show device memory (an "80 GB" H100 has 79.6 GiB)
-    mem = pd.DataFrame({"part": [MEMORY_LABELS[k] for k in MEMORY_LABELS],
-                        "GiB": [float(rec.get(f"{k}_bytes", 0.0)) / units.GIB for k in MEMORY_LABELS]})
-    mem = mem[mem.GiB > 0]
-    st.altair_chart(alt.Chart(step).mark_bar().encode(
-        x=alt.X("seconds:Q", title="Seconds per optimizer step"),
-        y=alt.Y("part:N", sort="-x", title=None, axis=alt.Axis(labelLimit=320, labelOverlap=False)),
-        color=alt.Color("part:N", legend=None),
-        tooltip=["part", alt.Tooltip("seconds:Q", format=".3f"), alt.Tooltip("share:Q", format=".1%")],
-    ).properties(height=34 * len(step) + 130, title=f"Step time: {rec['step_time_s']:.2f} s"), width="stretch")
-    total = mem.GiB.sum()
-    cap = capacity_bytes / units.GIB
-    stacked = mem.assign(row=f"{total:.0f} of {cap:.0f} GiB")
-    bars = alt.Chart(stacked).mark_bar().encode(
-        x=alt.X("GiB:Q", title="GiB per GPU (red line: usable capacity)", stack="zero",
-                scale=alt.Scale(domain=[0, max(total, cap) * 1.05])),
-        y=alt.Y("row:N", title=None), color=alt.Color("part:N", title="Where the memory goes"),
-        tooltip=["part", alt.Tooltip("GiB:Q", format=".1f")])
-    rule = alt.Chart(pd.DataFrame({"GiB": [cap]})).mark_rule(color="red", strokeWidth=2).encode(x="GiB:Q")
-    st.altair_chart((bars + rule).properties(height=200, title="Memory per GPU"), width="stretch")
 
 
 def _record_from_row(rec: pd.Series) -> dict:
@@ -300,7 +216,7 @@ def _best_section(df: pd.DataFrame, ok: pd.DataFrame, inp: dict) -> pd.Series:
         heading = "Fastest, over the limits"
     elif note:
         st.caption(note)
-    st.subheader(f"{heading}: {best['gpus']:,} x {best['hardware']}  ·  {_plan_label(best)}")
+    st.subheader(f"{heading}: {best['gpus']:,} x {best['hardware']}  ·  {plan_label(best)}")
     m = st.columns(3)
     m[0].metric("Wall-clock", fmt_days(best["total_time_s"]), help=_band_help(best))
     cost = best.get("cost_usd")
@@ -334,7 +250,7 @@ def _band_help(rec: pd.Series) -> str:
 def export_frame(df: pd.DataFrame) -> pd.DataFrame:
     """The comparison as the CSV/Parquet download: the records' own fields in their own units (SI, fractions: `mfu`
     and `hfu` alike, as in --json), plus the plan label; percent and days are for the screen only."""
-    return df.assign(plan=df.apply(_plan_label, axis=1)).drop(columns=["breakdown", "memory_breakdown"],
+    return df.assign(plan=df.apply(plan_label, axis=1)).drop(columns=["breakdown", "memory_breakdown"],
                                                              errors="ignore")
 
 
@@ -343,7 +259,7 @@ def _comparison_table(df: pd.DataFrame, inp: dict) -> None:
     def num(col: str) -> pd.Series:  # missing values (no price, no plan) as NaN: an empty cell, not "None"
         return pd.to_numeric(df[col], errors="coerce") if col in df else pd.Series(np.nan, index=df.index)
 
-    table = df.assign(plan=df.apply(_plan_label, axis=1), days=num("total_time_s") / units.SECONDS_PER_DAY,
+    table = df.assign(plan=df.apply(plan_label, axis=1), days=num("total_time_s") / units.SECONDS_PER_DAY,
                       cost_musd=num("cost_usd") / 1e6, mem_gib=num("memory_per_gpu_bytes") / units.GIB,
                       mfu=num("mfu") * 100, tflops_per_gpu=num("tflops_per_gpu"), step_time_s=num("step_time_s"))
     table = table.sort_values(["feasible", "cost_musd" if inp["objective"] == "cost" else "days"],
@@ -407,7 +323,7 @@ def _inspect_section(ok: pd.DataFrame, best: pd.Series, inp: dict) -> None:
                   inp["options"])
     if top is None or top.empty:
         return
-    top = top.assign(plan=top.apply(_plan_label, axis=1))
+    top = top.assign(plan=top.apply(plan_label, axis=1))
     # plans that differ only in how DP and CP split the same ranks predict the same numbers: show one
     top = top.drop_duplicates(subset=["step_time_s", "memory_per_gpu_bytes"]).reset_index(drop=True)
     choice = st.selectbox("Plan (best first)", list(range(len(top))), format_func=lambda i: f"#{i + 1}  {top.plan[i]}  "
@@ -415,7 +331,7 @@ def _inspect_section(ok: pd.DataFrame, best: pd.Series, inp: dict) -> None:
     rec = top.iloc[choice]
     if rec.get("uneven_pp") in (True,):
         st.caption(UNEVEN_NOTE)
-    _breakdown_charts(rec, float(rec["memory_capacity_bytes"]))
+    breakdown_charts(rec, float(rec["memory_capacity_bytes"]))
     st.markdown(sim.TrainingResult(_record_from_row(rec)).explain())
     _plans_table(top, choice)
     _export(rec, inp)
@@ -458,7 +374,7 @@ def render() -> None:
     best = _best_section(df, ok, inp)
     priced = ok[ok["cost_usd"].notna()]
     if len(priced):
-        st.altair_chart(_pareto_chart(priced), width="stretch")
+        st.altair_chart(pareto_chart(priced), width="stretch")
     _comparison_table(df, inp)
     st.divider()
     _inspect_section(ok, best, inp)
@@ -471,7 +387,7 @@ def render() -> None:
 def _headline(best: pd.Series, inp: dict) -> dict[str, str]:
     """The answer in a few formatted figures (the A/B table and the report)."""
     days = sim.band_range(best.get("error_band"), best["total_time_s"])
-    return {"configuration": f"{best['gpus']:,} x {best['hardware']}", "plan": _plan_label(best),
+    return {"configuration": f"{best['gpus']:,} x {best['hardware']}", "plan": plan_label(best),
             "wall-clock": fmt_days(best["total_time_s"]),
             "error band": f"{fmt_days(days[0])} to {fmt_days(days[1])}" if days else "none",
             "cost": fmt_usd(best.get("cost_usd")), "MFU": f"{best['mfu']:.1%}",
@@ -488,9 +404,13 @@ def _report(df: pd.DataFrame, ok: pd.DataFrame, best: pd.Series, inp: dict, head
     assumptions = {"software stack": f"{stack.name}, {stack.version} ({stack.id})",
                    "price book": book_summary(inp["price_book"], inp["purchase"]),
                    "error band": _band_help(best), "ranked by": inp["objective"]}
-    alternatives = export_frame(df)[["hardware", "gpus", "plan", "feasible", "total_time_s", "cost_usd", "mfu",
-                                     "reason"]].assign(days=lambda d: d.total_time_s / units.SECONDS_PER_DAY)
+    ok_rows = df["feasible"].astype(bool)
+    alternatives = pd.DataFrame({  # display units, as on the page
+        "hardware": df["hardware"], "GPUs": df["gpus"], "plan": df.apply(plan_label, axis=1).where(ok_rows, "—"),
+        "days": (pd.to_numeric(df["total_time_s"], errors="coerce") / units.SECONDS_PER_DAY).round(1),
+        "cost ($M)": (pd.to_numeric(df.get("cost_usd"), errors="coerce") / 1e6).round(2),
+        "MFU %": (pd.to_numeric(df["mfu"], errors="coerce") * 100).round(1), "why no plan": df["reason"].fillna("")})
     priced = ok[ok["cost_usd"].notna()]
+    chart = [("Time vs cost", pareto_chart(priced).properties(width=640))] if len(priced) else []
     report_button("training", f"Training plan: {inputs['model']}", inputs=inputs, assumptions=assumptions,
-                  answer=headline, charts=[("Time vs cost", _pareto_chart(priced))] if len(priced) else [],
-                  tables=[("Every hardware x GPU count (best plan each)", alternatives.drop(columns="total_time_s"))])
+                  answer=headline, charts=chart, tables=[("Every hardware x GPU count (best plan each)", alternatives)])
