@@ -58,12 +58,9 @@ wheel-check: $(STAMP)
 fit-stacks: $(STAMP)
 	$(PY) -m simulator.validation.bands
 
+# every benchmark; their result lines go into the README's Speed block (benchmarks/run_all.py)
 bench: $(STAMP)
-	$(PY) benchmarks/bench_search.py
-	$(PY) benchmarks/bench_sweep.py
-	$(PY) benchmarks/bench_serving.py
-	$(PY) benchmarks/bench_cluster.py
-	$(PY) benchmarks/bench_startup.py
+	$(PY) benchmarks/run_all.py
 
 clean:
 	rm -rf .venv build *.egg-info .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

@@ -24,3 +24,27 @@ def test_unknown_part_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> 
 def test_seeds_out_of_range_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "cluster", "--seeds", "0"]) == 2
     assert "--seeds" in capsys.readouterr().err
+
+
+def test_readme_kernel_line_is_what_validate_prints():
+    """The README's kernel figures are `simulator validate kernels`'s held-out medians, file by file."""
+    import re
+    from pathlib import Path
+
+    import simulator as sim
+
+    text = " ".join(Path(__file__).resolve().parent.parent.joinpath("README.md").read_text().split())
+    m = re.search(r"this machine's GEMMs ([\d.]+)% \(p90 ([\d.]+)%\); published A100 / H100 linear layers ([\d.]+)% / "
+                  r"([\d.]+)%; NCCL all-reduce inside an A100 node ([\d.]+)%, an H200 node ([\d.]+)%, and across A100 "
+                  r"nodes ([\d.]+)%", text)
+    assert m, "README kernel line not found"
+    got = {path.name: rep["families"] for _, path, rep, _ in sim.validate_kernels()}
+    host = next(f for name, f in got.items() if name.startswith("host-cpu"))["gemm"]["check"]
+
+    def pct(families, fam="gemm", key="median"):
+        return f"{families[fam]['check'][key] * 100:.1f}"
+
+    assert (m[1], m[2]) == (f"{host['median'] * 100:.1f}", f"{host['p90'] * 100:.1f}")
+    assert (m[3], m[4]) == (pct(got["a100-gemm.csv"]), pct(got["h100-gemm.csv"]))
+    assert (m[5], m[6], m[7]) == (pct(got["a100-allreduce.csv"], "allreduce"), pct(got["h200-allreduce.csv"], "allreduce"),
+                                  pct(got["a100-allreduce-cross.csv"], "allreduce"))

@@ -82,3 +82,28 @@ def test_host_speed_on_the_h100_decode_rows_it_was_not_fitted_on(table):
     bloom = rows["row_id"].str.contains("bloom")
     assert rows.loc[~tp2 & ~bloom, "error"].abs().max() <= 0.12
     assert rows.loc[tp2 | bloom, "error"].abs().max() <= 0.30
+
+
+def test_readme_inference_line_is_what_validate_prints():
+    """The README's inference figures (rows, check rows, medians per block) are `simulator validate inference`'s."""
+    import re
+    from pathlib import Path
+
+    from simulator.core.inference import ENGINES
+    from simulator.validation.inference import load_rows, validate
+
+    text = Path(__file__).resolve().parent.parent.joinpath("README.md").read_text()
+    m = re.search(r"`simulator validate inference`: (\d+) published rows, (\d+) of them check rows, which the figures\s+"
+                  r"are on\): median \|error\| ([\d.]+)% over all check rows; max-load throughput \(TensorRT-LLM\) "
+                  r"([\d.]+)%, prefill vs prompt\s+length ([\d.]+)%, batch-1 decode ([\d.]+)%", text)
+    assert m, "README inference validation line not found"
+    rows = load_rows()
+    table = validate(rows, dict(ENGINES))
+    check = table[table["split"] == "check"]
+
+    def med(block=None):
+        e = check["error"] if block is None else check.loc[check["block"] == block, "error"]
+        return f"{e.abs().median() * 100:.1f}"
+
+    assert (int(m[1]), int(m[2])) == (len(rows), len(check))
+    assert (m[3], m[4], m[5], m[6]) == (med(), med("max_throughput"), med("prefill"), med("bs1_decode"))
