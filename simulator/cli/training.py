@@ -260,8 +260,8 @@ def print_plans(top: list[dict[str, Any]]) -> None:
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
-    unknown = sorted(set(a.launch or ()) - set(sim.launch_formats("training")))
-    if unknown:  # before the search, not after it
+    unknown = sorted(set(a.launch) - set(sim.launch_formats("training"))) if a.launch else []
+    if unknown:  # before the search, not after it (and the launch data is read only when asked for)
         raise PlanError(f"unknown training launch format {', '.join(unknown)}; known: "
                         f"{', '.join(sim.launch_formats('training'))}")
     res = _search(a)
