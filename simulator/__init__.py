@@ -35,6 +35,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "hardware_ids": ("catalog", "hardware_ids"),
     "model_ids": ("catalog", "model_ids"),
     "price_book_ids": ("catalog", "price_book_ids"),
+    "data_root": ("catalog.paths", "data_root"),
     "failure_profile_ids": ("catalog.failures", "failure_profile_ids"),
     "load_failure_profile": ("catalog.failures", "load_failure_profile"),
     "model_from_dict": ("catalog", "model_from_dict"),
