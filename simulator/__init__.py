@@ -77,9 +77,11 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "compare_training": ("api.training", "compare_training"),
     "pick_best": ("api.training", "pick_best"),
     # inference
-    "Deployment": ("core.inference", "Deployment"),
-    "EngineProfile": ("core.inference", "EngineProfile"),
-    "ENGINES": ("core.inference", "ENGINES"),
+    "Deployment": ("catalog.engines", "Deployment"),  # via the catalog: its engine names resolve (workloads/engines)
+    "EngineProfile": ("catalog.engines", "EngineProfile"),
+    "ENGINES": ("catalog.engines", "ENGINES"),
+    "load_engine": ("catalog.engines", "load_engine"),
+    "engine_versions": ("catalog.engines", "engine_versions"),
     "QUANTIZATIONS": ("core.inference", "QUANTIZATIONS"),
     "KV_BYTES": ("core.inference", "KV_BYTES"),
     "MemoryPlan": ("core.inference", "MemoryPlan"),

@@ -65,7 +65,8 @@ QuantizationName = Literal["bf16", "fp16", "fp8", "int8", "int8-wo", "int4", "in
 QUANTIZATION_NAMES: tuple[QuantizationName, ...] = get_args(QuantizationName)
 KvPrecision = Literal["bf16", "fp16", "fp8", "int8"]  # keys of core.inference.KV_BYTES
 KV_PRECISIONS: tuple[KvPrecision, ...] = get_args(KvPrecision)
-EngineName = Literal["ideal", "vllm", "trtllm", "vllm-2023", "gpt-fast", "fastertransformer"]  # core.inference ENGINES
+# engine families (workloads/engines/<name>.yaml; a version as name@version)
+EngineName = Literal["ideal", "vllm", "trtllm", "vllm-2023", "gpt-fast", "fastertransformer", "sglang"]
 ENGINE_NAMES: tuple[EngineName, ...] = get_args(EngineName)
 RouterName = Literal["round_robin", "least_outstanding", "jsq", "random"]  # keys of serving.routers.ROUTERS
 ROUTER_NAMES: tuple[RouterName, ...] = get_args(RouterName)

@@ -1,10 +1,18 @@
-"""The data boundary: shipped and user YAML files (hardware profiles, models, price books) and Hugging Face model
+"""The data boundary: shipped and user YAML files (hardware profiles, models, price books, serving engines) and Hugging Face model
 config.json files, found by id or path,
 validated by the pydantic schemas in `schema`, returned as the frozen types of `simulator.core`. The only place an
 id becomes an object."""
 
 from __future__ import annotations
 
+from simulator.catalog.engines import (
+    ENGINES_DIR,
+    engine_file,
+    engine_ids,
+    engine_versions,
+    load_engine,
+    split_engine_ref,
+)
 from simulator.catalog.hardware import hardware_from_file, hardware_from_yaml_text, hardware_ids, load_hardware
 from simulator.catalog.models import (
     load_model,
@@ -33,4 +41,5 @@ __all__ = ["HARDWARE_DIR", "MODELS_DIR", "PRICES_DIR", "ROOT", "SCENARIOS_DIR", 
            "load_price_book", "model_from_dict", "model_from_hf_text", "model_from_yaml_text", "model_ids",
            "model_source", "parse_yaml_text",
            "price_book_ids", "read_yaml", "resolve", "validate_file", "existing_file", "STACKS_DIR", "load_stack",
-           "stack_file", "stack_ids"]
+           "stack_file", "stack_ids", "ENGINES_DIR", "engine_file", "engine_ids", "engine_versions", "load_engine",
+           "split_engine_ref"]

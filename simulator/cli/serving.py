@@ -33,6 +33,15 @@ from simulator.vocab import (
 )
 
 
+def _engine(text: str) -> str:
+    """An engine family or family@version; a version not shipped is refused in one line when the deployment is
+    checked (simulator.catalog.engines)."""
+    if text.split("@")[0] not in ENGINE_NAMES:
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(ENGINE_NAMES)}, "
+                                         "optionally as NAME@VERSION)")
+    return text
+
+
 def _deployment_args(p: argparse.ArgumentParser, many: bool = False) -> None:
     p.add_argument("--model", required=True, help="model id (see `simulator list models`) or path to a model YAML")
     p.add_argument("--hardware", required=True, help="accelerator id or path to a profile YAML")
@@ -42,7 +51,9 @@ def _deployment_args(p: argparse.ArgumentParser, many: bool = False) -> None:
     p.add_argument("--precision", nargs=nargs, default=None if many else "bf16", choices=QUANTIZATION_NAMES,
                    help="weights/activations scheme (int8-wo, int4: weight-only)")
     p.add_argument("--kv-precision", nargs=nargs, default=["bf16"] if many else "bf16", choices=KV_PRECISIONS)
-    p.add_argument("--engine", default="vllm", choices=ENGINE_NAMES, help="engine family (host overheads, defaults)")
+    p.add_argument("--engine", default="vllm", type=_engine, metavar="NAME[@VERSION]",
+                   help=f"engine family ({', '.join(ENGINE_NAMES)}), its default version, or NAME@VERSION "
+                        "(workloads/engines/NAME.yaml: host overheads, scheduler limits, KV-memory rule)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 

@@ -6,7 +6,7 @@ all-reduces per layer, and the engine adds a host-side overhead per iteration (L
 pure roofline is 1.5-2.3x optimistic without it). Kernel times come from `roofline` and collectives from `comm`;
 every efficiency is read from the hardware profile.
 
-engine (engine profiles) -> deployment (a replica, its checks) -> memory (weights, workspace, KV blocks) ->
+engine (engine profiles, filled from workloads/engines/ by simulator.catalog.engines) -> deployment (a replica, its checks) -> memory (weights, workspace, KV blocks) ->
 kernels (one layer's parts) -> iteration (one engine step) -> static (the static-batch estimate).
 """
 
@@ -20,7 +20,7 @@ from simulator.core.inference.deployment import (
     check_deployment,
     context_limit_tokens,
 )
-from simulator.core.inference.engine import ENGINES, EngineProfile, engine_overhead_s
+from simulator.core.inference.engine import ENGINES, EngineProfile, EngineRegistry, engine_overhead_s
 from simulator.core.inference.iteration import (
     IterationCostTable,
     decode_step_time_s,
@@ -30,6 +30,7 @@ from simulator.core.inference.iteration import (
 from simulator.core.inference.kernels import layer_attention_s, layer_elementwise_s, layer_linear_s, layer_tp_comm_s
 from simulator.core.inference.memory import (
     MemoryPlan,
+    kv_budget_bytes,
     kv_bytes_per_token,
     kv_elems_per_token_per_layer,
     memory_plan,
@@ -38,9 +39,9 @@ from simulator.core.inference.memory import (
 )
 from simulator.core.inference.static import REASONS, InferenceResult, describe_reasons, estimate_inference
 
-__all__ = ["ENGINES", "KV_BYTES", "QUANTIZATIONS", "REASONS", "Deployment", "EngineProfile", "InferenceResult",
+__all__ = ["ENGINES", "KV_BYTES", "QUANTIZATIONS", "REASONS", "Deployment", "EngineProfile", "EngineRegistry", "InferenceResult",
            "IterationCostTable", "MemoryPlan", "Quantization", "check_deployment", "context_limit_tokens",
            "decode_step_time_s", "describe_reasons", "engine_overhead_s", "estimate_inference", "iteration_time_s",
-           "kv_bytes_per_token", "kv_elems_per_token_per_layer", "layer_attention_s", "layer_elementwise_s",
+           "kv_budget_bytes", "kv_bytes_per_token", "kv_elems_per_token_per_layer", "layer_attention_s", "layer_elementwise_s",
            "layer_linear_s", "layer_tp_comm_s", "memory_plan", "prefill_time_s", "weight_bytes_per_gpu",
            "workspace_bytes_per_gpu"]

@@ -48,10 +48,11 @@ class Deployment:
     ep: int = 1  # expert-parallel degree inside the TP group (MoE experts split ep ways)
     precision: str = "bf16"
     kv_precision: str = "bf16"
-    engine: str = "vllm"
+    engine: str = "vllm"  # an engine family (its default version) or family@version
     max_seqs: int | None = None  # override of the engine default
     max_batched_tokens: int | None = None  # override of the engine default
     engine_profile: EngineProfile | None = field(default=None, compare=False)  # custom profile
+    engine_version: str | None = None  # a version of the engine family other than its default (as engine@version)
 
     @property
     def gpus(self) -> int:
@@ -63,7 +64,12 @@ class Deployment:
 
     @property
     def profile(self) -> EngineProfile:
-        return self.engine_profile if self.engine_profile is not None else ENGINES[self.engine]
+        return self.engine_profile if self.engine_profile is not None else ENGINES[self.engine_ref]
+
+    @property
+    def engine_ref(self) -> str:
+        """The engine id the profile is looked up by: engine, or engine@engine_version."""
+        return self.engine if not self.engine_version else f"{self.engine.split('@')[0]}@{self.engine_version}"
 
     @property
     def seq_cap(self) -> int:
@@ -75,7 +81,7 @@ class Deployment:
 
     def label(self) -> str:
         return (f"tp{self.tp} pp{self.pp}{f' ep{self.ep}' if self.ep > 1 else ''} {self.precision} "
-                f"kv-{self.kv_precision} {self.engine} max-seqs {self.seq_cap}")
+                f"kv-{self.kv_precision} {self.engine_ref} max-seqs {self.seq_cap}")
 
 
 def context_limit_tokens(model: TransformerSpec) -> int | None:
@@ -93,8 +99,10 @@ def check_deployment(model: TransformerSpec, hw: Accelerator, dep: Deployment) -
         raise PlanError(f"--precision {dep.precision!r} is not one of {', '.join(QUANTIZATIONS)}")
     if dep.kv_precision not in KV_BYTES:
         raise PlanError(f"--kv-precision {dep.kv_precision!r} is not one of {', '.join(KV_BYTES)}")
-    if dep.engine_profile is None and dep.engine not in ENGINES:
-        raise PlanError(f"--engine {dep.engine!r} is not one of {', '.join(ENGINES)}")
+    if dep.engine_profile is None:
+        if dep.engine.split("@")[0] not in ENGINES:
+            raise PlanError(f"--engine {dep.engine!r} is not one of {', '.join(ENGINES)}")
+        ENGINES[dep.engine_ref]  # UnknownIdError in one line for a version not shipped
     if model.n_heads % dep.tp:
         raise PlanError(f"--tp {dep.tp} does not divide the {model.n_heads} attention heads of {model.id}; "
                         f"choose a divisor of {model.n_heads}")

@@ -1,31 +1,50 @@
-"""Serving-engine profiles: host-side costs and scheduler/memory defaults of each engine family."""
+"""Serving-engine profiles: host-side costs, scheduler limits and the KV-cache memory rule of one engine version.
+
+The profiles themselves are data (workloads/engines/<family>.yaml, every figure with its source), read by
+simulator.catalog.engines, which fills the frozen EngineProfile below and installs itself as the loader of the
+`ENGINES` registry: the core reads no file, it only asks the registry for an id ("vllm", or "vllm@0.6" for a
+version other than the family's default)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from simulator.core.hardware import Accelerator
+from simulator.errors import SimulatorError
+
+KV_MEMORY_MODES = ("total", "free", "static")
 
 
 @dataclass(frozen=True, slots=True)
 class EngineProfile:
-    """Host-side costs and scheduler/memory defaults of one serving-engine family.
+    """Host-side costs, scheduler limits and KV-cache memory rule of one serving-engine version.
 
     Iteration time = max(device time, layer_launch_s x layers) + step_overhead_s + seq_overhead_s x
     sequences: kernel launches are asynchronous, so the host only shows when it issues kernels slower
     than the device runs them (eager engines at small batch); the per-step work (scheduling, sampling,
     synchronisation) is serial with the device. Host terms fitted on the reference host (DGX A100, 2x AMD
     EPYC 7742) are divided by a profile's `node.host.speed_vs_reference`; assumed priors are not.
+
+    KV-cache budget per GPU (`kv_memory_mode`, memory.kv_budget_bytes):
+      "total"  (vLLM gpu_memory_utilization): fraction x HBM - weights - activation peak (the memory beyond
+               the hardware profile's usable memory is never counted);
+      "free"   (TensorRT-LLM free_gpu_memory_fraction): fraction x (memory free once weights and the
+               activation workspace are allocated);
+      "static" (SGLang mem_fraction_static): fraction x HBM - weights; activations and CUDA graphs live in the
+               rest. The fraction is `gpu_memory_utilization`, or from `fraction_by_tp` (the largest tp floor
+               not above tp) or from `reserved_gib_by_memory` ((below GiB, base GiB, GiB per GPU of tp x pp):
+               fraction = 1 - reserved / HBM) when the engine derives its default that way.
     """
 
     name: str
     step_overhead_s: float  # per iteration: scheduling, input preparation, sampling, sync
     layer_launch_s: float  # host time to issue one layer's kernels (0 with CUDA graphs)
     seq_overhead_s: float  # per sequence sampled per iteration: sampler, detokeniser, block tables
-    gpu_memory_utilization: float = 0.90  # share of HBM (vLLM) or of the memory left free (TRT-LLM)
-    kv_memory_mode: str = "total"  # "total": util x HBM - weights - workspace; "free": util x (free after weights)
+    gpu_memory_utilization: float = 0.90  # the engine's memory fraction in the sense of kv_memory_mode
+    kv_memory_mode: str = "total"
     block_size_tokens: int = 16
     max_seqs: int = 256
     max_batched_tokens: int = 8192
@@ -37,39 +56,77 @@ class EngineProfile:
     # True when the host terms are measured seconds on the reference host (DGX A100): they then scale with
     # the profile's host CPU speed. Priors with no measured host stay as they are on every host.
     host_terms_on_reference_host: bool = False
+    version: str = ""
+    default_version: bool = True  # the version `--engine <name>` picks
+    kv_watermark_fraction: float = 0.0  # share of KV blocks an on-demand scheduler keeps free at admission
+    fraction_by_tp: tuple[tuple[int, float], ...] = ()  # (tp x pp at least, fraction), largest floor first
+    reserved_gib_by_memory: tuple[tuple[float, float, float], ...] = ()  # (HBM below GiB, base GiB, GiB per GPU)
+    host_terms_fitted: bool = False  # False: the host terms are assumed priors, not fitted on published rows
+
+    @property
+    def ref(self) -> str:
+        """The id this profile is selected by: the family for its default version, else family@version."""
+        return self.name if self.default_version or not self.version else f"{self.name}@{self.version}"
 
     def host_speed(self, hw: Accelerator) -> float:
         """Speed of hw's host relative to the host these terms were measured on."""
         return hw.host_speed if self.host_terms_on_reference_host else 1.0
 
+    def memory_fraction(self, hbm_bytes: float, tp: int = 1, pp: int = 1) -> float:
+        """The engine's memory fraction for a replica of tp x pp GPUs with `hbm_bytes` each."""
+        if self.reserved_gib_by_memory:
+            gib = hbm_bytes / 2**30
+            for below, base, per_gpu in self.reserved_gib_by_memory:
+                if gib < below:
+                    return round(1.0 - (base + per_gpu * tp * pp) / gib, 3)
+        for floor, fraction in self.fraction_by_tp:
+            if tp >= floor:
+                return fraction
+        return self.gpu_memory_utilization
 
-ENGINES: dict[str, EngineProfile] = {
-    "ideal": EngineProfile("ideal", 0.0, 0.0, 0.0, source="no host overhead: a pure calibrated roofline"),
-    "vllm": EngineProfile(
-        "vllm", 500e-6, 20e-6, 0.0, 0.90, "total", 16, 256, 8192, True, "on_demand",
-        source="BLIS roofline defaults (inference-sim docs/roofline.md): 500 us per step and 20 us per layer, the "
-               "latter used here as host launch time (hidden under device time, as with CUDA graphs); vLLM V1 "
-               "defaults gpu_memory_utilization 0.9, block 16, max_num_seqs 256, max_num_batched_tokens 8192. "
-               "No modern-vLLM measurement is in the reference data: this family is a prior, not validated"),
-    "trtllm": EngineProfile(
-        "trtllm", 1.0e-3, 0.0, 0.0, 0.90, "free", 32, 2048, 8192, True, "reserve_full",
-        source="TensorRT-LLM runtime with CUDA graphs (no per-layer host cost); 1 ms per iteration is an assumed "
-               "prior, not fitted; kv_cache_free_gpu_mem_fraction 0.9, tokens_per_block 32, GUARANTEED_NO_EVICT, "
-               "max_batch_size 2048 / max_num_tokens 8192 (trtllm-bench defaults)"),
-    "vllm-2023": EngineProfile(
-        "vllm-2023", 4.21e-3, 520e-6, 357e-6, 0.90, "total", 16, 256, 4096, False, "on_demand", 0.617,
-        source="2023 vLLM (eager PyTorch, Ray TP workers, no chunking) as profiled by Splitwise on DGX-A100; the "
-               "four host/kernel terms are least-squares fitted on the 32 DGX-A100 Llama-2-70B rows "
-               "(simulator validate inference --fit) and checked on the DGX-H100 and BLOOM rows",
-        host_terms_on_reference_host=True),
-    "gpt-fast": EngineProfile(
-        "gpt-fast", 0.1e-3, 0.0, 0.0, 0.90, "total", 16, 1, 32768, False, "reserve_full",
-        source="torch.compile + CUDA graphs (gpt-fast README): no per-layer host cost; one sequence at a time, "
-               "its whole prompt in one forward pass (prompts up to 32k tokens: the workspace is sized for that)"),
-    "fastertransformer": EngineProfile(
-        "fastertransformer", 0.5e-3, 0.0, 0.0, 0.90, "free", 16, 64, 8192, False, "reserve_full",
-        source="C++ runtime, static batching"),
-}
+
+class EngineRegistry(Mapping[str, EngineProfile]):
+    """Engine profiles by id. Iterating gives each family's default version; lookups also take "family@version".
+
+    The core holds no engine figures: simulator.catalog.engines installs `load` (every shipped default profile,
+    in display order) and `resolve` (one id, raising UnknownIdError in one line for a version not shipped)."""
+
+    def __init__(self) -> None:
+        self._load: Callable[[], dict[str, EngineProfile]] | None = None
+        self._resolve: Callable[[str], EngineProfile] | None = None
+
+    def install(self, load: Callable[[], dict[str, EngineProfile]], resolve: Callable[[str], EngineProfile]) -> None:
+        self._load, self._resolve = load, resolve
+
+    def _defaults(self) -> dict[str, EngineProfile]:
+        if self._load is None:
+            raise SimulatorError("engine profiles are not loaded: import simulator.catalog (it reads "
+                                 "workloads/engines/) before asking for an engine by name")
+        return self._load()
+
+    def __getitem__(self, ref: str) -> EngineProfile:
+        if self._resolve is None:
+            self._defaults()
+        assert self._resolve is not None
+        return self._resolve(ref)
+
+    def __contains__(self, ref: object) -> bool:
+        if not isinstance(ref, str):
+            return False
+        try:
+            self[ref]
+        except (KeyError, SimulatorError):
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._defaults())
+
+    def __len__(self) -> int:
+        return len(self._defaults())
+
+
+ENGINES = EngineRegistry()
 
 
 def engine_overhead_s(prof: EngineProfile, n_layers: int, device_s, n_logits, host_speed: float = 1.0):

@@ -9,6 +9,7 @@ import numpy as np
 
 from simulator.core.hardware import Accelerator
 from simulator.core.inference.deployment import ACT_BYTES, KV_BYTES, Deployment
+from simulator.core.inference.engine import EngineProfile
 from simulator.core.model import TransformerSpec
 
 
@@ -74,16 +75,27 @@ class MemoryPlan:
         return self.kv_blocks // np.maximum(self.blocks_for(tokens_per_seq), 1)
 
 
+def kv_budget_bytes(prof: EngineProfile, hw: Accelerator, weights: float, workspace: float, tp: int = 1,
+                    pp: int = 1) -> float:
+    """KV-cache bytes per GPU by the engine's own rule (EngineProfile `kv_memory_mode`):
+    total (vLLM): min(fraction x HBM, usable memory) - weights - activation peak;
+    free (TensorRT-LLM): fraction x (usable memory - weights - activation workspace);
+    static (SGLang): min(fraction x HBM, usable memory) - weights (activations live in the rest).
+    Usable memory is the hardware profile's HBM less its reserved bytes (CUDA context, runtime)."""
+    fraction = prof.memory_fraction(hw.hbm_bytes, tp, pp)
+    if prof.kv_memory_mode == "free":
+        return fraction * (hw.usable_memory_bytes - weights - workspace)
+    static = min(fraction * hw.hbm_bytes, hw.usable_memory_bytes) - weights
+    return static if prof.kv_memory_mode == "static" else static - workspace
+
+
 def memory_plan(model: TransformerSpec, hw: Accelerator, dep: Deployment) -> MemoryPlan:
-    """KV budget = engine share of memory - weights - workspace (vLLM: of total HBM; TRT-LLM: of the
-    memory left free), divided into blocks of block_size tokens x layers of one stage."""
+    """KV budget by the engine's rule (kv_budget_bytes), divided into blocks of block_size tokens x layers of one
+    stage."""
     prof = dep.profile
     weights = weight_bytes_per_gpu(model, dep)
     work = workspace_bytes_per_gpu(model, dep)
-    if prof.kv_memory_mode == "free":
-        budget = prof.gpu_memory_utilization * (hw.usable_memory_bytes - weights - work)
-    else:
-        budget = min(prof.gpu_memory_utilization * hw.hbm_bytes, hw.usable_memory_bytes) - weights - work
+    budget = kv_budget_bytes(prof, hw, weights, work, dep.tp, dep.pp)
     per_token = layers_per_stage(model, dep.pp) * kv_elems_per_token_per_layer(model, dep.tp) * KV_BYTES[dep.kv_precision]
     blocks = int(max(budget, 0.0) // (per_token * prof.block_size_tokens))
     return MemoryPlan(weights, work, budget, per_token, prof.block_size_tokens, blocks)

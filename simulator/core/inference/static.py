@@ -81,7 +81,7 @@ def estimate_inference(model: TransformerSpec, hw: Accelerator, dep: Deployment,
     mid = iteration_time_s(model, hw, dep, decode_seqs=batch, decode_context_tokens=batch * (input_len + output_len / 2))
     rec = {
         "model": model.id, "hardware": hw.id, "tp": dep.tp, "pp": dep.pp, "ep": dep.ep, "gpus": dep.gpus,
-        "precision": dep.precision, "kv_precision": dep.kv_precision, "engine": dep.profile.name,
+        "precision": dep.precision, "kv_precision": dep.kv_precision, "engine": dep.profile.ref,
         "batch": int(batch), "input_len": int(input_len), "output_len": int(output_len),
         "feasible": reason == 0, "reason": describe_reasons(reason, {1: _memory_detail(mem, dep)}),
         "ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e,

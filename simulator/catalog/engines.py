@@ -1,0 +1,163 @@
+"""Serving-engine profiles (workloads/engines/<family>.yaml) to frozen core.inference.EngineProfile objects.
+
+One file per engine family, holding one or more versions; `--engine vllm` picks the family's `default_version`,
+`--engine vllm@0.6` (or a deployment's `engine_version`) another. Every figure of a version is a `{value, source}`
+pair: a figure without its source, an unknown key, or a version not shipped is refused in one line. Importing this
+module installs it as the loader of core.inference.ENGINES (the core reads no file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
+
+from simulator.catalog.paths import ROOT, shipped_ids
+from simulator.catalog.schema import Entity, Strict
+from simulator.catalog.stacks import Sourced
+from simulator.catalog.yamlio import read_yaml, validate_file
+from simulator.core.inference import Deployment
+from simulator.core.inference.engine import ENGINES, EngineProfile
+from simulator.errors import DataFileError, UnknownIdError
+from simulator.vocab import ENGINE_NAMES
+
+ENGINES_DIR = ROOT / "workloads" / "engines"
+
+__all__ = ["ENGINES", "ENGINES_DIR", "Deployment", "EngineProfile", "engine_file", "engine_ids", "engine_versions",
+           "load_engine", "split_engine_ref"]
+
+
+class Host(Strict):
+    """Host-side costs of one engine version (seconds on the reference host when `on_reference_host`)."""
+
+    step_overhead_s: Sourced[NonNegativeFloat]
+    layer_launch_s: Sourced[NonNegativeFloat]
+    seq_overhead_s: Sourced[NonNegativeFloat]
+    compute_scale: Sourced[PositiveFloat]
+    on_reference_host: Sourced[bool]  # measured on the reference host (DGX A100): scaled by a host's speed
+    fitted: Sourced[bool]  # fitted on published rows (simulator validate inference --fit), else an assumed prior
+
+
+class Scheduler(Strict):
+    """Scheduler limits and admission of one engine version."""
+
+    block_size_tokens: Sourced[PositiveInt]
+    max_seqs: Sourced[PositiveInt]
+    max_batched_tokens: Sourced[PositiveInt]
+    chunked_prefill: Sourced[bool]
+    admission: Sourced[Literal["on_demand", "reserve_full"]]
+    kv_watermark_fraction: Sourced[NonNegativeFloat]
+
+
+class MemoryRule(Strict):
+    """How the engine sizes its KV cache (core.inference.memory.kv_budget_bytes)."""
+
+    mode: Sourced[Literal["total", "free", "static"]]
+    fraction: Sourced[PositiveFloat]
+    fraction_by_tp: Sourced[list[tuple[PositiveInt, PositiveFloat]]] | None = None
+    reserved_gib_by_memory: Sourced[list[tuple[PositiveFloat, NonNegativeFloat, NonNegativeFloat]]] | None = None
+
+
+class EngineVersion(Strict):
+    released: str = Field(min_length=4)  # year-month of the release(s) the figures describe
+    description: str = Field(min_length=3)
+    host: Host
+    scheduler: Scheduler
+    memory: MemoryRule
+
+
+class EngineFile(Entity):
+    kind: Literal["engine"]
+    description: str = Field(min_length=3)
+    default_version: str = Field(min_length=1)
+    versions: dict[str, EngineVersion] = Field(min_length=1)
+
+
+def engine_ids() -> list[str]:
+    """Ids of the shipped engine families, in the order of simulator.vocab.ENGINE_NAMES (others after, sorted)."""
+    ids = shipped_ids(ENGINES_DIR)
+    order: dict[str, int] = {name: i for i, name in enumerate(ENGINE_NAMES)}
+    return sorted(ids, key=lambda i: (order.get(i, len(order)), i))
+
+
+def split_engine_ref(ref: str) -> tuple[str, str | None]:
+    """"vllm@0.6" -> ("vllm", "0.6"); "vllm" -> ("vllm", None)."""
+    family, sep, version = str(ref).partition("@")
+    if sep and not version:
+        raise UnknownIdError(f"engine {ref!r} names no version after '@'; write {family}@VERSION "
+                             f"(versions: {', '.join(engine_versions(family))})")
+    return family, (version if sep else None)
+
+
+@lru_cache(maxsize=64)
+def _read(path_str: str, mtime: float) -> EngineFile:
+    path = Path(path_str)
+    f = validate_file(EngineFile, read_yaml(path), path)
+    if f.default_version not in f.versions:
+        raise DataFileError(f"{path}: field 'default_version' = {f.default_version!r} is not one of its versions "
+                            f"({', '.join(f.versions)})")
+    if f.id != path.stem:
+        raise DataFileError(f"{path}: field 'id' = {f.id!r} must equal the file name stem {path.stem!r}")
+    for v, ver in f.versions.items():
+        frac = ver.memory.fraction.value
+        if not 0.0 < frac <= 1.0:
+            raise DataFileError(f"{path}: versions.{v}.memory.fraction = {frac} must be in (0, 1]")
+    return f
+
+
+def engine_file(family: str) -> EngineFile:
+    """The validated engine file of a shipped family (or a path to an engine YAML)."""
+    path = Path(family) if family.endswith((".yaml", ".yml")) else ENGINES_DIR / f"{family}.yaml"
+    if not path.is_file():
+        raise UnknownIdError(f"unknown engine {family!r}; shipped engines: {', '.join(engine_ids())}")
+    return _read(str(path), path.stat().st_mtime)
+
+
+def engine_versions(family: str) -> list[str]:
+    """The versions a shipped engine family has (its default first)."""
+    f = engine_file(family)
+    return [f.default_version] + [v for v in f.versions if v != f.default_version]
+
+
+def _profile(f: EngineFile, version: str) -> EngineProfile:
+    v = f.versions[version]
+    h, s, m = v.host, v.scheduler, v.memory
+    return EngineProfile(
+        name=f.id, step_overhead_s=h.step_overhead_s.value, layer_launch_s=h.layer_launch_s.value,
+        seq_overhead_s=h.seq_overhead_s.value, gpu_memory_utilization=m.fraction.value, kv_memory_mode=m.mode.value,
+        block_size_tokens=s.block_size_tokens.value, max_seqs=s.max_seqs.value,
+        max_batched_tokens=s.max_batched_tokens.value, chunked_prefill=s.chunked_prefill.value,
+        admission=s.admission.value, compute_scale=h.compute_scale.value, source=f"{f.name} {version}: {v.description}",
+        host_terms_on_reference_host=h.on_reference_host.value, version=version,
+        default_version=version == f.default_version, kv_watermark_fraction=s.kv_watermark_fraction.value,
+        fraction_by_tp=tuple(sorted(((int(t), float(x)) for t, x in m.fraction_by_tp.value), reverse=True))
+        if m.fraction_by_tp else (),
+        reserved_gib_by_memory=tuple(sorted((float(b), float(g), float(n)) for b, g, n in m.reserved_gib_by_memory.value))
+        if m.reserved_gib_by_memory else (),
+        host_terms_fitted=h.fitted.value)
+
+
+@lru_cache(maxsize=256)
+def _load(ref: str) -> EngineProfile:
+    family, version = split_engine_ref(ref)
+    f = engine_file(family)
+    version = f.default_version if version is None else version
+    if version not in f.versions:
+        raise UnknownIdError(f"engine {family} has no version {version!r}; shipped versions: "
+                             f"{', '.join(engine_versions(family))} (default {f.default_version})")
+    return _profile(f, version)
+
+
+def load_engine(ref: str | EngineProfile = "vllm") -> EngineProfile:
+    """The EngineProfile an id names ("vllm": the family's default version; "vllm@0.6": that version)."""
+    if isinstance(ref, EngineProfile):
+        return ref
+    return _load(str(ref))
+
+
+def _defaults() -> dict[str, EngineProfile]:
+    return {family: _load(family) for family in engine_ids()}
+
+
+ENGINES.install(_defaults, load_engine)
