@@ -282,7 +282,9 @@ def test_workload_generators():
                                  seed=0).arrival_s)
     assert gaps.std() / gaps.mean() == pytest.approx(3, rel=0.15)
     sg = make_workload(5000, input_len=1, output_len=1, rate_per_s=1, length_dist="sharegpt", seed=0)
-    assert 120 < sg.prompt_tokens.mean() < 200 and 250 < sg.output_tokens.mean() < 420
+    # the benchmarks' ShareGPT sample (about 223 in / 199 out; tests/test_engine_profiles.py checks it against the
+    # published runs), not the raw dataset's 161 / 338
+    assert 200 < sg.prompt_tokens.mean() < 250 and 180 < sg.output_tokens.mean() < 220
     emp = pd.DataFrame({"prompt_tokens": [10, 20], "output_tokens": [5, 7]})
     e = make_workload(100, input_len=1, output_len=1, rate_per_s=1, length_dist="empirical", empirical=emp)
     assert set(e.prompt_tokens) <= {10, 20} and set(e.output_tokens) <= {5, 7}

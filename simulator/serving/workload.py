@@ -15,7 +15,30 @@ from simulator.catalog import existing_file
 from simulator.errors import DataFileError, PlanError
 from simulator.simkit import rng_streams
 
-SHAREGPT_MEAN_TOKENS = (161.0, 338.0)  # ShareGPT prompt / output means (Kwon et al. 2023, vLLM, sec. 6.1)
+# `sharegpt` is the ShareGPT sample that the vLLM and SGLang serving benchmarks draw, not the raw dataset (whose means,
+# 161 in / 338 out in Kwon et al. 2023 sec. 6.1, the distribution used before: its outputs were 1.7x the benchmarks').
+# Both benchmarks take each conversation's first human turn as the prompt and the first reply's token count as the
+# output, and drop a pair whose prompt or output is under 4 tokens, whose prompt is over 1024 or whose prompt +
+# output is over 2048 tokens (vllm benchmarks/benchmark_serving.py and sglang python/sglang/bench_serving.py,
+# sample_sharegpt_requests). The published sample statistics (Llama-3 tokenizer; total tokens / requests):
+SHAREGPT_PUBLISHED: tuple[dict[str, str | float], ...] = (
+    {"mean_prompt_tokens": 229711 / 1000, "mean_output_tokens": 203068 / 1000, "requests": 1000,
+     "source": "vllm-project/vllm PR #18566 (2025-05-22): vllm bench serve, Llama-3.1-8B-Instruct, ShareGPT_Vicuna_"
+               "unfiltered, 1000 requests: total input tokens 229711, total generated tokens 203068"},
+    {"mean_prompt_tokens": 369103 / 1648, "mean_output_tokens": 326408 / 1648, "requests": 1648,
+     "source": "sgl-project/sglang issue #2805 (2025-01-09): sglang.bench_serving --dataset-name sharegpt "
+               "(ShareGPT_V3_unfiltered_cleaned_split.json), Llama-3.1-8B-Instruct, 1648 successful requests: total "
+               "input tokens 369103, total generated tokens 326408 (bench_serving ignores EOS: outputs are the "
+               "dataset's lengths)"},
+    {"mean_prompt_tokens": 203559 / 940, "mean_output_tokens": 184674 / 940, "requests": 940,
+     "source": "kubeai-project/kubeai PR #341 (2024-12-07): vLLM benchmark_serving.py on ShareGPT, Llama-3.3-70B "
+               "(Llama-3 tokenizer), 940 successful requests: total input tokens 203559, total generated 184674"},
+)
+SHAREGPT_FILTER = (4, 1024, 2048)  # fewest tokens of a prompt or output, longest prompt, longest prompt + output
+SHAREGPT_CV = 1.3  # lognormal spread of both lengths before the filter (kept from the earlier model; not published)
+# Lognormal means before the filter, solved (Monte Carlo, 3M draws) so that the filtered sample's means are the
+# published runs' averages, 223.4 prompt and 199.2 output tokens; its medians are then about 158 and 126.
+SHAREGPT_LOGNORMAL_MEANS = (270.6, 208.5)
 
 
 @dataclass(frozen=True)
@@ -76,11 +99,30 @@ def sample_lengths(n: int, mean: float, dist: str, rng: np.random.Generator, cv:
     return np.clip(np.rint(out), low, high if high is not None else np.inf).astype(np.int64)
 
 
+def sharegpt_lengths(n: int, rng_prompts: np.random.Generator,
+                     rng_outputs: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """n (prompt, output) token counts as the vLLM/SGLang benchmarks sample ShareGPT: lognormal pairs
+    (SHAREGPT_LOGNORMAL_MEANS, cv SHAREGPT_CV) kept only when they pass the benchmarks' filter (SHAREGPT_FILTER)."""
+    low, max_prompt, max_total = SHAREGPT_FILTER
+    prompts: list[np.ndarray] = []
+    outputs: list[np.ndarray] = []
+    kept = 0
+    while kept < n:
+        m = max(2 * (n - kept), 64)
+        p = sample_lengths(m, SHAREGPT_LOGNORMAL_MEANS[0], "lognormal", rng_prompts, SHAREGPT_CV)
+        o = sample_lengths(m, SHAREGPT_LOGNORMAL_MEANS[1], "lognormal", rng_outputs, SHAREGPT_CV)
+        ok = (p >= low) & (o >= low) & (p <= max_prompt) & (p + o <= max_total)
+        prompts.append(p[ok])
+        outputs.append(o[ok])
+        kept += int(ok.sum())
+    return np.concatenate(prompts)[:n], np.concatenate(outputs)[:n]
+
+
 def make_workload(n: int, *, input_len: float, output_len: float, arrival: str = "poisson",
                   rate_per_s: float | None = None, arrival_cv: float = 2.0, length_dist: str = "fixed",
                   length_cv: float = 1.0, empirical: pd.DataFrame | None = None, seed: int = 0) -> Workload:
-    """A synthetic workload. length_dist 'sharegpt' is lognormal (cv 1.3) with ShareGPT's means,
-    ignoring input_len/output_len; 'empirical' samples the prompt_tokens/output_tokens columns."""
+    """A synthetic workload. length_dist 'sharegpt' is the ShareGPT sample of the vLLM/SGLang serving benchmarks
+    (sharegpt_lengths), ignoring input_len/output_len; 'empirical' samples the prompt_tokens/output_tokens columns."""
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise PlanError(f"--requests must be a positive integer, got {n!r}")
     for name, v in (("input_len", input_len), ("output_len", output_len)):
@@ -89,8 +131,7 @@ def make_workload(n: int, *, input_len: float, output_len: float, arrival: str =
     rngs = rng_streams(seed, ["arrivals", "prompts", "outputs"])
     arrivals = arrival_times_s(n, arrival, rate_per_s, rngs["arrivals"], arrival_cv)
     if length_dist == "sharegpt":
-        p = sample_lengths(n, SHAREGPT_MEAN_TOKENS[0], "lognormal", rngs["prompts"], 1.3, low=4, high=8192)
-        o = sample_lengths(n, SHAREGPT_MEAN_TOKENS[1], "lognormal", rngs["outputs"], 1.3, low=4, high=8192)
+        p, o = sharegpt_lengths(n, rngs["prompts"], rngs["outputs"])
     elif length_dist == "empirical":
         if empirical is None:
             raise PlanError("--length-dist empirical needs a file: empirical:PATH")
