@@ -119,6 +119,12 @@ class EngineRegistry(Mapping[str, EngineProfile]):
             return False
         return True
 
+    def get(self, ref: str, default: EngineProfile | None = None) -> EngineProfile | None:  # type: ignore[override]
+        try:
+            return self[ref]
+        except (KeyError, SimulatorError):
+            return default
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._defaults())
 
