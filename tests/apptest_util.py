@@ -3,7 +3,7 @@
 from streamlit.testing.v1 import AppTest
 
 
-def page(mod: str, timeout: float = 120) -> AppTest:
+def page(mod: str, timeout: float = 600) -> AppTest:  # a hang guard: a loaded machine is slow, not wrong
     """One page of the app (simulator.ui.<mod>.render) as an AppTest."""
     return AppTest.from_string(f"from simulator.ui import {mod}\n{mod}.render()\n", default_timeout=timeout)
 

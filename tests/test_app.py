@@ -17,7 +17,7 @@ def test_page_renders_with_defaults(mod):
 
 
 def test_app_entry_point_renders():
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=600).run()
     assert not at.exception
     assert any(m.label == "MFU" for m in at.metric)
 

@@ -75,7 +75,7 @@ def test_page_in_real_browser(server, shots, name):
         t0 = time.time()
         page.goto(f"{server}/{PAGES[name]}")
         page.wait_for_selector("[data-testid='stVegaLiteChart'], [data-testid='stArrowVegaLiteChart']",
-                               timeout=90_000)
+                               timeout=300_000)
         page.wait_for_timeout(1500)  # let the remaining elements settle
         elapsed = time.time() - t0
         path = shots / f"{name}.png"
@@ -95,7 +95,7 @@ CHART = "[data-testid='stVegaLiteChart'], [data-testid='stArrowVegaLiteChart']"
 
 def _headline(page) -> str:
     """The Training page's answer line ('Best: 64 x a100-sxm-80gb  ·  tp1 ...')."""
-    page.wait_for_selector(CHART, timeout=90_000)
+    page.wait_for_selector(CHART, timeout=300_000)
     page.wait_for_timeout(1500)
     return page.get_by_text("Best:", exact=False).first.inner_text()
 
