@@ -130,16 +130,17 @@ def test_workspace_in_real_browser(server, shots, tmp_path):
         fresh.goto(f"{server}/training")
         _headline(fresh)
         fresh.locator("[data-testid='stSidebar'] input[type='file']").first.set_input_files(str(scenario))
-        fresh.wait_for_timeout(3000)
+        want = first.split("·")[0].strip()  # "Best: 128 x a100-sxm-80gb": wait for the loaded answer, however slow
+        fresh.get_by_text(want, exact=False).first.wait_for(timeout=300_000)
         loaded = _headline(fresh)
         fresh.screenshot(path=str(shots / "workspace-loaded.png"))
         assert loaded.split("·")[0] == first.split("·")[0], (loaded, first)  # same hardware and GPU count
 
         fresh.get_by_role("button", name="Pin this view as A").click()
-        fresh.wait_for_timeout(2000)
+        fresh.get_by_role("button", name="Clear A", exact=True).wait_for(timeout=300_000)
         fresh.locator("[data-testid='stSidebar']").get_by_label("Token budget (trillions)").fill("3")
         fresh.keyboard.press("Enter")
-        fresh.wait_for_timeout(4000)
+        fresh.get_by_text("Settings that differ").first.wait_for(timeout=300_000)
         body = fresh.inner_text("body")
         assert "Settings that differ" in body and "Clear A" in body  # (the A/B tables draw on a canvas)
         fresh.get_by_role("button", name="Download a one-page report").scroll_into_view_if_needed()
