@@ -143,8 +143,9 @@ def _simulation_inputs() -> dict[str, Any]:
     arrival = st.selectbox("Arrivals", list(vocab.OPEN_LOOP_ARRIVALS), key="inf-arrival",
                            help="gamma: bursty, coefficient of variation 2")
     length_dist = st.selectbox("Lengths", LENGTH_DISTS, key="inf-dist",
-                               help="fixed: the token counts above; lognormal: cv 1 around them; sharegpt: "
-                                    "ShareGPT's means (161 in / 338 out), ignoring the lengths above")
+                               help="fixed: the token counts above; lognormal: cv 1 around them; sharegpt: the "
+                                    "ShareGPT sample the vLLM and SGLang serving benchmarks draw (about 223 in / 199 "
+                                    "out), ignoring the lengths above")
     replicas = st.number_input("Replicas", min_value=1, max_value=256, key="inf-replicas")
     router = st.selectbox("Router", list(vocab.ROUTER_NAMES), key="inf-router")
     seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="inf-seed")
