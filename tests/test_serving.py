@@ -340,3 +340,14 @@ def test_a_bad_rate_is_one_clear_error_everywhere(rate):
 
     with pytest.raises(PlanError, match="--rate must be a positive, finite number"):
         make_workload(10, input_len=10, output_len=10, rate_per_s=rate)
+
+
+def test_admission_watermark_is_the_engine_versions_own():
+    """vLLM V0 (0.6) keeps 1% of the KV blocks free at admission, V1 (0.10) none (workloads/engines/vllm.yaml)."""
+    import simulator as sim
+    from simulator.serving.state import Engine
+
+    old = sim.Deployment(tp=1, engine="vllm", engine_version="0.6")
+    new = sim.Deployment(tp=1, engine="vllm", engine_version="0.10")
+    assert Engine(0, "both", old, None, 5_000, 0.0).watermark == 50  # int(0.01 x 5,000)
+    assert Engine(0, "both", new, None, 5_000, 0.0).watermark == 0

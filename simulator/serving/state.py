@@ -60,7 +60,10 @@ class Engine:
         self.idx, self.role, self.dep, self.table = idx, role, dep, table
         self.blocks_total = self.free = blocks
         self.bs = prof.block_size_tokens
-        self.watermark = max(int(0.01 * blocks), 1) if prof.admission == "on_demand" else 0
+        # the blocks an on-demand scheduler keeps free at admission: the engine version's own watermark (vLLM V0 kept
+        # 1%, V1 none; workloads/engines), at least one block when it keeps any
+        frac = prof.kv_watermark_fraction if prof.admission == "on_demand" else 0.0
+        self.watermark = max(int(frac * blocks), 1) if frac > 0 else 0
         self.reserve = prof.admission == "reserve_full"
         self.chunked = prof.chunked_prefill
         self.max_seqs, self.token_cap = dep.seq_cap, dep.token_cap
