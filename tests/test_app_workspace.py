@@ -204,3 +204,20 @@ def test_custom_prices_set_in_the_app_price_the_plans():
     _clean(at)
     halved = next(m.value for m in at.metric if m.label == "Cost")
     assert halved != cost and float(halved.strip("$kM")) < float(cost.strip("$kM"))
+
+
+def test_every_number_widget_has_a_maximum():
+    """A shared app keeps time and memory bounded: no number input or slider without an upper bound (issue 19)."""
+    import ast
+    from pathlib import Path
+
+    ui = Path(sim.__file__).resolve().parent / "ui"
+    unbounded = []
+    for path in ui.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in ("number_input", "slider"):
+                named = {k.arg for k in node.keywords}
+                positional_max = len(node.args) >= 3  # st.slider(label, min, max, ...) / number_input(label, min, max)
+                if "max_value" not in named and not positional_max:
+                    unbounded.append(f"{path.name}:{node.lineno}")
+    assert not unbounded, unbounded

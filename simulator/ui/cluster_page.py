@@ -349,7 +349,7 @@ def _rent_vs_buy_section(inp: dict, s: dict) -> None:
     option = c2.selectbox("Rent as", RENT_OPTIONS, key=f"cl-rvb-option-{inp['key']}-{pid}",
                           index=RENT_OPTIONS.index(p["purchase"]) if p["purchase"] in RENT_OPTIONS else 0,
                           help="hourly options bill busy hours only; reserved ones bill every hour")
-    years = c3.number_input("Years (0 = amortisation period)", min_value=0.0, value=0.0, step=1.0,
+    years = c3.number_input("Years (0 = amortisation period)", min_value=0.0, max_value=50.0, value=0.0, step=1.0,
                             key=f"cl-rvb-years-{inp['key']}")
     c1, c2, c3 = st.columns(3)
     rent_book = c1.selectbox("Rental prices", books, key=f"cl-rvb-rent-{inp['key']}",
