@@ -28,7 +28,7 @@ HOST ?= localhost
 # the planner UI on http://$(HOST):$(PORT); `make app PORT=8600`, `make app HOST=0.0.0.0` to share it on a network
 app: $(STAMP)
 	$(PY) -m streamlit run app.py --server.headless true --server.port $(PORT) --server.address $(HOST) \
-	  --browser.gatherUsageStats false
+	  --browser.gatherUsageStats false --server.maxUploadSize 50
 
 test: $(STAMP)
 	$(PY) -m ruff check simulator tests benchmarks app.py
