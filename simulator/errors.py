@@ -25,3 +25,7 @@ class PlanError(SimulatorError):
 
 class InfeasiblePlanError(PlanError):
     """A valid plan that does not fit (memory) or cannot run on the given cluster."""
+
+
+class BadValueError(PlanError):
+    """An argument of the wrong type, not finite, or outside the range the planner accepts (simulator.limits)."""

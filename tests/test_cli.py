@@ -55,8 +55,8 @@ def test_infeasible_plan_is_json_with_reason_and_exit_2(capsys):
     (["--hardware", "h100"], "unknown hardware id"),
     (["--tp", "3", "--gpus", "1020"], "does not divide the number of attention heads"),
     (["--pp", "3", "--gpus", "1032", "--tp", "8"], "do not divide the number of layers"),
-    (["--gpus", "0"], "--gpus must be a positive"),
-    (["--global-batch", "-4"], "--global-batch must be a positive"),
+    (["--gpus", "0"], "--gpus: expected a GPU count from 1 to 1,000,000, got '0'"),
+    (["--global-batch", "-4"], "--global-batch: expected a batch size from 1"),
     (["--gpus", "1000"], "not divisible by tp x pp x cp"),
     (["--precision", "fp8", "--hardware", "a100-sxm-80gb"], "no fp8"),
 ])
@@ -215,9 +215,9 @@ def test_python_m_entry_point():
 
 
 @pytest.mark.parametrize("extra, needle", [
-    (["--pp-schedule", "interleaved", "--vpp", "-2"], "--vpp must be a positive"),
+    (["--pp-schedule", "interleaved", "--vpp", "-2"], "--vpp: expected a parallel size from 1"),
     (["--pp-schedule", "interleaved", "--vpp", "1"], "needs --pp >= 2 and --vpp >= 2"),
-    (["--train-tokens", "nan"], "--train-tokens must be a positive"),
+    (["--train-tokens", "nan"], "--train-tokens: expected a token count above 0"),
     (["--tp", "inf"], "--tp: expected an integer, got 'inf'"),  # float('inf') has no int(): once a traceback
     (["--gpus", "1e400"], "--gpus: expected an integer, got '1e400'"),
 ])

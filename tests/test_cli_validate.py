@@ -22,7 +22,9 @@ def test_unknown_part_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_seeds_out_of_range_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["validate", "cluster", "--seeds", "0"]) == 2
+    with pytest.raises(SystemExit) as exc:  # refused by the argument's type, before anything runs
+        main(["validate", "cluster", "--seeds", "0"])
+    assert exc.value.code == 2
     assert "--seeds" in capsys.readouterr().err
 
 
@@ -48,3 +50,21 @@ def test_readme_kernel_line_is_what_validate_prints():
     assert (m[3], m[4]) == (pct(got["a100-gemm.csv"]), pct(got["h100-gemm.csv"]))
     assert (m[5], m[6], m[7]) == (pct(got["a100-allreduce.csv"], "allreduce"), pct(got["h200-allreduce.csv"], "allreduce"),
                                   pct(got["a100-allreduce-cross.csv"], "allreduce"))
+
+
+def test_validate_writes_its_summary_into_the_readme_block(tmp_path):
+    import pytest
+
+    from simulator.errors import DataFileError
+    from simulator.validation.report import PartReport, write_readme
+
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- validate:start -->\nold figures\n<!-- validate:end -->\nrest\n")
+    write_readme(readme, [PartReport("kernels", "table", True, ("gemm a.csv: held-out median |error| 3.1%",))],
+                 "2026-12-06")
+    text = readme.read_text()
+    assert "old figures" not in text and text.startswith("intro\n") and text.endswith("rest\n")
+    assert "# simulator validate, 2026-12-06" in text and "kernels      gemm a.csv: held-out median" in text
+    (tmp_path / "plain.md").write_text("no block\n")
+    with pytest.raises(DataFileError, match="no <!-- validate:start -->"):
+        write_readme(tmp_path / "plain.md", [], "2026-12-06")

@@ -54,7 +54,7 @@ def test_text_output_and_until(run_cli):
 @pytest.mark.parametrize("argv, needle", [
     (("--scenario", "trace-replay-64gpu", "--policy", "lottery"), "invalid choice: 'lottery'"),
     (("--scenario", "no-such-scenario"), "unknown cluster scenario id 'no-such-scenario'"),
-    (("--scenario", "trace-replay-64gpu", "--until", "-5"), "positive number of seconds"),
+    (("--scenario", "trace-replay-64gpu", "--until", "-5"), "--until: expected seconds above 0"),
     (("--scenario", "trace-replay-64gpu", "--records", "/nonexistent-dir/x.csv"), "cannot write"),
     (("--scenario", "trace-replay-64gpu", "--records", "x.xlsx"), ".csv or .parquet"),
     (("--scenario", "trace-replay-64gpu", "--timeseries", "/"), "is a folder; give a file name"),

@@ -97,9 +97,9 @@ def test_collective_scope_follows_the_group_size(capsys: pytest.CaptureFixture[s
 @pytest.mark.parametrize("argv, needle", [
     (["kernel", "--hardware", "h100-sxm-80gb", "--op", "gemm", "--m", "8", "--n", "8", "--k", "8", "--dtype", "fp64"],
      "invalid choice: 'fp64'"),  # a dtype the calibration knows but no profile has a peak for
-    (["kernel", "--hardware", "h100-sxm-80gb", "--op", "allreduce", "--bytes", "nan"], "--bytes: expected a finite"),
+    (["kernel", "--hardware", "h100-sxm-80gb", "--op", "allreduce", "--bytes", "nan"], "--bytes: expected bytes from 0 to 1e+15, got 'nan'"),
     (["kernel", "--hardware", "h100-sxm-80gb", "--op", "gemm", "--m", "1.5"], "--m: expected an integer"),
-    (["calibrate", "run", "--rounds", "0"], "--rounds: expected a positive integer"),
+    (["calibrate", "run", "--rounds", "0"], "--rounds: expected a number of rounds from 1"),
     (["calibrate", "run", "--families", "gemm,nosuch", "--out", "/nonexistent/x.csv"],
      "--families nosuch: not in the quick suite"),  # refused before any kernel is timed
 ])

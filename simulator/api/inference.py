@@ -5,15 +5,31 @@ from __future__ import annotations
 from simulator.api.training import HardwareRef, ModelRef
 from simulator.catalog import load_hardware, load_model
 from simulator.catalog.bands import band_range, error_band
+from simulator.core.hardware import Accelerator
 from simulator.core.inference import Deployment, InferenceResult, MemoryPlan
 from simulator.core.inference import estimate_inference as _estimate
 from simulator.core.inference import memory_plan as _memory_plan
+from simulator.core.model import TransformerSpec
+from simulator.errors import PlanError
+from simulator.limits import MAX_BATCH, MAX_TOKENS, check_deployment, check_int, check_ref
+
+
+def _check(model: object, hardware: object, dep: object) -> None:
+    check_ref("model", model, (TransformerSpec,))
+    check_ref("hardware", hardware, (Accelerator,))
+    if not isinstance(dep, Deployment):
+        raise PlanError(f"dep must be a Deployment (simulator.Deployment), got {type(dep).__name__}")
+    check_deployment(dep)
 
 
 def estimate_inference(model: ModelRef, hardware: HardwareRef, dep: Deployment, *, batch: int, input_len: int,
                        output_len: int) -> InferenceResult:
     """Static batch on one replica (core.inference.estimate_inference) for a model and hardware by id, path or
     object."""
+    _check(model, hardware, dep)
+    check_int("batch", batch, 1, MAX_BATCH)
+    check_int("input_len", input_len, 1, MAX_TOKENS)
+    check_int("output_len", output_len, 1, MAX_TOKENS)
     hw = load_hardware(hardware)
     res = _estimate(load_model(model), hw, dep, batch=batch, input_len=input_len, output_len=output_len)
     rec = dict(res.record)
@@ -27,4 +43,5 @@ def estimate_inference(model: ModelRef, hardware: HardwareRef, dep: Deployment, 
 
 def memory_plan(model: ModelRef, hardware: HardwareRef, dep: Deployment) -> MemoryPlan:
     """Per-GPU memory split and paged KV capacity (core.inference.memory_plan) by id, path or object."""
+    _check(model, hardware, dep)
     return _memory_plan(load_model(model), load_hardware(hardware), dep)

@@ -13,7 +13,6 @@ from typing import Any
 from simulator.catalog import load_hardware, load_model, load_price_book, load_stack
 from simulator.catalog.bands import band_range, error_band
 from simulator.core import cost as cost_mod
-from simulator.core.checks import check_positive
 from simulator.core.cost import PriceBook
 from simulator.core.hardware import Accelerator
 from simulator.core.model import TransformerSpec
@@ -21,16 +20,64 @@ from simulator.core.search import SearchResult, pareto_front, search_plans
 from simulator.core.training.estimate import PlanArgs, estimate_plan, make_options
 from simulator.core.training.options import TrainingOptions
 from simulator.core.training.result import TrainingResult
+from simulator.core.training.stack import Stack
 from simulator.errors import PlanError
-from simulator.vocab import COST_OPTIONS, OBJECTIVES, PRECISIONS
+from simulator.limits import (
+    MAX_BATCH,
+    MAX_GPU_COUNTS,
+    MAX_GPUS,
+    MAX_TOKENS,
+    MAX_TRAIN_TOKENS,
+    check_choice,
+    check_int,
+    check_number,
+    check_ref,
+)
+from simulator.vocab import (
+    ATTENTION_KERNELS,
+    COST_OPTIONS,
+    OBJECTIVES,
+    PP_SCHEDULES,
+    PRECISIONS,
+    RECOMPUTE,
+    ZERO_STAGES,
+)
 
 ModelRef = str | Path | TransformerSpec  # a shipped id, a YAML path or the object itself
 HardwareRef = str | Path | Accelerator
 
 
+def check_common(model: Any, hardware: Any, global_batch: Any, seq_len: Any, train_tokens: Any, price_book: Any,
+                 purchase: Any) -> None:
+    """The arguments estimates and searches share, checked before anything is loaded: BadValueError naming the
+    argument for a wrong type, a number that is not finite or past its bound (simulator.limits)."""
+    check_ref("model", model, (TransformerSpec,))
+    check_ref("hardware", hardware, (Accelerator,))
+    if price_book is not None:
+        check_ref("price_book", price_book, (PriceBook,))
+    check_int("global_batch", global_batch, 1, MAX_BATCH)
+    check_int("seq_len", seq_len, 1, MAX_TOKENS)
+    check_number("train_tokens", train_tokens, 0, MAX_TRAIN_TOKENS, low_open=True, allow_none=True)
+    check_choice("purchase", purchase, COST_OPTIONS, label="purchase option")
+
+
+def _check_options(kw: dict[str, Any]) -> None:
+    """The training options a user may pass by keyword (the rest are checked by make_options)."""
+    for name in ("dp_overlap", "tp_comm_overlap", "dropout", "uneven_pp", "compile", "grad_reduce_fp32",
+                 "fused_kernels"):
+        if kw.get(name) is not None and not isinstance(kw[name], bool):
+            raise PlanError(f"{name} must be True, False or None, got {kw[name]!r} ({type(kw[name]).__name__})")
+    check_choice("attention_kernel", kw.get("attention_kernel"), ATTENTION_KERNELS, allow_none=True)
+    if kw.get("stack") is not None and not isinstance(kw["stack"], Stack):
+        check_ref("stack", kw["stack"])
+    if kw.get("fp8_recipe") is not None and not isinstance(kw["fp8_recipe"], str):
+        raise PlanError(f"fp8_recipe must be a recipe name, got {kw['fp8_recipe']!r}")
+
+
 def training_options(seq_len: int, global_batch: int, **kw: Any) -> TrainingOptions:
     """TrainingOptions from user values, the stack given by id or path (`stack`, None: the default stack) with its
     `compile` and `fp8_recipe` choices; PlanError/UnknownIdError naming what is wrong."""
+    _check_options(kw)
     stack = load_stack(kw.pop("stack", None), compile=kw.pop("compile", None), fp8_recipe=kw.pop("fp8_recipe", None))
     return make_options(seq_len, global_batch, stack=stack, **kw)
 
@@ -48,6 +95,18 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
     Raises PlanError for an impossible plan (e.g. TP not dividing heads); a plan that is valid but does not fit in
     memory comes back with ``feasible=False`` and the reason.
     """
+    check_common(model, hardware, global_batch, seq_len, train_tokens, price_book, purchase)
+    check_int("gpus", gpus, 1, MAX_GPUS)
+    for name, value in (("tp", tp), ("pp", pp), ("cp", cp), ("ep", ep), ("dp", dp), ("vpp", vpp),
+                        ("fsdp_shard", fsdp_shard)):
+        check_int(name, value, 1, MAX_GPUS, allow_none=name in ("dp", "vpp", "fsdp_shard"))
+    check_int("micro_batch", micro_batch, 1, MAX_BATCH)
+    check_choice("zero", zero, ZERO_STAGES, allow_none=True)
+    check_choice("recompute", recompute, RECOMPUTE, allow_none=True)
+    check_choice("precision", precision, PRECISIONS)
+    check_choice("pp_schedule", pp_schedule, PP_SCHEDULES)
+    if sequence_parallel is not None and not isinstance(sequence_parallel, bool):
+        raise PlanError(f"sequence_parallel must be True, False or None, got {sequence_parallel!r}")
     m = load_model(model)
     hw = load_hardware(hardware)
     plan = PlanArgs(tp=tp, pp=pp, cp=cp, ep=ep, dp=dp, micro_batch=micro_batch, zero=zero, recompute=recompute,
@@ -79,24 +138,23 @@ def _as_list(value: Any, scalar: tuple[type, ...]) -> list[Any]:
 
 def _gpu_counts(gpus: Any) -> list[int]:
     """One GPU count or several, each a positive whole number; sorted, each once."""
-    counts = _as_list(gpus, (numbers.Number, str))
-    for n in counts:
-        check_positive("gpus", n, whole=True)
-    return sorted({int(n) for n in counts})
+    if not isinstance(gpus, (numbers.Number, str, Iterable)) or isinstance(gpus, (str, bytes, dict)):
+        raise PlanError(f"gpus must be a GPU count or a list of them, got {gpus!r}")
+    counts = _as_list(gpus, (numbers.Number,))
+    if len(counts) > MAX_GPU_COUNTS:
+        raise PlanError(f"gpus lists {len(counts):,} GPU counts; a search takes at most {MAX_GPU_COUNTS:,}")
+    return sorted({int(check_int("gpus", n, 1, MAX_GPUS) or 0) for n in counts})
 
 
 def _check_search(objective: str, precisions: list[str], train_tokens: float | None, purchase: str) -> None:
     """The arguments every cell of a search shares: refused once, before any plan is evaluated."""
-    if objective not in OBJECTIVES:
-        raise PlanError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
+    check_choice("objective", objective, OBJECTIVES)
     if not precisions:
         raise PlanError(f"precisions is empty; give one or more of {', '.join(PRECISIONS)}")
     for p in precisions:
-        if p not in PRECISIONS:
-            raise PlanError(f"precision {p!r} is not one of {', '.join(PRECISIONS)}")
-    check_positive("train_tokens", train_tokens, allow_none=True)
-    if purchase not in COST_OPTIONS:
-        raise PlanError(f"purchase option {purchase!r} is not one of {', '.join(COST_OPTIONS)}")
+        check_choice("precision", p, PRECISIONS)
+    check_number("train_tokens", train_tokens, 0, MAX_TRAIN_TOKENS, low_open=True, allow_none=True)
+    check_choice("purchase", purchase, COST_OPTIONS, label="purchase option")
 
 
 def plan_training(model: ModelRef, hardware: HardwareRef, gpus: int | Iterable[int], *, global_batch: int,
@@ -105,12 +163,17 @@ def plan_training(model: ModelRef, hardware: HardwareRef, gpus: int | Iterable[i
                   purchase: str = "on_demand", progress: Callable[[int, int], None] | None = None,
                   option_kw: dict[str, Any] | None = None, **enumerate_kw: Any) -> SearchResult:
     """Search every valid plan for the GPU count(s) and rank the ones that fit."""
+    check_common(model, hardware, global_batch, seq_len, train_tokens, price_book, purchase)
+    if option_kw is not None and not isinstance(option_kw, dict):
+        raise PlanError(f"option_kw must be a dict of training options, got {type(option_kw).__name__}")
+    if progress is not None and not callable(progress):
+        raise PlanError(f"progress must be a callable or None, got {type(progress).__name__}")
     m = load_model(model)
     hw = load_hardware(hardware)
     counts = _gpu_counts(gpus)
     if not counts:
         raise PlanError("gpus is empty; give one GPU count or a list of them")
-    precisions = _as_list(precisions, (str,))
+    precisions = _as_list(precisions, (str,)) if isinstance(precisions, (str, Iterable)) else [precisions]
     _check_search(objective, precisions, train_tokens, purchase)
     kw = dict(option_kw or {})
     if kw.get("uneven_pp") is None:  # a search also tries stages of unequal layer counts unless told not to

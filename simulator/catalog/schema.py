@@ -6,9 +6,10 @@ rejected so a typo in a profile is an error, not a silently ignored setting.
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,7 +20,31 @@ from pydantic import (
     model_validator,
 )
 
+from simulator import limits
+from simulator.errors import BadValueError
 from simulator.vocab import Activation, AttentionKind, PipelineSchedule, Precision, Recompute, ZeroStage
+
+
+def _fits_file_system(text: str) -> str:
+    """An id or path no file system refuses for its length (limits.MAX_PATH_CHARS, MAX_NAME_CHARS), without NULs."""
+    try:
+        limits.check_ref("the id or path", text)
+    except BadValueError as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+# Bounded field types the scenario schemas share with the CLI flags (simulator.limits): finite and within range.
+Ref = Annotated[str, Field(min_length=1, max_length=limits.MAX_PATH_CHARS), AfterValidator(_fits_file_system)]
+GpuCount = Annotated[int, Field(gt=0, le=limits.MAX_GPUS)]  # GPUs, parallel degrees, replicas
+BatchSize = Annotated[int, Field(gt=0, le=limits.MAX_BATCH)]
+TokenCount = Annotated[int, Field(gt=0, le=limits.MAX_TOKENS)]
+BatchedTokens = Annotated[int, Field(gt=0, le=limits.MAX_BATCHED_TOKENS)]
+RequestCount = Annotated[int, Field(gt=0, le=limits.MAX_REQUESTS)]
+Seed = Annotated[int, Field(ge=0, le=limits.MAX_SEED)]
+TrainTokens = Annotated[float, Field(gt=0, le=limits.MAX_TRAIN_TOKENS, allow_inf_nan=False)]
+RatePerS = Annotated[float, Field(gt=0, le=limits.MAX_RATE_PER_S, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(gt=0, le=limits.MAX_SIM_SECONDS, allow_inf_nan=False)]
 
 
 class NoBoolNumbers(BaseModel):
@@ -294,18 +319,18 @@ class ModelFile(Strict):
 class PlanSpec(Strict):
     """A training parallel plan as written in scenario files (same names as `simulator train`)."""
 
-    tp: PositiveInt = 1
-    pp: PositiveInt = 1
-    cp: PositiveInt = 1
-    ep: PositiveInt = 1
-    micro_batch: PositiveInt = 1
+    tp: GpuCount = 1
+    pp: GpuCount = 1
+    cp: GpuCount = 1
+    ep: GpuCount = 1
+    micro_batch: BatchSize = 1
     zero: ZeroStage | None = None  # None: the stack's default (ZeRO-1 where offered, else FSDP)
     recompute: Recompute | None = None  # None: the stack's default (selective where offered, else op or full)
     precision: Precision = "bf16"
     pp_schedule: PipelineSchedule = "1f1b"
-    vpp: PositiveInt | None = None
+    vpp: GpuCount | None = None
     sequence_parallel: bool | None = None
-    fsdp_shard: PositiveInt | None = None  # HSDP: data-parallel ranks that shard the model states (None: all)
+    fsdp_shard: GpuCount | None = None  # HSDP: data-parallel ranks that shard the model states (None: all)
     # stages of unequal layer counts, as a search may pick them (the record's `uneven_pp`)
     uneven_pp: bool | None = None
 

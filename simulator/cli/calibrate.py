@@ -16,7 +16,17 @@ from typing import Any
 import simulator as sim
 from simulator import calibrate as cal
 from simulator import units
-from simulator.cli.common import count, non_negative, positive_int, seconds
+from simulator.cli.common import (
+    degree,
+    error_fraction,
+    gpus,
+    kernel_bytes,
+    kernel_dim,
+    min_time_s,
+    rounds,
+    threads,
+    user_path,
+)
 from simulator.vocab import KERNEL_BACKENDS, KERNEL_DTYPES, KERNEL_OPS, LINK_SCOPES, TIMING_STATS
 
 DEFAULT_DIR = Path("hardware_profiles") / "measurements"
@@ -30,15 +40,15 @@ def register(sub: Any) -> None:
     r = csub.add_parser("run", help="time kernels on this machine and write a measurement CSV")
     r.add_argument("--backend", default="numpy", choices=KERNEL_BACKENDS)
     r.add_argument("--suite", default="quick", choices=["quick", "full"])
-    r.add_argument("--out", help="CSV to write (default hardware_profiles/measurements/<profile|backend>-<date>.csv)")
+    r.add_argument("--out", type=user_path("a file name"), help="CSV to write (default hardware_profiles/measurements/<profile|backend>-<date>.csv)")
     r.add_argument("--profile", help="profile id the file is for (names the default output file)")
     r.add_argument("--families", help="comma-separated kernel families to run (default: all in the suite)")
     r.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
                    help="torch backend device (cpu only to test the harness without a GPU)")
-    r.add_argument("--world-size", type=positive_int, help="ranks for collectives (torch; default: all visible GPUs)")
-    r.add_argument("--rounds", type=positive_int, default=4, help="interleaved passes over the suite (default 4)")
-    r.add_argument("--min-time-s", type=seconds, default=0.1, help="timed kernel seconds per case (default 0.1)")
-    r.add_argument("--threads", type=positive_int, help="BLAS/OpenMP threads for the numpy backend (default: the library's; "
+    r.add_argument("--world-size", type=gpus, help="ranks for collectives (torch; default: all visible GPUs)")
+    r.add_argument("--rounds", type=rounds, default=4, help="interleaved passes over the suite (default 4)")
+    r.add_argument("--min-time-s", type=min_time_s, default=0.1, help="timed kernel seconds per case (default 0.1)")
+    r.add_argument("--threads", type=threads, help="BLAS/OpenMP threads for the numpy backend (default: the library's; "
                                                "1 is far steadier on a shared machine)")
     r.add_argument("--json", action="store_true", help="print a JSON summary instead of progress")
     r.set_defaults(func=cmd_run)
@@ -46,32 +56,32 @@ def register(sub: Any) -> None:
     for name, helptext in (("fit", "fit the profile's curves and write them into the profile file"),
                            ("validate", "fit on half the shapes, report held-out error per kernel family")):
         p = csub.add_parser(name, help=helptext)
-        p.add_argument("--profile", required=True, help="hardware id or path to a profile YAML")
-        p.add_argument("--measurements", nargs="+", required=True, help="measurement CSV file(s)")
+        p.add_argument("--profile", required=True, type=user_path("a hardware id or path"), help="hardware id or path to a profile YAML")
+        p.add_argument("--measurements", nargs="+", required=True, type=user_path("a CSV file"), help="measurement CSV file(s)")
         p.add_argument("--stat", default="time_s", choices=TIMING_STATS,
                        help="timing statistic to fit (default the median, time_s)")
         p.add_argument("--scope", default="intra", choices=LINK_SCOPES, help="link the collectives ran on")
-        p.add_argument("--plot", help="write a predicted-vs-measured PNG here")
+        p.add_argument("--plot", type=user_path("a file name"), help="write a predicted-vs-measured PNG here")
         p.add_argument("--allow-other-device", action="store_true", help="skip the device-matches-profile check")
         p.add_argument("--json", action="store_true")
         if name == "fit":
             p.add_argument("--dry-run", action="store_true", help="print the fit, do not write the profile")
             p.set_defaults(func=cmd_fit)
         else:
-            p.add_argument("--max-median", type=non_negative, help="exit 1 if a fitted family's held-out median error exceeds this")
-            p.add_argument("--max-p90", type=non_negative, help="exit 1 if a fitted family's held-out p90 error exceeds this")
+            p.add_argument("--max-median", type=error_fraction, help="exit 1 if a fitted family's held-out median error exceeds this")
+            p.add_argument("--max-p90", type=error_fraction, help="exit 1 if a fitted family's held-out p90 error exceeds this")
             p.set_defaults(func=cmd_validate)
 
     k = sub.add_parser("kernel", help="predict one kernel's time on a profile")
-    k.add_argument("--hardware", required=True, help="hardware id or path to a profile YAML")
+    k.add_argument("--hardware", required=True, type=user_path("a hardware id or path"), help="hardware id or path to a profile YAML")
     k.add_argument("--op", required=True, choices=KERNEL_OPS)
     for name in ("m", "n", "k", "seq-len", "heads", "head-dim"):
-        k.add_argument(f"--{name}", type=count, default=0)
-    k.add_argument("--batch", type=positive_int, default=1)
+        k.add_argument(f"--{name}", type=kernel_dim, default=0)
+    k.add_argument("--batch", type=degree, default=1)
     k.add_argument("--dtype", default="bf16", choices=KERNEL_DTYPES, help="operand precision (default bf16)")
     k.add_argument("--causal", action="store_true")
-    k.add_argument("--bytes", type=non_negative, default=0.0, help="bytes moved (copy) or buffer per rank (collectives)")
-    k.add_argument("--gpus", type=positive_int, default=8, help="ranks in the collective (default 8)")
+    k.add_argument("--bytes", type=kernel_bytes, default=0.0, help="bytes moved (copy) or buffer per rank (collectives)")
+    k.add_argument("--gpus", type=gpus, default=8, help="ranks in the collective (default 8)")
     k.add_argument("--scope", choices=LINK_SCOPES,
                    help="link: intra (NVLink-class, inside one scale-up domain) or inter (scale-out network); "
                         "default: intra when --gpus fit in one domain, else inter")

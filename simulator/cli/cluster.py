@@ -8,7 +8,7 @@ from typing import Any
 
 import simulator as sim
 from simulator import units
-from simulator.cli.common import check_output_path, print_rows, seconds, seed, write_frame
+from simulator.cli.common import check_output_path, print_rows, seconds, seed, user_path, write_frame
 from simulator.vocab import HOURLY_OPTIONS, POLICY_NAMES
 
 # The CLI contract of `simulator cluster --json`: these keys come first, in this order.
@@ -19,14 +19,14 @@ CONTRACT_KEYS = ("utilization", "goodput", "queue_wait_mean_s", "queue_wait_p95_
 def register(subparsers: Any) -> None:
     """Add the `cluster` subcommand."""
     p = subparsers.add_parser("cluster", help="simulate a GPU cluster: scheduling, failures, checkpoints, cost")
-    p.add_argument("--scenario", required=True,
+    p.add_argument("--scenario", required=True, type=user_path("a scenario id or path"),
                    help="cluster scenario id (workloads/scenarios) or path to a scenario YAML")
     p.add_argument("--policy", choices=POLICY_NAMES, help="scheduling policy (default: the scenario's)")
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0); same seed, same result")
     p.add_argument("--until", type=seconds, help="stop after this many simulated seconds "
                                                   "(default: the scenario's horizon_s, else when every job ends)")
-    p.add_argument("--records", help="write one row per job to this file (.csv or .parquet)")
-    p.add_argument("--timeseries", help="write allocated GPUs, queue length etc. over time (.csv or .parquet)")
+    p.add_argument("--records", type=user_path("a file name"), help="write one row per job to this file (.csv or .parquet)")
+    p.add_argument("--timeseries", type=user_path("a file name"), help="write allocated GPUs, queue length etc. over time (.csv or .parquet)")
     p.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_cluster)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import simulator as sim
+from simulator import limits
 from simulator.errors import SimulatorError
 
 EXIT_USAGE = 2
@@ -19,15 +21,28 @@ class SimulatorParser(argparse.ArgumentParser):
         sys.stderr.write(f"simulator: error: {message}\n")
         raise SystemExit(EXIT_USAGE)
 
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # argparse drops a '--' value (`--gpus=--`) and hands the option an empty list instead of calling its type
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            self.error(f"argument {'/'.join(action.option_strings)}: expected one argument, got '--'")
+        return super()._get_values(action, arg_strings)
 
-def number(text: str) -> float:
+
+def _parse_number(text: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number, got {_shown(text)}") from None
 
 
-def integer(text: str) -> int:
+def _shown(text: str) -> str:
+    """The argument as typed, cut short: an error line stays one short line whatever was passed."""
+    return repr(text) if len(text) <= 40 else f"{text[:40]!r}... ({len(text):,} characters)"
+
+
+def _parse_integer(text: str) -> int:
+    if len(text) > 40:  # past any bound below (and int() of a 5,000-digit string raises its own error)
+        raise argparse.ArgumentTypeError(f"expected an integer, got {_shown(text)}")
     try:
         return int(text)  # exact, however large
     except ValueError:
@@ -37,41 +52,71 @@ def integer(text: str) -> int:
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value != int(value):
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected an integer, got {_shown(text)}")
     return int(value)
 
 
-def _integer_at_least(text: str, minimum: int, expected: str) -> int:
-    value = integer(text)
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-    return value
+def int_range(low: int, high: int, what: str = "an integer") -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high] (1e3 and 64.0 count as whole; inf, NaN, 1.5 do not)."""
+    def parse(text: str) -> int:
+        value = _parse_integer(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {what} from {low:,} to {high:,}, got {_shown(text)}")
+        return value
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
 
 
-def positive_int(text: str) -> int:
-    return _integer_at_least(text, 1, "a positive integer")
+def float_range(low: float, high: float, what: str = "a number", low_open: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number in [low, high] ((low, high] when `low_open`)."""
+    def parse(text: str) -> float:
+        value = _parse_number(text)
+        ok = (low < value if low_open else low <= value) and value <= high  # NaN fails both
+        if not ok:
+            bound = f"above {low:g}" if low_open else f"from {low:g}"
+            raise argparse.ArgumentTypeError(f"expected {what} {bound} to {high:g}, got {_shown(text)}")
+        return value
+    parse.__name__ = what
+    return parse
 
 
-def count(text: str) -> int:
-    return _integer_at_least(text, 0, "0 or more")
+# the argument types of the subcommands: every number a user types is finite and within a bound (simulator.limits)
+gpus = int_range(1, limits.MAX_GPUS, "a GPU count")
+degree = int_range(1, limits.MAX_GPUS, "a parallel size")
+replicas = int_range(1, limits.MAX_GPUS, "a replica count")
+some_replicas = int_range(0, limits.MAX_GPUS, "a replica count")
+tokens = int_range(1, limits.MAX_TOKENS, "a token count")
+batch = int_range(1, limits.MAX_BATCH, "a batch size")
+batched_tokens = int_range(1, limits.MAX_BATCHED_TOKENS, "a token budget")
+requests = int_range(1, limits.MAX_REQUESTS, "a request count")
+train_tokens = float_range(0, limits.MAX_TRAIN_TOKENS, "a token count", low_open=True)
+rate = float_range(0, limits.MAX_RATE_PER_S, "requests per second", low_open=True)
+positive_int = int_range(1, limits.MAX_TOP, "a positive integer")
+count = int_range(0, limits.MAX_TOP, "a count")
+seed = int_range(0, limits.MAX_SEED, "a non-negative integer seed")
+seconds = float_range(0, limits.MAX_SIM_SECONDS, "seconds", low_open=True)
+kernel_dim = int_range(0, limits.MAX_KERNEL_DIM, "a kernel size")
+kernel_bytes = float_range(0, limits.MAX_KERNEL_BYTES, "bytes")
+workers = int_range(1, limits.MAX_WORKERS, "a worker count")
+threads = int_range(1, limits.MAX_WORKERS, "a thread count")
+rounds = int_range(1, limits.MAX_ROUNDS, "a number of rounds")
+min_time_s = float_range(0, limits.MAX_MIN_TIME_S, "seconds", low_open=True)
+error_fraction = float_range(0, limits.MAX_ERROR_FRACTION, "a fraction")
 
 
-def seed(text: str) -> int:
-    return _integer_at_least(text, 0, "a non-negative integer seed")
-
-
-def non_negative(text: str) -> float:
-    value = number(text)
-    if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a finite number, 0 or more, got {text!r}")
-    return value
-
-
-def seconds(text: str) -> float:
-    value = number(text)
-    if not value > 0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
+def user_path(what: str) -> Callable[[str], str]:
+    """An argparse type for an id or a path: refused in one line when no file system could hold it (longer than
+    PATH_MAX, a name past NAME_MAX, a NUL byte), before anything tries to open it."""
+    def parse(text: str) -> str:
+        if "\0" in text:
+            raise argparse.ArgumentTypeError(f"expected {what}, got a NUL character in {_shown(text)}")
+        if len(text.encode("utf-8", "surrogateescape")) > limits.MAX_PATH_CHARS or any(
+                len(part.encode("utf-8", "surrogateescape")) > limits.MAX_NAME_CHARS for part in text.split("/")):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {_shown(text)}: longer than a path or file name "
+                                             f"can be ({limits.MAX_PATH_CHARS} bytes, {limits.MAX_NAME_CHARS} per name)")
+        return text
+    parse.__name__ = what
+    return parse
 
 
 def print_rows(rows: list[tuple[str, str]]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import simulator as sim
 from simulator import units
 from simulator.cli.cluster import print_cluster
-from simulator.cli.common import EXIT_USAGE, integer, progress_bar
+from simulator.cli.common import EXIT_USAGE, progress_bar, user_path, workers
 from simulator.cli.serving import infer_rows, print_rows, serve_rows
 from simulator.cli.training import print_training
 from simulator.vocab import SWEEP_ENGINES
@@ -20,16 +20,16 @@ def register(sub: Any) -> None:
     """Add the `run` and `sweep` subcommands."""
     rn = sub.add_parser("run", help="run a scenario YAML: training, serving, cluster (or a cluster_scenario file "
                                     "with its defaults), as `kind:` says")
-    rn.add_argument("scenario", help="path to a scenario YAML file")
+    rn.add_argument("scenario", type=user_path("a scenario file"), help="path to a scenario YAML file")
     rn.add_argument("--json", action="store_true")
     rn.set_defaults(func=cmd_run)
 
     sw = sub.add_parser("sweep", help="run a grid of scenarios into Parquet shards (resumable)")
-    sw.add_argument("grid", help="grid YAML (base scenario + axes)")
-    sw.add_argument("--out", required=True, help="output folder of Parquet shards (read it with simulator.read_results)")
+    sw.add_argument("grid", type=user_path("a grid file"), help="grid YAML (base scenario + axes)")
+    sw.add_argument("--out", required=True, type=user_path("a folder"), help="output folder of Parquet shards (read it with simulator.read_results)")
     sw.add_argument("--resume", action="store_true", help="continue a sweep, skipping finished shards")
     sw.add_argument("--engine", default="local", choices=SWEEP_ENGINES)
-    sw.add_argument("--workers", type=integer, help="local worker processes (default: 1 for training grids, one per "
+    sw.add_argument("--workers", type=workers, help="local worker processes (default: 1 for training grids, one per "
                                                      "CPU for simulations)")
     sw.add_argument("--scheduler", help="Dask scheduler address (engine dask); default: a LocalCluster")
     sw.add_argument("--no-progress", action="store_true")

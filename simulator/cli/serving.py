@@ -11,11 +11,20 @@ import simulator as sim
 from simulator import units
 from simulator.cli.common import (
     EXIT_USAGE,
+    batch,
+    batched_tokens,
     check_output_path,
     count,
-    integer,
-    number,
+    degree,
     print_rows,
+    rate,
+    replicas,
+    requests,
+    seconds,
+    seed,
+    some_replicas,
+    tokens,
+    user_path,
     warn_no_price,
     write_frame,
 )
@@ -43,11 +52,11 @@ def _engine(text: str) -> str:
 
 
 def _deployment_args(p: argparse.ArgumentParser, many: bool = False) -> None:
-    p.add_argument("--model", required=True, help="model id (see `simulator list models`) or path to a model YAML")
-    p.add_argument("--hardware", required=True, help="accelerator id or path to a profile YAML")
+    p.add_argument("--model", required=True, type=user_path("a model id or path"), help="model id (see `simulator list models`) or path to a model YAML")
+    p.add_argument("--hardware", required=True, type=user_path("a hardware id or path"), help="accelerator id or path to a profile YAML")
     nargs = "+" if many else None
-    p.add_argument("--tp", type=integer, nargs=nargs, default=list(CANDIDATE_TPS) if many else 1, help="tensor parallel size")
-    p.add_argument("--pp", type=integer, nargs=nargs, default=[1] if many else 1, help="pipeline parallel size")
+    p.add_argument("--tp", type=degree, nargs=nargs, default=list(CANDIDATE_TPS) if many else 1, help="tensor parallel size")
+    p.add_argument("--pp", type=degree, nargs=nargs, default=[1] if many else 1, help="pipeline parallel size")
     p.add_argument("--precision", nargs=nargs, default=None if many else "bf16", choices=QUANTIZATION_NAMES,
                    help="weights/activations scheme (int8-wo, int4: weight-only)")
     p.add_argument("--kv-precision", nargs=nargs, default=["bf16"] if many else "bf16", choices=KV_PRECISIONS)
@@ -61,59 +70,59 @@ def register(subparsers) -> None:
     """Add the `infer`, `serve` and `capacity` subcommands to the main parser."""
     i = subparsers.add_parser("infer", help="static-batch inference estimate (prefill, decode, memory)")
     _deployment_args(i)
-    i.add_argument("--ep", type=integer, default=1, help="expert parallel size inside the TP group (MoE)")
-    i.add_argument("--batch", type=integer, default=1, help="sequences decoded together (default 1)")
-    i.add_argument("--max-batch", type=integer, help="engine cap on sequences per iteration (engine default otherwise)")
-    i.add_argument("--input-len", type=integer, required=True)
-    i.add_argument("--output-len", type=integer, required=True)
+    i.add_argument("--ep", type=degree, default=1, help="expert parallel size inside the TP group (MoE)")
+    i.add_argument("--batch", type=batch, default=1, help="sequences decoded together (default 1)")
+    i.add_argument("--max-batch", type=batch, help="engine cap on sequences per iteration (engine default otherwise)")
+    i.add_argument("--input-len", type=tokens, required=True)
+    i.add_argument("--output-len", type=tokens, required=True)
     add_launch_arg(i, "deployment (max model length: input + output)")
     i.set_defaults(func=cmd_infer)
 
     s = subparsers.add_parser("serve", help="simulate a serving deployment (SimPy) and summarise latencies")
     _deployment_args(s)
-    s.add_argument("--replicas", type=integer, default=1)
-    s.add_argument("--rate", type=number, help="requests per second (Poisson unless --arrival says otherwise)")
-    s.add_argument("--arrival", default="poisson", help="poisson | gamma[:CV] | offline (all at t=0)")
-    s.add_argument("--concurrency", type=integer, help="closed loop with this many users (instead of --rate)")
-    s.add_argument("--requests", type=integer, help="number of requests to simulate (default 1000; with --trace: its "
+    s.add_argument("--replicas", type=replicas, default=1)
+    s.add_argument("--rate", type=rate, help="requests per second (Poisson unless --arrival says otherwise)")
+    s.add_argument("--arrival", default="poisson", type=user_path("an arrival process"), help="poisson | gamma[:CV] | offline (all at t=0)")
+    s.add_argument("--concurrency", type=requests, help="closed loop with this many users (instead of --rate)")
+    s.add_argument("--requests", type=requests, help="number of requests to simulate (default 1000; with --trace: its "
                                                  "first N requests, default all)")
-    s.add_argument("--input-len", type=integer, default=512)
-    s.add_argument("--output-len", type=integer, default=128)
-    s.add_argument("--length-dist", default="fixed", help="fixed | lognormal[:CV] | sharegpt | empirical:FILE")
-    s.add_argument("--trace", help="CSV/Parquet with arrival_s, prompt_tokens, output_tokens")
-    s.add_argument("--max-batch", type=integer, help="max sequences per iteration (engine default otherwise)")
-    s.add_argument("--max-batched-tokens", type=integer, help="token budget per iteration (chunked prefill)")
+    s.add_argument("--input-len", type=tokens, default=512)
+    s.add_argument("--output-len", type=tokens, default=128)
+    s.add_argument("--length-dist", default="fixed", type=user_path("a length distribution"), help="fixed | lognormal[:CV] | sharegpt | empirical:FILE")
+    s.add_argument("--trace", type=user_path("a trace file"), help="CSV/Parquet with arrival_s, prompt_tokens, output_tokens")
+    s.add_argument("--max-batch", type=batch, help="max sequences per iteration (engine default otherwise)")
+    s.add_argument("--max-batched-tokens", type=batched_tokens, help="token budget per iteration (chunked prefill)")
     s.add_argument("--router", default="least_outstanding", choices=ROUTER_NAMES)
-    s.add_argument("--prefill-replicas", type=integer, default=0, help="with --decode-replicas: disaggregated P/D")
-    s.add_argument("--decode-replicas", type=integer, default=0)
-    s.add_argument("--slo-ttft", type=number, default=math.inf, help="seconds, for goodput")
-    s.add_argument("--slo-tpot", type=number, default=math.inf, help="seconds, for goodput")
-    s.add_argument("--max-time", type=number, help="stop at this simulated time (s)")
-    s.add_argument("--seed", type=integer, default=0)
-    s.add_argument("--records", help="write per-request records to this .csv or .parquet file")
-    s.add_argument("--timeseries", help="write KV occupancy over time to this .csv or .parquet file")
+    s.add_argument("--prefill-replicas", type=some_replicas, default=0, help="with --decode-replicas: disaggregated P/D")
+    s.add_argument("--decode-replicas", type=some_replicas, default=0)
+    s.add_argument("--slo-ttft", type=seconds, default=math.inf, help="seconds, for goodput")
+    s.add_argument("--slo-tpot", type=seconds, default=math.inf, help="seconds, for goodput")
+    s.add_argument("--max-time", type=seconds, help="stop at this simulated time (s)")
+    s.add_argument("--seed", type=seed, default=0)
+    s.add_argument("--records", type=user_path("a file name"), help="write per-request records to this .csv or .parquet file")
+    s.add_argument("--timeseries", type=user_path("a file name"), help="write KV occupancy over time to this .csv or .parquet file")
     add_launch_arg(s, "deployment, one instance per replica")
     s.set_defaults(func=cmd_serve)
 
     c = subparsers.add_parser("capacity", help="cheapest deployment that holds a latency SLO at a request rate")
     _deployment_args(c, many=True)
-    c.add_argument("--rate", type=number, required=True, help="target requests per second")
-    c.add_argument("--slo-ttft-p99", type=number, default=2.0, help="seconds")
-    c.add_argument("--slo-tpot-p99", type=number, default=0.1, help="seconds")
-    c.add_argument("--input-len", type=integer, required=True)
-    c.add_argument("--output-len", type=integer, required=True)
-    c.add_argument("--length-dist", default="fixed", help="fixed | lognormal[:CV] | sharegpt | empirical:FILE")
-    c.add_argument("--max-batch", type=integer, nargs="+", default=[None], help="max sequences values to try")
+    c.add_argument("--rate", type=rate, required=True, help="target requests per second")
+    c.add_argument("--slo-ttft-p99", type=seconds, default=2.0, help="seconds")
+    c.add_argument("--slo-tpot-p99", type=seconds, default=0.1, help="seconds")
+    c.add_argument("--input-len", type=tokens, required=True)
+    c.add_argument("--output-len", type=tokens, required=True)
+    c.add_argument("--length-dist", default="fixed", type=user_path("a length distribution"), help="fixed | lognormal[:CV] | sharegpt | empirical:FILE")
+    c.add_argument("--max-batch", type=batch, nargs="+", default=[None], help="max sequences values to try")
     c.add_argument("--disaggregated", nargs="+", default=[], metavar="P:D",
                    help="also try prefill:decode ratios, e.g. 1:1 1:2")
-    c.add_argument("--requests", type=integer, default=CAPACITY_PROBE_REQUESTS,
+    c.add_argument("--requests", type=requests, default=CAPACITY_PROBE_REQUESTS,
                    help=f"requests per simulated probe (default {CAPACITY_PROBE_REQUESTS}, as the app)")
-    c.add_argument("--price-book", help=f"price book id or path (default {DEFAULT_PRICE_BOOK})")
+    c.add_argument("--price-book", type=user_path("a price book id or path"), help=f"price book id or path (default {DEFAULT_PRICE_BOOK})")
     c.add_argument("--purchase", default="on_demand", choices=COST_OPTIONS,
                    help="rental option, or owned: amortised purchase + facility + electricity per busy GPU-hour "
                         "(needs a price book with owned figures, e.g. --price-book owned-colo-2025-03)")
     c.add_argument("--top", type=count, default=5, help="alternatives to list after the cheapest (default 5)")
-    c.add_argument("--seed", type=integer, default=0)
+    c.add_argument("--seed", type=seed, default=0)
     c.set_defaults(func=cmd_capacity)
 
 

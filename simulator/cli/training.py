@@ -8,7 +8,19 @@ from typing import Any
 
 import simulator as sim
 from simulator import units
-from simulator.cli.common import EXIT_USAGE, integer, number, positive_int, progress_bar, warn_no_price
+from simulator.cli.common import (
+    EXIT_USAGE,
+    batch,
+    degree,
+    gpus,
+    int_range,
+    positive_int,
+    progress_bar,
+    tokens,
+    train_tokens,
+    user_path,
+    warn_no_price,
+)
 from simulator.errors import PlanError
 from simulator.vocab import (
     ATTENTION_KERNELS,
@@ -29,16 +41,16 @@ MFU_NOTE = ("MFU counts attention over the full (non-causal) score matrix, as Pa
 
 def _common(p: argparse.ArgumentParser) -> None:
     """The model, hardware, batch, cost and training-option arguments train and plan share."""
-    p.add_argument("--model", required=True, help="model id (see `simulator list models`) or path to a model YAML")
-    p.add_argument("--hardware", required=True, help="accelerator id or path to a profile YAML")
-    p.add_argument("--global-batch", type=integer, required=True, help="sequences per optimizer step")
-    p.add_argument("--seq-len", type=integer, required=True, help="tokens per sequence")
-    p.add_argument("--train-tokens", type=number, help="token budget for run totals (e.g. 15e12)")
-    p.add_argument("--price-book", help=f"price book id or path (default {DEFAULT_PRICE_BOOK})")
+    p.add_argument("--model", required=True, type=user_path("a model id or path"), help="model id (see `simulator list models`) or path to a model YAML")
+    p.add_argument("--hardware", required=True, type=user_path("a hardware id or path"), help="accelerator id or path to a profile YAML")
+    p.add_argument("--global-batch", type=batch, required=True, help="sequences per optimizer step")
+    p.add_argument("--seq-len", type=tokens, required=True, help="tokens per sequence")
+    p.add_argument("--train-tokens", type=train_tokens, help="token budget for run totals (e.g. 15e12)")
+    p.add_argument("--price-book", type=user_path("a price book id or path"), help=f"price book id or path (default {DEFAULT_PRICE_BOOK})")
     p.add_argument("--purchase", default="on_demand", choices=COST_OPTIONS,
                    help="rental option, or owned: amortised purchase + facility + electricity per busy GPU-hour "
                         "(needs a price book with owned figures, e.g. --price-book owned-colo-2025-03)")
-    p.add_argument("--stack", help=f"software stack id or path (default {DEFAULT_STACK}; `simulator list stacks`): "
+    p.add_argument("--stack", type=user_path("a stack id or path"), help=f"software stack id or path (default {DEFAULT_STACK}; `simulator list stacks`): "
                                    "what the engine fuses and overlaps, its fixed step cost and the plans it runs")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile on or off (stacks that offer it: fuses elementwise ops; default off)")
@@ -93,12 +105,12 @@ def _option_kw(a: argparse.Namespace) -> dict[str, Any]:
 def _add_train(sub: Any) -> None:
     t = sub.add_parser("train", help="estimate one training plan")
     _common(t)
-    t.add_argument("--gpus", type=integer, required=True, help="number of accelerators")
+    t.add_argument("--gpus", type=gpus, required=True, help="number of accelerators")
     for name, what in (("tp", "tensor"), ("pp", "pipeline"), ("cp", "context"), ("ep", "expert")):
-        t.add_argument(f"--{name}", type=integer, default=1, help=f"{what}-parallel size (default 1)")
-    t.add_argument("--dp", type=integer, help="data-parallel size (derived from gpus if omitted)")
-    t.add_argument("--micro-batch", type=integer, default=1, help="sequences per micro-batch per GPU (default 1)")
-    t.add_argument("--zero", type=integer, choices=ZERO_STAGES,
+        t.add_argument(f"--{name}", type=degree, default=1, help=f"{what}-parallel size (default 1)")
+    t.add_argument("--dp", type=degree, help="data-parallel size (derived from gpus if omitted)")
+    t.add_argument("--micro-batch", type=batch, default=1, help="sequences per micro-batch per GPU (default 1)")
+    t.add_argument("--zero", type=int_range(0, 3, "a ZeRO stage"), choices=ZERO_STAGES,
                    help="ZeRO stage (3 = FSDP); default: the stack's (1 on Megatron/NeMo, 3 on torchtitan, llm-foundry)")
     t.add_argument("--recompute", choices=RECOMPUTE,
                    help="activation recomputation: selective (Korthikanti et al. 2022), full, op (torchtitan's op-level "
@@ -107,14 +119,14 @@ def _add_train(sub: Any) -> None:
     t.add_argument("--precision", default="bf16", choices=PRECISIONS, help="GEMM precision (default bf16)")
     t.add_argument("--pp-schedule", default="1f1b", choices=PP_SCHEDULES,
                    help="pipeline schedule (default 1f1b; zb: zero bubble ZB-H1; the stack must offer it)")
-    t.add_argument("--vpp", type=integer, help="virtual stages per pipeline rank (interleaved; default 2)")
+    t.add_argument("--vpp", type=degree, help="virtual stages per pipeline rank (interleaved; default 2)")
     t.add_argument("--uneven-pp", action="store_true",
                    help="allow pipeline stages with different layer counts (pp need not divide the layers)")
     sp = t.add_mutually_exclusive_group()
     sp.add_argument("--sequence-parallel", dest="sequence_parallel", action="store_true", default=None,
                     help="shard norms/dropout over TP ranks (default: on when tp > 1)")
     sp.add_argument("--no-sequence-parallel", dest="sequence_parallel", action="store_false")
-    t.add_argument("--fsdp-shard", type=integer,
+    t.add_argument("--fsdp-shard", type=degree,
                    help="HSDP: shard the model states over this many data-parallel ranks and replicate across the "
                         "rest (default: shard over all of them)")
     t.set_defaults(func=cmd_train)
@@ -123,7 +135,7 @@ def _add_train(sub: Any) -> None:
 def _add_plan(sub: Any) -> None:
     p = sub.add_parser("plan", help="search all plans and print the best")
     _common(p)
-    p.add_argument("--gpus", type=integer, nargs="+", required=True, help="one or more GPU counts")
+    p.add_argument("--gpus", type=gpus, nargs="+", required=True, help="one or more GPU counts")
     p.add_argument("--top", type=positive_int, default=10, help="how many plans to print (default 10)")
     p.add_argument("--objective", default="time", choices=OBJECTIVES,
                    help="rank by wall time (default) or by dollars per token")

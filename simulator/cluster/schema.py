@@ -8,14 +8,25 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
+from simulator import limits
 from simulator.catalog.failures import load_failure_profile
-from simulator.catalog.schema import Entity, PlanSpec, Strict
+from simulator.catalog.schema import (
+    BatchSize,
+    Entity,
+    GpuCount,
+    PlanSpec,
+    Ref,
+    Seconds,
+    Strict,
+    TokenCount,
+    TrainTokens,
+)
 from simulator.cluster.failures import profile_rate
 from simulator.cluster.policies import SERVICE_PRIORITY
 from simulator.errors import SimulatorError
-from simulator.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from simulator.units import SECONDS_PER_HOUR
 from simulator.vocab import (
     DEFAULT_PRICE_BOOK,
     CheckpointInterval,
@@ -27,7 +38,11 @@ from simulator.vocab import (
 
 # positive and finite: an infinite duration, rate or interval would never end (or overflow the engine)
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-MAX_HORIZON_S = 100 * 365.25 * SECONDS_PER_DAY  # hourly service ticks and failures make longer runs take hours
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+MAX_HORIZON_S = limits.MAX_SIM_SECONDS  # hourly service ticks and failures make longer runs take hours
+NodeCount = Annotated[int, Field(gt=0, le=limits.MAX_NODES)]
+FailureRate = Annotated[float, Field(ge=0, le=limits.MAX_FAILURES_PER_1000_NODE_DAYS, allow_inf_nan=False)]
+JobCount = Annotated[int, Field(gt=0, le=limits.MAX_JOBS)]
 MAX_BATCH_PRIORITY = SERVICE_PRIORITY - 1  # inference replicas outrank every job
 
 # Without a profile: Llama 3 405B, 54-day snapshot on 16,384 H100 (2,048 nodes): 419 unexpected + 47 planned
@@ -50,13 +65,21 @@ DEFAULT_MAINTENANCE_S = SECONDS_PER_HOUR  # assumption: planned maintenance keep
 
 class PoolFile(Strict):
     id: str = Field(min_length=1)
-    hardware: str = Field(min_length=1)
-    nodes: PositiveInt
-    spare_nodes: int = Field(default=0, ge=0)  # extra installed nodes (schedulable; they absorb failures)
-    gpus_per_node: PositiveInt | None = None  # default: the hardware profile's node size
-    relative_speed: PositiveFloat = 1.0  # divides plain `duration_s` jobs (Gavel-style throughput ratio)
+    hardware: Ref
+    nodes: NodeCount
+    spare_nodes: int = Field(default=0, ge=0, le=limits.MAX_NODES)  # extra installed nodes (schedulable; they absorb failures)
+    gpus_per_node: int | None = Field(None, gt=0, le=limits.MAX_GPUS_PER_NODE)  # default: the profile's node size
+    relative_speed: float = Field(1.0, gt=0, le=limits.MAX_RELATIVE_SPEED, allow_inf_nan=False)  # divides plain `duration_s` jobs (Gavel-style throughput ratio)
     purchase: CostOption | None = None
-    failures_per_1000_node_days: NonNegativeFloat | None = None  # overrides failures.* for this pool
+    failures_per_1000_node_days: FailureRate | None = None  # overrides failures.* for this pool
+
+    @model_validator(mode="after")
+    def _size(self) -> PoolFile:
+        gpus = (self.nodes + self.spare_nodes) * (self.gpus_per_node or 1)
+        if gpus > limits.MAX_GPUS:
+            raise ValueError(f"{self.nodes + self.spare_nodes:,} nodes x {self.gpus_per_node} GPUs = {gpus:,} GPUs, "
+                             f"more than the {limits.MAX_GPUS:,} one pool may hold")
+        return self
 
 
 class FailuresFile(Strict):
@@ -64,10 +87,10 @@ class FailuresFile(Strict):
     # A failure profile (workloads/failures id or path): a published fleet's figures, whose fitted per-node rates fill
     # the two rates below unless they are given (a given rate overrides the profile's).
     profile: str | None = Field(default=None, min_length=1)
-    failures_per_1000_node_days: NonNegativeFloat = DEFAULT_FAILURES_PER_1000_NODE_DAYS
-    planned_per_1000_node_days: NonNegativeFloat = DEFAULT_PLANNED_PER_1000_NODE_DAYS
-    repair_time_s: PositiveFloat = DEFAULT_REPAIR_S
-    maintenance_time_s: PositiveFloat = DEFAULT_MAINTENANCE_S
+    failures_per_1000_node_days: FailureRate = DEFAULT_FAILURES_PER_1000_NODE_DAYS
+    planned_per_1000_node_days: FailureRate = DEFAULT_PLANNED_PER_1000_NODE_DAYS
+    repair_time_s: Seconds = DEFAULT_REPAIR_S
+    maintenance_time_s: Seconds = DEFAULT_MAINTENANCE_S
     repair_distribution: RepairDistribution = "exponential"
     max_restarts: PositiveInt | None = None  # a job interrupted more often than this is marked FAILED
 
@@ -159,19 +182,19 @@ class _JobCommon(Strict):
 class TrainingPlanFile(PlanSpec):
     """A training run whose duration comes from the training core (estimate_training)."""
 
-    model: str = Field(min_length=1)
-    train_tokens: PositiveFloat
-    global_batch: PositiveInt
-    seq_len: PositiveInt
+    model: Ref
+    train_tokens: TrainTokens
+    global_batch: BatchSize
+    seq_len: TokenCount
     uneven_pp: bool = False  # pipeline stages with unequal layer counts (e.g. 126 layers on PP16)
     dropout: bool | None = None  # None: as the model file says
-    stack: str | None = Field(None, min_length=1)  # software stack id or path (None: the default stack)
+    stack: Ref | None = None  # software stack id or path (None: the default stack)
 
 
 class JobFile(_JobCommon):
-    gpus: PositiveInt
+    gpus: GpuCount
     submit_s: NonNegativeFloat = 0.0
-    count: PositiveInt = 1
+    count: JobCount = 1
     interarrival_s: NonNegativeFloat = 0.0  # copies are submitted this far apart
     duration_s: PositiveFloat | None = None  # run time at relative_speed 1, without failures or checkpoints
     training: TrainingPlanFile | None = None
@@ -187,10 +210,10 @@ class GeneratorFile(_JobCommon):
     """A Poisson stream of jobs drawn from distributions (Gavel/Philly-style workload generator)."""
 
     jobs_per_day: PositiveFloat
-    n_jobs: PositiveInt | None = None  # stop after this many (else at stop_s or the scenario horizon)
+    n_jobs: JobCount | None = None  # stop after this many (else at stop_s or the scenario horizon)
     start_s: NonNegativeFloat = 0.0
     stop_s: PositiveFloat | None = None
-    gpus: PositiveInt | dict[PositiveInt, PositiveFloat]  # a count, or {count: weight}
+    gpus: GpuCount | dict[GpuCount, PositiveFloat]  # a count, or {count: weight}
     duration: DurationFile | list[DurationFile]
     priority_mix: dict[int, PositiveFloat] | None = None  # {priority: weight}; overrides `priority`
 
@@ -207,7 +230,7 @@ class TraceFile(Strict):
     """A CSV in the public-trace style: job_id, submit_time, gpu_num, duration [, state, priority, pool, user]
     with times in seconds, sorted by submit_time (Helios/Acme column names)."""
 
-    path: str = Field(min_length=1)  # relative to the scenario file
+    path: Ref  # relative to the scenario file
     pools: list[str] | None = None
     time_scale: PositiveFloat = 1.0  # multiply submit times and durations (e.g. to change the load)
     kind: JobKind = "batch"
@@ -219,8 +242,8 @@ class ServiceFile(Strict):
 
     name: str = Field(min_length=1)
     pool: str = Field(min_length=1)
-    gpus_per_replica: PositiveInt | None = None  # default: one node
-    peak_replicas: PositiveInt | None = None
+    gpus_per_replica: GpuCount | None = None  # default: one node
+    peak_replicas: GpuCount | None = None
     # Or size the peak from traffic: ceil(peak_requests_per_s / replica_requests_per_s), where the per-replica
     # rate is what one replica sustains under the SLO (e.g. from `simulator` capacity planning).
     peak_requests_per_s: PositiveFloat | None = None
@@ -237,6 +260,9 @@ class ServiceFile(Strict):
         by_rate = self.peak_replicas is None and None not in rates
         if not (by_count or by_rate):
             raise ValueError("give peak_replicas, or both peak_requests_per_s and replica_requests_per_s")
+        if by_rate and not self.peak_requests_per_s / self.replica_requests_per_s <= limits.MAX_GPUS:  # type: ignore[operator]
+            raise ValueError(f"peak_requests_per_s / replica_requests_per_s needs more than {limits.MAX_GPUS:,} "
+                             "replicas")
         return self
 
     def peak(self) -> int:
@@ -261,10 +287,10 @@ class ScenarioFile(Entity):
     horizon_s: PositiveFloat | None = None  # default --until
     warmup_s: NonNegativeFloat = 0.0  # excluded from utilisation and queue statistics
     policy: PolicyName = "fifo"
-    price_book: str = DEFAULT_PRICE_BOOK
-    owned_price_book: str = "owned-colo-2025-03"  # for `purchase: owned` pools and rent-vs-buy
+    price_book: Ref = DEFAULT_PRICE_BOOK
+    owned_price_book: Ref = "owned-colo-2025-03"  # for `purchase: owned` pools and rent-vs-buy
     purchase: CostOption = "on_demand"
-    max_scan: PositiveInt = 512
+    max_scan: int = Field(512, gt=0, le=limits.MAX_JOBS)
     pools: list[PoolFile] = Field(min_length=1)
     failures: FailuresFile = FailuresFile()
     checkpoint: CheckpointFile = CheckpointFile()

@@ -34,6 +34,7 @@ from pydantic import BaseModel
 
 from simulator.catalog import existing_file, load_hardware, load_model, read_yaml
 from simulator.errors import DataFileError
+from simulator.limits import MAX_SEED
 from simulator.runs.scenario import SCENARIO_RUNNERS, parse_scenario
 
 # Bounds, counted arithmetically before anything is listed, so a few lines of YAML cannot exhaust memory.
@@ -260,6 +261,9 @@ def _counts(data: dict[str, Any], base: dict[str, Any], kind: str, source: str) 
         raise DataFileError(f"{source}: seeds must be >= 1, got {seeds}")
     if shard_size < 1:
         raise DataFileError(f"{source}: shard_size must be >= 1, got {shard_size}")
+    for key, value in (("seeds", seeds), ("seed", root_seed), ("shard_size", shard_size)):
+        if value > MAX_SEED:  # past int64: no column or numpy seed holds it
+            raise DataFileError(f"{source}: {key} = {value} is past {MAX_SEED:,} (2**63 - 1)")
     return seeds, root_seed, shard_size
 
 
@@ -330,7 +334,7 @@ def load_grid(path: str | Path) -> Grid:
         for key in refs:
             if key in base:
                 base[key] = near_grid(base[key])
-    axis_maps = [data.get("axes")] + list(data.get("zip") or [])
+    axis_maps = [data.get("axes")] + (data["zip"] if isinstance(data.get("zip"), list) else [])
     for axes in (a for a in axis_maps if isinstance(a, dict)):
         for key in refs:
             if isinstance(axes.get(key), list):

@@ -87,7 +87,7 @@ SCENARIO_RUNNERS: dict[str, tuple[type[BaseModel], Callable[[Any], Result]]] = {
 def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> BaseModel:
     """Validate a scenario mapping (any registered kind); errors name the field and the fix."""
     kind = data.get("kind", "training")
-    if kind not in SCENARIO_RUNNERS:
+    if not isinstance(kind, str) or kind not in SCENARIO_RUNNERS:
         raise DataFileError(f"{source}: field 'kind' = {kind!r} is not one of {', '.join(SCENARIO_RUNNERS)}")
     schema, _ = SCENARIO_RUNNERS[kind]
     return validate_file(schema, data, source)

@@ -6,9 +6,23 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field
 
-from simulator.catalog.schema import NoBoolNumbers, PlanSpec
+from simulator.catalog.schema import (
+    BatchedTokens,
+    BatchSize,
+    GpuCount,
+    NoBoolNumbers,
+    PlanSpec,
+    RatePerS,
+    Ref,
+    RequestCount,
+    Seconds,
+    Seed,
+    TokenCount,
+    TrainTokens,
+)
+from simulator.limits import MAX_NAME_CHARS, MAX_TOKENS
 from simulator.vocab import (
     AttentionKernel,
     CostOption,
@@ -38,7 +52,7 @@ class TrainingOptionsSpec(_Strict):
     grad_reduce_fp32: bool | None = None
     uneven_pp: bool | None = None  # None: searches try unequal stages, a given plan must divide evenly
     compile: bool | None = None  # torch.compile (stacks that offer it)
-    fp8_recipe: str | None = None  # None: the stack's default_fp8_recipe
+    fp8_recipe: str | None = Field(default=None, max_length=MAX_NAME_CHARS)  # None: the stack's default_fp8_recipe
 
 
 class _ModelOnHardware(_Strict):
@@ -46,20 +60,20 @@ class _ModelOnHardware(_Strict):
 
     schema_version: Literal[1] = 1
     name: str = ""
-    model: str = Field(min_length=1, description="model id or path to a model YAML")
-    hardware: str = Field(min_length=1, description="accelerator id or path to a profile YAML")
+    model: Ref = Field(description="model id or path to a model YAML")
+    hardware: Ref = Field(description="accelerator id or path to a profile YAML")
 
 
 class TrainingScenario(_ModelOnHardware):
     """A training run: with `plan` it is estimated as given, without it the best plan is searched."""
 
     kind: Literal["training"] = "training"
-    gpus: PositiveInt
-    global_batch: PositiveInt
-    seq_len: PositiveInt
-    train_tokens: PositiveFloat | None = None
-    stack: str | None = Field(None, min_length=1, description="software stack id or path (workloads/stacks)")
-    price_book: str | None = None
+    gpus: GpuCount
+    global_batch: BatchSize
+    seq_len: TokenCount
+    train_tokens: TrainTokens | None = None
+    stack: Ref | None = Field(None, description="software stack id or path (workloads/stacks)")
+    price_book: Ref | None = None
     purchase: CostOption = "on_demand"
     objective: Objective = "time"
     precisions: list[Precision] = ["bf16"]
@@ -74,22 +88,22 @@ class ClusterRunScenario(_Strict):
     schema_version: Literal[1] = 1
     kind: Literal["cluster"] = "cluster"
     name: str = ""
-    scenario: str = Field(min_length=1, description="cluster scenario id or path")
+    scenario: Ref = Field(description="cluster scenario id or path")
     overrides: dict[str, Any] = Field(default_factory=dict)
     policy: PolicyName | None = None
-    seed: int = 0
-    until_s: PositiveFloat | None = None
+    seed: Seed = 0
+    until_s: Seconds | None = None
 
 
 class DeploymentSpec(_Strict):
-    tp: PositiveInt = 1
-    pp: PositiveInt = 1
-    ep: PositiveInt = 1
+    tp: GpuCount = 1
+    pp: GpuCount = 1
+    ep: GpuCount = 1
     precision: QuantizationName = "bf16"
     kv_precision: KvPrecision = "bf16"
     engine: EngineName = "vllm"
-    max_seqs: PositiveInt | None = None
-    max_batched_tokens: PositiveInt | None = None
+    max_seqs: BatchSize | None = None
+    max_batched_tokens: BatchedTokens | None = None
 
 
 class InferenceScenario(_ModelOnHardware):
@@ -97,9 +111,9 @@ class InferenceScenario(_ModelOnHardware):
 
     kind: Literal["inference"] = "inference"
     deployment: DeploymentSpec = DeploymentSpec()
-    batch: PositiveInt = 1
-    input_len: PositiveInt = 1024
-    output_len: PositiveInt = 256
+    batch: BatchSize = 1
+    input_len: TokenCount = 1024
+    output_len: TokenCount = 256
 
 
 class ServingScenario(_ModelOnHardware):
@@ -107,17 +121,17 @@ class ServingScenario(_ModelOnHardware):
 
     kind: Literal["serving"] = "serving"
     deployment: DeploymentSpec = DeploymentSpec()
-    replicas: PositiveInt = 1
+    replicas: GpuCount = 1
     router: RouterName = "least_outstanding"
-    rate_per_s: PositiveFloat = 1.0
+    rate_per_s: RatePerS = 1.0
     arrival: OpenLoopArrival = "poisson"
-    requests: PositiveInt = 1000
-    input_len: PositiveFloat = 1024
-    output_len: PositiveFloat = 256
+    requests: RequestCount = 1000
+    input_len: float = Field(1024, ge=1, le=MAX_TOKENS, allow_inf_nan=False)  # a mean (length_dist)
+    output_len: float = Field(256, ge=1, le=MAX_TOKENS, allow_inf_nan=False)
     length_dist: LengthDist = "fixed"
-    slo_ttft_s: PositiveFloat = 2.0
-    slo_tpot_s: PositiveFloat = 0.1
-    seed: int = 0
+    slo_ttft_s: Seconds = 2.0
+    slo_tpot_s: Seconds = 0.1
+    seed: Seed = 0
 
 
 def to_yaml(scenario: BaseModel) -> str:

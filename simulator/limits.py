@@ -1,0 +1,173 @@
+"""Upper bounds on the numbers a user can type (CLI flags, scenario files, API arguments), in one place.
+
+Each bound is far past any real system yet keeps one run's memory and time bounded: the CLI's argparse types
+(simulator.cli.common), the scenario schemas (catalog/runs/cluster schema) and the API entry points use the same
+constants, so a flag and the file field it mirrors accept the same values. Every number must also be finite; the
+integers below are all under 2**63, so they fit the int64 arrays and Parquet columns they end up in.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from typing import Any
+
+from simulator.errors import BadValueError
+
+SECONDS_PER_YEAR = 365.25 * 86400.0
+
+# Accelerators in one job, cluster or collective (and any parallel degree, tp/pp/dp/..., or replica count): the
+# largest training clusters are ~10^5 GPUs; 10^6 leaves a decade of room while plan searches stay in seconds.
+MAX_GPUS = 10**6
+MAX_GPU_COUNTS = 1000  # GPU counts one plan search compares (`simulator plan --gpus A B ...`): each is a full search
+# Nodes in one cluster pool (spare nodes included): 10^6 GPUs at 8 per node, rounded up. Each node is an object in
+# the cluster simulation, so this bounds its memory.
+MAX_NODES = 131_072
+# GPUs per node of a cluster pool: the largest scale-up domains announced hold 576 GPUs.
+MAX_GPUS_PER_NODE = 1024
+# A pool's speed relative to the reference hardware (it divides job durations): 1000x is past any generation gap.
+MAX_RELATIVE_SPEED = 1000.0
+# Jobs one cluster simulation may hold (explicit copies, a generator's n_jobs, the scheduler's scan depth): the same
+# figure as cluster.jobs.MAX_GENERATED_JOBS; a run this size takes tens of minutes, beyond it memory runs out first.
+MAX_JOBS = 2_000_000
+# Tokens in one sequence or request (a prompt, an output, a training sequence): today's longest contexts are
+# ~10^6-10^7 tokens; a serving request's output tokens are simulated one decode step at a time.
+MAX_TOKENS = 10**7
+# Tokens one engine iteration may batch (--max-batched-tokens): 10x the longest request.
+MAX_BATCHED_TOKENS = 10**8
+# Sequences in one batch (global batch, micro-batch, static inference batch, max sequences per iteration):
+# published global batches are ~10^3-10^4 sequences.
+MAX_BATCH = 10**7
+# Tokens a training run consumes: the largest runs are ~10^13-10^14 tokens.
+MAX_TRAIN_TOKENS = 1e18
+# Requests in one serving simulation (or users of a closed loop): each request is a row of several arrays and a
+# SimPy process; 10^7 of them take minutes and a few GiB.
+MAX_REQUESTS = 10**7
+# Tokens one serving simulation may generate and prefill (requests x (input + output)): the simulation steps every
+# decode iteration, so this bounds its time (~10^9 tokens: some minutes) where neither count alone does.
+MAX_SIMULATED_TOKENS = 10**10
+# Requests per second offered to a deployment: the busiest public APIs serve ~10^5 requests/s in all.
+MAX_RATE_PER_S = 1e7
+# Simulated time (cluster --until, horizon_s, serving --max-time) and latency targets: hourly service ticks and
+# failures make runs longer than a century take hours.
+MAX_SIM_SECONDS = 100 * SECONDS_PER_YEAR
+# A random seed: numpy takes any non-negative integer; results store it in an int64 column.
+MAX_SEED = 2**63 - 1
+# Rows a listing prints (--top): more than anyone reads; bounded so the request is not an allocation.
+MAX_TOP = 10**6
+# Node failures per 1000 node-days: published fleets show ~1-10; 10^6 (a thousand failures per node per day, what the
+# engine's safety-bound test uses) is far past any fleet; 1e300 (a failure every 1e-295 s) was an endless run.
+MAX_FAILURES_PER_1000_NODE_DAYS = 1e6
+# One kernel dimension (simulator kernel --m/--n/--k/--seq-len) and heads/head size: far past any real kernel.
+MAX_KERNEL_DIM = 10**9
+MAX_KERNEL_BYTES = 1e15  # bytes moved by one kernel or collective (1 PB)
+# Local worker processes of a sweep and BLAS threads: past any machine's core count.
+MAX_WORKERS = 4096
+# Passes over the calibration suite and timed seconds per case: a full suite at the bound runs for days already.
+MAX_ROUNDS = 10_000
+MAX_MIN_TIME_S = 3600.0
+# Relative error bounds (simulator calibrate validate --max-median/--max-p90): fractions, 1e6 = 10^8 %.
+MAX_ERROR_FRACTION = 1e6
+# A path or id argument: Linux refuses paths past PATH_MAX (4096 bytes) and names past NAME_MAX (255 bytes).
+MAX_PATH_CHARS = 4096
+MAX_NAME_CHARS = 255
+
+
+# ---------------------------------------------------------------- argument checks of the API entry points
+def _flag(name: str) -> str:
+    return name if name.startswith("-") else f"--{name.replace('_', '-')}"
+
+
+def check_int(name: str, value: Any, low: int, high: int, *, allow_none: bool = False) -> int | None:
+    """`value` as an int when it is a whole number (an int, or a float/numpy number equal to one) in [low, high];
+    else BadValueError naming the argument. Booleans are refused."""
+    if value is None and allow_none:
+        return None
+    what = f"a positive whole number up to {high:,}" if low == 1 else f"a whole number from {low:,} to {high:,}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise BadValueError(f"{_flag(name)} must be {what}, got {_short(value)} ({type(value).__name__})")
+    if isinstance(value, numbers.Integral):
+        number = int(value)
+    else:
+        f = float(value)
+        if not math.isfinite(f):
+            raise BadValueError(f"{_flag(name)} must be {what}, got {value!r}")
+        if f != int(f):
+            raise BadValueError(f"{_flag(name)} must be a whole number, got {value!r}")
+        number = int(f)
+    if not low <= number <= high:
+        raise BadValueError(f"{_flag(name)} must be {what}, got {_short(value)}")
+    return number
+
+
+def check_number(name: str, value: Any, low: float, high: float, *, low_open: bool = False,
+                 allow_none: bool = False) -> float | None:
+    """`value` as a float when it is a finite real number in [low, high] ((low, high] when `low_open`); else
+    BadValueError naming the argument."""
+    if value is None and allow_none:
+        return None
+    bound = f"{'above' if low_open else 'from'} {low:g} to {high:g}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise BadValueError(f"{_flag(name)} must be a number {bound}, got {_short(value)} ({type(value).__name__})")
+    try:
+        f = float(value)
+    except OverflowError:  # an int past 1e308
+        f = math.inf
+    if not ((low < f if low_open else low <= f) and f <= high):  # NaN fails too
+        raise BadValueError(f"{_flag(name)} must be a finite number {bound}, got {_short(value)}")
+    return f
+
+
+def check_choice(name: str, value: Any, choices: tuple[Any, ...], *, allow_none: bool = False,
+                 label: str | None = None) -> Any:
+    """`value` when it is one of `choices` (compared only with values of a hashable, matching type); `label` names
+    the argument in the message (default: its name in words)."""
+    if value is None and allow_none:
+        return None
+    same_type = [c for c in choices if isinstance(value, str) == isinstance(c, str) and not isinstance(value, bool)]
+    if not isinstance(value, (str, numbers.Integral)) or value not in same_type:
+        raise BadValueError(f"{label or name.replace('_', ' ')} {_short(value)} is not one of "
+                            f"{', '.join(map(str, choices))}")
+    return value
+
+
+def check_ref(name: str, value: Any, types: tuple[type, ...] = ()) -> None:
+    """An id or path argument (or a loaded object of one of `types`): a str or PathLike no file system refuses for
+    its length, without NUL characters."""
+    if types and isinstance(value, types):
+        return
+    if not isinstance(value, (str, os.PathLike)):
+        raise BadValueError(f"{name} must be an id or a path, got {_short(value)} ({type(value).__name__})")
+    text = os.fspath(value)
+    if not isinstance(text, str):
+        raise BadValueError(f"{name} must be an id or a path, got bytes {_short(text)}")
+    if "\0" in text or not text.strip():
+        raise BadValueError(f"{name} must be an id or a path, got {_short(text)}")
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) > MAX_PATH_CHARS or any(len(part) > MAX_NAME_CHARS for part in raw.split(b"/")):
+        raise BadValueError(f"{name} {_short(text)} is longer than a path or file name can be ({MAX_PATH_CHARS} bytes, "
+                            f"{MAX_NAME_CHARS} per name)")
+
+
+def _short(value: Any) -> str:
+    """A value in an error message: its repr cut to one short line."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a hostile __repr__ (or an int too long to print)
+        text = f"<{type(value).__name__}>"
+    text = text.replace("\n", " ")
+    return text if len(text) <= 60 else f"{text[:60]}... ({len(text):,} characters)"
+
+
+def check_deployment(dep: Any, name: str = "deployment") -> None:
+    """The user-set numbers of an inference Deployment (tp, pp, ep, max_seqs, max_batched_tokens) and the types of
+    its names; which names exist is the core's check."""
+    for attr in ("tp", "pp", "ep"):
+        check_int(attr, getattr(dep, attr, None), 1, MAX_GPUS)
+    check_int("max_batch", getattr(dep, "max_seqs", None), 1, MAX_BATCH, allow_none=True)
+    check_int("max_batched_tokens", getattr(dep, "max_batched_tokens", None), 1, MAX_BATCHED_TOKENS, allow_none=True)
+    for attr in ("precision", "kv_precision", "engine"):
+        value = getattr(dep, attr, None)
+        if not isinstance(value, str) or len(value) > MAX_NAME_CHARS:
+            raise BadValueError(f"{name}.{attr} must be a name, got {_short(value)}")

@@ -1,0 +1,416 @@
+"""Bad inputs at the command line: generated per subcommand, each must print ONE line on stderr and exit 2 (the CLI's
+promise), with no traceback, nothing on stdout, and in bounded time.
+
+The cases are explicit generated tables (flag x bad value, scenario field x bad value, path argument x bad path,
+malformed files), run in-process through simulator.cli.main. The time check is only a generous hang guard: the
+machine running the tests may be shared.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from simulator import limits
+from simulator.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+HANG_GUARD_S = 20.0
+
+# ---------------------------------------------------------------- what each flag accepts
+POS_INT, NONNEG_INT, POS_FLOAT, NONNEG_FLOAT = "pos_int", "nonneg_int", "pos_float", "nonneg_float"
+
+NON_NUMBERS = ["", "abc", "0x10", "1,000", "--", "∞", "1" * 5000]
+NON_FINITE = ["inf", "-inf", "Infinity", "nan", "-nan", "1e400"]
+NEGATIVE = ["-1", "-0.5", "-9223372036854775809"]
+HUGE = ["1e300", "99999999999999999999", "9223372036854775808"]
+FRACTIONAL = ["1.5", "1e-3"]
+ZERO = ["0", "-0.0"]
+
+
+def bad_values(kind: str, high: float) -> list[str]:
+    """The values a flag of this kind must refuse (`high`: its stated upper bound)."""
+    out = NON_NUMBERS + NON_FINITE + NEGATIVE + HUGE + [repr(high * 10), repr(high * 1.5 if "float" in kind else high + 1)]
+    if "int" in kind:
+        out += FRACTIONAL
+    if kind.startswith("pos"):
+        out += ZERO
+    return list(dict.fromkeys(out))
+
+
+MEASUREMENTS = str(next((ROOT / "hardware_profiles" / "measurements").glob("*.csv")))
+M, H = ["--model", "llama3.1-8b"], ["--hardware", "h100-sxm-80gb"]
+L = limits
+COMMANDS: dict[str, tuple[list[str], dict[str, tuple[str, float]]]] = {
+    "train": (["train", *M, *H, "--gpus", "8", "--global-batch", "64", "--seq-len", "4096"],
+              {"--gpus": (POS_INT, L.MAX_GPUS), "--global-batch": (POS_INT, L.MAX_BATCH),
+               "--seq-len": (POS_INT, L.MAX_TOKENS), "--train-tokens": (POS_FLOAT, L.MAX_TRAIN_TOKENS),
+               **{f"--{d}": (POS_INT, L.MAX_GPUS) for d in ("tp", "pp", "cp", "ep", "dp", "vpp", "fsdp-shard")},
+               "--micro-batch": (POS_INT, L.MAX_BATCH), "--zero": (NONNEG_INT, 3)}),
+    "plan": (["plan", *M, *H, "--gpus", "8", "--global-batch", "64", "--seq-len", "4096"],
+             {"--gpus": (POS_INT, L.MAX_GPUS), "--global-batch": (POS_INT, L.MAX_BATCH),
+              "--seq-len": (POS_INT, L.MAX_TOKENS), "--train-tokens": (POS_FLOAT, L.MAX_TRAIN_TOKENS),
+              "--top": (POS_INT, L.MAX_TOP)}),
+    "infer": (["infer", *M, *H, "--input-len", "512", "--output-len", "128"],
+              {**{f"--{d}": (POS_INT, L.MAX_GPUS) for d in ("tp", "pp", "ep")},
+               "--batch": (POS_INT, L.MAX_BATCH), "--max-batch": (POS_INT, L.MAX_BATCH),
+               "--input-len": (POS_INT, L.MAX_TOKENS), "--output-len": (POS_INT, L.MAX_TOKENS)}),
+    "serve": (["serve", *M, *H, "--rate", "10", "--requests", "50"],
+              {"--tp": (POS_INT, L.MAX_GPUS), "--pp": (POS_INT, L.MAX_GPUS), "--replicas": (POS_INT, L.MAX_GPUS),
+               "--rate": (POS_FLOAT, L.MAX_RATE_PER_S), "--concurrency": (POS_INT, L.MAX_REQUESTS),
+               "--requests": (POS_INT, L.MAX_REQUESTS), "--input-len": (POS_INT, L.MAX_TOKENS),
+               "--output-len": (POS_INT, L.MAX_TOKENS), "--max-batch": (POS_INT, L.MAX_BATCH),
+               "--max-batched-tokens": (POS_INT, L.MAX_BATCHED_TOKENS),
+               "--prefill-replicas": (NONNEG_INT, L.MAX_GPUS), "--decode-replicas": (NONNEG_INT, L.MAX_GPUS),
+               "--slo-ttft": (POS_FLOAT, L.MAX_SIM_SECONDS), "--slo-tpot": (POS_FLOAT, L.MAX_SIM_SECONDS),
+               "--max-time": (POS_FLOAT, L.MAX_SIM_SECONDS), "--seed": (NONNEG_INT, L.MAX_SEED)}),
+    "capacity": (["capacity", *M, *H, "--rate", "1", "--input-len", "512", "--output-len", "128", "--tp", "1",
+                  "--precision", "bf16", "--requests", "20"],
+                 {"--tp": (POS_INT, L.MAX_GPUS), "--pp": (POS_INT, L.MAX_GPUS),
+                  "--rate": (POS_FLOAT, L.MAX_RATE_PER_S), "--slo-ttft-p99": (POS_FLOAT, L.MAX_SIM_SECONDS),
+                  "--slo-tpot-p99": (POS_FLOAT, L.MAX_SIM_SECONDS), "--input-len": (POS_INT, L.MAX_TOKENS),
+                  "--output-len": (POS_INT, L.MAX_TOKENS), "--max-batch": (POS_INT, L.MAX_BATCH),
+                  "--requests": (POS_INT, L.MAX_REQUESTS), "--top": (NONNEG_INT, L.MAX_TOP),
+                  "--seed": (NONNEG_INT, L.MAX_SEED)}),
+    "cluster": (["cluster", "--scenario", "research-1k-h100"],
+                {"--seed": (NONNEG_INT, L.MAX_SEED), "--until": (POS_FLOAT, L.MAX_SIM_SECONDS)}),
+    "sweep": (["sweep", str(ROOT / "workloads/sweeps/training-plans-fixed.yaml"), "--out", "out"],
+              {"--workers": (POS_INT, L.MAX_WORKERS)}),
+    "kernel": (["kernel", *H, "--op", "gemm", "--m", "1024", "--n", "1024", "--k", "1024"],
+               {**{f"--{d}": (NONNEG_INT, L.MAX_KERNEL_DIM) for d in ("m", "n", "k", "seq-len", "heads", "head-dim")},
+                "--batch": (POS_INT, L.MAX_GPUS), "--bytes": (NONNEG_FLOAT, L.MAX_KERNEL_BYTES),
+                "--gpus": (POS_INT, L.MAX_GPUS)}),
+    "validate": (["validate", "training"], {"--seeds": (POS_INT, 100)}),
+    "calibrate run": (["calibrate", "run", "--out", "x.csv"],
+                      {"--world-size": (POS_INT, L.MAX_GPUS), "--rounds": (POS_INT, L.MAX_ROUNDS),
+                       "--min-time-s": (POS_FLOAT, L.MAX_MIN_TIME_S), "--threads": (POS_INT, L.MAX_WORKERS)}),
+    "calibrate validate": (["calibrate", "validate", "--profile", "h100-sxm-80gb", "--measurements", MEASUREMENTS],
+                           {"--max-median": (NONNEG_FLOAT, L.MAX_ERROR_FRACTION),
+                            "--max-p90": (NONNEG_FLOAT, L.MAX_ERROR_FRACTION)}),
+}
+
+FLAG_CASES = [pytest.param(cmd, flag, value, id=f"{cmd}{flag}={value[:24]!r}")
+              for cmd, (_, flags) in COMMANDS.items() for flag, (kind, high) in flags.items()
+              for value in bad_values(kind, high)]
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every case runs in its own folder: a path that turns out to be accepted creates nothing in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str, float]:
+    """Run the CLI in-process: (exit code, stdout, stderr, seconds). Any exception but SystemExit propagates."""
+    capsys.readouterr()
+    start = time.perf_counter()
+    try:
+        rc = main(argv)
+    except SystemExit as exc:
+        rc = exc.code if isinstance(exc.code, int) else 1
+    elapsed = time.perf_counter() - start
+    out, err = capsys.readouterr()
+    return rc, out, err, elapsed
+
+
+def assert_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    rc, out, err, elapsed = run_cli(argv, capsys)
+    shown = [a if len(a) < 80 else a[:60] + f"...({len(a)} chars)" for a in argv]
+    assert "Traceback" not in err, (shown, err[-2000:])
+    assert rc == 2, (shown, rc, err[-500:], out[-500:])
+    assert err.endswith("\n") and err.count("\n") == 1 and err.startswith("simulator: error: "), (shown, err[-2000:])
+    assert out == "", (shown, out[-500:])
+    assert elapsed < HANG_GUARD_S, (shown, elapsed)
+    return err
+
+
+@pytest.mark.parametrize(("cmd", "flag", "value"), FLAG_CASES)
+def test_bad_number_is_refused_in_one_line(cmd: str, flag: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    base = COMMANDS[cmd][0]
+    assert_refused([*base, f"{flag}={value}"], capsys)
+
+
+def test_the_bounds_themselves_are_accepted() -> None:
+    """Every flag's stated upper bound parses (the tables above test just past it)."""
+    from simulator.cli import build_parser
+
+    parser = build_parser()
+    for cmd, (base, flags) in COMMANDS.items():
+        for flag, (kind, high) in flags.items():
+            value = str(int(high)) if "int" in kind else repr(float(high))
+            args = parser.parse_args([*base, f"{flag}={value}"])
+            got = getattr(args, flag.lstrip("-").replace("-", "_"))
+            got = got[-1] if isinstance(got, list) else got
+            assert math.isclose(got, high), (cmd, flag, got)
+
+
+# ---------------------------------------------------------------- path and id arguments
+LONG_PATHS = ["x" * 5000, "x" * 256, "a/" * 2100 + "x.yaml", "é" * 200, "y/" + "x" * 300 + ".csv"]  # é: 2 bytes
+
+
+def _missing(tmp: Path) -> list[str]:
+    return [str(tmp / "missing" / "deeper" / "f.yaml"), "\x00", "nul\x00byte.yaml"]
+
+
+PATH_ARGS: list[tuple[str, list[str], str]] = [  # (case, argv with {} for the value, what may be tried besides long)
+    ("train --model", ["train", "--model", "{}", *H, "--gpus", "8", "--global-batch", "64", "--seq-len", "512"], "in"),
+    ("train --hardware", ["train", *M, "--hardware", "{}", "--gpus", "8", "--global-batch", "64", "--seq-len", "512"],
+     "in"),
+    ("train --stack", ["train", *M, *H, "--gpus", "8", "--global-batch", "64", "--seq-len", "512", "--stack", "{}"],
+     "in"),
+    ("plan --price-book", ["plan", *M, *H, "--gpus", "8", "--global-batch", "64", "--seq-len", "512",
+                           "--price-book", "{}"], "in"),
+    ("infer --model", ["infer", "--model", "{}", *H, "--input-len", "8", "--output-len", "8"], "in"),
+    ("infer --hardware", ["infer", *M, "--hardware", "{}", "--input-len", "8", "--output-len", "8"], "in"),
+    ("serve --trace", ["serve", *M, *H, "--trace", "{}"], "in"),
+    ("serve --length-dist", ["serve", *M, *H, "--rate", "1", "--requests", "5", "--length-dist", "empirical:{}"], "in"),
+    ("serve --records", ["serve", *M, *H, "--rate", "1", "--requests", "5", "--records", "{}"], "out"),
+    ("serve --timeseries", ["serve", *M, *H, "--rate", "1", "--requests", "5", "--timeseries", "{}"], "out"),
+    ("capacity --model", ["capacity", "--model", "{}", *H, "--rate", "1", "--input-len", "8", "--output-len", "8"],
+     "in"),
+    ("cluster --scenario", ["cluster", "--scenario", "{}"], "in"),
+    ("cluster --records", ["cluster", "--scenario", "research-1k-h100", "--until", "1", "--records", "{}"], "out"),
+    ("run", ["run", "{}"], "in"),
+    ("sweep grid", ["sweep", "{}", "--out", "{out}"], "in"),
+    ("sweep --out", ["sweep", str(ROOT / "workloads/sweeps/training-plans-fixed.yaml"), "--out", "{}"], "long"),
+    ("kernel --hardware", ["kernel", "--hardware", "{}", "--op", "gemm", "--m", "8", "--n", "8", "--k", "8"], "in"),
+    ("calibrate fit --profile", ["calibrate", "fit", "--dry-run", "--profile", "{}", "--measurements", MEASUREMENTS],
+     "in"),
+    ("calibrate validate --measurements", ["calibrate", "validate", "--profile", "h100-sxm-80gb",
+                                           "--measurements", "{}"], "in"),
+    ("validate --csv", ["validate", "training", "--csv", "{}"], "long"),
+]
+PATH_CASES = [pytest.param(case, argv, i, what, id=f"{case}#{i}") for case, argv, what in PATH_ARGS
+              for i in range(len(LONG_PATHS) + 3)]
+
+
+@pytest.mark.parametrize(("case", "argv", "index", "what"), PATH_CASES)
+def test_bad_path_is_refused_in_one_line(case: str, argv: list[str], index: int, what: str, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    values = LONG_PATHS + _missing(tmp_path)
+    if index >= len(LONG_PATHS) and what == "long":
+        pytest.skip("only long names: this argument is created or written, or its run is long")
+    value = values[index]
+    if what == "out" and index == len(LONG_PATHS):  # an output file in a folder that does not exist
+        value = str(tmp_path / "missing" / "out.csv")
+    out_dir = str(tmp_path / "sweep-out")
+    assert_refused([a.replace("{}", value).replace("{out}", out_dir) for a in argv], capsys)
+
+
+# ---------------------------------------------------------------- scenario files (simulator run FILE)
+LIST, MAPPING = [1, 2], {"a": 1}
+YAML_BAD_NUMBERS: list[Any] = [LIST, MAPPING, math.inf, -math.inf, math.nan, -1, 1e300, 2**64, -(2**64), "abc", True,
+                               None, "1e400", [[[]]]]
+
+
+def _field_bad(kind: str, high: float) -> list[Any]:
+    out = list(YAML_BAD_NUMBERS) + [high * 10]
+    if "int" in kind:
+        out += [1.5, 0.25]
+    if kind.startswith("pos"):
+        out += [0, 0.0]
+    return out
+
+
+STR_BAD: list[Any] = [LIST, MAPPING, 5, 1.5, True, None, "", "x" * 5000, [["a"]]]
+ENUM_BAD: list[Any] = [LIST, MAPPING, 5, "nope", None, "x" * 5000, True]
+
+SCENARIOS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "training": ({"schema_version": 1, "kind": "training", "model": "llama3.1-8b", "hardware": "h100-sxm-80gb",
+                  "gpus": 8, "global_batch": 64, "seq_len": 512, "plan": {"tp": 1, "pp": 1}},
+                 {"gpus": (POS_INT, L.MAX_GPUS), "global_batch": (POS_INT, L.MAX_BATCH),
+                  "seq_len": (POS_INT, L.MAX_TOKENS), "train_tokens": (POS_FLOAT, L.MAX_TRAIN_TOKENS),
+                  **{f"plan.{d}": (POS_INT, L.MAX_GPUS) for d in ("tp", "pp", "cp", "ep", "vpp", "fsdp_shard")},
+                  "plan.micro_batch": (POS_INT, L.MAX_BATCH),
+                  "model": "str", "hardware": "str", "stack": "str", "price_book": "str",
+                  "purchase": "enum", "objective": "enum", "plan.precision": "enum", "plan.recompute": "enum",
+                  "options.attention_kernel": "enum"}),
+    "inference": ({"schema_version": 1, "kind": "inference", "model": "llama3.1-8b", "hardware": "h100-sxm-80gb",
+                   "input_len": 64, "output_len": 16},
+                  {"batch": (POS_INT, L.MAX_BATCH), "input_len": (POS_INT, L.MAX_TOKENS),
+                   "output_len": (POS_INT, L.MAX_TOKENS),
+                   **{f"deployment.{d}": (POS_INT, L.MAX_GPUS) for d in ("tp", "pp", "ep")},
+                   "deployment.max_seqs": (POS_INT, L.MAX_BATCH),
+                   "deployment.max_batched_tokens": (POS_INT, L.MAX_BATCHED_TOKENS),
+                   "model": "str", "deployment.precision": "enum", "deployment.engine": "enum"}),
+    "serving": ({"schema_version": 1, "kind": "serving", "model": "llama3.1-8b", "hardware": "h100-sxm-80gb",
+                 "requests": 20, "rate_per_s": 5, "input_len": 64, "output_len": 16},
+                {"replicas": (POS_INT, L.MAX_GPUS), "rate_per_s": (POS_FLOAT, L.MAX_RATE_PER_S),
+                 "requests": (POS_INT, L.MAX_REQUESTS), "input_len": (POS_FLOAT, L.MAX_TOKENS),
+                 "output_len": (POS_FLOAT, L.MAX_TOKENS), "slo_ttft_s": (POS_FLOAT, L.MAX_SIM_SECONDS),
+                 "slo_tpot_s": (POS_FLOAT, L.MAX_SIM_SECONDS), "seed": (NONNEG_INT, L.MAX_SEED),
+                 "deployment.tp": (POS_INT, L.MAX_GPUS), "router": "enum", "length_dist": "enum", "arrival": "enum"}),
+    "cluster": ({"schema_version": 1, "kind": "cluster", "scenario": "research-1k-h100", "until_s": 3600},
+                {"seed": (NONNEG_INT, L.MAX_SEED), "until_s": (POS_FLOAT, L.MAX_SIM_SECONDS), "scenario": "str",
+                 "policy": "enum"}),
+}
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    out = yaml.safe_load(yaml.safe_dump(data))
+    *parents, leaf = dotted.split(".")
+    node = out
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[leaf] = value
+    return out
+
+
+def _values(spec: Any) -> list[Any]:
+    if spec == "str":
+        return STR_BAD
+    if spec == "enum":
+        return ENUM_BAD
+    return _field_bad(*spec)
+
+
+FIELD_CASES = [pytest.param(kind, field, i, id=f"{kind}.{field}#{i}") for kind, (_, fields) in SCENARIOS.items()
+               for field, spec in fields.items() for i in range(len(_values(spec)))]
+OPTIONAL_STR = {"name", "stack", "price_book"}  # these may be left out (None)
+
+
+@pytest.mark.parametrize(("kind", "field", "index"), FIELD_CASES)
+def test_bad_scenario_field_is_refused_in_one_line(kind: str, field: str, index: int, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    base, fields = SCENARIOS[kind]
+    value = _values(fields[field])[index]
+    if value is None and (field in OPTIONAL_STR or field.startswith(("plan.", "options.", "deployment."))
+                          or field in ("train_tokens", "policy", "until_s")):
+        pytest.skip("None means 'not given' for an optional field")
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(_set(base, field, value)))
+    assert_refused(["run", str(path)], capsys)
+
+
+# ---------------------------------------------------------------- cluster scenario files (simulator cluster --scenario)
+CLUSTER_BASE = yaml.safe_load((ROOT / "workloads" / "scenarios" / "research-1k-h100.yaml").read_text())
+CLUSTER_FIELDS: dict[str, Any] = {
+    "pools.0.nodes": (POS_INT, L.MAX_NODES), "pools.0.spare_nodes": (NONNEG_INT, L.MAX_NODES),
+    "pools.0.gpus_per_node": (POS_INT, L.MAX_GPUS_PER_NODE), "pools.0.relative_speed": (POS_FLOAT, L.MAX_RELATIVE_SPEED),
+    "failures.failures_per_1000_node_days": (NONNEG_FLOAT, L.MAX_FAILURES_PER_1000_NODE_DAYS),
+    "failures.planned_per_1000_node_days": (NONNEG_FLOAT, L.MAX_FAILURES_PER_1000_NODE_DAYS),
+    "failures.repair_time_s": (POS_FLOAT, L.MAX_SIM_SECONDS), "horizon_s": (POS_FLOAT, L.MAX_SIM_SECONDS),
+    "warmup_s": (NONNEG_FLOAT, L.MAX_SIM_SECONDS), "generators.0.jobs_per_day": (POS_FLOAT, 1e9),
+    "pools.0.hardware": "str", "policy": "enum", "pools.0.purchase": "enum",
+}
+
+
+def _set_path(data: Any, dotted: str, value: Any) -> Any:
+    out = yaml.safe_load(yaml.safe_dump(data))
+    node = out
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
+    node[int(leaf) if isinstance(node, list) else leaf] = value
+    return out
+
+
+CLUSTER_CASES = [pytest.param(field, i, id=f"cluster.{field}#{i}") for field, spec in CLUSTER_FIELDS.items()
+                 for i in range(len(_values(spec)))]
+
+
+@pytest.mark.parametrize(("field", "index"), CLUSTER_CASES)
+def test_bad_cluster_scenario_field_is_refused_in_one_line(field: str, index: int, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    value = _values(CLUSTER_FIELDS[field])[index]
+    if value is None and field in ("pools.0.spare_nodes", "pools.0.gpus_per_node", "pools.0.purchase", "policy",
+                                   "warmup_s", "horizon_s", "pools.0.relative_speed"):
+        pytest.skip("None means 'not given' for an optional field")
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(_set_path(CLUSTER_BASE, field, value)))
+    assert_refused(["cluster", "--scenario", str(path), "--until", "3600"], capsys)
+
+
+# ---------------------------------------------------------------- malformed files
+def _deep(n: int) -> str:
+    return "a: " + "[" * n + "]" * n + "\n"
+
+
+MALFORMED: dict[str, str | bytes] = {
+    "recursive anchor": "a: &x [*x]\n",
+    "self-referencing mapping": "a: &x {b: *x}\nkind: training\n",
+    "alias bomb": "a: &a [1,1,1,1,1,1,1,1,1]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},"
+        f"*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n" for i in range(9)),
+    "huge file": "# " + "x" * (3 * 2**20) + "\nkind: training\n",
+    "huge list": "kind: training\nmodel: [" + "1," * 1_200_000 + "1]\n",
+    "deep nesting": _deep(20_000),
+    "deep mapping": "a: " + "{b: " * 5000 + "1" + "}" * 5000 + "\n",
+    "empty": "",
+    "only a comment": "# nothing\n",
+    "a list at the top": "- 1\n- 2\n",
+    "a scalar at the top": "42\n",
+    "binary": bytes(range(256)) * 40,
+    "invalid utf-8": b"kind: training\nmodel: \xff\xfe\n",
+    "tabs": "kind:\ttraining\n\tmodel: x\n",
+    "duplicate keys": "kind: training\nkind: serving\n",
+    "unknown kind": "kind: nonsense\n",
+    "kind a list": "kind: [training]\n",
+    "kind a mapping": "kind: {a: 1}\n",
+    "python tag": "kind: !!python/object/apply:os.system ['true']\n",
+    "binary tag": "kind: training\nmodel: !!binary aGVsbG8=\n",
+    "timestamp for number": "kind: training\nmodel: llama3.1-8b\nhardware: h100-sxm-80gb\ngpus: 2001-12-14\n"
+                            "global_batch: 8\nseq_len: 64\n",
+    "unclosed bracket": "kind: training\nplan: {tp: 1\n",
+    "cluster overrides not a mapping": "kind: cluster\nscenario: research-1k-h100\noverrides: [1, 2]\n",
+    "cluster override nodes huge": "kind: cluster\nscenario: research-1k-h100\noverrides: {pools.0.nodes: 1.0e+9}\n",
+    "cluster override failures huge": "kind: cluster\nscenario: research-1k-h100\nuntil_s: 3600\n"
+                                      "overrides: {failures.failures_per_1000_node_days: 1.0e+300}\n",
+    "cluster override into a scalar": "kind: cluster\nscenario: research-1k-h100\noverrides: {policy.x: 1}\n",
+    "cluster override list key": "kind: cluster\nscenario: research-1k-h100\noverrides: {[1]: 2}\n",
+}
+FILE_COMMANDS = {"run": ["run", "{}"], "cluster": ["cluster", "--scenario", "{}"], "sweep": ["sweep", "{}", "--out", "{out}"]}
+MALFORMED_CASES = [pytest.param(name, cmd, id=f"{cmd}:{name}") for name in MALFORMED for cmd in FILE_COMMANDS]
+
+
+@pytest.mark.parametrize(("name", "cmd"), MALFORMED_CASES)
+def test_malformed_file_is_refused_in_one_line(name: str, cmd: str, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    content = MALFORMED[name]
+    path = tmp_path / "f.yaml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    argv = [a.replace("{}", str(path)).replace("{out}", str(tmp_path / "out")) for a in FILE_COMMANDS[cmd]]
+    assert_refused(argv, capsys)
+
+
+# ---------------------------------------------------------------- grids (simulator sweep)
+GRID_BASE = {"schema_version": 1, "kind": "sweep",
+             "base": {"kind": "training", "model": "llama3.1-8b", "hardware": "h100-sxm-80gb", "gpus": 8,
+                      "global_batch": 64, "seq_len": 512, "plan": {"tp": 1, "pp": 1}},
+             "axes": {"gpus": [8, 16]}}
+GRID_BAD: dict[str, Any] = {
+    "axes.gpus": [{"range": [1, 1e300]}, {"range": [1, math.inf]}, {"range": [math.nan, 4], "step": 1},
+                  {"range": [1, 4], "step": 0}, {"range": [1, 4], "step": -1}, {"range": [1, 4], "step": math.nan},
+                  {"range": [1, 2**70], "step": 1}, {"range": [1, 4], "scale": "nope"}, [], "abc", 5, None,
+                  {"range": [1, 4], "step": [1]}, {"range": 5}],
+    "seeds": [-1, math.inf, 1e300, [1], {"a": 1}, 2**64, 1.5, "x"],
+    "shard_size": [0, -1, math.inf, 2**64, [1], 1.5],
+    "base.seq_len": [math.inf, 1e300, [8], {"a": 1}, -1, 0, 2**64],
+    "base": [None, [1], "x", 5],
+    "axes": [[1], "x", 5, {"nope.field": [1]}],
+    "zip": [5, "x", [5], [{"gpus": [1, 2], "seq_len": [1]}]],
+}
+GRID_CASES = [pytest.param(field, i, id=f"grid.{field}#{i}") for field, vals in GRID_BAD.items()
+              for i in range(len(vals))]
+
+
+@pytest.mark.parametrize(("field", "index"), GRID_CASES)
+def test_bad_grid_is_refused_in_one_line(field: str, index: int, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "g.yaml"
+    path.write_text(yaml.safe_dump(_set(GRID_BASE, field, GRID_BAD[field][index])))
+    assert_refused(["sweep", str(path), "--out", str(tmp_path / "out"), "--no-progress"], capsys)
+
+
+def test_enough_cases_are_generated() -> None:
+    n = len(FLAG_CASES) + len(PATH_CASES) + len(FIELD_CASES) + len(CLUSTER_CASES) + len(MALFORMED_CASES) + len(
+        GRID_CASES)
+    assert n >= 1000, n
