@@ -36,8 +36,9 @@ test: $(STAMP)
 	$(PY) -m mypy simulator
 	$(PY) -m pytest
 
+# every part; the summary lines go into the README's validation block
 validate: $(STAMP)
-	$(PY) -m simulator validate
+	$(PY) -m simulator validate --readme README.md
 
 # build the wheel, install it into a fresh virtual environment and use it from outside the checkout: the shipped
 # profiles, workloads and validation data must travel inside the wheel (.ci/run calls this after `make test`)

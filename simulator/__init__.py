@@ -161,6 +161,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "inference_validation_summary": ("validation.inference", "summary"),
     "validate_kernels": ("validation.kernels", "validate_kernels"),
     "validation_report": ("validation.report", "run"),
+    "write_validation_readme": ("validation.report", "write_readme"),
 }
 
 __all__ = sorted(_EXPORTS)

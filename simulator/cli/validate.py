@@ -19,6 +19,9 @@ def register(sub: Any) -> None:
     p.add_argument("--csv", type=user_path("a file name"), help="also write the training leave-one-source-out table to this CSV file")
     p.add_argument("--fit", action="store_true", help="re-fit the inference engines' host terms on the fit rows first")
     p.add_argument("--seeds", type=int_range(1, 100, "a seed count"), default=10, help="cluster simulation seeds (default 10)")
+    p.add_argument("--readme", type=user_path("a file name"), metavar="PATH",
+                   help="also write each part's summary lines into PATH's <!-- validate:start --> block (make "
+                        "validate: README.md)")
     p.set_defaults(func=cmd_validate)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from simulator.vocab import VALIDATION_PARTS as PARTS
@@ -26,6 +27,7 @@ class PartReport:
     part: str
     text: str
     passed: bool
+    summary: tuple[str, ...] = ()  # the headline lines (`simulator validate --readme` writes them into the README)
 
 
 def _families(df: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +81,15 @@ def training(rows: bool = False, csv: str | Path | None = None) -> PartReport:
                f"median signed {mem.error.median():+.1%}")
     if csv:
         df.to_csv(csv, index=False)
-    return PartReport("training", "\n".join(out), True)
+    summary = (f"step time, leave-one-source-out: {s['rows']} published runs ({df['source'].nunique()} sources), median "
+               f"|error| {s['median_abs_error']:.1%}, signed {df['error'].median():+.1%}, p90 {s['p90_abs_error']:.1%}; "
+               f"80% band coverage {bands.coverage(df):.0%}",
+               f"the 50%-of-peak rule of thumb on the same runs: median |error| {thumb.abs_error.median():.1%}, p90 "
+               f"{thumb.abs_error.quantile(0.9):.1%}",
+               f"published runs predicted not to fit: {len(bad)}",
+               f"peak memory: {len(mem)} rows, median |error| {mem.abs_error.median():.1%}, signed "
+               f"{mem.error.median():+.1%}")
+    return PartReport("training", "\n".join(out), True, summary)
 
 
 def inference(rows: bool = False, fit: bool = False) -> PartReport:
@@ -110,11 +120,13 @@ def inference(rows: bool = False, fit: bool = False) -> PartReport:
     out.append(f"\ncheck rows: {len(check)}, median |error| {check['error'].abs().median():.3f}, "
                f"max {check['error'].abs().max():.3f}")
     passed = True
+    heads = [f"{len(df)} published rows, {len(check)} check rows: median |error| {check['error'].abs().median():.1%}"]
     for block, target in TARGETS.items():
         e = check.loc[check["block"] == block, "error"].abs()
         passed &= bool(e.median() <= target)
         out.append(f"target {block}: median {e.median():.3f} (target {target:.2f}) over {len(e)} check rows")
-    return PartReport("inference", "\n".join(out), passed)
+        heads.append(f"{block}: median |error| {e.median():.1%} over {len(e)} check rows (target {target:.0%})")
+    return PartReport("inference", "\n".join(out), passed, tuple(heads))
 
 
 def cluster(seeds: int = 10, mmc_jobs: int = 60_000) -> PartReport:
@@ -154,7 +166,15 @@ def cluster(seeds: int = 10, mmc_jobs: int = 60_000) -> PartReport:
                 " a fleet) explains it. What each source counts and how its fleet is run (cloud or on-premises,"
                 " research or production, node screening) differ, and no figure here quantifies those" if missed
                 else ""))
-    return PartReport("cluster", text, all(r.passed for r in rows) and all(c.passed for c in checks))
+    summary = [f"{r.case} {r.quantity}: {r.measured_mean:.4g} (mean of {r.seeds} seeds, {r.measured_min:.4g}.."
+               f"{r.measured_max:.4g}) vs {r.reference:.4g} published ({r.relative_error:+.1%})"
+               for r in rows if not r.case.startswith("M/M/")]
+    mmc = [abs(r.relative_error) for r in rows if r.case.startswith("M/M/")]
+    summary.append(f"queues against Erlang C (M/M/c): median |error| {np.median(mmc):.1%}, max {max(mmc):.1%} over "
+                   f"{len(mmc)} rows")
+    summary += [f"failure model, {c.source} from {'the same fleet' if not c.cross_fleet else c.method}: "
+                f"{c.predicted:.3g} vs {c.published:.3g} published ({c.error:+.0%})" for c in checks]
+    return PartReport("cluster", text, all(r.passed for r in rows) and all(c.passed for c in checks), tuple(summary))
 
 
 KERNEL_TARGETS = {"gemm": 0.10, "allreduce": 0.15, "memory": None, "attention": None}  # issue 7's median targets
@@ -168,6 +188,7 @@ def kernels() -> PartReport:
     out = [f"{'profile':<16}{'file':<28}{'family':<12}{'form':<12}{'n fit':>6}{'n chk':>6}{'median':>8}{'p90':>8}"
            f"{'max':>8}{'as-is med':>10}{'target':>8}"]
     passed = True
+    summary = []
     for profile, path, report, _ in validate_kernels():
         for fam, e in report["families"].items():
             c = e["check"]
@@ -177,7 +198,9 @@ def kernels() -> PartReport:
             out.append(f"{profile:<16}{path.name:<28}{fam:<12}{e.get('form', '-'):<12}{e['n_fit']:>6}"
                        f"{e['n_check']:>6}{c['median']:>8.1%}{c['p90']:>8.1%}{c['max']:>8.1%}"
                        f"{e['profile_check']['median']:>10.1%}{ok:>8}")
-    return PartReport("kernels", "\n".join(out), passed)
+            if target is not None:
+                summary.append(f"{fam} {path.name}: held-out median |error| {c['median']:.1%} (target {target:.0%})")
+    return PartReport("kernels", "\n".join(out), passed, tuple(summary))
 
 
 def collectives() -> PartReport:
@@ -200,7 +223,27 @@ def collectives() -> PartReport:
     check = C.check_families(df)
     bad = check[(~check["known_gap"]) & (check["median_abs_error"] > C.TARGET)]
     out.append(f"\ncheck families over target: {len(bad)}")
-    return PartReport("collectives", "\n".join(out), bad.empty)
+    ok = check[~check["known_gap"]]
+    summary = (f"{len(df)} published rows; check families: median |error| {ok['median_abs_error'].median():.1%}, "
+               f"{len(bad)} of {len(ok)} over the {C.TARGET:.0%} target ({len(check) - len(ok)} known gaps apart)",)
+    return PartReport("collectives", "\n".join(out), bad.empty, summary)
+
+
+README_START, README_END = "<!-- validate:start -->", "<!-- validate:end -->"
+
+
+def write_readme(path: str | Path, reports: Sequence[PartReport], today: str) -> None:
+    """Put each part's summary lines into the README block between README_START and README_END."""
+    from simulator.errors import DataFileError
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise DataFileError(f"{path} has no {README_START} ... {README_END} block to write the summary into")
+    lines = [f"# simulator validate, {today}"] + [f"{r.part:<12} {line}" for r in reports for line in r.summary]
+    block = f"{README_START}\n```\n" + "\n".join(lines) + f"\n```\n{README_END}"
+    path.write_text(text[:text.index(README_START)] + block + text[text.index(README_END) + len(README_END):],
+                    encoding="utf-8")
 
 
 def run(parts: Sequence[str] = PARTS, *, rows: bool = False, csv: str | Path | None = None, fit: bool = False,
