@@ -172,8 +172,13 @@ def cluster(seeds: int = 10, mmc_jobs: int = 60_000) -> PartReport:
     mmc = [abs(r.relative_error) for r in rows if r.case.startswith("M/M/")]
     summary.append(f"queues against Erlang C (M/M/c): median |error| {np.median(mmc):.1%}, max {max(mmc):.1%} over "
                    f"{len(mmc)} rows")
+    def shown(c: Any, v: float) -> str:
+        if c.quantity == "job_mtti_s":
+            return f"{v / 3600:.3g} h job MTTI"
+        return f"{v:.3g} {c.quantity}" + (f" in {c.window_days:g} days" if c.window_days else "")
+
     summary += [f"failure model, {c.source} from {'the same fleet' if not c.cross_fleet else c.method}: "
-                f"{c.predicted:.3g} vs {c.published:.3g} published ({c.error:+.0%})" for c in checks]
+                f"{shown(c, c.predicted)} vs {shown(c, c.published)} published ({c.error:+.0%})" for c in checks]
     return PartReport("cluster", text, all(r.passed for r in rows) and all(c.passed for c in checks), tuple(summary))
 
 
