@@ -1,9 +1,11 @@
 """SimPy serving simulation: arrivals, a router over replicas, and an iteration loop per engine.
 
 Each engine (one replica, or one pipeline virtual engine) loops: schedule a batch (serving.scheduler), hold for the
-iteration time from `core.inference.IterationCostTable`, then commit tokens. Prefill/decode disaggregation (Zhong et
-al. 2024, DistServe; Patel et al. 2024, Splitwise) moves the KV cache to a decode engine after the first token. One
-event per iteration, not per token, keeps 10^5 requests fast. Deterministic under a seed.
+iteration time from `core.inference.IterationCostTable`, then commit tokens; the pp virtual engines of a pipelined
+replica share its stages, so each iteration also waits for the micro-batches ahead of it (serving.state.Pipeline).
+Prefill/decode disaggregation (Zhong et al. 2024, DistServe; Patel et al. 2024, Splitwise) moves the KV cache to a
+decode engine after the first token. One event per iteration, not per token, keeps 10^5 requests fast. Deterministic
+under a seed.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from simulator.serving import scheduler
 from simulator.serving.config import ServingConfig
 from simulator.serving.results import ServingResult, build_result
 from simulator.serving.routers import ROUTERS
-from simulator.serving.state import Engine, Outcome, Queues, Requests
+from simulator.serving.state import Engine, Outcome, Pipeline, Queues, Requests
 from simulator.serving.workload import Workload
 from simulator.simkit import rng_streams
 
@@ -79,8 +81,9 @@ class Simulation:
             table = IterationCostTable(model, hw, dep, dep.token_cap, dep.seq_cap + 1)
             self.kv_bytes_token[role] = kv_bytes_per_token(model, dep.kv_precision)
             for _ in range(count):
+                pipe = Pipeline() if dep.pp > 1 else None
                 for _v in range(dep.pp):  # PP: one virtual engine per stage, each with 1/pp of the blocks
-                    engines.append(Engine(len(engines), role, dep, table, mem.kv_blocks // dep.pp, 0.0))
+                    engines.append(Engine(len(engines), role, dep, table, mem.kv_blocks // dep.pp, 0.0, pipe))
         return engines
 
     # ------------------------------------------------------------------ routing and request life cycle
@@ -170,7 +173,10 @@ class Simulation:
                 prefix += base
                 finishing += base + c >= e.tgt[i]
             e.kv.set(now, e.occupancy())
-            dt = e.table.time_s(int(pt), pairs, prefix, n_dec, ctx, n_dec + finishing)
+            if e.pipe is None:
+                dt = e.table.time_s(int(pt), pairs, prefix, n_dec, ctx, n_dec + finishing)
+            else:  # a pipelined replica: the micro-batches ahead in its stages delay this one
+                dt = e.pipe.step_s(now, *e.table.time_and_stage_s(int(pt), pairs, prefix, n_dec, ctx, n_dec + finishing))
             yield env.timeout(dt)
             self.events += 1
             e.busy_s += dt

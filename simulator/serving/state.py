@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator.core.inference import Deployment, IterationCostTable
+from simulator.core.inference import Deployment, IterationCostTable, pipelined_step_s
 from simulator.serving.workload import Workload
 from simulator.simkit import TimeWeightedMonitor
 
@@ -48,6 +48,20 @@ class Queues:
         self.waiting_total.add(now, -1)
 
 
+class Pipeline:
+    """One pipelined replica that its pp virtual engines share: when the micro-batch last let in leaves it."""
+
+    def __init__(self) -> None:
+        self.free_s = 0.0
+
+    def step_s(self, now: float, latency_s: float, stage_s: float) -> float:
+        """Let in one iteration at `now`: its duration, waiting for the busiest-stage work still ahead of it
+        (core.inference.pipelined_step_s; micro-batches leave in the order they entered)."""
+        dt = float(pipelined_step_s(latency_s, stage_s, max(self.free_s - now, 0.0)))
+        self.free_s = now + dt
+        return dt
+
+
 class Engine:
     """One engine (a replica, or one pipeline virtual engine): its waiting queue, KV blocks and running set.
 
@@ -55,9 +69,11 @@ class Engine:
     newest slot, finished requests are compressed out, so an iteration costs a few vector operations.
     """
 
-    def __init__(self, idx: int, role: str, dep: Deployment, table: IterationCostTable, blocks: int, now: float):
+    def __init__(self, idx: int, role: str, dep: Deployment, table: IterationCostTable, blocks: int, now: float,
+                 pipe: Pipeline | None = None):
         prof = dep.profile
         self.idx, self.role, self.dep, self.table = idx, role, dep, table
+        self.pipe = pipe  # shared by the pp virtual engines of a pipelined replica; None when pp = 1
         self.blocks_total = self.free = blocks
         self.bs = prof.block_size_tokens
         # the blocks an on-demand scheduler keeps free at admission: the engine version's own watermark (vLLM V0 kept

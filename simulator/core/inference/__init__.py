@@ -25,7 +25,9 @@ from simulator.core.inference.iteration import (
     IterationCostTable,
     decode_step_time_s,
     iteration_time_s,
+    pipelined_step_s,
     prefill_time_s,
+    stage_time_s,
 )
 from simulator.core.inference.kernels import layer_attention_s, layer_elementwise_s, layer_linear_s, layer_tp_comm_s
 from simulator.core.inference.memory import (
@@ -43,5 +45,6 @@ __all__ = ["ENGINES", "KV_BYTES", "QUANTIZATIONS", "REASONS", "Deployment", "Eng
            "IterationCostTable", "MemoryPlan", "Quantization", "check_deployment", "context_limit_tokens",
            "decode_step_time_s", "describe_reasons", "engine_overhead_s", "estimate_inference", "iteration_time_s",
            "kv_budget_bytes", "kv_bytes_per_token", "kv_elems_per_token_per_layer", "layer_attention_s", "layer_elementwise_s",
-           "layer_linear_s", "layer_tp_comm_s", "memory_plan", "prefill_time_s", "weight_bytes_per_gpu",
+           "layer_linear_s", "layer_tp_comm_s", "memory_plan", "pipelined_step_s", "prefill_time_s", "stage_time_s",
+           "weight_bytes_per_gpu",
            "workspace_bytes_per_gpu"]

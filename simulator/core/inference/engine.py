@@ -140,6 +140,11 @@ def engine_overhead_s(prof: EngineProfile, n_layers: int, device_s, n_logits, ho
     beyond the device time (max(device, launch) model of asynchronous launches; LLM-Viewer issue #4).
     The engine's terms are reference-host seconds; a host `host_speed` times faster divides them."""
     device_s = np.asarray(device_s, dtype=float)
-    n_logits = np.asarray(n_logits, dtype=float)
     launch = np.maximum(prof.layer_launch_s * n_layers / host_speed - device_s, 0.0)
-    return (prof.step_overhead_s + prof.seq_overhead_s * n_logits) / host_speed + launch
+    return host_step_s(prof, n_logits, host_speed) + launch
+
+
+def host_step_s(prof: EngineProfile, n_logits, host_speed: float = 1.0):
+    """The scheduler's own work per iteration: step + per-sampled-sequence terms (engine data), over the host speed."""
+    n_logits = np.asarray(n_logits, dtype=float)
+    return (prof.step_overhead_s + prof.seq_overhead_s * n_logits) / host_speed

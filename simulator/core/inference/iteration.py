@@ -7,7 +7,7 @@ import numpy as np
 
 from simulator.core.hardware import Accelerator
 from simulator.core.inference.deployment import Deployment
-from simulator.core.inference.engine import engine_overhead_s
+from simulator.core.inference.engine import engine_overhead_s, host_step_s
 from simulator.core.inference.kernels import decode_attention, device_constants, lm_head, prefill_attention, token_parts
 from simulator.core.inference.memory import layers_per_stage
 from simulator.core.model import TransformerSpec
@@ -22,7 +22,9 @@ def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *
     those chunks; prefill_prefix_tokens: cached tokens the chunks attend to; decode_seqs: sequences
     decoding one token; decode_context_tokens: sum of their KV lengths; logits: sequences sampled
     (default: decode_seqs + 1 if any prefill). All broadcast as numpy arrays. With PP the stages run
-    one after another for one batch, so the latency covers every layer; `stage` is the largest stage.
+    one after another for one batch, so `total` (the latency) covers every layer; `stage` is what one batch
+    costs the busiest resource of the pipeline (stage_time_s), which bounds how often batches can follow each other
+    (pipelined_step_s).
     """
     c = device_constants(hw, dep)
     pt = np.asarray(prefill_tokens, dtype=float)
@@ -38,9 +40,35 @@ def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *
     busy = (tokens + n_logits) > 0
     overhead = np.where(busy, engine_overhead_s(dep.profile, model.n_layers, device, n_logits,
                                                           dep.profile.host_speed(hw)), 0.0)
-    stage = body * layers_per_stage(model, dep.pp) / model.n_layers + head + overhead
+    hop = parts["pp_comm"] / (dep.pp - 1) if dep.pp > 1 else 0.0
+    stage = stage_time_s(model, hw, dep, body, head + hop, n_logits)
     return {**parts, "attention": attn, "lm_head": head, "overhead": overhead,
             "total": np.where(busy, device + overhead, 0.0), "stage": np.where(busy, stage, 0.0)}
+
+
+def stage_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, body_s, tail_s, n_logits) -> np.ndarray:
+    """Busy time one batch gives a pipelined replica's busiest resource (Narayanan et al. 2021: the slowest stage).
+
+    The largest stage (its share of the per-layer time `body_s`, launched no faster than its host worker can, plus
+    `tail_s`: the LM head and one send/recv; the head is counted on the largest stage, which errs slow) or the
+    scheduler's per-step host work, which the virtual engines share."""
+    prof = dep.profile
+    speed = prof.host_speed(hw)
+    lps = layers_per_stage(model, dep.pp)
+    gpu = np.maximum(np.asarray(body_s, dtype=float) * lps / model.n_layers + tail_s, prof.layer_launch_s * lps / speed)
+    return np.maximum(gpu, host_step_s(prof, n_logits, speed))
+
+
+def pipelined_step_s(latency_s, stage_s, ahead_s=0.0) -> np.ndarray:
+    """One micro-batch's iteration on a pipelined replica, max(latency, ahead + stage) (GPipe, Huang et al. 2019).
+
+    From entering the replica to the end of its iteration: its latency through every stage, or the busiest stage's
+    work still ahead of it plus its own, whichever is longer (micro-batches leave in the order they entered; vLLM
+    runs pp virtual engines, TensorRT-LLM and Megatron-LM's inference schedule pp micro-batches in flight). With n
+    equal micro-batches in flight ahead_s = (n - 1) x stage_s, so each one's step is max(latency, n x stage) and a
+    replica decodes n x batch / max(latency, n x stage) tokens a second; nothing ahead: the latency (a lone request
+    waits for every stage). `infer` (static.py) and `serve` (serving.state.Pipeline) both use this rule."""
+    return np.maximum(np.asarray(latency_s, dtype=float), np.asarray(ahead_s, dtype=float) + stage_s)
 
 
 class IterationCostTable:
@@ -54,6 +82,7 @@ class IterationCostTable:
         tokens = np.arange(max_tokens + 1, dtype=float)
         parts = token_parts(model, hw, dep, self._c, tokens)
         self.token_s = parts["linear"] + parts["elementwise"] + parts["tp_comm"] + parts["pp_comm"]
+        self.hop_s = parts["pp_comm"] / (dep.pp - 1) if dep.pp > 1 else np.zeros_like(tokens)
         self.head_s = lm_head(model, dep, self._c, np.arange(max_logits + 1, dtype=float))
         probe = model.n_layers * decode_attention(model, dep, self._c, 1.0, np.array([1e6, 2e6]))
         self.decode_per_ctx_s = float(probe[1] - probe[0]) / 1e6
@@ -64,37 +93,73 @@ class IterationCostTable:
         self._step, self._seq, self._launch = (k * prof.step_overhead_s, k * prof.seq_overhead_s,
                                                k * prof.layer_launch_s * model.n_layers)
 
-    def time_s(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
-               decode_context: float, n_logits: int) -> float:
-        """Iteration latency for one batch (scalars); equals iteration_time_s(...)['total']."""
-        tokens = prefill_tokens + decode_seqs
-        if tokens > self.max_tokens or n_logits > self.max_logits:
-            return float(iteration_time_s(self.model, self.hw, self.dep, prefill_tokens=prefill_tokens,
-                                          prefill_pairs=prefill_pairs, prefill_prefix_tokens=prefill_prefix,
-                                          decode_seqs=decode_seqs, decode_context_tokens=decode_context,
-                                          logits=n_logits)["total"])
+    def _device_s(self, tokens: int, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float,
+                  decode_seqs: int, decode_context: float, n_logits: int) -> float:
         device = self.token_s[tokens] + self.head_s[n_logits]
         if decode_seqs:
             device += self.decode_fixed_s + self.decode_per_ctx_s * decode_context
         if prefill_tokens:
             device += self.model.n_layers * float(prefill_attention(self.model, self.dep, self._c, prefill_tokens,
                                                                      prefill_pairs, prefill_prefix))
+        return float(device)
+
+    def time_s(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
+               decode_context: float, n_logits: int) -> float:
+        """Iteration latency for one batch (scalars); equals iteration_time_s(...)['total']."""
+        tokens = prefill_tokens + decode_seqs
+        if tokens > self.max_tokens or n_logits > self.max_logits:
+            return float(self._exact(prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context,
+                                     n_logits)["total"])
         if tokens == 0 and n_logits == 0:
             return 0.0
+        device = self._device_s(tokens, prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context,
+                                n_logits)
         launch = self._launch - device
         return float(device + self._step + self._seq * n_logits + (launch if launch > 0.0 else 0.0))
 
+    def time_and_stage_s(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
+                         decode_context: float, n_logits: int) -> tuple[float, float]:
+        """(latency, busiest-stage time) for one batch (scalars); equals iteration_time_s(...)['total'] and ['stage']."""
+        tokens = prefill_tokens + decode_seqs
+        if tokens > self.max_tokens or n_logits > self.max_logits:
+            it = self._exact(prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context, n_logits)
+            return float(it["total"]), float(it["stage"])
+        total = self.time_s(prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context, n_logits)
+        if total == 0.0:
+            return 0.0, 0.0
+        device = self._device_s(tokens, prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context,
+                                n_logits)
+        head = float(self.head_s[n_logits])
+        hop = float(self.hop_s[tokens])
+        body = device - head - hop * (self.dep.pp - 1)
+        return total, float(stage_time_s(self.model, self.hw, self.dep, body, head + hop, n_logits))
 
-def prefill_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, batch, prompt_len) -> np.ndarray:
-    """One iteration prefilling `batch` prompts of `prompt_len` tokens together (static batch)."""
+    def _exact(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
+               decode_context: float, n_logits: int) -> dict[str, np.ndarray]:
+        return iteration_time_s(self.model, self.hw, self.dep, prefill_tokens=prefill_tokens,
+                                prefill_pairs=prefill_pairs, prefill_prefix_tokens=prefill_prefix,
+                                decode_seqs=decode_seqs, decode_context_tokens=decode_context, logits=n_logits)
+
+
+def prefill_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, batch, prompt_len,
+                   in_flight=1) -> np.ndarray:
+    """One iteration prefilling `batch` prompts of `prompt_len` tokens together (static batch); with `in_flight`
+    such micro-batches entering a pipelined replica together, until the last of them is done (each waits for the
+    ones ahead: pipelined_step_s, the pipeline fill latency + (in_flight - 1) x stage)."""
     b = np.asarray(batch, dtype=float)
     s = np.asarray(prompt_len, dtype=float)
-    return iteration_time_s(model, hw, dep, prefill_tokens=b * s, prefill_pairs=b * s * (s + 1.0) / 2.0,
-                            logits=b)["total"]
+    it = iteration_time_s(model, hw, dep, prefill_tokens=b * s, prefill_pairs=b * s * (s + 1.0) / 2.0, logits=b)
+    done = np.zeros_like(it["total"])
+    for _ in range(int(in_flight)):  # all enter at t = 0: the work ahead of each is the previous one's finish
+        done = pipelined_step_s(it["total"], it["stage"], done)
+    return done
 
 
-def decode_step_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, batch, context_len) -> np.ndarray:
-    """One decode iteration of `batch` sequences each holding `context_len` cached tokens."""
+def decode_step_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, batch, context_len,
+                       in_flight=1) -> np.ndarray:
+    """One decode iteration of `batch` sequences each holding `context_len` cached tokens; with `in_flight` such
+    micro-batches sharing a pipelined replica, the time between each one's tokens (pipelined_step_s)."""
     b = np.asarray(batch, dtype=float)
-    return iteration_time_s(model, hw, dep, decode_seqs=b, decode_context_tokens=b * np.asarray(context_len, dtype=float),
-                            logits=b)["total"]
+    it = iteration_time_s(model, hw, dep, decode_seqs=b,
+                          decode_context_tokens=b * np.asarray(context_len, dtype=float), logits=b)
+    return pipelined_step_s(it["total"], it["stage"], (in_flight - 1) * it["stage"])

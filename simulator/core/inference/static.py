@@ -51,7 +51,9 @@ def _memory_detail(mem: MemoryPlan, dep: Deployment) -> str:
 def estimate_inference(model: TransformerSpec, hw: Accelerator, dep: Deployment, *, batch: int, input_len: int,
                        output_len: int) -> InferenceResult:
     """Static batch: prefill every prompt in one iteration, then output_len - 1 decode iterations with
-    the context growing by one token each (decode steps vectorised over context length)."""
+    the context growing by one token each (decode steps vectorised over context length). With pp > 1 the batch
+    runs as min(pp, batch) micro-batches in flight (vLLM's virtual engines, TensorRT-LLM's micro-batches), each
+    iteration taking pipelined_step_s; the breakdowns are then those of one micro-batch."""
     check_deployment(model, hw, dep)
     for name, value in (("batch", batch), ("input_len", input_len), ("output_len", output_len)):
         check_positive(name, value, whole=True)
@@ -68,17 +70,19 @@ def estimate_inference(model: TransformerSpec, hw: Accelerator, dep: Deployment,
     limit = context_limit_tokens(model)
     if limit is not None and total_len > limit:
         reason |= 8
-    if batch > dep.seq_cap:
+    n_micro = min(dep.pp, batch)
+    micro = -(-batch // n_micro)  # sequences in the fullest micro-batch
+    if micro > dep.seq_cap:
         reason |= 16
-    ttft = float(prefill_time_s(model, hw, dep, batch, input_len))
+    ttft = float(prefill_time_s(model, hw, dep, micro, input_len, n_micro))
     contexts = input_len + np.arange(1, output_len, dtype=float)
-    steps = decode_step_time_s(model, hw, dep, batch, contexts) if output_len > 1 else np.zeros(0)
+    steps = decode_step_time_s(model, hw, dep, micro, contexts, n_micro) if output_len > 1 else np.zeros(0)
     decode_total = float(steps.sum())
     e2e = ttft + decode_total
     tpot = decode_total / (output_len - 1) if output_len > 1 else 0.0
-    pre = iteration_time_s(model, hw, dep, prefill_tokens=batch * input_len,
-                           prefill_pairs=batch * input_len * (input_len + 1) / 2.0, logits=batch)
-    mid = iteration_time_s(model, hw, dep, decode_seqs=batch, decode_context_tokens=batch * (input_len + output_len / 2))
+    pre = iteration_time_s(model, hw, dep, prefill_tokens=micro * input_len,
+                           prefill_pairs=micro * input_len * (input_len + 1) / 2.0, logits=micro)
+    mid = iteration_time_s(model, hw, dep, decode_seqs=micro, decode_context_tokens=micro * (input_len + output_len / 2))
     rec = {
         "model": model.id, "hardware": hw.id, "tp": dep.tp, "pp": dep.pp, "ep": dep.ep, "gpus": dep.gpus,
         "precision": dep.precision, "kv_precision": dep.kv_precision, "engine": dep.profile.ref,
