@@ -44,11 +44,16 @@ MAX_TRAIN_TOKENS = 1e18
 # Requests in one serving simulation (or users of a closed loop): each request is a row of several arrays and a
 # SimPy process; 10^7 of them take minutes and a few GiB.
 MAX_REQUESTS = 10**7
-# Tokens one serving simulation may generate and prefill (requests x (input + output)): the simulation steps every
-# decode iteration, so this bounds its time (~10^9 tokens: some minutes) where neither count alone does.
-MAX_SIMULATED_TOKENS = 10**10
-# Requests per second offered to a deployment: the busiest public APIs serve ~10^5 requests/s in all.
-MAX_RATE_PER_S = 1e7
+# Tokens one serving simulation may prefill and generate (requests x (input + output)), where neither count alone
+# bounds it: a well-batched run simulates ~10^7 tokens/s on one core, so 10^9 is minutes (an unbatched trickle of
+# requests, one decode step per token, is ~100x slower; a model's context window bounds each request too).
+MAX_SIMULATED_TOKENS = 10**9
+# Requests each simulated probe of a capacity search replays (`simulator capacity --requests`): a search simulates
+# dozens of probes, so 250x the default of 400 is the most that still ends in minutes.
+MAX_PROBE_REQUESTS = 100_000
+# Requests per second offered to a deployment: the busiest public APIs serve ~10^5 requests/s in all; a capacity plan
+# at 10^9/s (10^8 replicas) still works, as it simulates a slice of the fleet. Past that the fleet sizes overflow.
+MAX_RATE_PER_S = 1e9
 # Simulated time (cluster --until, horizon_s, serving --max-time) and latency targets: hourly service ticks and
 # failures make runs longer than a century take hours.
 MAX_SIM_SECONDS = 100 * SECONDS_PER_YEAR
@@ -107,15 +112,18 @@ def check_number(name: str, value: Any, low: float, high: float, *, low_open: bo
     BadValueError naming the argument."""
     if value is None and allow_none:
         return None
-    bound = f"{'above' if low_open else 'from'} {low:g} to {high:g}"
+    if low_open and low == 0:
+        what = f"a positive number up to {high:g}"
+    else:
+        what = f"a number {'above' if low_open else 'from'} {low:g} up to {high:g}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise BadValueError(f"{_flag(name)} must be a number {bound}, got {_short(value)} ({type(value).__name__})")
+        raise BadValueError(f"{_flag(name)} must be {what}, got {_short(value)} ({type(value).__name__})")
     try:
         f = float(value)
     except OverflowError:  # an int past 1e308
         f = math.inf
     if not ((low < f if low_open else low <= f) and f <= high):  # NaN fails too
-        raise BadValueError(f"{_flag(name)} must be a finite number {bound}, got {_short(value)}")
+        raise BadValueError(f"{_flag(name)} must be {what}, got {_short(value)}")
     return f
 
 
@@ -160,7 +168,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else f"{text[:60]}... ({len(text):,} characters)"
 
 
-def check_deployment(dep: Any, name: str = "deployment") -> None:
+def check_deployment_args(dep: Any, name: str = "deployment") -> None:
     """The user-set numbers of an inference Deployment (tp, pp, ep, max_seqs, max_batched_tokens) and the types of
     its names; which names exist is the core's check."""
     for attr in ("tp", "pp", "ep"):

@@ -75,7 +75,7 @@ COMMANDS: dict[str, tuple[list[str], dict[str, tuple[str, float]]]] = {
                   "--rate": (POS_FLOAT, L.MAX_RATE_PER_S), "--slo-ttft-p99": (POS_FLOAT, L.MAX_SIM_SECONDS),
                   "--slo-tpot-p99": (POS_FLOAT, L.MAX_SIM_SECONDS), "--input-len": (POS_INT, L.MAX_TOKENS),
                   "--output-len": (POS_INT, L.MAX_TOKENS), "--max-batch": (POS_INT, L.MAX_BATCH),
-                  "--requests": (POS_INT, L.MAX_REQUESTS), "--top": (NONNEG_INT, L.MAX_TOP),
+                  "--requests": (POS_INT, L.MAX_PROBE_REQUESTS), "--top": (NONNEG_INT, L.MAX_TOP),
                   "--seed": (NONNEG_INT, L.MAX_SEED)}),
     "cluster": (["cluster", "--scenario", "research-1k-h100"],
                 {"--seed": (NONNEG_INT, L.MAX_SEED), "--until": (POS_FLOAT, L.MAX_SIM_SECONDS)}),

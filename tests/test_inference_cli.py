@@ -101,7 +101,7 @@ def test_serve_disaggregated(capsys):
     (["--rate", "1", "--concurrency", "4"], "not both"),
     (["--concurrency", "0"], "--concurrency: expected a request count from 1"),
     (["--rate", "1", "--slo-ttft", "0"], "--slo-ttft: expected seconds above 0"),
-    (["--rate", "inf"], "--rate: expected requests per second above 0 to 1e+07, got 'inf'"),
+    (["--rate", "inf"], "--rate: expected requests per second above 0 to 1e+09, got 'inf'"),
     (["--rate", "1", "--length-dist", "lognormal:-1"], "cv"),
     (["--trace", TRACE, "--rate", "3"], "drop --rate"),
     (["--rate", "1", "--prefill-replicas", "1", "--decode-replicas", "1", "--replicas", "3"], "drop it"),

@@ -11,7 +11,7 @@ from simulator.core.inference import estimate_inference as _estimate
 from simulator.core.inference import memory_plan as _memory_plan
 from simulator.core.model import TransformerSpec
 from simulator.errors import PlanError
-from simulator.limits import MAX_BATCH, MAX_TOKENS, check_deployment, check_int, check_ref
+from simulator.limits import MAX_BATCH, MAX_TOKENS, check_deployment_args, check_int, check_ref
 
 
 def _check(model: object, hardware: object, dep: object) -> None:
@@ -19,7 +19,7 @@ def _check(model: object, hardware: object, dep: object) -> None:
     check_ref("hardware", hardware, (Accelerator,))
     if not isinstance(dep, Deployment):
         raise PlanError(f"dep must be a Deployment (simulator.Deployment), got {type(dep).__name__}")
-    check_deployment(dep)
+    check_deployment_args(dep)
 
 
 def estimate_inference(model: ModelRef, hardware: HardwareRef, dep: Deployment, *, batch: int, input_len: int,

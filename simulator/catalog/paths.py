@@ -6,7 +6,8 @@ import difflib
 from importlib import resources
 from pathlib import Path
 
-from simulator.errors import DataFileError, UnknownIdError
+from simulator.errors import BadValueError, DataFileError, UnknownIdError
+from simulator.limits import check_ref
 
 
 def data_root() -> Path:
@@ -31,8 +32,18 @@ def shipped_ids(folder: Path) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml"))
 
 
+def _check_user_path(ref: object, what: str) -> None:
+    """A DataFileError, before the file system is asked, for what no file system could hold (limits.check_ref: not a
+    str or path, too long, a NUL byte): the OS would raise OSError or TypeError instead of answering."""
+    try:
+        check_ref(what, ref)
+    except BadValueError as exc:
+        raise DataFileError(str(exc)) from None
+
+
 def resolve(ref: str | Path, folder: Path, what: str) -> Path:
     """The file an id (a shipped file's stem) or a path names; DataFileError/UnknownIdError otherwise."""
+    _check_user_path(ref, what)
     ref_str = str(ref)
     as_path = Path(ref_str).expanduser()
     if as_path.suffix in (".yaml", ".yml") or "/" in ref_str or as_path.is_file():
@@ -55,6 +66,7 @@ def resolve(ref: str | Path, folder: Path, what: str) -> Path:
 
 def existing_file(path: str | Path, what: str, fix: str = "") -> Path:
     """The path of a file a user named; one-line DataFileError when it is missing or a folder (`fix`: what to do)."""
+    _check_user_path(path, what)
     p = Path(path).expanduser()
     if p.is_dir():
         raise DataFileError(f"{what} {str(path)!r} is a folder; give the path of the file")

@@ -17,6 +17,7 @@ from simulator.cli.common import (
     count,
     degree,
     print_rows,
+    probe_requests,
     rate,
     replicas,
     requests,
@@ -115,7 +116,7 @@ def register(subparsers) -> None:
     c.add_argument("--max-batch", type=batch, nargs="+", default=[None], help="max sequences values to try")
     c.add_argument("--disaggregated", nargs="+", default=[], metavar="P:D",
                    help="also try prefill:decode ratios, e.g. 1:1 1:2")
-    c.add_argument("--requests", type=requests, default=CAPACITY_PROBE_REQUESTS,
+    c.add_argument("--requests", type=probe_requests, default=CAPACITY_PROBE_REQUESTS,
                    help=f"requests per simulated probe (default {CAPACITY_PROBE_REQUESTS}, as the app)")
     c.add_argument("--price-book", type=user_path("a price book id or path"), help=f"price book id or path (default {DEFAULT_PRICE_BOOK})")
     c.add_argument("--purchase", default="on_demand", choices=COST_OPTIONS,

@@ -11,6 +11,7 @@ records, per-segment records, level time series and a summary (metrics).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,11 @@ from simulator.cluster.services import Services
 from simulator.cluster.spec import ClusterScenario, PoolSpec
 from simulator.cluster.state import JobState, PoolState, RunRecord
 from simulator.core import cost as cost_mod
-from simulator.errors import SimulatorError
+from simulator.errors import PlanError, SimulatorError
+from simulator.limits import MAX_SEED, check_int, check_ref
 from simulator.simkit import progress_process, rng_streams, seed_sequence
 from simulator.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from simulator.vocab import POLICY_NAMES
 
 # Safety bound when neither --until nor horizon_s is given: stop at this multiple of the failure-free time
 # to drain all work (a run must always end).
@@ -230,5 +233,14 @@ def simulate_cluster(scenario: str | Path | ClusterScenario, *, policy: str | No
     until_s : stop time in seconds; default the scenario's horizon_s, else when every job has ended.
     progress : optional callback receiving the fraction done (0..1), e.g. to drive a progress bar.
     """
+    if not isinstance(scenario, ClusterScenario):
+        check_ref("scenario", scenario)
+    if policy is not None and not isinstance(policy, str):  # which names exist: the queue's check
+        raise PlanError(f"policy must be a name ({', '.join(POLICY_NAMES)}) or None, got {policy!r}")
+    check_int("seed", seed, 0, MAX_SEED)
+    if until_s is not None and (isinstance(until_s, bool) or not isinstance(until_s, numbers.Real)):  # range: Run's
+        raise PlanError(f"--until must be a positive number of seconds, got {until_s!r} ({type(until_s).__name__})")
+    if progress is not None and not callable(progress):
+        raise PlanError(f"progress must be a callable or None, got {type(progress).__name__}")
     sc = load_scenario(scenario)
     return build_result(Run(sc, policy or sc.policy, int(seed), until_s, progress).run())

@@ -16,7 +16,8 @@ from simulator.cluster.metrics import ClusterResult
 from simulator.cluster.scenario import build_scenario, cluster_scenario_ids, scenario_data, scenario_path
 from simulator.core.inference import Deployment, InferenceResult, estimate_inference
 from simulator.core.training.result import TrainingResult
-from simulator.errors import DataFileError, UnknownIdError
+from simulator.errors import BadValueError, DataFileError, UnknownIdError
+from simulator.limits import check_ref
 from simulator.runs.schema import (
     ClusterRunScenario,
     DeploymentSpec,
@@ -95,6 +96,10 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> BaseMode
 
 def load_scenario(path: str | Path) -> BaseModel:
     """A scenario file (or a shipped cluster scenario id) validated as its kind."""
+    try:
+        check_ref("scenario file", path)
+    except BadValueError as exc:  # before the file system is asked (it raises OSError/TypeError for these)
+        raise DataFileError(str(exc)) from None
     if not Path(path).is_file() and str(path) in cluster_scenario_ids():  # a shipped id, as `simulator cluster` takes
         return parse_scenario({"kind": "cluster", "scenario": str(path)}, str(path))
     p = existing_file(path, "scenario file",
@@ -115,6 +120,8 @@ def evaluate_scenario(scenario: BaseModel | dict[str, Any] | str | Path, source:
         scenario = load_scenario(scenario)
     elif isinstance(scenario, dict):
         scenario = parse_scenario(scenario)
+    elif not isinstance(scenario, tuple(schema for schema, _ in SCENARIO_RUNNERS.values())):
+        raise DataFileError(f"a scenario is a file path, a mapping or a parsed scenario, got {type(scenario).__name__}")
     _, runner = SCENARIO_RUNNERS[scenario.kind]  # type: ignore[attr-defined]
     try:
         return runner(scenario)

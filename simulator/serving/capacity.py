@@ -27,6 +27,16 @@ from simulator.core.hardware import Accelerator
 from simulator.core.inference import QUANTIZATIONS, Deployment, check_deployment, memory_plan
 from simulator.core.model import TransformerSpec
 from simulator.errors import InfeasiblePlanError, PlanError
+from simulator.limits import (
+    MAX_GPUS,
+    MAX_PROBE_REQUESTS,
+    MAX_SEED,
+    MAX_TOKENS,
+    MAX_TOP,
+    check_int,
+    check_number,
+    check_ref,
+)
 from simulator.serving.config import ServingConfig
 from simulator.serving.simulation import simulate_serving
 from simulator.serving.workload import Workload, check_rate, make_workload, with_rate
@@ -305,8 +315,34 @@ def _record(unit: Unit, search: RateSearch, demand: _Demand) -> dict:
 
 def _check_inputs(rate_per_s: float, slo: SLO, top: int) -> None:
     check_rate(rate_per_s)  # the SLO checks its targets itself
-    if isinstance(top, bool) or int(top) != top or top < 1:
+    if not isinstance(slo, SLO):
+        raise PlanError(f"slo must be an SLO (simulator.SLO), got {type(slo).__name__}")
+    if isinstance(top, bool) or not isinstance(top, numbers.Real) or not math.isfinite(top) or int(top) != top \
+            or top < 1:
         raise PlanError(f"top must be a whole number >= 1 (the cheapest plus alternatives), got {top!r}")
+    check_int("top", top, 1, MAX_TOP)
+
+
+def _check_request_args(model: Any, hw: Any, input_len: Any, output_len: Any, n_requests: Any, space: Any,
+                        disaggregation: Any, seed: Any, deployments: Any) -> None:
+    """The arguments of a capacity search, before anything is loaded or simulated (simulator.limits)."""
+    check_ref("model", model, (TransformerSpec,))
+    check_ref("hardware", hw, (Accelerator,))
+    check_number("input_len", input_len, 1, MAX_TOKENS)
+    check_number("output_len", output_len, 1, MAX_TOKENS)
+    check_int("requests", n_requests, 1, MAX_PROBE_REQUESTS)
+    check_int("seed", seed, 0, MAX_SEED)
+    if space is not None and not isinstance(space, CandidateSpace):
+        raise PlanError(f"space must be a CandidateSpace (simulator.CandidateSpace), got {type(space).__name__}")
+    if deployments is not None and (not isinstance(deployments, (list, tuple))
+                                    or not all(isinstance(d, Deployment) for d in deployments)):
+        raise PlanError("deployments must be a list of Deployment")
+    if not isinstance(disaggregation, (list, tuple)) or any(
+            not isinstance(r, (list, tuple)) or len(r) != 2 for r in disaggregation):
+        raise PlanError(f"disaggregation must be prefill:decode pairs, e.g. ((1, 1), (1, 2)), got {disaggregation!r}")
+    for p, d in disaggregation:
+        check_int("disaggregated", p, 1, MAX_GPUS)
+        check_int("disaggregated", d, 1, MAX_GPUS)
 
 
 _Bound = tuple[float, Unit, dict]  # (lower bound on the fleet cost, the unit, its saturation summary)
@@ -373,8 +409,9 @@ def plan_capacity(model: str | Path | TransformerSpec, hw: str | Path | Accelera
     to try besides colocated serving, e.g. ((1, 1), (1, 2)). verify: simulate the chosen deployment at the full rate
     behind its router and add a unit if it misses.
     """
-    model, hw = load_model(model), load_hardware(hw)
+    _check_request_args(model, hw, input_len, output_len, n_requests, space, disaggregation, seed, deployments)
     _check_inputs(rate_per_s, slo, top)
+    model, hw = load_model(model), load_hardware(hw)
     price = cost_mod.busy_gpu_hour_usd(load_price_book(price_book), hw, purchase)
     skipped: dict[str, str] = {}
     if deployments is None:

@@ -10,6 +10,7 @@ under a seed.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,22 @@ from simulator.core.inference import (
 )
 from simulator.core.model import TransformerSpec
 from simulator.errors import PlanError
+from simulator.limits import (
+    MAX_GPUS,
+    MAX_REQUESTS,
+    MAX_SEED,
+    MAX_SIM_SECONDS,
+    check_deployment_args,
+    check_int,
+    check_number,
+    check_ref,
+)
 from simulator.serving import scheduler
 from simulator.serving.config import ServingConfig
 from simulator.serving.results import ServingResult, build_result
 from simulator.serving.routers import ROUTERS
 from simulator.serving.state import Engine, Outcome, Pipeline, Queues, Requests
-from simulator.serving.workload import Workload
+from simulator.serving.workload import Workload, check_tokens
 from simulator.simkit import rng_streams
 
 
@@ -202,6 +213,26 @@ class Simulation:
 
 def _check(model: TransformerSpec, config: ServingConfig, workload: Workload, concurrency: int | None) -> None:
     """Refuse a configuration or workload that cannot run, naming the flag to change."""
+    if not isinstance(config, ServingConfig):
+        raise PlanError(f"config must be a ServingConfig (simulator.ServingConfig), got {type(config).__name__}")
+    if not isinstance(workload, Workload):
+        raise PlanError(f"workload must be a Workload (simulator.make_workload), got {type(workload).__name__}")
+    check_deployment_args(config.deployment)
+    if config.decode_deployment is not None:
+        check_deployment_args(config.decode_deployment, "decode_deployment")
+    check_int("replicas", config.replicas, 0, MAX_GPUS)
+    check_int("prefill_replicas", config.prefill_replicas, 0, MAX_GPUS)
+    check_int("decode_replicas", config.decode_replicas, 0, MAX_GPUS)
+    check_int("concurrency", concurrency, 1, MAX_REQUESTS, allow_none=True)
+    check_number("max_time", config.max_time_s, 0, MAX_SIM_SECONDS, low_open=True, allow_none=True)
+    check_int("max_waiting", config.max_waiting, 1, MAX_REQUESTS, allow_none=True)
+    for name, target in (("--slo-ttft", config.slo_ttft_s), ("--slo-tpot", config.slo_tpot_s)):
+        if isinstance(target, bool) or not isinstance(target, numbers.Real) or not target > 0:  # inf: no target
+            raise PlanError(f"{name} must be a positive number of seconds (inf: no target), got {target!r}")
+    if not isinstance(config.router, str):
+        raise PlanError(f"--router must be a name, got {config.router!r}")
+    check_int("requests", len(workload), 1, MAX_REQUESTS)
+    check_tokens(float(np.sum(workload.prompt_tokens, dtype=float) + np.sum(workload.output_tokens, dtype=float)))
     if config.router not in ROUTERS:
         raise PlanError(f"--router {config.router!r} is not one of {', '.join(ROUTERS)}")
     if config.replicas < 1 and not config.disaggregated:
@@ -229,6 +260,9 @@ def simulate_serving(model: str | Path | TransformerSpec, hw: str | Path | Accel
     model, hw: ids, paths or loaded objects. concurrency: closed loop with that many users (arrival times of the
     workload are then ignored).
     """
+    check_ref("model", model, (TransformerSpec,))
+    check_ref("hardware", hw, (Accelerator,))
+    check_int("seed", seed, 0, MAX_SEED)
     model, hw = load_model(model), load_hardware(hw)
     _check(model, config, workload, concurrency)
     sim = Simulation(model, hw, config, workload, seed, concurrency)

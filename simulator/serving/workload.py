@@ -13,6 +13,15 @@ import pandas as pd
 
 from simulator.catalog import existing_file
 from simulator.errors import DataFileError, PlanError
+from simulator.limits import (
+    MAX_RATE_PER_S,
+    MAX_REQUESTS,
+    MAX_SEED,
+    MAX_SIMULATED_TOKENS,
+    MAX_TOKENS,
+    check_int,
+    check_number,
+)
 from simulator.simkit import rng_streams
 
 # `sharegpt` is the ShareGPT sample that the vLLM and SGLang serving benchmarks draw, not the raw dataset (whose means,
@@ -56,9 +65,17 @@ class Workload:
 def check_rate(rate_per_s: float | None) -> float:
     """A request rate must be a positive, finite number of requests per second (one message everywhere)."""
     if (not isinstance(rate_per_s, numbers.Real) or isinstance(rate_per_s, bool)
-            or not (rate_per_s > 0 and math.isfinite(rate_per_s))):
-        raise PlanError(f"--rate must be a positive, finite number of requests per second, got {rate_per_s!r}")
+            or not (0 < rate_per_s <= MAX_RATE_PER_S)):  # NaN and inf fail too
+        raise PlanError(f"--rate must be a positive, finite number of requests per second (at most "
+                        f"{MAX_RATE_PER_S:g}), got {rate_per_s!r}")
     return float(rate_per_s)
+
+
+def check_tokens(total: float) -> None:
+    """The tokens a simulation would prefill and generate, against MAX_SIMULATED_TOKENS (what bounds its time)."""
+    if not total <= MAX_SIMULATED_TOKENS:
+        raise PlanError(f"the workload holds {total:,.0f} prompt + output tokens, more than the {MAX_SIMULATED_TOKENS:,} "
+                        "one simulation takes; use fewer --requests or shorter requests")
 
 
 def arrival_times_s(n: int, process: str, rate_per_s: float | None, rng: np.random.Generator, cv: float = 2.0) -> np.ndarray:
@@ -123,11 +140,20 @@ def make_workload(n: int, *, input_len: float, output_len: float, arrival: str =
                   length_cv: float = 1.0, empirical: pd.DataFrame | None = None, seed: int = 0) -> Workload:
     """A synthetic workload. length_dist 'sharegpt' is the ShareGPT sample of the vLLM/SGLang serving benchmarks
     (sharegpt_lengths), ignoring input_len/output_len; 'empirical' samples the prompt_tokens/output_tokens columns."""
-    if not isinstance(n, (int, np.integer)) or n < 1:
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise PlanError(f"--requests must be a positive integer, got {n!r}")
+    check_int("requests", n, 1, MAX_REQUESTS)
     for name, v in (("input_len", input_len), ("output_len", output_len)):
-        if not v >= 1:
+        if not isinstance(v, numbers.Real) or isinstance(v, bool) or not v >= 1:
             raise PlanError(f"--{name.replace('_', '-')} must be at least 1 token, got {v!r}")
+        check_number(name, v, 1, MAX_TOKENS)
+    check_tokens(int(n) * (float(input_len) + float(output_len)))
+    check_int("seed", seed, 0, MAX_SEED)
+    check_number("arrival_cv", arrival_cv, 0, 100.0, low_open=True)
+    check_number("length_cv", length_cv, 0, 100.0, low_open=True)
+    for name, value in (("arrival", arrival), ("length_dist", length_dist)):
+        if not isinstance(value, str):
+            raise PlanError(f"{name} must be a name, got {value!r}")
     rngs = rng_streams(seed, ["arrivals", "prompts", "outputs"])
     arrivals = arrival_times_s(n, arrival, rate_per_s, rngs["arrivals"], arrival_cv)
     if length_dist == "sharegpt":
@@ -183,6 +209,13 @@ def workload_from_trace(df: pd.DataFrame, source: str = "<trace>", need_arrivals
     if back.size:
         raise DataFileError(f"{source}: column arrival_s is not sorted (row {int(back[0]) + 1} arrives before "
                             f"row {int(back[0])}); sort the trace by arrival time")
+    if len(df) > MAX_REQUESTS:
+        raise DataFileError(f"{source}: {len(df):,} requests, more than the {MAX_REQUESTS:,} one simulation takes")
+    big = [c for c in need[-2:] if not (pd.to_numeric(df[c]) <= MAX_TOKENS).all()]
+    if big:
+        raise DataFileError(f"{source}: column {big[0]} holds counts past {MAX_TOKENS:,} tokens per request")
+    if not np.isfinite(arrivals).all():
+        raise DataFileError(f"{source}: column arrival_s holds a value that is not finite")
     return Workload(arrivals - arrivals[0], df["prompt_tokens"].to_numpy(np.int64), df["output_tokens"].to_numpy(np.int64))
 
 
