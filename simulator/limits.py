@@ -51,6 +51,9 @@ MAX_SIMULATED_TOKENS = 10**9
 # Requests each simulated probe of a capacity search replays (`simulator capacity --requests`): a search simulates
 # dozens of probes, so 250x the default of 400 is the most that still ends in minutes.
 MAX_PROBE_REQUESTS = 100_000
+# Deployments one capacity search compares (candidates x (1 + disaggregation ratios)): each is simulated to
+# saturation (~0.1-1 s), so 1000 is minutes.
+MAX_CAPACITY_CANDIDATES = 1000
 # Requests per second offered to a deployment: the busiest public APIs serve ~10^5 requests/s in all; a capacity plan
 # at 10^9/s (10^8 replicas) still works, as it simulates a slice of the fleet. Past that the fleet sizes overflow.
 MAX_RATE_PER_S = 1e9

@@ -414,3 +414,22 @@ def test_enough_cases_are_generated() -> None:
     n = len(FLAG_CASES) + len(PATH_CASES) + len(FIELD_CASES) + len(CLUSTER_CASES) + len(MALFORMED_CASES) + len(
         GRID_CASES)
     assert n >= 1000, n
+
+
+# ---------------------------------------------------------------- sizes each within bounds whose product is not
+COMBOS = {
+    "serve: requests x tokens past a simulation": ["serve", *M, *H, "--rate", "10", "--requests", "10000000",
+                                                   "--input-len", "1000"],
+    "plan: more GPU counts than a search compares": ["plan", *M, *H, "--global-batch", "64", "--seq-len", "512",
+                                                     "--gpus", *(["8"] * 1001)],
+    "capacity: more deployments than a search compares": [
+        "capacity", *M, *H, "--rate", "1", "--input-len", "64", "--output-len", "8", "--tp", *(["1", "2"] * 20),
+        "--pp", *(["1"] * 30)],
+    "capacity: ratio not a pair": ["capacity", *M, *H, "--rate", "1", "--input-len", "64", "--output-len", "8",
+                                   "--disaggregated", "1:99999999999999999999"],
+}
+
+
+@pytest.mark.parametrize("name", list(COMBOS))
+def test_combined_sizes_are_refused_in_one_line(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_refused(COMBOS[name], capsys)

@@ -28,6 +28,8 @@ from simulator.core.inference import QUANTIZATIONS, Deployment, check_deployment
 from simulator.core.model import TransformerSpec
 from simulator.errors import InfeasiblePlanError, PlanError
 from simulator.limits import (
+    MAX_BATCH,
+    MAX_CAPACITY_CANDIDATES,
     MAX_GPUS,
     MAX_PROBE_REQUESTS,
     MAX_SEED,
@@ -334,6 +336,23 @@ def _check_request_args(model: Any, hw: Any, input_len: Any, output_len: Any, n_
     check_int("seed", seed, 0, MAX_SEED)
     if space is not None and not isinstance(space, CandidateSpace):
         raise PlanError(f"space must be a CandidateSpace (simulator.CandidateSpace), got {type(space).__name__}")
+    if space is not None:
+        for name in ("tps", "pps", "precisions", "kv_precisions", "max_seqs"):
+            values = getattr(space, name)
+            if values is not None and not isinstance(values, (tuple, list)):
+                raise PlanError(f"CandidateSpace.{name} must be a tuple, got {values!r}")
+        for tp in space.tps:
+            check_int("tp", tp, 1, MAX_GPUS)
+        for pp in space.pps:
+            check_int("pp", pp, 1, MAX_GPUS)
+        for cap in space.max_seqs:
+            check_int("max_batch", cap, 1, MAX_BATCH, allow_none=True)
+    n_space = 0 if space is None else math.prod(len(getattr(space, k) or (0, 0, 0)) for k in (
+        "tps", "pps", "precisions", "kv_precisions", "max_seqs"))
+    n_units = max(n_space, len(deployments or ())) * (1 + len(disaggregation))
+    if n_units > MAX_CAPACITY_CANDIDATES:
+        raise PlanError(f"the search would compare {n_units:,} deployments, more than {MAX_CAPACITY_CANDIDATES:,}; "
+                        "give fewer --tp/--pp/--precision/--max-batch values or --disaggregated ratios")
     if deployments is not None and (not isinstance(deployments, (list, tuple))
                                     or not all(isinstance(d, Deployment) for d in deployments)):
         raise PlanError("deployments must be a list of Deployment")
