@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from pathlib import Path
 from typing import Any
 
 from simulator.errors import BadValueError
@@ -155,6 +156,11 @@ def check_ref(name: str, value: Any, types: tuple[type, ...] = ()) -> None:
         raise BadValueError(f"{name} must be an id or a path, got bytes {_short(text)}")
     if "\0" in text or not text.strip():
         raise BadValueError(f"{name} must be an id or a path, got {_short(text)}")
+    if text.startswith("~"):
+        try:
+            Path(text).expanduser()
+        except RuntimeError:  # ~user of no user: pathlib cannot expand it
+            raise BadValueError(f"{name} {_short(text)}: no such home folder; give the path without ~") from None
     raw = text.encode("utf-8", "surrogatepass")
     if len(raw) > MAX_PATH_CHARS or any(len(part) > MAX_NAME_CHARS for part in raw.split(b"/")):
         raise BadValueError(f"{name} {_short(text)} is longer than a path or file name can be ({MAX_PATH_CHARS} bytes, "

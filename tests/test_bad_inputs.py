@@ -154,7 +154,7 @@ LONG_PATHS = ["x" * 5000, "x" * 256, "a/" * 2100 + "x.yaml", "é" * 200, "y/" + 
 
 
 def _missing(tmp: Path) -> list[str]:
-    return [str(tmp / "missing" / "deeper" / "f.yaml"), "\x00", "nul\x00byte.yaml"]
+    return [str(tmp / "missing" / "deeper" / "f.yaml"), "\x00", "nul\x00byte.yaml", "~no-such-user-zz/f.yaml"]
 
 
 PATH_ARGS: list[tuple[str, list[str], str]] = [  # (case, argv with {} for the value, what may be tried besides long)
@@ -186,7 +186,7 @@ PATH_ARGS: list[tuple[str, list[str], str]] = [  # (case, argv with {} for the v
     ("validate --csv", ["validate", "training", "--csv", "{}"], "long"),
 ]
 PATH_CASES = [pytest.param(case, argv, i, what, id=f"{case}#{i}") for case, argv, what in PATH_ARGS
-              for i in range(len(LONG_PATHS) + 3)]
+              for i in range(len(LONG_PATHS) + 4)]
 
 
 @pytest.mark.parametrize(("case", "argv", "index", "what"), PATH_CASES)

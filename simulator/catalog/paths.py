@@ -41,11 +41,19 @@ def _check_user_path(ref: object, what: str) -> None:
         raise DataFileError(str(exc)) from None
 
 
+def _expand(ref: str | Path, what: str) -> Path:
+    """The path with ~ / ~user expanded; DataFileError when there is no such home folder."""
+    try:
+        return Path(ref).expanduser()
+    except RuntimeError as exc:  # "Could not determine home directory" (~user of no user)
+        raise DataFileError(f"{what} {str(ref)!r}: {exc}; give the path without ~") from None
+
+
 def resolve(ref: str | Path, folder: Path, what: str) -> Path:
     """The file an id (a shipped file's stem) or a path names; DataFileError/UnknownIdError otherwise."""
     _check_user_path(ref, what)
     ref_str = str(ref)
-    as_path = Path(ref_str).expanduser()
+    as_path = _expand(ref_str, what)
     if as_path.suffix in (".yaml", ".yml") or "/" in ref_str or as_path.is_file():
         if as_path.is_dir():
             raise DataFileError(f"{what} {ref_str!r} is a directory; pass the path of a {what} YAML file or a shipped id")
@@ -67,7 +75,7 @@ def resolve(ref: str | Path, folder: Path, what: str) -> Path:
 def existing_file(path: str | Path, what: str, fix: str = "") -> Path:
     """The path of a file a user named; one-line DataFileError when it is missing or a folder (`fix`: what to do)."""
     _check_user_path(path, what)
-    p = Path(path).expanduser()
+    p = _expand(path, what)
     if p.is_dir():
         raise DataFileError(f"{what} {str(path)!r} is a folder; give the path of the file")
     if not p.is_file():

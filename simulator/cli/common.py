@@ -109,12 +109,10 @@ def user_path(what: str) -> Callable[[str], str]:
     """An argparse type for an id or a path: refused in one line when no file system could hold it (longer than
     PATH_MAX, a name past NAME_MAX, a NUL byte), before anything tries to open it."""
     def parse(text: str) -> str:
-        if "\0" in text:
-            raise argparse.ArgumentTypeError(f"expected {what}, got a NUL character in {_shown(text)}")
-        if len(text.encode("utf-8", "surrogateescape")) > limits.MAX_PATH_CHARS or any(
-                len(part.encode("utf-8", "surrogateescape")) > limits.MAX_NAME_CHARS for part in text.split("/")):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {_shown(text)}: longer than a path or file name "
-                                             f"can be ({limits.MAX_PATH_CHARS} bytes, {limits.MAX_NAME_CHARS} per name)")
+        try:
+            limits.check_ref(what, text)
+        except SimulatorError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
         return text
     parse.__name__ = what
     return parse
@@ -136,6 +134,10 @@ def check_output_path(target: str | None, flag: str) -> None:
         return
     if Path(target).suffix not in OUTPUT_SUFFIXES:
         raise SimulatorError(f"{flag} {target!r}: use a .csv or .parquet file name")
+    try:
+        Path(target).expanduser()
+    except RuntimeError as exc:  # ~user of no user
+        raise SimulatorError(f"{flag} {target!r}: {exc}; give the path without ~") from None
     if Path(target).expanduser().is_dir():
         raise SimulatorError(f"{flag} {target!r} is a folder; give a file name in it (e.g. {target}/out.csv)")
     folder = Path(target).expanduser().resolve().parent

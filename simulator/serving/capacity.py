@@ -334,6 +334,15 @@ def _check_request_args(model: Any, hw: Any, input_len: Any, output_len: Any, n_
     check_number("output_len", output_len, 1, MAX_TOKENS)
     check_int("requests", n_requests, 1, MAX_PROBE_REQUESTS)
     check_int("seed", seed, 0, MAX_SEED)
+    if deployments is not None and (not isinstance(deployments, (list, tuple))
+                                    or not all(isinstance(d, Deployment) for d in deployments)):
+        raise PlanError("deployments must be a list of Deployment")
+    if not isinstance(disaggregation, (list, tuple)) or any(
+            not isinstance(r, (list, tuple)) or len(r) != 2 for r in disaggregation):
+        raise PlanError(f"disaggregation must be prefill:decode pairs, e.g. ((1, 1), (1, 2)), got {disaggregation!r}")
+    for p, d in disaggregation:
+        check_int("disaggregated", p, 1, MAX_GPUS)
+        check_int("disaggregated", d, 1, MAX_GPUS)
     if space is not None and not isinstance(space, CandidateSpace):
         raise PlanError(f"space must be a CandidateSpace (simulator.CandidateSpace), got {type(space).__name__}")
     if space is not None:
@@ -353,15 +362,6 @@ def _check_request_args(model: Any, hw: Any, input_len: Any, output_len: Any, n_
     if n_units > MAX_CAPACITY_CANDIDATES:
         raise PlanError(f"the search would compare {n_units:,} deployments, more than {MAX_CAPACITY_CANDIDATES:,}; "
                         "give fewer --tp/--pp/--precision/--max-batch values or --disaggregated ratios")
-    if deployments is not None and (not isinstance(deployments, (list, tuple))
-                                    or not all(isinstance(d, Deployment) for d in deployments)):
-        raise PlanError("deployments must be a list of Deployment")
-    if not isinstance(disaggregation, (list, tuple)) or any(
-            not isinstance(r, (list, tuple)) or len(r) != 2 for r in disaggregation):
-        raise PlanError(f"disaggregation must be prefill:decode pairs, e.g. ((1, 1), (1, 2)), got {disaggregation!r}")
-    for p, d in disaggregation:
-        check_int("disaggregated", p, 1, MAX_GPUS)
-        check_int("disaggregated", d, 1, MAX_GPUS)
 
 
 _Bound = tuple[float, Unit, dict]  # (lower bound on the fleet cost, the unit, its saturation summary)
