@@ -13,7 +13,8 @@ from simulator.catalog.paths import MODELS_DIR, resolve, shipped_ids
 from simulator.catalog.schema import ModelFile
 from simulator.catalog.yamlio import parse_yaml_text, read_yaml, validate_file
 from simulator.core.model import MLA, MoE, TransformerSpec
-from simulator.errors import DataFileError, UnknownIdError
+from simulator.errors import BadValueError, DataFileError, UnknownIdError
+from simulator.limits import check_ref
 
 HF_DIR = MODELS_DIR / "hf"  # shipped Hugging Face configs: hf/<id>/config.json beside hf/<id>/source.yaml
 
@@ -125,6 +126,10 @@ def load_model(ref: str | Path | TransformerSpec) -> TransformerSpec:
     Face config.json or a folder holding one."""
     if isinstance(ref, TransformerSpec):
         return ref
+    try:  # what no file system could hold (too long, NUL, ~nobody) is one line before the OS is asked
+        check_ref("model", ref)
+    except BadValueError as exc:
+        raise DataFileError(str(exc)) from None
     hf = _hf_path(str(ref))
     if hf is not None:
         return _load_hf_cached(str(hf), hf.stat().st_mtime)
