@@ -184,10 +184,7 @@ def test_simulate_cluster(scenario, policy, seed, until_s) -> None:
 @fuzz(300)
 @given(ref=ANYTHING)
 @pytest.mark.parametrize("loader", [
-    # catalog/models.py asks the file system (Path.is_dir) before catalog.paths checks the reference: a name past
-    # NAME_MAX leaks OSError there (the CLI's --model type and the API entry points refuse it first)
-    pytest.param("load_model", marks=pytest.mark.xfail(raises=OSError, reason="models._hf_path: OSError on long names")),
-    "load_hardware", "load_price_book", "load_stack", "load_cluster_scenario", "load_failure_profile",
+    "load_model", "load_hardware", "load_price_book", "load_stack", "load_cluster_scenario", "load_failure_profile",
     "load_scenario", "read_trace"])
 def test_loaders(loader, ref) -> None:
     if ref is None and loader in ("load_price_book", "load_stack"):  # None: the default
