@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import Field, PositiveFloat
 
 from simulator.catalog.schema import Strict
+from simulator.catalog.yamlio import read_text_capped
 from simulator.errors import DataFileError
 
 MAX_CONFIG_BYTES = 1 << 20  # published config.json files are a few kB; anything this large is not one
@@ -191,15 +192,7 @@ def parse_hf_json(text: str, source: str | Path) -> dict[str, Any]:
 
 def read_hf_config(path: Path) -> dict[str, Any]:
     """Read and parse a config.json file (parse_hf_json); its size is checked before it is read."""
-    try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise DataFileError(f"{path}: {path.stat().st_size} bytes is more than a config.json holds (at most "
-                                f"{MAX_CONFIG_BYTES}); pass the model's config.json")
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataFileError(f"{path}: cannot read ({exc.strerror})") from exc
-    except UnicodeDecodeError as exc:
-        raise DataFileError(f"{path}: byte {exc.start} is not UTF-8 text; save the file as UTF-8") from None
+    text = read_text_capped(path, MAX_CONFIG_BYTES, "config.json", "pass the model's config.json")
     return parse_hf_json(text, path)
 
 

@@ -94,21 +94,26 @@ def parse_yaml_text(text: str, source: str | Path) -> dict[str, Any]:
     return data
 
 
+def read_text_capped(path: Path, max_bytes: int, what: str, fix: str) -> str:
+    """A user's text file, its size checked before it is read; one-line DataFileError when too big, unreadable or not
+    UTF-8 (`fix`: what to do about a file that is too big)."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise DataFileError(f"{path}: {size:,} bytes of {what}, more than the {max_bytes:,} allowed; {fix}")
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"{path}: byte {exc.start} is not UTF-8 text; save the file as UTF-8") from None
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read and parse a YAML data file (parse_yaml_text); a clear error when it cannot be read."""
     path = Path(path)
     if path.is_dir():
         raise DataFileError(f"{path}: is a directory; pass the path of a YAML file")
-    try:
-        size = path.stat().st_size
-        if size > MAX_YAML_BYTES:  # refused before it is read
-            raise DataFileError(f"{path}: {size:,} bytes of YAML, more than the {MAX_YAML_BYTES:,} a data file may "
-                                "have; put large tables in CSV")
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataFileError(f"{path}: cannot read ({exc.strerror})") from exc
-    except UnicodeDecodeError as exc:
-        raise DataFileError(f"{path}: byte {exc.start} is not UTF-8 text; save the file as UTF-8") from None
+    text = read_text_capped(path, MAX_YAML_BYTES, "YAML", "put large tables in CSV")
     return parse_yaml_text(text, path)
 
 
