@@ -7,23 +7,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cli_util import run_cli
 
 import simulator as sim
 from simulator.catalog.hf_config import ARCHITECTURES, MAX_CONFIG_BYTES, model_file_from_hf
 from simulator.catalog.models import HF_DIR, hf_model_ids, hf_source, model_from_hf_config
-from simulator.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 QWEN3 = HF_DIR / "qwen3-30b-a3b" / "config.json"
 
 
-def run(capsys, args):
-    try:
-        code = main(args)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def config(name="qwen3-30b-a3b", **changes):
@@ -70,14 +63,14 @@ def test_plans_cover_the_shipped_configs():
 @pytest.mark.parametrize("model_id", sorted(PLANS))
 def test_train_and_infer_through_the_cli_by_id(capsys, model_id):
     train, infer = PLANS[model_id]
-    code, out, err = run(capsys, ["train", "--model", model_id, "--hardware", "h100-sxm-80gb", "--global-batch",
+    code, out, err = run_cli(capsys, ["train", "--model", model_id, "--hardware", "h100-sxm-80gb", "--global-batch",
                                   "1024", "--seq-len", "4096", *train, "--json"])
     assert code == 0, err
     r = json.loads(out)
     assert r["feasible"] and 0.05 < r["mfu"] < 0.8
     args = ["infer", "--model", model_id, "--hardware", "h100-sxm-80gb", "--batch", "8", "--input-len", "1024",
             "--output-len", "128", *infer, "--json"]
-    code, out, err = run(capsys, args)
+    code, out, err = run_cli(capsys, args)
     assert code == 0, err
     assert json.loads(out)["tpot_s"] > 0
 
@@ -93,19 +86,19 @@ def test_a_path_to_the_file_or_its_folder_and_a_scenario_model_field(capsys, tmp
             folder / "config.json")
     base = ["--hardware", "h100-sxm-80gb", "--gpus", "64", "--zero", "3", "--global-batch", "256", "--seq-len",
             "4096", "--json"]
-    code, out, err = run(capsys, ["train", "--model", str(folder), *base])
+    code, out, err = run_cli(capsys, ["train", "--model", str(folder), *base])
     assert code == 0 and json.loads(out)["feasible"], err
     scenario = tmp_path / "s.yaml"
     scenario.write_text(f"schema_version: 1\nkind: training\nmodel: {folder / 'config.json'}\nhardware: h100-sxm-80gb\n"
                         "gpus: 64\nglobal_batch: 256\nseq_len: 4096\nplan: {zero: 3}\n")
-    code, out, err = run(capsys, ["run", str(scenario), "--json"])
+    code, out, err = run_cli(capsys, ["run", str(scenario), "--json"])
     assert code == 0, err
     assert json.loads(out)["step_time_s"] == pytest.approx(sim.estimate_training(
         by_id, "h100-sxm-80gb", 64, zero=3, global_batch=256, seq_len=4096).step_time_s)
 
 
 def test_list_models_says_where_each_model_comes_from(capsys):
-    code, out, _ = run(capsys, ["list", "models"])
+    code, out, _ = run_cli(capsys, ["list", "models"])
     rows = {r.split()[0]: r for r in out.splitlines()[1:-1]}
     assert code == 0 and set(rows) == set(sim.model_ids())
     assert rows["llama3.1-8b"].endswith("shipped YAML")
@@ -216,7 +209,7 @@ def test_the_cli_prints_one_line_and_exits_2(capsys, tmp_path):
     bad = tmp_path / "config.json"
     bad.write_text(json.dumps(config(num_hidden_layers=-1)))
     for ref in (str(bad), str(tmp_path), str(tmp_path / "missing.json"), str(ROOT / "workloads"), "qwen3-30b-a3"):
-        code, out, err = run(capsys, ["infer", "--model", ref, "--hardware", "h100-sxm-80gb", "--batch", "1",
+        code, out, err = run_cli(capsys, ["infer", "--model", ref, "--hardware", "h100-sxm-80gb", "--batch", "1",
                                       "--input-len", "8", "--output-len", "8"])
         assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("simulator: "), err
     assert "did you mean qwen3-30b-a3b" in err

@@ -14,11 +14,11 @@ import tomllib
 
 import pytest
 import yaml
+from cli_util import run_cli
 
 import simulator as sim
 from simulator.api.launch import uneven_split
 from simulator.catalog.launchers import launchers_file
-from simulator.cli import main
 
 H100 = "h100-sxm-80gb"
 GPUS, TP, PP, VPP, GBS, MB, SEQ = 64, 8, 4, 2, 128, 1, 8192  # llama3.1-70b: 80 layers, interleaved 1F1B
@@ -222,13 +222,6 @@ def test_every_framework_names_its_release_and_sources():
     assert set(sim.launch_formats("training")) == {"megatron-lm", "nemo", "torchtitan"}
 
 
-def run_cli(capsys, args):
-    try:
-        code = main(args)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_train_launch_prints_megatron_arguments_and_puts_them_in_json(capsys):
