@@ -3,7 +3,7 @@ serving scenario file's fields map onto them."""
 
 from __future__ import annotations
 
-from simulator import vocab
+from simulator import limits, vocab
 from simulator.ui.common import CUSTOM_BOOK, catalog
 from simulator.ui.workspace import Setting, shipped_only
 
@@ -12,7 +12,7 @@ DEFAULT_HW = "h100-sxm-80gb"
 TP_CHOICES = [1, 2, 4, 8, 16]
 LENGTH_DISTS = [d for d in vocab.LENGTH_DISTS if d != "empirical"]  # empirical needs a file: upload a trace
 
-MAX_TOKENS = 2_000_000  # per request: above any shipped model's context window; keeps every estimate bounded
+MAX_TOKENS = limits.MAX_TOKENS  # per request, the bound the CLI and files have (simulator.limits)
 SETTINGS = [
     Setting("inf-id", DEFAULT_MODEL, lambda: catalog()["models"]),
     Setting("inf-hw", DEFAULT_HW, lambda: catalog()["hardware"]),
