@@ -82,8 +82,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "ENGINES": ("catalog.engines", "ENGINES"),
     "load_engine": ("catalog.engines", "load_engine"),
     "engine_versions": ("catalog.engines", "engine_versions"),
-    "QUANTIZATIONS": ("core.inference", "QUANTIZATIONS"),
-    "KV_BYTES": ("core.inference", "KV_BYTES"),
+    "QUANTIZATIONS": ("catalog.quantization", "QUANTIZATIONS"),  # via the catalog: filled from workloads/quantization.yaml
+    "KV_BYTES": ("catalog.quantization", "KV_BYTES"),
     "MemoryPlan": ("core.inference", "MemoryPlan"),
     "InferenceResult": ("core.inference", "InferenceResult"),
     "iteration_time_s": ("core.inference", "iteration_time_s"),

@@ -61,9 +61,11 @@ HOURLY_OPTIONS: tuple[RentalOption, ...] = ("on_demand", "spot")  # billed per h
 DEFAULT_PRICE_BOOK = "hyperscaler-2025-03"
 
 # ---------------------------------------------------------------- inference and serving
-QuantizationName = Literal["bf16", "fp16", "fp8", "int8", "int8-wo", "int4", "int4-g32", "fp4"]  # core.inference QUANTIZATIONS
+# the modes of workloads/quantization.yaml, in its order (a test holds them equal)
+QuantizationName = Literal["bf16", "fp16", "fp8", "fp8-block", "fp8-wo", "int8", "int8-wo", "int4", "int4-g32", "fp4",
+                           "mxfp4", "mxfp4-wo"]
 QUANTIZATION_NAMES: tuple[QuantizationName, ...] = get_args(QuantizationName)
-KvPrecision = Literal["bf16", "fp16", "fp8", "int8"]  # keys of core.inference.KV_BYTES
+KvPrecision = Literal["bf16", "fp16", "fp8", "int8"]  # kv_cache of workloads/quantization.yaml (a test holds them equal)
 KV_PRECISIONS: tuple[KvPrecision, ...] = get_args(KvPrecision)
 # engine families (workloads/engines/<name>.yaml; a version as name@version)
 EngineName = Literal["ideal", "vllm", "trtllm", "vllm-2023", "gpt-fast", "fastertransformer", "sglang"]

@@ -228,7 +228,7 @@ def test_infeasible_is_a_reason_not_an_exception():
     (Deployment(tp=3), "does not divide the 64 attention heads"),
     (Deployment(tp=0), "positive whole number"),
     (Deployment(pp=100), "exceeds the 80 layers"),
-    (Deployment(precision="fp4"), "no fp4 peak"),
+    (Deployment(precision="fp4"), "needs fp4 tensor cores, which h100-sxm-80gb lacks"),
     (Deployment(precision="int2"), "--precision"),
     (Deployment(kv_precision="fp4"), "--kv-precision"),
     (Deployment(engine="nope"), "--engine"),

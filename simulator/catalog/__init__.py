@@ -32,6 +32,7 @@ from simulator.catalog.paths import (
     existing_file,
     resolve,
 )
+from simulator.catalog.quantization import kv_cache_dtypes, quantization_modes
 from simulator.catalog.prices import load_price_book, price_book_ids
 from simulator.catalog.stacks import load_stack, stack_file, stack_ids
 from simulator.catalog.yamlio import format_validation_error, parse_yaml_text, read_yaml, validate_file
@@ -42,4 +43,4 @@ __all__ = ["HARDWARE_DIR", "MODELS_DIR", "PRICES_DIR", "ROOT", "SCENARIOS_DIR", 
            "model_source", "parse_yaml_text",
            "price_book_ids", "read_yaml", "resolve", "validate_file", "existing_file", "STACKS_DIR", "load_stack",
            "stack_file", "stack_ids", "ENGINES_DIR", "engine_file", "engine_ids", "engine_versions", "load_engine",
-           "split_engine_ref"]
+           "split_engine_ref", "kv_cache_dtypes", "quantization_modes"]

@@ -2,41 +2,66 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from simulator.core.checks import check_positive
 from simulator.core.hardware import Accelerator
 from simulator.core.inference.engine import ENGINES, EngineProfile
 from simulator.core.model import TransformerSpec
-from simulator.errors import PlanError
+from simulator.errors import PlanError, SimulatorError
+
+T = TypeVar("T")
 
 ACT_BYTES = 2.0  # activations, logits of the LM head input and all-reduce buffers stay 16-bit
 
 
 @dataclass(frozen=True, slots=True)
 class Quantization:
-    """How weights, GEMM inputs and their peak are stored/used for one precision scheme."""
+    """How weights, GEMM inputs and their peak are stored/used for one precision scheme (workloads/quantization.yaml)."""
 
     name: str
     weight_bytes: float  # bytes per linear-layer weight element, scales included
     compute_dtype: str  # key of Accelerator.peak_flop_per_s used by the linear layers
     activation_bytes: float  # bytes per GEMM input activation element
     description: str = ""
+    source: str = ""  # where weight_bytes and compute_dtype are stated
 
 
-# Group-quantization scale overheads: AWQ/GPTQ int4 keeps an fp16 scale + zero per 128 weights
-# (4 B / 128 = 0.03125 B); NVFP4 keeps one fp8 scale per 16 elements (1/16 B) (NVIDIA NVFP4 blog 2025).
-QUANTIZATIONS: dict[str, Quantization] = {
-    "bf16": Quantization("bf16", 2.0, "bf16", 2.0, "16-bit weights and activations"),
-    "fp16": Quantization("fp16", 2.0, "fp16", 2.0, "16-bit weights and activations"),
-    "fp8": Quantization("fp8", 1.0, "fp8", 1.0, "W8A8 fp8 (per-tensor scales, TensorRT-LLM/ModelOpt style)"),
-    "int8": Quantization("int8", 1.0, "int8", 1.0, "W8A8 int8 (SmoothQuant, Xiao et al. 2023)"),
-    "int8-wo": Quantization("int8-wo", 1.0, "bf16", 2.0, "int8 weight-only, 16-bit compute"),
-    "int4": Quantization("int4", 0.5 + 4.0 / 128.0, "bf16", 2.0, "W4A16 int4 weight-only, group 128 (AWQ/GPTQ)"),
-    "int4-g32": Quantization("int4-g32", 0.5 + 4.0 / 32.0, "bf16", 2.0, "W4A16 int4 weight-only, group 32 (gpt-fast)"),
-    "fp4": Quantization("fp4", 0.5 + 1.0 / 16.0, "fp4", 0.5 + 1.0 / 16.0, "W4A4 NVFP4 (block 16, fp8 scales)"),
-}
-KV_BYTES: dict[str, float] = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
+class DataTable(Mapping[str, T]):
+    """A table of named entries the catalog fills from a data file (the core reads no file): `install` a loader
+    (simulator.catalog.quantization does, on import of simulator.catalog) before the first lookup."""
+
+    def __init__(self, what: str, file: str) -> None:
+        self._what, self._file = what, file
+        self._load: Callable[[], dict[str, T]] | None = None
+
+    def install(self, load: Callable[[], dict[str, T]]) -> None:
+        self._load = load
+
+    def _data(self) -> dict[str, T]:
+        if self._load is None:
+            raise SimulatorError(f"{self._what} are not loaded: import simulator.catalog (it reads {self._file})")
+        return self._load()
+
+    def __getitem__(self, key: str) -> T:
+        return self._data()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+
+QUANTIZATIONS: DataTable[Quantization] = DataTable("quantization modes", "workloads/quantization.yaml")
+KV_BYTES: DataTable[float] = DataTable("KV-cache dtypes", "workloads/quantization.yaml")
+
+
+def supported_quantizations(hw: Accelerator) -> list[str]:
+    """The quantization modes whose GEMM peak the device has, in file order."""
+    return [name for name, q in QUANTIZATIONS.items() if q.compute_dtype in hw.peak_flop_per_s]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +141,8 @@ def check_deployment(model: TransformerSpec, hw: Accelerator, dep: Deployment) -
             raise PlanError(f"--ep {dep.ep} needs a mixture-of-experts model; {model.id} is dense")
         if dep.tp % dep.ep or model.moe.n_experts % dep.ep:
             raise PlanError(f"--ep {dep.ep} must divide --tp {dep.tp} and the {model.moe.n_experts} experts")
-    hw.peak(dep.quant.compute_dtype)  # PlanError if the device has no peak for this precision
+    if dep.quant.compute_dtype not in hw.peak_flop_per_s:
+        raise PlanError(f"--precision {dep.precision} needs {dep.quant.compute_dtype} tensor cores, which {hw.id} "
+                        f"lacks; it runs: {', '.join(supported_quantizations(hw))}")
     if dep.seq_cap < 1 or dep.token_cap < 1:
         raise PlanError("max sequences and max batched tokens must be positive")
