@@ -17,6 +17,7 @@ class MoE:
     d_ff_expert: int
     n_shared_experts: int = 0
     first_dense_layers: int = 0
+    routing_cv: float = 0.0  # coefficient of variation of the experts' popularity (0: uniform routing)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,22 @@ def expert_touch_fraction(tokens, n_experts: int, top_k: int):
     return 1.0 - (1.0 - top_k / n_experts) ** np.asarray(tokens, dtype=float)
 
 
+def busiest_rank_pairs(tokens, top_k: int, n_experts: int, ep: int, routing_cv: float = 0.0):
+    """Token-expert pairs on the busiest of `ep` expert-parallel ranks: mean T*k/ep plus Blom's normal score
+    Phi^-1((ep - 0.375)/(ep + 0.25)) standard deviations (expected maximum of ep normal loads; Blom 1958). A rank's
+    load is hypergeometric per token (its k experts are distinct: variance T*k*(1/ep)(1-1/ep)(E-k)/(E-1)) plus expert
+    popularity of coefficient of variation routing_cv (a rank's share then has standard deviation sqrt(E/ep)*cv/E);
+    ep = 1: every pair, no straggler."""
+    pairs = np.asarray(tokens, dtype=float) * top_k
+    if ep <= 1:
+        return pairs
+    from scipy.special import ndtri
+
+    share_sd = np.sqrt(n_experts / ep) * routing_cv / n_experts
+    var = pairs * (1.0 / ep) * (1.0 - 1.0 / ep) * (n_experts - top_k) / max(n_experts - 1, 1) + (pairs * share_sd) ** 2
+    return np.minimum(pairs, pairs / ep + float(ndtri((ep - 0.375) / (ep + 0.25))) * np.sqrt(var))
+
+
 def layer_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, tokens, moe_layer: bool):
     tokens = np.asarray(tokens, dtype=float)
     h, tp = float(model.d_model), float(dep.tp)
@@ -69,10 +85,10 @@ def layer_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, to
     if moe.n_shared_experts:
         f = moe.d_ff_expert * moe.n_shared_experts
         t = t + linear_s(c, tokens, up * f / tp, h) + linear_s(c, tokens, h, f / tp)
-    # routed experts as grouped GEMMs: E/ep local experts, each split tp/ep ways; balanced routing
+    # routed experts as grouped GEMMs: E/ep local experts, each split tp/ep ways; the busiest EP rank sets the pace
     ep, etp = float(dep.ep), tp / dep.ep
     local = moe.n_experts / ep
-    assigned = tokens * moe.top_k / ep  # token-expert pairs per GPU
+    assigned = busiest_rank_pairs(tokens, moe.top_k, moe.n_experts, dep.ep, moe.routing_cv)
     touched = local * expert_touch_fraction(tokens, moe.n_experts, moe.top_k)
     t = t + linear_s(c, assigned, up * moe.d_ff_expert / etp, h, weight_share=touched)
     return t + linear_s(c, assigned, h, moe.d_ff_expert / etp, weight_share=touched)
@@ -119,16 +135,22 @@ def layer_attention_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, 
 
 def layer_elementwise_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool = False):
     """Memory-bound kernels of one layer: 2 fused add+RMSNorm (read 2h, write 2h each), the gated
-    activation (read up*f, write f), RoPE on Q/K and the KV-cache write (vLLM custom ops)."""
+    activation (read up*f, write f), RoPE on Q/K and the KV-cache write (vLLM custom ops); in an MoE layer also
+    the routing gather and the combine of the k expert outputs."""
     tokens = np.asarray(tokens, dtype=float)
     h = float(model.d_model)
     up = 2.0 if model.gated else 1.0
+    dispatch = 0.0
     if moe_layer and model.moe is not None:
         f = model.moe.d_ff_expert * (model.moe.top_k + model.moe.n_shared_experts) / dep.tp
+        # route and combine: each GPU gathers the rows routed to its experts (read + write k/ep rows of h) and sums
+        # the k expert outputs of every token back (read k/ep rows, write one): vLLM fused_moe moe_sum,
+        # TensorRT-LLM expandInputRows/finalizeMoeRouting
+        dispatch = (3.0 * model.moe.top_k / dep.ep + 1.0) * h
     else:
         f = model.d_ff / dep.tp
     kv = kv_elems_per_token_per_layer(model, dep.tp)
-    elems = 8.0 * h + (up + 1.0) * f + 2.0 * (model.q_dim / dep.tp + kv / 2.0)
+    elems = 8.0 * h + (up + 1.0) * f + 2.0 * (model.q_dim / dep.tp + kv / 2.0) + dispatch
     moved = tokens * (elems * ACT_BYTES + kv * KV_BYTES[dep.kv_precision])
     t = roofline.stream_time_s(moved, hw.hbm_bandwidth_bytes_per_s, hw.memory_bandwidth_efficiency, 5.0,
                                hw.kernel_launch_s)
