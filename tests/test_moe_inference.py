@@ -63,3 +63,39 @@ def test_routing_traffic_costs_moe_layers_more_than_their_dense_share():
     bw = hw.hbm_bandwidth_bytes_per_s * hw.memory_bandwidth_efficiency
     # the routing share of the traffic is at least its share of the elements moved (16-bit)
     assert moe * bw >= 4096 * 2 * (no_routing_elems + routing_elems) * 0.95
+
+
+def test_attention_data_parallel_dense_model_is_eight_replicas():
+    """tp 8 with 8 attention groups of one GPU each, on a dense model, is 8 independent one-GPU replicas: the same
+    weights per GPU, 8 times the KV cache, and a batch of 8B decodes as fast as B on one GPU."""
+    m, hw = sim.load_model("llama3.1-8b"), sim.load_hardware("h100-sxm-80gb")
+    one = sim.Deployment(tp=1, max_seqs=256)
+    dp8 = sim.Deployment(tp=8, dp_attention=8, max_seqs=8 * 256, max_batched_tokens=8 * one.token_cap)
+    m1, m8 = sim.memory_plan(m, hw, one), sim.memory_plan(m, hw, dp8)
+    assert m8.weights_bytes_per_gpu == pytest.approx(m1.weights_bytes_per_gpu)
+    assert m8.kv_capacity_tokens == 8 * m1.kv_capacity_tokens
+    r1 = sim.estimate_inference(m, hw, one, batch=32, input_len=512, output_len=128)
+    r8 = sim.estimate_inference(m, hw, dp8, batch=256, input_len=512, output_len=128)
+    assert r8.tpot_s == pytest.approx(r1.tpot_s, rel=0.02)
+    assert r8.output_tokens_per_s == pytest.approx(8 * r1.output_tokens_per_s, rel=0.03)
+
+
+def test_attention_data_parallel_holds_more_mla_sequences_than_tensor_parallel():
+    """MLA caches one latent per token that every TP rank keeps whole; attention groups each keep their own
+    sequences only, so 8 groups hold several times the sequences (less the attention weights they replicate)."""
+    m, hw = sim.load_model("deepseek-v3"), sim.load_hardware("h200-sxm-141gb")
+    tp = sim.memory_plan(m, hw, sim.Deployment(tp=8, ep=8, precision="fp8"))
+    dp = sim.memory_plan(m, hw, sim.Deployment(tp=8, ep=8, dp_attention=8, precision="fp8"))
+    assert dp.kv_bytes_per_token_per_gpu == tp.kv_bytes_per_token_per_gpu
+    assert dp.weights_bytes_per_gpu > tp.weights_bytes_per_gpu
+    assert 3 * tp.kv_capacity_tokens < dp.kv_capacity_tokens < 8 * tp.kv_capacity_tokens
+
+
+def test_attention_groups_must_divide_tp(capsys):
+    from tests.cli_util import run_cli
+
+    code, out, err = run_cli(capsys, ["infer", "--model", "deepseek-v3", "--hardware", "h200-sxm-141gb", "--tp", "8",
+                                      "--dp-attention", "3", "--input-len", "10", "--output-len", "10"])
+    assert code == 2 and out == ""
+    line, = err.strip().splitlines()
+    assert "--dp-attention 3" in line and "--tp 8" in line

@@ -67,11 +67,19 @@ def _deployment_args(p: argparse.ArgumentParser, many: bool = False) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
+def _moe_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ep", type=degree, default=1, help="expert parallel size inside the TP group (MoE)")
+    p.add_argument("--dp-attention", type=degree, default=1,
+                   help="attention data parallelism: tp/N GPUs per attention group, each with its own sequences and "
+                        "KV cache; MoE layers use all tp GPUs (SGLang --enable-dp-attention, TensorRT-LLM "
+                        "enable_attention_dp; default 1)")
+
+
 def register(subparsers) -> None:
     """Add the `infer`, `serve` and `capacity` subcommands to the main parser."""
     i = subparsers.add_parser("infer", help="static-batch inference estimate (prefill, decode, memory)")
     _deployment_args(i)
-    i.add_argument("--ep", type=degree, default=1, help="expert parallel size inside the TP group (MoE)")
+    _moe_args(i)
     i.add_argument("--batch", type=batch, default=1, help="sequences decoded together (default 1)")
     i.add_argument("--max-batch", type=batch, help="engine cap on sequences per iteration (engine default otherwise)")
     i.add_argument("--input-len", type=tokens, required=True)
@@ -81,6 +89,7 @@ def register(subparsers) -> None:
 
     s = subparsers.add_parser("serve", help="simulate a serving deployment (SimPy) and summarise latencies")
     _deployment_args(s)
+    _moe_args(s)
     s.add_argument("--replicas", type=replicas, default=1)
     s.add_argument("--rate", type=rate, help="requests per second (Poisson unless --arrival says otherwise)")
     s.add_argument("--arrival", default="poisson", type=user_path("an arrival process"), help="poisson | gamma[:CV] | offline (all at t=0)")
@@ -158,8 +167,8 @@ def infer_rows(rec: dict[str, Any]) -> list[tuple[str, str]]:
 
 def cmd_infer(a: argparse.Namespace) -> int:
     model, hw = _load(a)
-    dep = sim.Deployment(tp=a.tp, pp=a.pp, ep=a.ep, precision=a.precision, kv_precision=a.kv_precision, engine=a.engine,
-                     max_seqs=a.max_batch)
+    dep = sim.Deployment(tp=a.tp, pp=a.pp, ep=a.ep, dp_attention=a.dp_attention, precision=a.precision,
+                         kv_precision=a.kv_precision, engine=a.engine, max_seqs=a.max_batch)
     rec = sim.estimate_inference(model, hw, dep, batch=a.batch, input_len=a.input_len, output_len=a.output_len).to_dict()
     if a.launch is not None:
         rec["launch"] = sim.serving_launch(dep, model=model, hardware=hw, formats=a.launch or None,
@@ -253,7 +262,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
     check_output_path(a.records, "--records")
     check_output_path(a.timeseries, "--timeseries")
     model, hw = _load(a)
-    dep = sim.Deployment(tp=a.tp, pp=a.pp, precision=a.precision, kv_precision=a.kv_precision, engine=a.engine,
+    dep = sim.Deployment(tp=a.tp, pp=a.pp, ep=a.ep, dp_attention=a.dp_attention, precision=a.precision,
+                         kv_precision=a.kv_precision, engine=a.engine,
                      max_seqs=a.max_batch, max_batched_tokens=a.max_batched_tokens)
     if a.concurrency is not None and a.concurrency < 1:
         raise PlanError(f"--concurrency must be a positive number of users, got {a.concurrency!r}")

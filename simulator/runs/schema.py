@@ -99,6 +99,7 @@ class DeploymentSpec(_Strict):
     tp: GpuCount = 1
     pp: GpuCount = 1
     ep: GpuCount = 1
+    dp_attention: GpuCount = 1
     precision: QuantizationName = "bf16"
     kv_precision: KvPrecision = "bf16"
     engine: EngineName = "vllm"

@@ -53,7 +53,7 @@ def scenario_settings(f: dict) -> tuple[dict, list[str]]:
            "inf-tp": dep.get("tp", 1), "inf-prec": dep.get("precision", "bf16"),
            "inf-kv": dep.get("kv_precision", "bf16"), "inf-engine": dep.get("engine", "vllm"),
            "inf-in": f.get("input_len", 1024), "inf-out": f.get("output_len", 256)}
-    for field in ("pp", "ep", "max_seqs", "max_batched_tokens"):
+    for field in ("pp", "ep", "dp_attention", "max_seqs", "max_batched_tokens"):
         if dep.get(field) not in (None, 1):
             skipped.append(f"deployment.{field} = {dep[field]!r}: the page sets tensor parallelism only; "
                            f"`simulator run` keeps it")

@@ -71,6 +71,9 @@ class Deployment:
     tp: int = 1
     pp: int = 1
     ep: int = 1  # expert-parallel degree inside the TP group (MoE experts split ep ways)
+    # attention data parallelism: the tp GPUs of a stage form dp_attention groups of tp/dp_attention that each run
+    # attention (and dense layers) for their own share of the sequences, while MoE layers use all tp GPUs
+    dp_attention: int = 1
     precision: str = "bf16"
     kv_precision: str = "bf16"
     engine: str = "vllm"  # an engine family (its default version) or family@version
@@ -82,6 +85,11 @@ class Deployment:
     @property
     def gpus(self) -> int:
         return self.tp * self.pp
+
+    @property
+    def attn_tp(self) -> int:
+        """Tensor-parallel degree of attention and dense layers (tp / dp_attention)."""
+        return self.tp // self.dp_attention
 
     @property
     def quant(self) -> Quantization:
@@ -105,7 +113,8 @@ class Deployment:
         return int(self.max_batched_tokens or self.profile.max_batched_tokens)
 
     def label(self) -> str:
-        return (f"tp{self.tp} pp{self.pp}{f' ep{self.ep}' if self.ep > 1 else ''} {self.precision} "
+        return (f"tp{self.tp} pp{self.pp}{f' ep{self.ep}' if self.ep > 1 else ''}"
+                f"{f' dp-attn{self.dp_attention}' if self.dp_attention > 1 else ''} {self.precision} "
                 f"kv-{self.kv_precision} {self.engine_ref} max-seqs {self.seq_cap}")
 
 
@@ -118,8 +127,11 @@ def context_limit_tokens(model: TransformerSpec) -> int | None:
 
 def check_deployment(model: TransformerSpec, hw: Accelerator, dep: Deployment) -> None:
     """Raise PlanError naming the field when a deployment is impossible (not merely too small)."""
-    for name in ("tp", "pp", "ep"):
+    for name in ("tp", "pp", "ep", "dp_attention"):
         check_positive(name, getattr(dep, name), whole=True)
+    if dep.tp % dep.dp_attention:
+        raise PlanError(f"--dp-attention {dep.dp_attention} must divide --tp {dep.tp} (each attention group runs "
+                        f"tp / dp-attention GPUs)")
     if dep.precision not in QUANTIZATIONS:
         raise PlanError(f"--precision {dep.precision!r} is not one of {', '.join(QUANTIZATIONS)}")
     if dep.kv_precision not in KV_BYTES:
@@ -128,11 +140,13 @@ def check_deployment(model: TransformerSpec, hw: Accelerator, dep: Deployment) -
         if dep.engine.split("@")[0] not in ENGINES:
             raise PlanError(f"--engine {dep.engine!r} is not one of {', '.join(ENGINES)}")
         ENGINES[dep.engine_ref]  # UnknownIdError in one line for a version not shipped
-    if model.n_heads % dep.tp:
-        raise PlanError(f"--tp {dep.tp} does not divide the {model.n_heads} attention heads of {model.id}; "
+    atp = dep.attn_tp
+    what = f"--tp {dep.tp}" if dep.dp_attention == 1 else f"--tp {dep.tp} / --dp-attention {dep.dp_attention} = {atp}"
+    if model.n_heads % atp:
+        raise PlanError(f"{what} does not divide the {model.n_heads} attention heads of {model.id}; "
                         f"choose a divisor of {model.n_heads}")
-    if model.mla is None and model.n_kv_heads % dep.tp and dep.tp % model.n_kv_heads:
-        raise PlanError(f"--tp {dep.tp} and the {model.n_kv_heads} KV heads of {model.id} are incompatible "
+    if model.mla is None and model.n_kv_heads % atp and atp % model.n_kv_heads:
+        raise PlanError(f"{what} and the {model.n_kv_heads} KV heads of {model.id} are incompatible "
                         f"(neither divides the other)")
     if dep.pp > model.n_layers:
         raise PlanError(f"--pp {dep.pp} exceeds the {model.n_layers} layers of {model.id}")

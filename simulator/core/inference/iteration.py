@@ -8,7 +8,14 @@ import numpy as np
 from simulator.core.hardware import Accelerator
 from simulator.core.inference.deployment import Deployment
 from simulator.core.inference.engine import engine_overhead_s, host_step_s
-from simulator.core.inference.kernels import decode_attention, device_constants, lm_head, prefill_attention, token_parts
+from simulator.core.inference.kernels import (
+    attention_dp_view,
+    decode_attention,
+    device_constants,
+    lm_head,
+    prefill_attention,
+    token_parts,
+)
 from simulator.core.inference.memory import layers_per_stage
 from simulator.core.model import TransformerSpec
 
@@ -32,9 +39,11 @@ def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *
     tokens = pt + ds
     n_logits = np.asarray(ds + (pt > 0) if logits is None else logits, dtype=float)
     parts = token_parts(model, hw, dep, c, tokens)
-    attn = model.n_layers * (prefill_attention(model, dep, c, pt, prefill_pairs, prefill_prefix_tokens)
-                             + decode_attention(model, dep, c, ds, decode_context_tokens))
-    head = lm_head(model, dep, c, n_logits)
+    dep_a, adp = attention_dp_view(dep), float(dep.dp_attention)  # each attention group's share (balanced)
+    attn = model.n_layers * (prefill_attention(model, dep_a, c, pt / adp, np.asarray(prefill_pairs) / adp,
+                                               np.asarray(prefill_prefix_tokens) / adp)
+                             + decode_attention(model, dep_a, c, ds / adp, np.asarray(decode_context_tokens) / adp))
+    head = lm_head(model, dep_a, c, n_logits / adp)
     body = parts["linear"] + parts["elementwise"] + parts["tp_comm"] + attn
     device = body + head + parts["pp_comm"]
     busy = (tokens + n_logits) > 0
@@ -83,8 +92,10 @@ class IterationCostTable:
         parts = token_parts(model, hw, dep, self._c, tokens)
         self.token_s = parts["linear"] + parts["elementwise"] + parts["tp_comm"] + parts["pp_comm"]
         self.hop_s = parts["pp_comm"] / (dep.pp - 1) if dep.pp > 1 else np.zeros_like(tokens)
-        self.head_s = lm_head(model, dep, self._c, np.arange(max_logits + 1, dtype=float))
-        probe = model.n_layers * decode_attention(model, dep, self._c, 1.0, np.array([1e6, 2e6]))
+        self._dep_a, self._adp = attention_dp_view(dep), float(dep.dp_attention)
+        self.head_s = lm_head(model, self._dep_a, self._c, np.arange(max_logits + 1, dtype=float) / self._adp)
+        probe = model.n_layers * decode_attention(model, self._dep_a, self._c, 1.0,
+                                                  np.array([1e6, 2e6]) / self._adp)
         self.decode_per_ctx_s = float(probe[1] - probe[0]) / 1e6
         self.decode_fixed_s = float(probe[0]) - self.decode_per_ctx_s * 1e6
         self.max_tokens, self.max_logits = max_tokens, max_logits
@@ -99,8 +110,10 @@ class IterationCostTable:
         if decode_seqs:
             device += self.decode_fixed_s + self.decode_per_ctx_s * decode_context
         if prefill_tokens:
-            device += self.model.n_layers * float(prefill_attention(self.model, self.dep, self._c, prefill_tokens,
-                                                                     prefill_pairs, prefill_prefix))
+            a = self._adp
+            device += self.model.n_layers * float(prefill_attention(self.model, self._dep_a, self._c,
+                                                                     prefill_tokens / a, prefill_pairs / a,
+                                                                     prefill_prefix / a))
         return float(device)
 
     def time_s(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,

@@ -71,17 +71,31 @@ def busiest_rank_pairs(tokens, top_k: int, n_experts: int, ep: int, routing_cv: 
     return np.minimum(pairs, pairs / ep + float(ndtri((ep - 0.375) / (ep + 0.25))) * np.sqrt(var))
 
 
-def layer_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, tokens, moe_layer: bool):
+def attention_dp_view(dep: Deployment) -> Deployment:
+    """The deployment one attention data-parallel group runs its attention and dense layers as: tp / dp_attention
+    GPUs, no expert split (the deployment itself when dp_attention = 1)."""
+    if dep.dp_attention == 1:
+        return dep
+    return replace(dep, tp=dep.attn_tp, ep=1, dp_attention=1)
+
+
+def attention_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, tokens):
+    """QKV and output projections of one layer on one GPU for T tokens."""
+    h, tp = float(model.d_model), float(dep.tp)
+    o_in = model.n_heads * model.v_head_dim
+    attn_in = (model.attention_params_per_layer() - o_in * h) / h
+    return linear_s(c, tokens, attn_in / tp, h) + linear_s(c, tokens, h, o_in / tp)
+
+
+def mlp_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, tokens, moe_layer: bool):
+    """The MLP of one layer on one GPU for T tokens: dense up/down, or router + shared + routed experts."""
     tokens = np.asarray(tokens, dtype=float)
     h, tp = float(model.d_model), float(dep.tp)
     up = 2.0 if model.gated else 1.0
-    o_in = model.n_heads * model.v_head_dim
-    attn_in = (model.attention_params_per_layer() - o_in * h) / h
-    t = linear_s(c, tokens, attn_in / tp, h) + linear_s(c, tokens, h, o_in / tp)
     if not (moe_layer and model.moe is not None):
-        return t + linear_s(c, tokens, up * model.d_ff / tp, h) + linear_s(c, tokens, h, model.d_ff / tp)
+        return linear_s(c, tokens, up * model.d_ff / tp, h) + linear_s(c, tokens, h, model.d_ff / tp)
     moe = model.moe
-    t = t + linear_s(c, tokens, float(moe.n_experts), h, weight_bytes=ACT_BYTES)  # router
+    t = linear_s(c, tokens, float(moe.n_experts), h, weight_bytes=ACT_BYTES)  # router
     if moe.n_shared_experts:
         f = moe.d_ff_expert * moe.n_shared_experts
         t = t + linear_s(c, tokens, up * f / tp, h) + linear_s(c, tokens, h, f / tp)
@@ -92,6 +106,19 @@ def layer_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, to
     touched = local * expert_touch_fraction(tokens, moe.n_experts, moe.top_k)
     t = t + linear_s(c, assigned, up * moe.d_ff_expert / etp, h, weight_share=touched)
     return t + linear_s(c, assigned, h, moe.d_ff_expert / etp, weight_share=touched)
+
+
+def layer_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, tokens, moe_layer: bool):
+    """Attention projections and MLP of one layer on the busiest GPU for T tokens of the replica. With attention
+    data parallelism each group projects its 1/dp_attention share of the tokens on tp/dp_attention GPUs (engines
+    balance requests over the groups) and so does a dense MLP; an MoE layer sees every token across all tp GPUs."""
+    tokens = np.asarray(tokens, dtype=float)
+    if dep.dp_attention == 1:
+        return attention_linear(model, dep, c, tokens) + mlp_linear(model, dep, c, tokens, moe_layer)
+    dep_a, share = attention_dp_view(dep), tokens / dep.dp_attention
+    moe = moe_layer and model.moe is not None
+    return attention_linear(model, dep_a, c, share) + (mlp_linear(model, dep, c, tokens, True) if moe
+                                                       else mlp_linear(model, dep_a, c, share, False))
 
 
 def layer_linear_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool = False):
@@ -157,17 +184,29 @@ def layer_elementwise_s(model: TransformerSpec, hw: Accelerator, dep: Deployment
     return np.where(tokens > 0, t, 0.0)
 
 
-def layer_tp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens):
+def layer_tp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool = False):
     """Two all-reduces of T x h 16-bit activations per layer (Shoeybi et al. 2019, fig. 3); each pays
     the link latency, so small decode messages are latency-bound. Inside the NVLink domain serving engines run their
-    own all-reduce kernels (comm.engine_allreduce_s); across domains, comm.hierarchical_allreduce_s."""
+    own all-reduce kernels (comm.engine_allreduce_s); across domains, comm.hierarchical_allreduce_s. With attention
+    data parallelism, the attention all-reduce runs inside a group on its share of the tokens, and an MoE layer
+    gathers every group's tokens before the experts and reduce-scatters them after (SGLang DP attention: together
+    the traffic of one all-reduce of all T tokens across tp GPUs); a dense layer stays inside its group."""
     tokens = np.asarray(tokens, dtype=float)
-    msg = tokens * model.d_model * ACT_BYTES
-    if dep.tp <= hw.scale_up_domain_gpus:  # one ring inside the NVLink domain: one base latency
-        one = comm.engine_allreduce_s(float(dep.tp), msg, hw.intra)
-    else:
-        one = comm.hierarchical_allreduce_s(float(dep.tp), msg, 1.0, hw)
-    return np.where(tokens > 0, 2.0 * one, 0.0)
+
+    def allreduce(n: int, t):
+        msg = t * model.d_model * ACT_BYTES
+        if n <= hw.scale_up_domain_gpus:  # one ring inside the NVLink domain: one base latency
+            one = comm.engine_allreduce_s(float(n), msg, hw.intra)
+        else:
+            one = comm.hierarchical_allreduce_s(float(n), msg, 1.0, hw)
+        return np.where(t > 0, one, 0.0)
+
+    if dep.dp_attention == 1:
+        return 2.0 * allreduce(dep.tp, tokens)
+    share = tokens / dep.dp_attention
+    if moe_layer and model.moe is not None:
+        return allreduce(dep.attn_tp, share) + allreduce(dep.tp, tokens)
+    return 2.0 * allreduce(dep.attn_tp, share)
 
 
 def token_parts(model: TransformerSpec, hw: Accelerator, dep: Deployment, c: DeviceConstants, tokens) -> dict:
@@ -175,12 +214,16 @@ def token_parts(model: TransformerSpec, hw: Accelerator, dep: Deployment, c: Dev
     tokens = np.asarray(tokens, dtype=float)
     n_moe = model.n_moe_layers
     n_dense = model.n_layers - n_moe
+    # memory-bound kernels per attention group (an MoE layer's expert activations, T/dp tokens over tp/dp GPUs,
+    # move the same bytes per GPU as T tokens over tp GPUs)
+    dep_a, share = attention_dp_view(dep), tokens / dep.dp_attention
     lin = n_dense * layer_linear(model, dep, c, tokens, False)
-    elt = n_dense * layer_elementwise_s(model, hw, dep, tokens, False)
+    elt = n_dense * layer_elementwise_s(model, hw, dep_a, share, False)
+    tp_comm = n_dense * layer_tp_comm_s(model, hw, dep, tokens, False)
     if n_moe:
         lin = lin + n_moe * layer_linear(model, dep, c, tokens, True)
-        elt = elt + n_moe * layer_elementwise_s(model, hw, dep, tokens, True)
-    tp_comm = model.n_layers * layer_tp_comm_s(model, hw, dep, tokens)
+        elt = elt + n_moe * layer_elementwise_s(model, hw, dep_a, share, True)
+        tp_comm = tp_comm + n_moe * layer_tp_comm_s(model, hw, dep, tokens, True)
     in_domain = dep.tp * dep.pp <= hw.scale_up_domain_gpus
     p2p = comm.sendrecv_s(tokens * model.d_model * ACT_BYTES, hw.intra if in_domain else hw.inter)
     pp_comm = (dep.pp - 1) * np.where(tokens > 0, p2p, 0.0)

@@ -33,12 +33,16 @@ def layers_per_stage(model: TransformerSpec, pp: int) -> int:
 
 def weight_bytes_per_gpu(model: TransformerSpec, dep: Deployment) -> float:
     """Weights on the fullest GPU: quantized linear layers of one stage / TP, plus 16-bit embedding
-    and LM head (engines keep those unquantized) on the stage that holds them."""
+    and LM head (engines keep those unquantized) on the stage that holds them; with attention data parallelism
+    everything but the routed experts is split tp / dp_attention ways only."""
     non_expert, experts = model.layer_params()
     share = layers_per_stage(model, dep.pp) / model.n_layers
-    layers = (non_expert + experts) * share * dep.quant.weight_bytes
     vocab = model.vocab_size * model.d_model + model.max_position_embeddings * model.d_model
     n_vocab_mats = 1.0 if (dep.pp > 1 or model.tied_embeddings) else 2.0
+    if dep.dp_attention > 1:  # attention, dense layers and the vocabulary replicated per attention group
+        replicated = non_expert * share * dep.quant.weight_bytes + n_vocab_mats * vocab * ACT_BYTES
+        return replicated / dep.attn_tp + experts * share * dep.quant.weight_bytes / dep.tp
+    layers = (non_expert + experts) * share * dep.quant.weight_bytes
     return (layers + n_vocab_mats * vocab * ACT_BYTES) / dep.tp
 
 
@@ -47,8 +51,11 @@ def workspace_bytes_per_gpu(model: TransformerSpec, dep: Deployment) -> float:
     max_num_batched_tokens batch): hidden states, QKV and the MLP intermediate, plus fp32 logits."""
     up = 2.0 if model.gated else 1.0
     d_ff = model.d_ff if model.moe is None else model.moe.d_ff_expert * (model.moe.top_k + model.moe.n_shared_experts)
-    per_token = 4.0 * model.d_model + (model.q_dim + 2.0 * model.kv_dim + (up + 1.0) * d_ff) / dep.tp
-    return dep.token_cap * per_token * ACT_BYTES + dep.seq_cap * model.vocab_size / dep.tp * 4.0
+    # with attention data parallelism a group holds 1/dp of the tokens and sequences on tp/dp GPUs (an MoE layer's
+    # expert activations, all tokens over tp GPUs, are the same bytes per GPU)
+    tp, groups = dep.attn_tp, dep.dp_attention
+    per_token = 4.0 * model.d_model + (model.q_dim + 2.0 * model.kv_dim + (up + 1.0) * d_ff) / tp
+    return (dep.token_cap * per_token * ACT_BYTES + dep.seq_cap * model.vocab_size / tp * 4.0) / groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +98,13 @@ def kv_budget_bytes(prof: EngineProfile, hw: Accelerator, weights: float, worksp
 
 def memory_plan(model: TransformerSpec, hw: Accelerator, dep: Deployment) -> MemoryPlan:
     """KV budget by the engine's rule (kv_budget_bytes), divided into blocks of block_size tokens x layers of one
-    stage."""
+    stage; with attention data parallelism each group holds its own sequences' blocks."""
     prof = dep.profile
     weights = weight_bytes_per_gpu(model, dep)
     work = workspace_bytes_per_gpu(model, dep)
     budget = kv_budget_bytes(prof, hw, weights, work, dep.tp, dep.pp)
-    per_token = layers_per_stage(model, dep.pp) * kv_elems_per_token_per_layer(model, dep.tp) * KV_BYTES[dep.kv_precision]
-    blocks = int(max(budget, 0.0) // (per_token * prof.block_size_tokens))
+    per_token = (layers_per_stage(model, dep.pp) * kv_elems_per_token_per_layer(model, dep.attn_tp)
+                 * KV_BYTES[dep.kv_precision])
+    # each attention group caches only its own sequences: dp_attention times the blocks of one GPU's budget
+    blocks = int(max(budget, 0.0) // (per_token * prof.block_size_tokens)) * dep.dp_attention
     return MemoryPlan(weights, work, budget, per_token, prof.block_size_tokens, blocks)
