@@ -188,3 +188,13 @@ def check_deployment_args(dep: Any, name: str = "deployment") -> None:
         value = getattr(dep, attr, None)
         if not isinstance(value, str) or len(value) > MAX_NAME_CHARS:
             raise BadValueError(f"{name}.{attr} must be a name, got {_short(value)}")
+
+
+# ---------------------------------------------------------------- speculative decoding and prefix caching
+# Tokens a draft proposes per verification step (vLLM --num-speculative-tokens, SGLang --speculative-num-draft-tokens):
+# published setups use 1-8 (EAGLE trees verify up to ~64 candidates); past this the expected accepted tokens are flat
+# while every step verifies k + 1 tokens, so a larger k is a typo, not a plan.
+MAX_SPECULATIVE_TOKENS = 64
+# A draft head's cost in layers of the target's shape per draft step (EAGLE: 1 layer; DeepSeek-V3 MTP: 1 module per
+# drafted token); more than the largest model's layers (126) is a draft slower than its target.
+MAX_DRAFT_LAYERS = 128.0

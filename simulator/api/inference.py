@@ -1,4 +1,5 @@
-"""Inference entry points that take ids or paths: they resolve the model and hardware, then call the pure core."""
+"""Inference entry points that take ids or paths: they resolve the model, the hardware and a speculative draft model,
+then call the pure core."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from simulator.catalog.bands import band_range, error_band
 from simulator.core.hardware import Accelerator
 from simulator.core.inference import Deployment, InferenceResult, MemoryPlan
 from simulator.core.inference import estimate_inference as _estimate
-from simulator.core.inference import memory_plan as _memory_plan
+from simulator.core.inference.static import replica_memory_plan
 from simulator.core.model import TransformerSpec
 from simulator.errors import PlanError
 from simulator.limits import MAX_BATCH, MAX_TOKENS, check_deployment_args, check_int, check_ref
+from simulator.serving.config import resolve_draft
 
 
 def _check(model: object, hardware: object, dep: object) -> None:
@@ -23,15 +25,18 @@ def _check(model: object, hardware: object, dep: object) -> None:
 
 
 def estimate_inference(model: ModelRef, hardware: HardwareRef, dep: Deployment, *, batch: int, input_len: int,
-                       output_len: int) -> InferenceResult:
+                       output_len: int, prefix_hit_rate: float = 0.0, prefix_tokens: int = 0) -> InferenceResult:
     """Static batch on one replica (core.inference.estimate_inference) for a model and hardware by id, path or
-    object."""
+    object; a speculative draft model (dep.speculative.draft_model) may be an id or path too. prefix_hit_rate (the
+    share of each prompt in the prefix cache, [0, 1]) or prefix_tokens (a prefix every prompt shares) cache prompts."""
     _check(model, hardware, dep)
     check_int("batch", batch, 1, MAX_BATCH)
     check_int("input_len", input_len, 1, MAX_TOKENS)
     check_int("output_len", output_len, 1, MAX_TOKENS)
     hw = load_hardware(hardware)
-    res = _estimate(load_model(model), hw, dep, batch=batch, input_len=input_len, output_len=output_len)
+    dep = resolve_draft(dep)
+    res = _estimate(load_model(model), hw, dep, batch=batch, input_len=input_len, output_len=output_len,
+                    prefix_hit_rate=prefix_hit_rate, prefix_tokens=prefix_tokens)
     rec = dict(res.record)
     band = error_band("inference", dep.engine, hw.id, dep.gpus)
     rec["error_band"] = band
@@ -42,6 +47,7 @@ def estimate_inference(model: ModelRef, hardware: HardwareRef, dep: Deployment, 
 
 
 def memory_plan(model: ModelRef, hardware: HardwareRef, dep: Deployment) -> MemoryPlan:
-    """Per-GPU memory split and paged KV capacity (core.inference.memory_plan) by id, path or object."""
+    """Per-GPU memory split and paged KV capacity (core.inference.memory_plan, with a speculative draft's weights and
+    KV cache: replica_memory_plan) by id, path or object."""
     _check(model, hardware, dep)
-    return _memory_plan(load_model(model), load_hardware(hardware), dep)
+    return replica_memory_plan(load_model(model), load_hardware(hardware), resolve_draft(dep))

@@ -24,7 +24,9 @@ from simulator.catalog import load_hardware, load_model, load_price_book
 from simulator.core import cost as cost_mod
 from simulator.core.cost import PriceBook
 from simulator.core.hardware import Accelerator
-from simulator.core.inference import QUANTIZATIONS, Deployment, check_deployment, memory_plan
+from simulator.core.inference import QUANTIZATIONS, Deployment, check_deployment
+from simulator.core.inference.speculative import SpeculativeDecoding
+from simulator.core.inference.static import replica_memory_plan
 from simulator.core.model import TransformerSpec
 from simulator.errors import InfeasiblePlanError, PlanError
 from simulator.limits import (
@@ -39,7 +41,7 @@ from simulator.limits import (
     check_number,
     check_ref,
 )
-from simulator.serving.config import ServingConfig
+from simulator.serving.config import ServingConfig, resolve_draft
 from simulator.serving.simulation import simulate_serving
 from simulator.serving.workload import Workload, check_rate, make_workload, with_rate
 from simulator.vocab import CANDIDATE_PRECISIONS, CANDIDATE_TPS, CAPACITY_PROBE_REQUESTS
@@ -176,6 +178,7 @@ class CandidateSpace:
     kv_precisions: tuple[str, ...] = ("bf16",)
     max_seqs: tuple[int | None, ...] = (None,)
     engine: str = "vllm"
+    speculative: SpeculativeDecoding | None = None  # every candidate decodes speculatively with this draft
 
 
 def _why_not(model: TransformerSpec, hw: Accelerator, dep: Deployment, min_tokens_per_seq: int) -> str:
@@ -188,8 +191,9 @@ def _why_not(model: TransformerSpec, hw: Accelerator, dep: Deployment, min_token
         return f"max sequences {dep.seq_cap} exceed the engine's token budget per iteration ({dep.token_cap})"
     if dep.gpus > hw.scale_up_domain_gpus * max(1, dep.pp):
         return "tensor parallel group larger than the NVLink domain"
-    if memory_plan(model, hw, dep).max_concurrent_seqs(min_tokens_per_seq) < 1:
-        return "weights leave no room for the KV cache of one sequence"
+    if replica_memory_plan(model, hw, dep).max_concurrent_seqs(min_tokens_per_seq) < 1:
+        draft = " and the speculative draft" if dep.speculative is not None else ""
+        return f"weights{draft} leave no room for the KV cache of one sequence"
     return ""
 
 
@@ -203,7 +207,8 @@ def candidate_deployments(model: TransformerSpec, hw: Accelerator, space: Candid
         precisions = tuple(p for p in CANDIDATE_PRECISIONS if QUANTIZATIONS[p].compute_dtype in hw.peak_flop_per_s)
     out, rejected = [], {}
     for prec, kv, tp, pp, ms in product(precisions, sp.kv_precisions, sp.tps, sp.pps, sp.max_seqs):
-        dep = Deployment(tp=int(tp), pp=int(pp), precision=prec, kv_precision=kv, engine=sp.engine, max_seqs=ms)
+        dep = Deployment(tp=int(tp), pp=int(pp), precision=prec, kv_precision=kv, engine=sp.engine, max_seqs=ms,
+                         speculative=sp.speculative)
         why = _why_not(model, hw, dep, min_tokens_per_seq)
         if why:
             rejected[dep.label()] = why
@@ -420,17 +425,22 @@ def plan_capacity(model: str | Path | TransformerSpec, hw: str | Path | Accelera
                   empirical: pd.DataFrame | None = None, n_requests: int = CAPACITY_PROBE_REQUESTS,
                   deployments: list[Deployment] | None = None, space: CandidateSpace | None = None,
                   disaggregation: tuple[tuple[int, int], ...] = (), price_book: str | Path | PriceBook | None = None,
-                  purchase: str = "on_demand", top: int = 5, seed: int = 0, verify: bool = True) -> CapacityPlan:
+                  purchase: str = "on_demand", top: int = 5, seed: int = 0, verify: bool = True,
+                  prefix_hit_rate: float = 0.0, prefix_tokens: int = 0) -> CapacityPlan:
     """Cheapest deployment (GPUs x price per hour) that serves `rate_per_s` within the SLO.
 
     model, hw: ids, paths or loaded objects. deployments: the candidates; default every deployment of `space`
-    (CandidateSpace) that holds the weights and one request. disaggregation: prefill:decode replica ratios per unit
-    to try besides colocated serving, e.g. ((1, 1), (1, 2)). verify: simulate the chosen deployment at the full rate
-    behind its router and add a unit if it misses.
+    (CandidateSpace, its `speculative` draft on each) that holds the weights and one request. disaggregation:
+    prefill:decode replica ratios per unit to try besides colocated serving, e.g. ((1, 1), (1, 2)). verify: simulate
+    the chosen deployment at the full rate behind its router and add a unit if it misses. prefix_hit_rate /
+    prefix_tokens: the probe workload's prefix caching (make_workload).
     """
     _check_request_args(model, hw, input_len, output_len, n_requests, space, disaggregation, seed, deployments)
     _check_inputs(rate_per_s, slo, top)
     model, hw = load_model(model), load_hardware(hw)
+    if space is not None and space.speculative is not None:
+        space = replace(space, speculative=resolve_draft(Deployment(speculative=space.speculative)).speculative)
+    deployments = None if deployments is None else [resolve_draft(d) for d in deployments]
     price = cost_mod.busy_gpu_hour_usd(load_price_book(price_book), hw, purchase)
     skipped: dict[str, str] = {}
     if deployments is None:
@@ -439,7 +449,8 @@ def plan_capacity(model: str | Path | TransformerSpec, hw: str | Path | Accelera
         why = "; ".join(f"{k}: {v}" for k, v in list(skipped.items())[:3]) or "the deployment list is empty"
         raise InfeasiblePlanError(f"no candidate deployment of {model.id} fits on {hw.id}: {why}")
     wl = make_workload(n_requests, input_len=input_len, output_len=output_len, rate_per_s=1.0,
-                       length_dist=length_dist, length_cv=length_cv, empirical=empirical, seed=seed)
+                       length_dist=length_dist, length_cv=length_cv, empirical=empirical, seed=seed,
+                       prefix_hit_rate=prefix_hit_rate, prefix_tokens=prefix_tokens)
     demand = _Demand(rate_per_s, slo, wl, price, price if not math.isnan(price) else 1.0,
                      float(np.mean(wl.prompt_tokens + wl.output_tokens)), float(np.mean(wl.output_tokens)), seed)
     units = [Unit(dep) for dep in deployments] + [Unit(dep, p, d) for dep in deployments for p, d in disaggregation]
@@ -463,7 +474,8 @@ def _verify(model: TransformerSpec, hw: Accelerator, rec: dict, unit: Unit, dema
         sim_units = min(units, VERIFY_MAX_UNITS)
         n = max(len(wl), 200 * sim_units)
         idx = np.arange(n) % len(wl)
-        full = Workload(np.zeros(n), wl.prompt_tokens[idx], wl.output_tokens[idx])
+        full = Workload(np.zeros(n), wl.prompt_tokens[idx], wl.output_tokens[idx],
+                        None if wl.cached_tokens is None else wl.cached_tokens[idx])
         s = simulate_serving(model, hw, unit.config(slo, copies=sim_units),
                              with_rate(full, rate * sim_units / units, seed + 1), seed=seed).summary
         if slo.check(s) or units > rec["units"]:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from simulator.catalog import load_model
 from simulator.core.inference import Deployment
+from simulator.core.inference.speculative import SpeculativeDecoding
+from simulator.core.model import TransformerSpec
+from simulator.errors import BadValueError, UnknownIdError
+from simulator.limits import check_ref
 
 
 @dataclass(frozen=True)
@@ -31,3 +36,20 @@ class ServingConfig:
             d = self.decode_deployment or self.deployment
             return self.prefill_replicas * self.deployment.gpus + self.decode_replicas * d.gpus
         return self.replicas * self.deployment.gpus
+
+
+def resolve_draft(dep: Deployment) -> Deployment:
+    """The deployment with its speculative draft model loaded (an id or path becomes a TransformerSpec); an unknown
+    draft is refused in one line naming --draft-model."""
+    spec = dep.speculative
+    if spec is not None and not isinstance(spec, SpeculativeDecoding):
+        raise BadValueError(f"speculative must be a SpeculativeDecoding (simulator.SpeculativeDecoding), got "
+                            f"{type(spec).__name__}")
+    if spec is None or spec.draft_model is None or isinstance(spec.draft_model, TransformerSpec):
+        return dep
+    check_ref("draft_model", spec.draft_model)
+    try:
+        draft = load_model(spec.draft_model)
+    except UnknownIdError as exc:
+        raise UnknownIdError(f"--draft-model: {exc}") from None
+    return replace(dep, speculative=replace(spec, draft_model=draft))

@@ -141,4 +141,20 @@ def build_result(o: Outcome, cfg: ServingConfig, seed: int, hardware_id: str) ->
         # how far published runs of this engine, hardware generation and scale fell from the static model's times
         "error_band": error_band("inference", cfg.deployment.engine, hardware_id, cfg.deployment.gpus),
     })
+    s.update(_features(o, cfg))
     return ServingResult(s, req, pd.concat(frames, ignore_index=True))
+
+
+def _features(o: Outcome, cfg: ServingConfig) -> dict[str, Any]:
+    """The summary's keys for the serving features in use, with where their figures come from (none when off)."""
+    out: dict[str, Any] = {}
+    spec = cfg.deployment.speculative
+    if spec is not None:
+        out["speculative"] = spec.to_dict()
+    r = o.req
+    if r.n and r.cached.any():
+        out["prefix_cache"] = {"cached_tokens_mean": float(r.cached.mean()), "prompt_tokens_mean": float(r.prompt.mean()),
+                               "cached_share": float(r.cached.sum() / max(r.prompt.sum(), 1)),
+                               "shared_blocks_per_engine": int(max(e.pinned for e in o.engines)),
+                               "source": "user-stated hit rate or shared prefix (simulator.make_workload)"}
+    return out

@@ -19,7 +19,7 @@ def preempt_newest(e: Engine, req: Requests, q: Queues, now: float) -> None:
     r = int(e.ids[i])
     e.free += int(e.blk[i])
     req.generated[r] = e.gen[i]
-    req.computed[r] = 0
+    req.computed[r] = req.shared[r]  # its cached prefix is still in the shared blocks
     req.target[r] = req.prompt[r] + e.gen[i]  # recompute prompt + output so far
     req.preempt[r] += 1
     e.waiting.appendleft(r)
@@ -35,8 +35,9 @@ def admit_waiting(e: Engine, req: Requests, q: Queues, now: float, budget: int, 
         c = min(rest, budget) if e.chunked else rest
         if c > budget:
             break
-        total = req.prompt[r] + req.output[r] if e.reserve else ctx + max(c, 1)
-        need = int(-(-total // e.bs))
+        total = req.prompt[r] + req.output[r] + e.lookahead if e.reserve else ctx + max(c, 1)
+        base = int(req.shared[r]) if e.prefix else 0  # tokens in the engine's shared prefix blocks
+        need = int(-(-(total - base) // e.bs))
         if need > e.free - e.watermark:
             break
         e.waiting.popleft()
@@ -45,6 +46,7 @@ def admit_waiting(e: Engine, req: Requests, q: Queues, now: float, budget: int, 
         i = e.n
         e.ids[i], e.ctx[i], e.tgt[i], e.gen[i], e.out[i], e.blk[i] = (
             r, ctx, req.target[r], req.generated[r], req.output[r], need)
+        e.base[i] = base
         e.n += 1
         if np.isnan(req.sched_s[r]):
             req.sched_s[r] = now
@@ -53,9 +55,25 @@ def admit_waiting(e: Engine, req: Requests, q: Queues, now: float, budget: int, 
         budget -= max(c, 1)  # a request whose KV arrived (disaggregated) decodes from the next iteration
 
 
+def _grow_lookahead(e: Engine, req: Requests, q: Queues, now: float, dec: np.ndarray) -> np.ndarray:
+    """_grow_decodes for engines whose decodes need more than one new slot (speculative decoding's k lookahead
+    tokens, vLLM's num_lookahead_slots) or hold a shared prefix: the blocks each decode's own tokens plus 1 + k need."""
+    want = np.where(dec, np.maximum(-(-(e.own_tokens(slice(0, e.n)) + 1 + e.lookahead) // e.bs) - e.blk[:e.n], 0), 0)
+    total = int(want.sum())
+    while total > e.free:
+        total -= int(want[e.n - 1])
+        preempt_newest(e, req, q, now)
+        want = want[:e.n]
+    e.blk[:e.n] += want
+    e.free -= total
+    return dec[:e.n]
+
+
 def _grow_decodes(e: Engine, req: Requests, q: Queues, now: float, dec: np.ndarray) -> np.ndarray:
     """Give every decode that filled its last block a new one, preempting the newest requests while blocks are
     short (paged admission; reserve-at-admission engines never need this). Returns the decode mask that is left."""
+    if e.lookahead or e.prefix:
+        return _grow_lookahead(e, req, q, now, dec)
     need = dec & (e.blk[:e.n] * e.bs <= e.ctx[:e.n])
     n_need = int(np.count_nonzero(need))
     while n_need > e.free:
@@ -74,7 +92,8 @@ def _continue_prefills(e: Engine, req: Requests, q: Queues, now: float, dec: np.
         if budget <= 0 or i >= e.n:
             break
         c = int(min(e.tgt[i] - e.ctx[i], budget))
-        extra = 0 if e.reserve else max(-(-(int(e.ctx[i]) + c) // e.bs) - int(e.blk[i]), 0)
+        own = int(e.ctx[i]) + c - (int(e.base[i]) if e.prefix else 0)
+        extra = 0 if e.reserve else max(-(-own // e.bs) - int(e.blk[i]), 0)
         while extra > e.free and e.n - 1 > i:
             preempt_newest(e, req, q, now)
         if extra > e.free:
@@ -100,18 +119,25 @@ def schedule(e: Engine, req: Requests, q: Queues, now: float) -> tuple[np.ndarra
     dec = e.ctx[:e.n] >= e.tgt[:e.n]
     if e.n and not e.reserve:
         dec = _grow_decodes(e, req, q, now, dec)
-    budget = _continue_prefills(e, req, q, now, dec, e.token_cap - int(np.count_nonzero(dec)), chunks)
+    budget = _continue_prefills(e, req, q, now, dec, e.token_cap - (1 + e.lookahead) * int(np.count_nonzero(dec)),
+                                chunks)
     dec = dec[:e.n]
     admit_waiting(e, req, q, now, budget, chunks)
     return dec, chunks
 
 
-def advance(e: Engine, req: Requests, q: Queues, dec: np.ndarray, chunks: Chunks, t: float) -> tuple[list[int], int]:
+def advance(e: Engine, req: Requests, q: Queues, dec: np.ndarray, chunks: Chunks, t: float,
+            tokens: np.ndarray | None = None) -> tuple[list[int], int]:
     """Apply one finished iteration at time t: KV grows, tokens are sampled, finished requests leave the engine and
-    prefilled ones leave a prefill engine for decode. Returns (requests whose KV cache moves to decode, how many
-    requests finished)."""
+    prefilled ones leave a prefill engine for decode. `tokens`: with speculative decoding, the tokens each decoding
+    slot (in slot order) got from its verify step (at most its remaining output). Returns (requests whose KV cache
+    moves to decode, how many requests finished)."""
     m = dec.size
-    if m:
+    if tokens is not None:
+        idx = np.flatnonzero(dec)
+        e.ctx[idx] += tokens
+        e.gen[idx] += tokens
+    elif m:
         if dec.all():
             e.ctx[:m] += 1
             e.gen[:m] += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,9 @@ from simulator.core.inference import (
     check_deployment,
     context_limit_tokens,
     kv_bytes_per_token,
-    memory_plan,
 )
+from simulator.core.inference.speculative import sample_tokens_per_step, verify_iteration
+from simulator.core.inference.static import DraftCostTable, replica_memory_plan
 from simulator.core.model import TransformerSpec
 from simulator.errors import PlanError
 from simulator.limits import (
@@ -42,7 +44,7 @@ from simulator.limits import (
     check_ref,
 )
 from simulator.serving import scheduler
-from simulator.serving.config import ServingConfig
+from simulator.serving.config import ServingConfig, resolve_draft
 from simulator.serving.results import ServingResult, build_result
 from simulator.serving.routers import ROUTERS
 from simulator.serving.state import Engine, Outcome, Pipeline, Queues, Requests
@@ -58,7 +60,8 @@ class Simulation:
         self.env = simpy.Environment()
         self.cfg, self.wl = cfg, wl
         self.req = Requests(wl)
-        self.rng = rng_streams(seed, ["router"])["router"]
+        rngs = rng_streams(seed, ["router", "speculative"])  # adding a stream leaves the router's draws as they were
+        self.rng, self.spec_rng = rngs["router"], rngs["speculative"]
         self.router = ROUTERS[cfg.router]
         self.events = self.resolved = self.issued = 0
         self.done = self.env.event()
@@ -80,21 +83,27 @@ class Simulation:
                   ("decode", cfg.decode_deployment or cfg.deployment, cfg.decode_replicas)]
                  if cfg.disaggregated else [("both", cfg.deployment, cfg.replicas)])
         engines: list[Engine] = []
+        shared = int(self.req.shared.max()) if self.req.n else 0  # the longest cached prefix: held once per engine
         for role, dep, count in pools:
             check_deployment(model, hw, dep)
-            mem = memory_plan(model, hw, dep)
+            mem = replica_memory_plan(model, hw, dep)
             if mem.kv_blocks < 1:
-                raise PlanError(f"{model.id} does not fit on {hw.id} with {dep.label()}: weights "
+                draft = " and the speculative draft" if dep.speculative is not None else ""
+                raise PlanError(f"{model.id} does not fit on {hw.id} with {dep.label()}: weights{draft} "
                                 f"{units.human_bytes(mem.weights_bytes_per_gpu)} per GPU leave no room for the KV cache; "
-                                f"raise --tp or use a smaller --precision")
+                                f"raise --tp or use a smaller --precision" + (" or draft" if draft else ""))
             if dep.token_cap < dep.seq_cap:
                 raise PlanError(f"max batched tokens {dep.token_cap} must be >= max sequences {dep.seq_cap}")
-            table = IterationCostTable(model, hw, dep, dep.token_cap, dep.seq_cap + 1)
+            k = dep.speculative.k if dep.speculative is not None else 0
+            table = IterationCostTable(model, hw, dep, dep.token_cap, dep.seq_cap * (k + 2) if k else dep.seq_cap + 1)
+            draft_table = DraftCostTable(model, hw, dep, dep.token_cap, dep.seq_cap + 1) if k else None
+            pinned = int(mem.blocks_for(shared)) // dep.pp if shared and role != "decode" else 0
             self.kv_bytes_token[role] = kv_bytes_per_token(model, dep.kv_precision)
             for _ in range(count):
                 pipe = Pipeline() if dep.pp > 1 else None
                 for _v in range(dep.pp):  # PP: one virtual engine per stage, each with 1/pp of the blocks
-                    engines.append(Engine(len(engines), role, dep, table, mem.kv_blocks // dep.pp, 0.0, pipe))
+                    engines.append(Engine(len(engines), role, dep, table, mem.kv_blocks // dep.pp, 0.0, pipe,
+                                          draft_table, pinned))
         return engines
 
     # ------------------------------------------------------------------ routing and request life cycle
@@ -104,9 +113,9 @@ class Simulation:
         pool, req, q = self.pool[role], self.req, self.q
         e = self.engines[int(pool[self.router(q.outstanding[pool], q.nwait[pool], self.counter[role], self.rng)])]
         self.counter[role] += 1
-        need = -(-(req.prompt[r] + req.output[r]) // e.bs)
+        need = -(-(req.prompt[r] + req.output[r] - (req.shared[r] if e.prefix else 0) + e.lookahead) // e.bs)
         too_long = (not e.chunked) and req.prompt[r] > e.token_cap
-        if need > e.blocks_total - e.watermark or too_long:
+        if need > e.blocks_total - e.pinned - e.watermark or too_long:
             req.rejected[r] = True
             if not self.reject_reason:
                 self.reject_reason = (
@@ -152,6 +161,7 @@ class Simulation:
     def transfer(self, r: int) -> Generator[Any, Any, None]:
         """Send the prompt's KV cache from the prefill to a decode engine (sendrecv on the scale-out link)."""
         kv_bytes = self.kv_bytes_token["prefill"] * self.req.prompt[r]
+        self.req.shared[r] = 0  # the decode engine holds the whole prompt's KV cache in its own blocks
         yield self.env.timeout(float(comm.sendrecv_s(kv_bytes, self.kv_link)))
         self.events += 1
         self.admit(r, "decode")
@@ -174,7 +184,7 @@ class Simulation:
                 self.events += 1
                 e.wake = None
                 continue
-            ctx = float(e.ctx[:m].sum() if n_dec == m else e.ctx[:m][dec].sum()) + n_dec
+            cached = float(e.ctx[:m].sum() if n_dec == m else e.ctx[:m][dec].sum())
             pt = pairs = prefix = 0.0
             finishing = 0
             for i, c in chunks:
@@ -184,10 +194,18 @@ class Simulation:
                 prefix += base
                 finishing += base + c >= e.tgt[i]
             e.kv.set(now, e.occupancy())
+            shape = (int(pt), pairs, prefix, n_dec, cached + n_dec, n_dec + finishing)
+            extra = 0.0
+            if e.lookahead:  # speculative: the verify pass of every decode, and the draft's work
+                v = verify_iteration(n_dec, cached, e.lookahead)
+                shape = (int(pt + v["prefill_tokens"]), pairs + float(v["prefill_pairs"]), prefix, n_dec,
+                         float(v["decode_context_tokens"]), int(v["logits"]) + finishing)
+                extra = e.draft.iteration_s(int(pt), pairs, prefix, finishing, n_dec, cached) if e.draft else 0.0
             if e.pipe is None:
-                dt = e.table.time_s(int(pt), pairs, prefix, n_dec, ctx, n_dec + finishing)
+                dt = e.table.time_s(*shape) + extra
             else:  # a pipelined replica: the micro-batches ahead in its stages delay this one
-                dt = e.pipe.step_s(now, *e.table.time_and_stage_s(int(pt), pairs, prefix, n_dec, ctx, n_dec + finishing))
+                latency, stage = e.table.time_and_stage_s(*shape)
+                dt = e.pipe.step_s(now, latency + extra, stage + extra)
             yield env.timeout(dt)
             self.events += 1
             e.busy_s += dt
@@ -195,7 +213,14 @@ class Simulation:
 
     def commit(self, e: Engine, dec: np.ndarray, chunks: scheduler.Chunks, t: float) -> None:
         """Apply one finished iteration; start KV transfers; count finished requests (closed loop: send the next)."""
-        moved, n_finished = scheduler.advance(e, self.req, self.q, dec, chunks, t)
+        tokens = None
+        if e.lookahead:  # the tokens each decode's verify step yielded, at most what it has left to generate
+            idx = np.flatnonzero(dec)
+            spec = e.dep.speculative
+            assert spec is not None
+            tokens = np.minimum(sample_tokens_per_step(self.spec_rng, idx.size, spec.acceptance_rate, spec.k),
+                                e.out[idx] - e.gen[idx])
+        moved, n_finished = scheduler.advance(e, self.req, self.q, dec, chunks, t, tokens)
         for r in moved:
             self.env.process(self.transfer(r))
         for _ in range(n_finished):
@@ -245,6 +270,16 @@ def _check(model: TransformerSpec, config: ServingConfig, workload: Workload, co
                         ("--max-batched-tokens", config.deployment.max_batched_tokens)):
         if value is not None and value < 1:
             raise PlanError(f"{name} must be a positive integer, got {value!r}")
+    _check_workload(model, workload)
+
+
+def _check_workload(model: TransformerSpec, workload: Workload) -> None:
+    """Cached prompt tokens within each prompt, every request within the model's context window."""
+    if workload.cached_tokens is not None:
+        c = np.asarray(workload.cached_tokens)
+        if c.shape != workload.prompt_tokens.shape or not ((c >= 0) & (c < workload.prompt_tokens)).all():
+            raise PlanError("workload.cached_tokens must give each request 0 to prompt_tokens - 1 cached prompt tokens "
+                            "(simulator.make_workload(prefix_hit_rate=...) sets them)")
     limit = context_limit_tokens(model)
     total = workload.prompt_tokens + workload.output_tokens
     if limit is not None and total.size and int(total.max()) > limit:
@@ -265,6 +300,9 @@ def simulate_serving(model: str | Path | TransformerSpec, hw: str | Path | Accel
     check_int("seed", seed, 0, MAX_SEED)
     model, hw = load_model(model), load_hardware(hw)
     _check(model, config, workload, concurrency)
+    config = replace(config, deployment=resolve_draft(config.deployment),
+                     decode_deployment=None if config.decode_deployment is None else
+                     resolve_draft(config.decode_deployment))
     sim = Simulation(model, hw, config, workload, seed, concurrency)
     env = sim.env
     for e in sim.engines:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from simulator.core.inference import Deployment, IterationCostTable, pipelined_step_s
+from simulator.core.inference.static import DraftCostTable
 from simulator.serving.workload import Workload
 from simulator.simkit import TimeWeightedMonitor
 
@@ -22,7 +23,12 @@ class Requests:
         self.n = n
         self.prompt, self.output = wl.prompt_tokens.astype(np.int64), wl.output_tokens.astype(np.int64)
         self.arrival = wl.arrival_s.astype(float).copy()
-        self.computed = np.zeros(n, np.int64)  # KV tokens a waiting request brings (disaggregated decode)
+        # prompt tokens served from the prefix cache (shared blocks the engine holds, not the request)
+        self.shared = (np.zeros(n, np.int64) if wl.cached_tokens is None
+                       else np.asarray(wl.cached_tokens, dtype=np.int64).copy())
+        self.cached = self.shared.copy()  # as the workload gave them (shared changes when a KV cache moves)
+        self.computed = self.shared.copy()  # KV tokens a waiting request brings: its cached prefix, or (disaggregated
+        #                                     decode) the prompt's KV cache
         self.target = self.prompt.copy()
         self.generated = np.zeros(n, np.int64)
         self.first_s, self.done_s, self.sched_s = (np.full(n, np.nan) for _ in range(3))
@@ -70,7 +76,7 @@ class Engine:
     """
 
     def __init__(self, idx: int, role: str, dep: Deployment, table: IterationCostTable, blocks: int, now: float,
-                 pipe: Pipeline | None = None):
+                 pipe: Pipeline | None = None, draft: DraftCostTable | None = None, pinned_blocks: int = 0):
         prof = dep.profile
         self.idx, self.role, self.dep, self.table = idx, role, dep, table
         self.pipe = pipe  # shared by the pp virtual engines of a pipelined replica; None when pp = 1
@@ -83,16 +89,29 @@ class Engine:
         self.reserve = prof.admission == "reserve_full"
         self.chunked = prof.chunked_prefill
         self.max_seqs, self.token_cap = dep.seq_cap, dep.token_cap
+        # speculative decoding: the draft's cost per iteration and the k tokens each decode verifies beyond its own
+        self.draft = draft
+        self.lookahead = dep.speculative.k if dep.speculative is not None else 0
+        # prefix caching: blocks of the shared prefix, held by the engine for every request that hits it
+        self.pinned = int(pinned_blocks)
+        self.prefix = self.pinned > 0
+        self.free -= self.pinned
         self.waiting: deque[int] = deque()
         self.n = 0  # running slots; per slot: request id, tokens in the KV cache, prefill target (prompt, or
         # prompt + output so far after a recompute), tokens generated, tokens to generate, KV blocks held
         self.ids, self.ctx, self.tgt, self.gen, self.out, self.blk = (np.zeros(self.max_seqs, np.int64) for _ in range(6))
+        self.base = np.zeros(self.max_seqs, np.int64)  # per slot: its tokens in the shared prefix blocks
+        self._arrays = (self.ids, self.ctx, self.tgt, self.gen, self.out, self.blk) + ((self.base,) if self.prefix else ())
         self.wake: Any = None  # the SimPy event an idle engine waits on
         self.busy_s = 0.0
         self.kv = TimeWeightedMonitor(f"kv_{idx}", now, 0.0)
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        return (self.ids, self.ctx, self.tgt, self.gen, self.out, self.blk)
+        return self._arrays
+
+    def own_tokens(self, slots) -> np.ndarray:
+        """KV tokens the running slots hold in their own blocks (the shared prefix blocks are the engine's)."""
+        return self.ctx[slots] - self.base[slots] if self.prefix else self.ctx[slots]
 
     def occupancy(self) -> float:
         return (self.blocks_total - self.free) / self.blocks_total

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.catalog import existing_file
+from simulator.core.inference.static import cached_prompt_tokens, check_prefix
 from simulator.errors import DataFileError, PlanError
 from simulator.limits import (
     MAX_RATE_PER_S,
@@ -52,11 +53,13 @@ SHAREGPT_LOGNORMAL_MEANS = (270.6, 208.5)
 
 @dataclass(frozen=True)
 class Workload:
-    """Requests to serve: arrival times (s, non-decreasing), prompt and output token counts."""
+    """Requests to serve: arrival times (s, non-decreasing), prompt and output token counts, and (with prefix caching)
+    the prompt tokens each finds in the prefix cache (core.inference.static.cached_prompt_tokens; None: none)."""
 
     arrival_s: np.ndarray
     prompt_tokens: np.ndarray
     output_tokens: np.ndarray
+    cached_tokens: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.arrival_s.shape[0])
@@ -137,9 +140,12 @@ def sharegpt_lengths(n: int, rng_prompts: np.random.Generator,
 
 def make_workload(n: int, *, input_len: float, output_len: float, arrival: str = "poisson",
                   rate_per_s: float | None = None, arrival_cv: float = 2.0, length_dist: str = "fixed",
-                  length_cv: float = 1.0, empirical: pd.DataFrame | None = None, seed: int = 0) -> Workload:
+                  length_cv: float = 1.0, empirical: pd.DataFrame | None = None, seed: int = 0,
+                  prefix_hit_rate: float = 0.0, prefix_tokens: int = 0) -> Workload:
     """A synthetic workload. length_dist 'sharegpt' is the ShareGPT sample of the vLLM/SGLang serving benchmarks
-    (sharegpt_lengths), ignoring input_len/output_len; 'empirical' samples the prompt_tokens/output_tokens columns."""
+    (sharegpt_lengths), ignoring input_len/output_len; 'empirical' samples the prompt_tokens/output_tokens columns.
+    prefix_hit_rate (the share of each prompt found in the prefix cache) or prefix_tokens (a prefix every prompt
+    shares) set each request's cached tokens (with_prefix)."""
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise PlanError(f"--requests must be a positive integer, got {n!r}")
     check_int("requests", n, 1, MAX_REQUESTS)
@@ -151,6 +157,7 @@ def make_workload(n: int, *, input_len: float, output_len: float, arrival: str =
     check_int("seed", seed, 0, MAX_SEED)
     check_number("arrival_cv", arrival_cv, 0, 100.0, low_open=True)
     check_number("length_cv", length_cv, 0, 100.0, low_open=True)
+    check_prefix(prefix_hit_rate, prefix_tokens)
     for name, value in (("arrival", arrival), ("length_dist", length_dist)):
         if not isinstance(value, str):
             raise PlanError(f"{name} must be a name, got {value!r}")
@@ -166,7 +173,16 @@ def make_workload(n: int, *, input_len: float, output_len: float, arrival: str =
     else:
         p = sample_lengths(n, input_len, length_dist, rngs["prompts"], length_cv)
         o = sample_lengths(n, output_len, length_dist, rngs["outputs"], length_cv)
-    return Workload(arrivals, p, o)
+    return with_prefix(Workload(arrivals, p, o), prefix_hit_rate, prefix_tokens)
+
+
+def with_prefix(wl: Workload, hit_rate: float = 0.0, shared_tokens: int = 0) -> Workload:
+    """The workload with each request's prompt tokens served from the prefix cache (cached_prompt_tokens); no cache
+    (None) when both are 0."""
+    check_prefix(hit_rate, shared_tokens)
+    if not hit_rate and not shared_tokens:
+        return replace(wl, cached_tokens=None)
+    return replace(wl, cached_tokens=cached_prompt_tokens(wl.prompt_tokens, hit_rate, shared_tokens))
 
 
 TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")

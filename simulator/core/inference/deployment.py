@@ -9,6 +9,7 @@ from typing import TypeVar
 from simulator.core.checks import check_positive
 from simulator.core.hardware import Accelerator
 from simulator.core.inference.engine import ENGINES, EngineProfile
+from simulator.core.inference.speculative import SpeculativeDecoding, check_speculative
 from simulator.core.model import TransformerSpec
 from simulator.errors import PlanError, SimulatorError
 
@@ -81,6 +82,7 @@ class Deployment:
     max_batched_tokens: int | None = None  # override of the engine default
     engine_profile: EngineProfile | None = field(default=None, compare=False)  # custom profile
     engine_version: str | None = None  # a version of the engine family other than its default (as engine@version)
+    speculative: SpeculativeDecoding | None = None  # speculative decoding (a draft model or MTP/EAGLE heads)
 
     @property
     def gpus(self) -> int:
@@ -115,7 +117,8 @@ class Deployment:
     def label(self) -> str:
         return (f"tp{self.tp} pp{self.pp}{f' ep{self.ep}' if self.ep > 1 else ''}"
                 f"{f' dp-attn{self.dp_attention}' if self.dp_attention > 1 else ''} {self.precision} "
-                f"kv-{self.kv_precision} {self.engine_ref} max-seqs {self.seq_cap}")
+                f"kv-{self.kv_precision} {self.engine_ref} max-seqs {self.seq_cap}"
+                + (f" {self.speculative.label()}" if self.speculative is not None else ""))
 
 
 def context_limit_tokens(model: TransformerSpec) -> int | None:
@@ -160,3 +163,4 @@ def check_deployment(model: TransformerSpec, hw: Accelerator, dep: Deployment) -
                         f"lacks; it runs: {', '.join(supported_quantizations(hw))}")
     if dep.seq_cap < 1 or dep.token_cap < 1:
         raise PlanError("max sequences and max batched tokens must be positive")
+    check_speculative(model, dep.speculative, dep.tp)  # nothing to check without speculative decoding
