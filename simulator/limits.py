@@ -82,6 +82,58 @@ MAX_ERROR_FRACTION = 1e6
 MAX_PATH_CHARS = 4096
 MAX_NAME_CHARS = 255
 
+# ---------------------------------------------------------------- model architectures (model YAMLs, uploads)
+# The figures of the largest published models, and room past them by the stated factor. Past these a file describes
+# no model anyone trains (a unit slip or a typo), and the plan search enumerates the divisors of n_layers one by one.
+# Layers: the deepest LLMs have 128 (Megatron 1T), research post-LN transformers 1,000 (DeepNet, Wang et al. 2022).
+MAX_LAYERS = 10_000  # 10x DeepNet, 78x the deepest LLM
+# Hidden size, head size and MLA low-rank dimensions: the widest published d_model is 25,600 (Megatron 1T).
+MAX_MODEL_WIDTH = 2**20  # 41x the widest
+# Attention heads (query and key/value): the most published is 160 (Megatron 1T).
+MAX_HEADS = 65_536  # 400x the most
+# MLP hidden size (dense or per expert): the widest published is 102,400 (Megatron 1T).
+MAX_FFN_WIDTH = 2**24  # 160x the widest
+# Vocabulary: the largest published is 262,144 (Gemma 3).
+MAX_VOCAB = 2**24  # 64x the largest
+# Routed or shared experts per MoE layer: the most published is 384 (Kimi K2).
+MAX_EXPERTS = 65_536  # 170x the most
+# Context window and learned positions: the longest published window is 10^7 tokens (Llama 4 Scout); past MAX_TOKENS
+# a window never binds (no request may be longer), so this bound only keeps the figure an int64.
+MAX_CONTEXT_WINDOW = 2**30  # 107x the longest
+# A published parameter count (tests compare it with the model's own count): the largest are ~2x10^12.
+MAX_MODEL_PARAMS = 1e16  # 5,000x the largest
+
+# ---------------------------------------------------------------- accelerator profiles (hardware YAMLs, uploads)
+# The fastest shipped device (GB200) peaks at 10^16 dense fp4 FLOP/s, holds 192 GB of HBM at 8 TB/s, draws 1,200 W and
+# moves 900 GB/s per direction over NVLink. The upper bounds leave 100x and more; the lower ones are far below any
+# computer built since 1990 (the shipped 2-vCPU host profile: 2x10^11 FLOP/s, 2.7x10^10 B/s) and keep the times, which
+# divide by these figures, finite (a 1e-300 peak made centuries of 1e+300 s, and `.inf` a time of zero).
+MAX_PEAK_FLOP_PER_S = 1e18  # 100x GB200 fp4 dense
+MIN_PEAK_FLOP_PER_S = 1e6
+MAX_DEVICE_BYTES = 1e15  # device memory (and chunk sizes): 5,000x the largest HBM (192 GB), past any host's RAM
+MIN_DEVICE_BYTES = 1e6
+MAX_BYTES_PER_S = 1e15  # memory or link bandwidth per device: 125x the fastest HBM, 1,100x NVLink 5
+MIN_BYTES_PER_S = 1e3
+# Latencies (collective base and per-hop latency, kernel launch): the slowest shipped is 93 us (an NVLS all-reduce).
+MAX_LATENCY_S = 1.0  # 10,000x the slowest
+# Efficiencies (achieved over spec figure) divide times too: the calibration fit's floor for a collective regime is
+# 10^-4 (calibrate/fit.py) and the lowest shipped is 0.078; a kernel below it is a broken measurement.
+MIN_EFFICIENCY = 1e-4
+MAX_TDP_W = 1e5  # power per device: 80x the hungriest (1,200 W)
+MAX_SERVER_POWER_RATIO = 10.0  # server over GPU power: the shipped ratios are 1.0-2.0
+MIN_HOST_SPEED = 1e-3  # a host CPU 1,000x slower than the reference (host terms divide by it); the bound above: 10
+MAX_HOST_SPEED = 10.0
+# Latency-bandwidth regimes of one link: NCCL has 3 protocols; each regime is evaluated for every plan a search
+# compares, so a 2 MB file of 10^5 regimes would multiply every collective's cost.
+MAX_LINK_REGIMES = 16
+
+# ---------------------------------------------------------------- price books
+# Prices multiply into every cost; an `.inf` or 1e300 price made an infinite cost of a feasible plan.
+MAX_USD_PER_GPU_HOUR = 1e4  # 1,000x the dearest GPU-hour listed (~$10)
+MAX_USD_PER_GPU = 1e8  # purchase, storage or yearly operations per GPU: 2,500x an H100's server share (~$40k)
+MAX_USD_PER_KWH = 100.0  # 250x the dearest retail electricity (~$0.4/kWh)
+MAX_KG_CO2E_PER_KWH = 10.0  # 9x lignite, the dirtiest grid source (~1.1 kg/kWh)
+
 
 # ---------------------------------------------------------------- argument checks of the API entry points
 def _flag(name: str) -> str:
@@ -198,3 +250,20 @@ MAX_SPECULATIVE_TOKENS = 64
 # A draft head's cost in layers of the target's shape per draft step (EAGLE: 1 layer; DeepSeek-V3 MTP: 1 module per
 # drafted token); more than the largest model's layers (126) is a draft slower than its target.
 MAX_DRAFT_LAYERS = 128.0
+
+# ---------------------------------------------------------------- lifecycle planning (simulator lifecycle)
+# Inference demand a day: the busiest public services report ~10^13-10^15 tokens a day; 10^18 leaves 1,000x room. Requests
+# a day stop where the rate passes MAX_RATE_PER_S (the capacity planner's bound).
+MAX_TOKENS_PER_DAY = 1e18
+MAX_REQUESTS_PER_DAY = MAX_RATE_PER_S * 86400.0
+# Months a model is served: a century, as MAX_SIM_SECONDS bounds simulated time.
+MAX_DEPLOYMENT_MONTHS = 1200.0
+# A target loss in nats per token: uniform guessing over a million-token vocabulary scores ln(10^6) = 13.8; past 100 is a
+# unit slip (bits, perplexity), not a loss.
+MAX_LOSS_NATS = 100.0
+# Model sizes one lifecycle search compares: each is a training plan search and a capacity search (seconds each).
+MAX_LIFECYCLE_CANDIDATES = 50
+# Demand points one lifecycle sweep prices: arithmetic once the candidates are planned.
+MAX_LIFECYCLE_DEMANDS = 10_000
+# Compression methods one lifecycle search applies (each adds up to one option per candidate).
+MAX_COMPRESSION_METHODS = 20

@@ -433,3 +433,83 @@ COMBOS = {
 @pytest.mark.parametrize("name", list(COMBOS))
 def test_combined_sizes_are_refused_in_one_line(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert_refused(COMBOS[name], capsys)
+
+
+# ---------------------------------------------------------------- model and hardware files (--model FILE, --hardware FILE)
+def _shipped(folder: str, name: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / folder / f"{name}.yaml").read_text())
+
+
+POS_BOUNDED = "pos_bounded"  # a float with a floor above zero as well as a ceiling: (low, high)
+# field: (base file, kind, upper bound or (floor, ceiling))
+MODEL_FILE_FIELDS: dict[str, tuple[str, str, Any]] = {
+    "n_layers": ("llama3.1-8b", POS_INT, L.MAX_LAYERS), "d_model": ("llama3.1-8b", POS_INT, L.MAX_MODEL_WIDTH),
+    "n_heads": ("llama3.1-8b", POS_INT, L.MAX_HEADS), "n_kv_heads": ("llama3.1-8b", POS_INT, L.MAX_HEADS),
+    "d_ff": ("llama3.1-8b", POS_INT, L.MAX_FFN_WIDTH), "vocab_size": ("llama3.1-8b", POS_INT, L.MAX_VOCAB),
+    "context_window_tokens": ("llama3.1-8b", POS_INT, L.MAX_CONTEXT_WINDOW),
+    "max_position_embeddings": ("gpt3-175b", NONNEG_INT, L.MAX_CONTEXT_WINDOW),
+    "published_params": ("llama3.1-8b", POS_FLOAT, L.MAX_MODEL_PARAMS),
+    "attention.head_dim": ("llama3.1-8b", POS_INT, L.MAX_MODEL_WIDTH),
+    "moe.n_experts": ("mixtral-8x7b", POS_INT, L.MAX_EXPERTS), "moe.top_k": ("mixtral-8x7b", POS_INT, L.MAX_EXPERTS),
+    "moe.d_ff_expert": ("mixtral-8x7b", POS_INT, L.MAX_FFN_WIDTH),
+    "moe.n_shared_experts": ("mixtral-8x7b", NONNEG_INT, L.MAX_EXPERTS),
+    "moe.first_dense_layers": ("mixtral-8x7b", NONNEG_INT, L.MAX_LAYERS),
+    "attention.kv_lora_rank": ("deepseek-v3", POS_INT, L.MAX_MODEL_WIDTH),
+    "attention.q_lora_rank": ("deepseek-v3", POS_INT, L.MAX_MODEL_WIDTH),
+}
+_HW = "h100-sxm-80gb"
+HARDWARE_FILE_FIELDS: dict[str, tuple[str, str, Any]] = {
+    "peak_dense_flop_per_s.bf16": (_HW, POS_BOUNDED, (L.MIN_PEAK_FLOP_PER_S, L.MAX_PEAK_FLOP_PER_S)),
+    "peak_dense_flop_per_s.fp8": (_HW, POS_BOUNDED, (L.MIN_PEAK_FLOP_PER_S, L.MAX_PEAK_FLOP_PER_S)),
+    "memory.hbm_bytes": (_HW, POS_BOUNDED, (L.MIN_DEVICE_BYTES, L.MAX_DEVICE_BYTES)),
+    "memory.hbm_bandwidth_bytes_per_s": (_HW, POS_BOUNDED, (L.MIN_BYTES_PER_S, L.MAX_BYTES_PER_S)),
+    "memory.reserved_bytes": (_HW, NONNEG_FLOAT, L.MAX_DEVICE_BYTES),
+    "power.tdp_w": (_HW, POS_FLOAT, L.MAX_TDP_W),
+    "power.server_to_gpu_power_ratio": (_HW, POS_FLOAT, L.MAX_SERVER_POWER_RATIO),
+    "node.gpus_per_node": (_HW, POS_INT, L.MAX_GPUS_PER_NODE),
+    "node.scale_up_domain_gpus": ("gb200-nvl72", POS_INT, L.MAX_GPUS),
+    "node.intra_node.bandwidth_bytes_per_s_unidir": (_HW, POS_BOUNDED, (L.MIN_BYTES_PER_S, L.MAX_BYTES_PER_S)),
+    "node.scale_out.bandwidth_bytes_per_s_unidir": (_HW, POS_BOUNDED, (L.MIN_BYTES_PER_S, L.MAX_BYTES_PER_S)),
+    "node.intra_node.latency_s": (_HW, POS_FLOAT, L.MAX_LATENCY_S),
+    "node.scale_out.hop_latency_s": (_HW, NONNEG_FLOAT, L.MAX_LATENCY_S),
+    "node.intra_node.bus_efficiency": (_HW, POS_BOUNDED, (L.MIN_EFFICIENCY, 1.2)),
+    "node.host.speed_vs_reference": (_HW, POS_BOUNDED, (L.MIN_HOST_SPEED, L.MAX_HOST_SPEED)),
+    "efficiency.gemm.compute_efficiency": (_HW, POS_BOUNDED, (L.MIN_EFFICIENCY, 1.0)),
+    "efficiency.gemm.launch_s": (_HW, NONNEG_FLOAT, L.MAX_LATENCY_S),
+    "efficiency.memory_bandwidth_efficiency": (_HW, POS_BOUNDED, (L.MIN_EFFICIENCY, 1.0)),
+    "efficiency.kernel_launch_s": (_HW, NONNEG_FLOAT, L.MAX_LATENCY_S),
+}
+
+
+def _file_field_bad(kind: str, bound: Any) -> list[Any]:
+    """What a model or hardware file field must refuse: the scenario-field values, past the ceiling, under a floor."""
+    if kind == POS_BOUNDED:
+        low, high = bound
+        return [*_field_bad(POS_FLOAT, high), high * 1.5, low / 10]
+    return [*_field_bad(kind, bound), bound + 1 if "int" in kind else bound * 1.5]
+
+
+DATA_FILE_CASES = [pytest.param(what, field, i, id=f"{what}.{field}#{i}")
+                   for what, table in (("model", MODEL_FILE_FIELDS), ("hardware", HARDWARE_FILE_FIELDS))
+                   for field, (_, kind, bound) in table.items() for i in range(len(_file_field_bad(kind, bound)))]
+
+
+@pytest.mark.parametrize(("what", "field", "index"), DATA_FILE_CASES)
+def test_bad_model_or_hardware_field_is_refused_in_one_line(what: str, field: str, index: int, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A model or accelerator file with a value no published model or device comes near (or none at all: inf, a
+    list, a boolean): one line naming the field, as for a scenario file."""
+    table, folder = (MODEL_FILE_FIELDS, "workloads/models") if what == "model" else (HARDWARE_FILE_FIELDS,
+                                                                                     "hardware_profiles")
+    base, kind, bound = table[field]
+    value = _file_field_bad(kind, bound)[index]
+    data = _set_path(_shipped(folder, base), field, value)
+    data["id"] = "edited"
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(data))
+    if value is None and field not in ("n_layers", "d_model", "n_heads", "d_ff", "vocab_size", "moe.n_experts",
+                                       "moe.top_k", "moe.d_ff_expert", "attention.kv_lora_rank"):
+        pytest.skip("None means 'not given' for an optional field")
+    model, hw = (str(path), _HW) if what == "model" else ("llama3.1-8b", str(path))
+    err = assert_refused(["infer", "--model", model, "--hardware", hw, "--input-len", "8", "--output-len", "8"], capsys)
+    assert field.rsplit(".", 1)[-1] in err, err

@@ -13,8 +13,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PositiveFloat,
-    PositiveInt,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -45,6 +43,38 @@ Seed = Annotated[int, Field(ge=0, le=limits.MAX_SEED)]
 TrainTokens = Annotated[float, Field(gt=0, le=limits.MAX_TRAIN_TOKENS, allow_inf_nan=False)]
 RatePerS = Annotated[float, Field(gt=0, le=limits.MAX_RATE_PER_S, allow_inf_nan=False)]
 Seconds = Annotated[float, Field(gt=0, le=limits.MAX_SIM_SECONDS, allow_inf_nan=False)]
+
+# Model architecture figures (bounds and their reasons: simulator.limits).
+Layers = Annotated[int, Field(gt=0, le=limits.MAX_LAYERS)]
+Width = Annotated[int, Field(gt=0, le=limits.MAX_MODEL_WIDTH)]  # d_model, head sizes, MLA ranks
+Heads = Annotated[int, Field(gt=0, le=limits.MAX_HEADS)]
+FfnWidth = Annotated[int, Field(gt=0, le=limits.MAX_FFN_WIDTH)]
+Experts = Annotated[int, Field(gt=0, le=limits.MAX_EXPERTS)]
+
+
+def _at_least(low: float, what: str) -> AfterValidator:
+    """A floor above zero (zero and below get pydantic's 'greater than 0'); `what`: the unit and the reason."""
+    def check(value: float) -> float:
+        if value < low:
+            raise ValueError(f"must be at least {low:g} {what}")
+        return value
+    return AfterValidator(check)
+
+
+# Accelerator figures: finite, and neither so large nor so small that the times dividing by them stop meaning anything.
+_TIMES_DIVIDE = "(times divide by it; simulator.limits)"
+PeakRate = Annotated[float, Field(gt=0, le=limits.MAX_PEAK_FLOP_PER_S, allow_inf_nan=False),
+                     _at_least(limits.MIN_PEAK_FLOP_PER_S, f"FLOP/s {_TIMES_DIVIDE}")]
+DeviceBytes = Annotated[float, Field(gt=0, le=limits.MAX_DEVICE_BYTES, allow_inf_nan=False),
+                        _at_least(limits.MIN_DEVICE_BYTES, "bytes (no accelerator holds less; simulator.limits)")]
+BytesPerS = Annotated[float, Field(gt=0, le=limits.MAX_BYTES_PER_S, allow_inf_nan=False),
+                      _at_least(limits.MIN_BYTES_PER_S, f"bytes/s {_TIMES_DIVIDE}")]
+Latency = Annotated[float, Field(ge=0, le=limits.MAX_LATENCY_S, allow_inf_nan=False)]
+PositiveLatency = Annotated[float, Field(gt=0, le=limits.MAX_LATENCY_S, allow_inf_nan=False)]
+_EFFICIENCY_FLOOR = _at_least(limits.MIN_EFFICIENCY, _TIMES_DIVIDE)
+Efficiency1 = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False), _EFFICIENCY_FLOOR]  # a share of a spec figure
+Efficiency12 = Annotated[float, Field(gt=0, le=1.2, allow_inf_nan=False), _EFFICIENCY_FLOOR]  # bus/memory: may pass 1
+UsdPerGpuHour = Annotated[float, Field(gt=0, le=limits.MAX_USD_PER_GPU_HOUR, allow_inf_nan=False)]
 
 
 class NoBoolNumbers(BaseModel):
@@ -86,21 +116,21 @@ class Entity(Strict):
 class PeakFlops(Strict):
     """Dense (never sparse) peak FLOP/s (or OP/s for integer types) per device."""
 
-    fp32: PositiveFloat
-    tf32: PositiveFloat | None = None
-    bf16: PositiveFloat
-    fp16: PositiveFloat
-    fp8: PositiveFloat | None = None
-    int8: PositiveFloat | None = None
-    int4: PositiveFloat | None = None
-    fp4: PositiveFloat | None = None
+    fp32: PeakRate
+    tf32: PeakRate | None = None
+    bf16: PeakRate
+    fp16: PeakRate
+    fp8: PeakRate | None = None
+    int8: PeakRate | None = None
+    int4: PeakRate | None = None
+    fp4: PeakRate | None = None
 
 
 class Memory(Strict):
-    hbm_bytes: PositiveFloat
-    hbm_bandwidth_bytes_per_s: PositiveFloat
+    hbm_bytes: DeviceBytes
+    hbm_bandwidth_bytes_per_s: BytesPerS
     # Memory the runtime, CUDA context and allocator fragmentation take away from the user.
-    reserved_bytes: float = Field(ge=0)
+    reserved_bytes: float = Field(ge=0, le=limits.MAX_DEVICE_BYTES, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _reserve(self) -> Memory:
@@ -111,46 +141,46 @@ class Memory(Strict):
 
 
 class Power(Strict):
-    tdp_w: PositiveFloat
+    tdp_w: float = Field(gt=0, le=limits.MAX_TDP_W, allow_inf_nan=False)
     # Share of TDP drawn on average during training (Epoch AI convention: 0.75 for GPUs).
     average_utilization_of_tdp: float = Field(default=0.75, gt=0, le=1)
     # Server power over GPU power (CPUs, NICs, fans; Epoch AI: 1.82 for H100 servers).
-    server_to_gpu_power_ratio: float = Field(default=1.8, ge=1)
+    server_to_gpu_power_ratio: float = Field(default=1.8, ge=1, le=limits.MAX_SERVER_POWER_RATIO)
 
 
 class CollectiveRegime(Strict):
     """One latency-bandwidth regime of a link (like one NCCL protocol): collective time is the fastest
     regime's alpha-beta time (simulator/calibrate/fit.py regime_time_s; microbench_anchors 3.3)."""
 
-    latency_s: float = Field(ge=0)
-    bus_efficiency: float = Field(gt=0, le=1.2)
+    latency_s: Latency
+    bus_efficiency: Efficiency12
 
 
 class Link(Strict):
     """One tier of the network as seen by one device; bandwidth is per device, one direction."""
 
-    bandwidth_bytes_per_s_unidir: PositiveFloat
+    bandwidth_bytes_per_s_unidir: BytesPerS
     # Base latency of one collective call (launch + first hop), the alpha of an alpha-beta model.
-    latency_s: PositiveFloat
+    latency_s: PositiveLatency
     # Extra latency per ring step (NCCL tuning model per-hop latency).
-    hop_latency_s: float = Field(default=1.0e-6, ge=0)
+    hop_latency_s: Latency = 1.0e-6
     # Achieved bus bandwidth of large collectives over the spec figure (nccl-tests busbw / spec).
-    bus_efficiency: float = Field(default=0.8, gt=0, le=1.2)
+    bus_efficiency: Efficiency12 = 0.8
     # Share of compute throughput lost while a collective on this link overlaps compute (the SMs its
     # kernels occupy; Calculon's processor_usage). 0 = contention not modelled.
     overlap_compute_penalty: float = Field(default=0.0, ge=0, lt=1)
     # Optional: fitted small/medium/large-message regimes (latency_s, bus_efficiency pairs) and their sources.
-    regimes: list[CollectiveRegime] | None = None
+    regimes: list[CollectiveRegime] | None = Field(default=None, max_length=limits.MAX_LINK_REGIMES)
     regimes_fitted_on: list[str] | None = None
     # Optional: in-network all-reduce (NVLS on the NVSwitch, SHARP on the scale-out switch) as one regime whose
     # bus_efficiency is algbw / bandwidth (simulator.core.comm); absent = the fabric has none.
     in_network: CollectiveRegime | None = None
     # Optional: latency of one level of NCCL's tree between domains (absent: hop_latency_s).
-    tree_hop_latency_s: float | None = Field(default=None, ge=0)
+    tree_hop_latency_s: Latency | None = None
     # Optional: bytes of one pipeline chunk of that tree (each level waits for one chunk to arrive).
-    tree_chunk_bytes: float = Field(default=0.0, ge=0)
+    tree_chunk_bytes: float = Field(default=0.0, ge=0, le=limits.MAX_DEVICE_BYTES, allow_inf_nan=False)
     # Optional: all-to-all busbw over bandwidth at large sizes (absent: bus_efficiency).
-    alltoall_efficiency: float | None = Field(default=None, gt=0, le=1.2)
+    alltoall_efficiency: Efficiency12 | None = None
     # Where the optional collective fields above come from.
     collectives_fitted_on: list[str] | None = None
 
@@ -163,14 +193,15 @@ class Host(Strict):
     """
 
     cpu: str = Field(min_length=1)
-    speed_vs_reference: float = Field(gt=0, le=10)
+    speed_vs_reference: Annotated[float, Field(gt=0, le=limits.MAX_HOST_SPEED),
+                                  _at_least(limits.MIN_HOST_SPEED, _TIMES_DIVIDE)]
     fitted_on: list[str] = Field(min_length=1)
 
 
 class Node(Strict):
-    gpus_per_node: PositiveInt
+    gpus_per_node: int = Field(gt=0, le=limits.MAX_GPUS_PER_NODE)
     # Devices in one scale-up domain (NVLink/ICI island); 72 for GB200 NVL72, else the node size.
-    scale_up_domain_gpus: PositiveInt | None = None
+    scale_up_domain_gpus: GpuCount | None = None
     intra_node: Link
     scale_out: Link
     # Optional host CPU; absent = the reference host's speed is assumed (inference engine overheads only).
@@ -192,32 +223,32 @@ class GemmEfficiency(Strict):
     t = launch_s + ((F / (compute_efficiency * P))^p + (B / (memory_efficiency * BW))^p)^(1/p)
     """
 
-    compute_efficiency: float = Field(gt=0, le=1)
+    compute_efficiency: Efficiency1
     # fp8 GEMMs reach a lower share of their (2x) peak; default: same as compute_efficiency.
-    fp8_compute_efficiency: float | None = Field(default=None, gt=0, le=1)
-    memory_efficiency: float = Field(gt=0, le=1.2)
+    fp8_compute_efficiency: Efficiency1 | None = None
+    memory_efficiency: Efficiency12
     p: float = Field(gt=0.5, le=8)
-    launch_s: float = Field(ge=0)
+    launch_s: Latency
     # Optional: memory cap of matrix-vector products (M or N = 1), which BLAS runs as GEMV kernels
     # without operand packing; default: memory_efficiency.
-    gemv_memory_efficiency: float | None = Field(default=None, gt=0, le=1.5)
+    gemv_memory_efficiency: Annotated[float, Field(gt=0, le=1.5), _EFFICIENCY_FLOOR] | None = None
     fitted_on: list[str] = Field(min_length=1)
 
 
 class Efficiency(Strict):
     gemm: GemmEfficiency
     # Achieved HBM bandwidth of large streaming kernels over the spec figure.
-    memory_bandwidth_efficiency: float = Field(gt=0, le=1)
+    memory_bandwidth_efficiency: Efficiency1
     # Fused (flash) attention FLOP/s over the dense peak at long sequence length.
-    flash_attention_efficiency: float = Field(gt=0, le=1)
+    flash_attention_efficiency: Efficiency1
     # First-generation FlashAttention kernels (FA1 CUDA or its Triton port): 25-40% of peak on A100
     # (Dao 2023, FlashAttention-2 abstract). Default: 0.55 x flash_attention_efficiency (the A100 ratio).
-    flash1_attention_efficiency: float = Field(gt=0, le=1)  # FlashAttention-1-era kernels (attention_kernel flash1)
+    flash1_attention_efficiency: Efficiency1  # FlashAttention-1-era kernels (attention_kernel flash1)
     # FlashAttention-2 kernels (attention_kernel flash2: PyTorch SDPA's flash backend, flash-attn 2) where they differ
     # from the device's best flash kernel (Hopper runs FA3 at 0.45, FA2 at 0.35); None: flash_attention_efficiency
-    flash2_attention_efficiency: float | None = Field(None, gt=0, le=1)
+    flash2_attention_efficiency: Efficiency1 | None = None
     # Fixed cost per kernel launch for memory-bound kernels.
-    kernel_launch_s: float = Field(default=5.0e-6, ge=0)
+    kernel_launch_s: Latency = 5.0e-6
     fitted_on: list[str] = Field(min_length=1)
     # Optional: measurement files (paths relative to the repository root) the curves were fitted on.
     measurements: list[str] | None = None
@@ -236,11 +267,14 @@ class HardwareFile(Entity):
 
 # ---------------------------------------------------------------- model architectures
 class MoeSpec(Strict):
-    n_experts: PositiveInt
-    top_k: PositiveInt
-    d_ff_expert: PositiveInt
-    n_shared_experts: int = Field(default=0, ge=0)
-    first_dense_layers: int = Field(default=0, ge=0)
+    n_experts: Experts
+    top_k: Experts
+    d_ff_expert: FfnWidth
+    n_shared_experts: int = Field(default=0, ge=0, le=limits.MAX_EXPERTS)
+    first_dense_layers: int = Field(default=0, ge=0, le=limits.MAX_LAYERS)
+    # how unevenly the trained router spreads tokens: the coefficient of variation of the experts' shares (0: every
+    # expert equally popular, only sampling noise; state it with its source where a paper measured it)
+    routing_cv: float = Field(default=0.0, ge=0.0, le=3.0)
 
     @model_validator(mode="after")
     def _k(self) -> MoeSpec:
@@ -251,13 +285,13 @@ class MoeSpec(Strict):
 
 class AttentionSpec(Strict):
     kind: AttentionKind = "mha"
-    head_dim: PositiveInt | None = None
+    head_dim: Width | None = None
     # MLA (DeepSeek-V2/V3): low-rank query/KV compression.
-    q_lora_rank: PositiveInt | None = None
-    kv_lora_rank: PositiveInt | None = None
-    qk_rope_head_dim: PositiveInt | None = None
-    qk_nope_head_dim: PositiveInt | None = None
-    v_head_dim: PositiveInt | None = None
+    q_lora_rank: Width | None = None
+    kv_lora_rank: Width | None = None
+    qk_rope_head_dim: Width | None = None
+    qk_nope_head_dim: Width | None = None
+    v_head_dim: Width | None = None
 
     @model_validator(mode="after")
     def _mla(self) -> AttentionSpec:
@@ -275,24 +309,24 @@ class ModelFile(Strict):
     id: str | None = None
     name: str = Field(min_length=1)
     sources: list[Source] = Field(default_factory=list)
-    n_layers: PositiveInt
-    d_model: PositiveInt
-    n_heads: PositiveInt
-    n_kv_heads: PositiveInt | None = None
-    d_ff: PositiveInt
-    vocab_size: PositiveInt
+    n_layers: Layers
+    d_model: Width
+    n_heads: Heads
+    n_kv_heads: Heads | None = None
+    d_ff: FfnWidth
+    vocab_size: int = Field(gt=0, le=limits.MAX_VOCAB)
     activation: Activation = "gelu"
     tied_embeddings: bool = False
     # Learned absolute position embeddings (GPT-3, OPT); rotary/ALiBi models have none.
-    max_position_embeddings: int = Field(default=0, ge=0)
+    max_position_embeddings: int = Field(default=0, ge=0, le=limits.MAX_CONTEXT_WINDOW)
     # Trained with dropout (GPT-3, OPT, BLOOM, Megatron GPT: 0.1); Llama, Mixtral, DeepSeek train without.
     dropout: bool = False
     # Longest prompt + output the model supports (config.json max_position_embeddings for RoPE models).
-    context_window_tokens: PositiveInt | None = None
+    context_window_tokens: int | None = Field(default=None, gt=0, le=limits.MAX_CONTEXT_WINDOW)
     moe: MoeSpec | None = None
     attention: AttentionSpec | None = None
     # Published total parameter count, used only by tests to check our own count.
-    published_params: PositiveFloat | None = None
+    published_params: float | None = Field(default=None, gt=0, le=limits.MAX_MODEL_PARAMS, allow_inf_nan=False)
     notes: str = ""
 
     @model_validator(mode="after")
@@ -354,35 +388,35 @@ class PlanSpec(Strict):
 class GpuHourPrice(Strict):
     """USD per GPU-hour for one accelerator under each purchase option."""
 
-    on_demand: PositiveFloat | None = None
-    reserved_1y: PositiveFloat | None = None
-    reserved_3y: PositiveFloat | None = None
-    spot: PositiveFloat | None = None
+    on_demand: UsdPerGpuHour | None = None
+    reserved_1y: UsdPerGpuHour | None = None
+    reserved_3y: UsdPerGpuHour | None = None
+    spot: UsdPerGpuHour | None = None
 
 
 class OwnedGpuCost(Strict):
     """Capital and running cost of owning one accelerator (Epoch AI TCO structure, arXiv 2405.21015)."""
 
     # Purchase price per GPU: the GPU's share of a server when server_overhead_ratio is 1 (e.g. DGX/8).
-    purchase_usd_per_gpu: PositiveFloat
+    purchase_usd_per_gpu: float = Field(gt=0, le=limits.MAX_USD_PER_GPU, allow_inf_nan=False)
     # Server cost over the price above (Epoch: 1.64 when the price is for the chip alone; 1.0 for a system share).
     server_overhead_ratio: float = Field(default=1.0, ge=1.0, le=5.0)
     # Share of total cluster capex spent on the interconnect (Epoch: 0.19).
     network_share_of_capex: float = Field(default=0.19, ge=0.0, lt=0.9)
-    storage_usd_per_gpu: float = Field(default=0.0, ge=0)
+    storage_usd_per_gpu: float = Field(default=0.0, ge=0, le=limits.MAX_USD_PER_GPU, allow_inf_nan=False)
     # Straight-line amortisation period (Epoch: 0.322/yr depreciation, i.e. ~3.1 y; 4-5 y common).
     amortisation_years: float = Field(gt=0, le=20)
     # Colocation, staff, maintenance contracts per GPU-year (site-specific; 0 means not counted).
-    facility_ops_usd_per_gpu_year: float = Field(default=0.0, ge=0)
+    facility_ops_usd_per_gpu_year: float = Field(default=0.0, ge=0, le=limits.MAX_USD_PER_GPU, allow_inf_nan=False)
 
 
 class PriceBookFile(Entity):
     kind: Literal["price_book"]
     # ISO date the prices were read (YYYY-MM or YYYY-MM-DD): prices are never "current".
     price_date: str = Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")
-    electricity_usd_per_kwh: float = Field(ge=0)
+    electricity_usd_per_kwh: float = Field(ge=0, le=limits.MAX_USD_PER_KWH, allow_inf_nan=False)
     pue: float = Field(ge=1.0, le=3.0)
-    grid_kg_co2e_per_kwh: float = Field(ge=0)
+    grid_kg_co2e_per_kwh: float = Field(ge=0, le=limits.MAX_KG_CO2E_PER_KWH, allow_inf_nan=False)
     usd_per_gpu_hour: dict[str, GpuHourPrice] = Field(default_factory=dict)
     # Owned-cluster costs per accelerator id (rent-vs-buy and `purchase: owned` cluster pools).
     owned: dict[str, OwnedGpuCost] = Field(default_factory=dict)
