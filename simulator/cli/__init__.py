@@ -8,11 +8,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from simulator.cli import calibrate, catalog, cluster, runs, serving, training, validate
+from simulator.cli import calibrate, catalog, cluster, lifecycle, runs, serving, training, validate
 from simulator.cli.common import EXIT_USAGE, SimulatorParser
 from simulator.errors import SimulatorError
 
-COMMAND_FAMILIES = (training, serving, cluster, calibrate, runs, catalog, validate)  # the order of `simulator --help`
+COMMAND_FAMILIES = (training, serving, lifecycle, cluster, calibrate, runs, catalog, validate)  # the order of `simulator --help`
 
 
 def _version() -> str:
