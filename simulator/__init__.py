@@ -78,6 +78,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "pick_best": ("api.training", "pick_best"),
     # inference
     "Deployment": ("catalog.engines", "Deployment"),  # via the catalog: its engine names resolve (workloads/engines)
+    "SpeculativeDecoding": ("core.inference.speculative", "SpeculativeDecoding"),
+    "expected_tokens_per_step": ("core.inference.speculative", "expected_tokens_per_step"),
     "EngineProfile": ("catalog.engines", "EngineProfile"),
     "ENGINES": ("catalog.engines", "ENGINES"),
     "load_engine": ("catalog.engines", "load_engine"),
@@ -98,6 +100,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # serving and capacity
     "Workload": ("serving.workload", "Workload"),
     "make_workload": ("serving.workload", "make_workload"),
+    "with_prefix": ("serving.workload", "with_prefix"),
     "read_trace": ("serving.workload", "read_trace"),
     "read_trace_bytes": ("serving.workload", "read_trace_bytes"),
     "workload_from_trace": ("serving.workload", "workload_from_trace"),

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 import simulator as sim
-from simulator import units
+from simulator import limits, units
 from simulator.cli.common import (
     EXIT_USAGE,
     batch,
@@ -16,6 +16,8 @@ from simulator.cli.common import (
     check_output_path,
     count,
     degree,
+    float_range,
+    int_range,
     print_rows,
     probe_requests,
     rate,
@@ -75,6 +77,70 @@ def _moe_args(p: argparse.ArgumentParser) -> None:
                         "enable_attention_dp; default 1)")
 
 
+# speculative decoding and prefix caching: the bounds of simulator.limits, as the scenario files and the API have them
+spec_tokens = int_range(1, limits.MAX_SPECULATIVE_TOKENS, "a number of drafted tokens")
+acceptance = float_range(0.0, 1.0, "an acceptance rate", low_open=True)
+fraction = float_range(0.0, 1.0, "a fraction")
+draft_layers = float_range(0.0, limits.MAX_DRAFT_LAYERS, "a number of layers", low_open=True)
+prefix_tokens = int_range(0, limits.MAX_TOKENS, "a token count")
+
+
+def _feature_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("speculative decoding and prefix caching (off unless given)")
+    g.add_argument("--num-speculative-tokens", type=spec_tokens, metavar="K",
+                   help="tokens a draft proposes per step, verified in one pass (with --acceptance-rate)")
+    g.add_argument("--acceptance-rate", type=acceptance, metavar="A",
+                   help="probability each drafted token is accepted, in (0, 1]: your draft's figure on your traffic")
+    g.add_argument("--draft-model", type=user_path("a draft model id or path"),
+                   help="a separate draft model sharing the tokenizer; without it, MTP/EAGLE heads on the target")
+    g.add_argument("--draft-tp", type=degree, help="the draft model's tensor parallel size (default the target's)")
+    g.add_argument("--draft-layers", type=draft_layers, default=1.0,
+                   help="MTP/EAGLE heads: layers of the target's shape per draft step (default 1; 0.5: half a layer)")
+    g.add_argument("--prefix-hit-rate", type=fraction, default=0.0, metavar="H",
+                   help="share of each prompt served from the prefix cache, in [0, 1] (default 0)")
+    g.add_argument("--prefix-tokens", type=prefix_tokens, default=0, metavar="N",
+                   help="or a prefix of N tokens every prompt shares (a system prompt)")
+
+
+def _speculative(a: argparse.Namespace) -> Any:
+    """The SpeculativeDecoding the flags ask for (None when none is given)."""
+    draft = a.draft_model is not None or a.draft_tp is not None or a.draft_layers != 1.0
+    if a.num_speculative_tokens is None and a.acceptance_rate is None and not draft:
+        return None
+    if a.num_speculative_tokens is None or a.acceptance_rate is None:
+        raise PlanError("speculative decoding needs both --num-speculative-tokens K and --acceptance-rate A (the "
+                        "share of drafted tokens your draft gets accepted, e.g. 0.7)")
+    return sim.SpeculativeDecoding(a.num_speculative_tokens, a.acceptance_rate, draft_model=a.draft_model,
+                                   draft_tp=a.draft_tp, draft_layers=a.draft_layers)
+
+
+def _prefix(a: argparse.Namespace) -> dict[str, Any]:
+    return {"prefix_hit_rate": a.prefix_hit_rate, "prefix_tokens": a.prefix_tokens}
+
+
+def feature_rows(rec: dict[str, Any]) -> list[tuple[str, str]]:
+    """Rows for the serving features in use, each figure with where it comes from (none when they are off)."""
+    rows = []
+    sp = rec.get("speculative")
+    if sp:
+        draft = (f"draft {sp['draft_model']}" + (f" tp{sp['draft_tp']}" if sp["draft_tp"] else "")
+                 if sp["method"] == "draft" else f"MTP/EAGLE heads x{sp['draft_layers']:g} layer(s)")
+        rows.append(("speculative", f"k={sp['num_speculative_tokens']}, acceptance {sp['acceptance_rate']:g} "
+                                    f"({sp['acceptance_source']}), {draft}: {sp['tokens_per_step']:.3g} tokens per "
+                                    "verify step (Leviathan et al. 2023, eq. 1)"))
+    pc = rec.get("prefix_cache")
+    if pc and "cached_tokens_per_request" in pc:
+        what = (f"hit rate {pc['hit_rate']:g}" if pc["hit_rate"] else f"shared prefix {pc['shared_prefix_tokens']:,}")
+        rows.append(("prefix cache", f"{pc['cached_tokens_per_request']:,} of {pc['prompt_tokens']:,} prompt tokens "
+                                     f"cached per request ({what}, {pc['source']}); {pc['shared_blocks']:,} shared "
+                                     "KV blocks held once"))
+    elif pc:
+        rows.append(("prefix cache", f"{pc['cached_share']:.1%} of prompt tokens cached (mean {pc['cached_tokens_mean']:,.0f}"
+                                     f" of {pc['prompt_tokens_mean']:,.0f}; {pc['source']}); "
+                                     f"{pc['shared_blocks_per_engine']:,} shared KV blocks per engine"))
+    return rows
+
+
 def register(subparsers) -> None:
     """Add the `infer`, `serve` and `capacity` subcommands to the main parser."""
     i = subparsers.add_parser("infer", help="static-batch inference estimate (prefill, decode, memory)")
@@ -84,6 +150,7 @@ def register(subparsers) -> None:
     i.add_argument("--max-batch", type=batch, help="engine cap on sequences per iteration (engine default otherwise)")
     i.add_argument("--input-len", type=tokens, required=True)
     i.add_argument("--output-len", type=tokens, required=True)
+    _feature_args(i)
     add_launch_arg(i, "deployment (max model length: input + output)")
     i.set_defaults(func=cmd_infer)
 
@@ -111,9 +178,14 @@ def register(subparsers) -> None:
     s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--records", type=user_path("a file name"), help="write per-request records to this .csv or .parquet file")
     s.add_argument("--timeseries", type=user_path("a file name"), help="write KV occupancy over time to this .csv or .parquet file")
+    _feature_args(s)
     add_launch_arg(s, "deployment, one instance per replica")
     s.set_defaults(func=cmd_serve)
 
+    _register_capacity(subparsers)
+
+
+def _register_capacity(subparsers) -> None:
     c = subparsers.add_parser("capacity", help="cheapest deployment that holds a latency SLO at a request rate")
     _deployment_args(c, many=True)
     c.add_argument("--rate", type=rate, required=True, help="target requests per second")
@@ -133,6 +205,7 @@ def register(subparsers) -> None:
                         "(needs a price book with owned figures, e.g. --price-book owned-colo-2025-03)")
     c.add_argument("--top", type=count, default=5, help="alternatives to list after the cheapest (default 5)")
     c.add_argument("--seed", type=seed, default=0)
+    _feature_args(c)
     c.set_defaults(func=cmd_capacity)
 
 
@@ -148,6 +221,7 @@ def band_line(band: dict[str, Any] | None) -> str:
 def infer_rows(rec: dict[str, Any]) -> list[tuple[str, str]]:
     """The `infer` table of an estimate_inference record (also `simulator run` on an inference scenario)."""
     ok = rec["feasible"]
+    step = rec.get("decode_step_s", rec["tpot_s"])  # speculative: a verify step yields several tokens
     return [
         ("feasible", f"{rec['feasible']}{'  (' + rec['reason'] + ')' if rec['reason'] else ''}"),
         # latencies of a batch that cannot run would be fiction (the app shows n/a too)
@@ -160,16 +234,18 @@ def infer_rows(rec: dict[str, Any]) -> list[tuple[str, str]]:
         ("weights per GPU", units.human_bytes(rec["weights_bytes_per_gpu"])),
         ("KV cache per seq", units.human_bytes(rec["kv_cache_bytes_per_seq"])),
         ("max concurrent", f"{rec['max_concurrent_seqs']:,} sequences ({rec['kv_capacity_tokens']:,} KV tokens)"),
-        ("decode step", ", ".join(f"{k} {v / rec['tpot_s']:.0%}" for k, v in rec["decode_breakdown_s"].items()
-                                  if v > 0 and rec["tpot_s"] > 0)),
+        ("decode step", ", ".join(f"{k} {v / step:.0%}" for k, v in rec["decode_breakdown_s"].items()
+                                  if v > 0 and step > 0)),
+        *feature_rows(rec),
     ]
 
 
 def cmd_infer(a: argparse.Namespace) -> int:
     model, hw = _load(a)
     dep = sim.Deployment(tp=a.tp, pp=a.pp, ep=a.ep, dp_attention=a.dp_attention, precision=a.precision,
-                         kv_precision=a.kv_precision, engine=a.engine, max_seqs=a.max_batch)
-    rec = sim.estimate_inference(model, hw, dep, batch=a.batch, input_len=a.input_len, output_len=a.output_len).to_dict()
+                         kv_precision=a.kv_precision, engine=a.engine, max_seqs=a.max_batch, speculative=_speculative(a))
+    rec = sim.estimate_inference(model, hw, dep, batch=a.batch, input_len=a.input_len, output_len=a.output_len,
+                                 **_prefix(a)).to_dict()
     if a.launch is not None:
         rec["launch"] = sim.serving_launch(dep, model=model, hardware=hw, formats=a.launch or None,
                                            max_model_len=a.input_len + a.output_len)
@@ -216,7 +292,7 @@ def _workload(a: argparse.Namespace) -> Any:
             if a.requests < 1:
                 raise PlanError(f"--requests must be a positive integer, got {a.requests!r}")
             wl = sim.Workload(wl.arrival_s[:a.requests], wl.prompt_tokens[:a.requests], wl.output_tokens[:a.requests])
-        return wl
+        return sim.with_prefix(wl, a.prefix_hit_rate, a.prefix_tokens)
     if a.rate is not None and a.concurrency is not None:
         raise PlanError("give either --rate (open loop) or --concurrency (closed loop), not both")
     arrival, cv = _split_opt(a.arrival)
@@ -229,7 +305,7 @@ def _workload(a: argparse.Namespace) -> Any:
         raise PlanError(f"bad number in --arrival {a.arrival!r}; use gamma:CV, e.g. gamma:2") from None
     return sim.make_workload(1000 if a.requests is None else a.requests, input_len=a.input_len, output_len=a.output_len,
                          arrival="offline" if a.concurrency else arrival, rate_per_s=a.rate, arrival_cv=arrival_cv,
-                         length_dist=dist, length_cv=length_cv, empirical=empirical, seed=a.seed)
+                         length_dist=dist, length_cv=length_cv, empirical=empirical, seed=a.seed, **_prefix(a))
 
 
 def _offered(s: dict[str, Any]) -> str:
@@ -255,6 +331,7 @@ def serve_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
         ("iterating / KV", f"{s['gpu_busy_fraction']:.1%} of the time, KV occupancy mean "
                            f"{s['kv_occupancy_mean']:.1%} max {s['kv_occupancy_max']:.1%}"),
         ("simulation", f"{s['sim_events']:,} events, seed {s['seed']}"),
+        *feature_rows(s),
     ]
 
 
@@ -263,8 +340,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
     check_output_path(a.timeseries, "--timeseries")
     model, hw = _load(a)
     dep = sim.Deployment(tp=a.tp, pp=a.pp, ep=a.ep, dp_attention=a.dp_attention, precision=a.precision,
-                         kv_precision=a.kv_precision, engine=a.engine,
-                     max_seqs=a.max_batch, max_batched_tokens=a.max_batched_tokens)
+                         kv_precision=a.kv_precision, engine=a.engine, max_seqs=a.max_batch,
+                         max_batched_tokens=a.max_batched_tokens, speculative=_speculative(a))
     if a.concurrency is not None and a.concurrency < 1:
         raise PlanError(f"--concurrency must be a positive number of users, got {a.concurrency!r}")
     if a.rate is not None:
@@ -321,14 +398,19 @@ def _ratio(text: str) -> tuple[int, int]:
 def cmd_capacity(a: argparse.Namespace) -> int:
     model, hw = _load(a)
     dist, length_cv, empirical = _length_options(a.length_dist)
+    spec = _speculative(a)
     space = sim.CandidateSpace(tps=tuple(a.tp), pps=tuple(a.pp), precisions=None if a.precision is None else tuple(a.precision),
-                           kv_precisions=tuple(a.kv_precision), max_seqs=tuple(a.max_batch), engine=a.engine)
+                           kv_precisions=tuple(a.kv_precision), max_seqs=tuple(a.max_batch), engine=a.engine,
+                           speculative=spec)
     plan = sim.plan_capacity(model, hw, rate_per_s=a.rate, slo=sim.SLO(a.slo_ttft_p99, a.slo_tpot_p99),
                          input_len=a.input_len, output_len=a.output_len, length_dist=dist, length_cv=length_cv,
                          empirical=empirical, n_requests=a.requests, space=space,
                          disaggregation=tuple(_ratio(r) for r in a.disaggregated),
-                         price_book=a.price_book, purchase=a.purchase, top=a.top + 1, seed=a.seed)
-    out = {"model": model.id, "hardware": hw.id, **plan.to_dict()}
+                         price_book=a.price_book, purchase=a.purchase, top=a.top + 1, seed=a.seed, **_prefix(a))
+    features = {**({"speculative": spec.to_dict()} if spec is not None else {}),
+                **({"prefix_cache": {"hit_rate": a.prefix_hit_rate, "shared_prefix_tokens": a.prefix_tokens,
+                                     "source": "user-stated"}} if a.prefix_hit_rate or a.prefix_tokens else {})}
+    out = {"model": model.id, "hardware": hw.id, **plan.to_dict(), **features}
     if plan.best is not None and not math.isfinite(plan.best["cost_per_hour_usd"]):
         warn_no_price(a.price_book, a.purchase, hw.id, "deployments are ranked by GPU count and costs are left empty")
     if a.json:
@@ -337,6 +419,10 @@ def cmd_capacity(a: argparse.Namespace) -> int:
         print(f"{model.id} on {hw.id}: {a.rate} req/s, {a.input_len} in / {a.output_len} out, "
               f"SLO p99 TTFT <= {a.slo_ttft_p99} s, p99 TPOT <= {a.slo_tpot_p99} s; each rate probe simulates "
               f"{plan.probe_requests:,} requests (--requests)")
+        if spec is not None:
+            print(f"  speculative: {spec.describe()}")
+        if a.prefix_hit_rate or a.prefix_tokens:
+            print(f"  prefix cache: {f'hit rate {a.prefix_hit_rate:g}' if a.prefix_hit_rate else f'shared prefix {a.prefix_tokens:,} tokens'} of each prompt (user-stated)")
         header = f"{'':2}{'deployment':<60} {'GPUs':>5} {'req/s/unit':>10} {'$/h':>9} {'$/M tok':>8}"
         print(header)
         for tag, r in [("*", plan.best)] + [(" ", r) for r in plan.alternatives]:
