@@ -82,6 +82,7 @@ def _option_fields(planner: LifecyclePlanner, spec: OptionSpec) -> dict[str, Any
             "within_fit_range": math.isfinite(spec.served_tokens) and within_range(law, params, spec.served_tokens),
             "precision": spec.precision, "model": shape_record(spec.served),
             "teacher_params": spec.teacher.total_params() if spec.teacher else None,
+            "teacher_model": shape_record(spec.teacher) if spec.teacher else None,
             "distill_tokens": spec.distill_tokens, "quality_note": spec.quality_note, "sources": list(spec.sources)}
 
 
