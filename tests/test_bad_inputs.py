@@ -513,3 +513,214 @@ def test_bad_model_or_hardware_field_is_refused_in_one_line(what: str, field: st
     model, hw = (str(path), _HW) if what == "model" else ("llama3.1-8b", str(path))
     err = assert_refused(["infer", "--model", model, "--hardware", hw, "--input-len", "8", "--output-len", "8"], capsys)
     assert field.rsplit(".", 1)[-1] in err, err
+
+
+# ---------------------------------------------------------------- speculative decoding, prefix caching, engine versions
+FEATURE_FLAGS: dict[str, tuple[str, float]] = {
+    "--num-speculative-tokens": (POS_INT, L.MAX_SPECULATIVE_TOKENS), "--acceptance-rate": (POS_FLOAT, 1.0),
+    "--draft-tp": (POS_INT, L.MAX_GPUS), "--draft-layers": (POS_FLOAT, L.MAX_DRAFT_LAYERS),
+    "--prefix-hit-rate": (NONNEG_FLOAT, 1.0), "--prefix-tokens": (NONNEG_INT, L.MAX_TOKENS),
+}
+FEATURE_FLAG_CASES = [pytest.param(cmd, flag, value, id=f"{cmd}{flag}={value[:24]!r}")
+                      for cmd in ("infer", "serve", "capacity") for flag, (kind, high) in FEATURE_FLAGS.items()
+                      for value in bad_values(kind, high)]
+
+
+@pytest.mark.parametrize(("cmd", "flag", "value"), FEATURE_FLAG_CASES)
+def test_bad_feature_number_is_refused_in_one_line(cmd: str, flag: str, value: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    err = assert_refused([*COMMANDS[cmd][0], f"{flag}={value}"], capsys)
+    assert flag in err, err
+
+
+def test_the_feature_bounds_themselves_are_accepted() -> None:
+    from simulator.cli import build_parser
+
+    parser = build_parser()
+    for cmd in ("infer", "serve", "capacity"):
+        for flag, (kind, high) in FEATURE_FLAGS.items():
+            value = str(int(high)) if "int" in kind else repr(float(high))
+            got = getattr(parser.parse_args([*COMMANDS[cmd][0], f"{flag}={value}"]), flag.lstrip("-").replace("-", "_"))
+            assert math.isclose(got, high), (cmd, flag, got)
+
+
+SPEC = {"num_speculative_tokens": 3, "acceptance_rate": 0.7}
+FEATURE_SCENARIOS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "inference": ({**SCENARIOS["inference"][0], "deployment": {"speculative": SPEC}},
+                  {"deployment.speculative.num_speculative_tokens": (POS_INT, L.MAX_SPECULATIVE_TOKENS),
+                   "deployment.speculative.acceptance_rate": (POS_FLOAT, 1.0),
+                   "deployment.speculative.draft_layers": (POS_FLOAT, L.MAX_DRAFT_LAYERS),
+                   "deployment.speculative.draft_tp": (POS_INT, L.MAX_GPUS),
+                   "deployment.speculative.draft_model": "str",
+                   "prefix_hit_rate": (NONNEG_FLOAT, 1.0), "prefix_tokens": (NONNEG_INT, L.MAX_TOKENS),
+                   "deployment.engine_version": "str"}),
+    "serving": ({**SCENARIOS["serving"][0], "deployment": {"speculative": SPEC}},
+                {"length_cv": (POS_FLOAT, 100.0), "prefill_replicas": (NONNEG_INT, L.MAX_GPUS),
+                 "decode_replicas": (NONNEG_INT, L.MAX_GPUS), "prefix_hit_rate": (NONNEG_FLOAT, 1.0),
+                 "prefix_tokens": (NONNEG_INT, L.MAX_TOKENS),
+                 "deployment.speculative.acceptance_rate": (POS_FLOAT, 1.0),
+                 "deployment.speculative.num_speculative_tokens": (POS_INT, L.MAX_SPECULATIVE_TOKENS)}),
+}
+ENGINE_VERSION_BAD = ["vllm@9.9", "vllm@", "@0.6", "nope@0.6", "vllm@0.6@1", "trtllm@0.10"]
+FEATURE_FIELD_CASES = [pytest.param(kind, field, i, id=f"{kind}.{field}#{i}")
+                       for kind, (_, fields) in FEATURE_SCENARIOS.items()
+                       for field, spec in fields.items() for i in range(len(_values(spec)))]
+FEATURE_FIELD_CASES += [pytest.param(kind, "deployment.engine", i, id=f"{kind}.deployment.engine={v!r}")
+                        for kind in ("inference", "serving") for i, v in enumerate(ENGINE_VERSION_BAD)]
+
+
+@pytest.mark.parametrize(("kind", "field", "index"), FEATURE_FIELD_CASES)
+def test_bad_feature_scenario_field_is_refused_in_one_line(kind: str, field: str, index: int, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    base, fields = FEATURE_SCENARIOS[kind]
+    value = ENGINE_VERSION_BAD[index] if field == "deployment.engine" else _values(fields[field])[index]
+    if value is None and field in ("deployment.speculative.draft_tp", "deployment.speculative.draft_model",
+                                   "deployment.engine_version"):
+        pytest.skip("None means 'not given' for an optional field")
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(_set(base, field, value)))
+    assert_refused(["run", str(path)], capsys)
+
+
+_INFER = ["infer", "--model", "llama3.1-70b", *H, "--tp", "8", "--input-len", "512", "--output-len", "64"]
+_SPEC = ["--num-speculative-tokens", "3", "--acceptance-rate", "0.7"]
+FEATURE_COMBOS = {
+    "acceptance rate without k": [*_INFER, "--acceptance-rate", "0.7"],
+    "k without acceptance rate": [*_INFER, "--num-speculative-tokens", "3"],
+    "draft model without k": [*_INFER, "--draft-model", "llama3.1-8b"],
+    "unknown draft model": [*_INFER, *_SPEC, "--draft-model", "no-such-draft"],
+    "draft of another tokenizer": [*_INFER, *_SPEC, "--draft-model", "llama2-7b"],
+    "draft tp past the target's": [*_INFER, *_SPEC, "--draft-model", "llama3.1-8b", "--draft-tp", "16"],
+    "draft layers with a draft model": [*_INFER, *_SPEC, "--draft-model", "llama3.1-8b", "--draft-layers", "2"],
+    "draft tp without a draft model": [*_INFER, *_SPEC, "--draft-tp", "1"],
+    "hit rate and shared prefix": [*_INFER, "--prefix-hit-rate", "0.5", "--prefix-tokens", "100"],
+    "serve: a draft that does not fit": ["serve", "--model", "llama3.1-70b", *H, "--tp", "2", "--rate", "1",
+                                         "--requests", "5", *_SPEC, "--draft-model", "llama3.1-8b"],
+    "serve: unknown draft model": ["serve", *M, *H, "--rate", "1", "--requests", "5", *_SPEC, "--draft-model", "x"],
+    "capacity: hit rate and shared prefix": [*COMMANDS["capacity"][0], "--prefix-hit-rate", "0.2",
+                                             "--prefix-tokens", "8"],
+    **{f"{cmd}: engine version not shipped": [*COMMANDS[cmd][0], "--engine", "vllm@9.9"]
+       for cmd in ("infer", "serve", "capacity")},
+    "infer: engine version of another family": [*COMMANDS["infer"][0], "--engine", "trtllm@0.10"],
+}
+
+
+@pytest.mark.parametrize("name", list(FEATURE_COMBOS))
+def test_bad_feature_combination_is_refused_in_one_line(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    err = assert_refused(FEATURE_COMBOS[name], capsys)
+    assert any(w in err for w in ("--num-speculative-tokens", "--acceptance-rate", "--draft", "prefix", "engine")), err
+
+
+def test_infer_names_a_draft_that_does_not_fit(capsys: pytest.CaptureFixture[str]) -> None:
+    """infer prints its table (the sizes that do not fit) and one line on stderr naming the draft; exit 2."""
+    rc, out, err, _ = run_cli(["infer", "--model", "llama3.1-70b", *H, "--tp", "2", "--input-len", "512",
+                               "--output-len", "64", *_SPEC, "--draft-model", "llama3.1-8b"], capsys)
+    assert rc == 2 and "Traceback" not in err
+    assert err.count("\n") == 1 and "draft" in err, err
+    assert "feasible          False" in out
+
+
+# ---------------------------------------------------------------- simulator lifecycle (issue 18)
+# The base is quick to refuse from: every bad flag or input below is caught before any plan search or simulation.
+LIFECYCLE_BASE: dict[str, list[str]] = {"--target-loss": ["2.2"], "--tokens-per-day": ["1e10"], "--candidates": ["1"],
+                                        "--compression": [], "--tp": ["1"], "--requests": ["20"]}
+
+
+def _lifecycle_argv(changes: dict[str, list[str] | None]) -> list[str]:
+    """`simulator lifecycle` with the base's flags, each changed (a list of values) or dropped (None)."""
+    flags = {**LIFECYCLE_BASE, **changes}
+    return ["lifecycle", *(w for flag, values in flags.items() if values is not None for w in (flag, *values))]
+
+
+LIFECYCLE_FLAGS: dict[str, tuple[str, float]] = {
+    "--target-loss": (POS_FLOAT, L.MAX_LOSS_NATS), "--tokens-per-day": (POS_FLOAT, L.MAX_TOKENS_PER_DAY),
+    "--deployment-months": (POS_FLOAT, L.MAX_DEPLOYMENT_MONTHS), "--candidates": (POS_INT, L.MAX_LIFECYCLE_CANDIDATES),
+    "--train-gpus": (POS_INT, L.MAX_GPUS), "--global-batch": (POS_INT, L.MAX_BATCH), "--seq-len": (POS_INT, L.MAX_TOKENS),
+    "--input-len": (POS_INT, L.MAX_TOKENS), "--output-len": (POS_INT, L.MAX_TOKENS),
+    "--slo-ttft-p99": (POS_FLOAT, L.MAX_SIM_SECONDS), "--slo-tpot-p99": (POS_FLOAT, L.MAX_SIM_SECONDS),
+    "--requests": (POS_INT, L.MAX_PROBE_REQUESTS), "--seed": (NONNEG_INT, L.MAX_SEED), "--top": (POS_INT, L.MAX_TOP),
+    "--tp": (POS_INT, L.MAX_GPUS), "--reference-tokens": (POS_FLOAT, L.MAX_TRAIN_TOKENS),
+}
+LIFECYCLE_FLAG_CASES = [pytest.param(flag, value, id=f"lifecycle{flag}={value[:24]!r}")
+                        for flag, (kind, high) in LIFECYCLE_FLAGS.items() for value in bad_values(kind, high)]
+
+
+@pytest.mark.parametrize(("flag", "value"), LIFECYCLE_FLAG_CASES)
+def test_bad_lifecycle_number_is_refused_in_one_line(flag: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = _lifecycle_argv({flag: None})
+    assert_refused([*argv, f"{flag}={value}"], capsys)
+
+
+def _lifecycle_fit(tmp: Path, **changes: Any) -> str:
+    """A copy of the shipped Hoffmann fit with some fields changed, as a user's fit file."""
+    data = yaml.safe_load((ROOT / "workloads" / "scaling_laws" / "hoffmann2022.yaml").read_text())
+    data.update(id="mine", **changes)
+    path = tmp / "mine.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+_SL = ROOT / "workloads" / "scaling_laws"
+# (case, flags changed from the base (None drops one), what the one line must name); "{...}" values are made per case
+LIFECYCLE_BAD: list[tuple[str, dict[str, list[str] | None], str]] = [
+    ("target below the fit's E", {"--target-loss": ["1.5"]}, "--target-loss"),
+    ("target at the fit's E", {"--target-loss": ["1.69"]}, "--target-loss"),
+    ("target below the refit's E", {"--target-loss": ["1.8"], "--scaling-law": ["besiroglu2024"]}, "--target-loss"),
+    ("zero demand", {"--tokens-per-day": ["0"]}, "--tokens-per-day"),
+    ("negative demand", {"--tokens-per-day": ["-1e9"]}, "--tokens-per-day"),
+    ("zero requests a day", {"--tokens-per-day": None, "--requests-per-day": ["0"]}, "--requests-per-day"),
+    ("zero in a sweep", {"--tokens-per-day": ["1e9", "0"]}, "--tokens-per-day"),
+    ("zero months", {"--deployment-months": ["0"]}, "--deployment-months"),
+    ("family the fit does not cover", {"--family": ["mixtral"]}, "--family"),
+    ("unknown family", {"--family": ["llama9"]}, "model family"),
+    ("unknown fit", {"--scaling-law": ["chinchila"]}, "scaling law"),
+    ("unknown compression method", {"--compression": ["fp3"]}, "compression method"),
+    ("target and reference both", {"--reference-model": ["llama3.1-8b"], "--reference-tokens": ["1e12"]},
+     "--target-loss"),
+    ("reference without tokens", {"--target-loss": None, "--reference-model": ["llama3.1-8b"]}, "--reference-tokens"),
+    ("no target", {"--target-loss": None}, "--target-loss"),
+    ("no demand", {"--tokens-per-day": None}, "--tokens-per-day"),
+    ("demand past the rate bound", {"--tokens-per-day": ["1e18"], "--input-len": ["1"], "--output-len": ["1"]},
+     "--tokens-per-day"),
+    ("fit file of a wrong exponent", {"--scaling-law": ["{fit:alpha}"]}, "alpha"),
+    ("fit file without the family", {"--scaling-law": ["{fit:families}"]}, "--family"),
+    ("fit file of another kind", {"--scaling-law": [str(ROOT / "workloads" / "models" / "llama3.1-8b.yaml")]}, "kind"),
+    ("family file as the fit", {"--scaling-law": [str(_SL / "families" / "llama3.yaml")]}, "kind"),
+    ("missing fit file", {"--scaling-law": ["{tmp}/none.yaml"]}, "does not exist"),
+    ("unknown reference model", {"--target-loss": None, "--reference-model": ["llama9"],
+                                 "--reference-tokens": ["1e12"]}, "model"),
+    ("unknown serving hardware", {"--serve-hardware": ["h900"]}, "hardware"),
+]
+
+
+def _made(value: str, tmp: Path) -> str:
+    if value == "{fit:alpha}":
+        return _lifecycle_fit(tmp, alpha={"value": 7.0, "source": "typo"})
+    if value == "{fit:families}":
+        return _lifecycle_fit(tmp, families=["mixtral"])
+    return value.replace("{tmp}", str(tmp))
+
+
+@pytest.mark.parametrize(("case", "changes", "names"), LIFECYCLE_BAD, ids=[c[0] for c in LIFECYCLE_BAD])
+def test_bad_lifecycle_input_is_refused_in_one_line_naming_the_field(case: str, changes: dict[str, list[str] | None],
+                                                                     names: str, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    made = {k: None if v is None else [_made(x, tmp_path) for x in v] for k, v in changes.items()}
+    err = assert_refused(_lifecycle_argv(made), capsys)
+    assert names in err, err
+
+
+LIFECYCLE_PATHS = ["--scaling-law", "--family", "--compression", "--reference-model", "--train-hardware",
+                   "--serve-hardware", "--train-price-book", "--serve-price-book", "--stack"]
+LIFECYCLE_PATH_CASES = [pytest.param(flag, i, id=f"lifecycle{flag}#{i}") for flag in LIFECYCLE_PATHS
+                        for i in range(len(LONG_PATHS) + 4)]
+
+
+@pytest.mark.parametrize(("flag", "index"), LIFECYCLE_PATH_CASES)
+def test_bad_lifecycle_path_is_refused_in_one_line(flag: str, index: int, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    value = (LONG_PATHS + _missing(tmp_path))[index]
+    changes: dict[str, list[str] | None] = {flag: [value]}
+    if flag == "--reference-model":
+        changes.update({"--target-loss": None, "--reference-tokens": ["1e12"]})
+    assert_refused(_lifecycle_argv(changes), capsys)

@@ -21,7 +21,7 @@ from simulator.api.lifecycle_fleet import ServingPool
 from simulator.api.lifecycle_options import OptionSpec, TrainingPart, build_options
 from simulator.api.lifecycle_price import LifecyclePlan, LifecycleSweep, price_option
 from simulator.api.training import plan_training
-from simulator.catalog import load_hardware, load_model, load_price_book
+from simulator.catalog import load_hardware, load_model, load_price_book, load_stack
 from simulator.catalog.scaling_laws import load_compression_method, load_model_family, load_scaling_law
 from simulator.core import cost as cost_mod
 from simulator.core.hardware import Accelerator
@@ -292,6 +292,7 @@ def lifecycle_planner(*, target_loss: float | None = None, reference_model: str 
         raise BadValueError(f"slo must be an SLO (simulator.SLO), got {type(slo).__name__}")
     if stack is not None:
         check_ref("stack", stack)
+        load_stack(stack)  # a bad stack is refused here, not at the first training plan
     train = TrainSide(load_hardware(train_hardware), int(train_gpus), int(global_batch), int(seq_len),
                       load_price_book(train_price_book), train_purchase, {"stack": stack}, tuple(train_precisions))
     serve = ServeSide(load_hardware(serve_hardware), engine, load_price_book(serve_price_book), serve_purchase,
