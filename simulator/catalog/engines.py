@@ -18,7 +18,7 @@ from simulator.catalog.schema import Entity, Strict
 from simulator.catalog.stacks import Sourced
 from simulator.catalog.yamlio import read_yaml, validate_file
 from simulator.core.inference import Deployment
-from simulator.core.inference.engine import ENGINES, EngineProfile
+from simulator.core.inference.engine import ENGINES, BenchmarkLimits, EngineProfile
 from simulator.errors import DataFileError, UnknownIdError
 from simulator.vocab import ENGINE_NAMES
 
@@ -59,12 +59,27 @@ class MemoryRule(Strict):
     reserved_gib_by_memory: Sourced[list[tuple[PositiveFloat, NonNegativeFloat, NonNegativeFloat]]] | None = None
 
 
+class Benchmark(Strict):
+    """The batch limits the engine's own throughput benchmark picks when none are given (core.inference.engine
+    .benchmark_batch_limits)."""
+
+    tool: Sourced[str]
+    seqs_cap: Sourced[PositiveInt]
+    tokens_cap: Sourced[PositiveInt]
+    tokens_min: Sourced[PositiveInt]
+    kv_memory_fraction: Sourced[PositiveFloat]
+    weight_bytes: Sourced[dict[str, PositiveFloat]]
+    kv_bytes: Sourced[dict[str, PositiveFloat]]
+    default_bytes: Sourced[PositiveFloat]
+
+
 class EngineVersion(Strict):
     released: str = Field(min_length=4)  # year-month of the release(s) the figures describe
     description: str = Field(min_length=3)
     host: Host
     scheduler: Scheduler
     memory: MemoryRule
+    benchmark: Benchmark | None = None
 
 
 class EngineFile(Entity):
@@ -135,7 +150,15 @@ def _profile(f: EngineFile, version: str) -> EngineProfile:
         if m.fraction_by_tp else (),
         reserved_gib_by_memory=tuple(sorted((float(b), float(g), float(n)) for b, g, n in m.reserved_gib_by_memory.value))
         if m.reserved_gib_by_memory else (),
-        host_terms_fitted=h.fitted.value)
+        host_terms_fitted=h.fitted.value, benchmark=_benchmark(v.benchmark))
+
+
+def _benchmark(b: Benchmark | None) -> BenchmarkLimits | None:
+    if b is None:
+        return None
+    return BenchmarkLimits(b.tool.value, b.seqs_cap.value, b.tokens_cap.value, b.tokens_min.value,
+                           b.kv_memory_fraction.value, tuple(b.weight_bytes.value.items()),
+                           tuple(b.kv_bytes.value.items()), b.default_bytes.value)
 
 
 @lru_cache(maxsize=256)

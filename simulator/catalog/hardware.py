@@ -62,6 +62,7 @@ def hardware_from_file(f: HardwareFile, path: str = "") -> Accelerator:
             p=f.efficiency.gemm.p,
             launch_s=f.efficiency.gemm.launch_s,
             fp8_compute_efficiency=f.efficiency.gemm.fp8_compute_efficiency,
+            fp4_compute_efficiency=f.efficiency.gemm.fp4_compute_efficiency,
             gemv_memory_efficiency=f.efficiency.gemm.gemv_memory_efficiency,
         ),
         memory_bandwidth_efficiency=f.efficiency.memory_bandwidth_efficiency,

@@ -226,6 +226,8 @@ class GemmEfficiency(Strict):
     compute_efficiency: Efficiency1
     # fp8 GEMMs reach a lower share of their (2x) peak; default: same as compute_efficiency.
     fp8_compute_efficiency: Efficiency1 | None = None
+    # fp4 (NVFP4/MXFP4) GEMMs against their (4x) peak; default: fp8_compute_efficiency.
+    fp4_compute_efficiency: Efficiency1 | None = None
     memory_efficiency: Efficiency12
     p: float = Field(gt=0.5, le=8)
     launch_s: Latency

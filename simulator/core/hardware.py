@@ -34,7 +34,15 @@ class GemmCurve:
     p: float
     launch_s: float
     fp8_compute_efficiency: float | None = None
+    fp4_compute_efficiency: float | None = None  # fp4 GEMMs; None: the fp8 value
     gemv_memory_efficiency: float | None = None  # memory cap when M or N is 1 (BLAS GEMV, no packing)
+
+    def compute_efficiency_for_dtype(self, dtype: str) -> float:
+        """Compute cap of GEMMs in one dtype: fp4, else fp8 (int8 alike), else the 16-bit value."""
+        fp8 = self.fp8_compute_efficiency or self.compute_efficiency
+        if dtype == "fp4":
+            return self.fp4_compute_efficiency or fp8
+        return fp8 if dtype in ("fp8", "int8") else self.compute_efficiency
 
     def compute_efficiency_for(self, fp8):
         """Per-plan compute cap: the fp8 value where the plan runs fp8 GEMMs."""

@@ -28,6 +28,7 @@ from simulator.core.inference import (
     memory_plan,
     prefill_time_s,
 )
+from simulator.core.inference.engine import benchmark_batch_limits
 from simulator.serving import ServingConfig, make_workload, simulate_serving
 from simulator.validation import DATA_DIR
 
@@ -59,8 +60,15 @@ def deployment_for(row, engines: dict[str, EngineProfile] | None = None) -> Depl
 
 
 def max_load_throughput(model, hw, dep: Deployment, input_len: int, output_len: int) -> float:
-    """trtllm-bench throughput: every request queued at t = 0, fixed lengths, output tokens / makespan.
-    Requests = 4 waves of the concurrency the KV cache allows (at least 400, at most 8000)."""
+    """trtllm-bench throughput: every request queued at t = 0, fixed lengths, output tokens / makespan, with the
+    batch limits the benchmark picks itself when the engine says how (EngineProfile.benchmark). Requests = 4 waves
+    of the concurrency the KV cache allows (at least 400, at most 8000)."""
+    lim = dep.profile.benchmark
+    if lim is not None and dep.max_seqs is None and dep.max_batched_tokens is None:
+        seqs, tokens = benchmark_batch_limits(lim, model.total_params(), model.n_layers, model.n_kv_heads,
+                                              model.head_dim, hw.hbm_bytes, dep.tp, dep.pp, dep.precision,
+                                              dep.kv_precision, input_len, output_len)
+        dep = replace(dep, max_seqs=seqs, max_batched_tokens=tokens)
     mem = memory_plan(model, hw, dep)
     conc = min(dep.seq_cap, int(mem.max_concurrent_seqs(input_len + output_len)))
     n = int(np.clip(4 * conc, 400, 8000))

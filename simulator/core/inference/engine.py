@@ -19,6 +19,21 @@ KV_MEMORY_MODES = ("total", "free", "static")
 
 
 @dataclass(frozen=True, slots=True)
+class BenchmarkLimits:
+    """How an engine's own throughput benchmark sizes its batch limits when the user gives none (trtllm-bench's
+    tuning heuristic); every figure from the engine file (workloads/engines/<family>.yaml `benchmark`)."""
+
+    tool: str
+    seqs_cap: int  # the KV-cache request count is capped here before rounding
+    tokens_cap: int  # max_num_tokens cap
+    tokens_min: int  # max_num_tokens floor
+    kv_memory_fraction: float  # share of (total memory - engine size) the heuristic gives the KV cache
+    weight_bytes: tuple[tuple[str, float], ...]  # bytes per parameter by precision (others: default_bytes)
+    kv_bytes: tuple[tuple[str, float], ...]  # bytes per KV element by KV precision (others: default_bytes)
+    default_bytes: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
 class EngineProfile:
     """Host-side costs, scheduler limits and KV-cache memory rule of one serving-engine version.
 
@@ -62,6 +77,7 @@ class EngineProfile:
     fraction_by_tp: tuple[tuple[int, float], ...] = ()  # (tp x pp at least, fraction), largest floor first
     reserved_gib_by_memory: tuple[tuple[float, float, float], ...] = ()  # (HBM below GiB, base GiB, GiB per GPU)
     host_terms_fitted: bool = False  # False: the host terms are assumed priors, not fitted on published rows
+    benchmark: BenchmarkLimits | None = None  # the engine's throughput benchmark's own batch-limit rule
 
     @property
     def ref(self) -> str:
@@ -148,3 +164,35 @@ def host_step_s(prof: EngineProfile, n_logits, host_speed: float = 1.0):
     """The scheduler's own work per iteration: step + per-sampled-sequence terms (engine data), over the host speed."""
     n_logits = np.asarray(n_logits, dtype=float)
     return (prof.step_overhead_s + prof.seq_overhead_s * n_logits) / host_speed
+
+
+def benchmark_batch_limits(lim: BenchmarkLimits, params: float, n_layers: int, n_kv_heads: int, head_dim: int,
+                           hbm_bytes: float, tp: int, pp: int, precision: str, kv_precision: str, input_len: float,
+                           output_len: float) -> tuple[int, int]:
+    """(max sequences, max batched tokens) trtllm-bench builds with when none are given: the requests whose
+    input + output fit in kv_memory_fraction of (GPU memory - engine size), capped and rounded up to 32/128/256,
+    and tokens = requests x (1 + input/output), capped and rounded up to 256/512/1024 (TensorRT-LLM
+    tensorrt_llm/bench/build/tuning.py calc_engine_setting and finetune_setting, 0.17 to 1.x)."""
+    import math
+
+    gib = 1024.0**3
+    wb = dict(lim.weight_bytes).get(precision, lim.default_bytes)
+    kb = dict(lim.kv_bytes).get(kv_precision, lim.default_bytes)
+    per_token_gib = 2.0 * n_layers * max(tp, n_kv_heads) * head_dim * kb / gib
+    available_gib = hbm_bytes / gib * tp * pp - params * wb / gib
+    requests = available_gib * lim.kv_memory_fraction / (per_token_gib * (input_len + output_len))
+    raw_bs = min(requests, lim.seqs_cap) / pp
+    raw_tokens = min(raw_bs * (1.0 + input_len / output_len), lim.tokens_cap)
+    if raw_bs < 256:
+        max_bs = max(64, 32 * math.ceil(raw_bs / 32))
+    elif raw_bs < 1024:
+        max_bs = 128 * math.ceil(raw_bs / 128)
+    else:
+        max_bs = 256 * math.ceil(raw_bs / 256)
+    if raw_tokens < 4096:
+        max_tokens = max(lim.tokens_min, 256 * math.ceil(raw_tokens / 256))
+    elif raw_tokens < 8192:
+        max_tokens = 512 * math.ceil(raw_tokens / 512)
+    else:
+        max_tokens = 1024 * math.ceil(raw_tokens / 1024)
+    return int(max_bs), int(max_tokens)

@@ -32,8 +32,7 @@ def device_constants(hw: Accelerator, dep: Deployment) -> DeviceConstants:
     """Peaks, bandwidth and efficiency curves one deployment runs at on the device (engine compute scale applied)."""
     q = dep.quant
     scale = dep.profile.compute_scale
-    low_bits = q.compute_dtype in ("fp8", "int8", "fp4")
-    eta = float(hw.gemm.compute_efficiency_for(low_bits)) * scale
+    eta = hw.gemm.compute_efficiency_for_dtype(q.compute_dtype) * scale
     gemm_curve = replace(hw.gemm, compute_efficiency=eta)
     attn_curve = replace(hw.gemm, compute_efficiency=hw.flash_attention_efficiency * scale)
     decode_curve = replace(attn_curve, memory_efficiency=hw.memory_bandwidth_efficiency)
