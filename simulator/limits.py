@@ -29,8 +29,8 @@ MAX_NODES = 131_072
 MAX_GPUS_PER_NODE = 1024
 # A pool's speed relative to the reference hardware (it divides job durations): 1000x is past any generation gap.
 MAX_RELATIVE_SPEED = 1000.0
-# Jobs one cluster simulation may hold (explicit copies, a generator's n_jobs, the scheduler's scan depth): the same
-# figure as cluster.jobs.MAX_GENERATED_JOBS; a run this size takes tens of minutes, beyond it memory runs out first.
+# Jobs one cluster simulation may hold (explicit copies, a generator's n_jobs or its expected draws over the horizon,
+# the scheduler's scan depth): a run this size takes tens of minutes, beyond it memory runs out first.
 MAX_JOBS = 2_000_000
 # Tokens in one sequence or request (a prompt, an output, a training sequence): today's longest contexts are
 # ~10^6-10^7 tokens; a serving request's output tokens are simulated one decode step at a time.
@@ -81,6 +81,28 @@ MAX_ERROR_FRACTION = 1e6
 # A path or id argument: Linux refuses paths past PATH_MAX (4096 bytes) and names past NAME_MAX (255 bytes).
 MAX_PATH_CHARS = 4096
 MAX_NAME_CHARS = 255
+
+# ---------------------------------------------------------------- data files (catalog.yamlio)
+# Untrusted YAML is bounded before it can exhaust memory. The largest shipped file is 23 KB and a grid's longest
+# allowed list (MAX_AXIS_VALUES values) about 1 MB, while PyYAML holds ~100 bytes per byte of text as it parses:
+MAX_YAML_BYTES = 2 * 2**20
+# values once aliases are expanded: a 1 KB file of nested aliases ("billion laughs") otherwise stands for 10^9
+# values that json.dumps or a walk over the data would then build
+MAX_YAML_NODES = 1_000_000
+
+# ---------------------------------------------------------------- sweep grids (runs.grid), counted before listing
+# A sweep writes one Parquet row per scenario: ten million rows are already gigabytes of results and hours of
+# vectorised training (years of simulations). A bigger grid is nearly always a range missing its step or a seeds
+# typo, so it is refused, naming the axis, instead of being listed until memory runs out.
+MAX_SCENARIOS = 10_000_000
+# Every axis value is held in memory and checked on its own before the sweep runs (~35 us each): the values of
+# all axes together, so that many ranges cannot add up to what one may not.
+MAX_AXIS_VALUES = 100_000
+# Fields swept (an axis, or a column of a zip group). Under MAX_SCENARIOS at most 23 axes can have two values, and
+# each scenario copies every field: more than this is a generated grid gone wrong.
+MAX_AXES = 100
+# Each shard is a file and a queued task: more than this means a shard_size far too small for the grid.
+MAX_SHARDS = 100_000
 
 # ---------------------------------------------------------------- model architectures (model YAMLs, uploads)
 # The figures of the largest published models, and room past them by the stated factor. Past these a file describes

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -268,3 +269,30 @@ def test_fuzzed_hardware_upload_is_refused_or_estimates_finite(edits: list[tuple
                  output_len=32)
     if inf is not None and inf.feasible:
         _finite_nonneg(inf.to_dict(), ("ttft_s", "tpot_s", "e2e_s", "output_tokens_per_s"))
+
+
+# ---------------------------------------------------------------- one place for the bounds
+# Module-level MAX_ constants allowed outside simulator/limits.py, each with why it is not an input bound there.
+NOT_INPUT_BOUNDS = {
+    ("simulator/cluster/schema.py", "MAX_BATCH_PRIORITY"),  # a rule of the scheduler: services outrank every job
+    ("simulator/validation/training.py", "MAX_OVERHEAD_SHARE"),  # identifiability limits of a fit, not of an input
+    ("simulator/validation/training.py", "MAX_OVERHEAD_S"),
+    ("simulator/ui/inference_settings.py", "MAX_TOKENS"),  # = limits.MAX_TOKENS (the widget's name for it)
+    # input bounds still defined where they are used (files of other owners; to move into simulator.limits):
+    ("simulator/catalog/hf_config.py", "MAX_CONFIG_BYTES"),
+    ("simulator/ui/workspace.py", "MAX_URL_VALUE_CHARS"),
+    ("simulator/ui/workspace.py", "MAX_SCENARIO_BYTES"),
+}
+
+
+def test_every_input_bound_lives_in_limits() -> None:
+    """A module-level MAX_ constant outside simulator/limits.py is either listed above with its reason or a bound
+    that belongs in limits (grid sizes, YAML caps and the cluster's job cap moved there)."""
+    found = set()
+    for path in sorted((ROOT / "simulator").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel == "simulator/limits.py":
+            continue
+        for name in re.findall(r"^_?(MAX_[A-Z0-9_]+)\s*(?::[^=]+)?=", path.read_text(), flags=re.M):
+            found.add((rel, name))
+    assert found <= NOT_INPUT_BOUNDS, sorted(found - NOT_INPUT_BOUNDS)

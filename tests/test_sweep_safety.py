@@ -19,7 +19,8 @@ import pytest
 import simulator.runs.store as store_mod
 from simulator.cli import main
 from simulator.errors import DataFileError, OutputError, SimulatorError
-from simulator.runs.grid import MAX_SCENARIOS, load_grid, parse_grid
+from simulator.limits import MAX_SCENARIOS
+from simulator.runs.grid import load_grid, parse_grid
 from simulator.runs.sweep import MANIFEST, read_results, run_sweep
 
 BASE = {"kind": "training", "model": "llama3.1-8b", "hardware": "h100-sxm-80gb", "gpus": 64,

@@ -11,14 +11,10 @@ from pydantic import BaseModel, ValidationError
 
 from simulator.catalog.paths import check_stem
 from simulator.errors import DataFileError
+from simulator.limits import MAX_YAML_BYTES, MAX_YAML_NODES
 from simulator.vocab import SCENARIO_KINDS
 
-# Untrusted YAML is bounded before it can exhaust memory. The largest shipped file is 23 KB and a grid's longest
-# allowed list (100,000 values) about 1 MB, while PyYAML holds ~100 bytes per byte of text as it parses:
-MAX_YAML_BYTES = 2 * 2**20
-# values once aliases are expanded: a 1 KB file of nested aliases ("billion laughs") otherwise stands for 10^9
-# values that json.dumps or a walk over the data would then build
-MAX_YAML_NODES = 1_000_000
+# Untrusted YAML is bounded in bytes and in values with aliases expanded (the bounds and why: simulator.limits).
 
 
 class _Unbounded(yaml.YAMLError):

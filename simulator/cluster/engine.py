@@ -25,14 +25,13 @@ from simulator.cluster.metrics import ClusterResult, build_result
 from simulator.cluster.policies import RunningEntry
 from simulator.cluster.queue import JobQueue
 from simulator.cluster.scenario import load_scenario
-from simulator.cluster.schema import MAX_HORIZON_S
 from simulator.cluster.segments import Segments
 from simulator.cluster.services import Services
 from simulator.cluster.spec import ClusterScenario, PoolSpec
 from simulator.cluster.state import JobState, PoolState, RunRecord
 from simulator.core import cost as cost_mod
 from simulator.errors import PlanError, SimulatorError
-from simulator.limits import MAX_SEED, check_int, check_ref
+from simulator.limits import MAX_SEED, MAX_SIM_SECONDS, check_int, check_ref
 from simulator.simkit import progress_process, rng_streams, seed_sequence
 from simulator.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from simulator.vocab import POLICY_NAMES
@@ -45,9 +44,9 @@ AUTO_UNTIL_FACTOR = 20.0
 def _check_until(until_s: float | None) -> None:
     if until_s is not None and not (until_s > 0 and math.isfinite(until_s)):
         raise SimulatorError(f"--until must be a positive number of seconds, got {until_s!r}")
-    if until_s is not None and not until_s <= MAX_HORIZON_S:
+    if until_s is not None and not until_s <= MAX_SIM_SECONDS:
         raise SimulatorError(f"--until {until_s:.3g} s is beyond the 100 years one run simulates "
-                             f"({MAX_HORIZON_S:.3g} s); pass a shorter --until")
+                             f"({MAX_SIM_SECONDS:.3g} s); pass a shorter --until")
 
 
 class Run:

@@ -9,9 +9,8 @@ import numpy as np
 
 from simulator.cluster.spec import ClusterScenario, GeneratorSpec, JobSpec, normalised
 from simulator.errors import SimulatorError
+from simulator.limits import MAX_JOBS
 from simulator.units import SECONDS_PER_DAY, human_count, human_duration
-
-MAX_GENERATED_JOBS = 2_000_000  # a run this size already takes tens of minutes; beyond it, memory runs out first
 
 
 def materialize_jobs(scenario: ClusterScenario, rng: np.random.Generator, until_s: float | None) -> tuple[JobSpec, ...]:
@@ -31,10 +30,10 @@ def _draw(g: GeneratorSpec, scenario: ClusterScenario, rng: np.random.Generator,
         raise SimulatorError(f"generator {g.name!r} is unbounded: set n_jobs or stop_s, or pass --until")
     mean_gap_s = SECONDS_PER_DAY / g.jobs_per_day
     expected = g.n_jobs if g.n_jobs is not None else (stop - g.start_s) / mean_gap_s
-    if expected > MAX_GENERATED_JOBS:
+    if expected > MAX_JOBS:
         raise SimulatorError(
             f"generator {g.name!r} would submit about {human_count(expected)} jobs ({g.jobs_per_day:g} per day for "
-            f"{human_duration(stop - g.start_s)}); one run simulates at most {MAX_GENERATED_JOBS:,}: pass a shorter --until or horizon_s, "
+            f"{human_duration(stop - g.start_s)}); one run simulates at most {MAX_JOBS:,}: pass a shorter --until or horizon_s, "
             f"or set the generator's stop_s or n_jobs")
     if g.n_jobs is not None:
         t = g.start_s + np.cumsum(rng.exponential(mean_gap_s, g.n_jobs))

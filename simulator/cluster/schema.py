@@ -39,7 +39,6 @@ from simulator.vocab import (
 # positive and finite: an infinite duration, rate or interval would never end (or overflow the engine)
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-MAX_HORIZON_S = limits.MAX_SIM_SECONDS  # hourly service ticks and failures make longer runs take hours
 NodeCount = Annotated[int, Field(gt=0, le=limits.MAX_NODES)]
 FailureRate = Annotated[float, Field(ge=0, le=limits.MAX_FAILURES_PER_1000_NODE_DAYS, allow_inf_nan=False)]
 JobCount = Annotated[int, Field(gt=0, le=limits.MAX_JOBS)]
@@ -324,7 +323,7 @@ class ScenarioFile(Entity):
         if self.horizon_s is not None and self.warmup_s >= self.horizon_s:
             raise ValueError(f"warmup_s ({self.warmup_s:g}) must be below horizon_s ({self.horizon_s:g}), or nothing "
                              "is measured; shorten the warm-up or lengthen the horizon")
-        if self.horizon_s is not None and self.horizon_s > MAX_HORIZON_S:
+        if self.horizon_s is not None and self.horizon_s > limits.MAX_SIM_SECONDS:
             raise ValueError(f"horizon_s {self.horizon_s:.3g} is beyond the 100 years one run simulates "
-                             f"({MAX_HORIZON_S:.3g} s)")
+                             f"({limits.MAX_SIM_SECONDS:.3g} s)")
         return self

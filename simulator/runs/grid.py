@@ -34,22 +34,11 @@ from pydantic import BaseModel
 
 from simulator.catalog import existing_file, load_hardware, load_model, read_yaml
 from simulator.errors import DataFileError
-from simulator.limits import MAX_SEED
+from simulator.limits import MAX_AXES, MAX_AXIS_VALUES, MAX_SCENARIOS, MAX_SEED, MAX_SHARDS
 from simulator.runs.scenario import SCENARIO_RUNNERS, parse_scenario
 
-# Bounds, counted arithmetically before anything is listed, so a few lines of YAML cannot exhaust memory.
-# A sweep writes one Parquet row per scenario: ten million rows are already gigabytes of results and hours of
-# vectorised training (years of simulations). A bigger grid is nearly always a range missing its step or a seeds
-# typo, so it is refused, naming the axis, instead of being listed until memory runs out.
-MAX_SCENARIOS = 10_000_000
-# Every axis value is held in memory and checked on its own before the sweep runs (~35 us each): the values of
-# all axes together, so that many ranges cannot add up to what one may not.
-MAX_AXIS_VALUES = 100_000
-# Fields swept (an axis, or a column of a zip group). Under MAX_SCENARIOS at most 23 axes can have two values, and
-# each scenario copies every field: more than this is a generated grid gone wrong.
-MAX_AXES = 100
-# Each shard is a file and a queued task: more than this means a shard_size far too small for the grid.
-MAX_SHARDS = 100_000
+# The grid's bounds (MAX_SCENARIOS, MAX_AXIS_VALUES, MAX_AXES, MAX_SHARDS, with their reasons) are in simulator.limits;
+# they are counted arithmetically before anything is listed, so a few lines of YAML cannot exhaust memory.
 
 
 # ------------------------------------------------------------------ grid parsing
