@@ -57,6 +57,7 @@ def _print_inference(result: Any, scenario: Any) -> None:
 
 def _print_serving(result: Any, scenario: Any) -> None:
     s = result.to_record()
+    s.update({k: result.summary[k] for k in ("speculative", "prefix_cache") if k in result.summary})  # their sources
     print(f"{scenario.model} on {s['gpus']} x {scenario.hardware}: serving simulation, {s['engines']} engine(s)")
     print_rows(serve_rows(s))
 

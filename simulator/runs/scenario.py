@@ -15,6 +15,7 @@ from simulator.cluster.engine import simulate_cluster
 from simulator.cluster.metrics import ClusterResult
 from simulator.cluster.scenario import build_scenario, cluster_scenario_ids, scenario_data, scenario_path
 from simulator.core.inference import Deployment, InferenceResult, estimate_inference
+from simulator.core.inference.speculative import SpeculativeDecoding
 from simulator.core.training.result import TrainingResult
 from simulator.errors import BadValueError, DataFileError, UnknownIdError
 from simulator.limits import check_ref
@@ -26,6 +27,7 @@ from simulator.runs.schema import (
     TrainingScenario,
 )
 from simulator.serving import ServingConfig, ServingResult, make_workload, simulate_serving
+from simulator.serving.config import resolve_draft
 
 Result = TrainingResult | InferenceResult | ServingResult | ClusterResult
 
@@ -60,19 +62,26 @@ def run_cluster(s: ClusterRunScenario) -> dict[str, Any]:
 
 
 def _deployment(d: DeploymentSpec) -> Deployment:
-    return Deployment(**d.model_dump())
+    """A scenario's deployment, its speculative draft model loaded."""
+    data = d.model_dump()
+    spec = data.pop("speculative")
+    return resolve_draft(Deployment(**data, speculative=None if spec is None else SpeculativeDecoding(**spec)))
 
 
 def inference_result(s: InferenceScenario) -> InferenceResult:
     return estimate_inference(load_model(s.model), load_hardware(s.hardware), _deployment(s.deployment),
-                              batch=s.batch, input_len=s.input_len, output_len=s.output_len)
+                              batch=s.batch, input_len=s.input_len, output_len=s.output_len,
+                              prefix_hit_rate=s.prefix_hit_rate, prefix_tokens=s.prefix_tokens)
 
 
 def serving_result(s: ServingScenario) -> ServingResult:
     wl = make_workload(s.requests, input_len=s.input_len, output_len=s.output_len, arrival=s.arrival,
-                       rate_per_s=s.rate_per_s, length_dist=s.length_dist, seed=s.seed)
+                       rate_per_s=s.rate_per_s, length_dist=s.length_dist, length_cv=s.length_cv, seed=s.seed,
+                       prefix_hit_rate=s.prefix_hit_rate, prefix_tokens=s.prefix_tokens)
     cfg = ServingConfig(deployment=_deployment(s.deployment), replicas=s.replicas, router=s.router,
-                        slo_ttft_s=s.slo_ttft_s, slo_tpot_s=s.slo_tpot_s)
+                        slo_ttft_s=s.slo_ttft_s, slo_tpot_s=s.slo_tpot_s, prefill_replicas=s.prefill_replicas,
+                        decode_replicas=s.decode_replicas,
+                        decode_deployment=None if s.decode_deployment is None else _deployment(s.decode_deployment))
     return simulate_serving(load_model(s.model), load_hardware(s.hardware), cfg, wl, seed=s.seed)
 
 

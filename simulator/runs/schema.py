@@ -3,11 +3,12 @@ sweeps. The pydantic schema of each kind (runs.scenario runs them)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from simulator.catalog.engines import engine_versions
 from simulator.catalog.schema import (
     BatchedTokens,
     BatchSize,
@@ -22,11 +23,11 @@ from simulator.catalog.schema import (
     TokenCount,
     TrainTokens,
 )
-from simulator.limits import MAX_NAME_CHARS, MAX_TOKENS
+from simulator.limits import MAX_DRAFT_LAYERS, MAX_GPUS, MAX_NAME_CHARS, MAX_SPECULATIVE_TOKENS, MAX_TOKENS
 from simulator.vocab import (
+    ENGINE_NAMES,
     AttentionKernel,
     CostOption,
-    EngineName,
     KvPrecision,
     LengthDist,
     Objective,
@@ -95,6 +96,34 @@ class ClusterRunScenario(_Strict):
     until_s: Seconds | None = None
 
 
+def _engine_ref(text: str) -> str:
+    """An engine family, or family@version of a version shipped in workloads/engines/<family>.yaml."""
+    family, sep, version = text.partition("@")
+    if family not in ENGINE_NAMES:
+        raise ValueError(f"engine {family!r} is not one of {', '.join(ENGINE_NAMES)} (optionally as NAME@VERSION)")
+    if sep and version not in engine_versions(family):
+        raise ValueError(f"engine {family} has no version {version!r}; shipped versions: "
+                         f"{', '.join(engine_versions(family))} (`simulator list engines`)")
+    return text
+
+
+EngineRef = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS), AfterValidator(_engine_ref)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+PrefixTokens = Annotated[int, Field(ge=0, le=MAX_TOKENS)]
+
+
+class SpeculativeSpec(_Strict):
+    """Speculative decoding (core.inference.speculative.SpeculativeDecoding): a draft model, or without one MTP/EAGLE
+    heads of draft_layers target-shaped layers; k drafted tokens, each accepted with probability acceptance_rate."""
+
+    num_speculative_tokens: Annotated[int, Field(ge=1, le=MAX_SPECULATIVE_TOKENS)]
+    acceptance_rate: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+    draft_model: Ref | None = None
+    draft_tp: GpuCount | None = None
+    draft_layers: Annotated[float, Field(gt=0, le=MAX_DRAFT_LAYERS, allow_inf_nan=False)] = 1.0
+    acceptance_source: str = Field("user-stated", min_length=1, max_length=MAX_NAME_CHARS)
+
+
 class DeploymentSpec(_Strict):
     tp: GpuCount = 1
     pp: GpuCount = 1
@@ -102,9 +131,19 @@ class DeploymentSpec(_Strict):
     dp_attention: GpuCount = 1
     precision: QuantizationName = "bf16"
     kv_precision: KvPrecision = "bf16"
-    engine: EngineName = "vllm"
+    engine: EngineRef = "vllm"  # a family (its default version) or family@version
+    engine_version: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)  # or the version on its own
     max_seqs: BatchSize | None = None
     max_batched_tokens: BatchedTokens | None = None
+    speculative: SpeculativeSpec | None = None
+
+    @model_validator(mode="after")
+    def _version_shipped(self) -> DeploymentSpec:
+        if self.engine_version is not None:
+            if "@" in self.engine:
+                raise ValueError("give the engine version once: engine: NAME@VERSION or engine_version: VERSION")
+            _engine_ref(f"{self.engine}@{self.engine_version}")
+        return self
 
 
 class InferenceScenario(_ModelOnHardware):
@@ -115,6 +154,8 @@ class InferenceScenario(_ModelOnHardware):
     batch: BatchSize = 1
     input_len: TokenCount = 1024
     output_len: TokenCount = 256
+    prefix_hit_rate: Fraction = 0.0  # share of each prompt served from the prefix cache
+    prefix_tokens: PrefixTokens = 0  # or: a prefix every prompt shares
 
 
 class ServingScenario(_ModelOnHardware):
@@ -130,9 +171,24 @@ class ServingScenario(_ModelOnHardware):
     input_len: float = Field(1024, ge=1, le=MAX_TOKENS, allow_inf_nan=False)  # a mean (length_dist)
     output_len: float = Field(256, ge=1, le=MAX_TOKENS, allow_inf_nan=False)
     length_dist: LengthDist = "fixed"
+    length_cv: float = Field(1.0, gt=0, le=100.0, allow_inf_nan=False)  # lognormal lengths' coefficient of variation
     slo_ttft_s: Seconds = 2.0
     slo_tpot_s: Seconds = 0.1
     seed: Seed = 0
+    # prefill/decode disaggregation: both > 0 replace `replicas` (serving.ServingConfig)
+    prefill_replicas: int = Field(0, ge=0, le=MAX_GPUS)
+    decode_replicas: int = Field(0, ge=0, le=MAX_GPUS)
+    decode_deployment: DeploymentSpec | None = None  # default: `deployment`
+    prefix_hit_rate: Fraction = 0.0
+    prefix_tokens: PrefixTokens = 0
+
+    @model_validator(mode="after")
+    def _disaggregation(self) -> ServingScenario:
+        if (self.prefill_replicas > 0) != (self.decode_replicas > 0):
+            raise ValueError("disaggregation needs both prefill_replicas and decode_replicas (or neither)")
+        if self.decode_deployment is not None and not self.prefill_replicas:
+            raise ValueError("decode_deployment needs prefill_replicas and decode_replicas")
+        return self
 
 
 def to_yaml(scenario: BaseModel) -> str:

@@ -91,7 +91,7 @@ class Simulation:
                 draft = " and the speculative draft" if dep.speculative is not None else ""
                 raise PlanError(f"{model.id} does not fit on {hw.id} with {dep.label()}: weights{draft} "
                                 f"{units.human_bytes(mem.weights_bytes_per_gpu)} per GPU leave no room for the KV cache; "
-                                f"raise --tp or use a smaller --precision" + (" or draft" if draft else ""))
+                                "raise --tp or use a smaller --precision" + (" or --draft-model" if draft else ""))
             if dep.token_cap < dep.seq_cap:
                 raise PlanError(f"max batched tokens {dep.token_cap} must be >= max sequences {dep.seq_cap}")
             k = dep.speculative.k if dep.speculative is not None else 0
