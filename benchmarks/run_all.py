@@ -18,10 +18,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-BENCHES = ["bench_search.py", "bench_sweep.py", "bench_serving.py", "bench_cluster.py", "bench_startup.py"]
+BENCHES = ["bench_search.py", "bench_sweep.py", "bench_serving.py", "bench_cluster.py", "bench_startup.py",
+           "bench_lifecycle.py"]
 # the lines of each benchmark's output that carry its result (the rest is progress and per-run detail)
 KEEP = re.compile(r"^(evaluate:|`simulator plan`|local engine:|median .* \(target|capacity search|\s*(wall_s_median|"
-                  r"events_per_s|sim_days_per_s)\b|simulator train|import simulator|bytecode:)")
+                  r"events_per_s|sim_days_per_s)\b|simulator train|import simulator|bytecode:|lifecycle with)")
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 

@@ -127,3 +127,11 @@ def test_the_command_prints_json_and_a_table(capsys):
     code, out, err = run_cli(capsys, args)
     assert code == 0, err
     assert "* " + data["chosen"]["option"][:46] in out and "hoffmann2022" in out
+
+
+def test_worker_processes_give_the_same_plan():
+    """The serving simulations run in worker processes are the same runs: every figure is identical."""
+    kw = {**SETTINGS, "candidates": 2, "compression": ("fp8",)}
+    one = sim.plan_lifecycle(tokens_per_day=TOKENS_PER_DAY, workers=1, **kw).to_dict()
+    two = sim.plan_lifecycle(tokens_per_day=TOKENS_PER_DAY, workers=2, **kw).to_dict()
+    assert json.dumps(one, sort_keys=True, default=str) == json.dumps(two, sort_keys=True, default=str)

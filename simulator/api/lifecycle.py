@@ -12,12 +12,14 @@ more than one demand point.
 from __future__ import annotations
 
 import math
+import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from simulator.api.lifecycle_fleet import ServingPool
+from simulator.api.lifecycle_fleet import warm as warm_pool
 from simulator.api.lifecycle_options import OptionSpec, TrainingPart, build_options
 from simulator.api.lifecycle_price import LifecyclePlan, LifecycleSweep, price_option
 from simulator.api.training import plan_training
@@ -43,6 +45,7 @@ from simulator.limits import (
     MAX_TOKENS,
     MAX_TOKENS_PER_DAY,
     MAX_TRAIN_TOKENS,
+    MAX_WORKERS,
     check_choice,
     check_int,
     check_number,
@@ -156,6 +159,7 @@ class ServeSide:
     probe_requests: int
     seed: int
     deployment_months: float
+    workers: int = 1  # processes that run the serving simulations of different models at once
 
 
 class LifecyclePlanner:
@@ -205,8 +209,32 @@ class LifecyclePlanner:
                                                 self.input_len + self.output_len, s.seed)
         return self._pools[model.id]
 
+    def warm(self, demands: Sequence[Demand], progress: Callable[[int, int], None] | None = None) -> None:
+        """Run the serving simulations the demands will need in `workers` processes at once, one job per served model
+        and precision, and keep their results (the same runs, in the same order per deployment, as plan() would make
+        one by one; a platform without fork runs them in plan())."""
+        if self.serve.workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+            return
+        pairs = {(o.served.id, o.precision): o.served for o in self.options if not o.reason}
+        jobs = []
+        for (_, precision), model in pairs.items():
+            pool = self.pool(model)
+            rates = [d.rate_per_s for d in demands if precision in pool.precisions()
+                     and pool.pending(d.rate_per_s, precision)]
+            if rates:
+                jobs.append((pool, rates, precision))
+        if len(jobs) < 2:
+            return
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(min(self.serve.workers, len(jobs))) as workers:
+            for i, done in enumerate(workers.imap(warm_pool, jobs)):
+                self._pools[done.model.id].merge(done)
+                if progress is not None:
+                    progress(i + 1, len(jobs))
+
     def plan(self, demand: Demand, progress: Callable[[int, int], None] | None = None) -> LifecyclePlan:
         """Every option priced at one demand, the cheapest that reaches the target chosen."""
+        self.warm([demand])
         rows = []
         for i, spec in enumerate(self.options):
             rows.append(price_option(self, spec, demand))
@@ -217,6 +245,7 @@ class LifecyclePlanner:
     def sweep(self, demands: Iterable[Demand], progress: Callable[[int, int], None] | None = None) -> LifecycleSweep:
         """One plan per demand point (the first point plans the candidates; the others reuse them)."""
         demands = list(demands)
+        self.warm(demands)
         plans = []
         for i, d in enumerate(demands):
             plans.append(self.plan(d))
@@ -269,7 +298,8 @@ def lifecycle_planner(*, target_loss: float | None = None, reference_model: str 
                       input_len: int = 1024, output_len: int = 256, slo: SLO | None = None,
                       deployment_months: float = 12.0, candidates: int = 6,
                       compression: Sequence[str | Path] = DEFAULT_COMPRESSION, tps: Sequence[int] = CANDIDATE_TPS,
-                      probe_requests: int = DEFAULT_PROBE_REQUESTS, seed: int = 0) -> LifecyclePlanner:
+                      probe_requests: int = DEFAULT_PROBE_REQUESTS, seed: int = 0, workers: int = 1
+                      ) -> LifecyclePlanner:
     """A LifecyclePlanner for one question (every argument checked before anything is planned; see plan_lifecycle)."""
     quality = resolve_quality(scaling_law, family, target_loss, reference_model, reference_tokens)
     check_ref("train_hardware", train_hardware, (Accelerator,))
@@ -288,6 +318,7 @@ def lifecycle_planner(*, target_loss: float | None = None, reference_model: str 
     check_int("input_len", input_len, 1, MAX_TOKENS)
     check_int("output_len", output_len, 1, MAX_TOKENS)
     _check_space(candidates, compression, tps, probe_requests, seed, deployment_months, engine)
+    check_int("workers", workers, 1, MAX_WORKERS)
     if slo is not None and not isinstance(slo, SLO):
         raise BadValueError(f"slo must be an SLO (simulator.SLO), got {type(slo).__name__}")
     if stack is not None:
@@ -297,7 +328,7 @@ def lifecycle_planner(*, target_loss: float | None = None, reference_model: str 
                       load_price_book(train_price_book), train_purchase, {"stack": stack}, tuple(train_precisions))
     serve = ServeSide(load_hardware(serve_hardware), engine, load_price_book(serve_price_book), serve_purchase,
                       slo or SLO(), tuple(int(t) for t in tps), int(probe_requests), int(seed),
-                      float(deployment_months))
+                      float(deployment_months), int(workers))
     return LifecyclePlanner(quality, train, serve, int(candidates), list(compression), int(input_len), int(output_len))
 
 

@@ -48,8 +48,8 @@ class ServingPool:
     seed: int = 0
     units: list[Unit] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
-    _saturated: dict[str, dict] = field(default_factory=dict)
-    _searched: dict[str, RateSearch] = field(default_factory=dict)
+    saturated: dict[str, dict] = field(default_factory=dict)  # saturation summaries by deployment label
+    searched: dict[str, RateSearch] = field(default_factory=dict)  # SLO rate searches by deployment label
 
     def __post_init__(self) -> None:
         deps, self.skipped = candidate_deployments(self.model, self.hw, self.space,
@@ -64,30 +64,46 @@ class ServingPool:
     @property
     def simulations(self) -> int:
         """Serving simulations run so far (saturation runs and rate probes)."""
-        return len(self._saturated) + sum(s.evaluations - 1 for s in self._searched.values())
+        return len(self.saturated) + sum(s.evaluations - 1 for s in self.searched.values())
 
     def _sat_rate(self, unit: Unit) -> float:
-        if unit.label not in self._saturated:
-            self._saturated[unit.label] = saturation(self.model, self.hw, unit, self.slo, self.workload, self.seed)
-        mu = self._saturated[unit.label]["throughput_requests_per_s"]
+        if unit.label not in self.saturated:
+            self.saturated[unit.label] = saturation(self.model, self.hw, unit, self.slo, self.workload, self.seed)
+        mu = self.saturated[unit.label]["throughput_requests_per_s"]
         return float(mu) if mu and mu > 0 and math.isfinite(mu) else 0.0
 
     def _rate(self, unit: Unit) -> float:
-        if unit.label not in self._searched:
-            self._searched[unit.label] = max_sustainable_rate(
+        if unit.label not in self.searched:
+            self.searched[unit.label] = max_sustainable_rate(
                 self.model, self.hw, unit.dep, self.slo, self.workload, seed=self.seed,
-                saturated=self._saturated[unit.label])
-        return self._searched[unit.label].max_rate_per_s
+                saturated=self.saturated[unit.label])
+        return self.searched[unit.label].max_rate_per_s
 
     def precisions(self) -> set[str]:
         """The weight precisions of the deployments that hold a request."""
         return {u.dep.precision for u in self.units}
 
-    def best(self, rate_per_s: float, precision: str) -> dict[str, Any] | None:
-        """The cheapest fleet of `precision` deployments that holds the SLO at the rate (None when none does)."""
+    def pending(self, rate_per_s: float, precision: str) -> bool:
+        """Whether best(rate, precision) would run a simulation (a saturation run or a rate search not yet kept)."""
+        try:
+            self.best(rate_per_s, precision, simulate=False)
+        except LookupError:
+            return True
+        return False
+
+    def merge(self, other: ServingPool) -> None:
+        """Keep the runs another copy of this pool made (a worker process's)."""
+        self.saturated.update(other.saturated)
+        self.searched.update(other.searched)
+
+    def best(self, rate_per_s: float, precision: str, simulate: bool = True) -> dict[str, Any] | None:
+        """The cheapest fleet of `precision` deployments that holds the SLO at the rate (None when none does);
+        `simulate` False raises LookupError where a run it has not kept would be needed."""
         price = self.usd_per_gpu_hour if math.isfinite(self.usd_per_gpu_hour) else 1.0
         bounds = []
         for unit in (u for u in self.units if u.dep.precision == precision):
+            if not simulate and unit.label not in self.saturated:
+                raise LookupError(unit.label)
             mu = self._sat_rate(unit)
             bounds.append((math.ceil(rate_per_s / mu) * unit.gpus * price if mu > 0 else math.inf, unit.dep.gpus, unit))
         bounds.sort(key=lambda b: (b[0], b[1]))
@@ -95,6 +111,8 @@ class ServingPool:
         for bound, _, unit in bounds:
             if math.isinf(bound) or (best is not None and bound > best[0][0] * TIE):
                 continue
+            if not simulate and unit.label not in self.searched:
+                raise LookupError(unit.label)
             mu = self._rate(unit)
             if mu <= 0:
                 continue
@@ -119,3 +137,11 @@ class ServingPool:
                 "cost_per_million_tokens_usd": cost_mod.usd_per_million_tokens(
                     per_h, rate_per_s * self.tokens_per_request),
                 "gpus_range": gpus_range, "error_band": band}
+
+
+def warm(job: tuple[ServingPool, list[float], str]) -> ServingPool:
+    """Run in a worker process: the simulations best(rate, precision) needs at each rate, kept in the pool's copy."""
+    pool, rates, precision = job
+    for rate in rates:
+        pool.best(rate, precision)
+    return pool

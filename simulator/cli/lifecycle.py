@@ -4,6 +4,7 @@ and simulator.lifecycle_sweep) and its table."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -23,6 +24,7 @@ from simulator.cli.common import (
     tokens,
     train_tokens,
     user_path,
+    workers,
 )
 from simulator.vocab import CANDIDATE_TPS, COST_OPTIONS, DEFAULT_PRICE_BOOK, ENGINE_NAMES, PRECISIONS
 
@@ -31,6 +33,14 @@ per_day = float_range(0, limits.MAX_TOKENS_PER_DAY, "tokens a day", low_open=Tru
 requests_per_day = float_range(0, limits.MAX_REQUESTS_PER_DAY, "requests a day", low_open=True)
 months = float_range(0, limits.MAX_DEPLOYMENT_MONTHS, "months", low_open=True)
 candidate_count = int_range(1, limits.MAX_LIFECYCLE_CANDIDATES, "a number of model sizes")
+
+
+def _cpus() -> int:
+    """CPUs this process may use, at most 8."""
+    try:
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+    except AttributeError:  # no affinity call on this platform
+        return max(1, min(8, os.cpu_count() or 1))
 
 
 def _target_args(p: argparse.ArgumentParser) -> None:
@@ -83,6 +93,9 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     s.add_argument("--requests", type=probe_requests, help="requests each capacity probe simulates (default 200; "
                                                              "`simulator capacity --requests` to compare)")
     s.add_argument("--seed", type=seed, default=0)
+    s.add_argument("--workers", type=workers, default=_cpus(),
+                   help=f"processes running the serving simulations of different models at once (default {_cpus()}, "
+                        "the CPUs this process may use, at most 8)")
 
 
 def register(subparsers: Any) -> None:
@@ -109,7 +122,8 @@ def _kwargs(a: argparse.Namespace) -> dict[str, Any]:
         "train_precisions": tuple(a.train_precision), "stack": a.stack, "serve_hardware": a.serve_hardware,
         "engine": a.engine, "serve_price_book": a.serve_price_book, "serve_purchase": a.serve_purchase,
         "input_len": a.input_len, "output_len": a.output_len, "slo": sim.SLO(a.slo_ttft_p99, a.slo_tpot_p99),
-        "deployment_months": a.deployment_months, "candidates": a.candidates, "tps": tuple(a.tp), "seed": a.seed}
+        "deployment_months": a.deployment_months, "candidates": a.candidates, "tps": tuple(a.tp), "seed": a.seed,
+        "workers": a.workers}
     if a.compression is not None:
         kw["compression"] = tuple(a.compression)
     if a.requests is not None:
