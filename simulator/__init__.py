@@ -84,6 +84,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "ENGINES": ("catalog.engines", "ENGINES"),
     "load_engine": ("catalog.engines", "load_engine"),
     "engine_versions": ("catalog.engines", "engine_versions"),
+    "engine_ids": ("catalog.engines", "engine_ids"),
+    "engine_file": ("catalog.engines", "engine_file"),
     "QUANTIZATIONS": ("catalog.quantization", "QUANTIZATIONS"),  # via the catalog: filled from workloads/quantization.yaml
     "KV_BYTES": ("catalog.quantization", "KV_BYTES"),
     "MemoryPlan": ("core.inference", "MemoryPlan"),

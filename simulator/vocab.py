@@ -100,7 +100,7 @@ ScenarioKind = Literal["training", "cluster", "inference", "serving"]
 SCENARIO_KINDS: tuple[ScenarioKind, ...] = get_args(ScenarioKind)
 SweepEngine = Literal["local", "dask"]
 SWEEP_ENGINES: tuple[SweepEngine, ...] = get_args(SweepEngine)
-ListWhat = Literal["hardware", "models", "stacks", "prices", "scenarios"]  # what `simulator list` lists
+ListWhat = Literal["hardware", "models", "stacks", "prices", "scenarios", "engines"]  # what `simulator list` lists
 LIST_WHAT: tuple[ListWhat, ...] = get_args(ListWhat)
 
 # the parts of `simulator validate` / `make validate`, in the order they print

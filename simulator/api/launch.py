@@ -16,7 +16,8 @@ from typing import Any
 from simulator.catalog import load_hardware, load_model, load_stack
 from simulator.catalog.launchers import Framework, launchers_file
 from simulator.core.hardware import Accelerator
-from simulator.core.inference import Deployment, context_limit_tokens, memory_plan
+from simulator.core.inference import Deployment, context_limit_tokens
+from simulator.core.inference.static import replica_memory_plan
 from simulator.core.model import TransformerSpec
 from simulator.errors import DataFileError, PlanError, SimulatorError
 
@@ -349,11 +350,20 @@ class _Replica:
     replicas: int
     disaggregated: bool
 
-    def notes(self) -> list[str]:
+    def notes(self, fw: Framework | None = None) -> list[str]:
         out = [f"{self.replicas} replicas: run one instance per replica, each on its own {self.dep.gpus} GPU(s), "
                "behind a load balancer"] if self.replicas > 1 else []
-        return out + (["note: prefill/decode disaggregation is not generated: each prefill and each decode instance "
-                       "runs this command, joined by the engine's own disaggregation setup"] if self.disaggregated else [])
+        out += (["note: prefill/decode disaggregation is not generated: each prefill and each decode instance "
+                 "runs this command, joined by the engine's own disaggregation setup"] if self.disaggregated else [])
+        spec = self.dep.speculative
+        if spec is not None:
+            out.append(f"note: speculative decoding ({spec.label()}) is not generated: add the engine's own "
+                       "speculative-decoding settings for this draft")
+        prof = self.dep.profile
+        if fw is not None and "@" in self.dep.engine_ref:  # a version the user chose: say which release the flags fit
+            out.append(f"note: the deployment runs {prof.name} {prof.version}; these flags were checked against "
+                       f"{fw.version}: check each against {prof.name} {prof.version}'s own arguments")
+        return out
 
 
 def _replica(deployment: Any, model: Any, hardware: Any, max_model_len: int | None, replicas: int,
@@ -383,7 +393,7 @@ def _memory_fraction(r: _Replica, fw: Framework) -> float:
     prof = r.dep.profile
     if fw.memory_mode == prof.kv_memory_mode:
         return prof.gpu_memory_utilization
-    mp = memory_plan(r.model, r.hw, r.dep)
+    mp = replica_memory_plan(r.model, r.hw, r.dep)
     weights, work, kv = mp.weights_bytes_per_gpu, mp.workspace_bytes_per_gpu, max(mp.kv_budget_bytes_per_gpu, 0.0)
     share = {"total": (weights + work + kv) / r.hw.hbm_bytes, "static": (weights + kv) / r.hw.hbm_bytes,
              "free": kv / max(r.hw.usable_memory_bytes - weights - work, 1.0)}[fw.memory_mode or "total"]
@@ -420,7 +430,7 @@ def _serving_settings(r: _Replica, fw: Framework, notes: list[str]) -> list[Sett
 
 
 def _serving(r: _Replica, fw: Framework) -> str:
-    notes = r.notes()
+    notes = r.notes(fw)
     s = _serving_settings(r, fw, notes)
     ckpt = launchers_file().checkpoints
     repo = ckpt.repos.get(r.model.id)
@@ -442,6 +452,13 @@ def _serving(r: _Replica, fw: Framework) -> str:
         words.append(shlex.quote(repo))
     title = f"{r.model.id} on {r.dep.gpus} x {r.hw.id} per replica, {r.dep.label()}"
     return "\n".join(_comments(fw, title, notes) + pre + [INDENT.join([" ".join(words), *_cli(fw, s)])])
+
+
+def _engine_formats(table: Mapping[str, list[str]], dep: Deployment) -> list[str] | None:
+    """The launch formats of a deployment's engine: those listed for its exact version (family@version), else the
+    family's (a version the file does not list gets the family's flags and a note saying which release they fit)."""
+    ref = dep.engine_ref
+    return table.get(ref, table.get(ref.split("@")[0]))
 
 
 def launch_formats(role: str | None = None) -> dict[str, dict[str, Any]]:
@@ -491,7 +508,7 @@ def serving_launch(deployment: Any, *, model: Any = None, hardware: Any = None, 
     request); an engine without one gets {"unsupported": one line saying so}."""
     r = _replica(deployment, model, hardware, max_model_len, replicas, disaggregated)
     lf = launchers_file()
-    names = _chosen(formats, lf.serving_engines.get(r.dep.engine), "serving")
+    names = _chosen(formats, _engine_formats(lf.serving_engines, r.dep), "serving")
     if not names:
-        return _unsupported(f"{r.dep.engine} engine", lf.serving_engines)
+        return _unsupported(f"{r.dep.engine_ref} engine", lf.serving_engines)
     return {n: _serving(r, lf.frameworks[n]) for n in names}

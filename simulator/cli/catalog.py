@@ -1,4 +1,5 @@
-"""`simulator list`: the shipped hardware, models, software stacks, price books and cluster scenarios."""
+"""`simulator list`: the shipped hardware, models, software stacks, serving engines, price books and cluster
+scenarios."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from simulator.vocab import LIST_WHAT
 
 def register(sub: Any) -> None:
     """Add the `list` subcommand."""
-    ls = sub.add_parser("list", help="list shipped hardware, models, stacks, price books or cluster scenarios")
+    ls = sub.add_parser("list", help="list shipped hardware, models, stacks, engines, price books or cluster scenarios")
     ls.add_argument("what", choices=LIST_WHAT)
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
@@ -64,15 +65,39 @@ def _list_stacks(ids: list[str]) -> None:
     print("ZeRO 3 = FSDP; figures and their sources: workloads/stacks/<id>.yaml")
 
 
+def _engine_refs() -> list[str]:
+    """What --engine takes: each family (its default version), then family@version for its other versions."""
+    return [family if v == sim.engine_file(family).default_version else f"{family}@{v}"
+            for family in sim.engine_ids() for v in sim.engine_versions(family)]
+
+
+def _list_engines() -> None:
+    """One line per engine version, what --engine takes first: family, version, whether it is the default, the
+    release date its figures describe, whether its host terms are fitted, and the file holding its sources."""
+    print(f"{'engine':<22} {'family':<18} {'version':<8} {'default':<7} {'released':<8} {'host terms':<10} source")
+    for family in sim.engine_ids():
+        f = sim.engine_file(family)
+        for v in sim.engine_versions(family):
+            ver = f.versions[v]
+            ref = family if v == f.default_version else f"{family}@{v}"
+            host = "fitted" if ver.host.fitted.value else "assumed"
+            print(f"{ref:<22} {family:<18} {v:<8} {'yes' if v == f.default_version else '':<7} {ver.released:<8} "
+                  f"{host:<10} workloads/engines/{family}.yaml ({len(f.sources)} source{'s' * (len(f.sources) != 1)}): {f.name}")
+    print("--engine NAME takes the default version, --engine NAME@VERSION another; every figure's own source is in "
+          "the file")
+
+
 def cmd_list(a: argparse.Namespace) -> int:
     ids = {"hardware": sim.hardware_ids, "models": sim.model_ids, "prices": sim.price_book_ids,
-           "scenarios": sim.cluster_scenario_ids, "stacks": sim.stack_ids}[a.what]()
-    if a.json or a.what not in ("hardware", "models", "stacks"):
+           "scenarios": sim.cluster_scenario_ids, "stacks": sim.stack_ids, "engines": _engine_refs}[a.what]()
+    if a.json or a.what not in ("hardware", "models", "stacks", "engines"):
         print(json.dumps(ids) if a.json else "\n".join(ids))
     elif a.what == "hardware":
         _list_hardware()
     elif a.what == "stacks":
         _list_stacks(ids)
+    elif a.what == "engines":
+        _list_engines()
     else:
         _list_models(ids)
     return 0
