@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from simulator.ui import cluster_page, hardware_page, inference_page, training_page, validation_page
+from simulator.ui import cluster_page, hardware_page, inference_page, lifecycle_page, training_page, validation_page
 
 st.set_page_config(page_title="AI compute planner", page_icon="🧮", layout="wide")
 
@@ -18,6 +18,7 @@ pages = [
     st.Page(_home, title="AI compute planner", url_path="home", default=True, visibility="hidden"),
     training,
     st.Page(inference_page.render, title="Inference and serving", icon="⚡", url_path="inference"),
+    st.Page(lifecycle_page.render, title="Lifecycle", icon="♻️", url_path="lifecycle"),
     st.Page(cluster_page.render, title="Cluster simulation", icon="🖥️", url_path="cluster"),
     st.Page(hardware_page.render, title="Hardware", icon="🔧", url_path="hardware"),
     st.Page(validation_page.render, title="Validation", icon="✅", url_path="validation"),
