@@ -96,7 +96,7 @@ def _sweep(settings: tuple) -> tuple[pd.DataFrame, pd.DataFrame, list[str], dict
     return sweep.to_frame(), sweep.chosen_frame(), sweep.plans[0].notes, sweep.plans[0].inputs
 
 
-def crossover_chart(frame: pd.DataFrame, shown: list[str]) -> alt.LayerChart:
+def crossover_chart(frame: pd.DataFrame, shown: list[str]) -> alt.LayerChart | alt.FacetChart:
     """Total cost over the deployment against demand, one line per option, its error band shaded, the cheapest option
     at each demand marked."""
     data = frame[frame["option"].isin(shown) & frame["total_cost_usd"].notna()].assign(
