@@ -2,6 +2,7 @@
 faults, no workers outliving an interrupted sweep, grids bounded before anything runs (issue 19 item 4)."""
 
 import errno
+import importlib.util
 import json
 import multiprocessing as mp
 import os
@@ -267,20 +268,31 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _start_parallel_sweep(tmp_path):
-    """`simulator sweep --workers 2` in a subprocess, returned once both workers exist (stderr goes to a file: a
-    surviving worker would hold a pipe open)."""
+# the dask runs are interrupted once a shard is written (its workers are computing): 64 shards, so it is still running
+DASK_CLUSTER = {**CLUSTER, "seeds": 16}
+
+
+def _start_parallel_sweep(tmp_path, engine="local"):
+    """`simulator sweep --workers 2` (or `--engine dask`, a LocalCluster) in a subprocess, returned once its workers
+    exist (for dask: once they compute, a shard being written); stderr goes to a file: a surviving worker would hold a
+    pipe open."""
     grid_path = tmp_path / "cluster.yaml"
-    grid_path.write_text(json.dumps(CLUSTER))
+    grid_path.write_text(json.dumps(CLUSTER if engine == "local" else DASK_CLUSTER))
     out = tmp_path / "out"
     err = tmp_path / "stderr.txt"
+    how = ["--workers", "2"] if engine == "local" else ["--engine", "dask"]
     with err.open("w") as f:
         proc = subprocess.Popen([sys.executable, "-m", "simulator", "sweep", str(grid_path), "--out", str(out),
-                                 "--workers", "2", "--no-progress"], stdout=subprocess.DEVNULL, stderr=f)
+                                 *how, "--no-progress"], stdout=subprocess.DEVNULL, stderr=f)
+
+    def ready() -> bool:
+        return len(_children(proc.pid)) >= 2 and (engine == "local" or any(out.glob("part-*.parquet")))
+
     deadline = time.time() + 120
-    while time.time() < deadline and len(workers := _children(proc.pid)) < 2 and proc.poll() is None:
+    while time.time() < deadline and not ready() and proc.poll() is None:
         time.sleep(0.05)
-    assert len(workers) == 2 and proc.poll() is None, "the sweep did not start its two workers"
+    workers = _children(proc.pid)
+    assert len(workers) >= 2 and proc.poll() is None, ("the sweep did not start its workers", err.read_text()[-2000:])
     return proc, workers, out, err
 
 
@@ -300,9 +312,14 @@ def _stopped(proc, workers):
     return alive
 
 
+ENGINES = ["local", pytest.param("dask", marks=pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
+                                                                    reason="dask.distributed is not installed"))]
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process checks read /proc")
-def test_kill_9_of_the_sweep_leaves_no_worker_alive(tmp_path):
-    proc, workers, out, _ = _start_parallel_sweep(tmp_path)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_kill_9_of_the_sweep_leaves_no_worker_alive(tmp_path, engine):
+    proc, workers, out, _ = _start_parallel_sweep(tmp_path, engine)
     proc.send_signal(signal.SIGKILL)
     assert _stopped(proc, workers) == [], "worker processes outlived the killed sweep"
     with store_mod.folder_lock(out):  # the lock went with the processes: a --resume may start at once
@@ -310,12 +327,14 @@ def test_kill_9_of_the_sweep_leaves_no_worker_alive(tmp_path):
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process checks read /proc")
-def test_sigterm_stops_workers_and_says_how_to_resume(tmp_path):
-    proc, workers, _, err = _start_parallel_sweep(tmp_path)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sigterm_stops_workers_and_says_how_to_resume(tmp_path, engine):
+    proc, workers, _, err = _start_parallel_sweep(tmp_path, engine)
     proc.send_signal(signal.SIGTERM)
     assert _stopped(proc, workers) == []
     text = err.read_text()
     assert proc.returncode == 130 and "Traceback" not in text and "rerun with --resume" in text, text
+    assert text.count("\n") == 1, text  # one line: no log lines of the workers or of dask
 
 
 # ------------------------------------------------------------------ grids bounded before anything runs

@@ -52,7 +52,7 @@ from simulator.runs.store import (  # noqa: F401  (MANIFEST: the folder's manife
     shard_ranges,
     write_atomic,
 )
-from simulator.runs.workers import Finish, deferred, interrupts, stop_pool, worker_init
+from simulator.runs.workers import Finish, deferred, interrupts, quiet_dask, stop_dask, stop_pool, worker_init
 from simulator.vocab import SWEEP_ENGINES
 
 
@@ -190,20 +190,28 @@ def failure_reasons(out: str | Path) -> dict[str, int]:
 
 
 def _run_dask(grid: Grid, todo: list[Shard], scheduler: str | None, finish: Finish) -> None:
-    """Shards on a Dask cluster: the one at `scheduler`, or a LocalCluster."""
+    """Shards on a Dask cluster: the one at `scheduler`, or a LocalCluster (whose worker processes are killed at once
+    on Ctrl-C, SIGTERM or a failure, as the process pool's are)."""
     from distributed import Client
     from distributed import as_completed as dask_completed
 
-    try:
-        client = Client(scheduler, timeout="10s") if scheduler else Client()
-    except OSError as exc:
-        raise SimulatorError(f"cannot reach the Dask scheduler {scheduler!r} ({exc}); check the address, "
-                             "or drop --scheduler to start a local cluster") from None
-    with client:
-        futures = {client.submit(run_shard, grid, a, b, pure=False): (a, b) for a, b in todo}
-        for fut in dask_completed(futures):
-            a, b = futures[fut]
-            finish(a, b, fut.result())
+    before = set(multiprocessing.active_children())
+    client = None
+    with quiet_dask():
+        try:
+            try:
+                client = Client(scheduler, timeout="10s") if scheduler else Client()
+            except OSError as exc:
+                raise SimulatorError(f"cannot reach the Dask scheduler {scheduler!r} ({exc}); check the address, "
+                                     "or drop --scheduler to start a local cluster") from None
+            futures = {client.submit(run_shard, grid, a, b, pure=False): (a, b) for a, b in todo}
+            for fut in dask_completed(futures):
+                a, b = futures[fut]
+                finish(a, b, fut.result())
+        except BaseException:
+            stop_dask(client, set(multiprocessing.active_children()) - before)
+            raise
+        client.close()
 
 
 def _run_processes(grid: Grid, todo: list[Shard], workers: int, finish: Finish, out: Path) -> None:

@@ -1,10 +1,13 @@
 """A sweep's worker processes: interrupts (Ctrl-C, SIGTERM) held back while a worker starts and turned into a clean
-stop, and workers that die with the parent however it ends (runs.sweep drives them)."""
+stop, and workers that die with the parent however it ends (runs.sweep drives them). A local Dask cluster's workers
+die with the parent by distributed's own watch (each holds a pipe from the parent and exits when it closes); on an
+interrupt they are killed at once, as the process pool's are."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import multiprocessing
 import os
 import signal
@@ -99,14 +102,53 @@ def _watch_parent(parent: int) -> None:
 Finish = Callable[[int, int, pd.DataFrame], None]
 
 
-def stop_pool(pool: ProcessPoolExecutor, started: set[multiprocessing.process.BaseProcess]) -> None:
-    """Kill a pool's workers (they hold nothing to save: the parent writes the shards) and take the pool down, in
-    whatever state an interrupt or failure left it; `started`: the processes started since the pool was made, so a
-    worker the pool had not yet registered goes too (the interpreter's exit would otherwise wait on it)."""
-    for proc in started | set((getattr(pool, "_processes", None) or {}).values()):
+def kill_processes(procs: set[Any]) -> None:
+    """SIGKILL each process (a sweep's workers hold nothing to save: the parent writes the shards)."""
+    for proc in procs:
         with contextlib.suppress(Exception):
             proc.kill()
+
+
+def stop_pool(pool: ProcessPoolExecutor, started: set[multiprocessing.process.BaseProcess]) -> None:
+    """Kill a pool's workers and take the pool down, in whatever state an interrupt or failure left it; `started`:
+    the processes started since the pool was made, so a worker the pool had not yet registered goes too (the
+    interpreter's exit would otherwise wait on it)."""
+    kill_processes(started | set((getattr(pool, "_processes", None) or {}).values()))
     with contextlib.suppress(Exception):
         pool.shutdown(wait=True, cancel_futures=True)  # quick now: its workers are gone
+
+
+# Dask's own log lines (a worker's cancelled task, a nanny waiting 4 s on a busy worker, an event loop slowed by a
+# loaded machine) would be extra stderr lines of a sweep that reports in one: only its errors are shown, in this
+# process and in the local cluster's worker processes (which read the environment when they start)
+_DASK_LOG_ENV = "DASK_LOGGING__DISTRIBUTED"
+
+
+@contextlib.contextmanager
+def quiet_dask() -> Iterator[None]:
+    """Dask's logging at ERROR while a sweep runs on it (its workers too, through the environment they inherit)."""
+    log = logging.getLogger("distributed")
+    level, env = log.level, os.environ.get(_DASK_LOG_ENV)
+    log.setLevel(logging.ERROR)
+    os.environ[_DASK_LOG_ENV] = "error"
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+        if env is None:
+            os.environ.pop(_DASK_LOG_ENV, None)
+        else:
+            os.environ[_DASK_LOG_ENV] = env
+
+
+def stop_dask(client: Any, started: set[Any]) -> None:
+    """After an interrupt or failure: kill the local cluster's worker processes at once (`started`: the processes
+    this sweep started; none when the cluster is remote), then close the client, silently (its cluster reports the
+    workers it lost). Closing cancels what a remote cluster still runs for the sweep."""
+    kill_processes(started)
+    logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)
+    if client is not None:
+        with contextlib.suppress(BaseException):
+            client.close(timeout=10)
 
 
