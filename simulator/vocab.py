@@ -80,7 +80,7 @@ CANDIDATE_TPS = (1, 2, 4, 8)  # tensor-parallel sizes a capacity search tries by
 # requests each simulated probe of a capacity search replays (`simulator capacity --requests`, the app alike)
 CAPACITY_PROBE_REQUESTS = 400
 CANDIDATE_PRECISIONS: tuple[QuantizationName, ...] = ("bf16", "fp8", "int4")  # ... and weight precisions (with a peak)
-LengthDist = Literal["fixed", "lognormal", "sharegpt", "empirical"]
+LengthDist = Literal["fixed", "lognormal", "sharegpt", "empirical", "cnn_dailymail"]  # serving.workload
 LENGTH_DISTS: tuple[LengthDist, ...] = get_args(LengthDist)
 
 # ---------------------------------------------------------------- cluster

@@ -165,7 +165,7 @@ def register(subparsers) -> None:
                                                  "first N requests, default all)")
     s.add_argument("--input-len", type=tokens, default=512)
     s.add_argument("--output-len", type=tokens, default=128)
-    s.add_argument("--length-dist", default="fixed", type=user_path("a length distribution"), help="fixed | lognormal[:CV] | sharegpt | empirical:FILE")
+    s.add_argument("--length-dist", default="fixed", type=user_path("a length distribution"), help="fixed | lognormal[:CV] | sharegpt | cnn_dailymail[:CV] | empirical:FILE")
     s.add_argument("--trace", type=user_path("a trace file"), help="CSV/Parquet with arrival_s, prompt_tokens, output_tokens")
     s.add_argument("--max-batch", type=batch, help="max sequences per iteration (engine default otherwise)")
     s.add_argument("--max-batched-tokens", type=batched_tokens, help="token budget per iteration (chunked prefill)")
@@ -193,7 +193,7 @@ def _register_capacity(subparsers) -> None:
     c.add_argument("--slo-tpot-p99", type=seconds, default=0.1, help="seconds")
     c.add_argument("--input-len", type=tokens, required=True)
     c.add_argument("--output-len", type=tokens, required=True)
-    c.add_argument("--length-dist", default="fixed", type=user_path("a length distribution"), help="fixed | lognormal[:CV] | sharegpt | empirical:FILE")
+    c.add_argument("--length-dist", default="fixed", type=user_path("a length distribution"), help="fixed | lognormal[:CV] | sharegpt | cnn_dailymail[:CV] | empirical:FILE")
     c.add_argument("--max-batch", type=batch, nargs="+", default=[None], help="max sequences values to try")
     c.add_argument("--disaggregated", nargs="+", default=[], metavar="P:D",
                    help="also try prefill:decode ratios, e.g. 1:1 1:2")
@@ -277,7 +277,7 @@ def _length_options(text: str) -> tuple[str, float, object]:
         empirical = sim.read_trace(darg)
         sim.workload_from_trace(empirical, darg, need_arrivals=False)  # validates the columns
     try:
-        length_cv = float(darg) if darg and dist == "lognormal" else 1.0
+        length_cv = float(darg) if darg and dist in ("lognormal", "cnn_dailymail") else 1.0
     except ValueError:
         raise PlanError(f"bad number in --length-dist {text!r}; use lognormal:CV, e.g. lognormal:0.5") from None
     return dist, length_cv, empirical

@@ -50,6 +50,17 @@ SHAREGPT_CV = 1.3  # lognormal spread of both lengths before the filter (kept fr
 # published runs' averages, 223.4 prompt and 199.2 output tokens; its medians are then about 158 and 126.
 SHAREGPT_LOGNORMAL_MEANS = (270.6, 208.5)
 
+# Named datasets drawn as lognormal lengths around their published means (the spread is the workload's length_cv: the
+# sources state no spread), in the dataset's own tokens.
+DATASET_LENGTHS: dict[str, dict[str, str | float]] = {
+    "cnn_dailymail": {
+        "mean_prompt_tokens": 781.0, "mean_output_tokens": 56.0,
+        "source": "See, Liu and Manning 2017, 'Get To The Point: Summarization with Pointer-Generator Networks' (ACL), "
+                  "sec. 4: CNN/Daily Mail articles average 781 tokens and their multi-sentence summaries 56 (3.75 "
+                  "sentences); Stanford PTB tokens, as the Hugging Face abisee/cnn_dailymail card (v3.0.0) repeats them; "
+                  "MLPerf Inference's GPT-J summarization task draws its 13,368 validation articles"},
+}
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -115,7 +126,8 @@ def sample_lengths(n: int, mean: float, dist: str, rng: np.random.Generator, cv:
             raise PlanError("empirical lengths need a non-empty list of values")
         out = rng.choice(np.asarray(values, dtype=float), n, replace=True)
     else:
-        raise PlanError(f"length distribution {dist!r} is not one of fixed, lognormal, empirical, sharegpt")
+        raise PlanError(f"length distribution {dist!r} is not one of fixed, lognormal, empirical, sharegpt, "
+                        f"{', '.join(DATASET_LENGTHS)}")
     return np.clip(np.rint(out), low, high if high is not None else np.inf).astype(np.int64)
 
 
@@ -143,7 +155,9 @@ def make_workload(n: int, *, input_len: float, output_len: float, arrival: str =
                   length_cv: float = 1.0, empirical: pd.DataFrame | None = None, seed: int = 0,
                   prefix_hit_rate: float = 0.0, prefix_tokens: int = 0) -> Workload:
     """A synthetic workload. length_dist 'sharegpt' is the ShareGPT sample of the vLLM/SGLang serving benchmarks
-    (sharegpt_lengths), ignoring input_len/output_len; 'empirical' samples the prompt_tokens/output_tokens columns.
+    (sharegpt_lengths), ignoring input_len/output_len; a DATASET_LENGTHS name draws lognormal lengths (cv length_cv)
+    around that dataset's published means, ignoring them too; 'empirical' samples the prompt_tokens/output_tokens
+    columns.
     prefix_hit_rate (the share of each prompt found in the prefix cache) or prefix_tokens (a prefix every prompt
     shares) set each request's cached tokens (with_prefix)."""
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
@@ -165,6 +179,10 @@ def make_workload(n: int, *, input_len: float, output_len: float, arrival: str =
     arrivals = arrival_times_s(n, arrival, rate_per_s, rngs["arrivals"], arrival_cv)
     if length_dist == "sharegpt":
         p, o = sharegpt_lengths(n, rngs["prompts"], rngs["outputs"])
+    elif length_dist in DATASET_LENGTHS:
+        stats = DATASET_LENGTHS[length_dist]
+        p = sample_lengths(n, float(stats["mean_prompt_tokens"]), "lognormal", rngs["prompts"], length_cv)
+        o = sample_lengths(n, float(stats["mean_output_tokens"]), "lognormal", rngs["outputs"], length_cv)
     elif length_dist == "empirical":
         if empirical is None:
             raise PlanError("--length-dist empirical needs a file: empirical:PATH")
