@@ -120,6 +120,33 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"rows": g.size(), "median_abs_error": g.median(), "max_abs_error": g.max()}).reset_index()
 
 
+# the issue-16 accuracy targets on check rows: (median |error|, |signed median|) per family group, and overall
+FAMILY_TARGETS = {"moe": (0.10, 0.10), "fp4": (0.10, 0.10)}
+OVERALL_TARGET = (0.08, 300)  # median |error| over at least this many check rows
+
+
+def row_family(row) -> tuple[str, str]:
+    """(architecture, precision class) of a reference row: moe or dense; fp4, fp8, int-wo or 16-bit."""
+    arch = "moe" if model_for(row).moe is not None else "dense"
+    p = str(row.precision)
+    klass = "fp4" if "fp4" in p else "fp8" if p.startswith("fp8") else "int-wo" if p.startswith("int") else "16-bit"
+    return arch, klass
+
+
+def family_summary(table: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
+    """Check rows grouped by architecture, precision class and GPU: rows, median |error| and the signed median
+    (predicted / measured - 1 in the row's own metric: positive is more throughput or more time than measured)."""
+    fam = {r.row_id: row_family(r) for r in df.itertuples(index=False)}
+    hw = dict(zip(df["row_id"], df["hardware"], strict=True))
+    check = table[table["split"] == "check"].copy()
+    check["arch"] = [fam[r][0] for r in check["row_id"]]
+    check["precision"] = [fam[r][1] for r in check["row_id"]]
+    check["hardware"] = [hw[r] for r in check["row_id"]]
+    g = check.assign(abs_error=check["error"].abs()).groupby(["arch", "precision", "hardware"])
+    return pd.DataFrame({"rows": g.size(), "median_abs_error": g["abs_error"].median(),
+                         "signed_median": g["error"].median()}).reset_index()
+
+
 def fit_engine(df: pd.DataFrame, family: str, params=FIT_PARAMS) -> EngineProfile:
     """Least squares on log(predicted / measured) over the family's fit rows (scipy, bounded >= 0),
     started from a fixed grid of points (the max(device, launch) kink makes local minima); the lowest

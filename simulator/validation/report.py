@@ -97,7 +97,18 @@ def inference(rows: bool = False, fit: bool = False) -> PartReport:
     engine host terms on the fit rows first)."""
     from simulator.catalog import load_hardware
     from simulator.core.inference import ENGINES
-    from simulator.validation.inference import FIT_PARAMS, TARGETS, fit_engine, fit_host_speed, load_rows, summary
+    from simulator.validation.inference import (
+        FAMILY_TARGETS,
+        FIT_PARAMS,
+        OVERALL_TARGET,
+        TARGETS,
+        family_summary,
+        fit_engine,
+        fit_host_speed,
+        load_rows,
+        row_family,
+        summary,
+    )
     from simulator.validation.inference import validate as validate_rows
 
     out: list[str] = []
@@ -126,6 +137,23 @@ def inference(rows: bool = False, fit: bool = False) -> PartReport:
         passed &= bool(e.median() <= target)
         out.append(f"target {block}: median {e.median():.3f} (target {target:.2f}) over {len(e)} check rows")
         heads.append(f"{block}: median |error| {e.median():.1%} over {len(e)} check rows (target {target:.0%})")
+    fams = family_summary(table, df)
+    out.append("\nby family (check rows; signed error = predicted / measured - 1 in the row's metric):")
+    out.append(fams.to_string(index=False, float_format=lambda v: f"{v:+.3f}"))
+    fam_of = {r.row_id: row_family(r) for r in df.itertuples(index=False)}
+    for name, (med_target, bias_target) in FAMILY_TARGETS.items():
+        e = check.loc[[name in fam_of[r] for r in check["row_id"]], "error"]
+        if len(e):
+            met = e.abs().median() <= med_target and abs(e.median()) <= bias_target
+            out.append(f"issue target {name}: median |error| {e.abs().median():.3f}, signed {e.median():+.3f} over "
+                       f"{len(e)} check rows (target <= {med_target:.2f}, |signed| <= {bias_target:.2f}: "
+                       f"{'met' if met else 'missed'})")
+            heads.append(f"{name} family: median |error| {e.abs().median():.1%}, signed {e.median():+.1%} over "
+                         f"{len(e)} check rows ({'met' if met else 'missed'}: target 10%, +-10%)")
+    med, need = OVERALL_TARGET
+    overall_met = check["error"].abs().median() <= med and len(check) >= need
+    out.append(f"issue target overall: median |error| {check['error'].abs().median():.3f} over {len(check)} check rows "
+               f"(target <= {med:.2f} over >= {need}: {'met' if overall_met else 'missed'})")
     return PartReport("inference", "\n".join(out), passed, tuple(heads))
 
 
