@@ -8,6 +8,7 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -48,10 +49,15 @@ def references(tmp_path_factory):
 
 
 # ------------------------------------------------------------------ two sweeps into one folder
-def _contender(barrier, tasks, results):
-    """A long-lived process that runs one sweep per task, starting together with the other contender."""
+def _contender(barrier, tasks, results, no_os_lock=False):
+    """A long-lived process that runs one sweep per task, starting together with the other contender (with
+    `no_os_lock`, as on a file system without OS locks: the O_EXCL lock file stands in)."""
+    from simulator.runs import store
     from simulator.runs.grid import parse_grid as parse
     from simulator.runs.sweep import run_sweep as run
+
+    if no_os_lock:
+        store._OS_LOCK = None
 
     while (task := tasks.get()) is not None:
         name, data, out, resume = task
@@ -66,21 +72,22 @@ def _contender(barrier, tasks, results):
             results.put((name, "crashed", repr(exc)))
 
 
-def test_concurrent_sweeps_into_one_folder_one_refused_none_mislabelled(tmp_path, references):
+@pytest.mark.parametrize(("no_os_lock", "trials"), [(False, 20), (True, 10)], ids=["os-lock", "o-excl-fallback"])
+def test_concurrent_sweeps_into_one_folder_one_refused_none_mislabelled(tmp_path, references, no_os_lock, trials):
     """20 trials of grid A and grid B swept into the same --out at the same moment (with and without --resume):
     exactly one runs, the other is refused in one line, and the folder holds the winner's rows under the winner's
-    manifest, equal to that grid's uninterrupted table."""
+    manifest, equal to that grid's uninterrupted table; 10 more with the O_EXCL lock file instead of the OS lock."""
     ctx = mp.get_context("spawn")  # not fork: the test process may hold threads from other tests
     barrier = ctx.Barrier(2)
     queues = [ctx.Queue(), ctx.Queue()]
     results = ctx.Queue()
-    procs = [ctx.Process(target=_contender, args=(barrier, q, results), daemon=True) for q in queues]
+    procs = [ctx.Process(target=_contender, args=(barrier, q, results, no_os_lock), daemon=True) for q in queues]
     for p in procs:
         p.start()
     digests = {"A": parse_grid(GRID_A).digest(), "B": parse_grid(GRID_B).digest()}
     refusals: dict[str, int] = {}
     try:
-        for trial in range(20):
+        for trial in range(trials):
             out = str(tmp_path / f"out{trial}")
             resume = trial % 2 == 1
             queues[0].put(("A", GRID_A, out, resume))
@@ -122,6 +129,107 @@ def test_a_locked_folder_is_refused_in_one_line_naming_folder_and_fix(tmp_path, 
         assert f"process {os.getpid()}" in err
         assert not list(out.glob("part-*"))
     assert main(["sweep", str(grid_path), "--out", str(out), "--no-progress"]) == 0
+
+
+# ------------------------------------------------------------------ the lock where there is no flock
+class _FakeMsvcrt:
+    """msvcrt as Windows has it, for the lock's code path on Linux: locking(fd, LK_NBLCK, 1) fails with EACCES while
+    another handle holds the byte."""
+
+    LK_NBLCK = 2
+    held: set[str] = set()
+
+    def __init__(self):
+        self.calls = []
+
+    def locking(self, fd, mode, nbytes):
+        self.calls.append((mode, nbytes))
+        key = os.readlink(f"/proc/self/fd/{fd}")
+        if key in self.held:
+            raise OSError(errno.EACCES, "Permission denied")
+        self.held.add(key)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="the fake msvcrt names files through /proc")
+def test_windows_locks_with_msvcrt(tmp_path, monkeypatch):
+    """On win32 the lock is msvcrt.locking (non-blocking, one byte); a held byte is a one-line refusal."""
+    fake = _FakeMsvcrt()
+    monkeypatch.setitem(sys.modules, "msvcrt", fake)
+    monkeypatch.setattr(store_mod, "_OS_LOCK", store_mod.os_lock_for("win32"))
+    with store_mod.folder_lock(tmp_path):
+        assert fake.calls == [(fake.LK_NBLCK, 1)]
+        with pytest.raises(OutputError, match=f"{tmp_path} is being written by another sweep"):
+            with store_mod.folder_lock(tmp_path):
+                pass
+    assert not (tmp_path / store_mod.HELD).exists()  # msvcrt did the locking: no fallback file
+
+
+def test_without_flock_or_msvcrt_the_lock_is_an_exclusive_file(tmp_path, monkeypatch):
+    """A platform with neither module: os_lock_for gives None and folder_lock creates <out>/_sweep.held (O_EXCL)
+    naming its process; a second sweep is refused in one line naming that file; the file goes with the sweep."""
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # import fcntl raises ImportError
+    monkeypatch.setitem(sys.modules, "msvcrt", None)
+    assert store_mod.os_lock_for("linux") is None and store_mod.os_lock_for("win32") is None
+    monkeypatch.setattr(store_mod, "_OS_LOCK", None)
+    held = tmp_path / store_mod.HELD
+    with store_mod.folder_lock(tmp_path):
+        assert held.read_text().split()[0] == str(os.getpid())
+        with pytest.raises(OutputError) as info:
+            with store_mod.folder_lock(tmp_path):
+                pass
+        message = str(info.value)
+        assert "\n" not in message and "another sweep" in message and f"process {os.getpid()} on" in message
+        assert f"delete {held}" in message
+        assert held.exists()  # the refused sweep did not remove the holder's file
+    assert not held.exists()
+
+
+@pytest.mark.parametrize("code", [errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS])
+def test_a_file_system_without_locks_falls_back_to_the_exclusive_file(tmp_path, monkeypatch, code):
+    """flock failing for want of locks (NFS without lockd, some FUSE mounts) is not 'another sweep holds it'."""
+    def no_locks(fd):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(store_mod, "_OS_LOCK", no_locks)
+    with store_mod.folder_lock(tmp_path):
+        assert (tmp_path / store_mod.HELD).exists()
+    assert not (tmp_path / store_mod.HELD).exists()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize(("owner", "taken"), [
+    (lambda: f"{_dead_pid()} {socket.gethostname()}", True),  # killed sweep of this host: taken over
+    (lambda: f"{os.getppid()} {socket.gethostname()}", False),  # a live process: refused
+    (lambda: f"{_dead_pid()} another-host.example", False),  # cannot tell from here: refused
+    (lambda: "", False),  # unreadable: refused
+], ids=["dead-here", "alive", "other-host", "empty"])
+def test_a_stale_exclusive_lock_file_is_taken_over_only_when_its_process_is_gone(tmp_path, monkeypatch, owner, taken):
+    monkeypatch.setattr(store_mod, "_OS_LOCK", None)
+    held = tmp_path / store_mod.HELD
+    held.write_text(owner())
+    if taken:
+        with store_mod.folder_lock(tmp_path):
+            assert held.read_text().split()[0] == str(os.getpid())
+        assert not held.exists() and not list(tmp_path.glob("*.stale"))
+    else:
+        with pytest.raises(OutputError, match=f"delete {held}"):
+            with store_mod.folder_lock(tmp_path):
+                pass
+        assert held.exists()
+
+
+def test_a_sweep_runs_and_resumes_with_the_exclusive_file_lock(tmp_path, monkeypatch, references):
+    monkeypatch.setattr(store_mod, "_OS_LOCK", None)
+    out = tmp_path / "out"
+    run_sweep(parse_grid(GRID_A), out)
+    pd.testing.assert_frame_equal(read_results(out), references["A"])
+    assert not (out / store_mod.HELD).exists()
+    assert run_sweep(parse_grid(GRID_A), out, resume=True).computed == 0
 
 
 # ------------------------------------------------------------------ only its own files

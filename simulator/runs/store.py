@@ -9,6 +9,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ MANIFEST = "_sweep.json"
 
 # <out>/_sweep.json: the grid's identity, written (under the lock) before any shard and checked on --resume.
 # <out>/_sweep.lock: held with an OS lock while a sweep writes the folder; the OS drops it when the process ends,
-# however it ends (flock on Linux/macOS, msvcrt.locking on Windows). The file itself stays.
+# however it ends (flock on Linux/macOS, msvcrt.locking on Windows; without either, HELD below). The file stays.
 LOCK = "_sweep.lock"
 # Temp files a sweep writes are named `.<final name>.<pid>-<8 hex>.tmp`: only names of this form are ever removed.
 TEMP_NAME = re.compile(r"^\.(part-\d{10}\.parquet|_sweep\.json)\.\d+-[0-9a-f]{8}\.tmp$")
@@ -78,16 +79,33 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
                 os.close(fd)
 
 
-if sys.platform == "win32":
-    import msvcrt
+# The OS lock, chosen once: flock (Linux, macOS, BSD) or msvcrt.locking (Windows); where the OS or the file system
+# has neither (os_lock_for gives None, or the call fails with ENOLCK, EOPNOTSUPP, ...), a lock file created with
+# O_EXCL (HELD) stands in for it. An OS lock goes with its process however it ends; HELD is removed on exit, and one
+# left by a killed sweep is taken over when its process is gone (same host), else the refusal says to delete it.
+HELD = "_sweep.held"
+_HELD_ERRNOS = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, getattr(errno, "EDEADLK", errno.EACCES)}
 
-    def _try_lock(fd: int) -> None:
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-else:
-    import fcntl
 
-    def _try_lock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+def os_lock_for(platform: str) -> Callable[[int], None] | None:
+    """The non-blocking exclusive lock of an open file this platform offers, or None (the O_EXCL fallback then)."""
+    try:
+        if platform == "win32":
+            import msvcrt
+
+            return lambda fd: msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        import fcntl
+
+        return lambda fd: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:  # a platform without the module
+        return None
+
+
+_OS_LOCK = os_lock_for(sys.platform)
+
+
+class _NoOsLock(Exception):
+    """This platform or file system offers no OS lock on the folder's lock file."""
 
 
 def _forget_locks() -> None:
@@ -104,7 +122,8 @@ if hasattr(os, "register_at_fork"):
 
 @contextlib.contextmanager
 def folder_lock(out: Path) -> Iterator[None]:
-    """Hold <out>/_sweep.lock exclusively, or refuse at once in one line when another sweep holds it."""
+    """Hold <out>/_sweep.lock exclusively (or, without OS locks, <out>/_sweep.held), or refuse at once in one line
+    when another sweep holds it."""
     path = out / LOCK
     cloexec = getattr(os, "O_CLOEXEC", 0)
     try:
@@ -114,24 +133,108 @@ def folder_lock(out: Path) -> Iterator[None]:
             fd = os.open(path, os.O_RDONLY | cloexec)
         except OSError:
             raise io_error(exc, f"the lock file {path}", out) from None
+    held = None
     try:
-        _try_lock(fd)
-    except OSError:
-        holder = ""
-        with contextlib.suppress(OSError, ValueError):
-            holder = f" (process {int(os.read(fd, 32).decode() or 'x')})"
+        try:
+            _os_lock(fd, out)
+        except _NoOsLock:
+            held = _hold_exclusive(out)
+    except BaseException:
         os.close(fd)
-        raise OutputError(f"{out} is being written by another sweep{holder}; wait for it to finish (and --resume "
-                          "it if it is the same grid), or choose another --out") from None
+        raise
     _HELD_LOCKS.add(fd)
     try:
-        with contextlib.suppress(OSError):  # who holds it, for the refusal above
+        with contextlib.suppress(OSError):  # who holds it, for the refusal below
             os.ftruncate(fd, 0)
             os.write(fd, str(os.getpid()).encode())
         yield
     finally:
         _HELD_LOCKS.discard(fd)
-        os.close(fd)  # releases the lock
+        os.close(fd)  # releases the OS lock
+        if held is not None:
+            with contextlib.suppress(OSError):
+                held.unlink()
+
+
+def _refused(out: Path, holder: str, extra: str = "") -> OutputError:
+    return OutputError(f"{out} is being written by another sweep{holder}; wait for it to finish (and --resume it if "
+                       f"it is the same grid), or choose another --out{extra}")
+
+
+def _os_lock(fd: int, out: Path) -> None:
+    """The OS lock on the open lock file; OutputError when another sweep holds it, _NoOsLock where there is none."""
+    if _OS_LOCK is None:
+        raise _NoOsLock
+    try:
+        _OS_LOCK(fd)
+    except OSError as exc:
+        if exc.errno not in _HELD_ERRNOS:  # ENOLCK, EOPNOTSUPP, ENOSYS, ...: this file system has no such lock
+            raise _NoOsLock from None
+        holder = ""
+        with contextlib.suppress(OSError, ValueError):
+            holder = f" (process {int(os.read(fd, 32).decode() or 'x')})"
+        raise _refused(out, holder) from None
+
+
+def _hold_exclusive(out: Path) -> Path:
+    """Create <out>/_sweep.held exclusively (O_EXCL), holding '<pid> <host>'; one left by a sweep whose process is
+    gone (same host) is taken over, any other refused in one line naming it."""
+    path, me = out / HELD, f"{os.getpid()} {socket.gethostname()}"
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            owner = _read_small(path)
+            if owner is not None and _gone(owner):
+                _break_stale(path, owner)
+                continue
+            who = f" (process {owner.replace(' ', ' on ')}, per {path})" if owner else f" ({path})"
+            raise _refused(out, who, f"; if no sweep is running, delete {path}") from None
+        except OSError as exc:
+            raise io_error(exc, f"the lock file {path}", out) from None
+        with os.fdopen(fd, "w") as f:
+            f.write(me)
+        return path
+    raise _refused(out, f" ({path})", f"; if no sweep is running, delete {path}")
+
+
+def _read_small(path: Path) -> str | None:
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        return path.read_text()[:300].strip()
+    return None
+
+
+def _gone(owner: str) -> bool:
+    """Whether the '<pid> <host>' of a HELD file names a process of this host that no longer runs (only POSIX can ask
+    without harm: os.kill(pid, 0) terminates the process on Windows)."""
+    pid, _, host = owner.partition(" ")
+    if os.name != "posix" or host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, another user's
+        return False
+    return False
+
+
+def _break_stale(path: Path, owner: str) -> None:
+    """Remove the HELD file of a process that is gone: moved aside first (a rename is atomic, so of two sweeps
+    breaking it at once only one moves it), and put back if what moved was a fresh lock of another sweep."""
+    aside = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.stale")
+    try:
+        os.rename(path, aside)
+    except OSError:
+        return  # gone already: the next O_EXCL create decides
+    if _read_small(aside) == owner:
+        with contextlib.suppress(OSError):
+            aside.unlink()
+        return
+    with contextlib.suppress(OSError):  # another sweep's fresh lock: back where it was (link refuses to overwrite)
+        os.link(aside, path)
+    with contextlib.suppress(OSError):
+        aside.unlink()
 
 
 def read_manifest(out: Path) -> dict[str, Any] | None:
