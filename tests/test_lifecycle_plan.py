@@ -135,3 +135,18 @@ def test_worker_processes_give_the_same_plan():
     one = sim.plan_lifecycle(tokens_per_day=TOKENS_PER_DAY, workers=1, **kw).to_dict()
     two = sim.plan_lifecycle(tokens_per_day=TOKENS_PER_DAY, workers=2, **kw).to_dict()
     assert json.dumps(one, sort_keys=True, default=str) == json.dumps(two, sort_keys=True, default=str)
+
+
+def test_the_readme_lifecycle_command_runs(capsys):
+    """The README's `simulator lifecycle` example (test_readme_commands only parses it) runs and prints the crossover:
+    the cheapest model at the highest demand is smaller than at the lowest."""
+    from test_readme_commands import COMMANDS
+
+    commands = [c for c in COMMANDS if c[0] == "lifecycle"]
+    assert commands
+    for argv in commands:
+        code, out, err = run_cli(capsys, [*argv, "--json"])
+        assert code == 0, err
+        plans = json.loads(out)
+        sizes = [p["chosen"]["params"] for p in plans]
+        assert sizes[-1] < sizes[0]
