@@ -355,15 +355,10 @@ class _Replica:
                "behind a load balancer"] if self.replicas > 1 else []
         out += (["note: prefill/decode disaggregation is not generated: each prefill and each decode instance "
                  "runs this command, joined by the engine's own disaggregation setup"] if self.disaggregated else [])
-        spec = self.dep.speculative
-        if spec is not None:
-            out.append(f"note: speculative decoding ({spec.label()}) is not generated: add the engine's own "
-                       "speculative-decoding settings for this draft")
-        prof = self.dep.profile
-        if fw is not None and "@" in self.dep.engine_ref:  # a version the user chose: say which release the flags fit
-            out.append(f"note: the deployment runs {prof.name} {prof.version}; these flags were checked against "
-                       f"{fw.version}: check each against {prof.name} {prof.version}'s own arguments")
-        return out
+        spec, ver = self.dep.speculative, f"{self.dep.profile.name} {self.dep.profile.version}"
+        out += [f"note: speculative decoding ({spec.label()}) is not generated: add its own settings"] if spec else []
+        chosen = fw is not None and "@" in self.dep.engine_ref  # a version the user chose: the release the flags fit
+        return out + [f"note: the deployment runs {ver}; these flags were checked against {fw and fw.version}"] * chosen
 
 
 def _replica(deployment: Any, model: Any, hardware: Any, max_model_len: int | None, replicas: int,
@@ -387,9 +382,8 @@ def _replica(deployment: Any, model: Any, hardware: Any, max_model_len: int | No
 
 
 def _memory_fraction(r: _Replica, fw: Framework) -> float:
-    """The engine's memory share in the framework's sense: the engine profile's fraction where the senses agree, else
-    the share that gives the planner's KV budget from the memory plan's bytes per GPU (total: weights + workspace +
-    KV of the GPU's memory; static: weights + KV; free: KV of what the rest leaves free), rounded down to 0.001."""
+    """The engine's memory share in the framework's sense: the profile's fraction where the senses agree, else the share
+    giving the planner's KV budget (total: weights + workspace + KV of HBM; static: weights + KV; free: KV of the rest)."""
     prof = r.dep.profile
     if fw.memory_mode == prof.kv_memory_mode:
         return prof.gpu_memory_utilization
@@ -454,13 +448,6 @@ def _serving(r: _Replica, fw: Framework) -> str:
     return "\n".join(_comments(fw, title, notes) + pre + [INDENT.join([" ".join(words), *_cli(fw, s)])])
 
 
-def _engine_formats(table: Mapping[str, list[str]], dep: Deployment) -> list[str] | None:
-    """The launch formats of a deployment's engine: those listed for its exact version (family@version), else the
-    family's (a version the file does not list gets the family's flags and a note saying which release they fit)."""
-    ref = dep.engine_ref
-    return table.get(ref, table.get(ref.split("@")[0]))
-
-
 def launch_formats(role: str | None = None) -> dict[str, dict[str, Any]]:
     """The launch formats (of one role: training, serving, launcher): name, release, sources checked and docs."""
     return {k: {"name": fw.name, "role": fw.role, "version": fw.version, "checked_against": list(fw.checked_against),
@@ -502,13 +489,12 @@ def training_launch(record: Any, *, formats: Iterable[str] | None = None, model:
 
 def serving_launch(deployment: Any, *, model: Any = None, hardware: Any = None, formats: Iterable[str] | None = None,
                    max_model_len: int | None = None, replicas: int = 1, disaggregated: bool = False) -> dict[str, str]:
-    """Launch settings (format -> text to copy) for a serving deployment: a Deployment with `model` and `hardware`,
-    or an `estimate_inference` record (its input + output length is the default `max_model_len`; None leaves it to
-    the engine). By default the formats of the deployment's engine (vLLM for vllm, trtllm-serve for trtllm; SGLang on
-    request); an engine without one gets {"unsupported": one line saying so}."""
-    r = _replica(deployment, model, hardware, max_model_len, replicas, disaggregated)
-    lf = launchers_file()
-    names = _chosen(formats, _engine_formats(lf.serving_engines, r.dep), "serving")
+    """Launch settings (format -> text) for a Deployment with `model` and `hardware`, or an `estimate_inference` record
+    (input + output length: the default `max_model_len`). By default the formats listed for the engine's family@version,
+    else its family's (vLLM, trtllm-serve; SGLang on request), or {"unsupported": one line saying so}."""
+    r, lf = _replica(deployment, model, hardware, max_model_len, replicas, disaggregated), launchers_file()
+    ref = r.dep.engine_ref
+    names = _chosen(formats, lf.serving_engines.get(ref, lf.serving_engines.get(ref.split("@")[0])), "serving")
     if not names:
         return _unsupported(f"{r.dep.engine_ref} engine", lf.serving_engines)
     return {n: _serving(r, lf.frameworks[n]) for n in names}

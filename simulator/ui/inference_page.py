@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import altair as alt
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -35,10 +34,13 @@ from simulator.ui.inference_settings import (
     MAX_TOKENS,
     SETTINGS,
     TP_CHOICES,
+    feature_captions,
+    feature_inputs,
     scenario_settings,
+    speculative_fields,
 )
 from simulator.ui.report import report_button
-from simulator.ui.serving_view import serving_section
+from simulator.ui.serving_view import capacity_curves, serving_section
 from simulator.ui.workspace import ab_section, current, notices, publish, scenario_loader, start
 
 CURVE_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
@@ -49,26 +51,28 @@ PART_LABELS = {"linear": "linear layers (GEMMs)", "attention": "attention", "ele
 
 # ----------------------------------------------------------------------------- cached computations
 @st.cache_data(show_spinner=False, max_entries=128)
-def _static(model, hw_id: str, dep: sim.Deployment, batch: int, input_len: int, output_len: int) -> dict:
+def _static(model, hw_id: str, dep: sim.Deployment, batch: int, input_len: int, output_len: int,
+            prefix: float = 0.0) -> dict:
     return sim.estimate_inference(sim.load_model(model), sim.load_hardware(hw_id), dep, batch=batch,
-                                  input_len=input_len, output_len=output_len).to_dict()
+                                  input_len=input_len, output_len=output_len, prefix_hit_rate=prefix).to_dict()
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _curves(model, hw_id: str, tps: tuple[int, ...], precisions: tuple[str, ...], kv_precision: str, engine: str,
-            input_len: int, output_len: int) -> tuple[pd.DataFrame, dict[str, str]]:
+            input_len: int, output_len: int, spec: Any = None, prefix: float = 0.0) -> tuple[pd.DataFrame, dict[str, str]]:
     """Static-batch estimates over batch sizes for each (TP, precision): one latency-throughput curve each."""
     m, hw = sim.load_model(model), sim.load_hardware(hw_id)
     rows, skipped = [], {}
     for prec in precisions:
         for tp in tps:
-            dep = sim.Deployment(tp=tp, precision=prec, kv_precision=kv_precision, engine=engine)
+            dep = sim.Deployment(tp=tp, precision=prec, kv_precision=kv_precision, engine=engine, speculative=spec)
             label = f"TP{tp} {prec}"
             for b in CURVE_BATCHES:
                 if b > dep.seq_cap:
                     break
                 try:
-                    r = sim.estimate_inference(m, hw, dep, batch=b, input_len=input_len, output_len=output_len)
+                    r = sim.estimate_inference(m, hw, dep, batch=b, input_len=input_len, output_len=output_len,
+                                               prefix_hit_rate=prefix)
                 except sim.SimulatorError as exc:
                     skipped[label] = str(exc)
                     break
@@ -86,12 +90,12 @@ def _curves(model, hw_id: str, tps: tuple[int, ...], precisions: tuple[str, ...]
 @st.cache_data(show_spinner=False, max_entries=16)
 def _capacity(model, hw_id: str, rate: float, slo: tuple[float, float], input_len: int, output_len: int,
               length_dist: str, n_requests: int, kv_precision: str, engine: str, price_book: str | sim.PriceBook, purchase: str,
-              seed: int) -> dict:
-    space = sim.CandidateSpace(kv_precisions=(kv_precision,), engine=engine)
+              seed: int, spec: Any = None, prefix: float = 0.0) -> dict:
+    space = sim.CandidateSpace(kv_precisions=(kv_precision,), engine=engine, speculative=spec)
     t0 = time.perf_counter()
     plan = sim.plan_capacity(model, hw_id, rate_per_s=rate, slo=sim.SLO(*slo), input_len=input_len,
                              output_len=output_len, length_dist=length_dist, n_requests=n_requests, space=space,
-                             price_book=price_book, purchase=purchase, top=3, seed=seed)
+                             price_book=price_book, purchase=purchase, top=3, seed=seed, prefix_hit_rate=prefix)
     return {**plan.to_dict(), "elapsed_s": time.perf_counter() - t0}
 
 
@@ -163,14 +167,16 @@ def _inputs() -> dict | None:
         r = _request_inputs(d["hw_id"])
         with st.expander("Serving simulation"):
             sim_inputs = _simulation_inputs()
+        feat = feature_inputs()
     publish(SETTINGS)
     notices("inference")
     if d["model"] is None:
         st.info("Load a valid model file (see the message in the sidebar), or pick one from the catalog.")
         return None
-    dep = sim.Deployment(tp=int(d["tp"]), precision=d["precision"], kv_precision=d["kv_precision"], engine=d["engine"])
+    dep = sim.Deployment(tp=int(d["tp"]), precision=d["precision"], kv_precision=d["kv_precision"], engine=d["engine"],
+                         speculative=feat["speculative"])
     return dict(model=d["model"], model_id=d["model_id"], model_text=d["model_text"], hw_id=d["hw_id"], dep=dep,
-                **r, **sim_inputs)
+                prefix=feat["prefix_hit_rate"], **r, **sim_inputs)
 
 
 def _price_per_gpu_hour(book: str, hw_id: str, purchase: str) -> float:
@@ -182,7 +188,8 @@ def _static_section(inp: dict) -> dict | None:
     dep = inp["dep"]
     st.subheader(f"Static batch: {inp['batch']} x ({inp['input_len']:,} in + {inp['output_len']:,} out) tokens on "
                  f"{dep.gpus} x {inp['hw_id']}")
-    rec = guarded(_static, inp["model"], inp["hw_id"], dep, inp["batch"], inp["input_len"], inp["output_len"])
+    rec = guarded(_static, inp["model"], inp["hw_id"], dep, inp["batch"], inp["input_len"], inp["output_len"],
+                  inp["prefix"])
     if rec is None:
         return None
     domain = sim.load_hardware(inp["hw_id"]).scale_up_domain_gpus
@@ -213,7 +220,14 @@ def _static_section(inp: dict) -> dict | None:
                 help=f"{units.human_bytes(rec['kv_cache_bytes_per_seq'])} per sequence")
     m[2].metric("Weights per GPU", units.human_bytes(rec["weights_bytes_per_gpu"]))
     m[3].metric("End to end", units.human_duration(rec["e2e_s"]) if ok else "n/a")
-    st.caption(f"Engine {dep.engine}: {band_text(rec.get('error_band'))}")
+    for text in [f"Engine {dep.engine}: {band_text(rec.get('error_band'))}", *feature_captions(rec, dep)]:
+        st.caption(text)  # and speculative decoding, prefix caching: their figures and sources
+    _memory_and_step_charts(rec)
+    return rec
+
+
+def _memory_and_step_charts(rec: dict) -> None:
+    """Memory per GPU against HBM, and where a mid-generation decode step goes."""
     # GiB, as nvidia-smi and units.human_bytes show device memory (an "80 GB" H100 has 79.6 GiB)
     cap = rec["memory_capacity_bytes"] / units.GIB
     mem = pd.DataFrame({"part": ["weights", "activation workspace", "KV cache budget"],
@@ -227,8 +241,9 @@ def _static_section(inp: dict) -> dict | None:
         color=alt.Color("part:N", title=None),
         tooltip=["part", alt.Tooltip("GiB:Q", format=".1f")])
     rule = alt.Chart(pd.DataFrame({"GiB": [cap]})).mark_rule(color="red", strokeWidth=2).encode(x="GiB:Q")
-    parts = pd.DataFrame({"part": [PART_LABELS[k] for k in PART_LABELS],
-                          "ms": [rec["decode_breakdown_s"].get(k, 0.0) * 1e3 for k in PART_LABELS]})
+    labels = {**PART_LABELS, "draft": "speculative draft"}  # the draft's forward passes (speculative decoding only)
+    parts = pd.DataFrame({"part": [labels[k] for k in labels],
+                          "ms": [rec["decode_breakdown_s"].get(k, 0.0) * 1e3 for k in labels]})
     parts = parts[parts.ms > 0]
     c1, c2 = st.columns(2)
     c1.altair_chart((bars + rule).properties(height=150, title="Memory per GPU"), width="stretch")
@@ -237,7 +252,6 @@ def _static_section(inp: dict) -> dict | None:
         y=alt.Y("part:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False)),
         color=alt.Color("part:N", legend=None), tooltip=["part", alt.Tooltip("ms:Q", format=".3f")],
     ).properties(height=34 * len(parts) + 40, title="Where a decode step goes"), width="stretch")
-    return rec
 
 
 def _curve_section(inp: dict) -> None:
@@ -255,7 +269,7 @@ def _curve_section(inp: dict) -> None:
         st.info("Pick at least one tensor parallel size and precision.")
         return
     got = guarded(_curves, inp["model"], inp["hw_id"], tuple(sorted(tps)), tuple(precs), inp["dep"].kv_precision,
-                  inp["dep"].engine, inp["input_len"], inp["output_len"])
+                  inp["dep"].engine, inp["input_len"], inp["output_len"], inp["dep"].speculative, inp["prefix"])
     if got is None:
         return
     df, skipped = got
@@ -302,12 +316,12 @@ def _capacity_section(inp: dict) -> dict | None:
                f"same answer); a search takes 5-30 s on two cores.")
     sig = (inp["model_id"], inp["model_text"], inp["hw_id"], inp["rate"], inp["slo"], inp["input_len"],
            inp["output_len"], inp["length_dist"], inp["dep"].kv_precision, inp["dep"].engine, inp["price_book"],
-           inp["purchase"], inp["seed"])
+           inp["purchase"], inp["seed"], inp["dep"].speculative, inp["prefix"])
     n_probe = vocab.CAPACITY_PROBE_REQUESTS
     plan = run_on_demand("inf-capacity", sig, "Find the cheapest deployment", _capacity, inp["model"], inp["hw_id"],
                           inp["rate"], inp["slo"], inp["input_len"], inp["output_len"], inp["length_dist"], n_probe,
                           inp["dep"].kv_precision, inp["dep"].engine, inp["price_book"], inp["purchase"], inp["seed"],
-                          running="Simulating candidate deployments at rising request rates")
+                          inp["dep"].speculative, inp["prefix"], running="Simulating candidate deployments at rising request rates")
     if plan is None:
         return None
     st.caption(f"Searched in {plan['elapsed_s']:.0f} s, {plan['probe_requests']:,} requests per probe.")
@@ -350,39 +364,8 @@ def _capacity_section(inp: dict) -> dict | None:
             for k, v in plan["skipped"].items():
                 st.write(f"**{k}**: {v}")
     if len(rows):
-        _capacity_curves(plan, rows, inp)
+        capacity_curves(plan, rows, inp)
     return plan
-
-
-def _capacity_curves(plan: dict, rows: pd.DataFrame, inp: dict) -> None:
-    """GPUs and $/M tokens of each deployment found against the request rate, with spare capacity (headroom)."""
-    headroom_pct = st.slider("Headroom (spare capacity, %)", 0, 100, 20, 5, key="inf-headroom",
-                             help="Fleets sized for rate x (1 + headroom): room for bursts, failures and growth")
-    rates = np.geomspace(inp["rate"] / 10, inp["rate"] * 10, 41)
-    curve = guarded(sim.capacity_curve, rows.to_dict("records"), rates, headroom_pct / 100,
-                    plan["usd_per_gpu_hour"], plan["tokens_per_request"])
-    if curve is None or curve.empty:
-        return
-    base = alt.Chart(curve).encode(
-        x=alt.X("rate_per_s:Q", title="Request rate (requests/s)", scale=alt.Scale(type="log")),
-        color=alt.Color("deployment:N", title=None, legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)))
-    target = alt.Chart(pd.DataFrame({"rate_per_s": [inp["rate"]]})).mark_rule(color="gray", strokeDash=[4, 3]).encode(
-        x="rate_per_s:Q")
-    gpus = base.mark_line(interpolate="step-after").encode(
-        y=alt.Y("gpus:Q", title="GPUs"), tooltip=["deployment", alt.Tooltip("rate_per_s:Q", format=".3g"), "gpus"])
-    charts = [(gpus + target).properties(height=260, title=f"Fleet GPUs with {headroom_pct}% headroom")]
-    if curve["cost_per_million_tokens_usd"].notna().any():
-        usd = base.mark_line().encode(
-            y=alt.Y("cost_per_million_tokens_usd:Q", title="$ per million tokens", scale=alt.Scale(zero=True)),
-            tooltip=["deployment", alt.Tooltip("rate_per_s:Q", format=".3g"),
-                     alt.Tooltip("cost_per_million_tokens_usd:Q", format="$.3f")])
-        charts.append((usd + target).properties(height=260, title="Cost per million tokens (input + output)"))
-    cols = st.columns(len(charts))
-    for col, chart in zip(cols, charts, strict=True):
-        col.altair_chart(chart, width="stretch")
-    st.caption(f"Each deployment's fleet at rates from {rates[0]:.3g} to {rates[-1]:.3g} requests/s (dashed: the "
-               f"target): whole replicas of the rate one holds within the SLO, so the cost per token falls in steps "
-               f"as replicas fill up. Prices: {book_label(inp['price_book'])}, {inp['purchase']}.")
 
 
 def _export_section(inp: dict) -> None:
@@ -391,11 +374,13 @@ def _export_section(inp: dict) -> None:
         st.caption("Scenario export needs a catalog model (an uploaded file has no path the CLI could read).")
         return
     dep = inp["dep"]
-    spec = sim.DeploymentSpec(tp=dep.tp, precision=dep.precision, kv_precision=dep.kv_precision, engine=dep.engine)
+    spec = sim.DeploymentSpec(tp=dep.tp, precision=dep.precision, kv_precision=dep.kv_precision, engine=dep.engine,
+                              speculative=speculative_fields(dep.speculative))
     name = f"{inp['model_id']} on {dep.gpus} x {inp['hw_id']}"
     c1, c2 = st.columns(2)
     infer = guarded(sim.InferenceScenario, name=name, model=inp["model_id"], hardware=inp["hw_id"], deployment=spec,
-                    batch=inp["batch"], input_len=inp["input_len"], output_len=inp["output_len"])
+                    batch=inp["batch"], input_len=inp["input_len"], output_len=inp["output_len"],
+                    prefix_hit_rate=inp["prefix"])
     if infer is not None:
         c1.download_button("Static batch as scenario YAML", sim.scenario_to_yaml(infer), "inference_scenario.yaml",
                            "application/x-yaml", key="inf-export-infer")
@@ -407,7 +392,8 @@ def _export_section(inp: dict) -> None:
                                 replicas=inp["replicas"], router=inp["router"], rate_per_s=inp["rate"],
                                 arrival=inp["arrival"], requests=inp["n_requests"], input_len=inp["input_len"],
                                 output_len=inp["output_len"], length_dist=inp["length_dist"],
-                                slo_ttft_s=inp["slo"][0], slo_tpot_s=inp["slo"][1], seed=inp["seed"])
+                                slo_ttft_s=inp["slo"][0], slo_tpot_s=inp["slo"][1], seed=inp["seed"],
+                                prefix_hit_rate=inp["prefix"])
     except Exception:  # noqa: BLE001 - an invalid rate or SLO is already reported above
         c2.caption("Fix the request rate and SLO (positive numbers) to export the serving scenario.")
         return

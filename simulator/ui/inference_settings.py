@@ -1,8 +1,13 @@
-"""The Inference page's settings: widget keys, defaults and allowed values (ui.workspace), and how an inference or
-serving scenario file's fields map onto them."""
+"""The Inference page's settings: widget keys, defaults and allowed values (ui.workspace), how an inference or
+serving scenario file's fields map onto them, and the speculative-decoding and prefix-caching inputs."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import streamlit as st
+
+import simulator as sim
 from simulator import limits, vocab
 from simulator.ui.common import CUSTOM_BOOK, catalog
 from simulator.ui.workspace import Setting, shipped_only
@@ -13,6 +18,9 @@ TP_CHOICES = [1, 2, 4, 8, 16]
 LENGTH_DISTS = [d for d in vocab.LENGTH_DISTS if d != "empirical"]  # empirical needs a file: upload a trace
 
 MAX_TOKENS = limits.MAX_TOKENS  # per request, the bound the CLI and files have (simulator.limits)
+SPEC_MODES = ["off", "MTP/EAGLE heads", "draft model"]
+DEFAULT_DRAFT = "llama3.2-3b-instruct"  # the Llama 3 tokenizer, as the default model
+MIN_ACCEPTANCE = 1e-3  # the widget's floor for an acceptance rate in (0, 1] (simulator.limits: above 0)
 SETTINGS = [
     Setting("inf-id", DEFAULT_MODEL, lambda: catalog()["models"]),
     Setting("inf-hw", DEFAULT_HW, lambda: catalog()["hardware"]),
@@ -34,13 +42,21 @@ SETTINGS = [
     Setting("inf-replicas", 1, low=1, high=256),
     Setting("inf-router", "least_outstanding", lambda: vocab.ROUTER_NAMES),
     Setting("inf-seed", 0, low=0, high=2**31 - 1),
+    Setting("inf-spec", SPEC_MODES[0], lambda: SPEC_MODES),
+    Setting("inf-spec-k", 3, low=1, high=limits.MAX_SPECULATIVE_TOKENS),
+    Setting("inf-spec-a", 0.7, low=MIN_ACCEPTANCE, high=1.0),
+    Setting("inf-draft", DEFAULT_DRAFT, lambda: catalog()["models"]),
+    Setting("inf-draft-layers", 1.0, low=0.01, high=limits.MAX_DRAFT_LAYERS),
+    Setting("inf-prefix", 0.0, low=0.0, high=1.0),
 ]
 LABELS = {"inf-id": "model", "inf-hw": "hardware", "inf-prec": "precision", "inf-tp": "tensor parallel",
           "inf-kv": "KV cache", "inf-engine": "engine", "inf-in": "input tokens", "inf-out": "output tokens",
           "inf-batch": "static batch", "inf-rate": "request rate (req/s)", "inf-slo-ttft": "p99 TTFT SLO (s)",
           "inf-slo-tpot": "p99 TPOT SLO (ms)", "inf-book": "price book", "inf-purchase": "purchase",
           "inf-n": "simulated requests", "inf-arrival": "arrivals", "inf-dist": "lengths", "inf-replicas": "replicas",
-          "inf-router": "router", "inf-seed": "seed"}
+          "inf-router": "router", "inf-seed": "seed", "inf-spec": "speculative decoding",
+          "inf-spec-k": "drafted tokens k", "inf-spec-a": "acceptance rate", "inf-draft": "draft model",
+          "inf-draft-layers": "draft layers", "inf-prefix": "prefix-cache hit rate"}
 KINDS = {"inference": "a static batch", "serving": "a serving run"}
 
 
@@ -57,6 +73,7 @@ def scenario_settings(f: dict) -> tuple[dict, list[str]]:
         if dep.get(field) not in (None, 1):
             skipped.append(f"deployment.{field} = {dep[field]!r}: the page sets tensor parallelism only; "
                            f"`simulator run` keeps it")
+    out.update(_feature_settings(f, dep, skipped))
     if f.get("kind") == "inference":
         out["inf-batch"] = f.get("batch", 1)
     else:
@@ -67,3 +84,70 @@ def scenario_settings(f: dict) -> tuple[dict, list[str]]:
         tpot = f.get("slo_tpot_s", 0.1)
         out["inf-slo-tpot"] = tpot * 1e3 if isinstance(tpot, (int, float)) and not isinstance(tpot, bool) else tpot
     return {k: v for k, v in out.items() if v is not None}, skipped
+
+
+def _feature_settings(f: dict, dep: dict, skipped: list[str]) -> dict:
+    """A scenario's speculative decoding and prefix caching as this page's settings."""
+    spec = dep.get("speculative") or {}
+    out: dict = {"inf-prefix": f.get("prefix_hit_rate", 0.0), "inf-spec": SPEC_MODES[0]}
+    if spec:
+        out.update({"inf-spec": SPEC_MODES[2] if spec.get("draft_model") else SPEC_MODES[1],
+                    "inf-spec-k": spec.get("num_speculative_tokens"), "inf-spec-a": spec.get("acceptance_rate"),
+                    "inf-draft-layers": spec.get("draft_layers", 1.0)})
+        if spec.get("draft_model"):
+            out["inf-draft"] = shipped_only("draft model", spec["draft_model"], catalog()["models"], skipped)
+        if spec.get("draft_tp") is not None:
+            skipped.append(f"deployment.speculative.draft_tp = {spec['draft_tp']!r}: the page runs the draft with the "
+                           "target's tp; `simulator run` keeps it")
+    if f.get("prefix_tokens"):
+        skipped.append(f"prefix_tokens = {f['prefix_tokens']!r}: the page sets a hit rate; `simulator run` keeps it")
+    return out
+
+
+def feature_inputs() -> dict[str, Any]:
+    """Speculative decoding and prefix caching (sidebar widgets, bounded by simulator.limits as the CLI and scenario
+    files are): {"speculative": a SpeculativeDecoding or None, "prefix_hit_rate": a share in [0, 1]}."""
+    with st.expander("Speculative decoding and prefix caching"):
+        mode = st.selectbox("Speculative decoding", SPEC_MODES, key="inf-spec",
+                            help="A draft proposes k tokens per step and the target verifies them in one pass: a "
+                                 "separate draft model (same tokenizer) or MTP/EAGLE heads on the target")
+        c1, c2 = st.columns(2)
+        k = c1.number_input("Drafted tokens k", min_value=1, max_value=limits.MAX_SPECULATIVE_TOKENS, step=1,
+                            key="inf-spec-k", disabled=mode == SPEC_MODES[0])
+        a = c2.number_input("Acceptance rate", min_value=MIN_ACCEPTANCE, max_value=1.0, step=0.05, key="inf-spec-a",
+                            disabled=mode == SPEC_MODES[0],
+                            help="Probability each drafted token is accepted (yours: it depends on the draft, the task "
+                                 "and the sampling); tokens per step (1 - a^(k+1)) / (1 - a), Leviathan et al. 2023")
+        draft = st.selectbox("Draft model", catalog()["models"], key="inf-draft", disabled=mode != SPEC_MODES[2])
+        layers = st.number_input("Draft layers (MTP/EAGLE)", min_value=0.01, max_value=limits.MAX_DRAFT_LAYERS,
+                                 step=0.5, key="inf-draft-layers", disabled=mode != SPEC_MODES[1],
+                                 help="Layers of the target's shape per draft step, each with the LM head (EAGLE: 1)")
+        prefix = st.number_input("Prefix-cache hit rate", min_value=0.0, max_value=1.0, step=0.1, key="inf-prefix",
+                                 help="Share of each prompt served from the prefix cache: attention reads it, the "
+                                      "linear layers skip it, and its KV blocks are held once")
+    spec = None
+    if mode != SPEC_MODES[0]:
+        spec = sim.SpeculativeDecoding(int(k), float(a), draft_model=draft if mode == SPEC_MODES[2] else None,
+                                       draft_layers=float(layers) if mode == SPEC_MODES[1] else 1.0)
+    return {"speculative": spec, "prefix_hit_rate": float(prefix)}
+
+
+def feature_captions(rec: dict, dep: Any) -> list[str]:
+    """Where the speculative-decoding and prefix-caching figures of an estimate come from (none when they are off)."""
+    out = [f"Speculative decoding: {dep.speculative.describe()}"] if dep.speculative is not None else []
+    pc = rec.get("prefix_cache")
+    if pc:
+        out.append(f"Prefix cache: {pc['cached_tokens_per_request']:,} of {pc['prompt_tokens']:,} prompt tokens cached "
+                   f"per request (hit rate {pc['hit_rate']:g}, {pc['source']}); {pc['shared_blocks']:,} shared KV "
+                   "blocks held once")
+    return out
+
+
+def speculative_fields(spec: Any) -> dict | None:
+    """A SpeculativeDecoding as a scenario file's deployment.speculative (None: off)."""
+    if spec is None:
+        return None
+    out = {"num_speculative_tokens": spec.k, "acceptance_rate": float(spec.acceptance_rate),
+           "draft_model": spec.draft_id or None, "draft_tp": spec.draft_tp,
+           "draft_layers": float(spec.draft_layers), "acceptance_source": spec.acceptance_source}
+    return {k: v for k, v in out.items() if v is not None}

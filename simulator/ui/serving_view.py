@@ -1,4 +1,5 @@
-"""The serving simulation on the Inference page: run on demand, then its metrics, latency CDFs and KV occupancy."""
+"""The serving simulation on the Inference page (run on demand, then its metrics, latency CDFs and KV occupancy) and
+the capacity plan's fleet curves."""
 
 from __future__ import annotations
 
@@ -9,22 +10,23 @@ import streamlit as st
 
 import simulator as sim
 from simulator import units
-from simulator.ui.common import band_text, cdf_frame, run_on_demand
+from simulator.ui.common import band_text, book_label, cdf_frame, guarded, run_on_demand
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _serve(model, hw_id: str, dep: sim.Deployment, replicas: int, router: str, slo: tuple[float, float],
            workload: tuple, trace: bytes | None, seed: int) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    wl = parse_request_trace(trace) if trace is not None else _workload(*workload, seed=seed)
+    prefix = workload[6] if len(workload) > 6 else 0.0  # (n, in, out, arrival, rate, lengths, prefix hit rate)
+    wl = sim.with_prefix(parse_request_trace(trace), prefix) if trace is not None else _workload(*workload, seed=seed)
     cfg = sim.ServingConfig(dep, replicas=replicas, router=router, slo_ttft_s=slo[0], slo_tpot_s=slo[1])
     res = sim.simulate_serving(sim.load_model(model), sim.load_hardware(hw_id), cfg, wl, seed=seed)
     return res.summary, res.requests, res.timeseries
 
 
-def _workload(n: int, input_len: int, output_len: int, arrival: str, rate: float, length_dist: str, *,
-              seed: int) -> sim.Workload:
+def _workload(n: int, input_len: int, output_len: int, arrival: str, rate: float, length_dist: str,
+              prefix: float = 0.0, *, seed: int) -> sim.Workload:
     return sim.make_workload(n, input_len=input_len, output_len=output_len, arrival=arrival, rate_per_s=rate,
-                             length_dist=length_dist, seed=seed)
+                             length_dist=length_dist, seed=seed, prefix_hit_rate=prefix)
 
 
 def parse_request_trace(data: bytes, name: str = "uploaded trace") -> sim.Workload:
@@ -99,9 +101,9 @@ def serving_section(inp: dict) -> None:
         st.info("Upload a request trace in the sidebar (Serving simulation), or switch back to a synthetic workload.")
         return
     workload = (inp["n_requests"], inp["input_len"], inp["output_len"], inp["arrival"], inp["rate"],
-                inp["length_dist"])
+                inp["length_dist"], inp.get("prefix", 0.0))
     sig = (inp["model_id"], inp["model_text"], inp["hw_id"], dep, inp["replicas"], inp["router"], inp["slo"],
-           None if inp["trace_mode"] else workload, inp["trace"], inp["seed"])
+           workload[-1:] if inp["trace_mode"] else workload, inp["trace"], inp["seed"])
     got = run_on_demand("inf-serve", sig, "Run the serving simulation", _serve, inp["model"], inp["hw_id"], dep,
                          inp["replicas"], inp["router"], inp["slo"], workload,
                          inp["trace"] if inp["trace_mode"] else None, inp["seed"], running="Simulating requests")
@@ -115,8 +117,46 @@ def serving_section(inp: dict) -> None:
     _latency_cdfs(req, inp["slo"])
     _kv_chart(ts)
     st.caption(f"{s['sim_events']:,} simulation events, seed {s['seed']}. {band_text(s.get('error_band'))}")
+    if dep.speculative is not None:
+        st.caption(f"Speculative decoding: {dep.speculative.describe()}; each verify step's accepted tokens are drawn "
+                   "per sequence (seeded)")
+    if "prefix_cache" in s:
+        pc = s["prefix_cache"]
+        st.caption(f"Prefix cache: {pc['cached_share']:.1%} of prompt tokens cached ({pc['source']}); "
+                   f"{pc['shared_blocks_per_engine']:,} shared KV blocks per engine")
     c1, c2 = st.columns(2)
     c1.download_button("Per-request records (CSV)", req.to_csv(index=False).encode(), "serving_requests.csv",
                        "text/csv", key="inf-req-csv")
     c2.download_button("KV occupancy time series (CSV)", ts.to_csv(index=False).encode(), "serving_timeseries.csv",
                        "text/csv", key="inf-ts-csv")
+
+
+def capacity_curves(plan: dict, rows: pd.DataFrame, inp: dict) -> None:
+    """GPUs and $/M tokens of each deployment found against the request rate, with spare capacity (headroom)."""
+    headroom_pct = st.slider("Headroom (spare capacity, %)", 0, 100, 20, 5, key="inf-headroom",
+                             help="Fleets sized for rate x (1 + headroom): room for bursts, failures and growth")
+    rates = np.geomspace(inp["rate"] / 10, inp["rate"] * 10, 41)
+    curve = guarded(sim.capacity_curve, rows.to_dict("records"), rates, headroom_pct / 100,
+                    plan["usd_per_gpu_hour"], plan["tokens_per_request"])
+    if curve is None or curve.empty:
+        return
+    base = alt.Chart(curve).encode(
+        x=alt.X("rate_per_s:Q", title="Request rate (requests/s)", scale=alt.Scale(type="log")),
+        color=alt.Color("deployment:N", title=None, legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)))
+    target = alt.Chart(pd.DataFrame({"rate_per_s": [inp["rate"]]})).mark_rule(color="gray", strokeDash=[4, 3]).encode(
+        x="rate_per_s:Q")
+    gpus = base.mark_line(interpolate="step-after").encode(
+        y=alt.Y("gpus:Q", title="GPUs"), tooltip=["deployment", alt.Tooltip("rate_per_s:Q", format=".3g"), "gpus"])
+    charts = [(gpus + target).properties(height=260, title=f"Fleet GPUs with {headroom_pct}% headroom")]
+    if curve["cost_per_million_tokens_usd"].notna().any():
+        usd = base.mark_line().encode(
+            y=alt.Y("cost_per_million_tokens_usd:Q", title="$ per million tokens", scale=alt.Scale(zero=True)),
+            tooltip=["deployment", alt.Tooltip("rate_per_s:Q", format=".3g"),
+                     alt.Tooltip("cost_per_million_tokens_usd:Q", format="$.3f")])
+        charts.append((usd + target).properties(height=260, title="Cost per million tokens (input + output)"))
+    cols = st.columns(len(charts))
+    for col, chart in zip(cols, charts, strict=True):
+        col.altair_chart(chart, width="stretch")
+    st.caption(f"Each deployment's fleet at rates from {rates[0]:.3g} to {rates[-1]:.3g} requests/s (dashed: the "
+               f"target): whole replicas of the rate one holds within the SLO, so the cost per token falls in steps "
+               f"as replicas fill up. Prices: {book_label(inp['price_book'])}, {inp['purchase']}.")
