@@ -55,8 +55,13 @@ def model_for(row):
 
 def deployment_for(row, engines: dict[str, EngineProfile] | None = None) -> Deployment:
     prof = (engines or ENGINES)[row.engine]
-    return Deployment(tp=int(row.tp), pp=int(row.pp), precision=row.precision, kv_precision=row.kv_precision,
-                      engine=row.engine, engine_profile=prof)
+
+    def degree(name: str) -> int:  # optional columns: blank (or absent) where the source states no such split
+        value = str(getattr(row, name, "") or "").strip()
+        return int(value) if value else 1
+
+    return Deployment(tp=int(row.tp), pp=int(row.pp), ep=degree("ep"), dp_attention=degree("dp_attention"),
+                      precision=row.precision, kv_precision=row.kv_precision, engine=row.engine, engine_profile=prof)
 
 
 def max_load_throughput(model, hw, dep: Deployment, input_len: int, output_len: int) -> float:

@@ -97,18 +97,7 @@ def inference(rows: bool = False, fit: bool = False) -> PartReport:
     engine host terms on the fit rows first)."""
     from simulator.catalog import load_hardware
     from simulator.core.inference import ENGINES
-    from simulator.validation.inference import (
-        FAMILY_TARGETS,
-        FIT_PARAMS,
-        OVERALL_TARGET,
-        TARGETS,
-        family_summary,
-        fit_engine,
-        fit_host_speed,
-        load_rows,
-        row_family,
-        summary,
-    )
+    from simulator.validation.inference import FIT_PARAMS, TARGETS, fit_engine, fit_host_speed, load_rows, summary
     from simulator.validation.inference import validate as validate_rows
 
     out: list[str] = []
@@ -137,6 +126,17 @@ def inference(rows: bool = False, fit: bool = False) -> PartReport:
         passed &= bool(e.median() <= target)
         out.append(f"target {block}: median {e.median():.3f} (target {target:.2f}) over {len(e)} check rows")
         heads.append(f"{block}: median |error| {e.median():.1%} over {len(e)} check rows (target {target:.0%})")
+    family_out, family_heads = _inference_families(table, df, check)
+    out += family_out
+    heads += family_heads
+    return PartReport("inference", "\n".join(out), passed, tuple(heads))
+
+def _inference_families(table, df, check) -> tuple[list[str], list[str]]:
+    """The family table and the issue's MoE, fp4 and overall targets (met or missed), as lines and headlines."""
+    from simulator.validation.inference import FAMILY_TARGETS, OVERALL_TARGET, family_summary, row_family
+
+    out: list[str] = []
+    heads: list[str] = []
     fams = family_summary(table, df)
     out.append("\nby family (check rows; signed error = predicted / measured - 1 in the row's metric):")
     out.append(fams.to_string(index=False, float_format=lambda v: f"{v:+.3f}"))
@@ -154,7 +154,8 @@ def inference(rows: bool = False, fit: bool = False) -> PartReport:
     overall_met = check["error"].abs().median() <= med and len(check) >= need
     out.append(f"issue target overall: median |error| {check['error'].abs().median():.3f} over {len(check)} check rows "
                f"(target <= {med:.2f} over >= {need}: {'met' if overall_met else 'missed'})")
-    return PartReport("inference", "\n".join(out), passed, tuple(heads))
+    return out, heads
+
 
 
 def cluster(seeds: int = 10, mmc_jobs: int = 60_000) -> PartReport:
