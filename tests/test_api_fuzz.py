@@ -123,6 +123,24 @@ def test_estimate_inference(model, hw, dep, batch, input_len, output_len) -> Non
                         "estimate_inference")
 
 
+@pytest.mark.parametrize("batch", [1, limits.MAX_BATCH])
+@pytest.mark.parametrize("input_len", [1, limits.MAX_TOKENS])
+@pytest.mark.parametrize("output_len", [1, 2, limits.MAX_TOKENS])
+def test_estimate_inference_at_the_size_bounds(batch, input_len, output_len) -> None:
+    """Every corner of batch x prompt x output at 1 and at its bound: an answer (feasible with finite figures, or
+    a SimulatorError) in bounded time; the engine's caps raised to the bound too, so nothing is refused early."""
+    import time
+
+    start = time.perf_counter()
+    dep = sim.Deployment(tp=8, max_seqs=limits.MAX_BATCH, max_batched_tokens=limits.MAX_BATCHED_TOKENS)
+    res = call(sim.estimate_inference, "llama3.1-70b", "h100-sxm-80gb", dep, batch=batch, input_len=input_len,
+               output_len=output_len)
+    assert time.perf_counter() - start < 120  # a hang guard: each corner takes seconds at most
+    if res is not None and res.feasible:
+        assert_headline(res.to_dict(), ("ttft_s", "tpot_s", "e2e_s", "output_tokens_per_s", "weights_bytes_per_gpu"),
+                        "estimate_inference at the bounds")
+
+
 def _workload(n, input_len, output_len, rate, seed):
     return sim.make_workload(n, input_len=input_len, output_len=output_len, rate_per_s=rate, seed=seed)
 
@@ -190,6 +208,44 @@ def test_loaders(loader, ref) -> None:
     if ref is None and loader in ("load_price_book", "load_stack"):  # None: the default
         return
     call(getattr(sim, loader), ref)
+
+
+MODEL_TEXT = (ROOT / "workloads/models/mixtral-8x7b.yaml").read_text()
+HW_TEXT = (ROOT / "hardware_profiles/h100-sxm-80gb.yaml").read_text()
+HF_TEXT = (ROOT / "workloads/models/hf/qwen3-0.6b/config.json").read_text()
+
+
+def _mutated(text: str) -> st.SearchStrategy[str]:
+    """A shipped file with one number replaced by something else, a line dropped or the text cut short."""
+    import re
+
+    numbers = [m.span() for m in re.finditer(r"(?<![\w.])-?\d[\d.e+_-]*", text)]
+    swap = st.tuples(st.sampled_from(numbers), st.sampled_from(
+        ["0", "-1", "1e400", ".inf", ".nan", "1.0e+300", "1.0e-300", "99999999999999999999", "[1, 2]", "{a: 1}",
+         "true", "null", "'x'", "2.5"])).map(lambda t: text[:t[0][0]] + t[1] + text[t[0][1]:])
+    cut = st.integers(0, len(text)).map(lambda n: text[:n])
+    return st.one_of(swap, cut)
+
+
+UPLOADS = {"model_from_yaml_text": _mutated(MODEL_TEXT), "hardware_from_yaml_text": _mutated(HW_TEXT),
+           "model_from_hf_text": _mutated(HF_TEXT), "parse_yaml_text": _mutated(MODEL_TEXT)}
+
+
+@fuzz(300)
+@given(data=st.data())
+@pytest.mark.parametrize("loader", list(UPLOADS))
+def test_uploads(loader, data) -> None:
+    """What the app hands the catalog from an upload: a shipped file mutated, or anything at all; an accepted model
+    or device still estimates with finite figures."""
+    text = data.draw(st.one_of(UPLOADS[loader], UPLOADS[loader], ANYTHING))
+    fn = getattr(sim, loader)
+    got = call(fn, text, "upload") if loader != "model_from_hf_text" else call(fn, text)
+    if got is None or loader == "parse_yaml_text":
+        return
+    model, hw = (got, "h100-sxm-80gb") if loader != "hardware_from_yaml_text" else ("llama3.1-8b", got)
+    res = call(sim.estimate_inference, model, hw, sim.Deployment(tp=1), batch=2, input_len=128, output_len=16)
+    if res is not None and res.feasible:
+        assert_headline(res.to_dict(), ("ttft_s", "tpot_s", "e2e_s", "output_tokens_per_s"), loader)
 
 
 SCENARIO_BASE = {"kind": "inference", "model": "llama3.1-8b", "hardware": "h100-sxm-80gb", "input_len": 64,

@@ -11,7 +11,7 @@ from typing import Any
 from simulator.catalog.hf_config import SOURCE_FILE, HfSource, model_file_from_hf, parse_hf_json, read_hf_config
 from simulator.catalog.paths import MODELS_DIR, resolve, shipped_ids
 from simulator.catalog.schema import ModelFile
-from simulator.catalog.yamlio import parse_yaml_text, read_yaml, validate_file
+from simulator.catalog.yamlio import parse_yaml_text, read_yaml, upload_text, validate_file
 from simulator.core.model import MLA, MoE, TransformerSpec
 from simulator.errors import BadValueError, DataFileError, UnknownIdError
 from simulator.limits import check_ref
@@ -169,4 +169,5 @@ def model_from_yaml_text(text: str, source: str = "<upload>") -> TransformerSpec
 
 def model_from_hf_text(text: str, source: str = "<upload>") -> TransformerSpec:
     """Validate an uploaded Hugging Face config.json given as text (at most hf_config.MAX_CONFIG_BYTES)."""
+    text = upload_text(text, source, "a Hugging Face config.json")
     return model_from_hf_config(parse_hf_json(text, source), source, model_id="uploaded-config", name="uploaded config")

@@ -66,10 +66,24 @@ def _check_expansion(root: yaml.Node) -> None:
             stack.extend((k, False) for k in kids)
 
 
+def upload_text(text: Any, source: str | Path, what: str) -> str:
+    """The text of an upload: a str, or UTF-8 bytes decoded; anything else one DataFileError naming `what` was
+    expected (the API is called with whatever a caller has)."""
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            return bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataFileError(f"{source}: byte {exc.start} is not UTF-8 text; save the file as UTF-8") from None
+    if not isinstance(text, str):
+        raise DataFileError(f"{source}: expected the text of {what}, got {type(text).__name__}")
+    return text
+
+
 def parse_yaml_text(text: str, source: str | Path) -> dict[str, Any]:
     """Parse untrusted YAML text with the safe loader (duplicate keys refused); a clear error naming the
     source, line and fix for syntax errors or a top level that is not a mapping; bounded in size (MAX_YAML_BYTES,
     MAX_YAML_NODES with aliases expanded)."""
+    text = upload_text(text, source, "a YAML file")
     if len(text) > MAX_YAML_BYTES:
         raise DataFileError(f"{source}: {len(text):,} characters of YAML, more than the {MAX_YAML_BYTES:,} a data "
                             "file may have; put large tables in CSV")
