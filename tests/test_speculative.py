@@ -158,3 +158,26 @@ def test_serve_generates_exactly_the_requested_tokens():
     assert (req["generated_tokens"] == req["output_tokens"]).all()
     plain = sim.simulate_serving("llama3.1-8b", H100, sim.ServingConfig(replace(dep, speculative=None)), wl, seed=5)
     assert res.summary["tpot_p50_s"] < plain.summary["tpot_p50_s"]
+
+
+def test_a_sweep_varies_the_acceptance_rate_and_the_hit_rate(tmp_path):
+    """Grid axes reach the new scenario fields; a higher acceptance rate never slows decoding down."""
+    import yaml
+
+    grid = {"schema_version": 1, "kind": "sweep",
+            "base": {"kind": "inference", "model": "llama3.1-8b", "hardware": H100, "batch": 8, "input_len": 512,
+                     "output_len": 64, "deployment": {"speculative": {"num_speculative_tokens": 3,
+                                                                      "acceptance_rate": 0.5}}},
+            "axes": {"deployment.speculative.acceptance_rate": [0.5, 0.9], "prefix_hit_rate": [0.0, 0.5]}}
+    path = tmp_path / "g.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    g = sim.load_grid(path)
+    assert len(g) == 4
+    recs = {}
+    for data, inputs in (g.scenario(i) for i in range(4)):
+        key = (inputs["input.deployment.speculative.acceptance_rate"], inputs["input.prefix_hit_rate"])
+        recs[key] = sim.run_scenario(data)
+    for (a, h), rec in recs.items():
+        assert rec["speculative"]["acceptance_rate"] == a
+        if a == 0.5:
+            assert recs[(0.9, h)]["tpot_s"] < rec["tpot_s"]
