@@ -67,17 +67,6 @@ def test_the_cli_refuses_or_answers_a_huge_batch_in_one_line(capsys: pytest.Capt
     assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err, (rc, err)  # infeasible: the batch does not fit
 
 
-NEEDS_CHUNKED_DECODE = pytest.mark.xfail(
-    strict=True, reason="needs the bounded decode sum in simulator/core/inference/static.py (_decode_s summed in "
-    "chunks of 2**16 steps; issue 19 item 2): until then 10^7 output tokens allocate ~0.7 GiB; remove this marker "
-    "with that change")
-NEEDS_CAPPED_TABLE = pytest.mark.xfail(
-    strict=True, reason="needs IterationCostTable capped at 2**20 entries (simulator/core/inference/iteration.py; "
-    "past it an iteration is costed exactly): until then 10^7 batched tokens allocate ~0.5 GiB of table; remove this "
-    "marker with that change")
-
-
-@NEEDS_CHUNKED_DECODE
 def test_an_output_length_at_its_bound_does_not_allocate_per_token() -> None:
     """10^7 output tokens are 10^7 decode steps whose context grows a token each: their times are summed in fixed
     chunks, so memory is the same for 10^3 or 10^7 tokens (the answer itself is infeasible here: past the window)."""
@@ -86,7 +75,6 @@ def test_an_output_length_at_its_bound_does_not_allocate_per_token() -> None:
     assert grew < 64, grew
 
 
-@NEEDS_CAPPED_TABLE
 def test_a_token_budget_of_ten_million_does_not_tabulate_ten_million_entries() -> None:
     """A deployment that may batch 10^7 tokens (on a device with memory for it) serves 20 short requests without a
     table of 10^7 iteration times."""

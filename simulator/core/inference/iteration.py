@@ -80,6 +80,9 @@ def pipelined_step_s(latency_s, stage_s, ahead_s=0.0) -> np.ndarray:
     return np.maximum(np.asarray(latency_s, dtype=float), np.asarray(ahead_s, dtype=float) + stage_s)
 
 
+TABLE_MAX = 1 << 20  # entries of an IterationCostTable (8 MiB an array); --max-batched-tokens 10^8 took 7 GB
+
+
 class IterationCostTable:
     """`iteration_time_s` pre-tabulated over batch tokens and sampled sequences for the simulator
     (Vidur pre-computes its predictions on a grid the same way); exact, not an approximation: decode
@@ -88,6 +91,9 @@ class IterationCostTable:
     def __init__(self, model: TransformerSpec, hw: Accelerator, dep: Deployment, max_tokens: int, max_logits: int):
         self.model, self.hw, self.dep = model, hw, dep
         self._c = device_constants(hw, dep)
+        # past TABLE_MAX entries an iteration is costed directly (_exact): the table's memory stays bounded when a
+        # deployment allows 10^8 batched tokens
+        max_tokens, max_logits = min(int(max_tokens), TABLE_MAX), min(int(max_logits), TABLE_MAX)
         tokens = np.arange(max_tokens + 1, dtype=float)
         parts = token_parts(model, hw, dep, self._c, tokens)
         self.token_s = parts["linear"] + parts["elementwise"] + parts["tp_comm"] + parts["pp_comm"]

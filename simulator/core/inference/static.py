@@ -224,6 +224,9 @@ def _prefill_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, micro: 
     return float(done)
 
 
+DECODE_CHUNK = 1 << 16  # decode steps costed at once (~10 MB of arrays): an output of 10^7 tokens took 0.8 GB
+
+
 def _decode_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, micro: int, input_len: int, output_len: int,
               n_micro: int) -> tuple[float, dict, float]:
     """(decode time, the breakdown of a mid-generation step, that step's time): output_len - 1 decode steps with the
@@ -231,19 +234,24 @@ def _decode_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, micro: i
     expected tokens per step (Leviathan et al. 2023)."""
     spec = dep.speculative
     if spec is None:
-        contexts = input_len + np.arange(1, output_len, dtype=float)
-        steps = decode_step_time_s(model, hw, dep, micro, contexts, n_micro) if output_len > 1 else np.zeros(0)
+        total = 0.0
+        for start in range(1, output_len, DECODE_CHUNK):  # memory bounded whatever output_len; the sum is exact
+            contexts = input_len + np.arange(start, min(start + DECODE_CHUNK, output_len), dtype=float)
+            total += float(decode_step_time_s(model, hw, dep, micro, contexts, n_micro).sum())
         mid = iteration_time_s(model, hw, dep, decode_seqs=micro,
                                decode_context_tokens=micro * (input_len + output_len / 2))
-        return float(steps.sum()), mid, float(mid["total"])
+        return total, mid, float(mid["total"])
     tokens = output_len - 1
     _, mid = speculative_step_s(model, hw, dep, micro, input_len + output_len / 2)
     if tokens < 1:
         return 0.0, mid, float(mid["total"] + mid["draft"])
     n_steps = speculative_steps(tokens, spec.acceptance_rate, spec.k)
-    cached = input_len + expected_tokens_per_step(spec.acceptance_rate, spec.k) * np.arange(int(np.ceil(n_steps)))
-    steps, _ = speculative_step_s(model, hw, dep, micro, np.minimum(cached, input_len + tokens - 1), n_micro)
-    return float(np.mean(steps)) * n_steps, mid, float(mid["total"] + mid["draft"])
+    per_step, count, summed = expected_tokens_per_step(spec.acceptance_rate, spec.k), int(np.ceil(n_steps)), 0.0
+    for start in range(0, count, DECODE_CHUNK):  # memory bounded whatever output_len
+        cached = input_len + per_step * np.arange(start, min(start + DECODE_CHUNK, count))
+        steps, _ = speculative_step_s(model, hw, dep, micro, np.minimum(cached, input_len + tokens - 1), n_micro)
+        summed += float(np.sum(steps))
+    return summed / count * n_steps, mid, float(mid["total"] + mid["draft"])
 
 
 def _fit_reason(model: TransformerSpec, hw: Accelerator, dep: Deployment, mem: MemoryPlan, per_seq: int,
