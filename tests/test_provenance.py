@@ -39,3 +39,19 @@ def test_gemm_basis_names_the_efficiency_of_the_precision_run():
     fp8 = pv.breakdown_provenance(m, hw, sim.Deployment(engine="ideal", precision="fp8"))["linear"]["basis"]
     assert f"compute {hw.gemm.compute_efficiency:.2f}" in bf16
     assert f"compute {hw.gemm.fp8_compute_efficiency:.2f}" in fp8
+
+
+def test_infer_says_where_each_term_comes_from(capsys):
+    from tests.cli_util import run_cli
+
+    args = ["infer", "--model", "llama3.1-8b", "--hardware", "h100-sxm-80gb", "--tp", "2", "--input-len", "256",
+            "--output-len", "32", "--batch", "4"]
+    code, out, _ = run_cli(capsys, args)
+    line = next(row for row in out.splitlines() if row.strip().startswith("from"))
+    assert code == 0 and "linear" in line and pv.MEASURED in line and pv.FITTED_COMM in line
+    code, out, _ = run_cli(capsys, [*args, "--json"])
+    import json
+
+    rec = json.loads(out)
+    assert set(rec["breakdown_provenance"]) == set(rec["decode_breakdown_s"])
+    assert rec["breakdown_provenance"]["overhead"]["kind"] == pv.ASSUMED_ENGINE  # vllm's host terms are priors

@@ -218,6 +218,15 @@ def band_line(band: dict[str, Any] | None) -> str:
     return sim.band_words(band) if band else "n/a"
 
 
+def provenance_line(rec: dict[str, Any]) -> str:
+    """The breakdown's terms grouped by where they come from ("linear, attention: measured curve; ...")."""
+    kinds: dict[str, list[str]] = {}
+    for term, p in rec.get("breakdown_provenance", {}).items():
+        if p["kind"] != "none" and rec["decode_breakdown_s"].get(term, 0.0) > 0:
+            kinds.setdefault(p["kind"], []).append(term)
+    return "; ".join(f"{', '.join(terms)}: {kind}" for kind, terms in kinds.items()) or "n/a"
+
+
 def infer_rows(rec: dict[str, Any]) -> list[tuple[str, str]]:
     """The `infer` table of an estimate_inference record (also `simulator run` on an inference scenario)."""
     ok = rec["feasible"]
@@ -236,6 +245,7 @@ def infer_rows(rec: dict[str, Any]) -> list[tuple[str, str]]:
         ("max concurrent", f"{rec['max_concurrent_seqs']:,} sequences ({rec['kv_capacity_tokens']:,} KV tokens)"),
         ("decode step", ", ".join(f"{k} {v / step:.0%}" for k, v in rec["decode_breakdown_s"].items()
                                   if v > 0 and step > 0)),
+        ("from", provenance_line(rec)),
         *feature_rows(rec),
     ]
 

@@ -242,15 +242,19 @@ def _memory_and_step_charts(rec: dict) -> None:
         tooltip=["part", alt.Tooltip("GiB:Q", format=".1f")])
     rule = alt.Chart(pd.DataFrame({"GiB": [cap]})).mark_rule(color="red", strokeWidth=2).encode(x="GiB:Q")
     labels = {**PART_LABELS, "draft": "speculative draft"}  # the draft's forward passes (speculative decoding only)
+    prov = rec.get("breakdown_provenance", {})
     parts = pd.DataFrame({"part": [labels[k] for k in labels],
-                          "ms": [rec["decode_breakdown_s"].get(k, 0.0) * 1e3 for k in labels]})
+                          "ms": [rec["decode_breakdown_s"].get(k, 0.0) * 1e3 for k in labels],
+                          "source": [prov.get(k, {}).get("kind", "") for k in labels],
+                          "basis": [prov.get(k, {}).get("basis", "") for k in labels]})
     parts = parts[parts.ms > 0]
     c1, c2 = st.columns(2)
     c1.altair_chart((bars + rule).properties(height=150, title="Memory per GPU"), width="stretch")
     c2.altair_chart(alt.Chart(parts).mark_bar().encode(
         x=alt.X("ms:Q", title="ms per decode step (mid-generation)"),
         y=alt.Y("part:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False)),
-        color=alt.Color("part:N", legend=None), tooltip=["part", alt.Tooltip("ms:Q", format=".3f")],
+        color=alt.Color("source:N", title="comes from"),
+        tooltip=["part", alt.Tooltip("ms:Q", format=".3f"), "source", "basis"],
     ).properties(height=34 * len(parts) + 40, title="Where a decode step goes"), width="stretch")
 
 

@@ -31,6 +31,7 @@ from simulator.core.inference.memory import (
     memory_plan,
     weight_bytes_per_gpu,
 )
+from simulator.core.inference.provenance import STATED, breakdown_provenance
 from simulator.core.inference.speculative import (
     draft_context_tokens,
     expected_tokens_per_step,
@@ -76,6 +77,15 @@ def _memory_detail(mem: MemoryPlan, dep: Deployment) -> str:
     return (f" (weights {units.human_bytes(mem.weights_bytes_per_gpu)} + activation workspace "
             f"{units.human_bytes(mem.workspace_bytes_per_gpu)} per GPU for up to {dep.seq_cap:,} sequences and "
             f"{dep.token_cap:,} batched tokens; raise tp, quantize, or lower the engine's batch caps)")
+
+
+def _provenance(model: TransformerSpec, hw: Accelerator, dep: Deployment, parts) -> dict[str, dict[str, str]]:
+    """Where each breakdown term comes from (core.inference.provenance), the draft's as the user stated it."""
+    prov = breakdown_provenance(model, hw, dep)
+    out = {k: prov[k] for k in parts if k in prov}
+    if "draft" in parts and dep.speculative is not None:
+        out["draft"] = {"kind": STATED, "basis": f"speculative decoding as stated: {dep.speculative.label()}"}
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- prefix caching
@@ -334,6 +344,7 @@ def estimate_inference(model: TransformerSpec, hw: Accelerator, dep: Deployment,
         "memory_capacity_bytes": hw.hbm_bytes,
         "prefill_breakdown_s": {k: float(pre[k]) for k in ITERATION_PARTS},
         "decode_breakdown_s": {k: float(mid[k]) for k in parts},
+        "breakdown_provenance": _provenance(model, hw, dep, parts),
         **({"decode_step_s": step} if dep.speculative is not None else {}),
         **_features(dep, cached, input_len, prefix_hit_rate, prefix_tokens, mem),
     }
