@@ -89,6 +89,9 @@ MAX_YAML_BYTES = 2 * 2**20
 # values once aliases are expanded: a 1 KB file of nested aliases ("billion laughs") otherwise stands for 10^9
 # values that json.dumps or a walk over the data would then build
 MAX_YAML_NODES = 1_000_000
+# A Hugging Face config.json (catalog.hf_config): the published ones are 1-3 KB (the largest shipped, gpt-oss-120b's,
+# 2 KB); 1 MiB is 500x that, and JSON parses into about 10x its size, so a file past it is not a config.
+MAX_HF_CONFIG_BYTES = 2**20
 
 # ---------------------------------------------------------------- sweep grids (runs.grid), counted before listing
 # A sweep writes one Parquet row per scenario: ten million rows are already gigabytes of results and hours of
@@ -104,7 +107,17 @@ MAX_AXES = 100
 # Each shard is a file and a queued task: more than this means a shard_size far too small for the grid.
 MAX_SHARDS = 100_000
 
+# ---------------------------------------------------------------- the web app (simulator.ui.workspace)
+# A link's query parameter: ids and numbers are under 100 characters, a list of GPU counts a few hundred; a longer
+# value is ignored before it is parsed (a URL may be as long as the browser allows).
+MAX_URL_VALUE_CHARS = 2_000
+# An uploaded scenario file: the largest shipped is 3 KB (workloads/scenarios); 256 KiB is 80x that, still parsed in
+# milliseconds, and a shared server reads no more than that from one upload (data files have MAX_YAML_BYTES).
+MAX_SCENARIO_UPLOAD_BYTES = 256 * 1024
+
 # ---------------------------------------------------------------- model architectures (model YAMLs, uploads)
+# A Hugging Face config.json's keys take the bounds of the model-YAML fields they become (catalog.hf_config), so a
+# config and a YAML of one model accept the same figures.
 # The figures of the largest published models, and room past them by the stated factor. Past these a file describes
 # no model anyone trains (a unit slip or a typo), and the plan search enumerates the divisors of n_layers one by one.
 # Layers: the deepest LLMs have 128 (Megatron 1T), research post-LN transformers 1,000 (DeepNet, Wang et al. 2022).
@@ -148,6 +161,33 @@ MAX_HOST_SPEED = 10.0
 # Latency-bandwidth regimes of one link: NCCL has 3 protocols; each regime is evaluated for every plan a search
 # compares, so a 2 MB file of 10^5 regimes would multiply every collective's cost.
 MAX_LINK_REGIMES = 16
+
+# ---------------------------------------------------------------- serving-engine profiles (workloads/engines)
+# The engine's scheduler limits take the bounds above (block size: MAX_TOKENS, max_seqs: MAX_BATCH, max_batched_tokens:
+# MAX_BATCHED_TOKENS) and its reserved memory MAX_DEVICE_BYTES; fractions are in (0, 1].
+# Host time per engine step, per layer launch or per sequence: the largest shipped is 4.2 ms (FasterTransformer's
+# fitted step overhead). A host overhead above 1 s per step is no real engine (every step of every request pays it).
+MAX_HOST_OVERHEAD_S = 1.0  # 240x the largest
+# The engine kernels' share of the hardware's calibrated compute efficiency (it multiplies efficiencies, and times
+# divide by it): the shipped ones are 0.6-1.0 and the fit caps it at 1 (validation.inference). 10x would put most
+# calibrated kernels above the device's peak; 1/1000 is a kernel 1,000x slower than measured ones.
+MAX_ENGINE_COMPUTE_SCALE = 10.0
+MIN_ENGINE_COMPUTE_SCALE = 1e-3
+# Bytes per weight or KV element in an engine's benchmark sizing: fp64, the widest number format, is 8 (the widest
+# shipped is bf16's 2).
+MAX_BYTES_PER_ELEMENT = 8.0
+
+# ---------------------------------------------------------------- failure profiles (workloads/failures)
+# A profile's published figure becomes a per-node failure rate (cluster.failures.observation_rate) that a cluster
+# scenario then uses as its failures_per_1000_node_days: a count, MTTI or fleet rate implying more than
+# MAX_FAILURES_PER_1000_NODE_DAYS is refused at load, naming the row. Job sizes take MAX_GPUS, nodes
+# MAX_GPUS_PER_NODE, and windows, MTTIs and recovery times MAX_SIM_SECONDS (a century: nothing was observed longer).
+# Failures one source tallied by root cause: Llama 3 counted 419 over 54 days on 16k GPUs, a large cluster's yearly log
+# holds ~10^4-10^5; past 10^9 a count is a typo (and an infinite one made NaN shares).
+MAX_FAILURE_COUNT = 1e9
+# One published checkpoint: ~2-5 TB for a 175B-405B model with its optimizer state (16 bytes per parameter); an
+# exabyte is 16 bytes for each of MAX_MODEL_PARAMS parameters, rounded up.
+MAX_CHECKPOINT_BYTES = 1e18
 
 # ---------------------------------------------------------------- price books
 # Prices multiply into every cost; an `.inf` or 1e300 price made an infinite cost of a feasible plan.

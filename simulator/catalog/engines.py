@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import Field
 
+from simulator import limits
 from simulator.catalog.paths import ROOT, shipped_ids
 from simulator.catalog.schema import Entity, Strict
 from simulator.catalog.stacks import Sourced
@@ -28,13 +29,31 @@ __all__ = ["ENGINES", "ENGINES_DIR", "Deployment", "EngineProfile", "engine_file
            "load_engine", "split_engine_ref"]
 
 
+# Every figure is finite and bounded (simulator.limits, each bound with its reason): an `.inf` overhead or a 1e300
+# batch limit is one line naming the field, not an estimate of inf or a scheduler that never fills. Strict: inside
+# the lists and mappings below a YAML `true` is not taken as the number 1.
+_GIB = limits.MAX_DEVICE_BYTES / 2**30
+HostSeconds = Annotated[float, Field(strict=True, ge=0, le=limits.MAX_HOST_OVERHEAD_S, allow_inf_nan=False)]
+ComputeScale = Annotated[float, Field(strict=True, ge=limits.MIN_ENGINE_COMPUTE_SCALE,
+                                      le=limits.MAX_ENGINE_COMPUTE_SCALE, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(strict=True, gt=0, le=1, allow_inf_nan=False)]  # (0, 1]
+Watermark = Annotated[float, Field(strict=True, ge=0, lt=1, allow_inf_nan=False)]  # [0, 1): at 1 none is admitted
+BlockTokens = Annotated[int, Field(strict=True, gt=0, le=limits.MAX_TOKENS)]
+Seqs = Annotated[int, Field(strict=True, gt=0, le=limits.MAX_BATCH)]
+BatchedTokens = Annotated[int, Field(strict=True, gt=0, le=limits.MAX_BATCHED_TOKENS)]
+TpFloor = Annotated[int, Field(strict=True, gt=0, le=limits.MAX_GPUS)]
+Gib = Annotated[float, Field(strict=True, gt=0, le=_GIB, allow_inf_nan=False)]
+GibOrZero = Annotated[float, Field(strict=True, ge=0, le=_GIB, allow_inf_nan=False)]
+ElementBytes = Annotated[float, Field(strict=True, gt=0, le=limits.MAX_BYTES_PER_ELEMENT, allow_inf_nan=False)]
+
+
 class Host(Strict):
     """Host-side costs of one engine version (seconds on the reference host when `on_reference_host`)."""
 
-    step_overhead_s: Sourced[NonNegativeFloat]
-    layer_launch_s: Sourced[NonNegativeFloat]
-    seq_overhead_s: Sourced[NonNegativeFloat]
-    compute_scale: Sourced[PositiveFloat]
+    step_overhead_s: Sourced[HostSeconds]
+    layer_launch_s: Sourced[HostSeconds]
+    seq_overhead_s: Sourced[HostSeconds]
+    compute_scale: Sourced[ComputeScale]
     on_reference_host: Sourced[bool]  # measured on the reference host (DGX A100): scaled by a host's speed
     fitted: Sourced[bool]  # fitted on published rows (simulator validate inference --fit), else an assumed prior
 
@@ -42,21 +61,21 @@ class Host(Strict):
 class Scheduler(Strict):
     """Scheduler limits and admission of one engine version."""
 
-    block_size_tokens: Sourced[PositiveInt]
-    max_seqs: Sourced[PositiveInt]
-    max_batched_tokens: Sourced[PositiveInt]
+    block_size_tokens: Sourced[BlockTokens]
+    max_seqs: Sourced[Seqs]
+    max_batched_tokens: Sourced[BatchedTokens]
     chunked_prefill: Sourced[bool]
     admission: Sourced[Literal["on_demand", "reserve_full"]]
-    kv_watermark_fraction: Sourced[NonNegativeFloat]
+    kv_watermark_fraction: Sourced[Watermark]
 
 
 class MemoryRule(Strict):
     """How the engine sizes its KV cache (core.inference.memory.kv_budget_bytes)."""
 
     mode: Sourced[Literal["total", "free", "static"]]
-    fraction: Sourced[PositiveFloat]
-    fraction_by_tp: Sourced[list[tuple[PositiveInt, PositiveFloat]]] | None = None
-    reserved_gib_by_memory: Sourced[list[tuple[PositiveFloat, NonNegativeFloat, NonNegativeFloat]]] | None = None
+    fraction: Sourced[Fraction]
+    fraction_by_tp: Sourced[list[tuple[TpFloor, Fraction]]] | None = None
+    reserved_gib_by_memory: Sourced[list[tuple[Gib, GibOrZero, GibOrZero]]] | None = None
 
 
 class Benchmark(Strict):
@@ -64,13 +83,13 @@ class Benchmark(Strict):
     .benchmark_batch_limits)."""
 
     tool: Sourced[str]
-    seqs_cap: Sourced[PositiveInt]
-    tokens_cap: Sourced[PositiveInt]
-    tokens_min: Sourced[PositiveInt]
-    kv_memory_fraction: Sourced[PositiveFloat]
-    weight_bytes: Sourced[dict[str, PositiveFloat]]
-    kv_bytes: Sourced[dict[str, PositiveFloat]]
-    default_bytes: Sourced[PositiveFloat]
+    seqs_cap: Sourced[Seqs]
+    tokens_cap: Sourced[BatchedTokens]
+    tokens_min: Sourced[BatchedTokens]
+    kv_memory_fraction: Sourced[Fraction]
+    weight_bytes: Sourced[dict[str, ElementBytes]]
+    kv_bytes: Sourced[dict[str, ElementBytes]]
+    default_bytes: Sourced[ElementBytes]
 
 
 class EngineVersion(Strict):

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, model_validator
 
+from simulator import limits
 from simulator.catalog.paths import ROOT, resolve, shipped_ids
 from simulator.catalog.schema import Entity, Strict
 from simulator.catalog.stacks import Sourced
@@ -32,14 +33,37 @@ COMPONENT_CLASSES: tuple[str, ...] = ("gpu", "hbm", "network", "host", "software
 # node_failures_per_1000_node_days: a fleet's node failure rate (not what one job sees; never fitted on by default)
 Quantity = Literal["interruptions", "job_mtti_s", "node_failures_per_1000_node_days"]
 
+# Every figure is finite and bounded (simulator.limits, each bound with its reason): an `.inf` count made an infinite
+# rate, and an infinite cause count NaN shares.
+Figure = Annotated[float, Field(gt=0, allow_inf_nan=False)]  # bounded by the rate it implies (FailureProfileFile)
+Seconds = Annotated[float, Field(gt=0, le=limits.MAX_SIM_SECONDS, allow_inf_nan=False)]
+Days = Annotated[float, Field(gt=0, le=limits.MAX_SIM_SECONDS / 86400.0, allow_inf_nan=False)]
+Gpus = Annotated[int, Field(gt=0, le=limits.MAX_GPUS)]
+GpusPerNode = Annotated[int, Field(gt=0, le=limits.MAX_GPUS_PER_NODE)]
+Count = Annotated[float, Field(gt=0, le=limits.MAX_FAILURE_COUNT, allow_inf_nan=False)]
+CheckpointBytes = Annotated[float, Field(gt=0, le=limits.MAX_CHECKPOINT_BYTES, allow_inf_nan=False)]
+Ratio = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+
+
+def _implied_rate(quantity: str, value: float, gpus: int | None, window_days: float | None,
+                 gpus_per_node: int) -> float:
+    """The per-node failure rate per 1000 node-days a figure implies (as cluster.failures.observation_rate fits it:
+    1000 events / (nodes x days), 1000 x 1 day / (nodes x MTTI), or the fleet rate itself)."""
+    nodes = -(-(gpus or 0) // gpus_per_node)
+    if quantity == "interruptions":
+        return 1000.0 * value / (nodes * (window_days or 0.0))
+    if quantity == "job_mtti_s":
+        return 1000.0 * 86400.0 / (nodes * value)
+    return value
+
 
 class ObservationRow(Strict):
     """One published figure of the fleet and where it is stated."""
 
     quantity: Quantity
-    value: PositiveFloat
-    gpus: PositiveInt | None = None  # the job's size (interruptions, job_mtti_s)
-    window_days: PositiveFloat | None = None  # the window a count covers (interruptions)
+    value: Figure
+    gpus: Gpus | None = None  # the job's size (interruptions, job_mtti_s)
+    window_days: Days | None = None  # the window a count covers (interruptions)
     planned: bool = False  # planned maintenance (firmware, configuration) rather than unexpected interruptions
     fit: bool = True  # the profile's job interruption rate is fitted on this row
     check: bool = False  # the figure the leave-one-source-out validation predicts from the other fleets
@@ -53,6 +77,9 @@ class ObservationRow(Strict):
         missing = [k for k in need if getattr(self, k) is None]
         if missing:
             raise ValueError(f"quantity {self.quantity!r} needs {', '.join(missing)}")
+        if self.quantity == "job_mtti_s" and self.value > limits.MAX_SIM_SECONDS:
+            raise ValueError(f"value {self.value:g} s: a job mean time to interruption is at most "
+                             f"{limits.MAX_SIM_SECONDS:g} s (a century, simulator.limits); fix the value")
         if self.check and (self.planned or self.quantity == "node_failures_per_1000_node_days"):
             raise ValueError("a check row is an unplanned job figure (interruptions or job_mtti_s)")
         return self
@@ -63,7 +90,7 @@ class CauseRow(Strict):
 
     cause: str = Field(min_length=2)
     component: Component
-    count: PositiveFloat | None = None
+    count: Count | None = None
     share: float | None = Field(default=None, gt=0, le=1)
     source: str = Field(min_length=3)
 
@@ -77,20 +104,20 @@ class CauseRow(Strict):
 class RecoveryFigures(Strict):
     """Published recovery figures of the fleet (each optional; only what the source states)."""
 
-    checkpoint_write_s: Sourced[PositiveFloat] | None = None
-    checkpoint_bytes: Sourced[PositiveFloat] | None = None
-    max_lost_work_s: Sourced[PositiveFloat] | None = None
-    restart_time_s: Sourced[PositiveFloat] | None = None
-    repair_time_s: Sourced[PositiveFloat] | None = None
-    health_check_interval_s: Sourced[PositiveFloat] | None = None
-    effective_training_time_ratio: Sourced[float] | None = None
+    checkpoint_write_s: Sourced[Seconds] | None = None
+    checkpoint_bytes: Sourced[CheckpointBytes] | None = None
+    max_lost_work_s: Sourced[Seconds] | None = None
+    restart_time_s: Sourced[Seconds] | None = None
+    repair_time_s: Sourced[Seconds] | None = None
+    health_check_interval_s: Sourced[Seconds] | None = None
+    effective_training_time_ratio: Sourced[Ratio] | None = None  # productive share of the run's time, (0, 1]
 
 
 class FailureProfileFile(Entity):
     kind: Literal["failure_profile"]
     description: str = Field(min_length=3)
     generation: Sourced[str]  # GPU generation, e.g. A100, H100
-    gpus_per_node: Sourced[PositiveInt]
+    gpus_per_node: Sourced[GpusPerNode]
     setting: Sourced[str]  # on-premises or cloud, production or research, what automation
     period: Sourced[str]
     observations: list[ObservationRow] = Field(min_length=1)
@@ -106,6 +133,13 @@ class FailureProfileFile(Entity):
             raise ValueError("causes mix counts and shares; give all as counts or all as shares")
         if sum(r.check for r in self.observations) > 1:
             raise ValueError("at most one observation is the check row")
+        bound = limits.MAX_FAILURES_PER_1000_NODE_DAYS
+        for i, r in enumerate(self.observations):
+            rate = _implied_rate(r.quantity, r.value, r.gpus, r.window_days, self.gpus_per_node.value)
+            if not rate <= bound:
+                raise ValueError(f"field 'observations.{i}.value' = {r.value:g} ({r.quantity}) implies {rate:.3g} node "
+                                 f"failures per 1000 node-days, more than any fleet (at most {bound:g}, the bound a "
+                                 "cluster scenario's failures_per_1000_node_days has; simulator.limits); fix the value")
         return self
 
 

@@ -22,11 +22,12 @@ from typing import Any
 
 from pydantic import Field, PositiveFloat
 
+from simulator import limits
 from simulator.catalog.schema import Strict
 from simulator.catalog.yamlio import read_text_capped
 from simulator.errors import DataFileError
+from simulator.limits import MAX_HF_CONFIG_BYTES as MAX_CONFIG_BYTES  # the file cap, with its reason in limits
 
-MAX_CONFIG_BYTES = 1 << 20  # published config.json files are a few kB; anything this large is not one
 SOURCE_FILE = "source.yaml"  # beside each shipped workloads/models/hf/<id>/config.json
 
 _EXACT_BUT = "biases and q/k norms are not counted (under 0.1% of the weights)"
@@ -87,17 +88,23 @@ ARCHITECTURES: dict[str, Family] = {
 }
 _BY_MODEL_TYPE = {f.model_type: arch for arch, f in ARCHITECTURES.items()}
 
-# The whole numbers the mapping reads: (lowest, highest) accepted. Beyond them a value is a typo or a unit slip, not a
-# model anyone can plan (the largest published decoders have ~130 layers, 16k-32k hidden and 256k vocabularies).
+# The whole numbers the mapping reads: (lowest, highest) accepted. The highest is the bound of the model-YAML field the
+# key becomes (simulator.limits, each with its reason), so a config and a YAML of one model accept the same figures;
+# beyond it a value is a typo or a unit slip, not a model anyone can plan.
+_LAYERS, _WIDTH, _HEADS, _FFN, _EXPERTS = (limits.MAX_LAYERS, limits.MAX_MODEL_WIDTH, limits.MAX_HEADS,
+                                           limits.MAX_FFN_WIDTH, limits.MAX_EXPERTS)
 _RANGES: dict[str, tuple[int, int]] = {
-    "num_hidden_layers": (1, 1024), "hidden_size": (1, 1 << 17), "num_attention_heads": (1, 4096),
-    "num_key_value_heads": (1, 4096), "head_dim": (1, 4096), "intermediate_size": (1, 1 << 20),
-    "vocab_size": (1, 1 << 24), "max_position_embeddings": (1, 1 << 27), "num_local_experts": (1, 1 << 16),
-    "num_experts": (1, 1 << 16), "n_routed_experts": (1, 1 << 16), "num_experts_per_tok": (1, 1024),
-    "moe_intermediate_size": (1, 1 << 20), "shared_expert_intermediate_size": (0, 1 << 20),
-    "n_shared_experts": (0, 1024), "first_k_dense_replace": (0, 1024), "moe_layer_freq": (1, 1024),
-    "decoder_sparse_step": (1, 1024), "q_lora_rank": (1, 1 << 16), "kv_lora_rank": (1, 1 << 16),
-    "qk_rope_head_dim": (1, 4096), "qk_nope_head_dim": (1, 4096), "v_head_dim": (1, 4096),
+    "num_hidden_layers": (1, _LAYERS), "hidden_size": (1, _WIDTH), "num_attention_heads": (1, _HEADS),
+    "num_key_value_heads": (1, _HEADS), "head_dim": (1, _WIDTH), "intermediate_size": (1, _FFN),
+    "vocab_size": (1, limits.MAX_VOCAB), "max_position_embeddings": (1, limits.MAX_CONTEXT_WINDOW),
+    "num_local_experts": (1, _EXPERTS), "num_experts": (1, _EXPERTS), "n_routed_experts": (1, _EXPERTS),
+    "num_experts_per_tok": (1, _EXPERTS),  # moe.top_k
+    "moe_intermediate_size": (1, _FFN), "shared_expert_intermediate_size": (0, _FFN),
+    "n_shared_experts": (0, _EXPERTS),
+    # layer counts and strides (moe.first_dense_layers and the layers they pick)
+    "first_k_dense_replace": (0, _LAYERS), "moe_layer_freq": (1, _LAYERS), "decoder_sparse_step": (1, _LAYERS),
+    "q_lora_rank": (1, _WIDTH), "kv_lora_rank": (1, _WIDTH), "qk_rope_head_dim": (1, _WIDTH),
+    "qk_nope_head_dim": (1, _WIDTH), "v_head_dim": (1, _WIDTH),
 }
 
 
@@ -252,6 +259,9 @@ def _moe(r: _Reader, fam: Family, n_layers: int, d_ff: int, notes: list[str]) ->
         dense = r.layers("mlp_only_layers", n_layers) | {i for i in range(n_layers) if (i + 1) % step}
         width = r.opt("shared_expert_intermediate_size") or 0
         shared = max(1, round(width / d_expert)) if width else 0
+        if shared > _EXPERTS:
+            raise r.error(f"key 'shared_expert_intermediate_size' ({width}) is {shared} experts of the routed width "
+                          f"({d_expert}), more than {_EXPERTS} (simulator.limits); fix one of them")
         if width and shared * d_expert != width:
             notes.append(f"the shared expert ({width} wide) is counted as {shared} experts {d_expert} wide")
     else:

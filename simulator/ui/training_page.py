@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 import simulator as sim
-from simulator import units, vocab
+from simulator import limits, units, vocab
 from simulator.ui.common import (
     band_text,
     book_label,
@@ -84,7 +84,7 @@ def _inputs() -> dict | None:
         tokens_t = st.number_input("Token budget (trillions)", min_value=0.001, max_value=1e4, step=1.0,
                                    key="tr-tokens")
         c1, c2 = st.columns(2)
-        global_batch = c1.number_input("Global batch (sequences)", min_value=1, max_value=1 << 24, step=64,
+        global_batch = c1.number_input("Global batch (sequences)", min_value=1, max_value=limits.MAX_BATCH, step=64,
                                        key="tr-batch")
         seq_len = c2.select_slider("Sequence length", SEQ_CHOICES, key="tr-seq")
         stack, compile_, recipe = _stack_picker()

@@ -4,7 +4,7 @@ scenario file's fields map onto them."""
 from __future__ import annotations
 
 import simulator as sim
-from simulator import units, vocab
+from simulator import limits, units, vocab
 from simulator.ui.common import CUSTOM_BOOK, catalog
 from simulator.ui.workspace import Setting, shipped_only
 
@@ -25,7 +25,7 @@ SETTINGS = [
     Setting("tr-hw", list(DEFAULT_HW), lambda: catalog()["hardware"]),
     Setting("tr-gpus", [256, 512, 1024, 2048], lambda: GPU_CHOICES),
     Setting("tr-tokens", 15.0, low=0.001, high=1e4),
-    Setting("tr-batch", 1024, low=1, high=1 << 24),
+    Setting("tr-batch", 1024, low=1, high=limits.MAX_BATCH),  # what --global-batch takes
     Setting("tr-seq", 8192, lambda: SEQ_CHOICES),
     Setting("tr-stack", vocab.DEFAULT_STACK, sim.stack_ids),
     Setting("tr-compile", False),

@@ -19,10 +19,8 @@ import pandas as pd
 import streamlit as st
 
 import simulator as sim
+from simulator import limits
 from simulator.ui.common import ui_message
-
-MAX_URL_VALUE_CHARS = 2_000  # a link parameter longer than this is ignored (ids and numbers are short)
-MAX_SCENARIO_BYTES = 256 * 1024  # an uploaded scenario file larger than this is refused
 
 
 @dataclass(frozen=True)
@@ -53,7 +51,7 @@ class Setting:
 
     def parse(self, text: str) -> Any:
         """A URL parameter's text as this setting's type (ValueError when it is not one)."""
-        if len(text) > MAX_URL_VALUE_CHARS:
+        if len(text) > limits.MAX_URL_VALUE_CHARS:  # ignored before it is parsed
             raise ValueError("too long")
         if self.many:
             return [self._parse_one(t) for t in text.split(",") if t != ""]
@@ -227,8 +225,9 @@ PAGE_OF_KIND = {"training": "Training planner", "inference": "Inference and serv
 
 def _read_scenario(data: bytes, name: str, kinds: dict[str, str]) -> dict[str, Any] | str:
     """The uploaded mapping, or a one-line reason it cannot be loaded here."""
-    if len(data) > MAX_SCENARIO_BYTES:
-        return f"{name}: {len(data):,} bytes is more than a scenario file needs ({MAX_SCENARIO_BYTES:,} at most)"
+    if len(data) > limits.MAX_SCENARIO_UPLOAD_BYTES:
+        return (f"{name}: {len(data):,} bytes is more than a scenario file needs "
+                f"({limits.MAX_SCENARIO_UPLOAD_BYTES:,} at most)")
     try:
         raw = sim.parse_yaml_text(data.decode("utf-8", errors="replace"), name)
     except sim.SimulatorError as exc:
