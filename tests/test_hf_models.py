@@ -171,7 +171,7 @@ def test_approximations_are_written_into_the_notes():
     ({"num_hidden_layers": ...}, "key 'num_hidden_layers' is missing or null; Qwen3MoeForCausalLM configs need it "
                                  "(Qwen3MoeConfig.num_hidden_layers)"),
     ({"moe_intermediate_size": None}, "key 'moe_intermediate_size' is missing or null"),
-    ({"num_hidden_layers": 10**12}, "key 'num_hidden_layers' = 1000000000000 is out of range (1 to 1024)"),
+    ({"num_hidden_layers": 10**12}, "key 'num_hidden_layers' = 1000000000000 is out of range (1 to 10000)"),
     ({"num_hidden_layers": -4}, "key 'num_hidden_layers' = -4 is out of range"),
     ({"num_hidden_layers": 48.5}, "key 'num_hidden_layers' = 48.5: expected a whole number, got a fraction"),
     ({"hidden_size": [2048]}, "key 'hidden_size' = [2048]: expected a whole number, got a list"),

@@ -32,8 +32,8 @@ from simulator.catalog.paths import (
     existing_file,
     resolve,
 )
-from simulator.catalog.quantization import kv_cache_dtypes, quantization_modes
 from simulator.catalog.prices import load_price_book, price_book_ids
+from simulator.catalog.quantization import kv_cache_dtypes, quantization_modes
 from simulator.catalog.stacks import load_stack, stack_file, stack_ids
 from simulator.catalog.yamlio import format_validation_error, parse_yaml_text, read_yaml, validate_file
 
