@@ -53,6 +53,8 @@ PLANS = {
     "gemma-2-9b": (["--gpus", "64", "--zero", "3"], ["--tp", "1"]),
     "mistral-7b-v0.3": (["--gpus", "64", "--zero", "3"], ["--tp", "1"]),
     "llama3.2-3b-instruct": (["--gpus", "64"], ["--tp", "1"]),
+    "qwen3-235b-a22b": (["--gpus", "256", "--tp", "4", "--ep", "8", "--zero", "3"],
+                        ["--tp", "8", "--precision", "fp8", "--hardware", "h200-sxm-141gb"]),
 }
 
 
@@ -110,7 +112,8 @@ def test_list_models_says_where_each_model_comes_from(capsys):
 # rounded count). Active counts: 2%, and the makers differ on whether the input embedding is in it: Qwen's
 # "activated" includes both embedding tables (30.5B total vs 29.9B non-embedding in the same card), gpt-oss's model
 # card counts the unembedding only, DeepSeek's 37B is closest to ours with the embedding.
-ACTIVE_HAS_EMBEDDING = {"qwen3-30b-a3b": True, "qwen1.5-moe-a2.7b": True, "deepseek-r1": True, "gpt-oss-120b": False}
+ACTIVE_HAS_EMBEDDING = {"qwen3-30b-a3b": True, "qwen1.5-moe-a2.7b": True, "deepseek-r1": True, "gpt-oss-120b": False,
+                        "qwen3-235b-a22b": True}
 
 
 @pytest.mark.parametrize("model_id", sorted(PLANS))
