@@ -125,6 +125,27 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"rows": g.size(), "median_abs_error": g.median(), "max_abs_error": g.max()}).reset_index()
 
 
+# Row families the model does not cost yet, with why. Their rows count in every reported median; only the per-row
+# bound of tests/test_inference_validation.py sets them apart (and fails once one of them comes within it).
+KNOWN_GAPS = {
+    "qwen3-30b-a3b": "128 narrow experts (768 wide, top-8) at TensorRT-LLM max load read 1.5-4.5x the measured "
+                     "throughput: the grouped GEMMs of such shapes and the engine's work per sequence at 4,096 "
+                     "sequences are not measured anywhere the planner could take them from",
+    "attention-dp": "attention data parallelism with expert parallelism (developer-guide DEPn tables, DeepSeek blog): "
+                    "per-rank batch limits are not stated and trtllm-bench's batch heuristic with attention DP is not "
+                    "modelled (-83% to +93%)",
+    "gpt-oss-120b": "sliding-window layers (128 tokens, every other layer) and attention sinks are costed as full "
+                    "attention, so KV capacity and attention reads are overstated",
+}
+
+
+def known_gap(row) -> str | None:
+    """The KNOWN_GAPS key a reference row falls under, or None."""
+    if str(getattr(row, "dp_attention", "") or "").strip() not in ("", "1"):
+        return "attention-dp"
+    return row.model_id if row.model_id in KNOWN_GAPS else None
+
+
 # the issue-16 accuracy targets on check rows: (median |error|, |signed median|) per family group, and overall
 FAMILY_TARGETS = {"moe": (0.10, 0.10), "fp4": (0.10, 0.10)}
 OVERALL_TARGET = (0.08, 300)  # median |error| over at least this many check rows

@@ -133,7 +133,14 @@ def inference(rows: bool = False, fit: bool = False) -> PartReport:
 
 def _inference_families(table, df, check) -> tuple[list[str], list[str]]:
     """The family table and the issue's MoE, fp4 and overall targets (met or missed), as lines and headlines."""
-    from simulator.validation.inference import FAMILY_TARGETS, OVERALL_TARGET, family_summary, row_family
+    from simulator.validation.inference import (
+        FAMILY_TARGETS,
+        KNOWN_GAPS,
+        OVERALL_TARGET,
+        family_summary,
+        known_gap,
+        row_family,
+    )
 
     out: list[str] = []
     heads: list[str] = []
@@ -150,6 +157,11 @@ def _inference_families(table, df, check) -> tuple[list[str], list[str]]:
                        f"{'met' if met else 'missed'})")
             heads.append(f"{name} family: median |error| {e.abs().median():.1%}, signed {e.median():+.1%} over "
                          f"{len(e)} check rows ({'met' if met else 'missed'}: target 10%, +-10%)")
+    gaps = {r.row_id: known_gap(r) for r in df.itertuples(index=False)}
+    for family, why in KNOWN_GAPS.items():
+        e = check.loc[[gaps[r] == family for r in check["row_id"]], "error"]
+        if len(e):
+            out.append(f"known gap {family} ({len(e)} check rows, signed median {e.median():+.3f}, counted above): {why}")
     med, need = OVERALL_TARGET
     overall_met = check["error"].abs().median() <= med and len(check) >= need
     out.append(f"issue target overall: median |error| {check['error'].abs().median():.3f} over {len(check)} check rows "
