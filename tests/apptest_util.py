@@ -21,3 +21,14 @@ def error_shown_by(setup: str, expr: str) -> str:
     assert at.error, "no error element"
     assert any("still running" in str(md.value) for md in at.markdown)
     return at.error[0].value
+
+
+def metric(at: AppTest, label: str) -> str:
+    """The value of the page's metric with this label."""
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def clean(at: AppTest) -> None:
+    """The page ran without an exception or an error box."""
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]

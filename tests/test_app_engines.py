@@ -2,20 +2,11 @@
 run, bad input shows an error element (never an exception), and what the pages export runs the same in the CLI."""
 
 import pytest
-from apptest_util import error_shown_by, page
+from apptest_util import clean, error_shown_by, metric, page
 from streamlit.testing.v1 import AppTest
 
 from simulator.runs.scenario import run_cluster, serving_result
 from simulator.runs.schema import ClusterRunScenario, DeploymentSpec, ServingScenario
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
-
-
-def clean(at: AppTest) -> None:
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
 
 
 # ----------------------------------------------------------------------------- inference and serving

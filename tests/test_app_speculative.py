@@ -3,20 +3,11 @@ say where their figures come from, and travel in the exported scenario files."""
 
 import pytest
 import yaml
-from apptest_util import page
+from apptest_util import clean, metric, page
 from streamlit.testing.v1 import AppTest
 
 import simulator as sim
 from simulator.ui.inference_settings import speculative_fields
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
-
-
-def clean(at: AppTest) -> None:
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
 
 
 @pytest.fixture(scope="module")
