@@ -151,10 +151,10 @@ def test_a_config_and_the_hand_written_yaml_of_the_same_model_agree():
 
 def test_approximations_are_written_into_the_notes():
     notes = model_file_from_hf(config("gpt-oss-120b"), "x", "x", "x")["notes"]
-    assert "sinks" in notes and "sliding_window is 128 tokens on 18 of its layers" in notes
+    assert "sinks" in notes and "a 128-token sliding window on 18 of its 36 layers" in notes
     # Qwen2.5 names a sliding_window but has use_sliding_window false; Mistral v0.3's window is null
     for name in ("qwen2.5-7b-instruct", "mistral-7b-v0.3"):
-        assert "sliding_window is" not in model_file_from_hf(config(name), "x", "x", "x")["notes"]
+        assert "sliding window" not in model_file_from_hf(config(name), "x", "x", "x")["notes"]
     # every other layer sparse, and a non-prefix dense layer: counted as the first layers, and said so
     moe = model_file_from_hf(config("qwen1.5-moe-a2.7b", decoder_sparse_step=2), "x", "x", "x")
     assert moe["moe"]["first_dense_layers"] == 12 and "counted as the first 12" in moe["notes"]

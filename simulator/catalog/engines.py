@@ -76,6 +76,9 @@ class MemoryRule(Strict):
     fraction: Sourced[Fraction]
     fraction_by_tp: Sourced[list[tuple[TpFloor, Fraction]]] | None = None
     reserved_gib_by_memory: Sourced[list[tuple[Gib, GibOrZero, GibOrZero]]] | None = None
+    # true: a sliding-window layer's cache holds only its window (vLLM's hybrid KV cache manager, TensorRT-LLM's pool
+    # per window size); absent or false: every layer holds the whole sequence
+    sliding_window_kv: Sourced[bool] | None = None
 
 
 class Benchmark(Strict):
@@ -169,7 +172,8 @@ def _profile(f: EngineFile, version: str) -> EngineProfile:
         if m.fraction_by_tp else (),
         reserved_gib_by_memory=tuple(sorted((float(b), float(g), float(n)) for b, g, n in m.reserved_gib_by_memory.value))
         if m.reserved_gib_by_memory else (),
-        host_terms_fitted=h.fitted.value, benchmark=_benchmark(v.benchmark))
+        host_terms_fitted=h.fitted.value, benchmark=_benchmark(v.benchmark),
+        window_kv=bool(m.sliding_window_kv.value) if m.sliding_window_kv else False)
 
 
 def _benchmark(b: Benchmark | None) -> BenchmarkLimits | None:

@@ -7,8 +7,8 @@ configuration class whose keys it reads (transformers/models/<family>/configurat
 MistralConfig, MixtralConfig, Qwen2Config, Qwen2MoeConfig, Qwen3Config, Qwen3MoeConfig, DeepseekV3Config,
 GemmaConfig, Gemma2Config, Gemma3TextConfig, GptOssConfig), the class default of `tie_word_embeddings` (save_pretrained
 leaves a key out when it equals the default), and what our spec cannot express (`approximations`; the loaded model's
-notes repeat it, with what only that config does, such as a sliding window, and its name carries what only that
-config needs approximated, such as dense layers that are not the first ones). Every key the mapping reads is checked:
+notes repeat it, with what only that config does, such as a sliding window (read into the spec: layer_types, or the
+class's own rule), and its name carries what only that config needs approximated, such as dense layers that are not the first ones). Every key the mapping reads is checked:
 a missing key, a value that is not a whole number in its range (a list where a number belongs, a negative or absurd
 layer count), an inconsistent pair or an unknown architecture is one DataFileError line naming the key and the fix.
 """
@@ -31,8 +31,6 @@ from simulator.limits import MAX_HF_CONFIG_BYTES as MAX_CONFIG_BYTES  # the file
 SOURCE_FILE = "source.yaml"  # beside each shipped workloads/models/hf/<id>/config.json
 
 _EXACT_BUT = "biases and q/k norms are not counted (under 0.1% of the weights)"
-_WINDOWS = "sliding-window layers are costed as full attention (their attention FLOPs and KV cache are over-counted " \
-           "beyond the window)"
 _GEGLU = "GeGLU (gelu_pytorch_tanh) is costed as SwiGLU (the same three matrices and FLOPs)"
 _SPARSE_LAYERS = "dense layers (mlp_only_layers, decoder_sparse_step) are counted as the first layers (same totals)"
 
@@ -48,22 +46,26 @@ class Family:
     head_dim_required: bool = False  # the class default of head_dim is not hidden_size / num_attention_heads
     tied_default: bool = False  # the class default of tie_word_embeddings
     approximations: str = _EXACT_BUT
+    # which layers have `sliding_window` when the config has no layer_types list (the class's own default rule):
+    # "all" (Mistral), "qwen" (use_sliding_window, layers from max_window_layers on), "alternate" (even layers:
+    # Gemma 2, gpt-oss), "gemma3" (all but every sliding_window_pattern-th layer); "" never
+    window_rule: str = ""
 
 
 ARCHITECTURES: dict[str, Family] = {
     "LlamaForCausalLM": Family("LlamaConfig", "llama"),
-    "MistralForCausalLM": Family("MistralConfig", "mistral", approximations=f"{_EXACT_BUT}; {_WINDOWS}"),
-    "MixtralForCausalLM": Family("MixtralConfig", "mixtral", moe="local", approximations=f"{_EXACT_BUT}; {_WINDOWS}"),
-    "Qwen2ForCausalLM": Family("Qwen2Config", "qwen2", approximations=f"q/k/v biases are not counted; {_WINDOWS}"),
+    "MistralForCausalLM": Family("MistralConfig", "mistral", window_rule="all"),
+    "MixtralForCausalLM": Family("MixtralConfig", "mixtral", moe="local", window_rule="all"),
+    "Qwen2ForCausalLM": Family("Qwen2Config", "qwen2", approximations="q/k/v biases are not counted",
+                               window_rule="qwen"),
     "Qwen2MoeForCausalLM": Family(
         "Qwen2MoeConfig", "qwen2_moe", moe="qwen",
         approximations="q/k/v biases and the shared expert's sigmoid gate are not counted; the shared expert is "
                        "counted as shared_expert_intermediate_size / moe_intermediate_size experts of the routed "
-                       f"width; {_SPARSE_LAYERS}; {_WINDOWS}"),
-    "Qwen3ForCausalLM": Family("Qwen3Config", "qwen3", head_dim_required=True,
-                               approximations=f"{_EXACT_BUT}; {_WINDOWS}"),
+                       f"width; {_SPARSE_LAYERS}", window_rule="qwen"),
+    "Qwen3ForCausalLM": Family("Qwen3Config", "qwen3", head_dim_required=True, window_rule="qwen"),
     "Qwen3MoeForCausalLM": Family("Qwen3MoeConfig", "qwen3_moe", moe="qwen", head_dim_required=True,
-                                  approximations=f"{_EXACT_BUT}; {_SPARSE_LAYERS}; {_WINDOWS}"),
+                                  approximations=f"{_EXACT_BUT}; {_SPARSE_LAYERS}", window_rule="qwen"),
     "DeepseekV3ForCausalLM": Family(
         "DeepseekV3Config", "deepseek_v3", moe="deepseek", mla=True,
         approximations="the multi-token-prediction module (num_nextn_predict_layers) is not counted, as the "
@@ -73,18 +75,17 @@ ARCHITECTURES: dict[str, Family] = {
                                approximations=f"{_GEGLU}; the sqrt(hidden_size) embedding scale costs nothing"),
     "Gemma2ForCausalLM": Family(
         "Gemma2Config", "gemma2", head_dim_required=True, tied_default=True,
-        approximations=f"{_GEGLU}; every other layer has a sliding window and {_WINDOWS}; attention and final-logit "
-                       "soft-capping (tanh) is not costed; the post-attention and pre/post-feed-forward norms are "
-                       "not counted"),
+        approximations=f"{_GEGLU}; attention and final-logit soft-capping (tanh) is not costed; the post-attention "
+                       "and pre/post-feed-forward norms are not counted", window_rule="alternate"),
     "Gemma3ForCausalLM": Family(
         "Gemma3TextConfig", "gemma3_text", head_dim_required=True, tied_default=True,
-        approximations=f"{_GEGLU}; five layers in six have a sliding window and {_WINDOWS}; q/k norms and the "
-                       "extra per-layer norms are not counted"),
+        approximations=f"{_GEGLU}; q/k norms and the extra per-layer norms are not counted; the sliding layers' "
+                       "own rope_local_base_freq costs nothing", window_rule="gemma3"),
     "GptOssForCausalLM": Family(
         "GptOssConfig", "gpt_oss", moe="local", head_dim_required=True,
-        approximations="alternate layers have a 128-token sliding window and " + _WINDOWS + "; the attention sinks "
-                       "(one logit per head), the q/k/v/o, router and expert biases are not counted (about 0.01% of "
-                       "the weights); the clamped SwiGLU is costed as SwiGLU"),
+        approximations="the attention sinks (one logit per head), the q/k/v/o, router and expert biases are not "
+                       "counted (about 0.01% of the weights); the clamped SwiGLU is costed as SwiGLU",
+        window_rule="alternate"),
 }
 _BY_MODEL_TYPE = {f.model_type: arch for arch, f in ARCHITECTURES.items()}
 
@@ -105,6 +106,8 @@ _RANGES: dict[str, tuple[int, int]] = {
     "first_k_dense_replace": (0, _LAYERS), "moe_layer_freq": (1, _LAYERS), "decoder_sparse_step": (1, _LAYERS),
     "q_lora_rank": (1, _WIDTH), "kv_lora_rank": (1, _WIDTH), "qk_rope_head_dim": (1, _WIDTH),
     "qk_nope_head_dim": (1, _WIDTH), "v_head_dim": (1, _WIDTH),
+    "sliding_window": (1, limits.MAX_CONTEXT_WINDOW), "max_window_layers": (0, _LAYERS),
+    "sliding_window_pattern": (1, _LAYERS),
 }
 
 
@@ -280,13 +283,29 @@ def _moe(r: _Reader, fam: Family, n_layers: int, d_ff: int, notes: list[str]) ->
             "first_dense_layers": n_dense}
 
 
-def _window_note(cfg: dict[str, Any]) -> str:
-    window = cfg.get("sliding_window")
-    if not isinstance(window, int) or isinstance(window, bool) or window <= 0 or cfg.get("use_sliding_window") is False:
-        return ""
-    types = cfg.get("layer_types")
-    n = sum(t == "sliding_attention" for t in types) if isinstance(types, list) else 0
-    return f"this config's sliding_window is {window} tokens" + (f" on {n} of its layers" if n else "")
+def _window(r: _Reader, fam: Family, n_layers: int) -> tuple[int, int] | None:
+    """(window tokens, layers that have it) as transformers builds the config's layer_types: the list itself when the
+    config has one, else the class's default rule (Family.window_rule); None without a sliding window."""
+    if fam.window_rule == "qwen" and not r.flag("use_sliding_window", False):
+        return None
+    window = r.opt("sliding_window") if fam.window_rule else None
+    if window is None:
+        return None
+    types = r.cfg.get("layer_types")
+    if types is not None:
+        if not isinstance(types, list) or len(types) != n_layers or not all(isinstance(t, str) for t in types):
+            raise r.error(f"key 'layer_types' = {_shown(types)}: expected a list of {n_layers} attention types "
+                          "('full_attention' or 'sliding_attention'), one a layer; fix the list")
+        n = sum(t == "sliding_attention" for t in types)
+    elif fam.window_rule == "all":
+        n = n_layers
+    elif fam.window_rule == "qwen":
+        n = max(n_layers - (r.opt("max_window_layers") or 0), 0)
+    elif fam.window_rule == "alternate":
+        n = (n_layers + 1) // 2
+    else:  # gemma3
+        n = n_layers - n_layers // (r.opt("sliding_window_pattern") or 6)
+    return (window, n) if n else None
 
 
 def model_file_from_hf(cfg: dict[str, Any], source: str, model_id: str, name: str) -> dict[str, Any]:
@@ -300,12 +319,15 @@ def model_file_from_hf(cfg: dict[str, Any], source: str, model_id: str, name: st
     attention = _attention(r, fam, heads, kv, d_model)
     notes: list[str] = []
     moe = _moe(r, fam, n_layers, d_ff, notes) if fam.moe else None
-    window = _window_note(cfg)
+    window = _window(r, fam, n_layers)
+    if window is not None:
+        attention = {**attention, "sliding_window_tokens": window[0], "sliding_window_layers": window[1]}
     # what only this config needs approximated (where its dense layers sit, a shared expert's width) goes into the
     # name as well, where tables and results show it; the family's approximations are in ARCHITECTURES
     shown = f"{name} [{'; '.join(notes)}]" if notes else name
     notes = [f"Hugging Face {arch} config ({fam.config_class}) read from {source}",
-             f"approximations: {fam.approximations}", *notes, *([window] if window else [])]
+             f"approximations: {fam.approximations}", *notes,
+             *([f"a {window[0]}-token sliding window on {window[1]} of its {n_layers} layers"] if window else [])]
     return {"schema_version": 1, "kind": "model", "id": model_id, "name": shown, "n_layers": n_layers,
             "d_model": d_model, "n_heads": heads, "n_kv_heads": None if fam.mla else kv, "d_ff": d_ff,
             "vocab_size": vocab, "activation": "swiglu",  # every family here has a gated MLP (SwiGLU or GeGLU)

@@ -60,6 +60,8 @@ def spec_from_dict(model_id: str, d: dict[str, Any], path: str = "") -> Transfor
         dropout=bool(d.get("dropout", False)),
         moe=moe,
         mla=mla,
+        window_tokens=attention.get("sliding_window_tokens"),
+        window_layers=attention.get("sliding_window_layers") or 0,
         published_params=d.get("published_params"),
         path=path,
     )

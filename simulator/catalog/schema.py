@@ -294,6 +294,9 @@ class AttentionSpec(Strict):
     qk_rope_head_dim: Width | None = None
     qk_nope_head_dim: Width | None = None
     v_head_dim: Width | None = None
+    # Sliding-window attention (Mistral 7B v0.1, Gemma 2/3, gpt-oss): the window in tokens and how many layers have it
+    sliding_window_tokens: int | None = Field(default=None, gt=0, le=limits.MAX_CONTEXT_WINDOW)
+    sliding_window_layers: int | None = Field(default=None, ge=0, le=limits.MAX_LAYERS)
 
     @model_validator(mode="after")
     def _mla(self) -> AttentionSpec:
@@ -302,6 +305,9 @@ class AttentionSpec(Strict):
             missing = [k for k in need if getattr(self, k) is None]
             if missing:
                 raise ValueError(f"attention kind 'mla' needs {', '.join(missing)}")
+        if (self.sliding_window_tokens is None) != (self.sliding_window_layers is None):
+            raise ValueError("attention.sliding_window_tokens and attention.sliding_window_layers go together: give "
+                             "the window and how many layers have it, or neither")
         return self
 
 
@@ -343,6 +349,10 @@ class ModelFile(Strict):
                              "for a dense model)")
         if self.n_heads % kv:
             raise ValueError(f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({kv})")
+        windowed = self.attention.sliding_window_layers if self.attention is not None else None
+        if windowed is not None and windowed > self.n_layers:
+            raise ValueError(f"attention.sliding_window_layers ({windowed}) exceeds n_layers ({self.n_layers}); "
+                             "give how many of the layers have the window")
         if (self.attention is None or self.attention.head_dim is None) and self.d_model % self.n_heads:
             raise ValueError(
                 f"d_model ({self.d_model}) is not divisible by n_heads ({self.n_heads}); "

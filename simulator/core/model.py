@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True, slots=True)
 class MoE:
@@ -49,6 +51,8 @@ class TransformerSpec:
     dropout: bool = False
     moe: MoE | None = None
     mla: MLA | None = None
+    window_tokens: int | None = None  # sliding-window attention: keys a windowed layer's query attends to at most
+    window_layers: int = 0  # how many of the layers have that window (gpt-oss: every other one; Mistral v0.1: all)
     published_params: float | None = None
     path: str = ""
 
@@ -168,16 +172,58 @@ class TransformerSpec:
             total += self.n_moe_layers * (per + self.d_model * self.moe.n_experts)
         return total + self.vocab_size * self.d_model
 
+    @property
+    def n_window_layers(self) -> int:
+        """Layers with a sliding window (0 without one)."""
+        return min(self.window_layers, self.n_layers) if self.window_tokens else 0
+
+    @property
+    def n_full_attention_layers(self) -> int:
+        return self.n_layers - self.n_window_layers
+
+    def attended_layer_tokens(self, seq_len: float) -> float:
+        """Keys per query summed over the layers when every query sees seq_len keys but a windowed layer at most its
+        window (Beltagy et al. 2020, Longformer; Jiang et al. 2023, Mistral 7B section 2)."""
+        if not self.n_window_layers:
+            return seq_len * self.n_layers
+        return seq_len * self.n_full_attention_layers + min(seq_len, float(self.window_tokens or 0)) * self.n_window_layers
+
     # ------------------------------------------------------------------ FLOPs
     def attention_flop_per_token_fwd(self, seq_len: float) -> float:
-        """Score and context matmuls, full (non-causal) count: 2*s*heads*(d_qk + d_v) per layer.
+        """Score and context matmuls, full (non-causal) count: 2*s*heads*(d_qk + d_v) per layer, s capped at the
+        window on sliding-window layers (attended_layer_tokens).
 
         This is the convention of PaLM (Chowdhery et al. 2022, App. B) and Megatron
         (Narayanan et al. 2021, eq. 3): attention is counted over the whole sequence.
         """
-        return 2.0 * seq_len * self.n_heads * (self.qk_head_dim + self.v_head_dim) * self.n_layers
+        if not self.n_window_layers:
+            return 2.0 * seq_len * self.n_heads * (self.qk_head_dim + self.v_head_dim) * self.n_layers
+        return 2.0 * self.n_heads * (self.qk_head_dim + self.v_head_dim) * self.attended_layer_tokens(seq_len)
 
     def model_flop_per_token(self, seq_len: float) -> float:
         """Training model FLOPs per token: 6*N_active + 6*attention (PaLM App. B; = Megatron's
         72*B*s*l*h^2*(1 + s/6h + V/12lh) for a GPT). Recompute is not counted (that is HFU)."""
         return 6.0 * self.active_matmul_params() + 3.0 * self.attention_flop_per_token_fwd(seq_len)
+
+
+def causal_pairs(prefix, new, window: int | None = None):
+    """Query-key pairs of `new` tokens appended after `prefix` cached ones, each attending causally to every earlier
+    token and itself: new (prefix + (new + 1) / 2); with a sliding window, to at most `window` of them (the sum over
+    positions p = prefix + 1 .. prefix + new of min(p, window)). Broadcasts over numpy arrays."""
+    p, n = np.asarray(prefix, dtype=float), np.asarray(new, dtype=float)
+    if window is None:
+        return n * (p + (n + 1.0) / 2.0)
+    w = float(window)
+
+    def upto(m):  # pairs of the first m positions: m (m + 1) / 2 up to the window, then w a position
+        m = np.asarray(m, dtype=float)
+        head = np.minimum(m, w)
+        return head * (head + 1.0) / 2.0 + np.maximum(m - w, 0.0) * w
+
+    return upto(p + n) - upto(p)
+
+
+def windowed_tokens(tokens, window: int | None):
+    """Cached tokens a sliding-window layer keeps and reads for a sequence of `tokens` tokens: min(tokens, window)."""
+    t = np.asarray(tokens, dtype=float)
+    return t if window is None else np.minimum(t, float(window))

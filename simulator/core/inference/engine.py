@@ -78,6 +78,7 @@ class EngineProfile:
     reserved_gib_by_memory: tuple[tuple[float, float, float], ...] = ()  # (HBM below GiB, base GiB, GiB per GPU)
     host_terms_fitted: bool = False  # False: the host terms are assumed priors, not fitted on published rows
     benchmark: BenchmarkLimits | None = None  # the engine's throughput benchmark's own batch-limit rule
+    window_kv: bool = False  # sliding-window layers cache only their window (False: the whole sequence)
 
     @property
     def ref(self) -> str:

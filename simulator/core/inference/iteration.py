@@ -17,18 +17,21 @@ from simulator.core.inference.kernels import (
     token_parts,
 )
 from simulator.core.inference.memory import layers_per_stage
-from simulator.core.model import TransformerSpec
+from simulator.core.model import TransformerSpec, causal_pairs, windowed_tokens
 
 
 def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *, prefill_tokens=0.0,
                      prefill_pairs=0.0, prefill_prefix_tokens=0.0, decode_seqs=0.0, decode_context_tokens=0.0,
-                     logits=None) -> dict[str, np.ndarray]:
+                     logits=None, window_pairs=None, window_prefix_tokens=None,
+                     window_context_tokens=None) -> dict[str, np.ndarray]:
     """Latency of one engine iteration through all pipeline stages, with its breakdown (seconds).
 
     prefill_tokens: new prompt tokens in the batch (all chunks); prefill_pairs: causal query-key pairs of
     those chunks; prefill_prefix_tokens: cached tokens the chunks attend to; decode_seqs: sequences
     decoding one token; decode_context_tokens: sum of their KV lengths; logits: sequences sampled
-    (default: decode_seqs + 1 if any prefill). All broadcast as numpy arrays. With PP the stages run
+    (default: decode_seqs + 1 if any prefill). window_*: the same three attention sums on a sliding-window layer
+    (model.causal_pairs and windowed_tokens with the model's window; batch_window_sums); left out, a windowed layer
+    is costed as a full one. All broadcast as numpy arrays. With PP the stages run
     one after another for one batch, so `total` (the latency) covers every layer; `stage` is what one batch
     costs the busiest resource of the pipeline (stage_time_s), which bounds how often batches can follow each other
     (pipelined_step_s).
@@ -40,9 +43,20 @@ def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *
     n_logits = np.asarray(ds + (pt > 0) if logits is None else logits, dtype=float)
     parts = token_parts(model, hw, dep, c, tokens)
     dep_a, adp = attention_dp_view(dep), float(dep.dp_attention)  # each attention group's share (balanced)
-    attn = model.n_layers * (prefill_attention(model, dep_a, c, pt / adp, np.asarray(prefill_pairs) / adp,
-                                               np.asarray(prefill_prefix_tokens) / adp)
-                             + decode_attention(model, dep_a, c, ds / adp, np.asarray(decode_context_tokens) / adp))
+    def layer_attention(pairs, prefix, context):
+        return (prefill_attention(model, dep_a, c, pt / adp, np.asarray(pairs) / adp, np.asarray(prefix) / adp)
+                + decode_attention(model, dep_a, c, ds / adp, np.asarray(context) / adp))
+
+    n_win = model.n_window_layers
+    if n_win:  # windowed layers attend to at most the window (their sums default to the full ones)
+        attn = (model.n_full_attention_layers * layer_attention(prefill_pairs, prefill_prefix_tokens,
+                                                                decode_context_tokens)
+                + n_win * layer_attention(prefill_pairs if window_pairs is None else window_pairs,
+                                          prefill_prefix_tokens if window_prefix_tokens is None else window_prefix_tokens,
+                                          decode_context_tokens if window_context_tokens is None
+                                          else window_context_tokens))
+    else:
+        attn = model.n_layers * layer_attention(prefill_pairs, prefill_prefix_tokens, decode_context_tokens)
     head = lm_head(model, dep_a, c, n_logits / adp)
     body = parts["linear"] + parts["elementwise"] + parts["tp_comm"] + attn
     device = body + head + parts["pp_comm"]
@@ -160,6 +174,18 @@ class IterationCostTable:
                                 decode_seqs=decode_seqs, decode_context_tokens=decode_context, logits=n_logits)
 
 
+def uniform_window_sums(model: TransformerSpec, seqs, prefix=0.0, new=0.0, context=None) -> dict[str, np.ndarray]:
+    """iteration_time_s's window_* sums for `seqs` like sequences on the model's sliding-window layers: `new` tokens
+    each after `prefix` cached ones (prefill), or one decode token each with `context` cached tokens; {} without a
+    window (every layer full)."""
+    if not model.n_window_layers:
+        return {}
+    b, w = np.asarray(seqs, dtype=float), model.window_tokens
+    if context is not None:
+        return {"window_context_tokens": b * windowed_tokens(context, w)}
+    return {"window_pairs": b * causal_pairs(prefix, new, w), "window_prefix_tokens": b * windowed_tokens(prefix, w)}
+
+
 def prefill_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, batch, prompt_len,
                    in_flight=1) -> np.ndarray:
     """One iteration prefilling `batch` prompts of `prompt_len` tokens together (static batch); with `in_flight`
@@ -167,7 +193,8 @@ def prefill_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, bat
     ones ahead: pipelined_step_s, the pipeline fill latency + (in_flight - 1) x stage)."""
     b = np.asarray(batch, dtype=float)
     s = np.asarray(prompt_len, dtype=float)
-    it = iteration_time_s(model, hw, dep, prefill_tokens=b * s, prefill_pairs=b * s * (s + 1.0) / 2.0, logits=b)
+    it = iteration_time_s(model, hw, dep, prefill_tokens=b * s, prefill_pairs=b * s * (s + 1.0) / 2.0, logits=b,
+                          **uniform_window_sums(model, b, 0.0, s))
     done = np.zeros_like(it["total"])
     for _ in range(int(in_flight)):  # all enter at t = 0: the work ahead of each is the previous one's finish
         done = pipelined_step_s(it["total"], it["stage"], done)
@@ -180,5 +207,6 @@ def decode_step_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment,
     micro-batches sharing a pipelined replica, the time between each one's tokens (pipelined_step_s)."""
     b = np.asarray(batch, dtype=float)
     it = iteration_time_s(model, hw, dep, decode_seqs=b,
-                          decode_context_tokens=b * np.asarray(context_len, dtype=float), logits=b)
+                          decode_context_tokens=b * np.asarray(context_len, dtype=float), logits=b,
+                          **uniform_window_sums(model, b, context=context_len))
     return pipelined_step_s(it["total"], it["stage"], (in_flight - 1) * it["stage"])

@@ -26,6 +26,16 @@ def kv_bytes_per_token(model: TransformerSpec, kv_precision: str = "bf16") -> fl
     return model.n_layers * kv_elems_per_token_per_layer(model, 1) * KV_BYTES[kv_precision]
 
 
+def kv_bytes_per_seq(model: TransformerSpec, dep: Deployment, tokens: float) -> float:
+    """KV-cache bytes a sequence of `tokens` tokens holds across the whole model: kv_bytes_per_token a token, and on
+    sliding-window layers at most the window when the engine caps them (EngineProfile.window_kv)."""
+    if not (model.n_window_layers and dep.profile.window_kv):
+        return kv_bytes_per_token(model, dep.kv_precision) * tokens
+    layer = kv_elems_per_token_per_layer(model, 1) * KV_BYTES[dep.kv_precision]
+    return layer * (model.n_full_attention_layers * tokens
+                    + model.n_window_layers * min(tokens, float(model.window_tokens or 0)))
+
+
 def layers_per_stage(model: TransformerSpec, pp: int) -> int:
     """Layers on the largest pipeline stage (uneven splits put the extra layer first)."""
     return math.ceil(model.n_layers / pp)
@@ -68,14 +78,22 @@ class MemoryPlan:
     kv_bytes_per_token_per_gpu: float
     block_size_tokens: int
     kv_blocks: int  # blocks per replica (every stage holds the same number of blocks)
+    window_tokens: int | None = None  # sliding window of the windowed layers whose cache the engine caps
+    window_share: float = 0.0  # their share of the layers (0: every layer holds the whole sequence)
 
     @property
     def kv_capacity_tokens(self) -> int:
         return self.kv_blocks * self.block_size_tokens
 
     def blocks_for(self, tokens):
-        """Paged blocks a sequence of `tokens` tokens holds (Kwon et al. 2023, PagedAttention)."""
-        return -(-np.asarray(tokens) // self.block_size_tokens)
+        """Paged blocks a sequence of `tokens` tokens holds (Kwon et al. 2023, PagedAttention); a block spans every layer
+        of a stage, so a windowed layer's share holds at most the blocks its window straddles, ceil(window / block)
+        + 1 (vLLM's hybrid KV cache manager, TensorRT-LLM's pool per window size): a fractional count then."""
+        full = -(-np.asarray(tokens) // self.block_size_tokens)
+        if not self.window_share or self.window_tokens is None:
+            return full
+        window = -(-self.window_tokens // self.block_size_tokens) + 1
+        return (1.0 - self.window_share) * full + self.window_share * np.minimum(full, window)
 
     def max_concurrent_seqs(self, tokens_per_seq):
         """Sequences of a given total length that fit in the KV cache at once."""
@@ -107,4 +125,12 @@ def memory_plan(model: TransformerSpec, hw: Accelerator, dep: Deployment) -> Mem
                  * KV_BYTES[dep.kv_precision])
     # each attention group caches only its own sequences: dp_attention times the blocks of one GPU's budget
     blocks = int(max(budget, 0.0) // (per_token * prof.block_size_tokens)) * dep.dp_attention
-    return MemoryPlan(weights, work, budget, per_token, prof.block_size_tokens, blocks)
+    return MemoryPlan(weights, work, budget, per_token, prof.block_size_tokens, blocks, *window_cap(model, dep))
+
+
+def window_cap(model: TransformerSpec, dep: Deployment) -> tuple[int | None, float]:
+    """(window, share of the layers) whose cache the engine caps at the window; (None, 0.0) when it holds every
+    layer's whole sequence (no window, or an engine without per-window pools: EngineProfile.window_kv)."""
+    if not (model.n_window_layers and dep.profile.window_kv):
+        return None, 0.0
+    return model.window_tokens, model.n_window_layers / model.n_layers

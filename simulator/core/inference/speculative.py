@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator.core.model import TransformerSpec
+from simulator.core.model import TransformerSpec, causal_pairs, windowed_tokens
 from simulator.errors import BadValueError, PlanError
 from simulator.limits import MAX_DRAFT_LAYERS, MAX_GPUS, MAX_NAME_CHARS, MAX_SPECULATIVE_TOKENS, check_int, check_number
 
@@ -100,6 +100,18 @@ def verify_iteration(seqs, cached_tokens, k: int) -> dict[str, Any]:
     c = np.asarray(cached_tokens, dtype=float)
     return {"prefill_tokens": s * k, "prefill_pairs": k * c + s * k * (k + 3) / 2.0, "prefill_prefix_tokens": 0.0,
             "decode_seqs": s, "decode_context_tokens": c + s, "logits": s * (k + 1)}
+
+
+def verify_window_sums(model: TransformerSpec, seqs, cached_tokens, k: int) -> dict[str, Any]:
+    """verify_iteration's attention sums on the model's sliding-window layers ({} without a window): each sequence's
+    decode reads min(c + 1, window) keys and its drafted token j attends min(c + j + 1, window)."""
+    if not model.n_window_layers:
+        return {}
+    s = np.asarray(seqs, dtype=float)
+    per_seq = np.asarray(cached_tokens, dtype=float) / np.maximum(s, 1.0)
+    w = model.window_tokens
+    return {"window_pairs": s * causal_pairs(per_seq + 1.0, k, w), "window_prefix_tokens": 0.0,
+            "window_context_tokens": s * windowed_tokens(per_seq + 1.0, w)}
 
 
 def draft_context_tokens(seqs, cached_tokens, k: int):

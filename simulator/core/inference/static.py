@@ -22,11 +22,12 @@ from simulator.core.inference.iteration import (
     iteration_time_s,
     pipelined_step_s,
     prefill_time_s,
+    uniform_window_sums,
 )
 from simulator.core.inference.memory import (
     MemoryPlan,
     kv_budget_bytes,
-    kv_bytes_per_token,
+    kv_bytes_per_seq,
     kv_elems_per_token_per_layer,
     memory_plan,
     weight_bytes_per_gpu,
@@ -37,6 +38,7 @@ from simulator.core.inference.speculative import (
     expected_tokens_per_step,
     speculative_steps,
     verify_iteration,
+    verify_window_sums,
 )
 from simulator.core.model import TransformerSpec
 from simulator.errors import BadValueError
@@ -105,21 +107,23 @@ def cached_prompt_tokens(prompt_tokens, hit_rate: float = 0.0, shared_tokens: in
     return np.clip(np.minimum(hit, p - 1), 0, None)
 
 
-def prefill_iteration(seqs, prompt_tokens, cached_tokens=0) -> dict:
+def prefill_iteration(seqs, prompt_tokens, cached_tokens=0, model: TransformerSpec | None = None) -> dict:
     """A prefill of `seqs` prompts whose first `cached_tokens` are cached, as iteration_time_s arguments: the rest runs
-    through every layer, attending causally to the cached prefix and to itself (c (prefix + (c + 1) / 2) pairs)."""
+    through every layer, attending causally to the cached prefix and to itself (c (prefix + (c + 1) / 2) pairs); with
+    `model`, its sliding-window layers' sums as well (uniform_window_sums)."""
     b = np.asarray(seqs, dtype=float)
     p, c = np.asarray(prompt_tokens, dtype=float), np.asarray(cached_tokens, dtype=float)
     new = p - c
+    window = uniform_window_sums(model, b, c, new) if model is not None else {}
     return {"prefill_tokens": b * new, "prefill_pairs": b * new * (c + (new + 1.0) / 2.0),
-            "prefill_prefix_tokens": b * c, "logits": b}
+            "prefill_prefix_tokens": b * c, "logits": b, **window}
 
 
 # ---------------------------------------------------------------------------------------------- speculative decoding
 def _draft_layer_model(model: TransformerSpec) -> TransformerSpec:
     """One layer of the target's shape (an MTP/EAGLE head; MoE where the target is), with its LM head."""
     moe = replace(model.moe, first_dense_layers=0) if model.moe is not None else None
-    return replace(model, id=f"{model.id}-draft-layer", n_layers=1, moe=moe)
+    return replace(model, id=f"{model.id}-draft-layer", n_layers=1, moe=moe, window_layers=0)  # MTP: full attention
 
 
 def draft_parts(model: TransformerSpec, dep: Deployment) -> tuple[TransformerSpec, Deployment, float]:
@@ -178,7 +182,7 @@ def speculative_step_s(model: TransformerSpec, hw: Accelerator, dep: Deployment,
     k = spec.k
     b = np.asarray(batch, dtype=float)
     cached = b * np.asarray(cached_len, dtype=float)
-    it = iteration_time_s(model, hw, dep, **verify_iteration(b, cached, k))
+    it = iteration_time_s(model, hw, dep, **verify_iteration(b, cached, k), **verify_window_sums(model, b, cached, k))
     draft = k * draft_forward_s(model, hw, dep, decode_seqs=b, decode_context_tokens=draft_context_tokens(b, cached, k),
                                 logits=b)
     stage = it["stage"] + draft
@@ -206,7 +210,8 @@ def replica_memory_plan(model: TransformerSpec, hw: Accelerator, dep: Deployment
     budget = kv_budget_bytes(dep.profile, hw, total_weights, mem.workspace_bytes_per_gpu, dep.tp, dep.pp)
     per_token = mem.kv_bytes_per_token_per_gpu + kv
     blocks = int(max(budget, 0.0) // (per_token * mem.block_size_tokens)) * dep.dp_attention  # as memory_plan
-    return MemoryPlan(total_weights, mem.workspace_bytes_per_gpu, budget, per_token, mem.block_size_tokens, blocks)
+    return MemoryPlan(total_weights, mem.workspace_bytes_per_gpu, budget, per_token, mem.block_size_tokens, blocks,
+                      mem.window_tokens, mem.window_share)
 
 
 def seqs_that_fit(mem: MemoryPlan, tokens_per_seq, cached_tokens=0) -> int:
@@ -214,8 +219,8 @@ def seqs_that_fit(mem: MemoryPlan, tokens_per_seq, cached_tokens=0) -> int:
     blocks held once (PagedAttention block sharing, Kwon et al. 2023 sec. 4.4)."""
     if not cached_tokens:
         return int(mem.max_concurrent_seqs(tokens_per_seq))
-    free = mem.kv_blocks - int(mem.blocks_for(cached_tokens))
-    return max(free, 0) // max(int(mem.blocks_for(int(tokens_per_seq) - int(cached_tokens))), 1)
+    free = mem.kv_blocks - int(np.ceil(mem.blocks_for(cached_tokens)))
+    return max(free, 0) // max(int(np.ceil(mem.blocks_for(int(tokens_per_seq) - int(cached_tokens)))), 1)
 
 
 # ---------------------------------------------------------------------------------------------- the estimate
@@ -226,7 +231,7 @@ def _prefill_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, micro: 
     if not cached and dep.speculative is None:
         return float(prefill_time_s(model, hw, dep, micro, input_len, n_micro))
     shape = prefill_iteration(micro, input_len, cached)
-    it = iteration_time_s(model, hw, dep, **shape)
+    it = iteration_time_s(model, hw, dep, **shape, **uniform_window_sums(model, micro, cached, input_len - cached))
     extra = draft_forward_s(model, hw, dep, **shape) if dep.speculative is not None else 0.0
     done = np.zeros_like(it["total"])
     for _ in range(int(n_micro)):
@@ -249,7 +254,8 @@ def _decode_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, micro: i
             contexts = input_len + np.arange(start, min(start + DECODE_CHUNK, output_len), dtype=float)
             total += float(decode_step_time_s(model, hw, dep, micro, contexts, n_micro).sum())
         mid = iteration_time_s(model, hw, dep, decode_seqs=micro,
-                               decode_context_tokens=micro * (input_len + output_len / 2))
+                               decode_context_tokens=micro * (input_len + output_len / 2),
+                               **uniform_window_sums(model, micro, context=input_len + output_len / 2))
         return total, mid, float(mid["total"])
     tokens = output_len - 1
     _, mid = speculative_step_s(model, hw, dep, micro, input_len + output_len / 2)
@@ -322,9 +328,10 @@ def estimate_inference(model: TransformerSpec, hw: Accelerator, dep: Deployment,
     decode_total, mid, step = _decode_s(model, hw, dep, micro, input_len, output_len, n_micro)
     e2e = ttft + decode_total
     tpot = decode_total / (output_len - 1) if output_len > 1 else 0.0
-    pre = iteration_time_s(model, hw, dep, **prefill_iteration(micro, input_len, cached)) if cached else \
+    pre = iteration_time_s(model, hw, dep, **prefill_iteration(micro, input_len, cached, model)) if cached else \
         iteration_time_s(model, hw, dep, prefill_tokens=micro * input_len,
-                         prefill_pairs=micro * input_len * (input_len + 1) / 2.0, logits=micro)
+                         prefill_pairs=micro * input_len * (input_len + 1) / 2.0, logits=micro,
+                         **uniform_window_sums(model, micro, 0.0, input_len))
     parts = ITERATION_PARTS + (("draft",) if dep.speculative is not None else ())
     rec = {
         "model": model.id, "hardware": hw.id, "tp": dep.tp, "pp": dep.pp, "ep": dep.ep, "gpus": dep.gpus,
@@ -335,7 +342,7 @@ def estimate_inference(model: TransformerSpec, hw: Accelerator, dep: Deployment,
         "output_tokens_per_s": batch * output_len / e2e,
         "output_tokens_per_s_per_gpu": batch * output_len / e2e / dep.gpus,
         "decode_tokens_per_s_per_seq": 1.0 / tpot if tpot > 0 else float("nan"),
-        "kv_cache_bytes_per_seq": kv_bytes_per_token(model, dep.kv_precision) * (total_len - cached),
+        "kv_cache_bytes_per_seq": kv_bytes_per_seq(model, dep, total_len - cached),
         "max_concurrent_seqs": per_seq,
         "kv_capacity_tokens": mem.kv_capacity_tokens,
         "weights_bytes_per_gpu": mem.weights_bytes_per_gpu,
