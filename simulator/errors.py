@@ -2,6 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+_IN_FILE: ContextVar[bool] = ContextVar("settings_named_as_file_fields", default=False)
+
+
+def setting(name: str, section: str = "deployment") -> str:
+    """How a message names a setting: its command-line flag (--dp-attention) or, while a scenario file runs
+    (file_fields), its field in that file (deployment.dp_attention)."""
+    if _IN_FILE.get():
+        return f"{section}.{name}" if section else name
+    return "--" + name.replace("_", "-")
+
+
+@contextmanager
+def file_fields() -> Iterator[None]:
+    """Within this block, messages name settings by their scenario-file fields (setting)."""
+    token = _IN_FILE.set(True)
+    try:
+        yield
+    finally:
+        _IN_FILE.reset(token)
+
 
 class SimulatorError(Exception):
     """Base class: any error a user can act on. The CLI prints it as one line, exit code 2."""

@@ -17,7 +17,7 @@ from simulator.cluster.scenario import build_scenario, cluster_scenario_ids, sce
 from simulator.core.inference import Deployment, InferenceResult, estimate_inference
 from simulator.core.inference.speculative import SpeculativeDecoding
 from simulator.core.training.result import TrainingResult
-from simulator.errors import BadValueError, DataFileError, UnknownIdError
+from simulator.errors import BadValueError, DataFileError, SimulatorError, file_fields
 from simulator.limits import check_ref
 from simulator.runs.schema import (
     ClusterRunScenario,
@@ -133,11 +133,12 @@ def evaluate_scenario(scenario: BaseModel | dict[str, Any] | str | Path, source:
         raise DataFileError(f"a scenario is a file path, a mapping or a parsed scenario, got {type(scenario).__name__}")
     _, runner = SCENARIO_RUNNERS[scenario.kind]  # type: ignore[attr-defined]
     try:
-        return runner(scenario)
-    except UnknownIdError as exc:
-        if source is None:
+        with file_fields():  # a bad setting is named by its field in the file, not by a command-line flag
+            return runner(scenario)
+    except SimulatorError as exc:  # one line that names the file, as a schema error does
+        if source is None or str(exc).startswith(f"{source}:"):
             raise
-        raise UnknownIdError(f"{source}: {exc}") from None
+        raise type(exc)(f"{source}: {exc}") from None
 
 
 def run_scenario(scenario: BaseModel | dict[str, Any] | str | Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from simulator.core.hardware import Accelerator
 from simulator.core.inference.engine import ENGINES, EngineProfile
 from simulator.core.inference.speculative import SpeculativeDecoding, check_speculative
 from simulator.core.model import TransformerSpec
-from simulator.errors import PlanError, SimulatorError
+from simulator.errors import PlanError, SimulatorError, setting
 
 T = TypeVar("T")
 
@@ -132,19 +132,20 @@ def check_deployment(model: TransformerSpec, hw: Accelerator, dep: Deployment) -
     """Raise PlanError naming the field when a deployment is impossible (not merely too small)."""
     for name in ("tp", "pp", "ep", "dp_attention"):
         check_positive(name, getattr(dep, name), whole=True)
+    tp, dp, ep, pp = setting("tp"), setting("dp_attention"), setting("ep"), setting("pp")
     if dep.tp % dep.dp_attention:
-        raise PlanError(f"--dp-attention {dep.dp_attention} must divide --tp {dep.tp} (each attention group runs "
-                        f"tp / dp-attention GPUs)")
+        raise PlanError(f"{dp} {dep.dp_attention} must divide {tp} {dep.tp} (each attention group runs "
+                        f"tp / dp_attention GPUs)")
     if dep.precision not in QUANTIZATIONS:
-        raise PlanError(f"--precision {dep.precision!r} is not one of {', '.join(QUANTIZATIONS)}")
+        raise PlanError(f"{setting('precision')} {dep.precision!r} is not one of {', '.join(QUANTIZATIONS)}")
     if dep.kv_precision not in KV_BYTES:
-        raise PlanError(f"--kv-precision {dep.kv_precision!r} is not one of {', '.join(KV_BYTES)}")
+        raise PlanError(f"{setting('kv_precision')} {dep.kv_precision!r} is not one of {', '.join(KV_BYTES)}")
     if dep.engine_profile is None:
         if dep.engine.split("@")[0] not in ENGINES:
-            raise PlanError(f"--engine {dep.engine!r} is not one of {', '.join(ENGINES)}")
+            raise PlanError(f"{setting('engine')} {dep.engine!r} is not one of {', '.join(ENGINES)}")
         ENGINES[dep.engine_ref]  # UnknownIdError in one line for a version not shipped
     atp = dep.attn_tp
-    what = f"--tp {dep.tp}" if dep.dp_attention == 1 else f"--tp {dep.tp} / --dp-attention {dep.dp_attention} = {atp}"
+    what = f"{tp} {dep.tp}" if dep.dp_attention == 1 else f"{tp} {dep.tp} / {dp} {dep.dp_attention} = {atp}"
     if model.n_heads % atp:
         raise PlanError(f"{what} does not divide the {model.n_heads} attention heads of {model.id}; "
                         f"choose a divisor of {model.n_heads}")
@@ -152,15 +153,15 @@ def check_deployment(model: TransformerSpec, hw: Accelerator, dep: Deployment) -
         raise PlanError(f"{what} and the {model.n_kv_heads} KV heads of {model.id} are incompatible "
                         f"(neither divides the other)")
     if dep.pp > model.n_layers:
-        raise PlanError(f"--pp {dep.pp} exceeds the {model.n_layers} layers of {model.id}")
+        raise PlanError(f"{pp} {dep.pp} exceeds the {model.n_layers} layers of {model.id}")
     if dep.ep > 1:
         if model.moe is None:
-            raise PlanError(f"--ep {dep.ep} needs a mixture-of-experts model; {model.id} is dense")
+            raise PlanError(f"{ep} {dep.ep} needs a mixture-of-experts model; {model.id} is dense")
         if dep.tp % dep.ep or model.moe.n_experts % dep.ep:
-            raise PlanError(f"--ep {dep.ep} must divide --tp {dep.tp} and the {model.moe.n_experts} experts")
+            raise PlanError(f"{ep} {dep.ep} must divide {tp} {dep.tp} and the {model.moe.n_experts} experts")
     if dep.quant.compute_dtype not in hw.peak_flop_per_s:
-        raise PlanError(f"--precision {dep.precision} needs {dep.quant.compute_dtype} tensor cores, which {hw.id} "
-                        f"lacks; it runs: {', '.join(supported_quantizations(hw))}")
+        raise PlanError(f"{setting('precision')} {dep.precision} needs {dep.quant.compute_dtype} tensor cores, which "
+                        f"{hw.id} lacks; it runs: {', '.join(supported_quantizations(hw))}")
     if dep.seq_cap < 1 or dep.token_cap < 1:
         raise PlanError("max sequences and max batched tokens must be positive")
     check_speculative(model, dep.speculative, dep.tp)  # nothing to check without speculative decoding

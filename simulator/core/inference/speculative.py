@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from simulator.core.model import TransformerSpec, causal_pairs, windowed_tokens
-from simulator.errors import BadValueError, PlanError
+from simulator.errors import BadValueError, PlanError, setting
 from simulator.limits import MAX_DRAFT_LAYERS, MAX_GPUS, MAX_NAME_CHARS, MAX_SPECULATIVE_TOKENS, check_int, check_number
 
 
@@ -140,22 +140,24 @@ def check_speculative(model: TransformerSpec, spec: Any, tp: int) -> None:
         raise BadValueError("speculative acceptance_source must be a short text saying where the acceptance rate comes "
                             "from")
     draft = spec.draft_model
+    sec = "deployment.speculative"
+    d_tp, d_model, d_layers = setting("draft_tp", sec), setting("draft_model", sec), setting("draft_layers", sec)
     if draft is None:
         if spec.draft_tp is not None:
-            raise PlanError("--draft-tp applies to a separate --draft-model; MTP/EAGLE heads run with the target's tp")
+            raise PlanError(f"{d_tp} applies to a separate {d_model}; MTP/EAGLE heads run with the target's tp")
         return
     if spec.draft_layers != 1.0:
-        raise PlanError("--draft-layers sizes MTP/EAGLE heads; a separate --draft-model runs all of its own layers")
+        raise PlanError(f"{d_layers} sizes MTP/EAGLE heads; a separate {d_model} runs all of its own layers")
     if not isinstance(draft, TransformerSpec):
         raise PlanError(f"the draft model {draft!r} is not loaded: pass its id to simulator.estimate_inference, "
                         "simulate_serving or plan_capacity (they load it), or a TransformerSpec")
     if draft.vocab_size != model.vocab_size:
-        raise PlanError(f"--draft-model {draft.id} has a {draft.vocab_size:,}-token vocabulary and {model.id} one of "
+        raise PlanError(f"{d_model} {draft.id} has a {draft.vocab_size:,}-token vocabulary and {model.id} one of "
                         f"{model.vocab_size:,}: a draft must share the target's tokenizer; choose a draft of the same "
                         "family")
     dtp = int(spec.draft_tp or tp)
     if dtp > tp:
-        raise PlanError(f"--draft-tp {dtp} exceeds the target's --tp {tp}: the draft runs on the target's GPUs")
+        raise PlanError(f"{d_tp} {dtp} exceeds the target's {setting('tp')} {tp}: the draft runs on the target's GPUs")
     if draft.n_heads % dtp or (draft.mla is None and draft.n_kv_heads % dtp and dtp % draft.n_kv_heads):
-        raise PlanError(f"--draft-tp {dtp} does not split the {draft.n_heads} attention heads / {draft.n_kv_heads} KV "
-                        f"heads of {draft.id}; give --draft-tp 1 or a divisor of {draft.n_heads}")
+        raise PlanError(f"{d_tp} {dtp} does not split the {draft.n_heads} attention heads / {draft.n_kv_heads} KV "
+                        f"heads of {draft.id}; give {d_tp} 1 or a divisor of {draft.n_heads}")
