@@ -45,6 +45,7 @@ TpFloor = Annotated[int, Field(strict=True, gt=0, le=limits.MAX_GPUS)]
 Gib = Annotated[float, Field(strict=True, gt=0, le=_GIB, allow_inf_nan=False)]
 GibOrZero = Annotated[float, Field(strict=True, ge=0, le=_GIB, allow_inf_nan=False)]
 ElementBytes = Annotated[float, Field(strict=True, gt=0, le=limits.MAX_BYTES_PER_ELEMENT, allow_inf_nan=False)]
+MessageBytes = Annotated[float, Field(strict=True, gt=0, le=limits.MAX_DEVICE_BYTES, allow_inf_nan=False)]
 
 
 class Host(Strict):
@@ -95,6 +96,14 @@ class Benchmark(Strict):
     default_bytes: Sourced[ElementBytes]
 
 
+class Collectives(Strict):
+    """Which all-reduce the engine runs inside the NVLink domain (core.inference.kernels.layer_tp_comm_s)."""
+
+    # [group size at most, largest message in bytes] its own all-reduce kernel takes, by ascending group size (larger
+    # groups: the last figure); a larger message goes to NCCL
+    custom_allreduce_max_bytes: Sourced[list[tuple[TpFloor, MessageBytes]]]
+
+
 class EngineVersion(Strict):
     released: str = Field(min_length=4)  # year-month of the release(s) the figures describe
     description: str = Field(min_length=3)
@@ -102,6 +111,7 @@ class EngineVersion(Strict):
     scheduler: Scheduler
     memory: MemoryRule
     benchmark: Benchmark | None = None
+    collectives: Collectives | None = None  # absent: the engine's own kernel at every message size
 
 
 class EngineFile(Entity):
@@ -173,7 +183,10 @@ def _profile(f: EngineFile, version: str) -> EngineProfile:
         reserved_gib_by_memory=tuple(sorted((float(b), float(g), float(n)) for b, g, n in m.reserved_gib_by_memory.value))
         if m.reserved_gib_by_memory else (),
         host_terms_fitted=h.fitted.value, benchmark=_benchmark(v.benchmark),
-        window_kv=bool(m.sliding_window_kv.value) if m.sliding_window_kv else False)
+        window_kv=bool(m.sliding_window_kv.value) if m.sliding_window_kv else False,
+        custom_allreduce_max_bytes=tuple(sorted((int(n), float(b)) for n, b in
+                                                v.collectives.custom_allreduce_max_bytes.value))
+        if v.collectives else ())
 
 
 def _benchmark(b: Benchmark | None) -> BenchmarkLimits | None:

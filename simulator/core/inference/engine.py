@@ -79,6 +79,9 @@ class EngineProfile:
     host_terms_fitted: bool = False  # False: the host terms are assumed priors, not fitted on published rows
     benchmark: BenchmarkLimits | None = None  # the engine's throughput benchmark's own batch-limit rule
     window_kv: bool = False  # sliding-window layers cache only their window (False: the whole sequence)
+    # (group size at most, largest message in bytes) the engine's own all-reduce kernel takes, ascending; larger
+    # messages go to NCCL. Empty: its own kernel at every size
+    custom_allreduce_max_bytes: tuple[tuple[int, float], ...] = ()
 
     @property
     def ref(self) -> str:
@@ -88,6 +91,13 @@ class EngineProfile:
     def host_speed(self, hw: Accelerator) -> float:
         """Speed of hw's host relative to the host these terms were measured on."""
         return hw.host_speed if self.host_terms_on_reference_host else 1.0
+
+    def custom_allreduce_limit_bytes(self, group: int) -> float:
+        """Largest all-reduce message the engine's own kernel takes in a group of `group` GPUs (inf: every size)."""
+        for size, limit in self.custom_allreduce_max_bytes:
+            if group <= size:
+                return limit
+        return self.custom_allreduce_max_bytes[-1][1] if self.custom_allreduce_max_bytes else float("inf")
 
     def memory_fraction(self, hbm_bytes: float, tp: int = 1, pp: int = 1) -> float:
         """The engine's memory fraction for a replica of tp x pp GPUs with `hbm_bytes` each."""

@@ -186,7 +186,9 @@ def layer_elementwise_s(model: TransformerSpec, hw: Accelerator, dep: Deployment
 def layer_tp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool = False):
     """Two all-reduces of T x h 16-bit activations per layer (Shoeybi et al. 2019, fig. 3); each pays
     the link latency, so small decode messages are latency-bound. Inside the NVLink domain serving engines run their
-    own all-reduce kernels (comm.engine_allreduce_s); across domains, comm.hierarchical_allreduce_s. With attention
+    own all-reduce kernels (comm.engine_allreduce_s) up to the message size the engine gives them
+    (EngineProfile.custom_allreduce_max_bytes), NCCL above it (comm.ring_allreduce_s: the link's fitted protocol
+    regimes and NVLS); across domains, comm.hierarchical_allreduce_s. With attention
     data parallelism, the attention all-reduce runs inside a group on its share of the tokens, and an MoE layer
     gathers every group's tokens before the experts and reduce-scatters them after (SGLang DP attention: together
     the traffic of one all-reduce of all T tokens across tp GPUs); a dense layer stays inside its group."""
@@ -194,8 +196,11 @@ def layer_tp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, to
 
     def allreduce(n: int, t):
         msg = t * model.d_model * ACT_BYTES
-        if n <= hw.scale_up_domain_gpus:  # one ring inside the NVLink domain: one base latency
-            one = comm.engine_allreduce_s(float(n), msg, hw.intra)
+        if n <= hw.scale_up_domain_gpus:  # the engine's kernel (one base latency) up to its size limit, then NCCL
+            own = comm.engine_allreduce_s(float(n), msg, hw.intra)
+            limit = dep.profile.custom_allreduce_limit_bytes(n)
+            one = own if limit == float("inf") else np.where(msg <= limit, own,
+                                                              comm.ring_allreduce_s(float(n), msg, hw.intra))
         else:
             one = comm.hierarchical_allreduce_s(float(n), msg, 1.0, hw)
         return np.where(t > 0, one, 0.0)

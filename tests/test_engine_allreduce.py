@@ -1,0 +1,46 @@
+"""Tensor-parallel all-reduces in serving: the engine's own kernel up to the message size its data file gives (by group
+size), NCCL beyond it (TensorRT-LLM's AUTO strategy, vLLM's 8 MiB custom all-reduce)."""
+
+import numpy as np
+import pytest
+
+import simulator as sim
+from simulator.core import comm
+from simulator.core.inference import ENGINES, Deployment
+from simulator.core.inference.deployment import ACT_BYTES
+from simulator.core.inference.kernels import layer_tp_comm_s
+
+H100 = sim.load_hardware("h100-sxm-80gb")
+MODEL = sim.load_model("llama3.1-70b")
+
+
+def per_layer(engine, tp, tokens):
+    dep = Deployment(tp=tp, precision="fp8", kv_precision="fp8", engine=engine)
+    return float(layer_tp_comm_s(MODEL, H100, dep, tokens))
+
+
+@pytest.mark.parametrize(("engine", "tp", "small", "large"), [
+    ("trtllm@1.0", 8, 16, 4096),  # one-shot below 500 KB on 8 GPUs: 16 x 8192 x 2 B = 262 KB; 4096 tokens 67 MB
+    ("trtllm@1.0", 4, 32, 1024),  # below 1 MB on 4 GPUs
+    ("trtllm@1.0", 2, 512, 2048),  # the 16 MB workspace on 2 GPUs: 8.4 MB and 33.6 MB
+    ("vllm@0.10", 8, 256, 1024),  # vLLM's 8 MiB: 4.2 MB and 16.8 MB
+])
+def test_small_messages_take_the_engines_kernel_and_large_ones_nccl(engine, tp, small, large):
+    limit = ENGINES[engine].custom_allreduce_limit_bytes(tp)
+    for tokens, own in ((small, True), (large, False)):
+        msg = tokens * MODEL.d_model * ACT_BYTES
+        assert (msg <= limit) == own
+        expect = (comm.engine_allreduce_s(float(tp), msg, H100.intra) if own
+                  else comm.ring_allreduce_s(float(tp), msg, H100.intra))
+        assert per_layer(engine, tp, tokens) == pytest.approx(2.0 * float(expect))
+    # NCCL's fitted regimes cost more than the engine kernel's base latency at the same size
+    msg = large * MODEL.d_model * ACT_BYTES
+    assert comm.ring_allreduce_s(float(tp), msg, H100.intra) > comm.engine_allreduce_s(float(tp), msg, H100.intra)
+
+
+def test_an_engine_without_a_stated_limit_keeps_its_kernel_at_every_size():
+    assert ENGINES["sglang"].custom_allreduce_limit_bytes(8) == float("inf")
+    tokens = np.array([16.0, 4096.0])
+    got = layer_tp_comm_s(MODEL, H100, Deployment(tp=8, engine="sglang"), tokens)
+    msg = tokens * MODEL.d_model * ACT_BYTES
+    assert np.allclose(got, 2.0 * comm.engine_allreduce_s(8.0, msg, H100.intra))
