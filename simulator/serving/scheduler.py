@@ -74,15 +74,19 @@ def _grow_decodes(e: Engine, req: Requests, q: Queues, now: float, dec: np.ndarr
     short (paged admission; reserve-at-admission engines never need this). Returns the decode mask that is left."""
     if e.lookahead or e.prefix:
         return _grow_lookahead(e, req, q, now, dec)
-    need = dec & (e.blk[:e.n] * e.bs <= e.ctx[:e.n])
+    n = e.n
+    need = dec & (e.blk[:n] * e.bs <= e.ctx[:n])
     n_need = int(np.count_nonzero(need))
-    while n_need > e.free:
-        n_need -= int(need[e.n - 1])
-        preempt_newest(e, req, q, now)
-        need = need[:e.n]
-    e.blk[:e.n][need] += 1
-    e.free -= n_need
-    return dec[:e.n]
+    if n_need > e.free:
+        while n_need > e.free:
+            n_need -= int(need[e.n - 1])
+            preempt_newest(e, req, q, now)
+            need = need[:e.n]
+        n, dec = e.n, dec[:e.n]
+    if n_need:
+        e.blk[:n] += need
+        e.free -= n_need
+    return dec
 
 
 def _continue_prefills(e: Engine, req: Requests, q: Queues, now: float, dec: np.ndarray, budget: int,
@@ -110,20 +114,31 @@ def schedule(e: Engine, req: Requests, q: Queues, now: float) -> tuple[np.ndarra
     """Build one batch: decodes, partial prefills, then admissions (vLLM V1 / Sarathi order); without chunked
     prefill a batch of new prompts runs alone first (vLLM V0 / Orca prefill priority). Returns the decode mask over
     slots 0..len-1 and the prefill chunks as (slot, tokens)."""
+    dec, chunks, _ = schedule_counted(e, req, q, now)
+    return dec, chunks
+
+
+def schedule_counted(e: Engine, req: Requests, q: Queues, now: float) -> tuple[np.ndarray, Chunks, int]:
+    """schedule, with the number of decodes in the batch."""
     chunks: Chunks = []
     if not e.chunked and e.waiting:
         n0 = e.n
         admit_waiting(e, req, q, now, e.token_cap, chunks)
         if chunks:
-            return np.zeros(n0, bool), chunks
-    dec = e.ctx[:e.n] >= e.tgt[:e.n]
-    if e.n and not e.reserve:
+            return np.zeros(n0, bool), chunks, 0
+    n = e.n
+    dec = e.ctx[:n] >= e.tgt[:n]
+    if n and not e.reserve:
         dec = _grow_decodes(e, req, q, now, dec)
-    budget = _continue_prefills(e, req, q, now, dec, e.token_cap - (1 + e.lookahead) * int(np.count_nonzero(dec)),
-                                chunks)
-    dec = dec[:e.n]
-    admit_waiting(e, req, q, now, budget, chunks)
-    return dec, chunks
+    n_dec = int(np.count_nonzero(dec))
+    budget = e.token_cap - (1 + e.lookahead) * n_dec
+    if n_dec < dec.size:  # running prompts to continue (preempting may shorten the running set)
+        budget = _continue_prefills(e, req, q, now, dec, budget, chunks)
+        dec = dec[:e.n]
+        n_dec = int(np.count_nonzero(dec))
+    if e.waiting:
+        admit_waiting(e, req, q, now, budget, chunks)
+    return dec, chunks, n_dec
 
 
 def advance(e: Engine, req: Requests, q: Queues, dec: np.ndarray, chunks: Chunks, t: float,
@@ -138,12 +153,8 @@ def advance(e: Engine, req: Requests, q: Queues, dec: np.ndarray, chunks: Chunks
         e.ctx[idx] += tokens
         e.gen[idx] += tokens
     elif m:
-        if dec.all():
-            e.ctx[:m] += 1
-            e.gen[:m] += 1
-        else:
-            e.ctx[:m][dec] += 1
-            e.gen[:m][dec] += 1
+        e.ctx[:m] += dec
+        e.gen[:m] += dec
     leaving = []
     for i, c in chunks:
         e.ctx[i] += c
@@ -174,10 +185,6 @@ def advance(e: Engine, req: Requests, q: Queues, dec: np.ndarray, chunks: Chunks
             req.target[r] = e.ctx[slot]
             moved.append(r)
     e.free += int(e.blk[:n][gone].sum())
-    keep = ~gone
-    k = int(np.count_nonzero(keep))
-    for arr in e.arrays():
-        arr[:k] = arr[:n][keep]
-    e.n = k
-    q.outstanding[e.idx] -= n - k
+    e.compact(~gone)
+    q.outstanding[e.idx] -= n - e.n
     return moved, int(np.count_nonzero(fin))

@@ -172,9 +172,8 @@ class Simulation:
         env = self.env
         while True:
             now = env.now
-            dec, chunks = scheduler.schedule(e, self.req, self.q, now)
+            dec, chunks, n_dec = scheduler.schedule_counted(e, self.req, self.q, now)
             m = dec.size
-            n_dec = int(np.count_nonzero(dec))
             if n_dec == 0 and not chunks:
                 e.kv.set(now, e.occupancy())
                 if e.n:  # only requests whose KV just arrived: they decode from now on

@@ -99,15 +99,19 @@ class Engine:
         self.waiting: deque[int] = deque()
         self.n = 0  # running slots; per slot: request id, tokens in the KV cache, prefill target (prompt, or
         # prompt + output so far after a recompute), tokens generated, tokens to generate, KV blocks held
-        self.ids, self.ctx, self.tgt, self.gen, self.out, self.blk = (np.zeros(self.max_seqs, np.int64) for _ in range(6))
-        self.base = np.zeros(self.max_seqs, np.int64)  # per slot: its tokens in the shared prefix blocks
-        self._arrays = (self.ids, self.ctx, self.tgt, self.gen, self.out, self.blk) + ((self.base,) if self.prefix else ())
+        # and (prefix caching) its tokens in the shared prefix blocks: the rows of one array, so that compacting the
+        # running set after requests leave is one operation
+        self._slots = np.zeros((7, self.max_seqs), np.int64)
+        self.ids, self.ctx, self.tgt, self.gen, self.out, self.blk, self.base = self._slots
         self.wake: Any = None  # the SimPy event an idle engine waits on
         self.busy_s = 0.0
         self.kv = TimeWeightedMonitor(f"kv_{idx}", now, 0.0)
 
-    def arrays(self) -> tuple[np.ndarray, ...]:
-        return self._arrays
+    def compact(self, keep: np.ndarray) -> None:
+        """Keep the running slots where `keep` (a mask over slots 0..n-1) holds, in their order."""
+        k = int(np.count_nonzero(keep))
+        self._slots[:, :k] = self._slots[:, :self.n][:, keep]
+        self.n = k
 
     def own_tokens(self, slots) -> np.ndarray:
         """KV tokens the running slots hold in their own blocks (the shared prefix blocks are the engine's)."""
