@@ -5,6 +5,8 @@ here, so a batch decision is tested without a simulation."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from simulator.serving.state import Engine, Queues, Requests
@@ -48,7 +50,7 @@ def admit_waiting(e: Engine, req: Requests, q: Queues, now: float, budget: int, 
             r, ctx, req.target[r], req.generated[r], req.output[r], need)
         e.base[i] = base
         e.n += 1
-        if np.isnan(req.sched_s[r]):
+        if math.isnan(req.sched_s[r]):
             req.sched_s[r] = now
         if c > 0:
             chunks.append((i, c))
@@ -148,43 +150,46 @@ def advance(e: Engine, req: Requests, q: Queues, dec: np.ndarray, chunks: Chunks
     slot (in slot order) got from its verify step (at most its remaining output). Returns (requests whose KV cache
     moves to decode, how many requests finished)."""
     m = dec.size
+    ctx, gen = e.ctx, e.gen
     if tokens is not None:
-        idx = np.flatnonzero(dec)
-        e.ctx[idx] += tokens
-        e.gen[idx] += tokens
+        idx = dec.nonzero()[0]
+        ctx[idx] += tokens
+        gen[idx] += tokens
     elif m:
-        e.ctx[:m] += dec
-        e.gen[:m] += dec
+        ctx[:m] += dec
+        gen[:m] += dec
     leaving = []
     for i, c in chunks:
-        e.ctx[i] += c
-        if e.ctx[i] >= e.tgt[i]:
-            e.gen[i] += 1
+        ctx[i] += c
+        if ctx[i] >= e.tgt[i]:
+            gen[i] += 1
             r = int(e.ids[i])
-            if np.isnan(req.first_s[r]):
+            if math.isnan(req.first_s[r]):
                 req.first_s[r] = t
-            if e.role == "prefill" and e.gen[i] < e.out[i]:
+            if e.role == "prefill" and gen[i] < e.out[i]:
                 leaving.append(i)
     n = e.n
-    fin = (e.gen[:n] >= e.out[:n]) & (e.ctx[:n] >= e.tgt[:n])
+    fin = (gen[:n] >= e.out[:n]) & (ctx[:n] >= e.tgt[:n])
+    n_fin = int(np.count_nonzero(fin))
     if leaving:
         gone = fin.copy()
         gone[leaving] = True
-    elif fin.any():
+    elif n_fin:
         gone = fin
     else:
         return [], 0
     moved = []
-    for slot in np.flatnonzero(gone):
+    slots = gone.nonzero()[0].tolist()
+    for slot in slots:
         r = int(e.ids[slot])
-        req.generated[r] = e.gen[slot]
+        req.generated[r] = gen[slot]
         if fin[slot]:
             req.done_s[r] = t
         else:  # disaggregated: the KV cache moves to a decode engine
-            req.computed[r] = e.ctx[slot]
-            req.target[r] = e.ctx[slot]
+            req.computed[r] = ctx[slot]
+            req.target[r] = ctx[slot]
             moved.append(r)
-    e.free += int(e.blk[:n][gone].sum())
-    e.compact(~gone)
-    q.outstanding[e.idx] -= n - e.n
-    return moved, int(np.count_nonzero(fin))
+        e.free += int(e.blk[slot])
+    e.remove(slots)
+    q.outstanding[e.idx] -= len(slots)
+    return moved, n_fin

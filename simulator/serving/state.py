@@ -99,19 +99,22 @@ class Engine:
         self.waiting: deque[int] = deque()
         self.n = 0  # running slots; per slot: request id, tokens in the KV cache, prefill target (prompt, or
         # prompt + output so far after a recompute), tokens generated, tokens to generate, KV blocks held
-        # and (prefix caching) its tokens in the shared prefix blocks: the rows of one array, so that compacting the
-        # running set after requests leave is one operation
+        # and (prefix caching) its tokens in the shared prefix blocks: the rows of one array, so that closing the gaps
+        # requests leave moves every row at once
         self._slots = np.zeros((7, self.max_seqs), np.int64)
         self.ids, self.ctx, self.tgt, self.gen, self.out, self.blk, self.base = self._slots
         self.wake: Any = None  # the SimPy event an idle engine waits on
         self.busy_s = 0.0
         self.kv = TimeWeightedMonitor(f"kv_{idx}", now, 0.0)
 
-    def compact(self, keep: np.ndarray) -> None:
-        """Keep the running slots where `keep` (a mask over slots 0..n-1) holds, in their order."""
-        k = int(np.count_nonzero(keep))
-        self._slots[:, :k] = self._slots[:, :self.n][:, keep]
-        self.n = k
+    def remove(self, slots: list[int]) -> None:
+        """Take the running slots `slots` (ascending) out of the running set; the others keep their order."""
+        rows, n = self._slots, self.n
+        at = slots[0]
+        for lo, hi in zip(slots, slots[1:] + [n], strict=True):  # move each run of kept slots down
+            rows[:, at:at + hi - lo - 1] = rows[:, lo + 1:hi]
+            at += hi - lo - 1
+        self.n = at
 
     def own_tokens(self, slots) -> np.ndarray:
         """KV tokens the running slots hold in their own blocks (the shared prefix blocks are the engine's)."""
