@@ -12,17 +12,20 @@ def route_round_robin(outstanding: np.ndarray, waiting: np.ndarray, counter: int
     return counter % len(outstanding)
 
 
+def _first_least_in_turn(key: np.ndarray, counter: int) -> int:
+    """The replica with the least key, ties broken in turn: the first least one from replica counter mod n on."""
+    start = counter % len(key)
+    return (start + int(np.concatenate((key[start:], key[:start])).argmin())) % len(key)
+
+
 def route_least_outstanding(outstanding: np.ndarray, waiting: np.ndarray, counter: int, rng: np.random.Generator) -> int:
     """Fewest requests queued or running (Vidur 'lor'); ties broken in turn."""
-    order = (np.arange(len(outstanding)) + counter) % len(outstanding)
-    return int(order[np.argmin(outstanding[order])])
+    return _first_least_in_turn(outstanding, counter)
 
 
 def route_jsq(outstanding: np.ndarray, waiting: np.ndarray, counter: int, rng: np.random.Generator) -> int:
     """Join the shortest waiting queue (Winston 1977), ties by fewest outstanding, then in turn."""
-    order = (np.arange(len(outstanding)) + counter) % len(outstanding)
-    key = waiting[order] * (outstanding.max() + 1) + outstanding[order]
-    return int(order[np.argmin(key)])
+    return _first_least_in_turn(waiting * (outstanding.max() + 1) + outstanding, counter)
 
 
 def route_random(outstanding: np.ndarray, waiting: np.ndarray, counter: int, rng: np.random.Generator) -> int:

@@ -71,8 +71,10 @@ class Simulation:
         self.kv_link = hw.inter
         self.kv_bytes_token: dict[str, float] = {}
         self.engines = self._build_engines(model, hw, cfg)
-        self.pool = {role: np.array([e.idx for e in self.engines if e.role == role])
-                     for role in dict.fromkeys(e.role for e in self.engines)}
+        # each pool's engines are consecutive (built pool by pool): a slice views their queue lengths without a copy
+        roles = [e.role for e in self.engines]
+        self.pool = {role: slice(roles.index(role), len(roles) - roles[::-1].index(role)) for role in dict.fromkeys(roles)}
+        assert all(set(roles[p]) == {role} for role, p in self.pool.items())
         self.q = Queues(len(self.engines))
         self.counter = {role: 0 for role in self.pool}
         self.entry = "prefill" if cfg.disaggregated else "both"
@@ -111,7 +113,7 @@ class Simulation:
         """Route request r to an engine of the pool, or reject it if it can never fit."""
         now = self.env.now
         pool, req, q = self.pool[role], self.req, self.q
-        e = self.engines[int(pool[self.router(q.outstanding[pool], q.nwait[pool], self.counter[role], self.rng)])]
+        e = self.engines[pool.start + self.router(q.outstanding[pool], q.nwait[pool], self.counter[role], self.rng)]
         self.counter[role] += 1
         need = -(-(req.prompt[r] + req.output[r] - (req.shared[r] if e.prefix else 0) + e.lookahead) // e.bs)
         too_long = (not e.chunked) and req.prompt[r] > e.token_cap
