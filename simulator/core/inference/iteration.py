@@ -95,6 +95,7 @@ def pipelined_step_s(latency_s, stage_s, ahead_s=0.0) -> np.ndarray:
 
 
 TABLE_MAX = 1 << 20  # entries of an IterationCostTable (8 MiB an array); --max-batched-tokens 10^8 took 7 GB
+PREFILL_MEMO_MAX = 1 << 16  # prefill attention terms an IterationCostTable remembers (a few MiB), then forgets all
 
 
 class IterationCostTable:
@@ -123,6 +124,8 @@ class IterationCostTable:
         k = 1.0 / prof.host_speed(hw)  # reference-host seconds over this host's speed
         self._step, self._seq, self._launch = (k * prof.step_overhead_s, k * prof.seq_overhead_s,
                                                k * prof.layer_launch_s * model.n_layers)
+        # prefill attention by (tokens, pairs, cached prefix): a serving run meets the same chunks again and again
+        self._prefill_attention_s: dict[tuple[float, float, float], float] = {}
 
     def _device_s(self, tokens: int, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float,
                   decode_seqs: int, decode_context: float, n_logits: int) -> float:
@@ -130,10 +133,15 @@ class IterationCostTable:
         if decode_seqs:
             device += self.decode_fixed_s + self.decode_per_ctx_s * decode_context
         if prefill_tokens:
-            a = self._adp
-            device += self.model.n_layers * float(prefill_attention(self.model, self._dep_a, self._c,
-                                                                     prefill_tokens / a, prefill_pairs / a,
-                                                                     prefill_prefix / a))
+            key = (prefill_tokens, prefill_pairs, prefill_prefix)
+            attention = self._prefill_attention_s.get(key)
+            if attention is None:
+                if len(self._prefill_attention_s) >= PREFILL_MEMO_MAX:
+                    self._prefill_attention_s.clear()
+                a = self._adp
+                attention = self._prefill_attention_s[key] = self.model.n_layers * float(prefill_attention(
+                    self.model, self._dep_a, self._c, prefill_tokens / a, prefill_pairs / a, prefill_prefix / a))
+            device += attention
         return float(device)
 
     def time_s(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
