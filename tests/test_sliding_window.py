@@ -122,3 +122,74 @@ def test_the_kv_cache_holds_only_the_window_where_the_engine_pools_by_window():
     r0 = estimate_inference(model, H100, v0, batch=64, input_len=3000, output_len=1000).to_dict()
     assert r1["max_concurrent_seqs"] > 1.8 * r0["max_concurrent_seqs"]
     assert r1["kv_cache_bytes_per_seq"] < 0.52 * r0["kv_cache_bytes_per_seq"]
+
+
+def test_the_serving_table_costs_windowed_layers_as_iteration_time_s_does():
+    from simulator.core.inference import IterationCostTable, iteration_time_s
+
+    model = sim.load_model("gpt-oss-120b")
+    dep = Deployment(tp=2, precision="mxfp4-wo", kv_precision="bf16", engine="vllm")
+    table = IterationCostTable(model, H100, dep, 8192, 512)
+    # 300 decodes at 2,000 cached tokens each and one 512-token chunk after 1,000 cached tokens
+    w = model.window_tokens
+    ctx = 300 * 2001.0
+    window = (float(causal_pairs(1000, 512, w)), float(min(1000, w)), 300 * float(min(2001, w)))
+    got = table.time_s(512, float(causal_pairs(1000, 512)), 1000.0, 300, ctx, 301, window)
+    want = iteration_time_s(model, H100, dep, prefill_tokens=512, prefill_pairs=float(causal_pairs(1000, 512)),
+                            prefill_prefix_tokens=1000.0, decode_seqs=300, decode_context_tokens=ctx, logits=301,
+                            window_pairs=window[0], window_prefix_tokens=window[1], window_context_tokens=window[2])
+    assert got == pytest.approx(float(want["total"]), rel=1e-9)
+    # without the window sums every layer is costed as a full one: slower
+    assert table.time_s(512, float(causal_pairs(1000, 512)), 1000.0, 300, ctx, 301) > got
+
+
+@pytest.mark.parametrize("version", ["0.10", "0.6"])  # the KV cache capped at the window (V1) or not (V0)
+def test_saturated_serve_agrees_with_infer_for_a_windowed_model(version):
+    from simulator.serving import ServingConfig, simulate_serving
+    from simulator.serving.workload import make_workload
+
+    model = sim.load_model("gpt-oss-120b")
+    dep = Deployment(tp=2, precision="mxfp4-wo", kv_precision="bf16", engine="vllm", engine_version=version,
+                     max_seqs=128)
+    batch, n_in, n_out = 128, 1024, 512
+    inf = estimate_inference(model, H100, dep, batch=batch, input_len=n_in, output_len=n_out)
+    assert inf.feasible
+    wl = make_workload(4 * batch, input_len=n_in, output_len=n_out, arrival="offline", seed=1)
+    srv = simulate_serving(model, H100, ServingConfig(dep, replicas=1), wl, seed=1).summary
+    assert srv["requests_completed"] == 4 * batch
+    assert srv["throughput_output_tokens_per_s"] == pytest.approx(inf.output_tokens_per_s, rel=0.05)
+
+
+def test_serve_holds_more_sequences_where_the_engine_caps_windowed_layers():
+    from simulator.core.inference.memory import window_cap
+    from simulator.serving import ServingConfig, simulate_serving
+    from simulator.serving.state import Engine
+    from simulator.serving.workload import make_workload
+
+    model = sim.load_model("gpt-oss-120b")
+    base = Deployment(tp=1, precision="mxfp4-wo", kv_precision="bf16", engine="vllm", max_seqs=1024,
+                      max_batched_tokens=16384)
+    # the same engine with and without its per-window KV pools
+    deps = {"capped": base, "full": replace(base, engine_profile=replace(base.profile, window_kv=False))}
+    # the serving engine's integer block count is the memory plan's, rounded up to a whole block
+    dep = deps["capped"]
+    cap, _ = window_cap(model, dep)
+    engine = Engine(0, "both", dep, None, 1000, 0.0, window_tokens=model.window_tokens,
+                    kv_window=(cap, model.n_window_layers, model.n_layers))
+    plan = memory_plan(model, H100, dep)
+    tokens = np.array([1, 16, 17, 128, 129, 200, 4000, 4001, 100000])
+    assert np.array_equal(engine.blocks(tokens), np.ceil(plan.blocks_for(tokens)).astype(int))
+    # decode-bound work on 4,000-token sequences: the capped cache holds about twice the sequences
+    tput = {}
+    for key, d in deps.items():
+        wl = make_workload(200, input_len=2000, output_len=2000, arrival="offline", seed=2)
+        res = simulate_serving(model, H100, ServingConfig(d, replicas=1), wl, seed=2)
+        assert res.summary["requests_completed"] == 200
+        tput[key] = res.summary["throughput_output_tokens_per_s"]
+    held = {k: memory_plan(model, H100, d).max_concurrent_seqs(4000) for k, d in deps.items()}
+    assert held["capped"] > 1.9 * held["full"]
+    # serve gains what a static batch of that many sequences gains (the same iteration model, more in flight)
+    static = {k: estimate_inference(model, H100, d, batch=int(held[k]), input_len=2000,
+                                    output_len=2000).output_tokens_per_s for k, d in deps.items()}
+    assert tput["capped"] / tput["full"] == pytest.approx(static["capped"] / static["full"], rel=0.1)
+    assert tput["capped"] > 1.3 * tput["full"]

@@ -39,7 +39,7 @@ def admit_waiting(e: Engine, req: Requests, q: Queues, now: float, budget: int, 
             break
         total = req.prompt[r] + req.output[r] + e.lookahead if e.reserve else ctx + max(c, 1)
         base = int(req.shared[r]) if e.prefix else 0  # tokens in the engine's shared prefix blocks
-        need = int(-(-(total - base) // e.bs))
+        need = int(e.blocks(total - base))
         if need > e.free - e.watermark:
             break
         e.waiting.popleft()
@@ -60,7 +60,7 @@ def admit_waiting(e: Engine, req: Requests, q: Queues, now: float, budget: int, 
 def _grow_lookahead(e: Engine, req: Requests, q: Queues, now: float, dec: np.ndarray) -> np.ndarray:
     """_grow_decodes for engines whose decodes need more than one new slot (speculative decoding's k lookahead
     tokens, vLLM's num_lookahead_slots) or hold a shared prefix: the blocks each decode's own tokens plus 1 + k need."""
-    want = np.where(dec, np.maximum(-(-(e.own_tokens(slice(0, e.n)) + 1 + e.lookahead) // e.bs) - e.blk[:e.n], 0), 0)
+    want = np.where(dec, np.maximum(e.blocks(e.own_tokens(slice(0, e.n)) + 1 + e.lookahead) - e.blk[:e.n], 0), 0)
     total = int(want.sum())
     while total > e.free:
         total -= int(want[e.n - 1])
@@ -77,7 +77,8 @@ def _grow_decodes(e: Engine, req: Requests, q: Queues, now: float, dec: np.ndarr
     if e.lookahead or e.prefix:
         return _grow_lookahead(e, req, q, now, dec)
     n = e.n
-    need = dec & (e.blk[:n] * e.bs <= e.ctx[:n])
+    # the next token needs a new block (windowed layers capped by the engine: blocks() grows more slowly)
+    need = dec & (e.blk[:n] * e.bs <= e.ctx[:n] if e.kv_window is None else e.blocks(e.ctx[:n] + 1) > e.blk[:n])
     n_need = int(np.count_nonzero(need))
     if n_need > e.free:
         while n_need > e.free:
@@ -99,7 +100,7 @@ def _continue_prefills(e: Engine, req: Requests, q: Queues, now: float, dec: np.
             break
         c = int(min(e.tgt[i] - e.ctx[i], budget))
         own = int(e.ctx[i]) + c - (int(e.base[i]) if e.prefix else 0)
-        extra = 0 if e.reserve else max(-(-own // e.bs) - int(e.blk[i]), 0)
+        extra = 0 if e.reserve else max(int(e.blocks(own)) - int(e.blk[i]), 0)
         while extra > e.free and e.n - 1 > i:
             preempt_newest(e, req, q, now)
         if extra > e.free:

@@ -29,9 +29,10 @@ from simulator.core.inference import (
     context_limit_tokens,
     kv_bytes_per_token,
 )
-from simulator.core.inference.speculative import sample_tokens_per_step, verify_iteration
+from simulator.core.inference.memory import window_cap
+from simulator.core.inference.speculative import sample_tokens_per_step, verify_iteration, verify_window_sums
 from simulator.core.inference.static import DraftCostTable, replica_memory_plan
-from simulator.core.model import TransformerSpec
+from simulator.core.model import TransformerSpec, causal_pairs
 from simulator.errors import PlanError
 from simulator.limits import (
     MAX_GPUS,
@@ -99,13 +100,16 @@ class Simulation:
             k = dep.speculative.k if dep.speculative is not None else 0
             table = IterationCostTable(model, hw, dep, dep.token_cap, dep.seq_cap * (k + 2) if k else dep.seq_cap + 1)
             draft_table = DraftCostTable(model, hw, dep, dep.token_cap, dep.seq_cap + 1) if k else None
-            pinned = int(mem.blocks_for(shared)) // dep.pp if shared and role != "decode" else 0
+            pinned = int(np.ceil(mem.blocks_for(shared))) // dep.pp if shared and role != "decode" else 0
+            cap, _ = window_cap(model, dep)  # windowed layers whose cache the engine caps at the window
+            kv_window = (cap, model.n_window_layers, model.n_layers) if cap else None
             self.kv_bytes_token[role] = kv_bytes_per_token(model, dep.kv_precision)
             for _ in range(count):
                 pipe = Pipeline() if dep.pp > 1 else None
                 for _v in range(dep.pp):  # PP: one virtual engine per stage, each with 1/pp of the blocks
                     engines.append(Engine(len(engines), role, dep, table, mem.kv_blocks // dep.pp, 0.0, pipe,
-                                          draft_table, pinned))
+                                          draft_table, pinned, model.window_tokens if model.n_window_layers else None,
+                                          kv_window))
         return engines
 
     # ------------------------------------------------------------------ routing and request life cycle
@@ -115,7 +119,7 @@ class Simulation:
         pool, req, q = self.pool[role], self.req, self.q
         e = self.engines[pool.start + self.router(q.outstanding[pool], q.nwait[pool], self.counter[role], self.rng)]
         self.counter[role] += 1
-        need = -(-(req.prompt[r] + req.output[r] - (req.shared[r] if e.prefix else 0) + e.lookahead) // e.bs)
+        need = e.blocks(req.prompt[r] + req.output[r] - (req.shared[r] if e.prefix else 0) + e.lookahead)
         too_long = (not e.chunked) and req.prompt[r] > e.token_cap
         if need > e.blocks_total - e.pinned - e.watermark or too_long:
             req.rejected[r] = True
@@ -196,6 +200,7 @@ class Simulation:
                 finishing += base + c >= e.tgt[i]
             e.kv.set(now, e.occupancy())
             shape = (int(pt), pairs, prefix, n_dec, cached + n_dec, n_dec + finishing)
+            window = self.window_sums(e, dec, n_dec, cached, chunks) if e.window_tokens else None
             extra = 0.0
             if e.lookahead:  # speculative: the verify pass of every decode, and the draft's work
                 v = verify_iteration(n_dec, cached, e.lookahead)
@@ -203,14 +208,32 @@ class Simulation:
                          float(v["decode_context_tokens"]), int(v["logits"]) + finishing)
                 extra = e.draft.iteration_s(int(pt), pairs, prefix, finishing, n_dec, cached) if e.draft else 0.0
             if e.pipe is None:
-                dt = e.table.time_s(*shape) + extra
+                dt = e.table.time_s(*shape, window) + extra
             else:  # a pipelined replica: the micro-batches ahead in its stages delay this one
-                latency, stage = e.table.time_and_stage_s(*shape)
+                latency, stage = e.table.time_and_stage_s(*shape, window)
                 dt = e.pipe.step_s(now, latency + extra, stage + extra)
             yield env.timeout(dt)
             self.events += 1
             e.busy_s += dt
             self.commit(e, dec, chunks, env.now)
+
+    def window_sums(self, e: Engine, dec: np.ndarray, n_dec: int, cached: float,
+                    chunks: scheduler.Chunks) -> tuple[float, float, float]:
+        """The batch's attention sums on the model's sliding-window layers, sequence by sequence (the table's
+        `window`): causal pairs and cached prefix of each chunk capped at the window, each decode's min(ctx + 1, window)
+        keys; with speculative decoding the verify pass's (verify_window_sums, from the mean context)."""
+        w = e.window_tokens
+        assert w is not None  # callers check
+        pairs = prefix = 0.0
+        for i, c in chunks:
+            base = float(e.ctx[i])
+            pairs += float(causal_pairs(base, c, w))
+            prefix += min(base, w)
+        if e.lookahead:
+            v = verify_window_sums(e.table.model, n_dec, cached, e.lookahead)
+            return pairs + float(v["window_pairs"]), prefix, float(v["window_context_tokens"])
+        ctx = np.asarray(e.ctx[:dec.size][dec] if n_dec else e.ctx[:0])
+        return pairs, prefix, float(np.minimum(ctx + 1, w).sum())
 
     def commit(self, e: Engine, dec: np.ndarray, chunks: scheduler.Chunks, t: float) -> None:
         """Apply one finished iteration; start KV transfers; count finished requests (closed loop: send the next)."""

@@ -115,71 +115,98 @@ class IterationCostTable:
         self.hop_s = parts["pp_comm"] / (dep.pp - 1) if dep.pp > 1 else np.zeros_like(tokens)
         self._dep_a, self._adp = attention_dp_view(dep), float(dep.dp_attention)
         self.head_s = lm_head(model, self._dep_a, self._c, np.arange(max_logits + 1, dtype=float) / self._adp)
-        probe = model.n_layers * decode_attention(model, self._dep_a, self._c, 1.0,
-                                                  np.array([1e6, 2e6]) / self._adp)
+        # decode attention is linear in the summed context: a fixed and a per-token term, on the full layers (all of
+        # them without a sliding window) and on the windowed ones (their context summed over min(ctx, window))
+        self._n_win = model.n_window_layers
+        layer = decode_attention(model, self._dep_a, self._c, 1.0, np.array([1e6, 2e6]) / self._adp)
+        probe = model.n_layers * layer if not self._n_win else model.n_full_attention_layers * layer
         self.decode_per_ctx_s = float(probe[1] - probe[0]) / 1e6
         self.decode_fixed_s = float(probe[0]) - self.decode_per_ctx_s * 1e6
+        if self._n_win:
+            probe = self._n_win * layer
+            self.window_per_ctx_s = float(probe[1] - probe[0]) / 1e6
+            self.window_fixed_s = float(probe[0]) - self.window_per_ctx_s * 1e6
         self.max_tokens, self.max_logits = max_tokens, max_logits
         prof = dep.profile
         k = 1.0 / prof.host_speed(hw)  # reference-host seconds over this host's speed
         self._step, self._seq, self._launch = (k * prof.step_overhead_s, k * prof.seq_overhead_s,
                                                k * prof.layer_launch_s * model.n_layers)
         # prefill attention by (tokens, pairs, cached prefix): a serving run meets the same chunks again and again
-        self._prefill_attention_s: dict[tuple[float, float, float], float] = {}
+        self._prefill_attention_s: dict[tuple, float] = {}
+
+    def _prefill_attention(self, prefill_tokens: int, pairs: float, prefix: float, layers: int) -> float:
+        a = self._adp
+        return layers * float(prefill_attention(self.model, self._dep_a, self._c, prefill_tokens / a, pairs / a,
+                                                prefix / a))
 
     def _device_s(self, tokens: int, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float,
-                  decode_seqs: int, decode_context: float, n_logits: int) -> float:
+                  decode_seqs: int, decode_context: float, n_logits: int, window: tuple | None = None) -> float:
         device = self.token_s[tokens] + self.head_s[n_logits]
+        if self._n_win:  # the windowed layers' sums (window_pairs, window_prefix, window_context); absent: the full ones
+            w_pairs, w_prefix, w_context = window or (prefill_pairs, prefill_prefix, decode_context)
         if decode_seqs:
             device += self.decode_fixed_s + self.decode_per_ctx_s * decode_context
+            if self._n_win:
+                device += self.window_fixed_s + self.window_per_ctx_s * w_context
         if prefill_tokens:
-            key = (prefill_tokens, prefill_pairs, prefill_prefix)
+            key = (prefill_tokens, prefill_pairs, prefill_prefix) if not self._n_win else \
+                (prefill_tokens, prefill_pairs, prefill_prefix, w_pairs, w_prefix)
             attention = self._prefill_attention_s.get(key)
             if attention is None:
                 if len(self._prefill_attention_s) >= PREFILL_MEMO_MAX:
                     self._prefill_attention_s.clear()
-                a = self._adp
-                attention = self._prefill_attention_s[key] = self.model.n_layers * float(prefill_attention(
-                    self.model, self._dep_a, self._c, prefill_tokens / a, prefill_pairs / a, prefill_prefix / a))
+                if self._n_win:
+                    attention = (self._prefill_attention(prefill_tokens, prefill_pairs, prefill_prefix,
+                                                         self.model.n_full_attention_layers)
+                                 + self._prefill_attention(prefill_tokens, w_pairs, w_prefix, self._n_win))
+                else:
+                    attention = self._prefill_attention(prefill_tokens, prefill_pairs, prefill_prefix,
+                                                        self.model.n_layers)
+                self._prefill_attention_s[key] = attention
             device += attention
         return float(device)
 
     def time_s(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
-               decode_context: float, n_logits: int) -> float:
-        """Iteration latency for one batch (scalars); equals iteration_time_s(...)['total']."""
+               decode_context: float, n_logits: int, window: tuple | None = None) -> float:
+        """Iteration latency for one batch (scalars); equals iteration_time_s(...)['total']. `window`: the sliding-window
+        layers' (pairs, prefix, context) sums (iteration_time_s's window_*), for a model that has them."""
         tokens = prefill_tokens + decode_seqs
         if tokens > self.max_tokens or n_logits > self.max_logits:
             return float(self._exact(prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context,
-                                     n_logits)["total"])
+                                     n_logits, window)["total"])
         if tokens == 0 and n_logits == 0:
             return 0.0
         device = self._device_s(tokens, prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context,
-                                n_logits)
+                                n_logits, window)
         launch = self._launch - device
         return float(device + self._step + self._seq * n_logits + (launch if launch > 0.0 else 0.0))
 
     def time_and_stage_s(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
-                         decode_context: float, n_logits: int) -> tuple[float, float]:
+                         decode_context: float, n_logits: int, window: tuple | None = None) -> tuple[float, float]:
         """(latency, busiest-stage time) for one batch (scalars); equals iteration_time_s(...)['total'] and ['stage']."""
         tokens = prefill_tokens + decode_seqs
         if tokens > self.max_tokens or n_logits > self.max_logits:
-            it = self._exact(prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context, n_logits)
+            it = self._exact(prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context, n_logits,
+                             window)
             return float(it["total"]), float(it["stage"])
-        total = self.time_s(prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context, n_logits)
+        total = self.time_s(prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context, n_logits,
+                            window)
         if total == 0.0:
             return 0.0, 0.0
         device = self._device_s(tokens, prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context,
-                                n_logits)
+                                n_logits, window)
         head = float(self.head_s[n_logits])
         hop = float(self.hop_s[tokens])
         body = device - head - hop * (self.dep.pp - 1)
         return total, float(stage_time_s(self.model, self.hw, self.dep, body, head + hop, n_logits))
 
     def _exact(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
-               decode_context: float, n_logits: int) -> dict[str, np.ndarray]:
+               decode_context: float, n_logits: int, window: tuple | None = None) -> dict[str, np.ndarray]:
+        sums = dict(zip(("window_pairs", "window_prefix_tokens", "window_context_tokens"), window, strict=True)) \
+            if window is not None else {}
         return iteration_time_s(self.model, self.hw, self.dep, prefill_tokens=prefill_tokens,
                                 prefill_pairs=prefill_pairs, prefill_prefix_tokens=prefill_prefix,
-                                decode_seqs=decode_seqs, decode_context_tokens=decode_context, logits=n_logits)
+                                decode_seqs=decode_seqs, decode_context_tokens=decode_context, logits=n_logits, **sums)
 
 
 def uniform_window_sums(model: TransformerSpec, seqs, prefix=0.0, new=0.0, context=None) -> dict[str, np.ndarray]:
