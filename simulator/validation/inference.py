@@ -134,8 +134,10 @@ KNOWN_GAPS = {
     "attention-dp": "attention data parallelism with expert parallelism (developer-guide DEPn tables, DeepSeek blog): "
                     "per-rank batch limits are not stated and trtllm-bench's batch heuristic with attention DP is not "
                     "modelled (-83% to +93%)",
-    "gpt-oss-120b": "sliding-window layers (128 tokens, every other layer) and attention sinks are costed as full "
-                    "attention, so KV capacity and attention reads are overstated",
+    "gpt-oss-120b": "MXFP4 weights that trtllm-bench's batch heuristic (tuning.py) has no byte size for: as 16-bit "
+                    "they leave one GPU a batch of 64 where the published runs clearly ran more (-80% at 1k/1k on one "
+                    "GPU; the limits they used are not stated), and attention sinks are not costed (the 128-token "
+                    "sliding windows are modelled)",
 }
 
 
