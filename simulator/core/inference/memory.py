@@ -97,7 +97,7 @@ class MemoryPlan:
 
     def max_concurrent_seqs(self, tokens_per_seq):
         """Sequences of a given total length that fit in the KV cache at once."""
-        return self.kv_blocks // np.maximum(self.blocks_for(tokens_per_seq), 1)
+        return self.kv_blocks // np.maximum(np.ceil(self.blocks_for(tokens_per_seq)), 1)  # whole blocks a sequence
 
 
 def kv_budget_bytes(prof: EngineProfile, hw: Accelerator, weights: float, workspace: float, tp: int = 1,

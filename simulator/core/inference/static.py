@@ -292,7 +292,7 @@ def _features(dep: Deployment, cached: int, input_len: int, hit_rate: float, sha
     if dep.speculative is not None:
         out["speculative"] = dep.speculative.to_dict()
     if hit_rate or shared:
-        pinned = int(mem.blocks_for(cached)) if cached else 0
+        pinned = int(np.ceil(mem.blocks_for(cached))) if cached else 0
         out["prefix_cache"] = {"hit_rate": float(hit_rate), "shared_prefix_tokens": int(shared),
                                "cached_tokens_per_request": int(cached), "prompt_tokens": int(input_len),
                                "shared_blocks": pinned, "source": "user-stated"}
