@@ -100,7 +100,9 @@ ScenarioKind = Literal["training", "cluster", "inference", "serving"]
 SCENARIO_KINDS: tuple[ScenarioKind, ...] = get_args(ScenarioKind)
 SweepEngine = Literal["local", "dask"]
 SWEEP_ENGINES: tuple[SweepEngine, ...] = get_args(SweepEngine)
-ListWhat = Literal["hardware", "models", "stacks", "prices", "scenarios", "engines"]  # what `simulator list` lists
+# what `simulator list` lists (the last three: `simulator lifecycle`'s --scaling-law, --family and --compression)
+ListWhat = Literal["hardware", "models", "stacks", "prices", "scenarios", "engines", "scaling-laws", "families",
+                   "compression"]
 LIST_WHAT: tuple[ListWhat, ...] = get_args(ListWhat)
 
 # the parts of `simulator validate` / `make validate`, in the order they print
