@@ -7,14 +7,19 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 _IN_FILE: ContextVar[bool] = ContextVar("settings_named_as_file_fields", default=False)
+_DEPLOYMENT: ContextVar[str] = ContextVar("deployment_section", default="deployment")
 
 
 def setting(name: str, section: str = "deployment") -> str:
     """How a message names a setting: its command-line flag (--dp-attention) or, while a scenario file runs
-    (file_fields), its field in that file (deployment.dp_attention)."""
-    if _IN_FILE.get():
-        return f"{section}.{name}" if section else name
-    return "--" + name.replace("_", "-")
+    (file_fields), its field in that file (deployment.dp_attention; decode_deployment.dp_attention inside
+    deployment_section("decode_deployment"); section "" for a top-level field). Only for settings whose flag is the
+    field's name with dashes."""
+    if not _IN_FILE.get():
+        return "--" + name.replace("_", "-")
+    if section == "deployment" or section.startswith("deployment."):
+        section = _DEPLOYMENT.get() + section[len("deployment"):]
+    return f"{section}.{name}" if section else name
 
 
 @contextmanager
@@ -25,6 +30,17 @@ def file_fields() -> Iterator[None]:
         yield
     finally:
         _IN_FILE.reset(token)
+
+
+@contextmanager
+def deployment_section(section: str) -> Iterator[None]:
+    """Within this block, a deployment's settings are named under `section` (a disaggregated decode pool's
+    decode_deployment) when a scenario file runs."""
+    token = _DEPLOYMENT.set(section)
+    try:
+        yield
+    finally:
+        _DEPLOYMENT.reset(token)
 
 
 class SimulatorError(Exception):

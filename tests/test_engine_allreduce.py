@@ -44,3 +44,16 @@ def test_an_engine_without_a_stated_limit_keeps_its_kernel_at_every_size():
     got = layer_tp_comm_s(MODEL, H100, Deployment(tp=8, engine="sglang"), tokens)
     msg = tokens * MODEL.d_model * ACT_BYTES
     assert np.allclose(got, 2.0 * comm.engine_allreduce_s(8.0, msg, H100.intra))
+
+
+def test_the_size_limits_are_the_engines_own_comparisons():
+    """vLLM takes messages strictly below 8 MiB and only on 2, 4, 6 or 8 GPUs; TensorRT-LLM's one-shot kernel strictly
+    below 1 MB on 3-4 GPUs, up to its 16 MB workspace (inclusive) on 2."""
+    vllm, trt = ENGINES["vllm"], ENGINES["trtllm"]
+    assert vllm.custom_allreduce_limit_bytes(8) == 8 * 2**20 - 1  # 1,024 tokens x 4,096 x 2 B = 8 MiB: NCCL
+    assert [vllm.custom_allreduce_limit_bytes(n) for n in (3, 5, 7, 16)] == [0.0] * 4
+    assert trt.custom_allreduce_limit_bytes(4) == 999_999 and trt.custom_allreduce_limit_bytes(2) == 16e6
+    msg = 1024 * 4096 * ACT_BYTES
+    model = sim.load_model("mixtral-8x7b")  # d_model 4096
+    got = float(layer_tp_comm_s(model, H100, Deployment(tp=8, engine="vllm"), 1024.0))
+    assert got == pytest.approx(2.0 * float(comm.ring_allreduce_s(8.0, msg, H100.intra)))

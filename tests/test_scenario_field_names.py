@@ -42,3 +42,13 @@ def test_a_draft_setting_in_a_file_is_named_under_speculative(tmp_path, capsys):
                                            "draft_model": "llama3.2-3b-instruct", "draft_tp": 8})
     code, _, err = run_cli(capsys, ["run", str(path)])
     assert code == 2 and "deployment.speculative.draft_tp 8 exceeds the target's deployment.tp 4" in err
+
+
+def test_a_decode_pool_setting_is_named_under_decode_deployment(tmp_path, capsys):
+    data = yaml.safe_load(SCENARIO.read_text())
+    data["deployment"].pop("speculative")
+    data.update(prefill_replicas=1, decode_replicas=1, decode_deployment={"tp": 3, "precision": "fp8"})
+    path = tmp_path / "disagg.yaml"
+    path.write_text(yaml.safe_dump(data))
+    code, _, err = run_cli(capsys, ["run", str(path)])
+    assert code == 2 and f"{path}: decode_deployment.tp 3 does not divide" in err and "deployment.tp 4" not in err

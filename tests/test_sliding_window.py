@@ -114,9 +114,10 @@ def test_the_kv_cache_holds_only_the_window_where_the_engine_pools_by_window():
     assert kv_bytes_per_seq(model, v0, 4000) == pytest.approx(per_token * 4000)
     assert kv_bytes_per_seq(model, v1, 4000) == pytest.approx(per_token / 2 * (4000 + 128))
     m1, m0 = memory_plan(model, H100, v1), memory_plan(model, H100, v0)
-    assert m0.window_share == 0.0 and m1.window_share == 0.5
-    # a 4,000-token sequence holds 250 blocks of 16 on a full layer and ceil(128 / 16) + 1 = 9 on a windowed one
-    assert float(m1.blocks_for(4000)) == pytest.approx(0.5 * 250 + 0.5 * 9)
+    assert m0.kv_window is None and m1.kv_window == (128, 18.0, 36.0)
+    # a 4,000-token sequence holds 250 blocks of 16 on a full layer and ceil(128 / 16) + 1 = 9 on a windowed one:
+    # (250 + 9) / 2 rounded up to whole blocks
+    assert int(m1.blocks_for(4000)) == 130
     assert int(m0.blocks_for(4000)) == 250
     r1 = estimate_inference(model, H100, v1, batch=64, input_len=3000, output_len=1000).to_dict()
     r0 = estimate_inference(model, H100, v0, batch=64, input_len=3000, output_len=1000).to_dict()
@@ -171,14 +172,17 @@ def test_serve_holds_more_sequences_where_the_engine_caps_windowed_layers():
                       max_batched_tokens=16384)
     # the same engine with and without its per-window KV pools
     deps = {"capped": base, "full": replace(base, engine_profile=replace(base.profile, window_kv=False))}
-    # the serving engine's integer block count is the memory plan's, rounded up to a whole block
+    # the serving engine counts a sequence's blocks as the memory plan does: whole blocks of the layer-weighted count,
+    # checked against integer arithmetic on a share that is not exact in floats (29 of 34 layers, Gemma-3-4b-like)
     dep = deps["capped"]
-    cap, _ = window_cap(model, dep)
-    engine = Engine(0, "both", dep, None, 1000, 0.0, window_tokens=model.window_tokens,
-                    kv_window=(cap, model.n_window_layers, model.n_layers))
-    plan = memory_plan(model, H100, dep)
-    tokens = np.array([1, 16, 17, 128, 129, 200, 4000, 4001, 100000])
-    assert np.array_equal(engine.blocks(tokens), np.ceil(plan.blocks_for(tokens)).astype(int))
+    assert window_cap(model, dep) == (128, 18.0, 36.0)
+    odd = replace(model, n_layers=34, window_tokens=1024, window_layers=29)
+    plan = memory_plan(odd, H100, dep)
+    engine = Engine(0, "both", dep, None, 1000, 0.0, window_tokens=1024, kv_window=plan.kv_window)
+    tokens = np.arange(1, 200_001)
+    full = -(-tokens // 16)
+    exact = -(-(5 * full + 29 * np.minimum(full, 1024 // 16 + 1)) // 34)
+    assert np.array_equal(plan.blocks_for(tokens), exact) and np.array_equal(engine.blocks(tokens), exact)
     # decode-bound work on 4,000-token sequences: the capped cache holds about twice the sequences
     tput = {}
     for key, d in deps.items():
@@ -193,3 +197,37 @@ def test_serve_holds_more_sequences_where_the_engine_caps_windowed_layers():
                                     output_len=2000).output_tokens_per_s for k, d in deps.items()}
     assert tput["capped"] / tput["full"] == pytest.approx(static["capped"] / static["full"], rel=0.1)
     assert tput["capped"] > 1.3 * tput["full"]
+
+
+def test_training_time_and_flops_both_see_the_window():
+    """A windowed model trains faster than its full-attention twin at a long sequence (FlashAttention skips past the
+    window), and its model FLOPs count the window too: MFU stays comparable instead of dropping."""
+    base = sim.load_model("llama3.1-8b")
+    half = windowed(base, 1024, base.n_layers // 2)
+    kw = dict(hardware="h100-sxm-80gb", gpus=8, tp=1, pp=1, seq_len=32768, global_batch=8)
+    full = sim.estimate_training(base, **kw).to_dict()
+    swa = sim.estimate_training(half, **kw).to_dict()
+    assert swa["step_time_s"] < full["step_time_s"]
+    assert swa["mfu"] == pytest.approx(full["mfu"], rel=0.15)
+    # a window longer than the sequence changes nothing
+    wide = windowed(base, 1 << 20, base.n_layers // 2)
+    assert sim.estimate_training(wide, **kw).to_dict()["step_time_s"] == pytest.approx(full["step_time_s"], rel=1e-12)
+
+
+def test_a_disaggregated_prefill_sends_only_the_cache_the_engine_keeps():
+    from simulator.serving import ServingConfig, simulate_serving
+    from simulator.serving.workload import make_workload
+
+    model = sim.load_model("gpt-oss-120b")
+    base = Deployment(tp=2, precision="mxfp4-wo", kv_precision="bf16", engine="vllm")
+    full = replace(base, engine_profile=replace(base.profile, window_kv=False))
+    ttft = {}
+    for key, dep in (("capped", base), ("full", full)):
+        cfg = ServingConfig(dep, prefill_replicas=1, decode_replicas=1)
+        wl = make_workload(4, input_len=16000, output_len=2, arrival="poisson", rate_per_s=0.05, seed=4)
+        ttft[key] = simulate_serving(model, H100, cfg, wl, seed=4).summary
+    # the same prefill (first token); half the layers send 128 tokens instead of 16,000: the transfer, which the
+    # second token waits for, is shorter
+    assert ttft["capped"]["ttft_p50_s"] == pytest.approx(ttft["full"]["ttft_p50_s"])
+    assert ttft["capped"]["e2e_p50_s"] < ttft["full"]["e2e_p50_s"]
+    assert kv_bytes_per_seq(model, base, 16000) < 0.51 * kv_bytes_per_seq(model, full, 16000)

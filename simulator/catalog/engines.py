@@ -45,7 +45,7 @@ TpFloor = Annotated[int, Field(strict=True, gt=0, le=limits.MAX_GPUS)]
 Gib = Annotated[float, Field(strict=True, gt=0, le=_GIB, allow_inf_nan=False)]
 GibOrZero = Annotated[float, Field(strict=True, ge=0, le=_GIB, allow_inf_nan=False)]
 ElementBytes = Annotated[float, Field(strict=True, gt=0, le=limits.MAX_BYTES_PER_ELEMENT, allow_inf_nan=False)]
-MessageBytes = Annotated[float, Field(strict=True, gt=0, le=limits.MAX_DEVICE_BYTES, allow_inf_nan=False)]
+MessageBytes = Annotated[float, Field(strict=True, ge=0, le=limits.MAX_DEVICE_BYTES, allow_inf_nan=False)]
 
 
 class Host(Strict):
@@ -100,7 +100,7 @@ class Collectives(Strict):
     """Which all-reduce the engine runs inside the NVLink domain (core.inference.kernels.layer_tp_comm_s)."""
 
     # [group size at most, largest message in bytes] its own all-reduce kernel takes, by ascending group size (larger
-    # groups: the last figure); a larger message goes to NCCL
+    # groups: the last figure); a larger message goes to NCCL (0: NCCL at every size for that group size)
     custom_allreduce_max_bytes: Sourced[list[tuple[TpFloor, MessageBytes]]]
 
 

@@ -300,7 +300,8 @@ def _window(r: _Reader, fam: Family, n_layers: int) -> tuple[int, int] | None:
     elif fam.window_rule == "all":
         n = n_layers
     elif fam.window_rule == "qwen":
-        n = max(n_layers - (r.opt("max_window_layers") or 0), 0)
+        full = r.opt("max_window_layers")  # absent: the class default 28 (Qwen2Config, Qwen3Config, their MoE kin)
+        n = max(n_layers - (28 if full is None else full), 0)
     elif fam.window_rule == "alternate":
         n = (n_layers + 1) // 2
     else:  # gemma3

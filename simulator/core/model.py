@@ -186,7 +186,7 @@ class TransformerSpec:
         window (Beltagy et al. 2020, Longformer; Jiang et al. 2023, Mistral 7B section 2)."""
         if not self.n_window_layers:
             return seq_len * self.n_layers
-        return seq_len * self.n_full_attention_layers + min(seq_len, float(self.window_tokens or 0)) * self.n_window_layers
+        return seq_len * self.n_full_attention_layers + windowed_tokens(seq_len, self.window_tokens) * self.n_window_layers
 
     # ------------------------------------------------------------------ FLOPs
     def attention_flop_per_token_fwd(self, seq_len: float) -> float:

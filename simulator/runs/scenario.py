@@ -17,7 +17,7 @@ from simulator.cluster.scenario import build_scenario, cluster_scenario_ids, sce
 from simulator.core.inference import Deployment, InferenceResult, estimate_inference
 from simulator.core.inference.speculative import SpeculativeDecoding
 from simulator.core.training.result import TrainingResult
-from simulator.errors import BadValueError, DataFileError, SimulatorError, file_fields
+from simulator.errors import BadValueError, DataFileError, OutputError, SimulatorError, file_fields
 from simulator.limits import check_ref
 from simulator.runs.schema import (
     ClusterRunScenario,
@@ -123,7 +123,8 @@ def load_scenario(path: str | Path) -> BaseModel:
 
 def evaluate_scenario(scenario: BaseModel | dict[str, Any] | str | Path, source: str | None = None) -> Result:
     """Run any scenario kind (a file path, a shipped cluster scenario id, a mapping or a parsed scenario) and return
-    its typed result (its `kind` says which). An unknown model or hardware id names the file (`source`)."""
+    its typed result (its `kind` says which). An error in a file's scenario names the file (`source`) and the
+    file's fields (deployment.tp, not --tp)."""
     if isinstance(scenario, str | Path):
         source = str(scenario)
         scenario = load_scenario(scenario)
@@ -135,10 +136,11 @@ def evaluate_scenario(scenario: BaseModel | dict[str, Any] | str | Path, source:
     try:
         with file_fields():  # a bad setting is named by its field in the file, not by a command-line flag
             return runner(scenario)
-    except SimulatorError as exc:  # one line that names the file, as a schema error does
-        if source is None or str(exc).startswith(f"{source}:"):
+    except SimulatorError as exc:  # one line that names the file, as a schema error does (not an output folder's)
+        if source is None or isinstance(exc, OutputError) or str(exc).startswith(f"{source}:"):
             raise
-        raise type(exc)(f"{source}: {exc}") from None
+        exc.args = (f"{source}: {exc}", *exc.args[1:])
+        raise
 
 
 def run_scenario(scenario: BaseModel | dict[str, Any] | str | Path) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from simulator.catalog import load_model
 from simulator.core.inference import Deployment
 from simulator.core.inference.speculative import SpeculativeDecoding
 from simulator.core.model import TransformerSpec
-from simulator.errors import BadValueError, UnknownIdError
+from simulator.errors import BadValueError, UnknownIdError, setting
 from simulator.limits import check_ref
 
 
@@ -40,7 +40,7 @@ class ServingConfig:
 
 def resolve_draft(dep: Deployment) -> Deployment:
     """The deployment with its speculative draft model loaded (an id or path becomes a TransformerSpec); an unknown
-    draft is refused in one line naming --draft-model."""
+    draft is refused in one line naming the setting (--draft-model, or its scenario-file field)."""
     spec = dep.speculative
     if spec is not None and not isinstance(spec, SpeculativeDecoding):
         raise BadValueError(f"speculative must be a SpeculativeDecoding (simulator.SpeculativeDecoding), got "
@@ -51,5 +51,5 @@ def resolve_draft(dep: Deployment) -> Deployment:
     try:
         draft = load_model(spec.draft_model)
     except UnknownIdError as exc:
-        raise UnknownIdError(f"--draft-model: {exc}") from None
+        raise UnknownIdError(f"{setting('draft_model', 'deployment.speculative')}: {exc}") from None
     return replace(dep, speculative=replace(spec, draft_model=draft))

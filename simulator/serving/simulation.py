@@ -24,16 +24,16 @@ from simulator.catalog import load_hardware, load_model
 from simulator.core import comm
 from simulator.core.hardware import Accelerator
 from simulator.core.inference import (
+    Deployment,
     IterationCostTable,
     check_deployment,
     context_limit_tokens,
-    kv_bytes_per_token,
 )
-from simulator.core.inference.memory import window_cap
+from simulator.core.inference.memory import kv_bytes_per_seq
 from simulator.core.inference.speculative import sample_tokens_per_step, verify_iteration, verify_window_sums
 from simulator.core.inference.static import DraftCostTable, replica_memory_plan
 from simulator.core.model import TransformerSpec, causal_pairs
-from simulator.errors import PlanError
+from simulator.errors import PlanError, deployment_section, setting
 from simulator.limits import (
     MAX_GPUS,
     MAX_REQUESTS,
@@ -69,8 +69,8 @@ class Simulation:
         self.concurrency = concurrency
         self.overload_reason = ""
         self.reject_reason = ""  # why the first rejected request could never be served
-        self.kv_link = hw.inter
-        self.kv_bytes_token: dict[str, float] = {}
+        self.kv_link, self.kv_model = hw.inter, model
+        self.kv_deployment: dict[str, Deployment] = {}  # the deployment whose KV cache a pool's requests hold
         self.engines = self._build_engines(model, hw, cfg)
         # each pool's engines are consecutive (built pool by pool): a slice views their queue lengths without a copy
         roles = [e.role for e in self.engines]
@@ -88,28 +88,30 @@ class Simulation:
         engines: list[Engine] = []
         shared = int(self.req.shared.max()) if self.req.n else 0  # the longest cached prefix: held once per engine
         for role, dep, count in pools:
-            check_deployment(model, hw, dep)
+            section = "decode_deployment" if role == "decode" and cfg.decode_deployment is not None else "deployment"
+            with deployment_section(section):
+                check_deployment(model, hw, dep)
+                tp, precision = setting("tp"), setting("precision")
+                draft_model = setting("draft_model", "deployment.speculative")
             mem = replica_memory_plan(model, hw, dep)
             if mem.kv_blocks < 1:
                 draft = " and the speculative draft" if dep.speculative is not None else ""
                 raise PlanError(f"{model.id} does not fit on {hw.id} with {dep.label()}: weights{draft} "
                                 f"{units.human_bytes(mem.weights_bytes_per_gpu)} per GPU leave no room for the KV cache; "
-                                "raise --tp or use a smaller --precision" + (" or --draft-model" if draft else ""))
+                                f"raise {tp} or use a smaller {precision}" + (f" or {draft_model}" if draft else ""))
             if dep.token_cap < dep.seq_cap:
                 raise PlanError(f"max batched tokens {dep.token_cap} must be >= max sequences {dep.seq_cap}")
             k = dep.speculative.k if dep.speculative is not None else 0
             table = IterationCostTable(model, hw, dep, dep.token_cap, dep.seq_cap * (k + 2) if k else dep.seq_cap + 1)
             draft_table = DraftCostTable(model, hw, dep, dep.token_cap, dep.seq_cap + 1) if k else None
-            pinned = int(np.ceil(mem.blocks_for(shared))) // dep.pp if shared and role != "decode" else 0
-            cap, _ = window_cap(model, dep)  # windowed layers whose cache the engine caps at the window
-            kv_window = (cap, model.n_window_layers, model.n_layers) if cap else None
-            self.kv_bytes_token[role] = kv_bytes_per_token(model, dep.kv_precision)
+            pinned = int(mem.blocks_for(shared)) // dep.pp if shared and role != "decode" else 0
+            self.kv_deployment[role] = dep
             for _ in range(count):
                 pipe = Pipeline() if dep.pp > 1 else None
                 for _v in range(dep.pp):  # PP: one virtual engine per stage, each with 1/pp of the blocks
                     engines.append(Engine(len(engines), role, dep, table, mem.kv_blocks // dep.pp, 0.0, pipe,
                                           draft_table, pinned, model.window_tokens if model.n_window_layers else None,
-                                          kv_window))
+                                          mem.kv_window))
         return engines
 
     # ------------------------------------------------------------------ routing and request life cycle
@@ -126,9 +128,9 @@ class Simulation:
             if not self.reject_reason:
                 self.reject_reason = (
                     f"a {req.prompt[r]}-token prompt exceeds the engine's {e.token_cap}-token budget per iteration "
-                    "and it has no chunked prefill (raise --max-batched-tokens)" if too_long else
+                    f"and it has no chunked prefill (raise {setting('max_batched_tokens')})" if too_long else
                     f"{req.prompt[r] + req.output[r]} tokens of one request exceed the KV cache "
-                    f"({(e.blocks_total - e.watermark) * e.bs} tokens); raise --tp or lower the precision")
+                    f"({(e.blocks_total - e.watermark) * e.bs} tokens); raise {setting('tp')} or lower the precision")
             self.resolve()
             return
         req.where[r] = e.idx
@@ -166,7 +168,7 @@ class Simulation:
 
     def transfer(self, r: int) -> Generator[Any, Any, None]:
         """Send the prompt's KV cache from the prefill to a decode engine (sendrecv on the scale-out link)."""
-        kv_bytes = self.kv_bytes_token["prefill"] * self.req.prompt[r]
+        kv_bytes = kv_bytes_per_seq(self.kv_model, self.kv_deployment["prefill"], float(self.req.prompt[r]))
         self.req.shared[r] = 0  # the decode engine holds the whole prompt's KV cache in its own blocks
         yield self.env.timeout(float(comm.sendrecv_s(kv_bytes, self.kv_link)))
         self.events += 1
@@ -309,7 +311,8 @@ def _check_workload(model: TransformerSpec, workload: Workload) -> None:
     if limit is not None and total.size and int(total.max()) > limit:
         i = int(np.argmax(total))
         raise PlanError(f"request {i}: prompt_tokens + output_tokens = {int(total[i])} exceeds the {limit}-token "
-                        f"context window of {model.id}; shorten --input-len/--output-len or the trace")
+                        f"context window of {model.id}; shorten {setting('input_len', '')}/"
+                        f"{setting('output_len', '')} or the trace")
 
 
 def simulate_serving(model: str | Path | TransformerSpec, hw: str | Path | Accelerator, config: ServingConfig,

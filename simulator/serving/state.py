@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from simulator.core.inference import Deployment, IterationCostTable, pipelined_step_s
+from simulator.core.inference.memory import seq_blocks
 from simulator.core.inference.static import DraftCostTable
 from simulator.serving.workload import Workload
 from simulator.simkit import TimeWeightedMonitor
@@ -77,16 +78,16 @@ class Engine:
 
     def __init__(self, idx: int, role: str, dep: Deployment, table: IterationCostTable, blocks: int, now: float,
                  pipe: Pipeline | None = None, draft: DraftCostTable | None = None, pinned_blocks: int = 0,
-                 window_tokens: int | None = None, kv_window: tuple[int, int, int] | None = None):
+                 window_tokens: int | None = None, kv_window: tuple[int, float, float] | None = None):
         prof = dep.profile
         self.idx, self.role, self.dep, self.table = idx, role, dep, table
         self.pipe = pipe  # shared by the pp virtual engines of a pipelined replica; None when pp = 1
         self.blocks_total = self.free = blocks
         self.bs = prof.block_size_tokens
         # sliding-window attention: the window its windowed layers attend to (None: every layer full), and when the
-        # engine caps their cache at it, (window blocks, windowed layers, layers) for blocks()
+        # engine caps their cache at it, the memory plan's kv_window (seq_blocks)
         self.window_tokens = window_tokens
-        self.kv_window = None if kv_window is None else (-(-kv_window[0] // self.bs) + 1, kv_window[1], kv_window[2])
+        self.kv_window = kv_window
         # the blocks an on-demand scheduler keeps free at admission: the engine version's own watermark (vLLM V0 kept
         # 1%, V1 none; workloads/engines), at least one block when it keeps any
         frac = prof.kv_watermark_fraction if prof.admission == "on_demand" else 0.0
@@ -122,14 +123,10 @@ class Engine:
         self.n = at
 
     def blocks(self, tokens):
-        """KV blocks a sequence of `tokens` own tokens holds: ceil(tokens / block); when the engine caps windowed
-        layers at their window, the layer-weighted mean of full and capped counts, rounded up to whole blocks
-        (MemoryPlan.blocks_for, in integers)."""
-        full = -(-tokens // self.bs)
+        """KV blocks a sequence of `tokens` own tokens holds: the memory plan's count (seq_blocks)."""
         if self.kv_window is None:
-            return full
-        window, n_win, n_layers = self.kv_window
-        return -(-((n_layers - n_win) * full + n_win * np.minimum(full, window)) // n_layers)
+            return -(-tokens // self.bs)
+        return seq_blocks(tokens, self.bs, self.kv_window)
 
     def own_tokens(self, slots) -> np.ndarray:
         """KV tokens the running slots hold in their own blocks (the shared prefix blocks are the engine's)."""

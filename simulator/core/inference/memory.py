@@ -28,12 +28,11 @@ def kv_bytes_per_token(model: TransformerSpec, kv_precision: str = "bf16") -> fl
 
 def kv_bytes_per_seq(model: TransformerSpec, dep: Deployment, tokens: float) -> float:
     """KV-cache bytes a sequence of `tokens` tokens holds across the whole model: kv_bytes_per_token a token, and on
-    sliding-window layers at most the window when the engine caps them (EngineProfile.window_kv)."""
-    if not (model.n_window_layers and dep.profile.window_kv):
+    sliding-window layers at most the window when the engine caps them (window_cap; attended_layer_tokens)."""
+    if window_cap(model, dep) is None:
         return kv_bytes_per_token(model, dep.kv_precision) * tokens
     layer = kv_elems_per_token_per_layer(model, 1) * KV_BYTES[dep.kv_precision]
-    return layer * (model.n_full_attention_layers * tokens
-                    + model.n_window_layers * min(tokens, float(model.window_tokens or 0)))
+    return layer * float(model.attended_layer_tokens(tokens))
 
 
 def layers_per_stage(model: TransformerSpec, pp: int) -> int:
@@ -78,26 +77,35 @@ class MemoryPlan:
     kv_bytes_per_token_per_gpu: float
     block_size_tokens: int
     kv_blocks: int  # blocks per replica (every stage holds the same number of blocks)
-    window_tokens: int | None = None  # sliding window of the windowed layers whose cache the engine caps
-    window_share: float = 0.0  # their share of the layers (0: every layer holds the whole sequence)
+    # sliding-window layers whose cache the engine caps at the window: (window tokens, their weight, all layers'
+    # weight) in KV bytes per token (window_cap); None: every layer holds the whole sequence
+    kv_window: tuple[int, float, float] | None = None
 
     @property
     def kv_capacity_tokens(self) -> int:
         return self.kv_blocks * self.block_size_tokens
 
     def blocks_for(self, tokens):
-        """Paged blocks a sequence of `tokens` tokens holds (Kwon et al. 2023, PagedAttention); a block spans every layer
-        of a stage, so a windowed layer's share holds at most the blocks its window straddles, ceil(window / block)
-        + 1 (vLLM's hybrid KV cache manager, TensorRT-LLM's pool per window size): a fractional count then."""
-        full = -(-np.asarray(tokens) // self.block_size_tokens)
-        if not self.window_share or self.window_tokens is None:
-            return full
-        window = -(-self.window_tokens // self.block_size_tokens) + 1
-        return (1.0 - self.window_share) * full + self.window_share * np.minimum(full, window)
+        """Paged blocks a sequence of `tokens` tokens holds (seq_blocks)."""
+        return seq_blocks(tokens, self.block_size_tokens, self.kv_window)
 
     def max_concurrent_seqs(self, tokens_per_seq):
         """Sequences of a given total length that fit in the KV cache at once."""
-        return self.kv_blocks // np.maximum(np.ceil(self.blocks_for(tokens_per_seq)), 1)  # whole blocks a sequence
+        return self.kv_blocks // np.maximum(self.blocks_for(tokens_per_seq), 1)
+
+
+def seq_blocks(tokens, block_size: int, kv_window: tuple[int, float, float] | None = None):
+    """Whole paged blocks a sequence of `tokens` tokens holds (Kwon et al. 2023, PagedAttention). A block spans every
+    layer of a stage; where the engine caps sliding-window layers at their window (vLLM's hybrid KV cache manager,
+    TensorRT-LLM's pool per window size), their weight in it holds at most the blocks the window straddles,
+    ceil(window / block) + 1, and the weighted count is rounded up. `infer` and `serve` both count with this. While a
+    long prefill chunk runs, a windowed layer briefly holds window + chunk tokens: not counted."""
+    full = -(-np.asarray(tokens) // block_size)
+    if kv_window is None:
+        return full
+    window, windowed, total = kv_window
+    capped = np.minimum(full, -(-window // block_size) + 1)
+    return (-(-((total - windowed) * full + windowed * capped) // total)).astype(np.int64)
 
 
 def kv_budget_bytes(prof: EngineProfile, hw: Accelerator, weights: float, workspace: float, tp: int = 1,
@@ -125,12 +133,13 @@ def memory_plan(model: TransformerSpec, hw: Accelerator, dep: Deployment) -> Mem
                  * KV_BYTES[dep.kv_precision])
     # each attention group caches only its own sequences: dp_attention times the blocks of one GPU's budget
     blocks = int(max(budget, 0.0) // (per_token * prof.block_size_tokens)) * dep.dp_attention
-    return MemoryPlan(weights, work, budget, per_token, prof.block_size_tokens, blocks, *window_cap(model, dep))
+    return MemoryPlan(weights, work, budget, per_token, prof.block_size_tokens, blocks, window_cap(model, dep))
 
 
-def window_cap(model: TransformerSpec, dep: Deployment) -> tuple[int | None, float]:
-    """(window, share of the layers) whose cache the engine caps at the window; (None, 0.0) when it holds every
-    layer's whole sequence (no window, or an engine without per-window pools: EngineProfile.window_kv)."""
-    if not (model.n_window_layers and dep.profile.window_kv):
-        return None, 0.0
-    return model.window_tokens, model.n_window_layers / model.n_layers
+def window_cap(model: TransformerSpec, dep: Deployment) -> tuple[int, float, float] | None:
+    """(window tokens, windowed layers, layers) when the engine caps sliding-window layers' cache at the window
+    (MemoryPlan.kv_window, as weights); None when every layer holds the whole sequence (no window, or an engine
+    without per-window pools: EngineProfile.window_kv)."""
+    if not (model.n_window_layers and dep.profile.window_kv) or model.window_tokens is None:
+        return None
+    return model.window_tokens, float(model.n_window_layers), float(model.n_layers)

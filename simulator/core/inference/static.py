@@ -210,8 +210,12 @@ def replica_memory_plan(model: TransformerSpec, hw: Accelerator, dep: Deployment
     budget = kv_budget_bytes(dep.profile, hw, total_weights, mem.workspace_bytes_per_gpu, dep.tp, dep.pp)
     per_token = mem.kv_bytes_per_token_per_gpu + kv
     blocks = int(max(budget, 0.0) // (per_token * mem.block_size_tokens)) * dep.dp_attention  # as memory_plan
+    window = mem.kv_window
+    if window is not None:  # the draft's layers hold the whole sequence: the capped share of a block is smaller
+        w, windowed, layers = window
+        window = (w, windowed * mem.kv_bytes_per_token_per_gpu / per_token, layers)
     return MemoryPlan(total_weights, mem.workspace_bytes_per_gpu, budget, per_token, mem.block_size_tokens, blocks,
-                      mem.window_tokens, mem.window_share)
+                      window)
 
 
 def seqs_that_fit(mem: MemoryPlan, tokens_per_seq, cached_tokens=0) -> int:
@@ -219,8 +223,8 @@ def seqs_that_fit(mem: MemoryPlan, tokens_per_seq, cached_tokens=0) -> int:
     blocks held once (PagedAttention block sharing, Kwon et al. 2023 sec. 4.4)."""
     if not cached_tokens:
         return int(mem.max_concurrent_seqs(tokens_per_seq))
-    free = mem.kv_blocks - int(np.ceil(mem.blocks_for(cached_tokens)))
-    return max(free, 0) // max(int(np.ceil(mem.blocks_for(int(tokens_per_seq) - int(cached_tokens)))), 1)
+    free = mem.kv_blocks - int(mem.blocks_for(cached_tokens))
+    return max(free, 0) // max(int(mem.blocks_for(int(tokens_per_seq) - int(cached_tokens))), 1)
 
 
 # ---------------------------------------------------------------------------------------------- the estimate
@@ -292,7 +296,7 @@ def _features(dep: Deployment, cached: int, input_len: int, hit_rate: float, sha
     if dep.speculative is not None:
         out["speculative"] = dep.speculative.to_dict()
     if hit_rate or shared:
-        pinned = int(np.ceil(mem.blocks_for(cached))) if cached else 0
+        pinned = int(mem.blocks_for(cached)) if cached else 0
         out["prefix_cache"] = {"hit_rate": float(hit_rate), "shared_prefix_tokens": int(shared),
                                "cached_tokens_per_request": int(cached), "prompt_tokens": int(input_len),
                                "shared_blocks": pinned, "source": "user-stated"}

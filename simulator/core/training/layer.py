@@ -9,7 +9,7 @@ import numpy as np
 
 from simulator.core import comm, roofline
 from simulator.core.hardware import Accelerator, GemmCurve
-from simulator.core.model import TransformerSpec
+from simulator.core.model import TransformerSpec, causal_pairs, windowed_tokens
 from simulator.core.training.options import ACT_BYTES, MASK_BYTES, PlanArrays, TrainingOptions
 
 Array = np.ndarray
@@ -98,6 +98,21 @@ def _mlp(x: _Ctx, moe_layer: bool, gemm_f: Array, gemm_b: Array) -> tuple[Array,
     return gemm_f, gemm_b, routed + moe.n_shared_experts * (up + 1.0) * moe.d_ff_expert / tp, routed
 
 
+def _window_factor(model: TransformerSpec, s, causal: bool):
+    """Mean share of a full layer's query-key pairs a layer computes when some layers have a sliding window that
+    FlashAttention skips past (Dao 2023: window_size; causal: causal_pairs with the window over s (s + 1) / 2; else
+    min(s, window) / s); 1 without a window. Materialized (eager) attention computes every score and masks."""
+    n_win = model.n_window_layers
+    if not n_win:
+        return 1.0
+    s = np.asarray(s, dtype=float)
+    if causal:
+        share = causal_pairs(0.0, s, model.window_tokens) / (s * (s + 1.0) / 2.0)
+    else:
+        share = windowed_tokens(s, model.window_tokens) / s
+    return (model.n_full_attention_layers + n_win * share) / model.n_layers
+
+
 def _attention_core(x: _Ctx) -> tuple[Array, Array, Array, Array]:
     """Scores and context of attention: (forward, backward, selective-recompute time, score bytes stored)."""
     model, hw, o, a = x.model, x.hw, x.o, x.a
@@ -107,7 +122,8 @@ def _attention_core(x: _Ctx) -> tuple[Array, Array, Array, Array]:
         attn_eff = {"flash": hw.flash_attention_efficiency, "flash1": hw.flash1_attention_efficiency,
                     "flash2": hw.flash2_attention_efficiency or hw.flash_attention_efficiency}[o.attention_kernel]
         attn_eff = attn_eff * a.kernel_scale
-        flop = roofline.attention_flop(a.mb, x.s_loc, x.s, heads_loc, d_qk, d_v, o.causal)
+        flop = roofline.attention_flop(a.mb, x.s_loc, x.s, heads_loc, d_qk, d_v, o.causal) * _window_factor(model, x.s,
+                                                                                                         o.causal)
         moved = ACT_BYTES * a.mb * x.s_loc * heads_loc * (2 * d_qk + 2 * d_v)
         attn_f = roofline.flash_attention_time_s(flop, moved, a.peak16, a.bw, attn_eff, x.curve)
         attn_b = 2.5 * attn_f  # backward recomputes scores: 2.5x forward matmul work (Dao 2023, sec. 3)
