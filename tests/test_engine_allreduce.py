@@ -39,9 +39,10 @@ def test_small_messages_take_the_engines_kernel_and_large_ones_nccl(engine, tp, 
 
 
 def test_an_engine_without_a_stated_limit_keeps_its_kernel_at_every_size():
-    assert ENGINES["sglang"].custom_allreduce_limit_bytes(8) == float("inf")
+    assert ENGINES["sglang"].custom_allreduce_limit_bytes(8) == 8 * 2**20 - 1  # SGLang's is vLLM's kernel
+    assert ENGINES["vllm-2023"].custom_allreduce_limit_bytes(8) == float("inf")  # no limit stated in its file
     tokens = np.array([16.0, 4096.0])
-    got = layer_tp_comm_s(MODEL, H100, Deployment(tp=8, engine="sglang"), tokens)
+    got = layer_tp_comm_s(MODEL, H100, Deployment(tp=8, engine="vllm-2023"), tokens)
     msg = tokens * MODEL.d_model * ACT_BYTES
     assert np.allclose(got, 2.0 * comm.engine_allreduce_s(8.0, msg, H100.intra))
 
