@@ -8,13 +8,16 @@ integers below are all under 2**63, so they fit the int64 arrays and Parquet col
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar, overload
 
 from simulator.errors import BadValueError
+
+_T = TypeVar("_T")
 
 SECONDS_PER_YEAR = 365.25 * 86400.0
 
@@ -202,9 +205,14 @@ def _flag(name: str) -> str:
     return name if name.startswith("-") else f"--{name.replace('_', '-')}"
 
 
+@overload
+def check_int(name: str, value: Any, low: int, high: int, *, allow_none: Literal[False] = False) -> int: ...
+@overload
+def check_int(name: str, value: Any, low: int, high: int, *, allow_none: bool) -> int | None: ...
 def check_int(name: str, value: Any, low: int, high: int, *, allow_none: bool = False) -> int | None:
     """`value` as an int when it is a whole number (an int, or a float/numpy number equal to one) in [low, high];
-    else BadValueError naming the argument. Booleans are refused."""
+    else BadValueError naming the argument. Booleans are refused. Use the int it returns: a whole float (2.0) passes
+    the check but is no index, range() count or slice bound."""
     if value is None and allow_none:
         return None
     what = f"a positive whole number up to {high:,}" if low == 1 else f"a whole number from {low:,} to {high:,}"
@@ -291,17 +299,22 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else f"{text[:60]}... ({len(text):,} characters)"
 
 
-def check_deployment_args(dep: Any, name: str = "deployment") -> None:
+def check_deployment_args(dep: _T, name: str = "deployment") -> _T:
     """The user-set numbers of an inference Deployment (tp, pp, ep, max_seqs, max_batched_tokens) and the types of
-    its names; which names exist is the core's check."""
-    for attr in ("tp", "pp", "ep"):
-        check_int(attr, getattr(dep, attr, None), 1, MAX_GPUS)
-    check_int("max_batch", getattr(dep, "max_seqs", None), 1, MAX_BATCH, allow_none=True)
-    check_int("max_batched_tokens", getattr(dep, "max_batched_tokens", None), 1, MAX_BATCHED_TOKENS, allow_none=True)
+    its names; which names exist is the core's check. Returns the deployment with those numbers as ints (a whole
+    float such as pp=1.0 passes the check but is no range() count): callers go on with what it returns."""
+    ints: dict[str, int | None] = {a: check_int(a, getattr(dep, a, None), 1, MAX_GPUS) for a in ("tp", "pp", "ep")}
+    ints["max_seqs"] = check_int("max_batch", getattr(dep, "max_seqs", None), 1, MAX_BATCH, allow_none=True)
+    ints["max_batched_tokens"] = check_int("max_batched_tokens", getattr(dep, "max_batched_tokens", None), 1,
+                                           MAX_BATCHED_TOKENS, allow_none=True)
     for attr in ("precision", "kv_precision", "engine"):
         value = getattr(dep, attr, None)
         if not isinstance(value, str) or len(value) > MAX_NAME_CHARS:
             raise BadValueError(f"{name}.{attr} must be a name, got {_short(value)}")
+    changed = {k: v for k, v in ints.items() if type(getattr(dep, k)) is not type(v)}
+    if changed and dataclasses.is_dataclass(dep) and not isinstance(dep, type):
+        return dataclasses.replace(dep, **changed)
+    return dep
 
 
 # ---------------------------------------------------------------- speculative decoding and prefix caching

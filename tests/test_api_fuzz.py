@@ -141,6 +141,17 @@ def test_estimate_inference_at_the_size_bounds(batch, input_len, output_len) -> 
                         "estimate_inference at the bounds")
 
 
+def test_estimate_inference_takes_whole_floats() -> None:
+    """A whole float passes check_int, so it must go on as an int: output_len=16.0 reached range() (TypeError)."""
+    floats = sim.Deployment(tp=2.0, pp=1.0, ep=1.0, max_seqs=8.0, max_batched_tokens=2048.0)
+    ints = sim.Deployment(tp=2, pp=1, ep=1, max_seqs=8, max_batched_tokens=2048)
+    got = sim.estimate_inference("llama3.1-8b", "h100-sxm-80gb", floats, batch=4.0, input_len=128.0, output_len=16.0)
+    want = sim.estimate_inference("llama3.1-8b", "h100-sxm-80gb", ints, batch=4, input_len=128, output_len=16)
+    assert got.feasible and got.to_dict() == want.to_dict()
+    assert sim.memory_plan("llama3.1-8b", "h100-sxm-80gb", floats) == sim.memory_plan("llama3.1-8b", "h100-sxm-80gb",
+                                                                                       ints)
+
+
 def _workload(n, input_len, output_len, rate, seed):
     return sim.make_workload(n, input_len=input_len, output_len=output_len, rate_per_s=rate, seed=seed)
 

@@ -16,12 +16,13 @@ from simulator.limits import MAX_BATCH, MAX_TOKENS, check_deployment_args, check
 from simulator.serving.config import resolve_draft
 
 
-def _check(model: object, hardware: object, dep: object) -> None:
+def _check(model: object, hardware: object, dep: object) -> Deployment:
+    """The deployment, its numbers as ints (check_deployment_args), once model, hardware and it pass."""
     check_ref("model", model, (TransformerSpec,))
     check_ref("hardware", hardware, (Accelerator,))
     if not isinstance(dep, Deployment):
         raise PlanError(f"dep must be a Deployment (simulator.Deployment), got {type(dep).__name__}")
-    check_deployment_args(dep)
+    return check_deployment_args(dep)
 
 
 def estimate_inference(model: ModelRef, hardware: HardwareRef, dep: Deployment, *, batch: int, input_len: int,
@@ -29,10 +30,10 @@ def estimate_inference(model: ModelRef, hardware: HardwareRef, dep: Deployment, 
     """Static batch on one replica (core.inference.estimate_inference) for a model and hardware by id, path or
     object; a speculative draft model (dep.speculative.draft_model) may be an id or path too. prefix_hit_rate (the
     share of each prompt in the prefix cache, [0, 1]) or prefix_tokens (a prefix every prompt shares) cache prompts."""
-    _check(model, hardware, dep)
-    check_int("batch", batch, 1, MAX_BATCH)
-    check_int("input_len", input_len, 1, MAX_TOKENS)
-    check_int("output_len", output_len, 1, MAX_TOKENS)
+    dep = _check(model, hardware, dep)
+    batch = check_int("batch", batch, 1, MAX_BATCH)  # ints from here: output_len=16.0 was a range() count
+    input_len = check_int("input_len", input_len, 1, MAX_TOKENS)
+    output_len = check_int("output_len", output_len, 1, MAX_TOKENS)
     hw = load_hardware(hardware)
     dep = resolve_draft(dep)
     res = _estimate(load_model(model), hw, dep, batch=batch, input_len=input_len, output_len=output_len,
@@ -49,5 +50,5 @@ def estimate_inference(model: ModelRef, hardware: HardwareRef, dep: Deployment, 
 def memory_plan(model: ModelRef, hardware: HardwareRef, dep: Deployment) -> MemoryPlan:
     """Per-GPU memory split and paged KV capacity (core.inference.memory_plan, with a speculative draft's weights and
     KV cache: replica_memory_plan) by id, path or object."""
-    _check(model, hardware, dep)
+    dep = _check(model, hardware, dep)
     return replica_memory_plan(load_model(model), load_hardware(hardware), resolve_draft(dep))
