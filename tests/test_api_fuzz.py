@@ -6,6 +6,8 @@ wrong types, non-finite and negative numbers, integers past 2**63, huge sizes, l
 
 The examples per entry point default to a few hundred; to run more, set API_FUZZ_EXAMPLES, e.g.
     API_FUZZ_EXAMPLES=5000 python -m pytest tests/test_api_fuzz.py -q -p no:warnings
+(`make fuzz`). The draws are derandomized (each test's sample follows from its source); API_FUZZ_SEED=N draws another
+sample, the same one on each run with that N.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 import simulator as sim
@@ -24,12 +26,17 @@ from simulator import limits
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "0")) or None
+SEED = os.environ.get("API_FUZZ_SEED")
 
 
-def fuzz(default: int) -> settings:
-    """Deterministic settings: `default` examples (API_FUZZ_EXAMPLES overrides), no deadline (a shared machine)."""
-    return settings(max_examples=EXAMPLES or default, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=list(HealthCheck))
+def fuzz(default: int) -> Any:
+    """Deterministic settings: `default` examples (API_FUZZ_EXAMPLES overrides), no deadline (a shared machine);
+    derandomized, or seeded with API_FUZZ_SEED."""
+    chosen = settings(max_examples=EXAMPLES or default, deadline=None, derandomize=SEED is None, database=None,
+                      suppress_health_check=list(HealthCheck))
+    if SEED is None:
+        return chosen
+    return lambda test: seed(int(SEED))(chosen(test))
 
 
 ANYTHING = st.one_of(
