@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, assume, given, seed, settings
 from hypothesis import strategies as st
 
 import simulator as sim
@@ -42,6 +42,7 @@ def fuzz(default: int) -> Any:
 ANYTHING = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([0, -1, 2**63, 2**64, 10**30, 1e300, -1e300, math.inf, -math.inf, math.nan, 1.5, 0.5]),
+    st.sampled_from([1.0, 2.0, 8.0, 64.0]),  # whole floats: check_int accepts them, so they must come out as ints
     st.text(max_size=8), st.sampled_from(["", "x" * 5000, "a/" * 3000, "\x00", "nul\x00x", "/", "."]),
     st.lists(st.integers(-3, 3), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
     st.just(b"bytes"), st.just(object()), st.just(Path("/nonexistent/file.yaml")),
@@ -59,6 +60,12 @@ def assert_headline(rec: dict[str, Any], keys: tuple[str, ...], where: str) -> N
         value = rec.get(key)
         assert value is not None, (where, key, rec)
         assert isinstance(value, (int, float)) and math.isfinite(value) and value >= 0, (where, key, value)
+
+
+def whole_float(*values: Any) -> bool:
+    """Whether any value is a float equal to a whole number (2.0): check_int accepts it, the caller must go on with
+    the int it returns."""
+    return any(isinstance(v, float) and math.isfinite(v) and v == int(v) for v in values)
 
 
 def call(fn: Any, *args: Any, **kw: Any) -> Any:
@@ -113,6 +120,7 @@ def test_plan_training(model, hw, gpus, global_batch, seq_len, train_tokens, obj
 
 
 DEPLOYMENT = st.builds(sim.Deployment, tp=mostly(SMALL), pp=mostly(st.just(1)), ep=mostly(st.just(1)),
+                       dp_attention=mostly(st.sampled_from([1, 2])),
                        precision=mostly(st.sampled_from(["bf16", "fp8", "int4"])),
                        kv_precision=mostly(st.sampled_from(["bf16", "fp8"])),
                        engine=mostly(st.sampled_from(["vllm", "trtllm"])),
@@ -171,6 +179,9 @@ def _workload(n, input_len, output_len, rate, seed):
        slo=mostly(st.sampled_from([math.inf, 0.5])), concurrency=mostly(st.sampled_from([None, None, 4])))
 def test_simulate_serving(model, hw, dep, replicas, router, n, input_len, output_len, rate, seed, slo,
                           concurrency) -> None:
+    # simulator/serving keeps these whole floats (TypeError): test_simulate_serving_takes_whole_floats; drop this
+    # assume once that test passes
+    assume(not whole_float(replicas, concurrency, getattr(dep, "pp", None)))
     wl = call(_workload, n, input_len, output_len, rate, seed)
     if wl is None:
         return
@@ -194,6 +205,10 @@ def test_simulate_serving(model, hw, dep, replicas, router, n, input_len, output
        disaggregation=mostly(st.sampled_from([(), ((1, 1),)])))
 def test_plan_capacity(model, hw, rate, ttft, tpot, input_len, output_len, n_requests, top, seed,
                        disaggregation) -> None:
+    # simulator/serving keeps these whole floats (TypeError): test_plan_capacity_takes_whole_floats; drop this assume
+    # once that test passes
+    pairs = disaggregation if isinstance(disaggregation, tuple) else ()
+    assume(not whole_float(top, *(x for pair in pairs if isinstance(pair, tuple) for x in pair)))
     slo = call(sim.SLO, ttft, tpot)
     if slo is None:
         return
@@ -202,6 +217,30 @@ def test_plan_capacity(model, hw, rate, ttft, tpot, input_len, output_len, n_req
                 seed=seed, verify=False)
     if plan is not None and plan.best is not None:
         assert_headline(plan.best, ("gpus", "max_rate_per_unit_per_s"), "plan_capacity")
+
+
+SERVING_DEFECT = ("simulator/serving keeps the whole floats that check_int and check_deployment_args accept instead of "
+                  "the ints they return (simulation._check, capacity._check_inputs/_check_request_args): range(1.0) "
+                  "or a float slice bound raises TypeError")
+
+
+@pytest.mark.xfail(strict=True, raises=TypeError, reason=SERVING_DEFECT)
+@pytest.mark.parametrize("config, kw", [
+    ({"replicas": 1.0}, {}), ({"replicas": 0, "prefill_replicas": 1.0, "decode_replicas": 1.0}, {}),
+    ({}, {"concurrency": 2.0}), ({"deployment": sim.Deployment(pp=1.0)}, {})],
+    ids=["replicas", "prefill-decode-replicas", "concurrency", "pp"])
+def test_simulate_serving_takes_whole_floats(config, kw) -> None:
+    wl = sim.make_workload(4, input_len=16, output_len=4, rate_per_s=1.0, seed=0)
+    cfg = sim.ServingConfig(**{"deployment": sim.Deployment(tp=1), **config})
+    assert sim.simulate_serving("llama3.1-8b", "h100-sxm-80gb", cfg, wl, **kw).summary["requests_completed"] == 4
+
+
+@pytest.mark.xfail(strict=True, raises=TypeError, reason=SERVING_DEFECT)
+@pytest.mark.parametrize("kw", [{"top": 2.0}, {"disaggregation": ((1.0, 1.0),)}], ids=["top", "disaggregation"])
+def test_plan_capacity_takes_whole_floats(kw) -> None:
+    plan = sim.plan_capacity("llama3.1-8b", "h100-sxm-80gb", rate_per_s=2.0, slo=sim.SLO(2.0, 0.1), input_len=64,
+                             output_len=8, n_requests=20, deployments=[sim.Deployment(tp=1)], verify=False, **kw)
+    assert plan.best is not None
 
 
 @fuzz(100)
