@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, seed, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 import simulator as sim
@@ -60,12 +60,6 @@ def assert_headline(rec: dict[str, Any], keys: tuple[str, ...], where: str) -> N
         value = rec.get(key)
         assert value is not None, (where, key, rec)
         assert isinstance(value, (int, float)) and math.isfinite(value) and value >= 0, (where, key, value)
-
-
-def whole_float(*values: Any) -> bool:
-    """Whether any value is a float equal to a whole number (2.0): check_int accepts it, the caller must go on with
-    the int it returns."""
-    return any(isinstance(v, float) and math.isfinite(v) and v == int(v) for v in values)
 
 
 def call(fn: Any, *args: Any, **kw: Any) -> Any:
@@ -179,9 +173,6 @@ def _workload(n, input_len, output_len, rate, seed):
        slo=mostly(st.sampled_from([math.inf, 0.5])), concurrency=mostly(st.sampled_from([None, None, 4])))
 def test_simulate_serving(model, hw, dep, replicas, router, n, input_len, output_len, rate, seed, slo,
                           concurrency) -> None:
-    # simulator/serving keeps these whole floats (TypeError): test_simulate_serving_takes_whole_floats; drop this
-    # assume once that test passes
-    assume(not whole_float(replicas, concurrency, getattr(dep, "pp", None)))
     wl = call(_workload, n, input_len, output_len, rate, seed)
     if wl is None:
         return
@@ -205,10 +196,6 @@ def test_simulate_serving(model, hw, dep, replicas, router, n, input_len, output
        disaggregation=mostly(st.sampled_from([(), ((1, 1),)])))
 def test_plan_capacity(model, hw, rate, ttft, tpot, input_len, output_len, n_requests, top, seed,
                        disaggregation) -> None:
-    # simulator/serving keeps these whole floats (TypeError): test_plan_capacity_takes_whole_floats; drop this assume
-    # once that test passes
-    pairs = disaggregation if isinstance(disaggregation, tuple) else ()
-    assume(not whole_float(top, *(x for pair in pairs if isinstance(pair, tuple) for x in pair)))
     slo = call(sim.SLO, ttft, tpot)
     if slo is None:
         return
@@ -219,12 +206,8 @@ def test_plan_capacity(model, hw, rate, ttft, tpot, input_len, output_len, n_req
         assert_headline(plan.best, ("gpus", "max_rate_per_unit_per_s"), "plan_capacity")
 
 
-SERVING_DEFECT = ("simulator/serving keeps the whole floats that check_int and check_deployment_args accept instead of "
-                  "the ints they return (simulation._check, capacity._check_inputs/_check_request_args): range(1.0) "
-                  "or a float slice bound raises TypeError")
-
-
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=SERVING_DEFECT)
+# simulator/serving goes on with the ints its checks return (simulation._check, capacity._check_inputs and
+# _check_request_args): a whole float (replicas=1.0) was a range() count or a slice bound, a TypeError
 @pytest.mark.parametrize("config, kw", [
     ({"replicas": 1.0}, {}), ({"replicas": 0, "prefill_replicas": 1.0, "decode_replicas": 1.0}, {}),
     ({}, {"concurrency": 2.0}), ({"deployment": sim.Deployment(pp=1.0)}, {})],
@@ -235,7 +218,6 @@ def test_simulate_serving_takes_whole_floats(config, kw) -> None:
     assert sim.simulate_serving("llama3.1-8b", "h100-sxm-80gb", cfg, wl, **kw).summary["requests_completed"] == 4
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=SERVING_DEFECT)
 @pytest.mark.parametrize("kw", [{"top": 2.0}, {"disaggregation": ((1.0, 1.0),)}], ids=["top", "disaggregation"])
 def test_plan_capacity_takes_whole_floats(kw) -> None:
     plan = sim.plan_capacity("llama3.1-8b", "h100-sxm-80gb", rate_per_s=2.0, slo=sim.SLO(2.0, 0.1), input_len=64,

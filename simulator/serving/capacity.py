@@ -320,19 +320,20 @@ def _record(unit: Unit, search: RateSearch, demand: _Demand) -> dict:
     }
 
 
-def _check_inputs(rate_per_s: float, slo: SLO, top: int) -> None:
+def _check_inputs(rate_per_s: float, slo: SLO, top: int) -> int:
     check_rate(rate_per_s)  # the SLO checks its targets itself
     if not isinstance(slo, SLO):
         raise PlanError(f"slo must be an SLO (simulator.SLO), got {type(slo).__name__}")
     if isinstance(top, bool) or not isinstance(top, numbers.Real) or not math.isfinite(top) or int(top) != top \
             or top < 1:
         raise PlanError(f"top must be a whole number >= 1 (the cheapest plus alternatives), got {top!r}")
-    check_int("top", top, 1, MAX_TOP)
+    return check_int("top", top, 1, MAX_TOP)  # an int: top=2.0 passes the check but is no slice bound
 
 
 def _check_request_args(model: Any, hw: Any, input_len: Any, output_len: Any, n_requests: Any, space: Any,
-                        disaggregation: Any, seed: Any, deployments: Any) -> None:
-    """The arguments of a capacity search, before anything is loaded or simulated (simulator.limits)."""
+                        disaggregation: Any, seed: Any, deployments: Any) -> tuple[tuple[int, int], ...]:
+    """The arguments of a capacity search, before anything is loaded or simulated (simulator.limits); returns the
+    disaggregation pairs as ints."""
     check_ref("model", model, (TransformerSpec,))
     check_ref("hardware", hw, (Accelerator,))
     check_number("input_len", input_len, 1, MAX_TOKENS)
@@ -345,9 +346,8 @@ def _check_request_args(model: Any, hw: Any, input_len: Any, output_len: Any, n_
     if not isinstance(disaggregation, (list, tuple)) or any(
             not isinstance(r, (list, tuple)) or len(r) != 2 for r in disaggregation):
         raise PlanError(f"disaggregation must be prefill:decode pairs, e.g. ((1, 1), (1, 2)), got {disaggregation!r}")
-    for p, d in disaggregation:
-        check_int("disaggregated", p, 1, MAX_GPUS)
-        check_int("disaggregated", d, 1, MAX_GPUS)
+    pairs = tuple((check_int("disaggregated", p, 1, MAX_GPUS), check_int("disaggregated", d, 1, MAX_GPUS))
+                  for p, d in disaggregation)
     if space is not None and not isinstance(space, CandidateSpace):
         raise PlanError(f"space must be a CandidateSpace (simulator.CandidateSpace), got {type(space).__name__}")
     if space is not None:
@@ -367,6 +367,7 @@ def _check_request_args(model: Any, hw: Any, input_len: Any, output_len: Any, n_
     if n_units > MAX_CAPACITY_CANDIDATES:
         raise PlanError(f"the search would compare {n_units:,} deployments, more than {MAX_CAPACITY_CANDIDATES:,}; "
                         "give fewer --tp/--pp/--precision/--max-batch values or --disaggregated ratios")
+    return pairs
 
 
 _Bound = tuple[float, Unit, dict]  # (lower bound on the fleet cost, the unit, its saturation summary)
@@ -435,8 +436,9 @@ def plan_capacity(model: str | Path | TransformerSpec, hw: str | Path | Accelera
     the chosen deployment at the full rate behind its router and add a unit if it misses. prefix_hit_rate /
     prefix_tokens: the probe workload's prefix caching (make_workload).
     """
-    _check_request_args(model, hw, input_len, output_len, n_requests, space, disaggregation, seed, deployments)
-    _check_inputs(rate_per_s, slo, top)
+    disaggregation = _check_request_args(model, hw, input_len, output_len, n_requests, space, disaggregation, seed,
+                                         deployments)
+    top = _check_inputs(rate_per_s, slo, top)
     model, hw = load_model(model), load_hardware(hw)
     if space is not None and space.speculative is not None:
         space = replace(space, speculative=resolve_draft(Deployment(speculative=space.speculative)).speculative)

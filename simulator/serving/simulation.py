@@ -262,21 +262,24 @@ class Simulation:
                        self.overload_reason, self.reject_reason, bool(self.concurrency))
 
 
-def _check(model: TransformerSpec, config: ServingConfig, workload: Workload, concurrency: int | None) -> None:
-    """Refuse a configuration or workload that cannot run, naming the flag to change."""
+def _check(model: TransformerSpec, config: ServingConfig, workload: Workload,
+           concurrency: int | None) -> tuple[ServingConfig, int | None]:
+    """Refuse a configuration or workload that cannot run, naming the flag to change; returns the configuration and
+    concurrency with their counts as ints (a whole float such as replicas=1.0 passes the checks but is no count)."""
     if not isinstance(config, ServingConfig):
         raise PlanError(f"config must be a ServingConfig (simulator.ServingConfig), got {type(config).__name__}")
     if not isinstance(workload, Workload):
         raise PlanError(f"workload must be a Workload (simulator.make_workload), got {type(workload).__name__}")
-    check_deployment_args(config.deployment)
-    if config.decode_deployment is not None:
-        check_deployment_args(config.decode_deployment, "decode_deployment")
-    check_int("replicas", config.replicas, 0, MAX_GPUS)
-    check_int("prefill_replicas", config.prefill_replicas, 0, MAX_GPUS)
-    check_int("decode_replicas", config.decode_replicas, 0, MAX_GPUS)
-    check_int("concurrency", concurrency, 1, MAX_REQUESTS, allow_none=True)
+    decode = config.decode_deployment
+    config = replace(
+        config, deployment=check_deployment_args(config.deployment),
+        decode_deployment=None if decode is None else check_deployment_args(decode, "decode_deployment"),
+        replicas=check_int("replicas", config.replicas, 0, MAX_GPUS),
+        prefill_replicas=check_int("prefill_replicas", config.prefill_replicas, 0, MAX_GPUS),
+        decode_replicas=check_int("decode_replicas", config.decode_replicas, 0, MAX_GPUS),
+        max_waiting=check_int("max_waiting", config.max_waiting, 1, MAX_REQUESTS, allow_none=True))
+    concurrency = check_int("concurrency", concurrency, 1, MAX_REQUESTS, allow_none=True)
     check_number("max_time", config.max_time_s, 0, MAX_SIM_SECONDS, low_open=True, allow_none=True)
-    check_int("max_waiting", config.max_waiting, 1, MAX_REQUESTS, allow_none=True)
     for name, target in (("--slo-ttft", config.slo_ttft_s), ("--slo-tpot", config.slo_tpot_s)):
         if isinstance(target, bool) or not isinstance(target, numbers.Real) or not target > 0:  # inf: no target
             raise PlanError(f"{name} must be a positive number of seconds (inf: no target), got {target!r}")
@@ -297,6 +300,7 @@ def _check(model: TransformerSpec, config: ServingConfig, workload: Workload, co
         if value is not None and value < 1:
             raise PlanError(f"{name} must be a positive integer, got {value!r}")
     _check_workload(model, workload)
+    return config, concurrency
 
 
 def _check_workload(model: TransformerSpec, workload: Workload) -> None:
@@ -326,7 +330,7 @@ def simulate_serving(model: str | Path | TransformerSpec, hw: str | Path | Accel
     check_ref("hardware", hw, (Accelerator,))
     check_int("seed", seed, 0, MAX_SEED)
     model, hw = load_model(model), load_hardware(hw)
-    _check(model, config, workload, concurrency)
+    config, concurrency = _check(model, config, workload, concurrency)
     config = replace(config, deployment=resolve_draft(config.deployment),
                      decode_deployment=None if config.decode_deployment is None else
                      resolve_draft(config.decode_deployment))
