@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, assume, given, seed, settings
 from hypothesis import strategies as st
 
 import simulator as sim
@@ -161,6 +161,23 @@ def test_estimate_inference_takes_whole_floats() -> None:
                                                                                        ints)
 
 
+# The good draws simulate at most 40 requests of 2,304 tokens. Sizes the simulator accepts up to its bounds take
+# minutes to hours to simulate (limits.py: an unbatched trickle of MAX_SIMULATED_TOKENS is ~100x slower than a batched
+# run; a capacity search replays MAX_PROBE_REQUESTS in each of dozens of probes): n=2,859,998 requests of 175 tokens
+# at 0.25/s ran for over 15 minutes. That cost is the bounds' business, so an example past this many simulated tokens
+# is skipped where the sizes are accepted; sizes past a bound are still drawn, to be refused.
+FUZZ_MAX_TOKENS = 200_000
+
+
+def slow_size(n: Any, input_len: Any, output_len: Any, max_requests: int) -> bool:
+    """Whether n requests of input_len + output_len tokens are accepted sizes past FUZZ_MAX_TOKENS simulated tokens."""
+    sizes = (n, input_len, output_len)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in sizes):
+        return False
+    accepted = 1 <= n <= max_requests and 1 <= input_len <= limits.MAX_TOKENS and 1 <= output_len <= limits.MAX_TOKENS
+    return accepted and FUZZ_MAX_TOKENS < n * (input_len + output_len) <= limits.MAX_SIMULATED_TOKENS
+
+
 def _workload(n, input_len, output_len, rate, seed):
     return sim.make_workload(n, input_len=input_len, output_len=output_len, rate_per_s=rate, seed=seed)
 
@@ -173,6 +190,7 @@ def _workload(n, input_len, output_len, rate, seed):
        slo=mostly(st.sampled_from([math.inf, 0.5])), concurrency=mostly(st.sampled_from([None, None, 4])))
 def test_simulate_serving(model, hw, dep, replicas, router, n, input_len, output_len, rate, seed, slo,
                           concurrency) -> None:
+    assume(not slow_size(n, input_len, output_len, limits.MAX_REQUESTS))
     wl = call(_workload, n, input_len, output_len, rate, seed)
     if wl is None:
         return
@@ -196,6 +214,7 @@ def test_simulate_serving(model, hw, dep, replicas, router, n, input_len, output
        disaggregation=mostly(st.sampled_from([(), ((1, 1),)])))
 def test_plan_capacity(model, hw, rate, ttft, tpot, input_len, output_len, n_requests, top, seed,
                        disaggregation) -> None:
+    assume(not slow_size(n_requests, input_len, output_len, limits.MAX_PROBE_REQUESTS))
     slo = call(sim.SLO, ttft, tpot)
     if slo is None:
         return
