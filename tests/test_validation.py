@@ -233,3 +233,18 @@ def test_readme_family_table_is_validate_output(loso):
             assert float(cols[3][i].rstrip("%")) == round(100 * fam["error"].median(), 1), (m[0], sc)
             checked += 1
     assert checked == 15
+
+
+def test_readme_band_factors_are_the_shipped_bands():
+    """The band scaling factors the README quotes (training and inference) are the `widen` column of the shipped
+    workloads/stacks/error_bands.csv, which `make fit-stacks` writes: a rewrite that changes them fails here."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    text = " ".join(root.joinpath("README.md").read_text().split())
+    m = re.search(r"\(training ([\d.]+)x, inference ([\d.]+)x, fitted on", text)
+    assert m, "README band factor sentence not found"
+    bands = pd.read_csv(root / "workloads" / "stacks" / "error_bands.csv")
+    factor = {kind: set(g["widen"].round(2)) for kind, g in bands.groupby("kind")}
+    assert factor["training"] == {float(m[1])} and factor["inference"] == {float(m[2])}
