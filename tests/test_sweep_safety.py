@@ -388,7 +388,8 @@ def _start_parallel_sweep(tmp_path, engine="local"):
     grid_path.write_text(json.dumps(CLUSTER if engine == "local" else DASK_CLUSTER))
     out = tmp_path / "out"
     err = tmp_path / "stderr.txt"
-    how = ["--workers", "2"] if engine == "local" else ["--engine", "dask"]
+    how = ["--workers", "2"] if engine == "local" else ["--engine", "dask", "--workers", "2"]  # two: on a many-core
+    # machine Dask's default (a worker per core) finished the 64 scenarios before the signal came
     with err.open("w") as f:
         proc = subprocess.Popen([sys.executable, "-m", "simulator", "sweep", str(grid_path), "--out", str(out),
                                  *how, "--no-progress"], stdout=subprocess.DEVNULL, stderr=f)

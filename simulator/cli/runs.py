@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
     sw.add_argument("--resume", action="store_true", help="continue a sweep, skipping finished shards")
     sw.add_argument("--engine", default="local", choices=SWEEP_ENGINES)
     sw.add_argument("--workers", type=workers, help="local worker processes (default: 1 for training grids, one per "
-                                                     "CPU for simulations)")
+                                                     "CPU for simulations; engine dask: the local cluster's processes)")
     sw.add_argument("--scheduler", help="Dask scheduler address (engine dask); default: a LocalCluster")
     sw.add_argument("--no-progress", action="store_true")
     sw.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -189,9 +189,10 @@ def failure_reasons(out: str | Path) -> dict[str, int]:
     return {str(reason): int(n) for reason, n in counts.items()}
 
 
-def _run_dask(grid: Grid, todo: list[Shard], scheduler: str | None, finish: Finish) -> None:
-    """Shards on a Dask cluster: the one at `scheduler`, or a LocalCluster (whose worker processes are killed at once
-    on Ctrl-C, SIGTERM or a failure, as the process pool's are)."""
+def _run_dask(grid: Grid, todo: list[Shard], scheduler: str | None, finish: Finish, workers: int | None) -> None:
+    """Shards on a Dask cluster: the one at `scheduler`, or a LocalCluster of `workers` single-threaded processes
+    (Dask's default, one per core, when None), whose processes are killed at once on Ctrl-C, SIGTERM or a failure, as
+    the process pool's are."""
     from distributed import Client
     from distributed import as_completed as dask_completed
 
@@ -200,7 +201,12 @@ def _run_dask(grid: Grid, todo: list[Shard], scheduler: str | None, finish: Fini
     with quiet_dask():
         try:
             try:
-                client = Client(scheduler, timeout="10s") if scheduler else Client()
+                if scheduler:
+                    client = Client(scheduler, timeout="10s")
+                elif workers:
+                    client = Client(n_workers=workers, threads_per_worker=1)
+                else:
+                    client = Client()
             except OSError as exc:
                 raise SimulatorError(f"cannot reach the Dask scheduler {scheduler!r} ({exc}); check the address, "
                                      "or drop --scheduler to start a local cluster") from None
@@ -253,7 +259,9 @@ def run_sweep(grid: Grid, out: str | Path, *, resume: bool = False, engine: str 
 
     The folder is locked while the sweep writes it (a second sweep into it is refused: OutputError); on --resume,
     finished shards that do not read back are computed again; file-system faults raise OutputError.
-    workers: local processes; default one for vectorised training grids, one per CPU for simulations."""
+    workers: local processes; default one for vectorised training grids, one per CPU for simulations (engine dask: the
+    LocalCluster's worker processes, Dask's default when None; ignored with a scheduler)."""
+    asked = workers
     if workers is None:
         workers = 1 if grid.kind in ("training", "inference") else max(1, os.cpu_count() or 1)
     if engine not in SWEEP_ENGINES:
@@ -288,7 +296,7 @@ def run_sweep(grid: Grid, out: str | Path, *, resume: bool = False, engine: str 
                 progress(done, len(grid))
 
         if engine == "dask":
-            _run_dask(grid, todo, scheduler, finish)
+            _run_dask(grid, todo, scheduler, finish, asked)
         elif workers > 1 and len(todo) > 1:
             _run_processes(grid, todo, workers, finish, out)
         else:
