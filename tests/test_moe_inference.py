@@ -65,19 +65,42 @@ def test_routing_traffic_costs_moe_layers_more_than_their_dense_share():
     assert moe * bw >= 4096 * 2 * (no_routing_elems + routing_elems) * 0.95
 
 
-def test_attention_data_parallel_dense_model_is_eight_replicas():
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_attention_data_parallel_dense_model_is_eight_replicas(engine):
     """tp 8 with 8 attention groups of one GPU each, on a dense model, is 8 independent one-GPU replicas: the same
-    weights per GPU, 8 times the KV cache, and a batch of 8B decodes as fast as B on one GPU."""
+    weights per GPU, 8 times the KV cache, and a batch of 8B decodes as fast as B on one GPU. vLLM runs a scheduler
+    per group (its caps count 8 times); SGLang's caps bound the whole replica (given 8 times as large)."""
     m, hw = sim.load_model("llama3.1-8b"), sim.load_hardware("h100-sxm-80gb")
-    one = sim.Deployment(tp=1, max_seqs=256)
-    dp8 = sim.Deployment(tp=8, dp_attention=8, max_seqs=8 * 256, max_batched_tokens=8 * one.token_cap)
+    one = sim.Deployment(tp=1, max_seqs=256, engine=engine)
+    per_group = sim.ENGINES[engine].caps_per_attention_group
+    assert per_group == (engine == "vllm")
+    k = 1 if per_group else 8
+    dp8 = sim.Deployment(tp=8, dp_attention=8, max_seqs=k * 256, max_batched_tokens=k * one.token_cap, engine=engine)
+    assert (dp8.seq_cap, dp8.token_cap) == (8 * one.seq_cap, 8 * one.token_cap)
     m1, m8 = sim.memory_plan(m, hw, one), sim.memory_plan(m, hw, dp8)
     assert m8.weights_bytes_per_gpu == pytest.approx(m1.weights_bytes_per_gpu)
-    assert m8.kv_capacity_tokens == 8 * m1.kv_capacity_tokens
+    assert m8.workspace_bytes_per_gpu == pytest.approx(m1.workspace_bytes_per_gpu)
+    prof = sim.ENGINES[engine]
+    if prof.memory_fraction(hw.hbm_bytes, 1) == prof.memory_fraction(hw.hbm_bytes, 8):
+        assert m8.kv_capacity_tokens == 8 * m1.kv_capacity_tokens
+    else:  # SGLang reserves more memory on larger tp (its reserved_gib_by_memory rule)
+        assert 7 * m1.kv_capacity_tokens < m8.kv_capacity_tokens < 8 * m1.kv_capacity_tokens
     r1 = sim.estimate_inference(m, hw, one, batch=32, input_len=512, output_len=128)
     r8 = sim.estimate_inference(m, hw, dp8, batch=256, input_len=512, output_len=128)
     assert r8.tpot_s == pytest.approx(r1.tpot_s, rel=0.02)
     assert r8.output_tokens_per_s == pytest.approx(8 * r1.output_tokens_per_s, rel=0.03)
+
+
+def test_engine_caps_count_per_attention_group_where_the_engine_schedules_per_group():
+    """TensorRT-LLM's PyTorch executor and vLLM's DP engine cores schedule each attention group on its own, so
+    max_seqs / max_batched_tokens hold per group; the launch settings keep the engine's own (per-group) figure."""
+    trt = sim.Deployment(tp=4, ep=4, dp_attention=4, engine="trtllm", max_seqs=256, max_batched_tokens=2048)
+    assert (trt.engine_seq_cap, trt.seq_cap, trt.token_cap) == (256, 1024, 8192)
+    assert "max-seqs 256 x4 groups" in trt.label()
+    plain = sim.Deployment(tp=4, ep=4, engine="trtllm", max_seqs=256)
+    assert plain.seq_cap == 256 and "groups" not in plain.label()
+    sgl = sim.Deployment(tp=4, ep=4, dp_attention=4, engine="sglang", max_seqs=256)
+    assert sgl.seq_cap == 256
 
 
 def test_attention_data_parallel_holds_more_mla_sequences_than_tensor_parallel():

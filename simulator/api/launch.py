@@ -413,8 +413,8 @@ def _serving_settings(r: _Replica, fw: Framework, notes: list[str]) -> list[Sett
     kv = vals["kv_cache_dtype"].get(dep.kv_precision)
     if kv is None:
         notes.append("note: " + vals["kv_missing"].format(kv=dep.kv_precision))
-    s += [("kv_cache_dtype", kv), ("max_model_len", r.max_model_len), ("max_num_seqs", dep.seq_cap),
-          ("max_num_batched_tokens", dep.token_cap if prof.chunked_prefill or "no_chunking" not in vals
+    s += [("kv_cache_dtype", kv), ("max_model_len", r.max_model_len), ("max_num_seqs", dep.engine_seq_cap),
+          ("max_num_batched_tokens", dep.engine_token_cap if prof.chunked_prefill or "no_chunking" not in vals
            else vals["no_chunking"]), ("memory_fraction", _memory_fraction(r, fw))]
     if "block_size" in fw.flags:
         s.append(("block_size", prof.block_size_tokens))

@@ -68,6 +68,9 @@ class Scheduler(Strict):
     chunked_prefill: Sourced[bool]
     admission: Sourced[Literal["on_demand", "reserve_full"]]
     kv_watermark_fraction: Sourced[Watermark]
+    # true: max_seqs and max_batched_tokens bound each attention data-parallel group (the engine runs a scheduler
+    # per group); absent or false: the whole replica (core.inference.Deployment.seq_cap)
+    caps_per_attention_group: Sourced[bool] | None = None
 
 
 class MemoryRule(Strict):
@@ -184,6 +187,7 @@ def _profile(f: EngineFile, version: str) -> EngineProfile:
         if m.reserved_gib_by_memory else (),
         host_terms_fitted=h.fitted.value, benchmark=_benchmark(v.benchmark),
         window_kv=bool(m.sliding_window_kv.value) if m.sliding_window_kv else False,
+        caps_per_attention_group=bool(s.caps_per_attention_group.value) if s.caps_per_attention_group else False,
         custom_allreduce_max_bytes=tuple(sorted((int(n), float(b)) for n, b in
                                                 v.collectives.custom_allreduce_max_bytes.value))
         if v.collectives else ())

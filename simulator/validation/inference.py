@@ -132,8 +132,9 @@ KNOWN_GAPS = {
                      "throughput: the grouped GEMMs of such shapes and the engine's work per sequence at 4,096 "
                      "sequences are not measured anywhere the planner could take them from",
     "attention-dp": "attention data parallelism with expert parallelism (developer-guide DEPn tables, DeepSeek blog): "
-                    "per-rank batch limits are not stated and trtllm-bench's batch heuristic with attention DP is not "
-                    "modelled (-83% to +93%)",
+                    "trtllm-bench's batch limits now hold per attention group as the PyTorch executor applies them, "
+                    "which brings DeepSeek-R1 on Blackwell close at 1k/1k but leaves most rows optimistic: the groups are costed as perfectly balanced, while a group running a "
+                    "prefill chunk holds every other group at the MoE layers (not modelled)",
     "gpt-oss-120b": "MXFP4 weights that trtllm-bench's batch heuristic (tuning.py) has no byte size for: as 16-bit "
                     "they leave one GPU a batch of 64 where the published runs clearly ran more (-80% at 1k/1k on one "
                     "GPU; the limits they used are not stated), and attention sinks are not costed (the 128-token "

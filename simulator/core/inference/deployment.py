@@ -107,17 +107,36 @@ class Deployment:
         return self.engine if not self.engine_version else f"{self.engine.split('@')[0]}@{self.engine_version}"
 
     @property
-    def seq_cap(self) -> int:
+    def engine_seq_cap(self) -> int:
+        """The engine's sequence limit as the engine takes it (per attention group where its caps are)."""
         return int(self.max_seqs or self.profile.max_seqs)
 
     @property
-    def token_cap(self) -> int:
+    def engine_token_cap(self) -> int:
+        """The engine's batched-token limit per iteration as the engine takes it."""
         return int(self.max_batched_tokens or self.profile.max_batched_tokens)
+
+    @property
+    def cap_groups(self) -> int:
+        """How many times the engine's caps count in one replica: dp_attention where the engine runs a scheduler per
+        attention data-parallel group (EngineProfile.caps_per_attention_group), else 1."""
+        return self.dp_attention if self.profile.caps_per_attention_group else 1
+
+    @property
+    def seq_cap(self) -> int:
+        """Sequences the whole replica runs at once at most."""
+        return self.engine_seq_cap * self.cap_groups
+
+    @property
+    def token_cap(self) -> int:
+        """Tokens the whole replica batches in one iteration at most."""
+        return self.engine_token_cap * self.cap_groups
 
     def label(self) -> str:
         return (f"tp{self.tp} pp{self.pp}{f' ep{self.ep}' if self.ep > 1 else ''}"
                 f"{f' dp-attn{self.dp_attention}' if self.dp_attention > 1 else ''} {self.precision} "
-                f"kv-{self.kv_precision} {self.engine_ref} max-seqs {self.seq_cap}"
+                f"kv-{self.kv_precision} {self.engine_ref} max-seqs {self.engine_seq_cap}"
+                f"{f' x{self.cap_groups} groups' if self.cap_groups > 1 else ''}"
                 + (f" {self.speculative.label()}" if self.speculative is not None else ""))
 
 
