@@ -256,9 +256,14 @@ def check_number(name: str, value: Any, low: float, high: float, *, low_open: bo
 def check_choice(name: str, value: Any, choices: tuple[Any, ...], *, allow_none: bool = False,
                  label: str | None = None) -> Any:
     """`value` when it is one of `choices` (compared only with values of a hashable, matching type); `label` names
-    the argument in the message (default: its name in words)."""
+    the argument in the message (default: its name in words). A whole float among integer choices (1.0 for ZeRO
+    stage 1) is taken as that int, as check_int takes it."""
     if value is None and allow_none:
         return None
+    if (isinstance(value, numbers.Real) and not isinstance(value, (numbers.Integral, bool))
+            and math.isfinite(float(value)) and float(value).is_integer()
+            and any(isinstance(c, numbers.Integral) and not isinstance(c, bool) for c in choices)):
+        value = int(value)
     same_type = [c for c in choices if isinstance(value, str) == isinstance(c, str) and not isinstance(value, bool)]
     if not isinstance(value, (str, numbers.Integral)) or value not in same_type:
         raise BadValueError(f"{label or name.replace('_', ' ')} {_short(value)} is not one of "

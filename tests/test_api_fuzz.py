@@ -161,6 +161,20 @@ def test_estimate_inference_takes_whole_floats() -> None:
                                                                                        ints)
 
 
+def test_whole_floats_are_taken_everywhere_an_int_is() -> None:
+    """make_workload(n=4.0), a capacity search's n_requests=20.0 and training zero=1.0 were refused while every other
+    count took a whole float: each now gives what its int gives."""
+    a = sim.make_workload(4.0, input_len=64, output_len=8, rate_per_s=1.0)
+    b = sim.make_workload(4, input_len=64, output_len=8, rate_per_s=1.0)
+    assert len(a) == 4 and a.prompt_tokens.tolist() == b.prompt_tokens.tolist() and a.arrival_s.tolist() == b.arrival_s.tolist()
+    kw = {"gpus": 8, "global_batch": 64, "seq_len": 2048, "tp": 2.0, "micro_batch": 1.0}
+    got = sim.estimate_training("llama3.1-8b", "h100-sxm-80gb", zero=1.0, **kw)
+    want = sim.estimate_training("llama3.1-8b", "h100-sxm-80gb", zero=1, **{**kw, "tp": 2, "micro_batch": 1})
+    assert got.to_dict() == want.to_dict()
+    with pytest.raises(sim.SimulatorError, match="zero"):
+        sim.estimate_training("llama3.1-8b", "h100-sxm-80gb", zero=1.5, **kw)
+
+
 # The good draws simulate at most 40 requests of 2,304 tokens. Sizes the simulator accepts up to its bounds take
 # minutes to hours to simulate (limits.py: an unbatched trickle of MAX_SIMULATED_TOKENS is ~100x slower than a batched
 # run; a capacity search replays MAX_PROBE_REQUESTS in each of dozens of probes): n=2,859,998 requests of 175 tokens

@@ -96,12 +96,13 @@ def estimate_training(model: ModelRef, hardware: HardwareRef, gpus: int, *, glob
     memory comes back with ``feasible=False`` and the reason.
     """
     check_common(model, hardware, global_batch, seq_len, train_tokens, price_book, purchase)
-    check_int("gpus", gpus, 1, MAX_GPUS)
-    for name, value in (("tp", tp), ("pp", pp), ("cp", cp), ("ep", ep), ("dp", dp), ("vpp", vpp),
-                        ("fsdp_shard", fsdp_shard)):
-        check_int(name, value, 1, MAX_GPUS, allow_none=name in ("dp", "vpp", "fsdp_shard"))
-    check_int("micro_batch", micro_batch, 1, MAX_BATCH)
-    check_choice("zero", zero, ZERO_STAGES, allow_none=True)
+    gpus = check_int("gpus", gpus, 1, MAX_GPUS)  # go on with the ints the checks return (a whole float is taken)
+    tp, pp, cp, ep = (check_int(name, value, 1, MAX_GPUS) for name, value in (("tp", tp), ("pp", pp), ("cp", cp),
+                                                                              ("ep", ep)))
+    dp, vpp, fsdp_shard = (check_int(name, value, 1, MAX_GPUS, allow_none=True)
+                           for name, value in (("dp", dp), ("vpp", vpp), ("fsdp_shard", fsdp_shard)))
+    micro_batch = check_int("micro_batch", micro_batch, 1, MAX_BATCH)
+    zero = check_choice("zero", zero, ZERO_STAGES, allow_none=True)
     check_choice("recompute", recompute, RECOMPUTE, allow_none=True)
     check_choice("precision", precision, PRECISIONS)
     check_choice("pp_schedule", pp_schedule, PP_SCHEDULES)

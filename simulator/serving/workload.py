@@ -160,9 +160,7 @@ def make_workload(n: int, *, input_len: float, output_len: float, arrival: str =
     columns.
     prefix_hit_rate (the share of each prompt found in the prefix cache) or prefix_tokens (a prefix every prompt
     shares) set each request's cached tokens (with_prefix)."""
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise PlanError(f"--requests must be a positive integer, got {n!r}")
-    check_int("requests", n, 1, MAX_REQUESTS)
+    n = check_int("requests", n, 1, MAX_REQUESTS)  # a whole float (4.0) is taken, as everywhere else
     for name, v in (("input_len", input_len), ("output_len", output_len)):
         if not isinstance(v, numbers.Real) or isinstance(v, bool) or not v >= 1:
             raise PlanError(f"--{name.replace('_', '-')} must be at least 1 token, got {v!r}")
