@@ -16,7 +16,7 @@ def error_shown_by(setup: str, expr: str) -> str:
               f"{setup}\n"
               f"result = {expr}\n"
               "st.write('still running', result is None)\n")
-    at = AppTest.from_string(script).run()
+    at = AppTest.from_string(script, default_timeout=600).run()  # Streamlit's default 3 s timed out under load
     assert not at.exception, at.exception
     assert at.error, "no error element"
     assert any("still running" in str(md.value) for md in at.markdown)

@@ -157,7 +157,7 @@ def test_cluster_sweep_seeds_are_common_across_cells_and_reproducible(tmp_path):
                              "overrides": {"warmup_s": 0}},
                     "axes": {"policy": ["fifo", "easy"]}, "seeds": 2, "seed": 3, "shard_size": 2})
     run_sweep(g, tmp_path / "a", workers=2)
-    run_sweep(g, tmp_path / "b")
+    run_sweep(g, tmp_path / "b", workers=1)  # 2 workers against 1: the worker count does not change results
     a, b = read_results(tmp_path / "a"), read_results(tmp_path / "b")
     pd.testing.assert_frame_equal(a, b)
     assert (a["error"] == "").all()
@@ -243,7 +243,8 @@ def test_ctrl_c_stops_a_parallel_sweep_promptly(tmp_path):
     except subprocess.TimeoutExpired:
         proc.kill()
         pytest.fail("the sweep did not stop within 60 s of SIGINT")
-    assert time.time() - sent < 5.0, "the sweep ran the queued shards before stopping"
+    assert time.time() - sent < 15.0, "the sweep ran the queued shards before stopping"  # they take ~24 s; a
+    # prompt stop took 0.16 s idle, 2.1 s on a loaded machine
     assert proc.returncode == 130 and "Traceback" not in err and "rerun with --resume" in err
     assert 0 < len(list(out.glob("part-*.parquet"))) < 20
     time.sleep(0.5)

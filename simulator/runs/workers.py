@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -126,19 +127,25 @@ _DASK_LOG_ENV = "DASK_LOGGING__DISTRIBUTED"
 
 @contextlib.contextmanager
 def quiet_dask() -> Iterator[None]:
-    """Dask's logging at ERROR while a sweep runs on it (its workers too, through the environment they inherit)."""
+    """Dask's logging at ERROR and its warnings ignored while a sweep runs on it (its workers too, through the
+    environment they inherit): a slow disk makes distributed warn about its scratch directories on stderr."""
     log = logging.getLogger("distributed")
-    level, env = log.level, os.environ.get(_DASK_LOG_ENV)
+    level = log.level
+    saved = {name: os.environ.get(name) for name in (_DASK_LOG_ENV, "PYTHONWARNINGS")}
     log.setLevel(logging.ERROR)
     os.environ[_DASK_LOG_ENV] = "error"
+    os.environ["PYTHONWARNINGS"] = "ignore"
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
     finally:
         log.setLevel(level)
-        if env is None:
-            os.environ.pop(_DASK_LOG_ENV, None)
-        else:
-            os.environ[_DASK_LOG_ENV] = env
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def stop_dask(client: Any, started: set[Any]) -> None:
