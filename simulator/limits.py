@@ -263,7 +263,7 @@ def check_choice(name: str, value: Any, choices: tuple[Any, ...], *, allow_none:
     if (isinstance(value, numbers.Real) and not isinstance(value, (numbers.Integral, bool))
             and math.isfinite(float(value)) and float(value).is_integer()
             and any(isinstance(c, numbers.Integral) and not isinstance(c, bool) for c in choices)):
-        value = int(value)
+        value = int(float(value))
     same_type = [c for c in choices if isinstance(value, str) == isinstance(c, str) and not isinstance(value, bool)]
     if not isinstance(value, (str, numbers.Integral)) or value not in same_type:
         raise BadValueError(f"{label or name.replace('_', ' ')} {_short(value)} is not one of "

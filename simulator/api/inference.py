@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from simulator.api.training import HardwareRef, ModelRef
 from simulator.catalog import load_hardware, load_model
-from simulator.catalog.bands import band_range, error_band
+from simulator.catalog.bands import band_range, inference_band
 from simulator.core.hardware import Accelerator
 from simulator.core.inference import Deployment, InferenceResult, MemoryPlan
 from simulator.core.inference import estimate_inference as _estimate
@@ -36,10 +36,11 @@ def estimate_inference(model: ModelRef, hardware: HardwareRef, dep: Deployment, 
     output_len = check_int("output_len", output_len, 1, MAX_TOKENS)
     hw = load_hardware(hardware)
     dep = resolve_draft(dep)
-    res = _estimate(load_model(model), hw, dep, batch=batch, input_len=input_len, output_len=output_len,
+    m = load_model(model)
+    res = _estimate(m, hw, dep, batch=batch, input_len=input_len, output_len=output_len,
                     prefix_hit_rate=prefix_hit_rate, prefix_tokens=prefix_tokens)
     rec = dict(res.record)
-    band = error_band("inference", dep.engine, hw.id, dep.gpus)
+    band = inference_band(dep.engine, hw.id, dep.gpus, m.id, dep.dp_attention)
     rec["error_band"] = band
     if band["low"] is not None and rec.get("feasible"):  # latencies in the time sense of the band
         for key in ("ttft_s", "tpot_s", "e2e_s"):

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator.catalog.bands import band_range, error_band
+from simulator.catalog.bands import band_range, inference_band
 from simulator.core import cost as cost_mod
 from simulator.core.hardware import Accelerator
 from simulator.core.model import TransformerSpec
@@ -128,7 +128,7 @@ class ServingPool:
         units = math.ceil(rate_per_s / mu)
         gpus = units * unit.gpus
         per_h = gpus * self.usd_per_gpu_hour
-        band = error_band("inference", unit.dep.engine, self.hw.id, unit.dep.gpus)
+        band = inference_band(unit.dep.engine, self.hw.id, unit.dep.gpus, self.model.id, unit.dep.dp_attention)
         rates = band_range(band, mu, rate=True)  # [slowest, fastest] per-unit rates of the band
         gpus_range = None if rates is None else [math.ceil(rate_per_s / r) * unit.gpus for r in (rates[1], rates[0])]
         return {"deployment": unit.label, "tp": unit.dep.tp, "pp": unit.dep.pp, "precision": unit.dep.precision,

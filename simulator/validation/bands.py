@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.catalog import STACKS_DIR
-from simulator.catalog.bands import BANDS_CSV, QUANTILES, band_family, band_is_usable
+from simulator.catalog.bands import BANDS_CSV, GAP_KIND, QUANTILES, band_family, band_is_usable
 from simulator.validation import inference as inference_validation
 from simulator.validation import training as training_validation
 
@@ -28,10 +28,16 @@ def _groups(res: pd.DataFrame, group_col: str) -> list[tuple[str, pd.DataFrame]]
     return out + [("*|*|*", res)]
 
 
-def band_table(train: pd.DataFrame, infer: pd.DataFrame) -> pd.DataFrame:
+def band_table(train: pd.DataFrame, infer: pd.DataFrame, gaps: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (kind, family key): rows, sources, the band (10th-90th percentile of the signed residuals,
-    widened about its middle by the kind's factor `widen`, see widening) and the median."""
+    widened about its middle by the kind's factor `widen`, see widening) and the median; then one row (kind GAP_KIND,
+    not widened) per known gap of `gaps` (inference_residuals(gaps=True)), the band its estimates get."""
     rows = []
+    for key, d in ([] if gaps is None else gaps.groupby("gap")):
+        lo, hi = np.quantile(d["error"], QUANTILES)
+        rows.append({"kind": GAP_KIND, "family": key, "rows": len(d), "sources": d["source"].nunique(),
+                     "low": round(float(lo), 4), "high": round(float(hi), 4),
+                     "median": round(float(np.median(d["error"])), 4), "widen": 1.0})
     for kind, res, col in (("training", train, "stack"), ("inference", infer, "engine")):
         w = widening(res)
         for key, d in _groups(res, col):
@@ -43,8 +49,16 @@ def band_table(train: pd.DataFrame, infer: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def inference_residuals() -> pd.DataFrame:
-    """Check-row residuals of the inference validation with the family columns bands need."""
+def inference_residuals(gaps: bool = False, every: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Check-row residuals of the inference validation with the family columns bands need: the rows of
+    configurations the model costs, or (gaps) only those of catalog.bands.INFERENCE_GAPS; from `every` (the
+    table of all_inference_residuals) when given."""
+    every = all_inference_residuals() if every is None else every
+    return every[every["gap"].notna()] if gaps else every[every["gap"].isna()].drop(columns="gap")
+
+
+def all_inference_residuals() -> pd.DataFrame:
+    """Every check row's residual with the family columns and its INFERENCE_GAPS key (`gap`, None for most)."""
     rows = inference_validation.load_rows()
     df = inference_validation.validate(rows)
     df = df.assign(source=rows["source"].map(training_validation.source_document).to_numpy(),
@@ -57,7 +71,8 @@ def inference_residuals() -> pd.DataFrame:
     df["family"] = [band_family(e, h, int(n)) for e, h, n in
                     zip(df["engine"], df["hardware"], df["n_gpus"], strict=True)]
     df["stack"] = df["engine"]
-    return df
+    gap = pd.Series([inference_validation.known_gap(r) for r in rows.itertuples(index=False)], index=rows.index)
+    return df.assign(gap=gap.loc[df.index])
 
 
 def _held_out_bands(res: pd.DataFrame) -> np.ndarray:
@@ -102,7 +117,9 @@ def coverage(res: pd.DataFrame) -> float:
 
 def write_bands() -> pd.DataFrame:
     """Recompute the bands from the shipped data and write error_bands.csv; returns the table."""
-    table = band_table(training_validation.leave_one_source_out(), inference_residuals())
+    every = all_inference_residuals()
+    table = band_table(training_validation.leave_one_source_out(), inference_residuals(every=every),
+                       inference_residuals(gaps=True, every=every))
     table.to_csv(BANDS_CSV, index=False)
     return table
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.catalog import load_hardware, load_model, model_from_dict
+from simulator.catalog.bands import INFERENCE_GAPS, inference_gap
 from simulator.core.inference import (
     ENGINES,
     Deployment,
@@ -125,28 +126,15 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"rows": g.size(), "median_abs_error": g.median(), "max_abs_error": g.max()}).reset_index()
 
 
-# Row families the model does not cost yet, with why. Their rows count in every reported median; only the per-row
-# bound of tests/test_inference_validation.py sets them apart (and fails once one of them comes within it).
-KNOWN_GAPS = {
-    "qwen3-30b-a3b": "128 narrow experts (768 wide, top-8) at TensorRT-LLM max load read 1.5-4.5x the measured "
-                     "throughput: the grouped GEMMs of such shapes and the engine's work per sequence at 4,096 "
-                     "sequences are not measured anywhere the planner could take them from",
-    "attention-dp": "attention data parallelism with expert parallelism (developer-guide DEPn tables, DeepSeek blog): "
-                    "trtllm-bench's batch limits now hold per attention group as the PyTorch executor applies them, "
-                    "which brings DeepSeek-R1 on Blackwell close at 1k/1k but leaves most rows optimistic: the groups are costed as perfectly balanced, while a group running a "
-                    "prefill chunk holds every other group at the MoE layers (not modelled)",
-    "gpt-oss-120b": "MXFP4 weights that trtllm-bench's batch heuristic (tuning.py) has no byte size for: as 16-bit "
-                    "they leave one GPU a batch of 64 where the published runs clearly ran more (-80% at 1k/1k on one "
-                    "GPU; the limits they used are not stated), and attention sinks are not costed (the 128-token "
-                    "sliding windows are modelled)",
-}
+# Row families the model does not cost yet, with why (catalog.bands.INFERENCE_GAPS). Their rows count in every
+# reported median; they set no family's error band (an estimate of such a configuration gets their own band), and
+# the per-row bound of tests/test_inference_validation.py sets them apart (and fails once one comes within it).
+KNOWN_GAPS = INFERENCE_GAPS
 
 
 def known_gap(row) -> str | None:
-    """The KNOWN_GAPS key a reference row falls under, or None."""
-    if str(getattr(row, "dp_attention", "") or "").strip() not in ("", "1"):
-        return "attention-dp"
-    return row.model_id if row.model_id in KNOWN_GAPS else None
+    """The KNOWN_GAPS key a reference row falls under (catalog.bands.inference_gap), or None."""
+    return inference_gap(row.model_id, int(str(getattr(row, "dp_attention", "") or "").strip() or 1))
 
 
 # the issue-16 accuracy targets on check rows: (median |error|, |signed median|) per family group, and overall

@@ -1,0 +1,52 @@
+"""Known-gap configurations (catalog.bands.INFERENCE_GAPS) get the error band of their own published rows, marked not
+calibrated with the reason, and set no other family's band."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+import simulator as sim
+from simulator.catalog.bands import BANDS_CSV, GAP_KIND, INFERENCE_GAPS, band_words, inference_band
+from simulator.validation import inference as vi
+
+
+def test_every_known_gap_has_a_band_of_its_own_rows():
+    table = pd.read_csv(BANDS_CSV)
+    gaps = table[table["kind"] == GAP_KIND].set_index("family")
+    assert set(gaps.index) == set(INFERENCE_GAPS)
+    rows = vi.load_rows()
+    check = rows[rows["split"] == "check"]
+    counts = pd.Series([vi.known_gap(r) for r in check.itertuples(index=False)]).value_counts()
+    for gap, r in gaps.iterrows():
+        assert r["rows"] == counts[gap] and r["low"] < r["median"] < r["high"]
+    # the families' bands hold the other check rows only
+    everything = table[(table["kind"] == "inference") & (table["family"] == "*|*|*")]
+    assert int(everything["rows"].iloc[0]) == len(check) - int(counts.sum())
+
+
+def test_an_attention_dp_estimate_says_it_is_a_known_gap():
+    dep = sim.Deployment(tp=8, ep=8, dp_attention=8, precision="fp8", kv_precision="fp8", engine="trtllm")
+    res = sim.estimate_inference("deepseek-v3", "h200-sxm-141gb", dep, batch=64, input_len=1024, output_len=1024)
+    band = res.to_dict()["error_band"]
+    assert band["family"] == "attention-dp" and band["calibrated"] is False
+    assert "attention-dp is a known gap" in band["reason"]
+    words = band_words(band)
+    assert words.startswith("published runs of the attention-dp configurations the model does not cost yet ran")
+    same_without = sim.Deployment(tp=8, ep=8, precision="fp8", kv_precision="fp8", engine="trtllm")
+    plain = sim.estimate_inference("deepseek-v3", "h200-sxm-141gb", same_without, batch=64, input_len=1024,
+                                   output_len=1024).to_dict()["error_band"]
+    assert plain["family"] == "trtllm|hopper|small" and plain["calibrated"] is True
+
+
+def test_a_gap_model_is_flagged_and_other_models_are_not():
+    gap = inference_band("trtllm", "h200-sxm-141gb", 1, "gpt-oss-120b")
+    assert gap["family"] == "gpt-oss-120b" and not gap["calibrated"]
+    assert inference_band("trtllm", "h200-sxm-141gb", 1, "llama3.1-8b") == sim.error_band("inference", "trtllm",
+                                                                                           "h200-sxm-141gb", 1)
+
+
+def test_serving_results_carry_the_gap_band():
+    dep = sim.Deployment(tp=2, ep=2, dp_attention=2, engine="vllm", max_seqs=8)
+    wl = sim.make_workload(6, input_len=64, output_len=8, rate_per_s=2.0)
+    res = sim.simulate_serving("mixtral-8x7b", "h100-sxm-80gb", sim.ServingConfig(dep), wl)
+    assert res.summary["error_band"]["family"] == "attention-dp"
