@@ -182,6 +182,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "training_leave_one_source_out": ("validation.training", "leave_one_source_out"),
     "band_coverage": ("validation.bands", "coverage"),
     "error_band": ("catalog.bands", "error_band"),
+    "inference_band": ("catalog.bands", "inference_band"),
     "band_words": ("catalog.bands", "band_words"),
     "band_range": ("catalog.bands", "band_range"),
     "band_is_usable": ("catalog.bands", "band_is_usable"),

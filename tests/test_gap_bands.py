@@ -50,3 +50,27 @@ def test_serving_results_carry_the_gap_band():
     wl = sim.make_workload(6, input_len=64, output_len=8, rate_per_s=2.0)
     res = sim.simulate_serving("mixtral-8x7b", "h100-sxm-80gb", sim.ServingConfig(dep), wl)
     assert res.summary["error_band"]["family"] == "attention-dp"
+
+
+def test_a_disaggregated_run_with_attention_dp_decode_gets_the_gap_band():
+    prefill = sim.Deployment(tp=2, ep=2, engine="vllm", max_seqs=8)
+    decode = sim.Deployment(tp=2, ep=2, dp_attention=2, engine="vllm", max_seqs=8)
+    cfg = sim.ServingConfig(prefill, prefill_replicas=1, decode_replicas=1, decode_deployment=decode)
+    wl = sim.make_workload(4, input_len=64, output_len=8, rate_per_s=2.0)
+    res = sim.simulate_serving("mixtral-8x7b", "h100-sxm-80gb", cfg, wl)
+    assert res.summary["error_band"]["family"] == "attention-dp"
+
+
+def test_capacity_records_and_launch_settings_keep_the_engines_own_caps():
+    """A plan's record keeps the engine's per-group max_seqs and the attention split, and its launch settings say how
+    to start the groups (the launcher does not write the flag itself)."""
+    from simulator.serving.capacity import SLO
+
+    dep = sim.Deployment(tp=2, dp_attention=2, engine="trtllm", max_seqs=64, max_batched_tokens=2048)
+    plan = sim.plan_capacity("llama3.1-8b", "h100-sxm-80gb", rate_per_s=2.0, slo=SLO(5.0, 0.2), input_len=256,
+                             output_len=32, n_requests=60, deployments=[dep], verify=False)
+    rec = plan.best or plan.alternatives[0]
+    assert (rec["max_seqs"], rec["dp_attention"], rec["ep"]) == (64, 2, 1)
+    assert "max-seqs 64 x2 groups" in rec["deployment"]
+    text = "\n".join(sim.serving_launch(dep, model="llama3.1-8b", hardware="h100-sxm-80gb").values())
+    assert "--max_batch_size 64" in text and "enable_attention_dp: true" in text

@@ -501,3 +501,24 @@ def test_the_cap_is_ten_million_scenarios():
     g = parse_grid({"base": BASE, "axes": {"gpus": {"range": [1, 10_000]}, "global_batch": {"range": [1, 1000]}},
                     "shard_size": 1000})
     assert len(g) == MAX_SCENARIOS  # at the cap: allowed, and counted without listing its scenarios
+
+
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="dask.distributed is not installed")
+@pytest.mark.parametrize("workers, want", [(3, {"n_workers": 3, "threads_per_worker": 1}), (None, {})])
+def test_dask_local_cluster_takes_the_worker_count(tmp_path, monkeypatch, workers, want):
+    """--workers N starts a LocalCluster of N single-threaded processes; without it Dask's default (one per core)."""
+    import distributed
+
+    seen = []
+
+    class Refused(Exception):
+        pass
+
+    def fake_client(*args, **kwargs):
+        seen.append((args, kwargs))
+        raise Refused
+
+    monkeypatch.setattr(distributed, "Client", fake_client)
+    with pytest.raises(Refused):
+        run_sweep(parse_grid(CLUSTER), tmp_path / "out", engine="dask", workers=workers)
+    assert seen == [((), want)]

@@ -371,8 +371,8 @@ def _replica(deployment: Any, model: Any, hardware: Any, max_model_len: int | No
         rec = dict(getattr(deployment, "record", deployment))
         if "model" not in rec and model is None or "hardware" not in rec and hardware is None:
             raise PlanError("not an inference record (infer output): it names no model or hardware")
-        dep = Deployment(**{k: rec[k] for k in ("tp", "pp", "ep", "precision", "kv_precision", "engine", "max_seqs",
-                                                "max_batched_tokens") if rec.get(k) is not None})
+        dep = Deployment(**{k: rec[k] for k in ("tp", "pp", "ep", "dp_attention", "precision", "kv_precision", "engine",
+                                                "max_seqs", "max_batched_tokens") if rec.get(k) is not None})
         model, hardware = model if model is not None else rec["model"], hardware if hardware is not None else rec["hardware"]
         if max_model_len is None and "input_len" in rec and "output_len" in rec:
             max_model_len = int(rec["input_len"]) + int(rec["output_len"])
@@ -405,6 +405,8 @@ def _serving_settings(r: _Replica, fw: Framework, notes: list[str]) -> list[Sett
             notes.append("note: " + vals["expert_parallel_note"].format(ep=dep.ep, tp=dep.tp))
     elif dep.ep > 1:
         s.append(("ep", dep.ep))
+    if dep.dp_attention > 1:
+        notes.append("note: " + vals["attention_dp_note"].format(dp=dep.dp_attention, attn_tp=dep.attn_tp))
     precision = vals["precision"][dep.precision]
     if isinstance(precision, str):
         notes.append("note: " + precision)

@@ -98,7 +98,8 @@ def _usable(r: dict[str, str] | None, wide: bool) -> bool:
 def error_band(kind: str, group: str, hardware_id: str, gpus: int) -> dict[str, Any]:
     """The band for one prediction: signed relative time error quantiles `low`/`high` (measured / predicted - 1)
     of the runs in `family` (the group actually used), `rows` of them, `for` the prediction's own family,
-    `calibrated` (the band is its own family's) and, when not, the reason."""
+    `calibrated` (the band is its own family's) and, when not, the reason. For an inference estimate use
+    inference_band, which also knows the configurations the model does not cost yet (INFERENCE_GAPS)."""
     own = band_family(group, hardware_id, gpus)
     if not BANDS_CSV.is_file():
         return {"family": own, "for": own, "low": None, "high": None, "rows": 0, "calibrated": False,

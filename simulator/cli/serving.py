@@ -147,7 +147,8 @@ def register(subparsers) -> None:
     _deployment_args(i)
     _moe_args(i)
     i.add_argument("--batch", type=batch, default=1, help="sequences decoded together (default 1)")
-    i.add_argument("--max-batch", type=batch, help="engine cap on sequences per iteration (engine default otherwise)")
+    i.add_argument("--max-batch", type=batch, help="engine cap on sequences per iteration (engine default otherwise; per "
+                                                      "attention group with --dp-attention on vLLM and TensorRT-LLM)")
     i.add_argument("--input-len", type=tokens, required=True)
     i.add_argument("--output-len", type=tokens, required=True)
     _feature_args(i)
@@ -167,7 +168,8 @@ def register(subparsers) -> None:
     s.add_argument("--output-len", type=tokens, default=128)
     s.add_argument("--length-dist", default="fixed", type=user_path("a length distribution"), help="fixed | lognormal[:CV] | sharegpt | cnn_dailymail[:CV] | empirical:FILE")
     s.add_argument("--trace", type=user_path("a trace file"), help="CSV/Parquet with arrival_s, prompt_tokens, output_tokens")
-    s.add_argument("--max-batch", type=batch, help="max sequences per iteration (engine default otherwise)")
+    s.add_argument("--max-batch", type=batch, help="max sequences per iteration (engine default otherwise; per "
+                                                      "attention group with --dp-attention on vLLM and TensorRT-LLM)")
     s.add_argument("--max-batched-tokens", type=batched_tokens, help="token budget per iteration (chunked prefill)")
     s.add_argument("--router", default="least_outstanding", choices=ROUTER_NAMES)
     s.add_argument("--prefill-replicas", type=some_replicas, default=0, help="with --decode-replicas: disaggregated P/D")

@@ -188,7 +188,8 @@ def _why_not(model: TransformerSpec, hw: Accelerator, dep: Deployment, min_token
     except PlanError as exc:
         return str(exc)
     if dep.token_cap < dep.seq_cap:
-        return f"max sequences {dep.seq_cap} exceed the engine's token budget per iteration ({dep.token_cap})"
+        return (f"max sequences {dep.engine_seq_cap} exceed the engine's token budget per iteration "
+                f"({dep.engine_token_cap})")
     if dep.gpus > hw.scale_up_domain_gpus * max(1, dep.pp):
         return "tensor parallel group larger than the NVLink domain"
     if replica_memory_plan(model, hw, dep).max_concurrent_seqs(min_tokens_per_seq) < 1:
@@ -310,7 +311,8 @@ def _record(unit: Unit, search: RateSearch, demand: _Demand) -> dict:
     s = search.summary_at_max
     return {
         "deployment": unit.label, "tp": dep.tp, "pp": dep.pp,
-        "precision": dep.precision, "kv_precision": dep.kv_precision, "engine": dep.engine, "max_seqs": dep.seq_cap,
+        "precision": dep.precision, "kv_precision": dep.kv_precision, "engine": dep.engine,
+        "ep": dep.ep, "dp_attention": dep.dp_attention, "max_seqs": dep.engine_seq_cap,
         "disaggregated": unit.disaggregated, "prefill_replicas_per_unit": unit.prefill,
         "decode_replicas_per_unit": unit.decode, "gpus_per_unit": unit.gpus, "units": units, "gpus": gpus,
         "max_rate_per_unit_per_s": search.max_rate_per_s, "saturation_rate_per_unit_per_s": search.saturation_rate_per_s,

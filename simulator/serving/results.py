@@ -140,7 +140,8 @@ def build_result(o: Outcome, cfg: ServingConfig, seed: int, hardware_id: str, mo
         "sim_events": int(o.events), "seed": seed,
         # how far published runs of this engine, hardware generation and scale fell from the static model's times
         "error_band": inference_band(cfg.deployment.engine, hardware_id, cfg.deployment.gpus, model_id,
-                                     cfg.deployment.dp_attention),
+                                     max(cfg.deployment.dp_attention,  # either pool in a known gap sets the band
+                                         (cfg.decode_deployment or cfg.deployment).dp_attention)),
     })
     s.update(_features(o, cfg))
     return ServingResult(s, req, pd.concat(frames, ignore_index=True))

@@ -100,7 +100,8 @@ class Simulation:
                                 f"{units.human_bytes(mem.weights_bytes_per_gpu)} per GPU leave no room for the KV cache; "
                                 f"raise {tp} or use a smaller {precision}" + (f" or {draft_model}" if draft else ""))
             if dep.token_cap < dep.seq_cap:
-                raise PlanError(f"max batched tokens {dep.token_cap} must be >= max sequences {dep.seq_cap}")
+                raise PlanError(f"max batched tokens {dep.engine_token_cap} must be >= max sequences "
+                                f"{dep.engine_seq_cap}")
             k = dep.speculative.k if dep.speculative is not None else 0
             table = IterationCostTable(model, hw, dep, dep.token_cap, dep.seq_cap * (k + 2) if k else dep.seq_cap + 1)
             draft_table = DraftCostTable(model, hw, dep, dep.token_cap, dep.seq_cap + 1) if k else None

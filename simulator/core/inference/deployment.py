@@ -113,7 +113,8 @@ class Deployment:
 
     @property
     def engine_token_cap(self) -> int:
-        """The engine's batched-token limit per iteration as the engine takes it."""
+        """The engine's batched-token limit per iteration as the engine takes it (per attention group where its caps
+        are)."""
         return int(self.max_batched_tokens or self.profile.max_batched_tokens)
 
     @property
@@ -131,6 +132,12 @@ class Deployment:
     def token_cap(self) -> int:
         """Tokens the whole replica batches in one iteration at most."""
         return self.engine_token_cap * self.cap_groups
+
+    def caps_text(self) -> str:
+        """The engine's caps as the user sets them: 'N sequences and M batched tokens' (per attention group, where the
+        engine schedules each group on its own)."""
+        per = f" per attention group (x{self.cap_groups})" if self.cap_groups > 1 else ""
+        return f"{self.engine_seq_cap:,} sequences and {self.engine_token_cap:,} batched tokens{per}"
 
     def label(self) -> str:
         return (f"tp{self.tp} pp{self.pp}{f' ep{self.ep}' if self.ep > 1 else ''}"

@@ -77,8 +77,8 @@ def describe_reasons(code: int, detail: dict[int, str] | None = None) -> str:
 def _memory_detail(mem: MemoryPlan, dep: Deployment) -> str:
     """Sizes behind reason 1, with the knob that moves each (the workspace grows with the engine's batch caps)."""
     return (f" (weights {units.human_bytes(mem.weights_bytes_per_gpu)} + activation workspace "
-            f"{units.human_bytes(mem.workspace_bytes_per_gpu)} per GPU for up to {dep.seq_cap:,} sequences and "
-            f"{dep.token_cap:,} batched tokens; raise tp, quantize, or lower the engine's batch caps)")
+            f"{units.human_bytes(mem.workspace_bytes_per_gpu)} per GPU for up to {dep.caps_text()}; raise tp, quantize, "
+            f"or lower the engine's batch caps)")
 
 
 def _provenance(model: TransformerSpec, hw: Accelerator, dep: Deployment, parts) -> dict[str, dict[str, str]]:
