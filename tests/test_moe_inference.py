@@ -147,3 +147,18 @@ def test_routed_expert_gemms_match_vllms_measured_fused_moe_on_h100():
         errors.append(float(t) * 1e6 / float(r["time_us"]) - 1.0)
     assert max(abs(e) for e in errors) < 0.20, errors
     assert float(np.median(np.abs(errors))) < 0.08, errors
+
+
+@pytest.mark.parametrize("engine, seqs, tokens", [("trtllm", 8, 2048), ("sglang", 32, 8192)])
+def test_one_prompt_is_prefilled_by_one_attention_group(engine, seqs, tokens):
+    """A request runs on one attention group, so its prefill chunk is bounded by one group's token budget (2,048 of
+    the replica's 8,192 here, TensorRT-LLM's per-group cap or SGLang's chunked_prefill_size // dp_size): a lone 8k
+    prompt takes four chunks, where one replica-wide scheduler without groups takes one."""
+    wl = sim.make_workload(1, input_len=8192, output_len=4, rate_per_s=1.0)
+
+    def events(dep):
+        return sim.simulate_serving("llama3.1-8b", "h100-sxm-80gb", sim.ServingConfig(dep), wl).summary["sim_events"]
+
+    grouped = sim.Deployment(tp=4, dp_attention=4, engine=engine, max_seqs=seqs, max_batched_tokens=tokens)
+    assert grouped.token_cap == 8192
+    assert events(grouped) == events(sim.Deployment(tp=4, engine=engine, max_seqs=32, max_batched_tokens=8192)) + 3

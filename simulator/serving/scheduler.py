@@ -34,8 +34,8 @@ def admit_waiting(e: Engine, req: Requests, q: Queues, now: float, budget: int, 
         r = e.waiting[0]
         ctx = int(req.computed[r])
         rest = int(req.target[r]) - ctx
-        c = min(rest, budget) if e.chunked else rest
-        if c > budget:
+        c = min(rest, budget, e.chunk_cap) if e.chunked else rest
+        if c > min(budget, e.chunk_cap):
             break
         total = req.prompt[r] + req.output[r] + e.lookahead if e.reserve else ctx + max(c, 1)
         base = int(req.shared[r]) if e.prefix else 0  # tokens in the engine's shared prefix blocks
@@ -98,7 +98,7 @@ def _continue_prefills(e: Engine, req: Requests, q: Queues, now: float, dec: np.
     for i in np.flatnonzero(~dec):
         if budget <= 0 or i >= e.n:
             break
-        c = int(min(e.tgt[i] - e.ctx[i], budget))
+        c = int(min(e.tgt[i] - e.ctx[i], budget, e.chunk_cap))
         own = int(e.ctx[i]) + c - (int(e.base[i]) if e.prefix else 0)
         extra = 0 if e.reserve else max(int(e.blocks(own)) - int(e.blk[i]), 0)
         while extra > e.free and e.n - 1 > i:

@@ -123,12 +123,12 @@ class Simulation:
         e = self.engines[pool.start + self.router(q.outstanding[pool], q.nwait[pool], self.counter[role], self.rng)]
         self.counter[role] += 1
         need = e.blocks(req.prompt[r] + req.output[r] - (req.shared[r] if e.prefix else 0) + e.lookahead)
-        too_long = (not e.chunked) and req.prompt[r] > e.token_cap
+        too_long = (not e.chunked) and req.prompt[r] > e.chunk_cap
         if need > e.blocks_total - e.pinned - e.watermark or too_long:
             req.rejected[r] = True
             if not self.reject_reason:
                 self.reject_reason = (
-                    f"a {req.prompt[r]}-token prompt exceeds the engine's {e.token_cap}-token budget per iteration "
+                    f"a {req.prompt[r]}-token prompt exceeds the engine's {e.chunk_cap}-token budget per iteration "
                     f"and it has no chunked prefill (raise {setting('max_batched_tokens')})" if too_long else
                     f"{req.prompt[r] + req.output[r]} tokens of one request exceed the KV cache "
                     f"({(e.blocks_total - e.watermark) * e.bs} tokens); raise {setting('tp')} or lower the precision")

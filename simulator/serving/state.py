@@ -95,6 +95,9 @@ class Engine:
         self.reserve = prof.admission == "reserve_full"
         self.chunked = prof.chunked_prefill
         self.max_seqs, self.token_cap = dep.seq_cap, dep.token_cap
+        # one request runs on one attention group: its chunk is bounded by one group's share of the budget (the
+        # engine's own figure where it schedules per group; SGLang divides its chunked_prefill_size by dp_size)
+        self.chunk_cap = max(1, dep.token_cap // dep.dp_attention)
         # speculative decoding: the draft's cost per iteration and the k tokens each decode verifies beyond its own
         self.draft = draft
         self.lookahead = dep.speculative.k if dep.speculative is not None else 0
