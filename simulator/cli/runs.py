@@ -49,7 +49,9 @@ def _print_training(result: Any, scenario: Any) -> None:
 
 def _print_inference(result: Any, scenario: Any) -> None:
     rec = result.to_dict()
-    print(f"{rec['model']} on {rec['gpus']} x {rec['hardware']}: tp{rec['tp']} pp{rec['pp']} {rec['precision']} "
+    split = (f" ep{rec['ep']}" if rec.get("ep", 1) > 1 else "") + (
+        f" dp-attn{rec['dp_attention']}" if rec.get("dp_attention", 1) > 1 else "")
+    print(f"{rec['model']} on {rec['gpus']} x {rec['hardware']}: tp{rec['tp']} pp{rec['pp']}{split} {rec['precision']} "
           f"kv-{rec['kv_precision']} {rec['engine']}, batch {rec['batch']}, {rec['input_len']} in / "
           f"{rec['output_len']} out")
     print_rows(infer_rows(rec))

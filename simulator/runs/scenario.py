@@ -9,12 +9,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from simulator.api.inference import estimate_inference
 from simulator.api.training import estimate_training, plan_training
 from simulator.catalog import existing_file, load_hardware, load_model, read_yaml, validate_file
 from simulator.cluster.engine import simulate_cluster
 from simulator.cluster.metrics import ClusterResult
 from simulator.cluster.scenario import build_scenario, cluster_scenario_ids, scenario_data, scenario_path
-from simulator.core.inference import Deployment, InferenceResult, estimate_inference
+from simulator.core.inference import Deployment, InferenceResult
 from simulator.core.inference.speculative import SpeculativeDecoding
 from simulator.core.training.result import TrainingResult
 from simulator.errors import BadValueError, DataFileError, OutputError, SimulatorError, file_fields
@@ -69,6 +70,7 @@ def _deployment(d: DeploymentSpec) -> Deployment:
 
 
 def inference_result(s: InferenceScenario) -> InferenceResult:
+    """The API's estimate (with its error band and the latency ranges it gives) of an inference scenario."""
     return estimate_inference(load_model(s.model), load_hardware(s.hardware), _deployment(s.deployment),
                               batch=s.batch, input_len=s.input_len, output_len=s.output_len,
                               prefix_hit_rate=s.prefix_hit_rate, prefix_tokens=s.prefix_tokens)
