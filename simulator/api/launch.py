@@ -398,13 +398,10 @@ def _serving_settings(r: _Replica, fw: Framework, notes: list[str]) -> list[Sett
     dep, vals, prof = r.dep, fw.values, r.dep.profile
     s: list[Setting] = [("backend", vals["backend"])] if "backend" in fw.flags else []
     s += [("tp", dep.tp), ("pp", dep.pp)]
-    if dep.ep > 1 and "expert_parallel" in fw.flags:
-        if dep.ep == dep.tp:
-            s.append(("expert_parallel", True))
-        else:
-            notes.append("note: " + vals["expert_parallel_note"].format(ep=dep.ep, tp=dep.tp))
+    if dep.ep > 1 and "expert_parallel" in fw.flags and dep.ep != dep.tp:
+        notes.append("note: " + vals["expert_parallel_note"].format(ep=dep.ep, tp=dep.tp))
     elif dep.ep > 1:
-        s.append(("ep", dep.ep))
+        s.append(("expert_parallel", True) if "expert_parallel" in fw.flags else ("ep", dep.ep))
     if dep.dp_attention > 1:
         notes.append("note: " + vals["attention_dp_note"].format(dp=dep.dp_attention, attn_tp=dep.attn_tp))
     precision = vals["precision"][dep.precision]
