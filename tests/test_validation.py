@@ -96,9 +96,7 @@ def test_shipped_fits_are_the_fits_of_the_shipped_data():
 
 
 def test_shipped_bands_are_the_bands_of_the_shipped_data(loso):
-    every = bands.all_inference_residuals()
-    fresh = bands.band_table(loso, bands.inference_residuals(every=every), bands.inference_residuals(gaps=True,
-                                                                                                     every=every))
+    fresh = bands.band_table(loso, bands.all_inference_residuals())
     shipped = pd.read_csv(BANDS_CSV)
     pd.testing.assert_frame_equal(fresh.reset_index(drop=True), shipped, check_dtype=False, atol=1e-4)
 

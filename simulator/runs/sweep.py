@@ -261,14 +261,13 @@ def run_sweep(grid: Grid, out: str | Path, *, resume: bool = False, engine: str 
     finished shards that do not read back are computed again; file-system faults raise OutputError.
     workers: local processes; default one for vectorised training grids, one per CPU for simulations (engine dask: the
     LocalCluster's worker processes, Dask's default when None; ignored with a scheduler)."""
-    asked = workers
-    if workers is None:
-        workers = 1 if grid.kind in ("training", "inference") else max(1, os.cpu_count() or 1)
+    local = workers if workers is not None else (
+        1 if grid.kind in ("training", "inference") else max(1, os.cpu_count() or 1))
     if engine not in SWEEP_ENGINES:
         raise SimulatorError(f"engine {engine!r} is not one of {', '.join(SWEEP_ENGINES)}")
     out = Path(out)
-    if workers < 1:
-        raise SimulatorError(f"--workers must be a positive number of processes, got {workers}")
+    if local < 1:
+        raise SimulatorError(f"--workers must be a positive number of processes, got {local}")
     if out.exists() and not out.is_dir():
         raise SimulatorError(f"--out {out} is a file; name a folder for the result shards")
     try:
@@ -296,9 +295,9 @@ def run_sweep(grid: Grid, out: str | Path, *, resume: bool = False, engine: str 
                 progress(done, len(grid))
 
         if engine == "dask":
-            _run_dask(grid, todo, scheduler, finish, asked)
-        elif workers > 1 and len(todo) > 1:
-            _run_processes(grid, todo, workers, finish, out)
+            _run_dask(grid, todo, scheduler, finish, workers)
+        elif local > 1 and len(todo) > 1:
+            _run_processes(grid, todo, local, finish, out)
         else:
             for a, b in todo:
                 finish(a, b, run_shard(grid, a, b))

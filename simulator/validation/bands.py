@@ -28,12 +28,14 @@ def _groups(res: pd.DataFrame, group_col: str) -> list[tuple[str, pd.DataFrame]]
     return out + [("*|*|*", res)]
 
 
-def band_table(train: pd.DataFrame, infer: pd.DataFrame, gaps: pd.DataFrame | None = None) -> pd.DataFrame:
+def band_table(train: pd.DataFrame, every_infer: pd.DataFrame) -> pd.DataFrame:
     """One row per (kind, family key): rows, sources, the band (10th-90th percentile of the signed residuals,
-    widened about its middle by the kind's factor `widen`, see widening) and the median; then one row (kind GAP_KIND,
-    not widened) per known gap of `gaps` (inference_residuals(gaps=True)), the band its estimates get."""
+    widened about its middle by the kind's factor `widen`, see widening) and the median; first one row (kind GAP_KIND,
+    not widened) per known gap of `every_infer` (all_inference_residuals), the band its estimates get. The families'
+    inference bands come from the other rows only (inference_residuals)."""
     rows = []
-    for key, d in ([] if gaps is None else gaps.groupby("gap")):
+    infer = every_infer[every_infer["gap"].isna()].drop(columns="gap")
+    for key, d in every_infer[every_infer["gap"].notna()].groupby("gap"):
         lo, hi = np.quantile(d["error"], QUANTILES)
         rows.append({"kind": GAP_KIND, "family": key, "rows": len(d), "sources": d["source"].nunique(),
                      "low": round(float(lo), 4), "high": round(float(hi), 4),
@@ -49,12 +51,11 @@ def band_table(train: pd.DataFrame, infer: pd.DataFrame, gaps: pd.DataFrame | No
     return pd.DataFrame(rows)
 
 
-def inference_residuals(gaps: bool = False, every: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Check-row residuals of the inference validation with the family columns bands need: the rows of
-    configurations the model costs, or (gaps) only those of catalog.bands.INFERENCE_GAPS; from `every` (the
-    table of all_inference_residuals) when given."""
-    every = all_inference_residuals() if every is None else every
-    return every[every["gap"].notna()] if gaps else every[every["gap"].isna()].drop(columns="gap")
+def inference_residuals() -> pd.DataFrame:
+    """Check-row residuals of the configurations the model costs (not in catalog.bands.INFERENCE_GAPS), with the
+    family columns bands need: the rows the inference bands and their widening come from."""
+    every = all_inference_residuals()
+    return every[every["gap"].isna()].drop(columns="gap")
 
 
 def all_inference_residuals() -> pd.DataFrame:
@@ -117,9 +118,7 @@ def coverage(res: pd.DataFrame) -> float:
 
 def write_bands() -> pd.DataFrame:
     """Recompute the bands from the shipped data and write error_bands.csv; returns the table."""
-    every = all_inference_residuals()
-    table = band_table(training_validation.leave_one_source_out(), inference_residuals(every=every),
-                       inference_residuals(gaps=True, every=every))
+    table = band_table(training_validation.leave_one_source_out(), all_inference_residuals())
     table.to_csv(BANDS_CSV, index=False)
     return table
 

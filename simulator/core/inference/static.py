@@ -338,8 +338,8 @@ def estimate_inference(model: TransformerSpec, hw: Accelerator, dep: Deployment,
                          **uniform_window_sums(model, micro, 0.0, input_len))
     parts = ITERATION_PARTS + (("draft",) if dep.speculative is not None else ())
     rec = {
-        "model": model.id, "hardware": hw.id, "tp": dep.tp, "pp": dep.pp, "ep": dep.ep,
-        "dp_attention": dep.dp_attention, "gpus": dep.gpus, "precision": dep.precision, "kv_precision": dep.kv_precision, "engine": dep.profile.ref,
+        "model": model.id, "hardware": hw.id, "tp": dep.tp, "pp": dep.pp, "ep": dep.ep, "dp_attention": dep.dp_attention,
+        "gpus": dep.gpus, "precision": dep.precision, "kv_precision": dep.kv_precision, "engine": dep.profile.ref,
         "batch": int(batch), "input_len": int(input_len), "output_len": int(output_len),
         "feasible": reason == 0, "reason": describe_reasons(reason, {1: _memory_detail(mem, dep)}),
         "ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e,
