@@ -1,7 +1,7 @@
 """Inference predictions against published engine measurements (simulator/validation/data/inference_reference.csv).
 
 Tolerances on the median absolute error of the check rows are the issue's targets: batch-1 decode 15 %,
-prefill 20 %, max-load throughput 25 % (measured: 10.9 %, 15.3 %, 7.1 %). The 2023-vLLM host terms are
+prefill 20 %, max-load throughput 25 % (measured: 10.9 %, 8.5 %, 9.4 %). The 2023-vLLM host terms are
 fitted on DGX-A100 rows (split=fit), the DGX-H100 host speed on six H100 TP8 batch-1 decode rows
 (split=fit-host); neither fit sees a check row. Those six were the worst batch-1 rows before the host
 speed existed (47-55 % slow): moving them out of the check set alone took the batch-1 median from 17.0 %
@@ -28,7 +28,7 @@ def test_reference_file_is_well_formed():
     assert df["row_id"].is_unique
     assert (df["source"].str.len() > 10).all()
     assert set(df["split"]) == {"fit", "fit-host", "check", "consistency"}
-    assert set(df["engine"]) <= set(ENGINES)
+    assert all(engine in ENGINES for engine in set(df["engine"]))  # a family, or family@version shipped
     assert (df.loc[df["split"].isin(["fit", "fit-host"]), "engine"] == "vllm-2023").all()
     # engine terms are fitted on the reference host only; host speeds on other hosts only
     assert (df.loc[df["split"] == "fit", "hardware"].map(lambda h: load_hardware(h).host_speed) == 1.0).all()
@@ -48,8 +48,7 @@ def test_check_rows_meet_the_median_targets(table, block, target):
 def test_every_check_row_within_bound(table):
     """Every check row within 60%, except the families validation.inference.KNOWN_GAPS names with the reason; each
     of those still has a row beyond the bound (so a fix that brings a family within it must also remove it)."""
-    rows = vi.load_rows().set_index("row_id")
-    gap = {r: vi.known_gap(row) for r, row in zip(rows.index, rows.itertuples(index=False), strict=True)}
+    gap = {row.row_id: vi.known_gap(row) for row in vi.load_rows().itertuples(index=False)}
     check = table[table["split"] == "check"]
     modelled = check[[gap[r] is None for r in check["row_id"]]]
     worst = modelled.loc[modelled["error"].abs().idxmax()]

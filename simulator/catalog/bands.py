@@ -35,14 +35,25 @@ INFERENCE_GAPS = {
                     "they leave one GPU a batch of 64 where the published runs clearly ran more (-80% at 1k/1k on one "
                     "GPU; the limits they used are not stated), and attention sinks are not costed (the 128-token "
                     "sliding windows are modelled)",
+    "trtllm-0.9-gqa": "grouped-query models on TensorRT-LLM 0.9: that release decodes them with its XQA kernel only "
+                      "when TRTLLM_ENABLE_XQA=1 is set (experimental, off by default: its perf-overview set it for "
+                      "Llama-2-70B and Falcon-180B, not Mistral 7B) and with its generic masked-attention kernel "
+                      "otherwise; which kernel ran and how fast the generic one reads a shared KV head are not "
+                      "modelled (Hopper FP8 runs of Mistral 7B and Falcon-180B with 2,048 output tokens went 1.4-2.1x "
+                      "slower than predicted, Llama-2-70B within 10%)",
 }
+# the engine id (family@version) whose grouped-query decode is the trtllm-0.9-gqa gap
+GQA_GAP_ENGINE = "trtllm@0.9"
 
 
-def inference_gap(model_id: str, dp_attention: int = 1) -> str | None:
-    """The INFERENCE_GAPS key a model and deployment fall under (attention data parallelism first), or None."""
+def inference_gap(model_id: str, dp_attention: int = 1, engine: str = "", grouped_kv: bool = False) -> str | None:
+    """The INFERENCE_GAPS key a model and deployment fall under (attention data parallelism first, then the model,
+    then the engine's grouped-query decode: `grouped_kv` is TransformerSpec.grouped_kv), or None."""
     if dp_attention > 1:
         return "attention-dp"
-    return model_id if model_id in INFERENCE_GAPS else None
+    if model_id in INFERENCE_GAPS:
+        return model_id
+    return "trtllm-0.9-gqa" if engine == GQA_GAP_ENGINE and grouped_kv else None
 
 
 def generation(hardware_id: str) -> str:
@@ -123,10 +134,11 @@ def error_band(kind: str, group: str, hardware_id: str, gpus: int) -> dict[str, 
             "reason": f"no published {kind} runs to set a band"}
 
 
-def inference_band(engine: str, hardware_id: str, gpus: int, model_id: str, dp_attention: int = 1) -> dict[str, Any]:
+def inference_band(engine: str, hardware_id: str, gpus: int, model_id: str, dp_attention: int = 1,
+                   grouped_kv: bool = False) -> dict[str, Any]:
     """error_band for an inference or serving estimate; a configuration in INFERENCE_GAPS gets the band of its own
     published rows (not calibrated, with the reason), or, where the file has none, the engine's band with the reason."""
-    gap = inference_gap(model_id, dp_attention)
+    gap = inference_gap(model_id, dp_attention, engine, grouped_kv)
     band = error_band("inference", engine, hardware_id, gpus)
     if gap is None:
         return band

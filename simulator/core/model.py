@@ -75,6 +75,11 @@ class TransformerSpec:
         return self.n_kv_heads * self.head_dim
 
     @property
+    def grouped_kv(self) -> bool:
+        """Query heads share key/value heads (GQA or MQA: n_kv_heads < n_heads; Ainslie et al. 2023), not MLA."""
+        return self.mla is None and self.n_kv_heads < self.n_heads
+
+    @property
     def v_head_dim(self) -> int:
         return self.mla.v_head_dim if self.mla else self.head_dim
 

@@ -117,7 +117,8 @@ def overload_reason(o: Outcome, incomplete: int, start: float) -> str:
     return reason
 
 
-def build_result(o: Outcome, cfg: ServingConfig, seed: int, hardware_id: str, model_id: str = "") -> ServingResult:
+def build_result(o: Outcome, cfg: ServingConfig, seed: int, hardware_id: str, model_id: str = "",
+                 grouped_kv: bool = False) -> ServingResult:
     """The summary (the `simulator serve --json` contract), request records and KV time series of a run."""
     req = _requests_frame(o)
     s = summarize(req, cfg.slo_ttft_s, cfg.slo_tpot_s)
@@ -141,7 +142,7 @@ def build_result(o: Outcome, cfg: ServingConfig, seed: int, hardware_id: str, mo
         # how far published runs of this engine, hardware generation and scale fell from the static model's times
         "error_band": inference_band(cfg.deployment.engine, hardware_id, cfg.deployment.gpus, model_id,
                                      max(cfg.deployment.dp_attention,  # either pool in a known gap sets the band
-                                         (cfg.decode_deployment or cfg.deployment).dp_attention)),
+                                         (cfg.decode_deployment or cfg.deployment).dp_attention), grouped_kv),
     })
     s.update(_features(o, cfg))
     return ServingResult(s, req, pd.concat(frames, ignore_index=True))

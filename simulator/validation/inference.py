@@ -55,7 +55,8 @@ def model_for(row):
 
 
 def deployment_for(row, engines: dict[str, EngineProfile] | None = None) -> Deployment:
-    prof = (engines or ENGINES)[row.engine]
+    """The row's deployment; `engines` overrides profiles by id (a versioned id it lacks comes from ENGINES)."""
+    prof = engines[row.engine] if engines and row.engine in engines else ENGINES[row.engine]
 
     def degree(name: str) -> int:  # optional columns: blank (or absent) where the source states no such split
         value = str(getattr(row, name, "") or "").strip()
@@ -134,7 +135,8 @@ KNOWN_GAPS = INFERENCE_GAPS
 
 def known_gap(row) -> str | None:
     """The KNOWN_GAPS key a reference row falls under (catalog.bands.inference_gap), or None."""
-    return inference_gap(row.model_id, int(str(getattr(row, "dp_attention", "") or "").strip() or 1))
+    return inference_gap(row.model_id, int(str(getattr(row, "dp_attention", "") or "").strip() or 1), row.engine,
+                         model_for(row).grouped_kv)
 
 
 # the issue-16 accuracy targets on check rows: (median |error|, |signed median|) per family group, and overall
