@@ -224,3 +224,35 @@ def test_exported_cluster_run_reproduces_the_page():
                                          seed=2))
     for key in ("utilization", "goodput", "queue_wait_mean_s", "interruptions", "cost_usd"):
         assert cli[key] == pytest.approx(summary[key]), key
+
+
+def test_expert_and_attention_parallelism_reach_the_estimate_and_bad_splits_are_one_line():
+    """A mixture-of-experts deployment sets EP and attention DP in the sidebar and the estimate takes them; a split
+    that does not divide TP is one line in an error element, not an exception."""
+    at = page("inference_page").run()
+    at.selectbox(key="inf-id").set_value("mixtral-8x7b").run()
+    at.selectbox(key="inf-tp").set_value(4).run()
+    clean(at)
+    tpot = metric(at, "TPOT")
+    at.selectbox(key="inf-ep").set_value(4).run()
+    at.selectbox(key="inf-dpa").set_value(2).run()
+    clean(at)
+    assert metric(at, "TPOT") != tpot
+    assert any("no expert or attention data parallelism" in c.value for c in at.caption)
+    at.selectbox(key="inf-dpa").set_value(8).run()
+    assert not at.exception
+    assert [e.value for e in at.error if "must divide" in e.value] == [
+        "dp attention 8 must divide tp 4 (each attention group runs tp / dp_attention GPUs)"]
+
+
+def test_a_scenario_with_expert_and_attention_parallelism_loads_onto_the_page():
+    """ep and dp_attention of a scenario file become the page's settings; pp, which the page has no widget for, is
+    reported as left to `simulator run`."""
+    from simulator.ui.inference_settings import scenario_settings
+
+    f = {"kind": "inference", "model": "deepseek-v3", "hardware": "h200-sxm-141gb",
+         "deployment": {"tp": 8, "ep": 8, "dp_attention": 8, "precision": "fp8"}}
+    out, skipped = scenario_settings(f)
+    assert (out["inf-tp"], out["inf-ep"], out["inf-dpa"]) == (8, 8, 8) and skipped == []
+    _, skipped = scenario_settings({**f, "deployment": {**f["deployment"], "pp": 2}})
+    assert len(skipped) == 1 and skipped[0].startswith("deployment.pp = 2")

@@ -108,12 +108,20 @@ def _deployment_inputs() -> dict[str, Any]:
                              help="; ".join(f"{k}: {q.description}" for k, q in sim.QUANTIZATIONS.items()))
     tp = c2.selectbox("Tensor parallel", TP_CHOICES, key="inf-tp")
     c1, c2 = st.columns(2)
+    ep = c1.selectbox("Expert parallel", TP_CHOICES, key="inf-ep",
+                      help="Mixture-of-experts models: the TP GPUs split the experts this many ways (each expert "
+                           "group TP-shards its experts over tp / ep GPUs); must divide TP and the expert count")
+    dpa = c2.selectbox("Attention DP", TP_CHOICES, key="inf-dpa",
+                       help="Attention data parallelism: the TP GPUs form this many groups of tp / groups GPUs that "
+                            "each run attention and dense layers for their own requests (the MoE layers span all "
+                            "TP GPUs); must divide TP")
+    c1, c2 = st.columns(2)
     kv_precision = c1.selectbox("KV cache", list(vocab.KV_PRECISIONS), key="inf-kv")
     engine = c2.selectbox("Engine", list(vocab.ENGINE_NAMES), key="inf-engine",
                           help="Host overheads and scheduler defaults of the engine family. Host overheads are seconds "
                                "on a DGX A100 host, divided by the hardware profile's host CPU speed (Hardware page)")
-    return dict(model=model, model_id=model_id, model_text=text, hw_id=hw_id, precision=precision, tp=tp,
-                kv_precision=kv_precision, engine=engine)
+    return dict(model=model, model_id=model_id, model_text=text, hw_id=hw_id, precision=precision, tp=tp, ep=ep,
+                dp_attention=dpa, kv_precision=kv_precision, engine=engine)
 
 
 def _request_inputs(hw_id: str) -> dict[str, Any]:
@@ -173,7 +181,8 @@ def _inputs() -> dict | None:
     if d["model"] is None:
         st.info("Load a valid model file (see the message in the sidebar), or pick one from the catalog.")
         return None
-    dep = sim.Deployment(tp=int(d["tp"]), precision=d["precision"], kv_precision=d["kv_precision"], engine=d["engine"],
+    dep = sim.Deployment(tp=int(d["tp"]), ep=int(d["ep"]), dp_attention=int(d["dp_attention"]),
+                         precision=d["precision"], kv_precision=d["kv_precision"], engine=d["engine"],
                          speculative=feat["speculative"])
     return dict(model=d["model"], model_id=d["model_id"], model_text=d["model_text"], hw_id=d["hw_id"], dep=dep,
                 prefix=feat["prefix_hit_rate"], **r, **sim_inputs)
@@ -272,6 +281,9 @@ def _curve_section(inp: dict) -> None:
     if not tps or not precs:
         st.info("Pick at least one tensor parallel size and precision.")
         return
+    if inp["dep"].ep > 1 or inp["dep"].dp_attention > 1:
+        st.caption("These curves shard experts and attention over each TP group (no expert or attention data "
+                   "parallelism); the estimate above and the serving simulation use the sidebar's split.")
     got = guarded(_curves, inp["model"], inp["hw_id"], tuple(sorted(tps)), tuple(precs), inp["dep"].kv_precision,
                   inp["dep"].engine, inp["input_len"], inp["output_len"], inp["dep"].speculative, inp["prefix"])
     if got is None:
@@ -378,7 +390,8 @@ def _export_section(inp: dict) -> None:
         st.caption("Scenario export needs a catalog model (an uploaded file has no path the CLI could read).")
         return
     dep = inp["dep"]
-    spec = sim.DeploymentSpec(tp=dep.tp, precision=dep.precision, kv_precision=dep.kv_precision, engine=dep.engine,
+    spec = sim.DeploymentSpec(tp=dep.tp, ep=dep.ep, dp_attention=dep.dp_attention, precision=dep.precision,
+                              kv_precision=dep.kv_precision, engine=dep.engine,
                               speculative=speculative_fields(dep.speculative))
     name = f"{inp['model_id']} on {dep.gpus} x {inp['hw_id']}"
     c1, c2 = st.columns(2)
@@ -448,7 +461,8 @@ def render() -> None:
 def _headline(inp: dict, rec: dict | None, plan: dict | None) -> dict[str, str]:
     """The answers in a few formatted figures (the A/B table and the report)."""
     dep, ok = inp["dep"], bool(rec and rec["feasible"])
-    out = {"deployment": f"tp{dep.tp} {dep.precision} kv-{dep.kv_precision} {dep.engine} on {inp['hw_id']}",
+    split = f"{f' ep{dep.ep}' if dep.ep > 1 else ''}{f' dp-attn{dep.dp_attention}' if dep.dp_attention > 1 else ''}"
+    out = {"deployment": f"tp{dep.tp}{split} {dep.precision} kv-{dep.kv_precision} {dep.engine} on {inp['hw_id']}",
            "static batch TTFT": units.human_duration(rec["ttft_s"]) if ok and rec else "n/a",
            "static batch TPOT": units.human_duration(rec["tpot_s"]) if ok and rec else "n/a",
            "static batch throughput": f"{rec['output_tokens_per_s']:,.0f} tok/s" if ok and rec else "n/a",

@@ -26,6 +26,8 @@ SETTINGS = [
     Setting("inf-hw", DEFAULT_HW, lambda: catalog()["hardware"]),
     Setting("inf-prec", vocab.QUANTIZATION_NAMES[0], lambda: vocab.QUANTIZATION_NAMES),
     Setting("inf-tp", 4, lambda: TP_CHOICES),
+    Setting("inf-ep", 1, lambda: TP_CHOICES),
+    Setting("inf-dpa", 1, lambda: TP_CHOICES),
     Setting("inf-kv", vocab.KV_PRECISIONS[0], lambda: vocab.KV_PRECISIONS),
     Setting("inf-engine", "vllm", lambda: vocab.ENGINE_NAMES),
     Setting("inf-in", 1024, low=1, high=MAX_TOKENS),
@@ -50,6 +52,7 @@ SETTINGS = [
     Setting("inf-prefix", 0.0, low=0.0, high=1.0),
 ]
 LABELS = {"inf-id": "model", "inf-hw": "hardware", "inf-prec": "precision", "inf-tp": "tensor parallel",
+          "inf-ep": "expert parallel", "inf-dpa": "attention data parallel",
           "inf-kv": "KV cache", "inf-engine": "engine", "inf-in": "input tokens", "inf-out": "output tokens",
           "inf-batch": "static batch", "inf-rate": "request rate (req/s)", "inf-slo-ttft": "p99 TTFT SLO (s)",
           "inf-slo-tpot": "p99 TPOT SLO (ms)", "inf-book": "price book", "inf-purchase": "purchase",
@@ -66,13 +69,14 @@ def scenario_settings(f: dict) -> tuple[dict, list[str]]:
     dep = f.get("deployment") or {}
     out = {"inf-id": shipped_only("model", f.get("model"), catalog()["models"], skipped),
            "inf-hw": shipped_only("hardware", f.get("hardware"), catalog()["hardware"], skipped),
-           "inf-tp": dep.get("tp", 1), "inf-prec": dep.get("precision", "bf16"),
+           "inf-tp": dep.get("tp", 1), "inf-ep": dep.get("ep", 1), "inf-dpa": dep.get("dp_attention", 1),
+           "inf-prec": dep.get("precision", "bf16"),
            "inf-kv": dep.get("kv_precision", "bf16"), "inf-engine": dep.get("engine", "vllm"),
            "inf-in": f.get("input_len", 1024), "inf-out": f.get("output_len", 256)}
-    for field in ("pp", "ep", "dp_attention", "max_seqs", "max_batched_tokens"):
+    for field in ("pp", "max_seqs", "max_batched_tokens"):
         if dep.get(field) not in (None, 1):
-            skipped.append(f"deployment.{field} = {dep[field]!r}: the page sets tensor parallelism only; "
-                           f"`simulator run` keeps it")
+            skipped.append(f"deployment.{field} = {dep[field]!r}: the page sets tensor, expert and attention data "
+                           f"parallelism only; `simulator run` keeps it")
     out.update(_feature_settings(f, dep, skipped))
     if f.get("kind") == "inference":
         out["inf-batch"] = f.get("batch", 1)
