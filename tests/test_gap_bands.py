@@ -92,7 +92,26 @@ def test_grouped_query_decode_on_trtllm_0_9_is_a_known_gap_and_multi_head_is_not
     plain = sim.estimate_inference(mha, "h100-sxm-80gb", one, batch=8, input_len=128,
                                    output_len=128).to_dict()["error_band"]
     assert plain["family"] != "trtllm-0.9-gqa"
-    assert inference_band("trtllm", "h100-sxm-80gb", 4, "llama2-70b", grouped_kv=True)["family"] != "trtllm-0.9-gqa"
+    assert inference_band("trtllm", "h100-sxm-80gb", 4, "llama2-70b")["family"] != "trtllm-0.9-gqa"
+    assert inference_band("trtllm@0.9", "h100-sxm-80gb", 4, "llama2-70b")["family"] == "trtllm-0.9-gqa"
     wl = sim.make_workload(4, input_len=64, output_len=8, rate_per_s=2.0)
     res = sim.simulate_serving(gqa, "h100-sxm-80gb", sim.ServingConfig(old), wl)
     assert res.summary["error_band"]["family"] == "trtllm-0.9-gqa"
+
+
+def test_a_gap_model_under_another_name_is_still_a_known_gap(tmp_path):
+    """The gap is the architecture, not the id: Qwen3-30B-A3B's Hugging Face config in a folder of another name gets
+    the gap's band; a different MoE model does not."""
+    import shutil
+
+    from simulator.catalog.paths import MODELS_DIR
+
+    folder = tmp_path / "my-finetune"
+    shutil.copytree(MODELS_DIR / "hf" / "qwen3-30b-a3b", folder)
+    m = sim.load_model(folder)
+    assert m.id != "qwen3-30b-a3b"
+    dep = sim.Deployment(tp=1, precision="fp8", kv_precision="fp8", engine="trtllm")
+    band = sim.estimate_inference(m, "h100-sxm-80gb", dep, batch=8, input_len=256,
+                                  output_len=64).to_dict()["error_band"]
+    assert band["family"] == "qwen3-30b-a3b" and band["calibrated"] is False
+    assert inference_band("trtllm", "h100-sxm-80gb", 2, "mixtral-8x7b")["family"] == "trtllm|hopper|small"

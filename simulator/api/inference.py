@@ -40,7 +40,7 @@ def estimate_inference(model: ModelRef, hardware: HardwareRef, dep: Deployment, 
     res = _estimate(m, hw, dep, batch=batch, input_len=input_len, output_len=output_len,
                     prefix_hit_rate=prefix_hit_rate, prefix_tokens=prefix_tokens)
     rec = dict(res.record)
-    band = inference_band(dep.engine, hw.id, dep.gpus, m.id, dep.dp_attention, m.grouped_kv)
+    band = inference_band(dep.engine, hw.id, dep.gpus, m, dep.dp_attention)
     rec["error_band"] = band
     if band["low"] is not None and rec.get("feasible"):  # latencies in the time sense of the band
         for key in ("ttft_s", "tpot_s", "e2e_s"):

@@ -128,8 +128,7 @@ class ServingPool:
         units = math.ceil(rate_per_s / mu)
         gpus = units * unit.gpus
         per_h = gpus * self.usd_per_gpu_hour
-        band = inference_band(unit.dep.engine, self.hw.id, unit.dep.gpus, self.model.id, unit.dep.dp_attention,
-                              self.model.grouped_kv)
+        band = inference_band(unit.dep.engine, self.hw.id, unit.dep.gpus, self.model, unit.dep.dp_attention)
         rates = band_range(band, mu, rate=True)  # [slowest, fastest] per-unit rates of the band
         gpus_range = None if rates is None else [math.ceil(rate_per_s / r) * unit.gpus for r in (rates[1], rates[0])]
         return {"deployment": unit.label, "tp": unit.dep.tp, "pp": unit.dep.pp, "precision": unit.dep.precision,

@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from simulator.catalog.paths import STACKS_DIR
+from simulator.core.model import TransformerSpec
 
 BANDS_CSV = STACKS_DIR / "error_bands.csv"
 # hardware generation of each profile id prefix (longest prefix wins); unknown ids form their own generation
@@ -46,14 +47,49 @@ INFERENCE_GAPS = {
 GQA_GAP_ENGINE = "trtllm@0.9"
 
 
-def inference_gap(model_id: str, dp_attention: int = 1, engine: str = "", grouped_kv: bool = False) -> str | None:
-    """The INFERENCE_GAPS key a model and deployment fall under (attention data parallelism first, then the model,
-    then the engine's grouped-query decode: `grouped_kv` is TransformerSpec.grouped_kv), or None."""
+def _architecture(m: TransformerSpec) -> tuple:
+    """What makes two model specs the same network whatever their id or name: shapes, experts, attention."""
+    return (m.n_layers, m.d_model, m.n_heads, m.n_kv_heads, m.d_ff, m.vocab_size, m.head_dim, m.activation, m.moe,
+            m.mla, m.window_tokens, m.window_layers)
+
+
+@lru_cache(maxsize=1)
+def _gap_architectures() -> dict[tuple, str]:
+    """The architectures of the INFERENCE_GAPS keys that are shipped model ids (loaded once)."""
+    specs = {key: _spec(key) for key in INFERENCE_GAPS}
+    return {_architecture(spec): key for key, spec in specs.items() if spec is not None}
+
+
+def _spec(model: str | TransformerSpec) -> TransformerSpec | None:
+    """A model spec from a spec or a shipped id or model file (None for a reference that does not load)."""
+    if isinstance(model, TransformerSpec):
+        return model
+    from simulator.catalog.models import load_model
+    from simulator.errors import SimulatorError
+
+    try:
+        return load_model(model)
+    except SimulatorError:
+        return None
+
+
+def inference_gap(model: str | TransformerSpec, dp_attention: int = 1, engine: str = "") -> str | None:
+    """The INFERENCE_GAPS key a model and deployment fall under (attention data parallelism first; then a gap model,
+    by id or by architecture, so its Hugging Face config under another name is one too; then grouped-query decode
+    on the engine of the trtllm-0.9-gqa gap), or None."""
     if dp_attention > 1:
         return "attention-dp"
-    if model_id in INFERENCE_GAPS:
-        return model_id
-    return "trtllm-0.9-gqa" if engine == GQA_GAP_ENGINE and grouped_kv else None
+    if isinstance(model, str) and model in INFERENCE_GAPS:
+        return model
+    spec = _spec(model)
+    if spec is None:
+        return None
+    if spec.id in INFERENCE_GAPS:
+        return spec.id
+    gap = _gap_architectures().get(_architecture(spec))
+    if gap is not None:
+        return gap
+    return "trtllm-0.9-gqa" if engine == GQA_GAP_ENGINE and spec.grouped_kv else None
 
 
 def generation(hardware_id: str) -> str:
@@ -134,11 +170,12 @@ def error_band(kind: str, group: str, hardware_id: str, gpus: int) -> dict[str, 
             "reason": f"no published {kind} runs to set a band"}
 
 
-def inference_band(engine: str, hardware_id: str, gpus: int, model_id: str, dp_attention: int = 1,
-                   grouped_kv: bool = False) -> dict[str, Any]:
-    """error_band for an inference or serving estimate; a configuration in INFERENCE_GAPS gets the band of its own
-    published rows (not calibrated, with the reason), or, where the file has none, the engine's band with the reason."""
-    gap = inference_gap(model_id, dp_attention, engine, grouped_kv)
+def inference_band(engine: str, hardware_id: str, gpus: int, model: str | TransformerSpec,
+                   dp_attention: int = 1) -> dict[str, Any]:
+    """error_band for an inference or serving estimate of `model` (a spec, or a shipped id or model file); a
+    configuration in INFERENCE_GAPS gets the band of its own published rows (not calibrated, with the reason), or,
+    where the file has none, the engine's band with the reason."""
+    gap = inference_gap(model, dp_attention, engine)
     band = error_band("inference", engine, hardware_id, gpus)
     if gap is None:
         return band

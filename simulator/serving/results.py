@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.catalog.bands import inference_band
+from simulator.core.model import TransformerSpec
 from simulator.serving.config import ServingConfig
 from simulator.serving.state import Outcome
 from simulator.simkit import growth_trend
@@ -117,8 +118,8 @@ def overload_reason(o: Outcome, incomplete: int, start: float) -> str:
     return reason
 
 
-def build_result(o: Outcome, cfg: ServingConfig, seed: int, hardware_id: str, model_id: str = "",
-                 grouped_kv: bool = False) -> ServingResult:
+def build_result(o: Outcome, cfg: ServingConfig, seed: int, hardware_id: str,
+                 model: str | TransformerSpec = "") -> ServingResult:
     """The summary (the `simulator serve --json` contract), request records and KV time series of a run."""
     req = _requests_frame(o)
     s = summarize(req, cfg.slo_ttft_s, cfg.slo_tpot_s)
@@ -140,9 +141,9 @@ def build_result(o: Outcome, cfg: ServingConfig, seed: int, hardware_id: str, mo
         "kv_blocks_in_use_at_end": int(sum(e.blocks_total - e.free for e in engines)),
         "sim_events": int(o.events), "seed": seed,
         # how far published runs of this engine, hardware generation and scale fell from the static model's times
-        "error_band": inference_band(cfg.deployment.engine, hardware_id, cfg.deployment.gpus, model_id,
+        "error_band": inference_band(cfg.deployment.engine, hardware_id, cfg.deployment.gpus, model,
                                      max(cfg.deployment.dp_attention,  # either pool in a known gap sets the band
-                                         (cfg.decode_deployment or cfg.deployment).dp_attention), grouped_kv),
+                                         (cfg.decode_deployment or cfg.deployment).dp_attention)),
     })
     s.update(_features(o, cfg))
     return ServingResult(s, req, pd.concat(frames, ignore_index=True))

@@ -347,4 +347,4 @@ def simulate_serving(model: str | Path | TransformerSpec, hw: str | Path | Accel
         env.run(until=env.any_of(stop))
     except (RuntimeError, simpy.core.EmptySchedule):  # nothing left to do: every remaining request is stuck
         pass
-    return build_result(sim.outcome(), config, seed, hw.id, model.id, model.grouped_kv)
+    return build_result(sim.outcome(), config, seed, hw.id, model)

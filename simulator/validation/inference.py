@@ -135,8 +135,7 @@ KNOWN_GAPS = INFERENCE_GAPS
 
 def known_gap(row) -> str | None:
     """The KNOWN_GAPS key a reference row falls under (catalog.bands.inference_gap), or None."""
-    return inference_gap(row.model_id, int(str(getattr(row, "dp_attention", "") or "").strip() or 1), row.engine,
-                         model_for(row).grouped_kv)
+    return inference_gap(model_for(row), int(str(getattr(row, "dp_attention", "") or "").strip() or 1), row.engine)
 
 
 # the issue-16 accuracy targets on check rows: (median |error|, |signed median|) per family group, and overall
