@@ -144,6 +144,30 @@ def schedule_counted(e: Engine, req: Requests, q: Queues, now: float) -> tuple[n
     return dec, chunks, n_dec
 
 
+def decode_run_blocks(e: Engine, k: int) -> np.ndarray:
+    """KV blocks the running slots, all decoding, have taken by the start of each of their next k steps (cumulative):
+    _grow_decodes gives a slot a block whenever its cached tokens fill the blocks it holds, one token a step, so by
+    step j a slot whose cached tokens pass its blocks by d >= 0 has taken d // block + 1. Engines that reserve at
+    admission take none. Not for speculative, prefix-caching or windowed-cache engines (_grow_lookahead)."""
+    if e.reserve:
+        return np.zeros(k, np.int64)
+    n = e.n
+    over = e.ctx[:n, None] + np.arange(k)[None, :] - (e.blk[:n] * e.bs)[:, None]
+    return np.where(over >= 0, over // e.bs + 1, 0).sum(axis=0)
+
+
+def advance_decodes(e: Engine, k: int) -> None:
+    """Apply k decode steps of the running slots, all decoding, none finishing (decode_run_blocks' blocks)."""
+    n = e.n
+    if not e.reserve:
+        over = e.ctx[:n] + (k - 1) - e.blk[:n] * e.bs
+        taken = np.where(over >= 0, over // e.bs + 1, 0)
+        e.blk[:n] += taken
+        e.free -= int(taken.sum())
+    e.ctx[:n] += k
+    e.gen[:n] += k
+
+
 def advance(e: Engine, req: Requests, q: Queues, dec: np.ndarray, chunks: Chunks, t: float,
             tokens: np.ndarray | None = None) -> tuple[list[int], int]:
     """Apply one finished iteration at time t: KV grows, tokens are sampled, finished requests leave the engine and

@@ -4,7 +4,9 @@ Each engine (one replica, or one pipeline virtual engine) loops: schedule a batc
 iteration time from `core.inference.IterationCostTable`, then commit tokens; the pp virtual engines of a pipelined
 replica share its stages, so each iteration also waits for the micro-batches ahead of it (serving.state.Pipeline).
 Prefill/decode disaggregation (Zhong et al. 2024, DistServe; Patel et al. 2024, Splitwise) moves the KV cache to a
-decode engine after the first token. One event per iteration, not per token, keeps 10^5 requests fast. Deterministic
+decode engine after the first token. One event per iteration, not per token, keeps 10^5 requests fast, and an
+engine whose batch nothing can change before the next arrival (open loop, colocated) runs those decode-only steps as one
+event with the same result to the last bit (Simulation.leap), so a trickle of requests is fast too. Deterministic
 under a seed.
 """
 
@@ -52,6 +54,9 @@ from simulator.serving.state import Engine, Outcome, Pipeline, Queues, Requests
 from simulator.serving.workload import Workload, check_tokens
 from simulator.simkit import rng_streams
 
+LEAP_STEPS = 1 << 16  # decode steps one leap runs at most
+LEAP_CELLS = 1 << 20  # running slots x steps a leap's block count looks at, at most (8 MiB)
+
 
 class Simulation:
     """One serving run: the SimPy environment, the engines of each pool, routing and the request life cycle."""
@@ -79,6 +84,11 @@ class Simulation:
         self.q = Queues(len(self.engines))
         self.counter = {role: 0 for role in self.pool}
         self.entry = "prefill" if cfg.disaggregated else "both"
+        # open loop, colocated: nothing but an arrival (or the time limit) changes a busy engine's batch, so its
+        # decode-only steps up to the next arrival run as one event (leap); next_arrival_s: when the next one is due
+        self.leaps = not cfg.disaggregated and not concurrency
+        self.next_arrival_s = 0.0
+        self.limit_s = float("inf") if cfg.max_time_s is None else float(cfg.max_time_s)
 
     def _build_engines(self, model: TransformerSpec, hw: Accelerator, cfg: ServingConfig) -> list[Engine]:
         """The engines of each pool (colocated, or prefill and decode), each with its share of the KV blocks."""
@@ -160,11 +170,13 @@ class Simulation:
                 self.admit(r, role)
             return
         for r in range(n):
+            self.next_arrival_s = float(self.req.arrival[r])
             gap = self.req.arrival[r] - self.env.now
             if gap > 0:
                 yield self.env.timeout(gap)
                 self.events += 1
             self.admit(r, role)
+        self.next_arrival_s = float("inf")
         yield from ()
 
     def transfer(self, r: int) -> Generator[Any, Any, None]:
@@ -179,8 +191,15 @@ class Simulation:
     def engine(self, e: Engine) -> Generator[Any, Any, None]:
         """The iteration loop of one engine: schedule a batch, run it for its iteration time, commit."""
         env = self.env
+        can_leap = (self.leaps and e.pipe is None and not e.lookahead and not e.prefix and e.kv_window is None
+                    and e.window_tokens is None and e.max_seqs <= min(e.table.max_tokens, e.table.max_logits))
         while True:
             now = env.now
+            if can_leap and e.n and not e.waiting:
+                delay = self.leap(e, now)
+                if delay > 0.0:
+                    yield env.timeout(delay)
+                    continue
             dec, chunks, n_dec = scheduler.schedule_counted(e, self.req, self.q, now)
             m = dec.size
             if n_dec == 0 and not chunks:
@@ -219,6 +238,34 @@ class Simulation:
             self.events += 1
             e.busy_s += dt
             self.commit(e, dec, chunks, env.now)
+
+    def leap(self, e: Engine, now: float) -> float:
+        """Run e's next decode-only steps as one event when nothing can change them: every running slot decodes, none
+        finishes, its KV blocks fit, and each step ends before the next arrival and the time limit. Applies them
+        (tokens, blocks, the KV level at each step's start, busy time, the iteration count) exactly as one event per
+        step would, to the last bit of every time, and returns how long they take (0.0: run a normal step)."""
+        n = e.n
+        if (e.ctx[:n] < e.tgt[:n]).any():
+            return 0.0
+        k = min(int((e.out[:n] - e.gen[:n]).min()) - 1, LEAP_STEPS, LEAP_CELLS // n)
+        if k < 2:
+            return 0.0
+        dts = e.table.decode_times_s(n, (int(e.ctx[:n].sum()) + n * np.arange(k)).astype(float) + n)
+        ends = np.cumsum(np.concatenate(([now], dts)))[1:]  # sequential sums: SimPy's now + dt, step after step
+        taken = scheduler.decode_run_blocks(e, k)
+        k = min(int(np.searchsorted(ends, min(self.next_arrival_s, self.limit_s))),  # ends strictly before it
+                int(np.searchsorted(taken, e.free, side="right")))  # blocks taken stay within the free ones
+        while k >= 2 and now + (ends[k - 1] - now) != ends[k - 1]:  # the event must land on the last step's end
+            k -= 1
+        if k < 2:
+            return 0.0
+        starts = np.concatenate(([now], ends[:k - 1]))
+        for j in np.flatnonzero(np.diff(taken[:k], prepend=-1)):  # the KV level where it changes (and at the start)
+            e.kv.set(float(starts[j]), (e.blocks_total - (e.free - int(taken[j]))) / e.blocks_total)
+        scheduler.advance_decodes(e, k)
+        e.busy_s = float(np.cumsum(np.concatenate(([e.busy_s], dts[:k])))[-1])
+        self.events += k
+        return float(ends[k - 1] - now)
 
     def window_sums(self, e: Engine, dec: np.ndarray, n_dec: int, cached: float,
                     chunks: scheduler.Chunks) -> tuple[float, float, float]:

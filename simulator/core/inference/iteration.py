@@ -181,6 +181,17 @@ class IterationCostTable:
         launch = self._launch - device
         return float(device + self._step + self._seq * n_logits + (launch if launch > 0.0 else 0.0))
 
+    def decode_times_s(self, decode_seqs: int, decode_contexts: np.ndarray) -> np.ndarray:
+        """time_s of a batch of `decode_seqs` decodes and nothing else at each summed context in `decode_contexts`,
+        element for element the same floats (the same operations in the same order, vectorised: a serving engine's
+        run of decode-only steps between two events). Only for a model without sliding-window layers and a batch
+        inside the table."""
+        n = decode_seqs
+        assert not self._n_win and 0 < n <= min(self.max_tokens, self.max_logits)
+        device = (self.token_s[n] + self.head_s[n]) + (self.decode_fixed_s + self.decode_per_ctx_s * decode_contexts)
+        launch = self._launch - device
+        return device + self._step + self._seq * n + np.where(launch > 0.0, launch, 0.0)
+
     def time_and_stage_s(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
                          decode_context: float, n_logits: int, window: tuple | None = None) -> tuple[float, float]:
         """(latency, busiest-stage time) for one batch (scalars); equals iteration_time_s(...)['total'] and ['stage']."""
