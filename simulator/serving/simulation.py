@@ -88,6 +88,7 @@ class Simulation:
         # decode-only steps up to the next arrival run as one event (leap); next_arrival_s: when the next one is due
         self.leaps = not cfg.disaggregated and not concurrency
         self.next_arrival_s = 0.0
+        self.step_floor: dict[tuple[int, int], float] = {}
         self.limit_s = float("inf") if cfg.max_time_s is None else float(cfg.max_time_s)
 
     def _build_engines(self, model: TransformerSpec, hw: Accelerator, cfg: ServingConfig) -> list[Engine]:
@@ -244,16 +245,24 @@ class Simulation:
         finishes, its KV blocks fit, and each step ends before the next arrival and the time limit. Applies them
         (tokens, blocks, the KV level at each step's start, busy time, the iteration count) exactly as one event per
         step would, to the last bit of every time, and returns how long they take (0.0: run a normal step)."""
-        n = e.n
-        if (e.ctx[:n] < e.tgt[:n]).any():
+        n, limit = e.n, min(self.next_arrival_s, self.limit_s)
+        floor = self.step_floor.get((id(e.table), n))  # a step of n decodes takes at least this (one token each)
+        if floor is None:
+            floor = self.step_floor[id(e.table), n] = e.table.time_s(0, 0.0, 0.0, n, 2.0 * n, n)
+        if limit - now < 2.0 * floor:
             return 0.0
-        k = min(int((e.out[:n] - e.gen[:n]).min()) - 1, LEAP_STEPS, LEAP_CELLS // n)
+        cached = int(e.ctx[:n].sum())
+        # steps only lengthen as the context grows: no more than (limit - now) / first step end before the limit
+        k = min((limit - now) / e.table.time_s(0, 0.0, 0.0, n, float(cached) + n, n), LEAP_STEPS, LEAP_CELLS // n)
+        if k < 2 or (e.ctx[:n] < e.tgt[:n]).any():
+            return 0.0
+        k = min(int(k), int((e.out[:n] - e.gen[:n]).min()) - 1)
         if k < 2:
             return 0.0
-        dts = e.table.decode_times_s(n, (int(e.ctx[:n].sum()) + n * np.arange(k)).astype(float) + n)
+        dts = e.table.decode_times_s(n, (cached + n * np.arange(k)).astype(float) + n)
         ends = np.cumsum(np.concatenate(([now], dts)))[1:]  # sequential sums: SimPy's now + dt, step after step
         taken = scheduler.decode_run_blocks(e, k)
-        k = min(int(np.searchsorted(ends, min(self.next_arrival_s, self.limit_s))),  # ends strictly before it
+        k = min(int(np.searchsorted(ends, limit)),  # ends strictly before it
                 int(np.searchsorted(taken, e.free, side="right")))  # blocks taken stay within the free ones
         while k >= 2 and now + (ends[k - 1] - now) != ends[k - 1]:  # the event must land on the last step's end
             k -= 1
