@@ -329,7 +329,7 @@ def _capacity_section(inp: dict) -> dict | None:
                f"with p99 TTFT <= {ttft:g} s and p99 TPOT <= {tpot * 1e3:g} ms (bisection over simulated runs), then "
                f"replicas for {inp['rate']:g} requests/s and their price. Each rate probe simulates "
                f"{vocab.CAPACITY_PROBE_REQUESTS:,} requests, as `simulator capacity` does by default (so both give the "
-               f"same answer); a search takes 5-30 s on two cores.")
+               f"same answer); a search takes 1-10 s on two cores.")
     sig = (inp["model_id"], inp["model_text"], inp["hw_id"], inp["rate"], inp["slo"], inp["input_len"],
            inp["output_len"], inp["length_dist"], inp["dep"].kv_precision, inp["dep"].engine, inp["price_book"],
            inp["purchase"], inp["seed"], inp["dep"].speculative, inp["prefix"])
