@@ -97,7 +97,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "memory_plan": ("api.inference", "memory_plan"),
     # launch settings for a chosen plan or deployment (workloads/launchers.yaml)
     "training_launch": ("api.launch", "training_launch"),
-    "serving_launch": ("api.launch", "serving_launch"),
+    "serving_launch": ("api.serving_launch", "serving_launch"),
     "launch_formats": ("api.launch", "launch_formats"),
     # serving and capacity
     "Workload": ("serving.workload", "Workload"),

@@ -15,9 +15,7 @@ from typing import Any
 
 from simulator.catalog import load_hardware, load_model, load_stack
 from simulator.catalog.launchers import Framework, launchers_file
-from simulator.core.hardware import Accelerator
-from simulator.core.inference import Deployment, context_limit_tokens
-from simulator.core.inference.static import replica_memory_plan
+from simulator.core.inference import context_limit_tokens
 from simulator.core.model import TransformerSpec
 from simulator.errors import DataFileError, PlanError, SimulatorError
 
@@ -34,7 +32,7 @@ def _in_unit(value: Any, unit: str | None, name: str) -> Any:
     return float(value) if unit == "fraction" else int(value) if unit else value
 
 
-def _flag(fw: Framework, name: str) -> Any:
+def flag_of(fw: Framework, name: str) -> Any:
     try:
         return fw.flags[name]
     except KeyError:
@@ -54,16 +52,16 @@ def _literal(value: Any, kind: str, syntax: str) -> str:
     return str(value)
 
 
-def _cli(fw: Framework, settings: Iterable[Setting]) -> list[str]:
+def cli_words(fw: Framework, settings: Iterable[Setting]) -> list[str]:
     """Command-line words: `--flag value`, a switch alone when on, nothing for a value left out (None)."""
-    flags = [(name, value, _flag(fw, name)) for name, value in settings if value is not None]
+    flags = [(name, value, flag_of(fw, name)) for name, value in settings if value is not None]
     return [f.flag if f.type == "switch" else f"{f.flag} {_literal(_in_unit(value, f.unit, name), f.type, 'cli')}"
             for name, value, f in flags if f.type != "switch" or value]
 
 
 def _assignments(fw: Framework, settings: Iterable[Setting]) -> list[tuple[str, str]]:
     """(attribute path or section.key, literal) of each setting, for the python and toml syntaxes."""
-    flags = [(name, value, _flag(fw, name)) for name, value in settings if value is not None]
+    flags = [(name, value, flag_of(fw, name)) for name, value in settings if value is not None]
     return [(f.flag, _literal(_in_unit(value, f.unit, name), f.type, fw.syntax)) for name, value, f in flags]
 
 
@@ -76,7 +74,7 @@ def _toml(fw: Framework, settings: Iterable[Setting]) -> str:
     return "\n\n".join(f"[{t}]\n" + "\n".join(lines) for t, lines in tables.items())
 
 
-def _comments(fw: Framework, title: str, lines: Iterable[str]) -> list[str]:
+def comment_lines(fw: Framework, title: str, lines: Iterable[str]) -> list[str]:
     """The header: what this is and for which plan, the release the flags were checked against, then notes."""
     head = [f"# {fw.name}, {fw.version}: {title}", f"# flags checked against {fw.checked_against[0]}"]
     return head + [f"# {line}" for line in lines if line]
@@ -234,7 +232,7 @@ def _torchrun(p: _Plan, tail: list[str]) -> str:
     s: list[Setting] = [("nnodes", p.nodes), ("nproc_per_node", p.per_node)]
     if p.nodes > 1:
         s += [(k, fw.values[k]) for k in ("node_rank", "master_addr", "master_port")]
-    return " ".join([fw.command or "torchrun", *_cli(fw, s), *tail])
+    return " ".join([fw.command or "torchrun", *cli_words(fw, s), *tail])
 
 
 def _megatron(p: _Plan, fw: Framework) -> str:
@@ -246,8 +244,8 @@ def _megatron(p: _Plan, fw: Framework) -> str:
         s.append(("train_samples", math.ceil(p.train_tokens / r["seq_len"])))
     s += _megatron_model(p.model, p.dropout, fw) + _megatron_engine(p, fw, notes)
     env = [] if dict(s).get("megatron_fsdp") else [f"export {k}={v}" for k, v in fw.env.items()]
-    return "\n".join(_comments(fw, p.title(), [fw.header or "", *notes]) + env
-                     + [INDENT.join([_torchrun(p, [fw.command or ""]), *_cli(fw, s)])])
+    return "\n".join(comment_lines(fw, p.title(), [fw.header or "", *notes]) + env
+                     + [INDENT.join([_torchrun(p, [fw.command or ""]), *cli_words(fw, s)])])
 
 
 def _nemo(p: _Plan, fw: Framework) -> str:
@@ -272,7 +270,7 @@ def _nemo(p: _Plan, fw: Framework) -> str:
            "overlap_grad_reduce": p.dp_overlap, "overlap_param_gather": p.dp_overlap and r["zero"] > 0}
     body = [fw.recipe_call or "", *(f"recipe.{path} = {lit}" for path, lit in _assignments(fw, s)),
             fw.plugin if plugin else "", fw.callback or "", fw.run or "", fw.multi_node_run if p.nodes > 1 else ""]
-    return "\n".join(_comments(fw, p.title(), [fw.header or "", *notes]) + [line.format(**fmt) for line in fw.imports]
+    return "\n".join(comment_lines(fw, p.title(), [fw.header or "", *notes]) + [line.format(**fmt) for line in fw.imports]
                      + [""] + [b.format(**fmt) for b in body if b])
 
 
@@ -331,120 +329,12 @@ def _torchtitan(p: _Plan, fw: Framework) -> str:
         notes.append("note: " + vals["grad_reduce_bf16_note"])
     file = fw.config_file or "job.toml"
     tt = launchers_file().frameworks["torchrun"]
-    command = _torchrun(p, [*_cli(tt, [("module", fw.command)]), fw.config_flag or "", file])
-    return "\n".join(_comments(fw, p.title(), [(fw.header or "").format(file=file), *notes])
+    command = _torchrun(p, [*cli_words(tt, [("module", fw.command)]), fw.config_flag or "", file])
+    return "\n".join(comment_lines(fw, p.title(), [(fw.header or "").format(file=file), *notes])
                      + [f"cat > {file} <<'EOF'", _toml(fw, s), "EOF", command])
 
 
 _TRAINING = {"cli": _megatron, "python": _nemo, "toml": _torchtitan}  # one renderer per training syntax
-
-
-@dataclass(frozen=True)
-class _Replica:
-    """One replica's deployment with its model and hardware, and how many run."""
-
-    model: TransformerSpec
-    hw: Accelerator
-    dep: Deployment
-    max_model_len: int | None
-    replicas: int
-    disaggregated: bool
-
-    def notes(self, fw: Framework | None = None) -> list[str]:
-        out = [f"{self.replicas} replicas: run one instance per replica, each on its own {self.dep.gpus} GPU(s), "
-               "behind a load balancer"] if self.replicas > 1 else []
-        out += (["note: prefill/decode disaggregation is not generated: each prefill and each decode instance "
-                 "runs this command, joined by the engine's own disaggregation setup"] if self.disaggregated else [])
-        spec, ver = self.dep.speculative, f"{self.dep.profile.name} {self.dep.profile.version}"
-        out += [f"note: speculative decoding ({spec.label()}) is not generated: add its own settings"] if spec else []
-        chosen = fw is not None and "@" in self.dep.engine_ref  # a version the user chose: the release the flags fit
-        return out + [f"note: the deployment runs {ver}; these flags were checked against {fw and fw.version}"] * chosen
-
-
-def _replica(deployment: Any, model: Any, hardware: Any, max_model_len: int | None, replicas: int,
-             disaggregated: bool) -> _Replica:
-    if isinstance(deployment, Deployment):
-        if model is None or hardware is None:
-            raise PlanError("serving_launch of a Deployment needs model= and hardware=")
-        dep = deployment
-    else:
-        rec = dict(getattr(deployment, "record", deployment))
-        if "model" not in rec and model is None or "hardware" not in rec and hardware is None:
-            raise PlanError("not an inference record (infer output): it names no model or hardware")
-        dep = Deployment(**{k: rec[k] for k in ("tp", "pp", "ep", "dp_attention", "precision", "kv_precision", "engine",
-                                                "max_seqs", "max_batched_tokens") if rec.get(k) is not None})
-        model, hardware = model if model is not None else rec["model"], hardware if hardware is not None else rec["hardware"]
-        if max_model_len is None and "input_len" in rec and "output_len" in rec:
-            max_model_len = int(rec["input_len"]) + int(rec["output_len"])
-    if replicas < 1:
-        raise PlanError(f"replicas must be a positive whole number, got {replicas!r}")
-    return _Replica(load_model(model), load_hardware(hardware), dep, max_model_len, int(replicas), disaggregated)
-
-
-def _memory_fraction(r: _Replica, fw: Framework) -> float:
-    """The engine's memory share in the framework's sense: the profile's fraction where the senses agree, else the share
-    giving the planner's KV budget (total: weights + workspace + KV of HBM; static: weights + KV; free: KV of the rest)."""
-    prof = r.dep.profile
-    if fw.memory_mode == prof.kv_memory_mode:
-        return prof.gpu_memory_utilization
-    mp = replica_memory_plan(r.model, r.hw, r.dep)
-    weights, work, kv = mp.weights_bytes_per_gpu, mp.workspace_bytes_per_gpu, max(mp.kv_budget_bytes_per_gpu, 0.0)
-    share = {"total": (weights + work + kv) / r.hw.hbm_bytes, "static": (weights + kv) / r.hw.hbm_bytes,
-             "free": kv / max(r.hw.usable_memory_bytes - weights - work, 1.0)}[fw.memory_mode or "total"]
-    return max(math.floor(share * 1000) / 1000, 0.001)
-
-
-def _serving_settings(r: _Replica, fw: Framework, notes: list[str]) -> list[Setting]:
-    dep, vals, prof = r.dep, fw.values, r.dep.profile
-    s: list[Setting] = [("backend", vals["backend"])] if "backend" in fw.flags else []
-    s += [("tp", dep.tp), ("pp", dep.pp)]
-    if dep.ep > 1 and "expert_parallel" in fw.flags and dep.ep != dep.tp:
-        notes.append("note: " + vals["expert_parallel_note"].format(ep=dep.ep, tp=dep.tp))
-    elif dep.ep > 1:
-        s.append(("expert_parallel", True) if "expert_parallel" in fw.flags else ("ep", dep.ep))
-    if dep.dp_attention > 1:
-        notes.append("note: " + vals["attention_dp_note"].format(dp=dep.dp_attention, attn_tp=dep.attn_tp))
-    precision = vals["precision"][dep.precision]
-    if isinstance(precision, str):
-        notes.append("note: " + precision)
-    else:
-        s += list(precision.items())
-    kv = vals["kv_cache_dtype"].get(dep.kv_precision)
-    if kv is None:
-        notes.append("note: " + vals["kv_missing"].format(kv=dep.kv_precision))
-    s += [("kv_cache_dtype", kv), ("max_model_len", r.max_model_len), ("max_num_seqs", dep.engine_seq_cap),
-          ("max_num_batched_tokens", dep.engine_token_cap if prof.chunked_prefill or "no_chunking" not in vals
-           else vals["no_chunking"]), ("memory_fraction", _memory_fraction(r, fw))]
-    if "block_size" in fw.flags:
-        s.append(("block_size", prof.block_size_tokens))
-    if "chunked_prefill" in fw.flags:
-        s.append(("chunked_prefill", prof.chunked_prefill))
-    return s
-
-
-def _serving(r: _Replica, fw: Framework) -> str:
-    notes = r.notes(fw)
-    s = _serving_settings(r, fw, notes)
-    ckpt = launchers_file().checkpoints
-    repo = ckpt.repos.get(r.model.id)
-    if repo is None:
-        repo = ckpt.missing.format(model=r.model.id)
-        notes.append(f"note: no public checkpoint of {r.model.id} is known; give the path of yours")
-    pre: list[str] = []
-    if fw.extra_options_file:  # settings without a flag go in the options file the command names
-        kv = dict(s).get("kv_cache_dtype")
-        s = [(k, v) for k, v in s if k != "kv_cache_dtype"]
-        if kv not in (None, "auto"):
-            table, _, key = _flag(fw, "kv_cache_dtype").flag.rpartition(".")
-            pre = [f"cat > {fw.extra_options_file} <<'EOF'", f"{table}:", f"  {key}: {kv}", "EOF"]
-            s.append(("extra_options", fw.extra_options_file))
-    words = [fw.command or ""]
-    if "model" in fw.flags:
-        s.insert(0, ("model", repo))
-    else:
-        words.append(shlex.quote(repo))
-    title = f"{r.model.id} on {r.dep.gpus} x {r.hw.id} per replica, {r.dep.label()}"
-    return "\n".join(_comments(fw, title, notes) + pre + [INDENT.join([" ".join(words), *_cli(fw, s)])])
 
 
 def launch_formats(role: str | None = None) -> dict[str, dict[str, Any]]:
@@ -454,14 +344,14 @@ def launch_formats(role: str | None = None) -> dict[str, dict[str, Any]]:
             for k, fw in launchers_file().frameworks.items() if role is None or fw.role == role}
 
 
-def _chosen(formats: Iterable[str] | None, defaults: list[str] | None, role: str) -> list[str]:
+def chosen_formats(formats: Iterable[str] | None, defaults: list[str] | None, role: str) -> list[str]:
     names = list(defaults or []) if formats is None else [formats] if isinstance(formats, str) else list(formats)
     if unknown := [n for n in names if n not in launch_formats(role)]:
         raise PlanError(f"unknown {role} launch format {unknown[0]!r}; known: {', '.join(launch_formats(role))}")
     return names
 
 
-def _unsupported(what: str, table: Mapping[str, list[str]]) -> dict[str, str]:
+def unsupported(what: str, table: Mapping[str, list[str]]) -> dict[str, str]:
     covered = ", ".join(f"{k} ({'/'.join(v)})" for k, v in table.items())
     return {"unsupported": f"no launch settings for the {what}; they are written for {covered}"}
 
@@ -480,20 +370,7 @@ def training_launch(record: Any, *, formats: Iterable[str] | None = None, model:
     p = _plan({k: v for k, v in rec.items() if v is not None}, model, hardware, tp_comm_overlap, dp_overlap,
               grad_reduce_fp32, dropout, train_tokens)
     lf = launchers_file()
-    names = _chosen(formats, lf.training_stacks.get(str(p.rec.get("stack"))), "training")
+    names = chosen_formats(formats, lf.training_stacks.get(str(p.rec.get("stack"))), "training")
     if not names:
-        return _unsupported(f"{p.rec.get('stack')} stack", lf.training_stacks)
+        return unsupported(f"{p.rec.get('stack')} stack", lf.training_stacks)
     return {n: _TRAINING[lf.frameworks[n].syntax](p, lf.frameworks[n]) for n in names}
-
-
-def serving_launch(deployment: Any, *, model: Any = None, hardware: Any = None, formats: Iterable[str] | None = None,
-                   max_model_len: int | None = None, replicas: int = 1, disaggregated: bool = False) -> dict[str, str]:
-    """Launch settings (format -> text) for a Deployment with `model` and `hardware`, or an `estimate_inference` record
-    (input + output length: the default `max_model_len`). By default the formats listed for the engine's family@version,
-    else its family's (vLLM, trtllm-serve; SGLang on request), or {"unsupported": one line saying so}."""
-    r, lf = _replica(deployment, model, hardware, max_model_len, replicas, disaggregated), launchers_file()
-    ref = r.dep.engine_ref
-    names = _chosen(formats, lf.serving_engines.get(ref, lf.serving_engines.get(ref.split("@")[0])), "serving")
-    if not names:
-        return _unsupported(f"{r.dep.engine_ref} engine", lf.serving_engines)
-    return {n: _serving(r, lf.frameworks[n]) for n in names}
