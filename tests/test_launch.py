@@ -11,6 +11,7 @@ import json
 import math
 import shlex
 import tomllib
+from dataclasses import replace
 
 import pytest
 import yaml
@@ -268,3 +269,24 @@ def test_cli_serve_launch_in_json(capsys):
     assert code == 0, err
     text = json.loads(out)["launch"]["trtllm-serve"]
     assert "2 replicas" in text and "--tp_size 1" in text and f"--max_seq_len {512 + 128}" in text  # serve's defaults
+
+
+def test_attention_data_parallelism_is_written_in_each_engines_own_terms():
+    """DeepSeek-V3 as 8 attention groups with 8-way experts (DEP8): vLLM runs 8 data-parallel ranks of TP 1,
+    trtllm-serve keeps TP 8 and sets enable_attention_dp in its options file, SGLang keeps TP 8 with --dp-size 8;
+    groups of more than one GPU are refused by TensorRT-LLM in a note, never a guessed flag."""
+    dep = sim.Deployment(tp=8, ep=8, dp_attention=8, precision="fp8", kv_precision="fp8", engine="vllm")
+    vllm = sim.serving_launch(dep, model="deepseek-v3", hardware="h200-sxm-141gb")["vllm"]
+    assert "--tensor-parallel-size 1 " in vllm and "--data-parallel-size 8 " in vllm
+    assert "--enable-expert-parallel" in vllm
+    sglang = sim.serving_launch(dep, model="deepseek-v3", hardware="h200-sxm-141gb", formats="sglang")["sglang"]
+    assert "--tp-size 8 " in sglang and "--dp-size 8 " in sglang and "--enable-dp-attention" in sglang
+    trt = sim.serving_launch(replace(dep, engine="trtllm"), model="deepseek-v3",
+                             hardware="h200-sxm-141gb")["trtllm-serve"]
+    options = trt.split("<<'EOF'\n")[1].split("\nEOF")[0].splitlines()
+    assert options == ["enable_attention_dp: true", "kv_cache_config:", "  dtype: fp8"]
+    assert "--tp_size 8 " in trt and "--ep_size 8 " in trt
+    groups = sim.Deployment(tp=4, dp_attention=2, precision="fp8", engine="trtllm")
+    trt2 = sim.serving_launch(groups, model="llama3.1-70b", hardware="h100-sxm-80gb")["trtllm-serve"]
+    assert "2 groups of 2 GPUs are not expressible" in trt2
+    assert "<<'EOF'" not in trt2  # no options file: no attention-DP key and a bf16 KV cache (the default)

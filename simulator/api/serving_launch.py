@@ -84,7 +84,12 @@ def _serving_settings(r: _Replica, fw: Framework, notes: list[str]) -> list[Sett
         notes.append("note: " + vals["expert_parallel_note"].format(ep=dep.ep, tp=dep.tp))
     elif dep.ep > 1:
         s.append(("expert_parallel", True) if "expert_parallel" in fw.flags else ("ep", dep.ep))
-    if dep.dp_attention > 1:
+    if dep.dp_attention > 1 and "attention_dp_single" in vals and dep.attn_tp > 1:
+        notes.append("note: " + vals["attention_dp_single"].format(dp=dep.dp_attention, attn_tp=dep.attn_tp))
+    elif dep.dp_attention > 1:  # the engine's attention-DP settings; TP is each group's GPUs where the engine says so
+        s.append(("attention_dp", True if flag_of(fw, "attention_dp").type == "bool" else dep.dp_attention))
+        s += [("attention_dp_switch", True)] if "attention_dp_switch" in fw.flags else []
+        s = [("tp", dep.attn_tp) if k == "tp" and vals["attention_dp_tp"] == "group" else (k, v) for k, v in s]
         notes.append("note: " + vals["attention_dp_note"].format(dp=dep.dp_attention, attn_tp=dep.attn_tp))
     precision = vals["precision"][dep.precision]
     if isinstance(precision, str):
@@ -104,6 +109,16 @@ def _serving_settings(r: _Replica, fw: Framework, notes: list[str]) -> list[Sett
     return s
 
 
+def _options_yaml(fw: Framework, settings: list[Setting]) -> list[str]:
+    """YAML lines of an engine's options file: each setting under its key, a dotted key as a table and its key."""
+    tables: dict[str, list[str]] = {}
+    for name, value in settings:
+        table, _, key = flag_of(fw, name).flag.rpartition(".")
+        text = str(value).lower() if isinstance(value, bool) else value  # YAML's true / false
+        tables.setdefault(table, []).append(f"{'  ' if table else ''}{key}: {text}")
+    return [line for table, rows in tables.items() for line in ([f"{table}:"] if table else []) + rows]
+
+
 def _serving(r: _Replica, fw: Framework) -> str:
     notes = r.notes(fw)
     s = _serving_settings(r, fw, notes)
@@ -113,12 +128,12 @@ def _serving(r: _Replica, fw: Framework) -> str:
         repo = ckpt.missing.format(model=r.model.id)
         notes.append(f"note: no public checkpoint of {r.model.id} is known; give the path of yours")
     pre: list[str] = []
-    if fw.extra_options_file:  # settings without a flag go in the options file the command names
-        kv = dict(s).get("kv_cache_dtype")
-        s = [(k, v) for k, v in s if k != "kv_cache_dtype"]
-        if kv not in (None, "auto"):
-            table, _, key = flag_of(fw, "kv_cache_dtype").flag.rpartition(".")
-            pre = [f"cat > {fw.extra_options_file} <<'EOF'", f"{table}:", f"  {key}: {kv}", "EOF"]
+    if fw.extra_options_file:  # settings without a command-line flag go in the options file the command names
+        keyed = [(k, v) for k, v in s if not flag_of(fw, k).flag.startswith("-")]
+        s = [(k, v) for k, v in s if flag_of(fw, k).flag.startswith("-")]
+        lines = _options_yaml(fw, [(k, v) for k, v in keyed if v not in (None, "auto")])  # auto: the default
+        if lines:
+            pre = [f"cat > {fw.extra_options_file} <<'EOF'", *lines, "EOF"]
             s.append(("extra_options", fw.extra_options_file))
     words = [fw.command or ""]
     if "model" in fw.flags:
