@@ -62,8 +62,8 @@ def test_a_disaggregated_run_with_attention_dp_decode_gets_the_gap_band():
 
 
 def test_capacity_records_and_launch_settings_keep_the_engines_own_caps():
-    """A plan's record keeps the engine's per-group max_seqs and the attention split, and its launch settings say how
-    to start the groups (the launcher does not write the flag itself)."""
+    """A plan's record keeps the engine's per-group max_seqs and the attention split, and its launch settings start
+    the groups (trtllm-serve: enable_attention_dp in its options file)."""
     from simulator.serving.capacity import SLO
 
     dep = sim.Deployment(tp=2, dp_attention=2, engine="trtllm", max_seqs=64, max_batched_tokens=2048)

@@ -114,3 +114,19 @@ def test_readme_inference_line_is_what_validate_prints():
 
     assert (int(m[1]), int(m[2])) == (len(rows), len(check))
     assert (m[3], m[4], m[5], m[6]) == (med(), med("max_throughput"), med("prefill"), med("bs1_decode"))
+
+
+def test_data_readme_counts_are_the_files():
+    """The row counts simulator/validation/data/README.md gives for the inference file and its TensorRT-LLM 0.9 rows
+    (whole file, static-batch and TTFT rows, the known-gap rows) are counted from the file."""
+    import re
+
+    text = (vi.DATA.parent / "README.md").read_text()
+    rows = vi.load_rows()
+    assert int(re.search(r"`inference_reference\.csv` \| (\d+) \|", text)[1]) == len(rows)
+    old = rows[rows["row_id"].str.startswith("trtllm09-")]
+    assert int(re.search(r"`trtllm09-\*`, (\d+) rows", text)[1]) == len(old)
+    assert int(re.search(r"Peak Throughput tables \((\d+) rows", text)[1]) == (old["block"] == "static_batch").sum()
+    assert int(re.search(r"Low Latency tables \((\d+) rows", text)[1]) == (old["block"] == "prefill").sum()
+    gap = sum(vi.known_gap(r) == "trtllm-0.9-gqa" for r in old.itertuples(index=False))
+    assert int(re.search(r"their (\d+) rows \(Mistral 7B", text)[1]) == gap

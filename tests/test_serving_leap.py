@@ -11,16 +11,16 @@ import simulator as sim
 from simulator.core.inference import IterationCostTable
 from simulator.serving import simulation
 
-CASES = {  # light and heavy load, paged and reserved KV, several replicas, a time limit, KV pressure
+CASES = {  # light and heavy load, paged and reserved KV, several replicas, long mixed lengths, a time limit, a full KV
     "trickle-vllm": (dict(tp=1, engine="vllm"), dict(n=300, rate_per_s=0.5, input_len=512, output_len=300), {}),
     "busy-vllm": (dict(tp=1, engine="vllm"), dict(n=400, rate_per_s=40.0, input_len=700, output_len=200,
                                                    length_dist="lognormal"), {}),
     "trtllm-replicas": (dict(tp=2, engine="trtllm", precision="fp8", kv_precision="fp8"),
                         dict(n=300, rate_per_s=3.0, input_len=300, output_len=400, arrival="gamma"),
                         dict(replicas=3, router="jsq")),
-    "kv-pressure": (dict(tp=1, engine="vllm", max_seqs=64), dict(n=200, rate_per_s=8.0, input_len=3000,
-                                                                 output_len=1500, length_dist="lognormal"),
-                    dict(replicas=2)),
+    "long-mixed": (dict(tp=1, engine="vllm", max_seqs=64), dict(n=200, rate_per_s=8.0, input_len=3000,
+                                                                output_len=1500, length_dist="lognormal"),
+                   dict(replicas=2)),
     "time-limit": (dict(tp=1, engine="vllm"), dict(n=200, rate_per_s=0.2, input_len=128, output_len=900),
                    dict(max_time_s=400.0)),
     # Llama 3.1 70B on two H100s in bf16: the KV cache fills, thousands of preemptions, leaps cut by free blocks
@@ -81,3 +81,40 @@ def test_the_preemption_case_runs_out_of_blocks(monkeypatch):
     """The case meant to cut leaps at the free blocks really fills the KV cache and preempts."""
     res = _run("preemptions", True, monkeypatch)
     assert res.summary["kv_occupancy_max"] == 1.0 and res.requests["preemptions"].sum() > 100
+
+
+@pytest.mark.parametrize("engine", ["vllm", "trtllm"])
+def test_leap_blocks_are_the_schedulers_step_by_step(engine):
+    """decode_run_blocks / advance_decodes against the scheduler itself run k times: the blocks each step takes (paged
+    vLLM; none for TensorRT-LLM's reserve-at-admission), and the state k steps later."""
+    from simulator.serving import scheduler
+    from simulator.serving.state import Engine, Queues, Requests
+
+    rng = np.random.default_rng(7)
+    dep = sim.Deployment(tp=1, engine=engine)
+
+    def running() -> Engine:
+        e = Engine(0, "both", dep, None, 10_000, 0.0)
+        ctx = np.random.default_rng(7).integers(1, 300, 9)
+        n = ctx.size
+        e.ids[:n], e.ctx[:n], e.tgt[:n], e.out[:n] = np.arange(n), ctx, ctx, 10**6
+        e.blk[:n] = e.blocks(ctx)  # as a prefill leaves them
+        e.n, e.free = n, int(10_000 - e.blk[:n].sum())
+        return e
+
+    k = int(rng.integers(40, 90))
+    stepped, leapt = running(), running()
+    req, q = Requests(sim.make_workload(9, input_len=1, output_len=1, rate_per_s=1.0)), Queues(1)
+    taken = []
+    for _ in range(k):
+        dec, chunks, n_dec = scheduler.schedule_counted(stepped, req, q, 0.0)
+        assert n_dec == 9 and not chunks
+        taken.append(leapt.free - stepped.free)
+        stepped.ctx[:9] += 1
+        stepped.gen[:9] += 1
+    assert list(scheduler.decode_run_blocks(leapt, k)) == taken
+    assert (engine == "trtllm") == (taken[-1] == 0)
+    scheduler.advance_decodes(leapt, k)
+    for row in ("ctx", "gen", "blk"):
+        assert list(getattr(leapt, row)[:9]) == list(getattr(stepped, row)[:9]), row
+    assert leapt.free == stepped.free

@@ -129,9 +129,9 @@ def _serving(r: _Replica, fw: Framework) -> str:
         notes.append(f"note: no public checkpoint of {r.model.id} is known; give the path of yours")
     pre: list[str] = []
     if fw.extra_options_file:  # settings without a command-line flag go in the options file the command names
-        keyed = [(k, v) for k, v in s if not flag_of(fw, k).flag.startswith("-")]
-        s = [(k, v) for k, v in s if flag_of(fw, k).flag.startswith("-")]
-        lines = _options_yaml(fw, [(k, v) for k, v in keyed if v not in (None, "auto")])  # auto: the default
+        on_line = {k: flag_of(fw, k).flag.startswith("-") for k, _ in s}
+        lines = _options_yaml(fw, [(k, v) for k, v in s if not on_line[k] and v not in (None, "auto")])  # auto: default
+        s = [(k, v) for k, v in s if on_line[k]]
         if lines:
             pre = [f"cat > {fw.extra_options_file} <<'EOF'", *lines, "EOF"]
             s.append(("extra_options", fw.extra_options_file))

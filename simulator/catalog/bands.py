@@ -74,18 +74,14 @@ def _spec(model: str | TransformerSpec) -> TransformerSpec | None:
 
 
 def inference_gap(model: str | TransformerSpec, dp_attention: int = 1, engine: str = "") -> str | None:
-    """The INFERENCE_GAPS key a model and deployment fall under (attention data parallelism first; then a gap model,
-    by id or by architecture, so its Hugging Face config under another name is one too; then grouped-query decode
-    on the engine of the trtllm-0.9-gqa gap), or None."""
+    """The INFERENCE_GAPS key a model and deployment fall under (attention data parallelism first; then a gap model by
+    its architecture, so its Hugging Face config under another name is one too; then grouped-query decode on the
+    engine of the trtllm-0.9-gqa gap), or None."""
     if dp_attention > 1:
         return "attention-dp"
-    if isinstance(model, str) and model in INFERENCE_GAPS:
-        return model
     spec = _spec(model)
     if spec is None:
         return None
-    if spec.id in INFERENCE_GAPS:
-        return spec.id
     gap = _gap_architectures().get(_architecture(spec))
     if gap is not None:
         return gap

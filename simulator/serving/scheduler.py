@@ -144,26 +144,29 @@ def schedule_counted(e: Engine, req: Requests, q: Queues, now: float) -> tuple[n
     return dec, chunks, n_dec
 
 
-def decode_run_blocks(e: Engine, k: int) -> np.ndarray:
-    """KV blocks the running slots, all decoding, have taken by the start of each of their next k steps (cumulative):
+def _blocks_taken(e: Engine, steps: np.ndarray) -> np.ndarray:
+    """Blocks each running slot, all decoding, has taken by the start of each of `steps` (slots x steps):
     _grow_decodes gives a slot a block whenever its cached tokens fill the blocks it holds, one token a step, so by
-    step j a slot whose cached tokens pass its blocks by d >= 0 has taken d // block + 1. Engines that reserve at
+    step j a slot whose cached tokens pass its blocks by d >= 0 has taken d // block + 1; engines that reserve at
     admission take none. Not for speculative, prefix-caching or windowed-cache engines (_grow_lookahead)."""
-    if e.reserve:
-        return np.zeros(k, np.int64)
     n = e.n
-    over = e.ctx[:n, None] + np.arange(k)[None, :] - (e.blk[:n] * e.bs)[:, None]
-    return np.where(over >= 0, over // e.bs + 1, 0).sum(axis=0)
+    if e.reserve:
+        return np.zeros((n, steps.size), np.int64)
+    over = e.ctx[:n, None] + steps[None, :] - (e.blk[:n] * e.bs)[:, None]
+    return np.where(over >= 0, over // e.bs + 1, 0)
+
+
+def decode_run_blocks(e: Engine, k: int) -> np.ndarray:
+    """KV blocks the running slots, all decoding, have taken in all by the start of each of their next k steps."""
+    return _blocks_taken(e, np.arange(k)).sum(axis=0)
 
 
 def advance_decodes(e: Engine, k: int) -> None:
-    """Apply k decode steps of the running slots, all decoding, none finishing (decode_run_blocks' blocks)."""
+    """Apply k decode steps of the running slots, all decoding, none finishing, with the blocks they take."""
+    taken = _blocks_taken(e, np.array([k - 1]))[:, 0]
     n = e.n
-    if not e.reserve:
-        over = e.ctx[:n] + (k - 1) - e.blk[:n] * e.bs
-        taken = np.where(over >= 0, over // e.bs + 1, 0)
-        e.blk[:n] += taken
-        e.free -= int(taken.sum())
+    e.blk[:n] += taken
+    e.free -= int(taken.sum())
     e.ctx[:n] += k
     e.gen[:n] += k
 

@@ -54,15 +54,16 @@ def model_for(row):
         "sources": [{"title": "simulator/validation/data/inference_reference.csv", "where": row.source[:80], "date": "2024"}]})
 
 
+def _degree(row, name: str) -> int:
+    """An optional parallel degree column: blank (or absent) where the source states no such split, 1."""
+    value = str(getattr(row, name, "") or "").strip()
+    return int(value) if value else 1
+
+
 def deployment_for(row, engines: dict[str, EngineProfile] | None = None) -> Deployment:
     """The row's deployment; `engines` overrides profiles by id (a versioned id it lacks comes from ENGINES)."""
     prof = engines[row.engine] if engines and row.engine in engines else ENGINES[row.engine]
-
-    def degree(name: str) -> int:  # optional columns: blank (or absent) where the source states no such split
-        value = str(getattr(row, name, "") or "").strip()
-        return int(value) if value else 1
-
-    return Deployment(tp=int(row.tp), pp=int(row.pp), ep=degree("ep"), dp_attention=degree("dp_attention"),
+    return Deployment(tp=int(row.tp), pp=int(row.pp), ep=_degree(row, "ep"), dp_attention=_degree(row, "dp_attention"),
                       precision=row.precision, kv_precision=row.kv_precision, engine=row.engine, engine_profile=prof)
 
 
@@ -135,7 +136,7 @@ KNOWN_GAPS = INFERENCE_GAPS
 
 def known_gap(row) -> str | None:
     """The KNOWN_GAPS key a reference row falls under (catalog.bands.inference_gap), or None."""
-    return inference_gap(model_for(row), int(str(getattr(row, "dp_attention", "") or "").strip() or 1), row.engine)
+    return inference_gap(model_for(row), _degree(row, "dp_attention"), row.engine)
 
 
 # the issue-16 accuracy targets on check rows: (median |error|, |signed median|) per family group, and overall
