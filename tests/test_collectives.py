@@ -57,6 +57,8 @@ def test_fitted_parameters_are_the_shipped_ones() -> None:
         assert hw.inter.tree_hop_latency_s == pytest.approx(p["scale_out"]["tree_hop_latency_s"], rel=5e-3)
         assert hw.inter.tree_chunk_bytes == pytest.approx(p["scale_out"]["tree_chunk_bytes"], rel=5e-3)
     assert h100.inter.alltoall_efficiency == pytest.approx(p["alltoall_efficiency"]["h100-sxm-80gb x32"], rel=5e-3)
+    regimes, _ = p["pcie_gen4_intra"]
+    np.testing.assert_allclose(np.array(load_hardware("l40s-48gb").intra.regimes), np.array(regimes), rtol=5e-3)
 
 
 def test_two_level_allreduce_beats_flat_ring_across_nodes() -> None:

@@ -105,6 +105,8 @@ class Collectives(Strict):
     # [group size at most, largest message in bytes] its own all-reduce kernel takes, by ascending group size (larger
     # groups: the last figure); a larger message goes to NCCL (0: NCCL at every size for that group size)
     custom_allreduce_max_bytes: Sourced[list[tuple[TpFloor, MessageBytes]]]
+    # the largest group whose GPUs still run that kernel without NVLink (PCIe peer-to-peer); absent: none
+    pcie_max_gpus: Sourced[int] | None = None
 
 
 class EngineVersion(Strict):
@@ -190,7 +192,9 @@ def _profile(f: EngineFile, version: str) -> EngineProfile:
         caps_per_attention_group=bool(s.caps_per_attention_group.value) if s.caps_per_attention_group else False,
         custom_allreduce_max_bytes=tuple(sorted((int(n), float(b)) for n, b in
                                                 v.collectives.custom_allreduce_max_bytes.value))
-        if v.collectives else ())
+        if v.collectives else (),
+        custom_allreduce_pcie_gpus=v.collectives.pcie_max_gpus.value if v.collectives and v.collectives.pcie_max_gpus
+        else 0)
 
 
 def _benchmark(b: Benchmark | None) -> BenchmarkLimits | None:

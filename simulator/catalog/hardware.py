@@ -29,6 +29,7 @@ def _link(d: Any) -> Link:
         tree_hop_latency_s=d.tree_hop_latency_s,
         tree_chunk_bytes=d.tree_chunk_bytes,
         alltoall_efficiency=d.alltoall_efficiency,
+        engine_allreduce=d.engine_allreduce,
     )
 
 

@@ -181,6 +181,10 @@ class Link(Strict):
     tree_chunk_bytes: float = Field(default=0.0, ge=0, le=limits.MAX_DEVICE_BYTES, allow_inf_nan=False)
     # Optional: all-to-all busbw over bandwidth at large sizes (absent: bus_efficiency).
     alltoall_efficiency: Efficiency12 | None = None
+    # Whether serving engines run their own all-reduce kernels over this link (NVLink). Without NVLink they use NCCL:
+    # TensorRT-LLM's AUTO strategy at every size (allreduceOp.cpp), vLLM/SGLang beyond two GPUs (custom_all_reduce.py:
+    # "not supported on more than two PCIe-only GPUs"; two PCIe GPUs with P2P keep it, not modelled: errs slow).
+    engine_allreduce: bool = True
     # Where the optional collective fields above come from.
     collectives_fitted_on: list[str] | None = None
 

@@ -23,6 +23,7 @@ class Link:
     tree_hop_latency_s: float | None = None  # per level of NCCL's tree across domains (None: hop_latency_s)
     tree_chunk_bytes: float = 0.0  # pipeline chunk of that tree: each level also waits for one chunk to arrive
     alltoall_efficiency: float | None = None  # all-to-all busbw / bandwidth at large sizes (None: bus_efficiency)
+    engine_allreduce: bool = True  # serving engines' own all-reduce kernels run here (NVLink); else NCCL
 
 
 @dataclass(frozen=True, slots=True)

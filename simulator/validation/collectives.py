@@ -140,7 +140,7 @@ def alltoall_efficiency(row: pd.Series, hw: Accelerator) -> float:
 
 def fitted_parameters(df: pd.DataFrame | None = None) -> dict[str, object]:
     """Every collective parameter the shipped profiles take from the fit sources (what the YAML fitted_on notes
-    cite): A100 and H200 NVLink regimes (+ NVLS), the scale-out ring/tree latencies from the NVLSTree scan,
+    cite): A100 and H200 NVLink regimes (+ NVLS), PCIe Gen4 regimes (an A100 PCIe box, for the L40S), the scale-out ring/tree latencies from the NVLSTree scan,
     all-to-all efficiencies from the GTC25 bars."""
     df = load_reference() if df is None else df
     fit = df[df["split"] == "fit"]
@@ -149,6 +149,8 @@ def fitted_parameters(df: pd.DataFrame | None = None) -> dict[str, object]:
         "a100_intra": fit_intra_regimes(fit[fit["source_id"] == "mle-a100-nccltests"], a100, k=1),
         "h200_intra": fit_intra_regimes(fit[fit["source_id"] == "mle-h200-allreducebench"], h200, k=1, nvls=True),
         "scale_out": fit_scale_out(fit[fit["source_id"] == "gtc24-s62129-nvlstree"], h100),
+        "pcie_gen4_intra": fit_intra_regimes(fit[fit["source_id"] == "vidur-a100-pcie"], load_hardware("l40s-48gb"),
+                                             k=1),
     }
     a2a = fit[(fit["source_id"] == "gtc25-s72583-alltoall")]
     out["alltoall_efficiency"] = {f"{r['hardware']} x{r['ranks']}": alltoall_efficiency(r, load_hardware(r["hardware"]))

@@ -82,6 +82,7 @@ class EngineProfile:
     # (group size at most, largest message in bytes) the engine's own all-reduce kernel takes, ascending; larger
     # messages go to NCCL. Empty: its own kernel at every size
     custom_allreduce_max_bytes: tuple[tuple[int, float], ...] = ()
+    custom_allreduce_pcie_gpus: int = 0  # the largest group that runs that kernel without NVLink (PCIe P2P)
     # True: max_seqs and max_batched_tokens bound each attention data-parallel group (a scheduler per group); False:
     # the whole replica
     caps_per_attention_group: bool = False
