@@ -307,10 +307,11 @@ def _short(value: Any) -> str:
 
 
 def check_deployment_args(dep: _T, name: str = "deployment") -> _T:
-    """The user-set numbers of an inference Deployment (tp, pp, ep, max_seqs, max_batched_tokens) and the types of
-    its names; which names exist is the core's check. Returns the deployment with those numbers as ints (a whole
-    float such as pp=1.0 passes the check but is no range() count): callers go on with what it returns."""
-    ints: dict[str, int | None] = {a: check_int(a, getattr(dep, a, None), 1, MAX_GPUS) for a in ("tp", "pp", "ep")}
+    """The user-set numbers of an inference Deployment (tp, pp, ep, dp_attention, max_seqs, max_batched_tokens) and
+    the types of its names; which names exist is the core's check. Returns the deployment with those numbers as ints
+    (a whole float such as pp=1.0 passes the check but is no range() count): callers go on with what it returns."""
+    ints: dict[str, int | None] = {a: check_int(a, getattr(dep, a, None), 1, MAX_GPUS)
+                                   for a in ("tp", "pp", "ep", "dp_attention")}
     ints["max_seqs"] = check_int("max_batch", getattr(dep, "max_seqs", None), 1, MAX_BATCH, allow_none=True)
     ints["max_batched_tokens"] = check_int("max_batched_tokens", getattr(dep, "max_batched_tokens", None), 1,
                                            MAX_BATCHED_TOKENS, allow_none=True)

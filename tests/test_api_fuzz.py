@@ -243,8 +243,9 @@ def test_plan_capacity(model, hw, rate, ttft, tpot, input_len, output_len, n_req
 # _check_request_args): a whole float (replicas=1.0) was a range() count or a slice bound, a TypeError
 @pytest.mark.parametrize("config, kw", [
     ({"replicas": 1.0}, {}), ({"replicas": 0, "prefill_replicas": 1.0, "decode_replicas": 1.0}, {}),
-    ({}, {"concurrency": 2.0}), ({"deployment": sim.Deployment(pp=1.0)}, {})],
-    ids=["replicas", "prefill-decode-replicas", "concurrency", "pp"])
+    ({}, {"concurrency": 2.0}), ({"deployment": sim.Deployment(pp=1.0)}, {}),
+    ({"deployment": sim.Deployment(dp_attention=1.0)}, {})],
+    ids=["replicas", "prefill-decode-replicas", "concurrency", "pp", "dp-attention"])
 def test_simulate_serving_takes_whole_floats(config, kw) -> None:
     wl = sim.make_workload(4, input_len=16, output_len=4, rate_per_s=1.0, seed=0)
     cfg = sim.ServingConfig(**{"deployment": sim.Deployment(tp=1), **config})
