@@ -11,6 +11,8 @@ GEMM curves were first fitted on) within 10 % median. `simulator validate infere
 the full table.
 """
 
+from pathlib import Path
+
 import pytest
 
 from simulator.catalog import load_hardware
@@ -130,3 +132,16 @@ def test_data_readme_counts_are_the_files():
     assert int(re.search(r"Low Latency tables \((\d+) rows", text)[1]) == (old["block"] == "prefill").sum()
     gap = sum(vi.known_gap(r) == "trtllm-0.9-gqa" for r in old.itertuples(index=False))
     assert int(re.search(r"their (\d+) rows \(Mistral 7B", text)[1]) == gap
+
+
+def test_collectives_row_counts_are_the_file():
+    """The collectives row count the data README and the project README give is counted from the file."""
+    import re
+
+    from simulator.validation import collectives
+
+    rows = len(collectives.load_reference())
+    text = (vi.DATA.parent / "README.md").read_text()
+    assert int(re.search(r"`collectives_reference\.csv` \| (\d+) \|", text)[1]) == rows
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert int(re.search(r"checks them on (\d+) published\s+nccl-tests-style rows", readme)[1]) == rows

@@ -183,7 +183,7 @@ class Link(Strict):
     alltoall_efficiency: Efficiency12 | None = None
     # Whether serving engines run their own all-reduce kernels over this link (NVLink). Without NVLink they use NCCL:
     # TensorRT-LLM's AUTO strategy at every size (allreduceOp.cpp), vLLM/SGLang beyond two GPUs (custom_all_reduce.py:
-    # "not supported on more than two PCIe-only GPUs"; two PCIe GPUs with P2P keep it, not modelled: errs slow).
+    # "not supported on more than two PCIe-only GPUs"; the engine files' pcie_max_gpus says how many keep it).
     engine_allreduce: bool = True
     # Where the optional collective fields above come from.
     collectives_fitted_on: list[str] | None = None

@@ -140,8 +140,8 @@ def alltoall_efficiency(row: pd.Series, hw: Accelerator) -> float:
 
 def fitted_parameters(df: pd.DataFrame | None = None) -> dict[str, object]:
     """Every collective parameter the shipped profiles take from the fit sources (what the YAML fitted_on notes
-    cite): A100 and H200 NVLink regimes (+ NVLS), PCIe Gen4 regimes (an A100 PCIe box, for the L40S), the scale-out ring/tree latencies from the NVLSTree scan,
-    all-to-all efficiencies from the GTC25 bars."""
+    cite): A100 and H200 NVLink regimes (+ NVLS), PCIe Gen4 regimes (an A100 PCIe box, for the L40S), the scale-out
+    ring/tree latencies from the NVLSTree scan, all-to-all efficiencies from the GTC25 bars."""
     df = load_reference() if df is None else df
     fit = df[df["split"] == "fit"]
     a100, h100, h200 = (load_hardware(i) for i in ("a100-sxm-80gb", "h100-sxm-80gb", "h200-sxm-141gb"))

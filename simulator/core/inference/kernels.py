@@ -188,21 +188,19 @@ def layer_tp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, to
     the link latency, so small decode messages are latency-bound. Inside the NVLink domain serving engines run their
     own all-reduce kernels (comm.engine_allreduce_s) up to the message size the engine gives them
     (EngineProfile.custom_allreduce_max_bytes), NCCL above it (comm.ring_allreduce_s: the link's fitted protocol
-    regimes and NVLS), and NCCL at every size on a link without NVLink (Link.engine_allreduce) beyond the group the
-    engine still runs its kernel on over PCIe (EngineProfile.custom_allreduce_pcie_gpus); across domains, comm.hierarchical_allreduce_s. With attention
-    data parallelism, the attention all-reduce runs inside a group on its share of the tokens, and an MoE layer
+    regimes and NVLS); on a link without NVLink (Link.engine_allreduce), NCCL at every size in a group larger than
+    the engine still runs its kernel on over PCIe (EngineProfile.custom_allreduce_pcie_gpus); across domains,
+    comm.hierarchical_allreduce_s. With attention data parallelism, the attention all-reduce runs inside a group on its share of the tokens, and an MoE layer
     gathers every group's tokens before the experts and reduce-scatters them after (SGLang DP attention: together
     the traffic of one all-reduce of all T tokens across tp GPUs); a dense layer stays inside its group."""
     tokens = np.asarray(tokens, dtype=float)
 
     def allreduce(n: int, t):
         msg = t * model.d_model * ACT_BYTES
-        no_kernel = not hw.intra.engine_allreduce and n > dep.profile.custom_allreduce_pcie_gpus
-        if n <= hw.scale_up_domain_gpus and no_kernel:  # no NVLink and too many PCIe GPUs: NCCL at every size
-            one = comm.ring_allreduce_s(float(n), msg, hw.intra)
-        elif n <= hw.scale_up_domain_gpus:  # the engine's kernel (one base latency) up to its size limit, then NCCL
+        if n <= hw.scale_up_domain_gpus:  # the engine's kernel (one base latency) up to its size limit, then NCCL
             own = comm.engine_allreduce_s(float(n), msg, hw.intra)
-            limit = dep.profile.custom_allreduce_limit_bytes(n)
+            kernel = hw.intra.engine_allreduce or n <= dep.profile.custom_allreduce_pcie_gpus
+            limit = dep.profile.custom_allreduce_limit_bytes(n) if kernel else 0.0  # 0: NCCL at every size
             one = own if limit == float("inf") else np.where(msg <= limit, own,
                                                               comm.ring_allreduce_s(float(n), msg, hw.intra))
         else:
