@@ -70,6 +70,17 @@ def test_unsourced_figure_is_refused_in_one_line(tmp_path: Path):
     assert "step_overhead_s" in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, 10**9])
+def test_a_pcie_group_that_is_no_gpu_count_is_refused_in_one_line(tmp_path: Path, bad):
+    raw = yaml.safe_load((ENGINES_DIR / "vllm.yaml").read_text())
+    raw["versions"]["0.10"]["collectives"]["pcie_max_gpus"]["value"] = bad
+    path = tmp_path / "vllm.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(DataFileError) as err:
+        engine_file(str(path))
+    assert "pcie_max_gpus" in str(err.value) and "\n" not in str(err.value)
+
+
 def test_unknown_version_is_refused_in_one_line(capsys):
     with pytest.raises(UnknownIdError, match="no version '0.3'.*0.10, 0.6") as err:
         load_engine("vllm@0.3")

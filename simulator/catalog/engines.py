@@ -106,7 +106,7 @@ class Collectives(Strict):
     # groups: the last figure); a larger message goes to NCCL (0: NCCL at every size for that group size)
     custom_allreduce_max_bytes: Sourced[list[tuple[TpFloor, MessageBytes]]]
     # the largest group whose GPUs still run that kernel without NVLink (PCIe peer-to-peer); absent: none
-    pcie_max_gpus: Sourced[int] | None = None
+    pcie_max_gpus: Sourced[TpFloor] | None = None
 
 
 class EngineVersion(Strict):
