@@ -31,6 +31,7 @@ from simulator.core.inference import (
     check_deployment,
     context_limit_tokens,
 )
+from simulator.core.inference.iteration import busiest_group_prefill, lockstep_groups
 from simulator.core.inference.memory import kv_bytes_per_seq
 from simulator.core.inference.speculative import sample_tokens_per_step, verify_iteration, verify_window_sums
 from simulator.core.inference.static import DraftCostTable, replica_memory_plan
@@ -194,6 +195,7 @@ class Simulation:
         env = self.env
         can_leap = (self.leaps and e.pipe is None and not e.lookahead and not e.prefix and e.kv_window is None
                     and e.window_tokens is None and e.max_seqs <= min(e.table.max_tokens, e.table.max_logits))
+        lockstep = lockstep_groups(e.table.model, e.dep)  # attention groups the busiest of which sets the pace
         while True:
             now = env.now
             if can_leap and e.n and not e.waiting:
@@ -230,10 +232,13 @@ class Simulation:
                 shape = (int(pt + v["prefill_tokens"]), pairs + float(v["prefill_pairs"]), prefix, n_dec,
                          float(v["decode_context_tokens"]), int(v["logits"]) + finishing)
                 extra = e.draft.iteration_s(int(pt), pairs, prefix, finishing, n_dec, cached) if e.draft else 0.0
+            # attention data parallelism: the prompts go to the groups round-robin, the busiest group sets the pace
+            # (a verify pass's tokens are decodes, spread evenly: then an even share)
+            group = None if e.lookahead else busiest_group_prefill([c for _, c in chunks], lockstep, e.chunk_cap)
             if e.pipe is None:
-                dt = e.table.time_s(*shape, window) + extra
+                dt = e.table.time_s(*shape, window, group) + extra
             else:  # a pipelined replica: the micro-batches ahead in its stages delay this one
-                latency, stage = e.table.time_and_stage_s(*shape, window)
+                latency, stage = e.table.time_and_stage_s(*shape, window, group)
                 dt = e.pipe.step_s(now, latency + extra, stage + extra)
             yield env.timeout(dt)
             self.events += 1

@@ -12,8 +12,10 @@ from simulator.core.inference.kernels import (
     attention_dp_view,
     decode_attention,
     device_constants,
+    group_parts,
     lm_head,
     prefill_attention,
+    replica_parts,
     token_parts,
 )
 from simulator.core.inference.memory import layers_per_stage
@@ -23,7 +25,7 @@ from simulator.core.model import TransformerSpec, causal_pairs, windowed_tokens
 def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *, prefill_tokens=0.0,
                      prefill_pairs=0.0, prefill_prefix_tokens=0.0, decode_seqs=0.0, decode_context_tokens=0.0,
                      logits=None, window_pairs=None, window_prefix_tokens=None,
-                     window_context_tokens=None) -> dict[str, np.ndarray]:
+                     window_context_tokens=None, group_prefill_tokens=None) -> dict[str, np.ndarray]:
     """Latency of one engine iteration through all pipeline stages, with its breakdown (seconds).
 
     prefill_tokens: new prompt tokens in the batch (all chunks); prefill_pairs: causal query-key pairs of
@@ -31,7 +33,9 @@ def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *
     decoding one token; decode_context_tokens: sum of their KV lengths; logits: sequences sampled
     (default: decode_seqs + 1 if any prefill). window_*: the same three attention sums on a sliding-window layer
     (model.causal_pairs and windowed_tokens with the model's window; batch_window_sums); left out, a windowed layer
-    is costed as a full one. All broadcast as numpy arrays. With PP the stages run
+    is costed as a full one. group_prefill_tokens: with attention data parallelism, the prompt tokens the busiest
+    group prefills (busiest_group_prefill); its pairs and cached prefix scale alike; default an even 1/dp share. All
+    broadcast as numpy arrays. With PP the stages run
     one after another for one batch, so `total` (the latency) covers every layer; `stage` is what one batch
     costs the busiest resource of the pipeline (stage_time_s), which bounds how often batches can follow each other
     (pipelined_step_s).
@@ -41,10 +45,14 @@ def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *
     ds = np.asarray(decode_seqs, dtype=float)
     tokens = pt + ds
     n_logits = np.asarray(ds + (pt > 0) if logits is None else logits, dtype=float)
-    parts = token_parts(model, hw, dep, c, tokens)
-    dep_a, adp = attention_dp_view(dep), float(dep.dp_attention)  # each attention group's share (balanced)
+    dep_a, adp = attention_dp_view(dep), float(dep.dp_attention)
+    # the busiest attention group's share of the prefill (decodes spread evenly: each group runs its own sequences)
+    pt_g = pt / adp if group_prefill_tokens is None or adp == 1 else np.asarray(group_prefill_tokens, dtype=float)
+    share = pt_g / np.where(pt > 0, pt, 1.0)
+    parts = token_parts(model, hw, dep, c, tokens, ds / adp + pt_g if adp > 1 else None)
+
     def layer_attention(pairs, prefix, context):
-        return (prefill_attention(model, dep_a, c, pt / adp, np.asarray(pairs) / adp, np.asarray(prefix) / adp)
+        return (prefill_attention(model, dep_a, c, pt_g, np.asarray(pairs) * share, np.asarray(prefix) * share)
                 + decode_attention(model, dep_a, c, ds / adp, np.asarray(context) / adp))
 
     n_win = model.n_window_layers
@@ -110,10 +118,16 @@ class IterationCostTable:
         # deployment allows 10^8 batched tokens
         max_tokens, max_logits = min(int(max_tokens), TABLE_MAX), min(int(max_logits), TABLE_MAX)
         tokens = np.arange(max_tokens + 1, dtype=float)
-        parts = token_parts(model, hw, dep, self._c, tokens)
-        self.token_s = parts["linear"] + parts["elementwise"] + parts["tp_comm"] + parts["pp_comm"]
-        self.hop_s = parts["pp_comm"] / (dep.pp - 1) if dep.pp > 1 else np.zeros_like(tokens)
         self._dep_a, self._adp = attention_dp_view(dep), float(dep.dp_attention)
+        if dep.dp_attention == 1:
+            parts = token_parts(model, hw, dep, self._c, tokens)
+            self.token_s = parts["linear"] + parts["elementwise"] + parts["tp_comm"] + parts["pp_comm"]
+            self.group_s = None
+        else:  # the replica's work by its tokens; the busiest group's by k = decodes + dp x its prompt tokens (k / dp)
+            parts = replica_parts(model, hw, dep, self._c, tokens)
+            self.token_s = parts["linear"] + parts["tp_comm"] + parts["pp_comm"]
+            self.group_s = self._group_s(tokens)
+        self.hop_s = parts["pp_comm"] / (dep.pp - 1) if dep.pp > 1 else np.zeros_like(tokens)
         self.head_s = lm_head(model, self._dep_a, self._c, np.arange(max_logits + 1, dtype=float) / self._adp)
         # decode attention is linear in the summed context: a fixed and a per-token term, on the full layers (all of
         # them without a sliding window) and on the windowed ones (their context summed over min(ctx, window))
@@ -134,14 +148,33 @@ class IterationCostTable:
         # prefill attention by (tokens, pairs, cached prefix): a serving run meets the same chunks again and again
         self._prefill_attention_s: dict[tuple, float] = {}
 
-    def _prefill_attention(self, prefill_tokens: int, pairs: float, prefix: float, layers: int) -> float:
-        a = self._adp
-        return layers * float(prefill_attention(self.model, self._dep_a, self._c, prefill_tokens / a, pairs / a,
-                                                prefix / a))
+    def _group_s(self, k):
+        """The busiest attention group's own work (group_parts) at k / dp of its tokens."""
+        g = group_parts(self.model, self.hw, self.dep, self._c, np.asarray(k, dtype=float) / self._adp)
+        return g["linear"] + g["elementwise"] + g["tp_comm"]
+
+    def _prefill_attention(self, prefill_tokens: int, pairs: float, prefix: float, layers: int,
+                           share: float | None = None) -> float:
+        """`layers` layers of prefill attention on the busiest group: `share` of the batch's prompt sums (default an
+        even 1/dp)."""
+        if share is None:
+            a = self._adp
+            return layers * float(prefill_attention(self.model, self._dep_a, self._c, prefill_tokens / a, pairs / a,
+                                                    prefix / a))
+        return layers * float(prefill_attention(self.model, self._dep_a, self._c, prefill_tokens * share,
+                                                pairs * share, prefix * share))
 
     def _device_s(self, tokens: int, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float,
-                  decode_seqs: int, decode_context: float, n_logits: int, window: tuple | None = None) -> float:
+                  decode_seqs: int, decode_context: float, n_logits: int, window: tuple | None = None,
+                  group_prefill: int | None = None) -> float:
         device = self.token_s[tokens] + self.head_s[n_logits]
+        share = None
+        if self.group_s is not None:
+            k = tokens
+            if group_prefill is not None and prefill_tokens:
+                share = group_prefill / prefill_tokens
+                k = decode_seqs + int(self._adp) * group_prefill
+            device += self.group_s[k] if k <= self.max_tokens else float(self._group_s(k))
         if self._n_win:  # the windowed layers' sums (window_pairs, window_prefix, window_context); absent: the full ones
             w_pairs, w_prefix, w_context = window or (prefill_pairs, prefill_prefix, decode_context)
         if decode_seqs:
@@ -149,35 +182,37 @@ class IterationCostTable:
             if self._n_win:
                 device += self.window_fixed_s + self.window_per_ctx_s * w_context
         if prefill_tokens:
-            key = (prefill_tokens, prefill_pairs, prefill_prefix) if not self._n_win else \
-                (prefill_tokens, prefill_pairs, prefill_prefix, w_pairs, w_prefix)
+            key = (prefill_tokens, prefill_pairs, prefill_prefix, share) if not self._n_win else \
+                (prefill_tokens, prefill_pairs, prefill_prefix, w_pairs, w_prefix, share)
             attention = self._prefill_attention_s.get(key)
             if attention is None:
                 if len(self._prefill_attention_s) >= PREFILL_MEMO_MAX:
                     self._prefill_attention_s.clear()
                 if self._n_win:
                     attention = (self._prefill_attention(prefill_tokens, prefill_pairs, prefill_prefix,
-                                                         self.model.n_full_attention_layers)
-                                 + self._prefill_attention(prefill_tokens, w_pairs, w_prefix, self._n_win))
+                                                         self.model.n_full_attention_layers, share)
+                                 + self._prefill_attention(prefill_tokens, w_pairs, w_prefix, self._n_win, share))
                 else:
                     attention = self._prefill_attention(prefill_tokens, prefill_pairs, prefill_prefix,
-                                                        self.model.n_layers)
+                                                        self.model.n_layers, share)
                 self._prefill_attention_s[key] = attention
             device += attention
         return float(device)
 
     def time_s(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
-               decode_context: float, n_logits: int, window: tuple | None = None) -> float:
+               decode_context: float, n_logits: int, window: tuple | None = None,
+               group_prefill: int | None = None) -> float:
         """Iteration latency for one batch (scalars); equals iteration_time_s(...)['total']. `window`: the sliding-window
-        layers' (pairs, prefix, context) sums (iteration_time_s's window_*), for a model that has them."""
+        layers' (pairs, prefix, context) sums (iteration_time_s's window_*), for a model that has them; `group_prefill`:
+        the busiest attention group's prompt tokens (iteration_time_s's group_prefill_tokens)."""
         tokens = prefill_tokens + decode_seqs
         if tokens > self.max_tokens or n_logits > self.max_logits:
             return float(self._exact(prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context,
-                                     n_logits, window)["total"])
+                                     n_logits, window, group_prefill)["total"])
         if tokens == 0 and n_logits == 0:
             return 0.0
         device = self._device_s(tokens, prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context,
-                                n_logits, window)
+                                n_logits, window, group_prefill)
         launch = self._launch - device
         return float(device + self._step + self._seq * n_logits + (launch if launch > 0.0 else 0.0))
 
@@ -188,36 +223,42 @@ class IterationCostTable:
         inside the table."""
         n = decode_seqs
         assert not self._n_win and 0 < n <= min(self.max_tokens, self.max_logits)
-        device = (self.token_s[n] + self.head_s[n]) + (self.decode_fixed_s + self.decode_per_ctx_s * decode_contexts)
+        device = self.token_s[n] + self.head_s[n]
+        if self.group_s is not None:
+            device += self.group_s[n]
+        device = device + (self.decode_fixed_s + self.decode_per_ctx_s * decode_contexts)
         launch = self._launch - device
         return device + self._step + self._seq * n + np.where(launch > 0.0, launch, 0.0)
 
     def time_and_stage_s(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
-                         decode_context: float, n_logits: int, window: tuple | None = None) -> tuple[float, float]:
+                         decode_context: float, n_logits: int, window: tuple | None = None,
+                         group_prefill: int | None = None) -> tuple[float, float]:
         """(latency, busiest-stage time) for one batch (scalars); equals iteration_time_s(...)['total'] and ['stage']."""
         tokens = prefill_tokens + decode_seqs
         if tokens > self.max_tokens or n_logits > self.max_logits:
             it = self._exact(prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context, n_logits,
-                             window)
+                             window, group_prefill)
             return float(it["total"]), float(it["stage"])
         total = self.time_s(prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context, n_logits,
-                            window)
+                            window, group_prefill)
         if total == 0.0:
             return 0.0, 0.0
         device = self._device_s(tokens, prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context,
-                                n_logits, window)
+                                n_logits, window, group_prefill)
         head = float(self.head_s[n_logits])
         hop = float(self.hop_s[tokens])
         body = device - head - hop * (self.dep.pp - 1)
         return total, float(stage_time_s(self.model, self.hw, self.dep, body, head + hop, n_logits))
 
     def _exact(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
-               decode_context: float, n_logits: int, window: tuple | None = None) -> dict[str, np.ndarray]:
+               decode_context: float, n_logits: int, window: tuple | None = None,
+               group_prefill: int | None = None) -> dict[str, np.ndarray]:
         sums = dict(zip(("window_pairs", "window_prefix_tokens", "window_context_tokens"), window, strict=True)) \
             if window is not None else {}
         return iteration_time_s(self.model, self.hw, self.dep, prefill_tokens=prefill_tokens,
                                 prefill_pairs=prefill_pairs, prefill_prefix_tokens=prefill_prefix,
-                                decode_seqs=decode_seqs, decode_context_tokens=decode_context, logits=n_logits, **sums)
+                                decode_seqs=decode_seqs, decode_context_tokens=decode_context, logits=n_logits,
+                                group_prefill_tokens=group_prefill, **sums)
 
 
 def uniform_window_sums(model: TransformerSpec, seqs, prefix=0.0, new=0.0, context=None) -> dict[str, np.ndarray]:
@@ -232,6 +273,33 @@ def uniform_window_sums(model: TransformerSpec, seqs, prefix=0.0, new=0.0, conte
     return {"window_pairs": b * causal_pairs(prefix, new, w), "window_prefix_tokens": b * windowed_tokens(prefix, w)}
 
 
+def lockstep_groups(model: TransformerSpec, dep: Deployment) -> int:
+    """Attention data-parallel groups that wait for each other at every MoE layer (its experts take all the groups'
+    tokens at once): dp_attention where the model has MoE layers; 1 for a dense model, whose groups run as independent
+    replicas."""
+    return dep.dp_attention if model.moe is not None and model.n_moe_layers else 1
+
+
+def busiest_group_prefill(chunk_tokens, groups: int, group_budget: int | None = None) -> int | None:
+    """Prompt tokens the busiest of `groups` attention data-parallel groups prefills in one iteration, the new
+    requests sorted by tokens and dealt out round-robin (TensorRT-LLM tech blog 10, ADP Balance Strategy: its baseline;
+    SGLang's data-parallel controller deals round-robin too): the first group gets the 1st, (g+1)-th, ... largest, up
+    to `group_budget`, the tokens one group's scheduler batches (each group schedules its own requests within it).
+    None with one group or no prompt (an even share is then exact)."""
+    if groups <= 1 or not len(chunk_tokens):
+        return None
+    dealt = int(sum(sorted(chunk_tokens, reverse=True)[::groups]))
+    return dealt if group_budget is None else min(dealt, int(group_budget))
+
+
+def uniform_group_prefill(seqs, new_tokens, groups: int) -> dict:
+    """iteration_time_s's group_prefill_tokens for `seqs` like prompts of `new_tokens` each dealt out round-robin over
+    `groups` attention groups (busiest_group_prefill): ceil(seqs / groups) of them on the busiest; {} with one group."""
+    if groups <= 1:
+        return {}
+    return {"group_prefill_tokens": np.ceil(np.asarray(seqs, dtype=float) / groups) * np.asarray(new_tokens, float)}
+
+
 def prefill_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, batch, prompt_len,
                    in_flight=1) -> np.ndarray:
     """One iteration prefilling `batch` prompts of `prompt_len` tokens together (static batch); with `in_flight`
@@ -240,7 +308,8 @@ def prefill_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, bat
     b = np.asarray(batch, dtype=float)
     s = np.asarray(prompt_len, dtype=float)
     it = iteration_time_s(model, hw, dep, prefill_tokens=b * s, prefill_pairs=b * s * (s + 1.0) / 2.0, logits=b,
-                          **uniform_window_sums(model, b, 0.0, s))
+                          **uniform_window_sums(model, b, 0.0, s),
+                          **uniform_group_prefill(b, s, lockstep_groups(model, dep)))
     done = np.zeros_like(it["total"])
     for _ in range(int(in_flight)):  # all enter at t = 0: the work ahead of each is the previous one's finish
         done = pipelined_step_s(it["total"], it["stage"], done)

@@ -183,57 +183,94 @@ def layer_elementwise_s(model: TransformerSpec, hw: Accelerator, dep: Deployment
     return np.where(tokens > 0, t, 0.0)
 
 
-def layer_tp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool = False):
-    """Two all-reduces of T x h 16-bit activations per layer (Shoeybi et al. 2019, fig. 3); each pays
-    the link latency, so small decode messages are latency-bound. Inside the NVLink domain serving engines run their
-    own all-reduce kernels (comm.engine_allreduce_s) up to the message size the engine gives them
-    (EngineProfile.custom_allreduce_max_bytes), NCCL above it (comm.ring_allreduce_s: the link's fitted protocol
-    regimes and NVLS); on a link without NVLink (Link.engine_allreduce), NCCL at every size in a group larger than
-    the engine still runs its kernel on over PCIe (EngineProfile.custom_allreduce_pcie_gpus); across domains,
-    comm.hierarchical_allreduce_s. With attention data parallelism, the attention all-reduce runs inside a group on its share of the tokens, and an MoE layer
-    gathers every group's tokens before the experts and reduce-scatters them after (SGLang DP attention: together
-    the traffic of one all-reduce of all T tokens across tp GPUs); a dense layer stays inside its group."""
-    tokens = np.asarray(tokens, dtype=float)
+def tp_allreduce_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, n: int, tokens):
+    """One all-reduce of T x h 16-bit activations across n GPUs; it pays the link latency, so small decode messages
+    are latency-bound. Inside the NVLink domain serving engines run their own all-reduce kernels
+    (comm.engine_allreduce_s) up to the message size the engine gives them (EngineProfile.custom_allreduce_max_bytes),
+    NCCL above it (comm.ring_allreduce_s: the link's fitted protocol regimes and NVLS); on a link without NVLink
+    (Link.engine_allreduce), NCCL at every size in a group larger than the engine still runs its kernel on over PCIe
+    (EngineProfile.custom_allreduce_pcie_gpus); across domains, comm.hierarchical_allreduce_s."""
+    t = np.asarray(tokens, dtype=float)
+    msg = t * model.d_model * ACT_BYTES
+    if n <= hw.scale_up_domain_gpus:  # the engine's kernel (one base latency) up to its size limit, then NCCL
+        own = comm.engine_allreduce_s(float(n), msg, hw.intra)
+        kernel = hw.intra.engine_allreduce or n <= dep.profile.custom_allreduce_pcie_gpus
+        limit = dep.profile.custom_allreduce_limit_bytes(n) if kernel else 0.0  # 0: NCCL at every size
+        one = own if limit == float("inf") else np.where(msg <= limit, own,
+                                                          comm.ring_allreduce_s(float(n), msg, hw.intra))
+    else:
+        one = comm.hierarchical_allreduce_s(float(n), msg, 1.0, hw)
+    return np.where(t > 0, one, 0.0)
 
-    def allreduce(n: int, t):
-        msg = t * model.d_model * ACT_BYTES
-        if n <= hw.scale_up_domain_gpus:  # the engine's kernel (one base latency) up to its size limit, then NCCL
-            own = comm.engine_allreduce_s(float(n), msg, hw.intra)
-            kernel = hw.intra.engine_allreduce or n <= dep.profile.custom_allreduce_pcie_gpus
-            limit = dep.profile.custom_allreduce_limit_bytes(n) if kernel else 0.0  # 0: NCCL at every size
-            one = own if limit == float("inf") else np.where(msg <= limit, own,
-                                                              comm.ring_allreduce_s(float(n), msg, hw.intra))
-        else:
-            one = comm.hierarchical_allreduce_s(float(n), msg, 1.0, hw)
-        return np.where(t > 0, one, 0.0)
 
+def layer_tp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool = False,
+                    group_tokens=None):
+    """Two all-reduces of T x h activations per layer (Shoeybi et al. 2019, fig. 3; tp_allreduce_s). With attention
+    data parallelism, the attention all-reduce runs inside the busiest group on its tokens (`group_tokens`, default
+    an even T/dp share), and an MoE layer gathers every group's tokens before the experts and reduce-scatters them
+    after (SGLang DP attention: together the traffic of one all-reduce of all T tokens across tp GPUs); a dense layer
+    stays inside its group."""
     if dep.dp_attention == 1:
-        return 2.0 * allreduce(dep.tp, tokens)
-    share = tokens / dep.dp_attention
+        return 2.0 * tp_allreduce_s(model, hw, dep, dep.tp, tokens)
+    share = np.asarray(tokens, dtype=float) / dep.dp_attention if group_tokens is None else group_tokens
     if moe_layer and model.moe is not None:
-        return allreduce(dep.attn_tp, share) + allreduce(dep.tp, tokens)
-    return 2.0 * allreduce(dep.attn_tp, share)
+        return tp_allreduce_s(model, hw, dep, dep.attn_tp, share) + tp_allreduce_s(model, hw, dep, dep.tp, tokens)
+    return 2.0 * tp_allreduce_s(model, hw, dep, dep.attn_tp, share)
 
 
-def token_parts(model: TransformerSpec, hw: Accelerator, dep: Deployment, c: DeviceConstants, tokens) -> dict:
-    """Everything that depends only on the number of tokens in the batch (all layers, one GPU/stage)."""
-    tokens = np.asarray(tokens, dtype=float)
+def group_parts(model: TransformerSpec, hw: Accelerator, dep: Deployment, c: DeviceConstants, group_tokens) -> dict:
+    """What one attention data-parallel group runs on its own tokens, all layers (dp_attention > 1): attention
+    projections, dense MLPs, memory-bound kernels and the all-reduces inside the group."""
+    g = np.asarray(group_tokens, dtype=float)
     n_moe = model.n_moe_layers
     n_dense = model.n_layers - n_moe
-    # memory-bound kernels per attention group (an MoE layer's expert activations, T/dp tokens over tp/dp GPUs,
-    # move the same bytes per GPU as T tokens over tp GPUs)
-    dep_a, share = attention_dp_view(dep), tokens / dep.dp_attention
+    dep_a = attention_dp_view(dep)
+    lin = (n_dense + n_moe) * attention_linear(model, dep_a, c, g) + n_dense * mlp_linear(model, dep_a, c, g, False)
+    elt = n_dense * layer_elementwise_s(model, hw, dep_a, g, False)
+    if n_moe:
+        elt = elt + n_moe * layer_elementwise_s(model, hw, dep_a, g, True)
+    tp_comm = (2.0 * n_dense + n_moe) * tp_allreduce_s(model, hw, dep, dep.attn_tp, g)
+    return {"linear": lin, "elementwise": elt, "tp_comm": tp_comm}
+
+
+def replica_parts(model: TransformerSpec, hw: Accelerator, dep: Deployment, c: DeviceConstants, tokens) -> dict:
+    """What every GPU of the replica runs on all T tokens (dp_attention > 1): the MoE layers' experts and their
+    gather/scatter across tp GPUs, and the pipeline sends."""
+    tokens = np.asarray(tokens, dtype=float)
+    n_moe = model.n_moe_layers if model.moe is not None else 0
+    lin = n_moe * mlp_linear(model, dep, c, tokens, True) if n_moe else np.zeros_like(tokens)
+    tp_comm = n_moe * tp_allreduce_s(model, hw, dep, dep.tp, tokens) if n_moe else np.zeros_like(tokens)
+    return {"linear": lin, "tp_comm": tp_comm, "pp_comm": pp_comm_s(model, hw, dep, tokens)}
+
+
+def pp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens):
+    """The pp - 1 activation sends between pipeline stages of one iteration (inside or across the NVLink domain)."""
+    in_domain = dep.tp * dep.pp <= hw.scale_up_domain_gpus
+    p2p = comm.sendrecv_s(tokens * model.d_model * ACT_BYTES, hw.intra if in_domain else hw.inter)
+    return (dep.pp - 1) * np.where(tokens > 0, p2p, 0.0)
+
+
+def token_parts(model: TransformerSpec, hw: Accelerator, dep: Deployment, c: DeviceConstants, tokens,
+                group_tokens=None) -> dict:
+    """Everything that depends only on the number of tokens in the batch (all layers, one GPU/stage). With attention
+    data parallelism the groups wait for each other at every MoE layer, so the busiest group's tokens
+    (`group_tokens`, default an even T/dp share) set the pace of the group-side work (group_parts)."""
+    tokens = np.asarray(tokens, dtype=float)
+    if dep.dp_attention > 1:
+        g = tokens / dep.dp_attention if group_tokens is None else group_tokens
+        grp, rep = group_parts(model, hw, dep, c, g), replica_parts(model, hw, dep, c, tokens)
+        return {"linear": grp["linear"] + rep["linear"], "elementwise": grp["elementwise"],
+                "tp_comm": grp["tp_comm"] + rep["tp_comm"], "pp_comm": rep["pp_comm"]}
+    n_moe = model.n_moe_layers
+    n_dense = model.n_layers - n_moe
     lin = n_dense * layer_linear(model, dep, c, tokens, False)
-    elt = n_dense * layer_elementwise_s(model, hw, dep_a, share, False)
+    elt = n_dense * layer_elementwise_s(model, hw, dep, tokens, False)
     tp_comm = n_dense * layer_tp_comm_s(model, hw, dep, tokens, False)
     if n_moe:
         lin = lin + n_moe * layer_linear(model, dep, c, tokens, True)
-        elt = elt + n_moe * layer_elementwise_s(model, hw, dep_a, share, True)
+        elt = elt + n_moe * layer_elementwise_s(model, hw, dep, tokens, True)
         tp_comm = tp_comm + n_moe * layer_tp_comm_s(model, hw, dep, tokens, True)
-    in_domain = dep.tp * dep.pp <= hw.scale_up_domain_gpus
-    p2p = comm.sendrecv_s(tokens * model.d_model * ACT_BYTES, hw.intra if in_domain else hw.inter)
-    pp_comm = (dep.pp - 1) * np.where(tokens > 0, p2p, 0.0)
-    return {"linear": lin, "elementwise": elt, "tp_comm": tp_comm, "pp_comm": pp_comm}
+    return {"linear": lin, "elementwise": elt, "tp_comm": tp_comm, "pp_comm": pp_comm_s(model, hw, dep, tokens)}
 
 
 def lm_head(model: TransformerSpec, dep: Deployment, c: DeviceConstants, n_logits):

@@ -20,8 +20,10 @@ from simulator.core.inference.iteration import (
     IterationCostTable,
     decode_step_time_s,
     iteration_time_s,
+    lockstep_groups,
     pipelined_step_s,
     prefill_time_s,
+    uniform_group_prefill,
     uniform_window_sums,
 )
 from simulator.core.inference.memory import (
@@ -107,16 +109,18 @@ def cached_prompt_tokens(prompt_tokens, hit_rate: float = 0.0, shared_tokens: in
     return np.clip(np.minimum(hit, p - 1), 0, None)
 
 
-def prefill_iteration(seqs, prompt_tokens, cached_tokens=0, model: TransformerSpec | None = None) -> dict:
+def prefill_iteration(seqs, prompt_tokens, cached_tokens=0, model: TransformerSpec | None = None,
+                      groups: int = 1) -> dict:
     """A prefill of `seqs` prompts whose first `cached_tokens` are cached, as iteration_time_s arguments: the rest runs
     through every layer, attending causally to the cached prefix and to itself (c (prefix + (c + 1) / 2) pairs); with
-    `model`, its sliding-window layers' sums as well (uniform_window_sums)."""
+    `model`, its sliding-window layers' sums as well (uniform_window_sums); over `groups` attention data-parallel
+    groups, the busiest group's share (uniform_group_prefill)."""
     b = np.asarray(seqs, dtype=float)
     p, c = np.asarray(prompt_tokens, dtype=float), np.asarray(cached_tokens, dtype=float)
     new = p - c
     window = uniform_window_sums(model, b, c, new) if model is not None else {}
     return {"prefill_tokens": b * new, "prefill_pairs": b * new * (c + (new + 1.0) / 2.0),
-            "prefill_prefix_tokens": b * c, "logits": b, **window}
+            "prefill_prefix_tokens": b * c, "logits": b, **window, **uniform_group_prefill(b, new, groups)}
 
 
 # ---------------------------------------------------------------------------------------------- speculative decoding
@@ -234,7 +238,7 @@ def _prefill_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, micro: 
     speculative decoding), entering a pipelined replica together (pipelined_step_s)."""
     if not cached and dep.speculative is None:
         return float(prefill_time_s(model, hw, dep, micro, input_len, n_micro))
-    shape = prefill_iteration(micro, input_len, cached)
+    shape = prefill_iteration(micro, input_len, cached, groups=lockstep_groups(model, dep))
     it = iteration_time_s(model, hw, dep, **shape, **uniform_window_sums(model, micro, cached, input_len - cached))
     extra = draft_forward_s(model, hw, dep, **shape) if dep.speculative is not None else 0.0
     done = np.zeros_like(it["total"])
@@ -332,10 +336,12 @@ def estimate_inference(model: TransformerSpec, hw: Accelerator, dep: Deployment,
     decode_total, mid, step = _decode_s(model, hw, dep, micro, input_len, output_len, n_micro)
     e2e = ttft + decode_total
     tpot = decode_total / (output_len - 1) if output_len > 1 else 0.0
-    pre = iteration_time_s(model, hw, dep, **prefill_iteration(micro, input_len, cached, model)) if cached else \
-        iteration_time_s(model, hw, dep, prefill_tokens=micro * input_len,
-                         prefill_pairs=micro * input_len * (input_len + 1) / 2.0, logits=micro,
-                         **uniform_window_sums(model, micro, 0.0, input_len))
+    groups = lockstep_groups(model, dep)
+    pre = iteration_time_s(model, hw, dep, **prefill_iteration(micro, input_len, cached, model, groups)) if cached \
+        else iteration_time_s(model, hw, dep, prefill_tokens=micro * input_len,
+                              prefill_pairs=micro * input_len * (input_len + 1) / 2.0, logits=micro,
+                              **uniform_window_sums(model, micro, 0.0, input_len),
+                              **uniform_group_prefill(micro, input_len, groups))
     parts = ITERATION_PARTS + (("draft",) if dep.speculative is not None else ())
     rec = {
         "model": model.id, "hardware": hw.id, "tp": dep.tp, "pp": dep.pp, "ep": dep.ep, "dp_attention": dep.dp_attention,

@@ -1,0 +1,96 @@
+"""Attention data parallelism with MoE layers: the groups wait for each other at every MoE layer, so the busiest
+group's prompts set the pace of an iteration (TensorRT-LLM tech blog 10, ADP Balance Strategy); a dense model's groups
+run as independent replicas. Checked on properties the old even-share model breaks, not against the code's output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import simulator as sim
+from simulator.core.inference import IterationCostTable, iteration_time_s, prefill_time_s
+from simulator.core.inference.iteration import busiest_group_prefill, lockstep_groups
+from simulator.core.inference.kernels import attention_dp_view, layer_elementwise_s
+from simulator.serving import ServingConfig, simulate_serving
+from simulator.serving.workload import Workload
+
+MOE, DENSE = sim.load_model("mixtral-8x7b"), sim.load_model("llama3.1-8b")
+H100 = sim.load_hardware("h100-sxm-80gb")
+
+
+def _dp4(**kw):
+    return sim.Deployment(tp=4, dp_attention=4, precision="fp8", kv_precision="fp8", engine="trtllm", **kw)
+
+
+def test_prompts_are_dealt_round_robin_largest_first():
+    assert busiest_group_prefill([100, 500, 300, 200], 2) == 500 + 200
+    assert busiest_group_prefill([100, 500, 300, 200], 4) == 500
+    assert busiest_group_prefill([100, 500, 300, 200], 8) == 500
+    assert busiest_group_prefill([700], 4) == 700
+    # each group schedules its own requests within its own token budget: no more than that on one group
+    assert busiest_group_prefill([6144, 6144, 6144, 6144, 2000], 4, group_budget=6144) == 6144
+    assert busiest_group_prefill([100, 500], 1) is None  # one group: the whole batch, no share to take
+    assert busiest_group_prefill([], 4) is None
+
+
+def test_only_groups_with_moe_layers_wait_for_each_other():
+    assert lockstep_groups(MOE, _dp4(ep=4)) == 4
+    assert lockstep_groups(DENSE, _dp4()) == 1
+    assert lockstep_groups(MOE, sim.Deployment(tp=4, ep=4)) == 1
+
+
+def test_one_prompt_costs_its_group_what_four_prompts_cost_each_group():
+    """Four prompts on four groups give each group one; one prompt gives one group the same one and the others
+    nothing: the group-side work (memory-bound kernels, attention) of the busiest group is the same. The even-share
+    model costed the lone prompt at a quarter of it."""
+    dep = _dp4(ep=4)
+    one = sim.estimate_inference(MOE, H100, dep, batch=1, input_len=2000, output_len=2).record["prefill_breakdown_s"]
+    four = sim.estimate_inference(MOE, H100, dep, batch=4, input_len=2000, output_len=2).record["prefill_breakdown_s"]
+    assert one["elementwise"] == pytest.approx(four["elementwise"], rel=1e-12)
+    assert one["attention"] == pytest.approx(four["attention"], rel=1e-12)
+    assert one["linear"] < four["linear"]  # the experts see every group's tokens
+
+
+def test_a_dense_models_groups_share_the_prompts_evenly():
+    dep = _dp4()
+    one = sim.estimate_inference(DENSE, H100, dep, batch=1, input_len=2000, output_len=2).record["prefill_breakdown_s"]
+    four = sim.estimate_inference(DENSE, H100, dep, batch=4, input_len=2000, output_len=2).record["prefill_breakdown_s"]
+    quarter = DENSE.n_layers * float(layer_elementwise_s(DENSE, H100, attention_dp_view(dep), 500.0))
+    assert one["elementwise"] == pytest.approx(quarter, rel=1e-9)  # each group a quarter of the lone prompt
+    assert one["elementwise"] < four["elementwise"]
+
+
+def test_busier_group_takes_longer():
+    """The same batch, more of its prompt tokens on the busiest group: the iteration only gets longer."""
+    dep = _dp4(ep=4)
+    times = [float(iteration_time_s(MOE, H100, dep, prefill_tokens=4000, prefill_pairs=4000 * 500.5, decode_seqs=64,
+                                    decode_context_tokens=64 * 3000, group_prefill_tokens=g)["total"])
+             for g in (1000, 2000, 3000, 4000)]
+    assert times == sorted(times) and times[-1] > 1.05 * times[0]
+
+
+def test_cost_table_equals_core_with_a_busiest_group():
+    dep = _dp4(ep=4)
+    table = IterationCostTable(MOE, H100, dep, 4096, 257)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        chunks = [int(c) for c in rng.integers(1, 900, int(rng.integers(1, 7)))]
+        pt, ds = sum(chunks), int(rng.integers(0, 256))
+        g = busiest_group_prefill(chunks, 4)
+        pairs = float(sum(c * (c + 1) / 2 for c in chunks))
+        ctx = float(ds * rng.integers(1, 4000))
+        core = iteration_time_s(MOE, H100, dep, prefill_tokens=pt, prefill_pairs=pairs, decode_seqs=ds,
+                                decode_context_tokens=ctx, logits=ds + len(chunks), group_prefill_tokens=g)["total"]
+        got = table.time_s(pt, pairs, 0.0, ds, ctx, ds + len(chunks), None, g)
+        assert got == pytest.approx(float(core), rel=1e-9)
+
+
+def test_serving_a_lone_request_matches_the_static_prefill():
+    """serve deals the prompt to one group as infer does: a lone request's TTFT is one prefill iteration of one
+    prompt (prefill_time_s), which the even share would have costed cheaper."""
+    dep = _dp4(ep=4, max_batched_tokens=4096)
+    wl = Workload(np.array([0.0]), np.array([3000]), np.array([4]))
+    r = simulate_serving(MOE, H100, ServingConfig(dep), wl).requests.iloc[0]
+    assert r["ttft_s"] == pytest.approx(float(prefill_time_s(MOE, H100, dep, 1, 3000)), rel=1e-9)
+    even = iteration_time_s(MOE, H100, dep, prefill_tokens=3000, prefill_pairs=3000 * 3001 / 2, logits=1)["total"]
+    assert r["ttft_s"] > float(even)
