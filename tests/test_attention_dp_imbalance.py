@@ -94,3 +94,19 @@ def test_serving_a_lone_request_matches_the_static_prefill():
     assert r["ttft_s"] == pytest.approx(float(prefill_time_s(MOE, H100, dep, 1, 3000)), rel=1e-9)
     even = iteration_time_s(MOE, H100, dep, prefill_tokens=3000, prefill_pairs=3000 * 3001 / 2, logits=1)["total"]
     assert r["ttft_s"] > float(even)
+
+
+def test_readme_quotes_the_lone_prompt_ttft_it_computes():
+    """The README's DeepSeek-V3 example (a 4,000-token prompt on 8 x H200, 8 attention groups vs tp 8) is computed."""
+    from pathlib import Path
+
+    m, hw = sim.load_model("deepseek-v3"), sim.load_hardware("h200-sxm-141gb")
+
+    def ttft_ms(dp: int) -> float:
+        dep = sim.Deployment(tp=8, ep=8, dp_attention=dp, precision="fp8", engine="trtllm")
+        return 1e3 * sim.estimate_inference(m, hw, dep, batch=1, input_len=4000, output_len=200).ttft_s
+
+    grouped, plain = ttft_ms(8), ttft_ms(1)
+    assert grouped > 2 * plain  # one group of one GPU prefills the whole prompt
+    text = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    assert f"TTFT {grouped:.0f} ms, where tp 8 without groups takes {plain:.0f} ms" in text
