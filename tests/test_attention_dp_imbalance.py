@@ -10,7 +10,7 @@ import pytest
 import simulator as sim
 from simulator.core.inference import IterationCostTable, iteration_time_s, prefill_time_s
 from simulator.core.inference.iteration import busiest_group_prefill, lockstep_groups
-from simulator.core.inference.kernels import attention_dp_view, layer_elementwise_s
+from simulator.core.inference.kernels import attention_dp_view, expert_elementwise_s, layer_elementwise_s
 from simulator.serving import ServingConfig, simulate_serving
 from simulator.serving.workload import Workload
 
@@ -28,7 +28,8 @@ def test_prompts_are_dealt_round_robin_largest_first():
     assert busiest_group_prefill([100, 500, 300, 200], 8) == 500
     assert busiest_group_prefill([700], 4) == 700
     # each group schedules its own requests within its own token budget: no more than that on one group
-    assert busiest_group_prefill([6144, 6144, 6144, 6144, 2000], 4, group_budget=6144) == 6144
+    assert busiest_group_prefill([6144, 6144, 6144, 4000, 2000], 4, group_budget=6144) == 6144
+    assert busiest_group_prefill([2047, 2047, 2047, 2047, 3], 4, group_budget=2047) == 2048  # never below even
     assert busiest_group_prefill([100, 500], 1) is None  # one group: the whole batch, no share to take
     assert busiest_group_prefill([], 4) is None
 
@@ -46,9 +47,12 @@ def test_one_prompt_costs_its_group_what_four_prompts_cost_each_group():
     dep = _dp4(ep=4)
     one = sim.estimate_inference(MOE, H100, dep, batch=1, input_len=2000, output_len=2).record["prefill_breakdown_s"]
     four = sim.estimate_inference(MOE, H100, dep, batch=4, input_len=2000, output_len=2).record["prefill_breakdown_s"]
-    assert one["elementwise"] == pytest.approx(four["elementwise"], rel=1e-12)
     assert one["attention"] == pytest.approx(four["attention"], rel=1e-12)
     assert one["linear"] < four["linear"]  # the experts see every group's tokens
+    # the memory-bound kernels: the group's own part the same, the experts' part on four times the tokens
+    experts = MOE.n_moe_layers * (float(expert_elementwise_s(MOE, H100, dep, 8000.0))
+                                  - float(expert_elementwise_s(MOE, H100, dep, 2000.0)))
+    assert four["elementwise"] - one["elementwise"] == pytest.approx(experts, rel=1e-9)
 
 
 def test_a_dense_models_groups_share_the_prompts_evenly():
@@ -83,6 +87,17 @@ def test_cost_table_equals_core_with_a_busiest_group():
                                 decode_context_tokens=ctx, logits=ds + len(chunks), group_prefill_tokens=g)["total"]
         got = table.time_s(pt, pairs, 0.0, ds, ctx, ds + len(chunks), None, g)
         assert got == pytest.approx(float(core), rel=1e-9)
+
+
+def test_speculative_decoding_keeps_an_even_share_in_infer_and_serve_alike():
+    """The rule does not cover a verify pass or a draft yet: with speculative decoding both keep the even share, so
+    serve's lone request still matches infer's prefill."""
+    dep = _dp4(ep=4, max_batched_tokens=4096, speculative=sim.SpeculativeDecoding(2, 0.7))
+    assert lockstep_groups(MOE, dep) == 1
+    wl = Workload(np.array([0.0]), np.array([3000]), np.array([4]))
+    r = simulate_serving(MOE, H100, ServingConfig(dep), wl).requests.iloc[0]
+    ttft = sim.estimate_inference(MOE, H100, dep, batch=1, input_len=3000, output_len=4).ttft_s
+    assert r["ttft_s"] == pytest.approx(ttft, rel=1e-9)
 
 
 def test_serving_a_lone_request_matches_the_static_prefill():

@@ -232,10 +232,9 @@ class Simulation:
                 shape = (int(pt + v["prefill_tokens"]), pairs + float(v["prefill_pairs"]), prefix, n_dec,
                          float(v["decode_context_tokens"]), int(v["logits"]) + finishing)
                 extra = e.draft.iteration_s(int(pt), pairs, prefix, finishing, n_dec, cached) if e.draft else 0.0
-            # attention data parallelism: the prompts go to the groups round-robin, the busiest group sets the pace
-            # (a verify pass's tokens are decodes, spread evenly: then an even share)
-            group = None if e.lookahead or lockstep == 1 else \
-                busiest_group_prefill([c for _, c in chunks], lockstep, e.chunk_cap)
+            # attention data parallelism with MoE layers: the prompts go to the groups round-robin, the busiest group
+            # sets the pace (lockstep_groups; 1: an even share)
+            group = None if lockstep == 1 else busiest_group_prefill([c for _, c in chunks], lockstep, e.chunk_cap)
             if e.pipe is None:
                 dt = e.table.time_s(*shape, window, group) + extra
             else:  # a pipelined replica: the micro-batches ahead in its stages delay this one

@@ -109,7 +109,9 @@ PREFILL_MEMO_MAX = 1 << 16  # prefill attention terms an IterationCostTable reme
 class IterationCostTable:
     """`iteration_time_s` pre-tabulated over batch tokens and sampled sequences for the simulator
     (Vidur pre-computes its predictions on a grid the same way); exact, not an approximation: decode
-    attention is linear in the summed context, prefill attention is evaluated directly."""
+    attention is linear in the summed context, prefill attention is evaluated directly. With attention groups that
+    wait for each other, the busiest group's own work is tabulated apart, over k = decodes + dp x its prompt tokens
+    (k / dp tokens), beside the replica's work over all tokens."""
 
     def __init__(self, model: TransformerSpec, hw: Accelerator, dep: Deployment, max_tokens: int, max_logits: int):
         self.model, self.hw, self.dep = model, hw, dep
@@ -125,7 +127,7 @@ class IterationCostTable:
             self.group_s = None
         else:  # the replica's work by its tokens; the busiest group's by k = decodes + dp x its prompt tokens (k / dp)
             parts = replica_parts(model, hw, dep, self._c, tokens)
-            self.token_s = parts["linear"] + parts["tp_comm"] + parts["pp_comm"]
+            self.token_s = parts["linear"] + parts["elementwise"] + parts["tp_comm"] + parts["pp_comm"]
             self.group_s = self._group_s(tokens)
         self.hop_s = parts["pp_comm"] / (dep.pp - 1) if dep.pp > 1 else np.zeros_like(tokens)
         self.head_s = lm_head(model, self._dep_a, self._c, np.arange(max_logits + 1, dtype=float) / self._adp)
@@ -172,6 +174,9 @@ class IterationCostTable:
         if self.group_s is not None:
             k = tokens
             if group_prefill is not None and prefill_tokens:
+                group_prefill = int(group_prefill)
+                assert prefill_tokens <= self._adp * group_prefill and group_prefill <= prefill_tokens, \
+                    "the busiest group holds between an even share and all of the prompt tokens"
                 share = group_prefill / prefill_tokens
                 k = decode_seqs + int(self._adp) * group_prefill
             device += self.group_s[k] if k <= self.max_tokens else float(self._group_s(k))
@@ -274,10 +279,13 @@ def uniform_window_sums(model: TransformerSpec, seqs, prefix=0.0, new=0.0, conte
 
 
 def lockstep_groups(model: TransformerSpec, dep: Deployment) -> int:
-    """Attention data-parallel groups that wait for each other at every MoE layer (its experts take all the groups'
-    tokens at once): dp_attention where the model has MoE layers; 1 for a dense model, whose groups run as independent
-    replicas."""
-    return dep.dp_attention if model.moe is not None and model.n_moe_layers else 1
+    """Attention data-parallel groups whose busiest one sets the pace (busiest_group_prefill): they wait for each other
+    at every MoE layer (its experts take all the groups' tokens at once), so dp_attention where the model has MoE
+    layers; 1 for a dense model, whose groups run as independent replicas, and with speculative decoding, whose verify
+    pass and draft the rule does not cover yet (an even share, in infer and serve alike)."""
+    if dep.speculative is not None or model.moe is None or not model.n_moe_layers:
+        return 1
+    return dep.dp_attention
 
 
 def busiest_group_prefill(chunk_tokens, groups: int, group_budget: int | None = None) -> int | None:
@@ -289,7 +297,9 @@ def busiest_group_prefill(chunk_tokens, groups: int, group_budget: int | None = 
     if groups <= 1 or not len(chunk_tokens):
         return None
     dealt = int(sum(sorted(chunk_tokens, reverse=True)[::groups]))
-    return dealt if group_budget is None else min(dealt, int(group_budget))
+    if group_budget is not None:  # never below an even share, though (whole tokens)
+        dealt = max(min(dealt, int(group_budget)), -(-int(sum(chunk_tokens)) // groups))
+    return dealt
 
 
 def uniform_group_prefill(seqs, new_tokens, groups: int) -> dict:

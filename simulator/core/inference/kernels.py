@@ -110,7 +110,8 @@ def mlp_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, toke
 def layer_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, tokens, moe_layer: bool):
     """Attention projections and MLP of one layer on the busiest GPU for T tokens of the replica. With attention
     data parallelism each group projects its 1/dp_attention share of the tokens on tp/dp_attention GPUs (engines
-    balance requests over the groups) and so does a dense MLP; an MoE layer sees every token across all tp GPUs."""
+    deal requests out over the groups; an even share here: iteration_time_s costs the busiest group) and so does a
+    dense MLP; an MoE layer sees every token across all tp GPUs."""
     tokens = np.asarray(tokens, dtype=float)
     if dep.dp_attention == 1:
         return attention_linear(model, dep, c, tokens) + mlp_linear(model, dep, c, tokens, moe_layer)
@@ -159,24 +160,39 @@ def layer_attention_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, 
             + decode_attention(model, dep, c, decode_seqs, decode_context_tokens))
 
 
-def layer_elementwise_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool = False):
+def expert_elementwise_elems(model: TransformerSpec, dep: Deployment) -> float:
+    """16-bit elements per token an MoE layer's expert side moves on one GPU: the gated activation of the k routed
+    and the shared experts (read up*f, write f) and the route and combine: each GPU gathers the rows routed to its
+    experts (read + write k/ep rows of h) and sums the k expert outputs of every token back (read k/ep rows, write
+    one): vLLM fused_moe moe_sum, TensorRT-LLM expandInputRows/finalizeMoeRouting."""
+    assert model.moe is not None
+    up = 2.0 if model.gated else 1.0
+    f = model.moe.d_ff_expert * (model.moe.top_k + model.moe.n_shared_experts) / dep.tp
+    return (up + 1.0) * f + (3.0 * model.moe.top_k / dep.ep + 1.0) * float(model.d_model)
+
+
+def expert_elementwise_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens):
+    """The expert side of one MoE layer's memory-bound kernels (expert_elementwise_elems) for all T tokens of the
+    replica, bytes only: their launches are counted with the layer's (layer_elementwise_s)."""
+    tokens = np.asarray(tokens, dtype=float)
+    moved = tokens * expert_elementwise_elems(model, dep) * ACT_BYTES
+    return roofline.stream_time_s(moved, hw.hbm_bandwidth_bytes_per_s, hw.memory_bandwidth_efficiency)
+
+
+def layer_elementwise_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool = False,
+                        experts: bool = True):
     """Memory-bound kernels of one layer: 2 fused add+RMSNorm (read 2h, write 2h each), the gated
-    activation (read up*f, write f), RoPE on Q/K and the KV-cache write (vLLM custom ops); in an MoE layer also
-    the routing gather and the combine of the k expert outputs."""
+    activation (read up*f, write f), RoPE on Q/K and the KV-cache write (vLLM custom ops); in an MoE layer the expert
+    side instead of the dense activation (expert_elementwise_elems), left out with experts=False (an attention group's
+    own part when the experts run on all the groups' tokens)."""
     tokens = np.asarray(tokens, dtype=float)
     h = float(model.d_model)
-    up = 2.0 if model.gated else 1.0
-    dispatch = 0.0
     if moe_layer and model.moe is not None:
-        f = model.moe.d_ff_expert * (model.moe.top_k + model.moe.n_shared_experts) / dep.tp
-        # route and combine: each GPU gathers the rows routed to its experts (read + write k/ep rows of h) and sums
-        # the k expert outputs of every token back (read k/ep rows, write one): vLLM fused_moe moe_sum,
-        # TensorRT-LLM expandInputRows/finalizeMoeRouting
-        dispatch = (3.0 * model.moe.top_k / dep.ep + 1.0) * h
+        mlp = expert_elementwise_elems(model, dep) if experts else 0.0
     else:
-        f = model.d_ff / dep.tp
+        mlp = ((2.0 if model.gated else 1.0) + 1.0) * (model.d_ff / dep.tp)  # the gated activation
     kv = kv_elems_per_token_per_layer(model, dep.tp)
-    elems = 8.0 * h + (up + 1.0) * f + 2.0 * (model.q_dim / dep.tp + kv / 2.0) + dispatch
+    elems = 8.0 * h + 2.0 * (model.q_dim / dep.tp + kv / 2.0) + mlp
     moved = tokens * (elems * ACT_BYTES + kv * KV_BYTES[dep.kv_precision])
     t = roofline.stream_time_s(moved, hw.hbm_bandwidth_bytes_per_s, hw.memory_bandwidth_efficiency, 5.0,
                                hw.kernel_launch_s)
@@ -203,16 +219,15 @@ def tp_allreduce_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, n: 
     return np.where(t > 0, one, 0.0)
 
 
-def layer_tp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool = False,
-                    group_tokens=None):
+def layer_tp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool = False):
     """Two all-reduces of T x h activations per layer (Shoeybi et al. 2019, fig. 3; tp_allreduce_s). With attention
-    data parallelism, the attention all-reduce runs inside the busiest group on its tokens (`group_tokens`, default
-    an even T/dp share), and an MoE layer gathers every group's tokens before the experts and reduce-scatters them
+    data parallelism, the attention all-reduce runs inside a group on its even T/dp share (group_parts: the busiest
+    group's), and an MoE layer gathers every group's tokens before the experts and reduce-scatters them
     after (SGLang DP attention: together the traffic of one all-reduce of all T tokens across tp GPUs); a dense layer
     stays inside its group."""
     if dep.dp_attention == 1:
         return 2.0 * tp_allreduce_s(model, hw, dep, dep.tp, tokens)
-    share = np.asarray(tokens, dtype=float) / dep.dp_attention if group_tokens is None else group_tokens
+    share = np.asarray(tokens, dtype=float) / dep.dp_attention
     if moe_layer and model.moe is not None:
         return tp_allreduce_s(model, hw, dep, dep.attn_tp, share) + tp_allreduce_s(model, hw, dep, dep.tp, tokens)
     return 2.0 * tp_allreduce_s(model, hw, dep, dep.attn_tp, share)
@@ -228,19 +243,21 @@ def group_parts(model: TransformerSpec, hw: Accelerator, dep: Deployment, c: Dev
     lin = (n_dense + n_moe) * attention_linear(model, dep_a, c, g) + n_dense * mlp_linear(model, dep_a, c, g, False)
     elt = n_dense * layer_elementwise_s(model, hw, dep_a, g, False)
     if n_moe:
-        elt = elt + n_moe * layer_elementwise_s(model, hw, dep_a, g, True)
+        elt = elt + n_moe * layer_elementwise_s(model, hw, dep_a, g, True, experts=False)
     tp_comm = (2.0 * n_dense + n_moe) * tp_allreduce_s(model, hw, dep, dep.attn_tp, g)
     return {"linear": lin, "elementwise": elt, "tp_comm": tp_comm}
 
 
 def replica_parts(model: TransformerSpec, hw: Accelerator, dep: Deployment, c: DeviceConstants, tokens) -> dict:
-    """What every GPU of the replica runs on all T tokens (dp_attention > 1): the MoE layers' experts and their
-    gather/scatter across tp GPUs, and the pipeline sends."""
+    """What every GPU of the replica runs on all T tokens (dp_attention > 1): the MoE layers' experts, their
+    memory-bound kernels and their gather/scatter across tp GPUs, and the pipeline sends."""
     tokens = np.asarray(tokens, dtype=float)
     n_moe = model.n_moe_layers if model.moe is not None else 0
-    lin = n_moe * mlp_linear(model, dep, c, tokens, True) if n_moe else np.zeros_like(tokens)
-    tp_comm = n_moe * tp_allreduce_s(model, hw, dep, dep.tp, tokens) if n_moe else np.zeros_like(tokens)
-    return {"linear": lin, "tp_comm": tp_comm, "pp_comm": pp_comm_s(model, hw, dep, tokens)}
+    zero = np.zeros_like(tokens)
+    lin = n_moe * mlp_linear(model, dep, c, tokens, True) if n_moe else zero
+    elt = n_moe * np.where(tokens > 0, expert_elementwise_s(model, hw, dep, tokens), 0.0) if n_moe else zero
+    tp_comm = n_moe * tp_allreduce_s(model, hw, dep, dep.tp, tokens) if n_moe else zero
+    return {"linear": lin, "elementwise": elt, "tp_comm": tp_comm, "pp_comm": pp_comm_s(model, hw, dep, tokens)}
 
 
 def pp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens):
@@ -259,7 +276,7 @@ def token_parts(model: TransformerSpec, hw: Accelerator, dep: Deployment, c: Dev
     if dep.dp_attention > 1:
         g = tokens / dep.dp_attention if group_tokens is None else group_tokens
         grp, rep = group_parts(model, hw, dep, c, g), replica_parts(model, hw, dep, c, tokens)
-        return {"linear": grp["linear"] + rep["linear"], "elementwise": grp["elementwise"],
+        return {"linear": grp["linear"] + rep["linear"], "elementwise": grp["elementwise"] + rep["elementwise"],
                 "tp_comm": grp["tp_comm"] + rep["tp_comm"], "pp_comm": rep["pp_comm"]}
     n_moe = model.n_moe_layers
     n_dense = model.n_layers - n_moe
