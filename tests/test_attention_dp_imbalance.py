@@ -125,3 +125,31 @@ def test_readme_quotes_the_lone_prompt_ttft_it_computes():
     assert grouped > 2 * plain  # one group of one GPU prefills the whole prompt
     text = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
     assert f"TTFT {grouped:.0f} ms, where tp 8 without groups takes {plain:.0f} ms" in text
+
+
+def test_one_decoding_sequence_costs_its_group_what_one_sequence_per_group_costs():
+    """Decodes go to the groups as whole sequences: one sequence on four groups sits on one of them, so the busiest
+    group's decode attention and LM head are those of one sequence per group (the even share costed a quarter)."""
+    dep = _dp4(ep=4)
+    one = sim.estimate_inference(MOE, H100, dep, batch=1, input_len=30000, output_len=64).record["decode_breakdown_s"]
+    four = sim.estimate_inference(MOE, H100, dep, batch=4, input_len=30000, output_len=64).record["decode_breakdown_s"]
+    assert one["attention"] == pytest.approx(four["attention"], rel=1e-12)
+    assert one["lm_head"] == pytest.approx(four["lm_head"], rel=1e-12)
+
+
+def test_decode_runs_leap_to_the_same_floats_with_groups():
+    """The serving loop's vectorised decode steps (decode_times_s) equal its one-step costing (time_s) when the
+    decodes do not divide over the groups."""
+    table = IterationCostTable(MOE, H100, _dp4(ep=4), 4096, 257)
+    for n in (1, 3, 5, 64, 257):
+        contexts = np.array([n * 100.0, n * 5000.0])
+        steps = table.decode_times_s(n, contexts)
+        assert list(steps) == [table.time_s(0, 0.0, 0.0, n, float(x), n) for x in contexts]
+
+
+def test_serving_a_lone_request_decodes_as_infer_does():
+    dep = _dp4(ep=4)
+    wl = Workload(np.array([0.0]), np.array([2000]), np.array([40]))
+    r = simulate_serving(MOE, H100, ServingConfig(dep), wl).requests.iloc[0]
+    steps = sim.decode_step_time_s(MOE, H100, dep, 1, 2000 + np.arange(1, 40))
+    assert r["tpot_s"] == pytest.approx(float(steps.mean()), rel=1e-9)

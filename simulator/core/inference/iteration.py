@@ -46,14 +46,21 @@ def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *
     tokens = pt + ds
     n_logits = np.asarray(ds + (pt > 0) if logits is None else logits, dtype=float)
     dep_a, adp = attention_dp_view(dep), float(dep.dp_attention)
-    # the busiest attention group's share of the prefill (decodes spread evenly: each group runs its own sequences)
+    # the busiest attention group's share of the prefill, and of the decodes: each group runs its own sequences, as
+    # evenly as whole sequences go where the groups wait for each other (ceil(decodes / dp)), else an even share
     pt_g = pt / adp if group_prefill_tokens is None or adp == 1 else np.asarray(group_prefill_tokens, dtype=float)
     share = pt_g / np.where(pt > 0, pt, 1.0)
-    parts = token_parts(model, hw, dep, c, tokens, ds / adp + pt_g if adp > 1 else None)
+    ctx_share: np.ndarray | float
+    if lockstep_groups(model, dep) > 1:
+        ds_g, logits_g = np.ceil(ds / adp), np.ceil(n_logits / adp)
+        ctx_share = ds_g / np.where(ds > 0, ds, 1.0)
+    else:
+        ds_g, logits_g, ctx_share = ds / adp, n_logits / adp, 1.0 / adp
+    parts = token_parts(model, hw, dep, c, tokens, ds_g + pt_g if adp > 1 else None)
 
     def layer_attention(pairs, prefix, context):
         return (prefill_attention(model, dep_a, c, pt_g, np.asarray(pairs) * share, np.asarray(prefix) * share)
-                + decode_attention(model, dep_a, c, ds / adp, np.asarray(context) / adp))
+                + decode_attention(model, dep_a, c, ds_g, np.asarray(context) * ctx_share))
 
     n_win = model.n_window_layers
     if n_win:  # windowed layers attend to at most the window (their sums default to the full ones)
@@ -65,7 +72,7 @@ def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *
                                           else window_context_tokens))
     else:
         attn = model.n_layers * layer_attention(prefill_pairs, prefill_prefix_tokens, decode_context_tokens)
-    head = lm_head(model, dep_a, c, n_logits / adp)
+    head = lm_head(model, dep_a, c, logits_g)
     body = parts["linear"] + parts["elementwise"] + parts["tp_comm"] + attn
     device = body + head + parts["pp_comm"]
     busy = (tokens + n_logits) > 0
@@ -131,6 +138,7 @@ class IterationCostTable:
             self.group_s = self._group_s(tokens)
         self.hop_s = parts["pp_comm"] / (dep.pp - 1) if dep.pp > 1 else np.zeros_like(tokens)
         self.head_s = lm_head(model, self._dep_a, self._c, np.arange(max_logits + 1, dtype=float) / self._adp)
+        self._lock = lockstep_groups(model, dep) > 1  # whole sequences on the busiest group (iteration_time_s)
         # decode attention is linear in the summed context: a fixed and a per-token term, on the full layers (all of
         # them without a sliding window) and on the windowed ones (their context summed over min(ctx, window))
         self._n_win = model.n_window_layers
@@ -149,6 +157,15 @@ class IterationCostTable:
                                                k * prof.layer_launch_s * model.n_layers)
         # prefill attention by (tokens, pairs, cached prefix): a serving run meets the same chunks again and again
         self._prefill_attention_s: dict[tuple, float] = {}
+
+    def _head_s(self, n_logits: int):
+        """The busiest group's LM head: ceil(n / dp) sequences where the groups wait for each other (iteration_time_s),
+        else an even share."""
+        if not self._lock:
+            return self.head_s[n_logits]
+        a = int(self._adp)
+        nx = a * -(-n_logits // a)
+        return self.head_s[nx] if nx <= self.max_logits else float(lm_head(self.model, self._dep_a, self._c, nx / a))
 
     def _group_s(self, k):
         """The busiest attention group's own work (group_parts) at k / dp of its tokens."""
@@ -169,20 +186,25 @@ class IterationCostTable:
     def _device_s(self, tokens: int, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float,
                   decode_seqs: int, decode_context: float, n_logits: int, window: tuple | None = None,
                   group_prefill: int | None = None) -> float:
-        device = self.token_s[tokens] + self.head_s[n_logits]
-        share = None
+        device = self.token_s[tokens] + self._head_s(n_logits)
+        share, ctx_share = None, 1.0
         if self.group_s is not None:
             k = tokens
+            if self._lock and decode_seqs:  # dp x the busiest group's decodes
+                dsx = int(self._adp) * -(-decode_seqs // int(self._adp))
+                k, ctx_share = k + dsx - decode_seqs, dsx / decode_seqs
             if group_prefill is not None and prefill_tokens:
                 group_prefill = int(group_prefill)
                 assert prefill_tokens <= self._adp * group_prefill and group_prefill <= prefill_tokens, \
                     "the busiest group holds between an even share and all of the prompt tokens"
                 share = group_prefill / prefill_tokens
-                k = decode_seqs + int(self._adp) * group_prefill
+                k = k - prefill_tokens + int(self._adp) * group_prefill
             device += self.group_s[k] if k <= self.max_tokens else float(self._group_s(k))
         if self._n_win:  # the windowed layers' sums (window_pairs, window_prefix, window_context); absent: the full ones
             w_pairs, w_prefix, w_context = window or (prefill_pairs, prefill_prefix, decode_context)
         if decode_seqs:
+            if ctx_share != 1.0:
+                decode_context, w_context = decode_context * ctx_share, w_context * ctx_share if self._n_win else 0.0
             device += self.decode_fixed_s + self.decode_per_ctx_s * decode_context
             if self._n_win:
                 device += self.window_fixed_s + self.window_per_ctx_s * w_context
@@ -228,9 +250,13 @@ class IterationCostTable:
         inside the table."""
         n = decode_seqs
         assert not self._n_win and 0 < n <= min(self.max_tokens, self.max_logits)
-        device = self.token_s[n] + self.head_s[n]
+        device = self.token_s[n] + self._head_s(n)
         if self.group_s is not None:
-            device += self.group_s[n]
+            a = int(self._adp)
+            dsx = a * -(-n // a) if self._lock else n
+            device += self.group_s[dsx] if dsx <= self.max_tokens else float(self._group_s(dsx))
+            if dsx != n:
+                decode_contexts = decode_contexts * (dsx / n)
         device = device + (self.decode_fixed_s + self.decode_per_ctx_s * decode_contexts)
         launch = self._launch - device
         return device + self._step + self._seq * n + np.where(launch > 0.0, launch, 0.0)
@@ -250,7 +276,7 @@ class IterationCostTable:
             return 0.0, 0.0
         device = self._device_s(tokens, prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context,
                                 n_logits, window, group_prefill)
-        head = float(self.head_s[n_logits])
+        head = float(self._head_s(n_logits))
         hop = float(self.hop_s[tokens])
         body = device - head - hop * (self.dep.pp - 1)
         return total, float(stage_time_s(self.model, self.hw, self.dep, body, head + hop, n_logits))
