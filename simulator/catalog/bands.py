@@ -31,7 +31,7 @@ INFERENCE_GAPS = {
                     "the engines' batch limits hold per attention group as TensorRT-LLM's PyTorch executor applies "
                     "them, and the busiest group's prompts set each iteration's pace (dealt round-robin, TensorRT-LLM "
                     "tech blog 10), which brings DeepSeek-R1 on Blackwell close at 1k/1k, but most rows read "
-                    "optimistic (Qwen3-235B and gpt-oss at 1k/1k by 1.4-2.7x): at fixed lengths the prompts come in "
+                    "optimistic (Qwen3-235B and gpt-oss most, at 1k/1k): at fixed lengths the prompts come in "
                     "waves that the dealing spreads evenly, so the imbalance costs these rows little (the blog "
                     "measured a 1.54x loss on its mixed-length set), and what else holds them back is not found",
     "gpt-oss-120b": "MXFP4 weights that trtllm-bench's batch heuristic (tuning.py) has no byte size for: as 16-bit "

@@ -158,14 +158,17 @@ class IterationCostTable:
         # prefill attention by (tokens, pairs, cached prefix): a serving run meets the same chunks again and again
         self._prefill_attention_s: dict[tuple, float] = {}
 
-    def _head_s(self, n_logits: int):
-        """The busiest group's LM head: ceil(n / dp) sequences where the groups wait for each other (iteration_time_s),
-        else an even share."""
-        if not self._lock:
-            return self.head_s[n_logits]
+    def _whole(self, n: int) -> int:
+        """dp x the busiest group's ceil(n / dp) sequences where the groups wait for each other (iteration_time_s),
+        else n (an even share): the tables' index for n sequences."""
         a = int(self._adp)
-        nx = a * -(-n_logits // a)
-        return self.head_s[nx] if nx <= self.max_logits else float(lm_head(self.model, self._dep_a, self._c, nx / a))
+        return a * -(-n // a) if self._lock else n
+
+    def _head_s(self, n_logits: int):
+        """The busiest group's LM head (_whole)."""
+        nx = self._whole(n_logits)
+        return self.head_s[nx] if nx <= self.max_logits else float(lm_head(self.model, self._dep_a, self._c,
+                                                                            nx / self._adp))
 
     def _group_s(self, k):
         """The busiest attention group's own work (group_parts) at k / dp of its tokens."""
@@ -190,8 +193,8 @@ class IterationCostTable:
         share, ctx_share = None, 1.0
         if self.group_s is not None:
             k = tokens
-            if self._lock and decode_seqs:  # dp x the busiest group's decodes
-                dsx = int(self._adp) * -(-decode_seqs // int(self._adp))
+            if decode_seqs:  # dp x the busiest group's decodes
+                dsx = self._whole(decode_seqs)
                 k, ctx_share = k + dsx - decode_seqs, dsx / decode_seqs
             if group_prefill is not None and prefill_tokens:
                 group_prefill = int(group_prefill)
@@ -252,8 +255,7 @@ class IterationCostTable:
         assert not self._n_win and 0 < n <= min(self.max_tokens, self.max_logits)
         device = self.token_s[n] + self._head_s(n)
         if self.group_s is not None:
-            a = int(self._adp)
-            dsx = a * -(-n // a) if self._lock else n
+            dsx = self._whole(n)
             device += self.group_s[dsx] if dsx <= self.max_tokens else float(self._group_s(dsx))
             if dsx != n:
                 decode_contexts = decode_contexts * (dsx / n)

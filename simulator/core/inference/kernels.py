@@ -115,10 +115,21 @@ def layer_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, to
     tokens = np.asarray(tokens, dtype=float)
     if dep.dp_attention == 1:
         return attention_linear(model, dep, c, tokens) + mlp_linear(model, dep, c, tokens, moe_layer)
-    dep_a, share = attention_dp_view(dep), tokens / dep.dp_attention
-    moe = moe_layer and model.moe is not None
-    return attention_linear(model, dep_a, c, share) + (mlp_linear(model, dep, c, tokens, True) if moe
-                                                       else mlp_linear(model, dep_a, c, share, False))
+    return (group_layer_linear(model, dep, c, tokens / dep.dp_attention, moe_layer)
+            + replica_layer_linear(model, dep, c, tokens, moe_layer))
+
+
+def group_layer_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, group_tokens, moe_layer: bool):
+    """What one attention group projects of one layer on its own tokens, on tp/dp_attention GPUs: attention, and the
+    MLP of a dense layer."""
+    dep_a = attention_dp_view(dep)
+    t = attention_linear(model, dep_a, c, group_tokens)
+    return t if moe_layer and model.moe is not None else t + mlp_linear(model, dep_a, c, group_tokens, False)
+
+
+def replica_layer_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, tokens, moe_layer: bool):
+    """What an MoE layer's experts run on every group's tokens across all tp GPUs (0 for a dense layer)."""
+    return mlp_linear(model, dep, c, tokens, True) if moe_layer and model.moe is not None else 0.0
 
 
 def layer_linear_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool = False):
@@ -227,10 +238,20 @@ def layer_tp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, to
     stays inside its group."""
     if dep.dp_attention == 1:
         return 2.0 * tp_allreduce_s(model, hw, dep, dep.tp, tokens)
-    share = np.asarray(tokens, dtype=float) / dep.dp_attention
-    if moe_layer and model.moe is not None:
-        return tp_allreduce_s(model, hw, dep, dep.attn_tp, share) + tp_allreduce_s(model, hw, dep, dep.tp, tokens)
-    return 2.0 * tp_allreduce_s(model, hw, dep, dep.attn_tp, share)
+    return (group_layer_tp_comm_s(model, hw, dep, np.asarray(tokens, dtype=float) / dep.dp_attention, moe_layer)
+            + replica_layer_tp_comm_s(model, hw, dep, tokens, moe_layer))
+
+
+def group_layer_tp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, group_tokens, moe_layer: bool):
+    """The all-reduces one attention group runs inside itself in one layer: after attention, and after a dense MLP."""
+    moe = moe_layer and model.moe is not None
+    return (1.0 if moe else 2.0) * tp_allreduce_s(model, hw, dep, dep.attn_tp, group_tokens)
+
+
+def replica_layer_tp_comm_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, tokens, moe_layer: bool):
+    """An MoE layer's gather of every group's tokens before the experts and reduce-scatter after: together the
+    traffic of one all-reduce of all T tokens across tp GPUs (SGLang DP attention); 0 for a dense layer."""
+    return tp_allreduce_s(model, hw, dep, dep.tp, tokens) if moe_layer and model.moe is not None else 0.0
 
 
 def group_parts(model: TransformerSpec, hw: Accelerator, dep: Deployment, c: DeviceConstants, group_tokens) -> dict:
@@ -240,11 +261,13 @@ def group_parts(model: TransformerSpec, hw: Accelerator, dep: Deployment, c: Dev
     n_moe = model.n_moe_layers
     n_dense = model.n_layers - n_moe
     dep_a = attention_dp_view(dep)
-    lin = (n_dense + n_moe) * attention_linear(model, dep_a, c, g) + n_dense * mlp_linear(model, dep_a, c, g, False)
+    lin = n_dense * group_layer_linear(model, dep, c, g, False)
     elt = n_dense * layer_elementwise_s(model, hw, dep_a, g, False)
+    tp_comm = n_dense * group_layer_tp_comm_s(model, hw, dep, g, False)
     if n_moe:
+        lin = lin + n_moe * group_layer_linear(model, dep, c, g, True)
         elt = elt + n_moe * layer_elementwise_s(model, hw, dep_a, g, True, experts=False)
-    tp_comm = (2.0 * n_dense + n_moe) * tp_allreduce_s(model, hw, dep, dep.attn_tp, g)
+        tp_comm = tp_comm + n_moe * group_layer_tp_comm_s(model, hw, dep, g, True)
     return {"linear": lin, "elementwise": elt, "tp_comm": tp_comm}
 
 
@@ -254,9 +277,9 @@ def replica_parts(model: TransformerSpec, hw: Accelerator, dep: Deployment, c: D
     tokens = np.asarray(tokens, dtype=float)
     n_moe = model.n_moe_layers if model.moe is not None else 0
     zero = np.zeros_like(tokens)
-    lin = n_moe * mlp_linear(model, dep, c, tokens, True) if n_moe else zero
+    lin = n_moe * replica_layer_linear(model, dep, c, tokens, True) + zero
     elt = n_moe * np.where(tokens > 0, expert_elementwise_s(model, hw, dep, tokens), 0.0) if n_moe else zero
-    tp_comm = n_moe * tp_allreduce_s(model, hw, dep, dep.tp, tokens) if n_moe else zero
+    tp_comm = n_moe * replica_layer_tp_comm_s(model, hw, dep, tokens, True) + zero
     return {"linear": lin, "elementwise": elt, "tp_comm": tp_comm, "pp_comm": pp_comm_s(model, hw, dep, tokens)}
 
 
