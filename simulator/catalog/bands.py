@@ -24,9 +24,11 @@ GAP_KIND = "inference-gap"  # rows of error_bands.csv for the configurations in 
 # published rows count in every accuracy figure, but set no family's band: an estimate of such a configuration gets
 # the band of those rows (kind GAP_KIND), marked not calibrated, with the reason.
 INFERENCE_GAPS = {
-    "qwen3-30b-a3b": "128 narrow experts (768 wide, top-8) at TensorRT-LLM max load read 1.5-4.5x the measured "
-                     "throughput: the grouped GEMMs of such shapes and the engine's work per sequence at 4,096 "
-                     "sequences are not measured anywhere the planner could take them from",
+    "qwen3-30b-a3b": "128 narrow experts (768 wide, top-8) at TensorRT-LLM max load read optimistic: the executor's "
+                     "per-request host work at up to 4,096 sequences is costed (an engine PR's measurement on a Grace "
+                     "host, taken for every host: the GB200 rows read more optimistic than the B200 ones, so the "
+                     "hosts likely differ and that is not separated), but the grouped GEMMs of such narrow experts are not measured "
+                     "anywhere the planner could take them from, and the prompt-heavy rows read most optimistic",
     "attention-dp": "attention data parallelism with expert parallelism (developer-guide DEPn tables, DeepSeek blog): "
                     "the engines' batch limits hold per attention group as TensorRT-LLM's PyTorch executor applies "
                     "them, and the busiest group's prompts set each iteration's pace (dealt round-robin, TensorRT-LLM "

@@ -57,6 +57,9 @@ class Host(Strict):
     compute_scale: Sourced[ComputeScale]
     on_reference_host: Sourced[bool]  # measured on the reference host (DGX A100): scaled by a host's speed
     fitted: Sourced[bool]  # fitted on published rows (simulator validate inference --fit), else an assumed prior
+    # true: the scheduler prepares the next batch while the device runs this one (an overlap scheduler), so the
+    # per-sequence work hides behind the device; absent or false: it is serial with the device
+    overlap: Sourced[bool] | None = None
 
 
 class Scheduler(Strict):
@@ -187,7 +190,8 @@ def _profile(f: EngineFile, version: str) -> EngineProfile:
         if m.fraction_by_tp else (),
         reserved_gib_by_memory=tuple(sorted((float(b), float(g), float(n)) for b, g, n in m.reserved_gib_by_memory.value))
         if m.reserved_gib_by_memory else (),
-        host_terms_fitted=h.fitted.value, benchmark=_benchmark(v.benchmark),
+        host_terms_fitted=h.fitted.value, host_overlap=bool(h.overlap.value) if h.overlap else False,
+        benchmark=_benchmark(v.benchmark),
         window_kv=bool(m.sliding_window_kv.value) if m.sliding_window_kv else False,
         caps_per_attention_group=bool(s.caps_per_attention_group.value) if s.caps_per_attention_group else False,
         custom_allreduce_max_bytes=tuple(sorted((int(n), float(b)) for n, b in

@@ -40,7 +40,8 @@ class EngineProfile:
     Iteration time = max(device time, layer_launch_s x layers) + step_overhead_s + seq_overhead_s x
     sequences: kernel launches are asynchronous, so the host only shows when it issues kernels slower
     than the device runs them (eager engines at small batch); the per-step work (scheduling, sampling,
-    synchronisation) is serial with the device. Host terms fitted on the reference host (DGX A100, 2x AMD
+    synchronisation) is serial with the device. With `host_overlap` (an overlap scheduler) the per-sequence work
+    joins the launches inside the max: step_overhead_s + max(device, launches, seq_overhead_s x sequences). Host terms fitted on the reference host (DGX A100, 2x AMD
     EPYC 7742) are divided by a profile's `node.host.speed_vs_reference`; assumed priors are not.
 
     KV-cache budget per GPU (`kv_memory_mode`, memory.kv_budget_bytes):
@@ -86,6 +87,7 @@ class EngineProfile:
     # True: max_seqs and max_batched_tokens bound each attention data-parallel group (a scheduler per group); False:
     # the whole replica
     caps_per_attention_group: bool = False
+    host_overlap: bool = False  # the per-sequence host work runs while the device works (an overlap scheduler)
 
     @property
     def ref(self) -> str:
@@ -167,12 +169,26 @@ ENGINES = EngineRegistry()
 
 
 def engine_overhead_s(prof: EngineProfile, n_layers: int, device_s, n_logits, host_speed: float = 1.0):
-    """Host time an iteration adds: step + per-sequence work, plus whatever layer launching takes
-    beyond the device time (max(device, launch) model of asynchronous launches; LLM-Viewer issue #4).
-    The engine's terms are reference-host seconds; a host `host_speed` times faster divides them."""
-    device_s = np.asarray(device_s, dtype=float)
-    launch = np.maximum(prof.layer_launch_s * n_layers / host_speed - device_s, 0.0)
-    return host_step_s(prof, n_logits, host_speed) + launch
+    """Host time an iteration adds to its device time (exposed_host_s with the engine's terms). The engine's terms
+    are reference-host seconds; a host `host_speed` times faster divides them."""
+    return exposed_host_s(prof.step_overhead_s / host_speed, prof.seq_overhead_s / host_speed,
+                          prof.layer_launch_s * n_layers / host_speed, prof.host_overlap,
+                          np.asarray(device_s, dtype=float), np.asarray(n_logits, dtype=float))
+
+
+def exposed_host_s(step_s: float, seq_s: float, launch_s: float, overlap: bool, device_s, n_logits):
+    """Host time an iteration adds to `device_s`: the serial step work, plus the host work that runs beside the device
+    (the layers' launches; with an overlap scheduler also `seq_s` per sequence) where it outlasts the device: the
+    max(device, host) model of asynchronous launches (LLM-Viewer issue #4) and of TensorRT-LLM's overlap scheduler
+    (docs torch/features/overlap_scheduler.md: step n's host work runs while the device computes step n + 1).
+    Scalars in, a float out; arrays in, an array out."""
+    per_seq = seq_s * n_logits
+    if isinstance(device_s, np.ndarray) or isinstance(per_seq, np.ndarray):
+        beside = np.maximum(launch_s, per_seq) if overlap else launch_s
+        serial = step_s if overlap else step_s + per_seq
+        return serial + np.maximum(beside - device_s, 0.0)
+    beside = max(launch_s, per_seq) if overlap else launch_s
+    return (step_s if overlap else step_s + per_seq) + max(beside - device_s, 0.0)
 
 
 def host_step_s(prof: EngineProfile, n_logits, host_speed: float = 1.0):

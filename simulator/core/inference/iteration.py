@@ -7,7 +7,7 @@ import numpy as np
 
 from simulator.core.hardware import Accelerator
 from simulator.core.inference.deployment import Deployment
-from simulator.core.inference.engine import engine_overhead_s, host_step_s
+from simulator.core.inference.engine import engine_overhead_s, exposed_host_s, host_step_s
 from simulator.core.inference.kernels import (
     attention_dp_view,
     decode_attention,
@@ -76,10 +76,10 @@ def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *
     body = parts["linear"] + parts["elementwise"] + parts["tp_comm"] + attn
     device = body + head + parts["pp_comm"]
     busy = (tokens + n_logits) > 0
-    overhead = np.where(busy, engine_overhead_s(dep.profile, model.n_layers, device, n_logits,
-                                                          dep.profile.host_speed(hw)), 0.0)
+    overhead = np.where(busy, engine_overhead_s(dep.profile, model.n_layers, device, logits_g,  # a group's scheduler
+                                                dep.profile.host_speed(hw)), 0.0)  # handles its own sequences
     hop = parts["pp_comm"] / (dep.pp - 1) if dep.pp > 1 else 0.0
-    stage = stage_time_s(model, hw, dep, body, head + hop, n_logits)
+    stage = stage_time_s(model, hw, dep, body, head + hop, logits_g)
     return {**parts, "attention": attn, "lm_head": head, "overhead": overhead,
             "total": np.where(busy, device + overhead, 0.0), "stage": np.where(busy, stage, 0.0)}
 
@@ -155,6 +155,7 @@ class IterationCostTable:
         k = 1.0 / prof.host_speed(hw)  # reference-host seconds over this host's speed
         self._step, self._seq, self._launch = (k * prof.step_overhead_s, k * prof.seq_overhead_s,
                                                k * prof.layer_launch_s * model.n_layers)
+        self._overlap = prof.host_overlap
         # prefill attention by (tokens, pairs, cached prefix): a serving run meets the same chunks again and again
         self._prefill_attention_s: dict[tuple, float] = {}
 
@@ -163,6 +164,10 @@ class IterationCostTable:
         else n (an even share): the tables' index for n sequences."""
         a = int(self._adp)
         return a * -(-n // a) if self._lock else n
+
+    def _host_seqs(self, n_logits: int) -> float:
+        """The sequences the busiest attention group's scheduler samples (_whole / dp; n without groups)."""
+        return self._whole(n_logits) / self._adp
 
     def _head_s(self, n_logits: int):
         """The busiest group's LM head (_whole)."""
@@ -243,8 +248,8 @@ class IterationCostTable:
             return 0.0
         device = self._device_s(tokens, prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context,
                                 n_logits, window, group_prefill)
-        launch = self._launch - device
-        return float(device + self._step + self._seq * n_logits + (launch if launch > 0.0 else 0.0))
+        return float(device + exposed_host_s(self._step, self._seq, self._launch, self._overlap, device,
+                                             self._host_seqs(n_logits)))
 
     def decode_times_s(self, decode_seqs: int, decode_contexts: np.ndarray) -> np.ndarray:
         """time_s of a batch of `decode_seqs` decodes and nothing else at each summed context in `decode_contexts`,
@@ -260,8 +265,7 @@ class IterationCostTable:
             if dsx != n:
                 decode_contexts = decode_contexts * (dsx / n)
         device = device + (self.decode_fixed_s + self.decode_per_ctx_s * decode_contexts)
-        launch = self._launch - device
-        return device + self._step + self._seq * n + np.where(launch > 0.0, launch, 0.0)
+        return device + exposed_host_s(self._step, self._seq, self._launch, self._overlap, device, self._host_seqs(n))
 
     def time_and_stage_s(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
                          decode_context: float, n_logits: int, window: tuple | None = None,
@@ -281,7 +285,7 @@ class IterationCostTable:
         head = float(self._head_s(n_logits))
         hop = float(self.hop_s[tokens])
         body = device - head - hop * (self.dep.pp - 1)
-        return total, float(stage_time_s(self.model, self.hw, self.dep, body, head + hop, n_logits))
+        return total, float(stage_time_s(self.model, self.hw, self.dep, body, head + hop, self._host_seqs(n_logits)))
 
     def _exact(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
                decode_context: float, n_logits: int, window: tuple | None = None,
