@@ -226,19 +226,20 @@ class Simulation:
             e.kv.set(now, e.occupancy())
             shape = (int(pt), pairs, prefix, n_dec, cached + n_dec, n_dec + finishing)
             window = self.window_sums(e, dec, n_dec, cached, chunks) if e.window_tokens else None
-            extra = 0.0
+            extra, sampled = 0.0, None
             if e.lookahead:  # speculative: the verify pass of every decode, and the draft's work
                 v = verify_iteration(n_dec, cached, e.lookahead)
                 shape = (int(pt + v["prefill_tokens"]), pairs + float(v["prefill_pairs"]), prefix, n_dec,
                          float(v["decode_context_tokens"]), int(v["logits"]) + finishing)
+                sampled = n_dec + finishing
                 extra = e.draft.iteration_s(int(pt), pairs, prefix, finishing, n_dec, cached) if e.draft else 0.0
             # attention data parallelism with MoE layers: the prompts go to the groups round-robin, the busiest group
             # sets the pace (lockstep_groups; 1: an even share)
             group = None if lockstep == 1 else busiest_group_prefill([c for _, c in chunks], lockstep, e.chunk_cap)
             if e.pipe is None:
-                dt = e.table.time_s(*shape, window, group) + extra
+                dt = e.table.time_s(*shape, window, group, sampled) + extra
             else:  # a pipelined replica: the micro-batches ahead in its stages delay this one
-                latency, stage = e.table.time_and_stage_s(*shape, window, group)
+                latency, stage = e.table.time_and_stage_s(*shape, window, group, sampled)
                 dt = e.pipe.step_s(now, latency + extra, stage + extra)
             yield env.timeout(dt)
             self.events += 1

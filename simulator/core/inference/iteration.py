@@ -24,22 +24,21 @@ from simulator.core.model import TransformerSpec, causal_pairs, windowed_tokens
 
 def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *, prefill_tokens=0.0,
                      prefill_pairs=0.0, prefill_prefix_tokens=0.0, decode_seqs=0.0, decode_context_tokens=0.0,
-                     logits=None, window_pairs=None, window_prefix_tokens=None,
-                     window_context_tokens=None, group_prefill_tokens=None) -> dict[str, np.ndarray]:
+                     logits=None, window_pairs=None, window_prefix_tokens=None, window_context_tokens=None,
+                     group_prefill_tokens=None, sampled=None) -> dict[str, np.ndarray]:
     """Latency of one engine iteration through all pipeline stages, with its breakdown (seconds).
 
-    prefill_tokens: new prompt tokens in the batch (all chunks); prefill_pairs: causal query-key pairs of
-    those chunks; prefill_prefix_tokens: cached tokens the chunks attend to; decode_seqs: sequences
-    decoding one token; decode_context_tokens: sum of their KV lengths; logits: sequences sampled
-    (default: decode_seqs + 1 if any prefill). window_*: the same three attention sums on a sliding-window layer
-    (model.causal_pairs and windowed_tokens with the model's window; batch_window_sums); left out, a windowed layer
-    is costed as a full one. group_prefill_tokens: with attention data parallelism, the prompt tokens the busiest
-    group prefills (busiest_group_prefill); its pairs and cached prefix scale alike; default an even 1/dp share. All
-    broadcast as numpy arrays. With PP the stages run
-    one after another for one batch, so `total` (the latency) covers every layer; `stage` is what one batch
-    costs the busiest resource of the pipeline (stage_time_s), which bounds how often batches can follow each other
-    (pipelined_step_s).
-    """
+    prefill_tokens: new prompt tokens in the batch (all chunks); prefill_pairs: causal query-key pairs of those chunks;
+    prefill_prefix_tokens: cached tokens the chunks attend to; decode_seqs: sequences decoding one token;
+    decode_context_tokens: sum of their KV lengths; logits: positions scored (default: decode_seqs + 1 if any
+    prefill); sampled: sequences the host samples for (default: logits; a verify pass scores k + 1 positions of each
+    sequence). window_*: the same three attention sums on a sliding-window layer (model.causal_pairs and
+    windowed_tokens with the model's window; batch_window_sums); left out, a windowed layer is costed as a full one.
+    group_prefill_tokens: with attention data parallelism, the prompt tokens the busiest group prefills
+    (busiest_group_prefill); its pairs and cached prefix scale alike; default an even 1/dp share. All broadcast as
+    numpy arrays. With PP the stages run one after another for one batch, so `total` (the latency) covers every
+    layer; `stage` is what one batch costs the busiest resource of the pipeline (stage_time_s), which bounds how
+    often batches can follow each other (pipelined_step_s)."""
     c = device_constants(hw, dep)
     pt = np.asarray(prefill_tokens, dtype=float)
     ds = np.asarray(decode_seqs, dtype=float)
@@ -51,11 +50,12 @@ def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *
     pt_g = pt / adp if group_prefill_tokens is None or adp == 1 else np.asarray(group_prefill_tokens, dtype=float)
     share = pt_g / np.where(pt > 0, pt, 1.0)
     ctx_share: np.ndarray | float
+    hs = n_logits if sampled is None else np.asarray(sampled, dtype=float)  # each group's scheduler samples its own
     if lockstep_groups(model, dep) > 1:
-        ds_g, logits_g = np.ceil(ds / adp), np.ceil(n_logits / adp)
+        ds_g, logits_g, host_g = np.ceil(ds / adp), np.ceil(n_logits / adp), np.ceil(hs / adp)
         ctx_share = ds_g / np.where(ds > 0, ds, 1.0)
     else:
-        ds_g, logits_g, ctx_share = ds / adp, n_logits / adp, 1.0 / adp
+        ds_g, logits_g, host_g, ctx_share = ds / adp, n_logits / adp, hs / adp, 1.0 / adp
     parts = token_parts(model, hw, dep, c, tokens, ds_g + pt_g if adp > 1 else None)
 
     def layer_attention(pairs, prefix, context):
@@ -76,10 +76,10 @@ def iteration_time_s(model: TransformerSpec, hw: Accelerator, dep: Deployment, *
     body = parts["linear"] + parts["elementwise"] + parts["tp_comm"] + attn
     device = body + head + parts["pp_comm"]
     busy = (tokens + n_logits) > 0
-    overhead = np.where(busy, engine_overhead_s(dep.profile, model.n_layers, device, logits_g,  # a group's scheduler
-                                                dep.profile.host_speed(hw)), 0.0)  # handles its own sequences
+    overhead = np.where(busy, engine_overhead_s(dep.profile, model.n_layers, device, host_g,
+                                                dep.profile.host_speed(hw)), 0.0)
     hop = parts["pp_comm"] / (dep.pp - 1) if dep.pp > 1 else 0.0
-    stage = stage_time_s(model, hw, dep, body, head + hop, logits_g)
+    stage = stage_time_s(model, hw, dep, body, head + hop, host_g)
     return {**parts, "attention": attn, "lm_head": head, "overhead": overhead,
             "total": np.where(busy, device + overhead, 0.0), "stage": np.where(busy, stage, 0.0)}
 
@@ -236,20 +236,21 @@ class IterationCostTable:
 
     def time_s(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
                decode_context: float, n_logits: int, window: tuple | None = None,
-               group_prefill: int | None = None) -> float:
+               group_prefill: int | None = None, sampled: int | None = None) -> float:
         """Iteration latency for one batch (scalars); equals iteration_time_s(...)['total']. `window`: the sliding-window
         layers' (pairs, prefix, context) sums (iteration_time_s's window_*), for a model that has them; `group_prefill`:
-        the busiest attention group's prompt tokens (iteration_time_s's group_prefill_tokens)."""
+        the busiest attention group's prompt tokens (iteration_time_s's group_prefill_tokens); `sampled`: the sequences
+        the host samples for (iteration_time_s's sampled; default n_logits)."""
         tokens = prefill_tokens + decode_seqs
         if tokens > self.max_tokens or n_logits > self.max_logits:
             return float(self._exact(prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context,
-                                     n_logits, window, group_prefill)["total"])
+                                     n_logits, window, group_prefill, sampled)["total"])
         if tokens == 0 and n_logits == 0:
             return 0.0
         device = self._device_s(tokens, prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context,
                                 n_logits, window, group_prefill)
         return float(device + exposed_host_s(self._step, self._seq, self._launch, self._overlap, device,
-                                             self._host_seqs(n_logits)))
+                                             self._host_seqs(n_logits if sampled is None else sampled)))
 
     def decode_times_s(self, decode_seqs: int, decode_contexts: np.ndarray) -> np.ndarray:
         """time_s of a batch of `decode_seqs` decodes and nothing else at each summed context in `decode_contexts`,
@@ -269,15 +270,15 @@ class IterationCostTable:
 
     def time_and_stage_s(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
                          decode_context: float, n_logits: int, window: tuple | None = None,
-                         group_prefill: int | None = None) -> tuple[float, float]:
+                         group_prefill: int | None = None, sampled: int | None = None) -> tuple[float, float]:
         """(latency, busiest-stage time) for one batch (scalars); equals iteration_time_s(...)['total'] and ['stage']."""
         tokens = prefill_tokens + decode_seqs
         if tokens > self.max_tokens or n_logits > self.max_logits:
             it = self._exact(prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context, n_logits,
-                             window, group_prefill)
+                             window, group_prefill, sampled)
             return float(it["total"]), float(it["stage"])
         total = self.time_s(prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context, n_logits,
-                            window, group_prefill)
+                            window, group_prefill, sampled)
         if total == 0.0:
             return 0.0, 0.0
         device = self._device_s(tokens, prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context,
@@ -285,17 +286,18 @@ class IterationCostTable:
         head = float(self._head_s(n_logits))
         hop = float(self.hop_s[tokens])
         body = device - head - hop * (self.dep.pp - 1)
-        return total, float(stage_time_s(self.model, self.hw, self.dep, body, head + hop, self._host_seqs(n_logits)))
+        return total, float(stage_time_s(self.model, self.hw, self.dep, body, head + hop,
+                                         self._host_seqs(n_logits if sampled is None else sampled)))
 
     def _exact(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
                decode_context: float, n_logits: int, window: tuple | None = None,
-               group_prefill: int | None = None) -> dict[str, np.ndarray]:
+               group_prefill: int | None = None, sampled: int | None = None) -> dict[str, np.ndarray]:
         sums = dict(zip(("window_pairs", "window_prefix_tokens", "window_context_tokens"), window, strict=True)) \
             if window is not None else {}
         return iteration_time_s(self.model, self.hw, self.dep, prefill_tokens=prefill_tokens,
                                 prefill_pairs=prefill_pairs, prefill_prefix_tokens=prefill_prefix,
                                 decode_seqs=decode_seqs, decode_context_tokens=decode_context, logits=n_logits,
-                                group_prefill_tokens=group_prefill, **sums)
+                                group_prefill_tokens=group_prefill, sampled=sampled, **sums)
 
 
 def uniform_window_sums(model: TransformerSpec, seqs, prefix=0.0, new=0.0, context=None) -> dict[str, np.ndarray]:

@@ -95,11 +95,12 @@ def verify_iteration(seqs, cached_tokens, k: int) -> dict[str, Any]:
     the cached context once: decode_context_tokens = cached + seqs) and its k drafted tokens as extra query tokens
     through every linear layer; the drafted token at position c + j attends c + j + 1 keys, k c + k (k + 3) / 2 pairs a
     sequence, which add attention FLOPs but no second read of the cache (one FlashAttention pass over the context serves
-    all k + 1 queries: prefill_prefix_tokens 0). Logits for all k + 1 positions (the rejection sampler scores each)."""
+    all k + 1 queries: prefill_prefix_tokens 0). Logits for all k + 1 positions (the rejection sampler scores each);
+    the host samples each sequence once (sampled: its per-request work)."""
     s = np.asarray(seqs, dtype=float)
     c = np.asarray(cached_tokens, dtype=float)
     return {"prefill_tokens": s * k, "prefill_pairs": k * c + s * k * (k + 3) / 2.0, "prefill_prefix_tokens": 0.0,
-            "decode_seqs": s, "decode_context_tokens": c + s, "logits": s * (k + 1)}
+            "decode_seqs": s, "decode_context_tokens": c + s, "logits": s * (k + 1), "sampled": s}
 
 
 def verify_window_sums(model: TransformerSpec, seqs, cached_tokens, k: int) -> dict[str, Any]:
