@@ -28,7 +28,7 @@ INFERENCE_GAPS = {
                      "per-request host work at up to 4,096 sequences is costed (an engine PR's measurement on a Grace "
                      "host, taken for every host: the GB200 rows read more optimistic than the B200 ones, so the "
                      "hosts likely differ and that is not separated), but the grouped GEMMs of such narrow experts are not measured "
-                     "anywhere the planner could take them from, and the prompt-heavy rows read most optimistic",
+                     "anywhere the planner could take them from",
     "attention-dp": "attention data parallelism with expert parallelism (developer-guide DEPn tables, DeepSeek blog): "
                     "the engines' batch limits hold per attention group as TensorRT-LLM's PyTorch executor applies "
                     "them, and the busiest group's prompts set each iteration's pace (dealt round-robin, TensorRT-LLM "
@@ -152,7 +152,8 @@ def error_band(kind: str, group: str, hardware_id: str, gpus: int) -> dict[str, 
         return {"family": own, "for": own, "low": None, "high": None, "rows": 0, "calibrated": False,
                 "reason": f"no error bands file ({BANDS_CSV.name}); run make fit-stacks"}
     table = _table(BANDS_CSV.stat().st_mtime)
-    whole, everything = f"{group}|*|*", "*|*|*"
+    family = group.split("@")[0]  # an engine version's fallback: every run of its engine family
+    whole, everything = f"{family}|*|*", "*|*|*"
     for key in (own, whole, everything):
         r = table.get((kind, key))
         if not _usable(r, key == everything):
@@ -162,8 +163,8 @@ def error_band(kind: str, group: str, hardware_id: str, gpus: int) -> dict[str, 
         if key != own:
             why = (f"{family_label(own)} has {_describe(table, kind, own)}; a band needs {MIN_ROWS} from two sources, "
                    "so this is ")
-            why += (f"the band of every {group} run" if key == whole else
-                    f"the band of every published {kind} run ({group}: {_describe(table, kind, whole)})")
+            why += (f"the band of every {family} run" if key == whole else
+                    f"the band of every published {kind} run ({family}: {_describe(table, kind, whole)})")
         return {"family": key, "for": own, "low": float(r["low"]), "high": float(r["high"]), "rows": int(r["rows"]),
                 "calibrated": not why, "reason": why}
     return {"family": own, "for": own, "low": None, "high": None, "rows": 0, "calibrated": False,

@@ -40,9 +40,9 @@ def band_table(train: pd.DataFrame, every_infer: pd.DataFrame) -> pd.DataFrame:
         rows.append({"kind": GAP_KIND, "family": key, "rows": len(d), "sources": d["source"].nunique(),
                      "low": round(float(lo), 4), "high": round(float(hi), 4),
                      "median": round(float(np.median(d["error"])), 4), "widen": 1.0})
-    for kind, res, col in (("training", train, "stack"), ("inference", infer, "engine")):
+    for kind, res in (("training", train), ("inference", infer)):
         w = widening(res)
-        for key, d in _groups(res, col):
+        for key, d in _groups(res, "stack"):
             lo, hi = np.quantile(d["error"], QUANTILES)
             mid, half = (lo + hi) / 2.0, (hi - lo) / 2.0
             rows.append({"kind": kind, "family": key, "rows": len(d), "sources": d["source"].nunique(),
@@ -71,7 +71,7 @@ def all_inference_residuals() -> pd.DataFrame:
     df["error"] = np.where(rate, df["predicted"] / df["measured"], df["measured"] / df["predicted"]) - 1.0
     df["family"] = [band_family(e, h, int(n)) for e, h, n in
                     zip(df["engine"], df["hardware"], df["n_gpus"], strict=True)]
-    df["stack"] = df["engine"]
+    df["stack"] = df["engine"].str.split("@").str[0]  # an engine version falls back to its family's rows
     gap = pd.Series([inference_validation.known_gap(r) for r in rows.itertuples(index=False)], index=rows.index)
     return df.assign(gap=gap.loc[df.index])
 
