@@ -41,8 +41,9 @@ class EngineProfile:
     sequences: kernel launches are asynchronous, so the host only shows when it issues kernels slower
     than the device runs them (eager engines at small batch); the per-step work (scheduling, sampling,
     synchronisation) is serial with the device. With `host_overlap` (an overlap scheduler) the per-sequence work
-    joins the launches inside the max: step_overhead_s + max(device, launches, seq_overhead_s x sequences). Host terms fitted on the reference host (DGX A100, 2x AMD
-    EPYC 7742) are divided by a profile's `node.host.speed_vs_reference`; assumed priors are not.
+    joins the launches inside the max: step_overhead_s + max(device, launches, seq_overhead_s x sequences). Host
+    terms fitted on the reference host (DGX A100, 2x AMD EPYC 7742) are divided by a profile's
+    `node.host.speed_vs_reference`; assumed priors are not.
 
     KV-cache budget per GPU (`kv_memory_mode`, memory.kv_budget_bytes):
       "total"  (vLLM gpu_memory_utilization): fraction x HBM - weights - activation peak (the memory beyond
@@ -183,12 +184,10 @@ def exposed_host_s(step_s: float, seq_s: float, launch_s: float, overlap: bool, 
     (docs torch/features/overlap_scheduler.md: step n's host work runs while the device computes step n + 1).
     Scalars in, a float out; arrays in, an array out."""
     per_seq = seq_s * n_logits
-    if isinstance(device_s, np.ndarray) or isinstance(per_seq, np.ndarray):
-        beside = np.maximum(launch_s, per_seq) if overlap else launch_s
-        serial = step_s if overlap else step_s + per_seq
-        return serial + np.maximum(beside - device_s, 0.0)
-    beside = max(launch_s, per_seq) if overlap else launch_s
-    return (step_s if overlap else step_s + per_seq) + max(beside - device_s, 0.0)
+    mx = np.maximum if isinstance(device_s, np.ndarray) or isinstance(per_seq, np.ndarray) else max
+    if overlap:
+        return step_s + mx(mx(launch_s, per_seq) - device_s, 0.0)
+    return step_s + per_seq + mx(launch_s - device_s, 0.0)
 
 
 def host_step_s(prof: EngineProfile, n_logits, host_speed: float = 1.0):

@@ -165,9 +165,10 @@ class IterationCostTable:
         a = int(self._adp)
         return a * -(-n // a) if self._lock else n
 
-    def _host_seqs(self, n_logits: int) -> float:
-        """The sequences the busiest attention group's scheduler samples (_whole / dp; n without groups)."""
-        return self._whole(n_logits) / self._adp
+    def _host_seqs(self, n_logits: int, sampled: int | None = None) -> float:
+        """The sequences the busiest attention group's scheduler samples (_whole / dp; n without groups): `sampled`,
+        default n_logits (iteration_time_s's sampled)."""
+        return self._whole(n_logits if sampled is None else sampled) / self._adp
 
     def _head_s(self, n_logits: int):
         """The busiest group's LM head (_whole)."""
@@ -250,7 +251,7 @@ class IterationCostTable:
         device = self._device_s(tokens, prefill_tokens, prefill_pairs, prefill_prefix, decode_seqs, decode_context,
                                 n_logits, window, group_prefill)
         return float(device + exposed_host_s(self._step, self._seq, self._launch, self._overlap, device,
-                                             self._host_seqs(n_logits if sampled is None else sampled)))
+                                             self._host_seqs(n_logits, sampled)))
 
     def decode_times_s(self, decode_seqs: int, decode_contexts: np.ndarray) -> np.ndarray:
         """time_s of a batch of `decode_seqs` decodes and nothing else at each summed context in `decode_contexts`,
@@ -287,7 +288,7 @@ class IterationCostTable:
         hop = float(self.hop_s[tokens])
         body = device - head - hop * (self.dep.pp - 1)
         return total, float(stage_time_s(self.model, self.hw, self.dep, body, head + hop,
-                                         self._host_seqs(n_logits if sampled is None else sampled)))
+                                         self._host_seqs(n_logits, sampled)))
 
     def _exact(self, prefill_tokens: int, prefill_pairs: float, prefill_prefix: float, decode_seqs: int,
                decode_context: float, n_logits: int, window: tuple | None = None,

@@ -33,6 +33,7 @@ def breakdown_provenance(model: TransformerSpec, hw: Accelerator, dep: Deploymen
     engine_kind = FITTED_ENGINE if prof.host_terms_fitted else ASSUMED_ENGINE
     if prof.step_overhead_s == prof.layer_launch_s == prof.seq_overhead_s == 0.0:
         engine_kind = NONE
+    overlapped = " beside the device (overlap scheduler)" if prof.host_overlap else ""
     terms = {
         "linear": (MEASURED, gemm),
         "attention": (MEASURED, f"{hw.id} flash_attention_efficiency {hw.flash_attention_efficiency:.2f} (FlashAttention "
@@ -45,7 +46,7 @@ def breakdown_provenance(model: TransformerSpec, hw: Accelerator, dep: Deploymen
         "tp_comm": (FITTED_COMM, comm) if dep.tp > 1 else (NONE, "tp 1: no all-reduce"),
         "pp_comm": (FITTED_COMM, comm) if dep.pp > 1 else (NONE, "pp 1: no stage hand-off"),
         "overhead": (engine_kind, f"{prof.name} {prof.version or ''} host terms: step {prof.step_overhead_s * 1e3:.2f} "
-                                  f"ms, per sequence {prof.seq_overhead_s * 1e6:.1f} us{' beside the device (overlap scheduler)' if prof.host_overlap else ''}, layer launch "
+                                  f"ms, per sequence {prof.seq_overhead_s * 1e6:.1f} us{overlapped}, layer launch "
                                   f"{prof.layer_launch_s * 1e6:.1f} us ({'fitted on published rows' if prof.host_terms_fitted else 'assumed priors'})"),
     }
     return {k: {"kind": kind, "basis": basis} for k, (kind, basis) in terms.items()}
