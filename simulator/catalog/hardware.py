@@ -7,9 +7,23 @@ from pathlib import Path
 from typing import Any
 
 from simulator.catalog.paths import HARDWARE_DIR, resolve, shipped_ids
-from simulator.catalog.schema import HardwareFile
+from simulator.catalog.schema import FusedMoeFile, HardwareFile
 from simulator.catalog.yamlio import parse_yaml_text, read_yaml, validate_file
 from simulator.core.hardware import Accelerator, GemmCurve, Link
+
+FUSED_MOE_FILE = HARDWARE_DIR / "kernels" / "fused_moe.yaml"
+
+
+@lru_cache(maxsize=4)
+def _fused_moe(path_str: str, mtime: float) -> tuple[float, float]:
+    f = validate_file(FusedMoeFile, read_yaml(Path(path_str)), Path(path_str))
+    return f.memory_scale, f.layer_overhead_s
+
+
+def fused_moe_figures() -> tuple[float, float]:
+    """(memory scale, layer overhead s) of fused-MoE layers, which every accelerator takes
+    (hardware_profiles/kernels/fused_moe.yaml)."""
+    return _fused_moe(str(FUSED_MOE_FILE), FUSED_MOE_FILE.stat().st_mtime)
 
 
 def hardware_ids() -> list[str]:
@@ -73,6 +87,8 @@ def hardware_from_file(f: HardwareFile, path: str = "") -> Accelerator:
                                      or f.efficiency.flash_attention_efficiency),
         kernel_launch_s=f.efficiency.kernel_launch_s,
         **_host(f),
+        moe_memory_scale=fused_moe_figures()[0],
+        moe_layer_overhead_s=fused_moe_figures()[1],
         sources=tuple(f"{s.title} ({s.where}, {s.date})" for s in f.sources),
         path=path,
     )

@@ -260,6 +260,18 @@ class Efficiency(Strict):
     measurements: list[str] | None = None
 
 
+class FusedMoeFile(Entity):
+    """Fused mixture-of-experts layers against the dense GEMM curve, for every accelerator
+    (hardware_profiles/kernels/fused_moe.yaml): the routed experts' weight streaming scales the curve's memory
+    efficiency, and each layer pays a fixed time beyond its two GEMM launches (routing, sort, activation, combine)."""
+
+    kind: Literal["fused_moe"]
+    memory_scale: Annotated[float, Field(gt=0.2, le=1.5, allow_inf_nan=False)]
+    layer_overhead_s: Latency
+    fitted_on: list[str] = Field(min_length=1)
+    measurements: list[str] = Field(min_length=1)
+
+
 class HardwareFile(Entity):
     kind: Literal["accelerator"]
     vendor: str

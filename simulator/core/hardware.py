@@ -77,6 +77,10 @@ class Accelerator:
     flash2_attention_efficiency: float | None = None  # FlashAttention-2 kernels; None: flash_attention_efficiency
     host_cpu: str = "unknown (reference host speed assumed)"
     host_speed: float = 1.0  # host single-thread speed over the reference host (DGX A100, 2x EPYC 7742)
+    # fused mixture-of-experts layers (hardware_profiles/kernels/fused_moe.yaml): the routed experts' weight streaming
+    # over the GEMM curve's, and the layer's fixed time beyond its two GEMM launches; 1 and 0: the GEMM curve as is
+    moe_memory_scale: float = 1.0
+    moe_layer_overhead_s: float = 0.0
     sources: tuple[str, ...] = field(default=())
     path: str = ""
 

@@ -246,7 +246,20 @@ def kernels() -> PartReport:
                        f"{e['profile_check']['median']:>10.1%}{ok:>8}")
             if target is not None:
                 summary.append(f"{fam} {path.name}: held-out median |error| {c['median']:.1%} (target {target:.0%})")
+    moe = _moe_kernels()
+    out += ["", moe]
+    summary.append(moe)
     return PartReport("kernels", "\n".join(out), passed, tuple(summary))
+
+
+def _moe_kernels() -> str:
+    """The fused-MoE layer terms against published kernel timings, each source held out of its own fit."""
+    from simulator.validation import moe_kernels as MK
+
+    s = MK.summary(MK.leave_one_source_out())
+    return (f"fused MoE layers (moe_kernel_reference.csv): leave-one-source-out median |error| {s['median_abs_error']:.1%}, "
+            f"signed {s['signed_median']:+.1%} over {int(s['rows'])} rows of {int(s['sources'])} sources (GEMM curve "
+            f"alone: {s['plain_median_abs_error']:.1%}, {s['plain_signed_median']:+.1%})")
 
 
 def collectives() -> PartReport:

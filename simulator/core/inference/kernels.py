@@ -26,6 +26,8 @@ class DeviceConstants:
     decode_curve: GemmCurve
     q: Quantization
     kv_bytes: float
+    moe_curve: GemmCurve  # the routed experts' grouped GEMMs: the GEMM curve with the fused-MoE memory scale
+    moe_overhead_s: float  # fixed time of one fused-MoE layer beyond its two GEMM launches (Accelerator)
 
 
 def device_constants(hw: Accelerator, dep: Deployment) -> DeviceConstants:
@@ -36,17 +38,19 @@ def device_constants(hw: Accelerator, dep: Deployment) -> DeviceConstants:
     gemm_curve = replace(hw.gemm, compute_efficiency=eta)
     attn_curve = replace(hw.gemm, compute_efficiency=hw.flash_attention_efficiency * scale)
     decode_curve = replace(attn_curve, memory_efficiency=hw.memory_bandwidth_efficiency)
+    moe_curve = replace(gemm_curve, memory_efficiency=gemm_curve.memory_efficiency * hw.moe_memory_scale)
     return DeviceConstants(hw.peak(q.compute_dtype), hw.peak("bf16"), hw.hbm_bandwidth_bytes_per_s, gemm_curve,
-                  attn_curve, decode_curve, q, KV_BYTES[dep.kv_precision])
+                  attn_curve, decode_curve, q, KV_BYTES[dep.kv_precision], moe_curve, hw.moe_layer_overhead_s)
 
 
-def linear_s(c: DeviceConstants, tokens, n: float, k: float, weight_bytes: float | None = None, weight_share=1.0):
+def linear_s(c: DeviceConstants, tokens, n: float, k: float, weight_bytes: float | None = None, weight_share=1.0,
+             curve: GemmCurve | None = None):
     """One linear layer on one GPU: 2*T*n*k FLOP; weights k*n (x share read) + inputs T*k + outputs T*n
-    bytes, through the calibrated soft roofline (roofline.soft_roofline_s)."""
+    bytes, through the calibrated soft roofline (roofline.soft_roofline_s; `curve` defaults to the GEMM curve)."""
     wb = c.q.weight_bytes if weight_bytes is None else weight_bytes
     flop = 2.0 * tokens * n * k
     moved = k * n * wb * weight_share + tokens * k * c.q.activation_bytes + tokens * n * ACT_BYTES
-    return roofline.soft_roofline_s(flop, moved, c.peak_gemm, c.bw, c.gemm_curve)
+    return roofline.soft_roofline_s(flop, moved, c.peak_gemm, c.bw, c.gemm_curve if curve is None else curve)
 
 
 def expert_touch_fraction(tokens, n_experts: int, top_k: int):
@@ -98,13 +102,24 @@ def mlp_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, toke
     if moe.n_shared_experts:
         f = moe.d_ff_expert * moe.n_shared_experts
         t = t + linear_s(c, tokens, up * f / tp, h) + linear_s(c, tokens, h, f / tp)
-    # routed experts as grouped GEMMs: E/ep local experts, each split tp/ep ways; the busiest EP rank sets the pace
-    ep, etp = float(dep.ep), tp / dep.ep
-    local = moe.n_experts / ep
+    return t + routed_experts_s(model, dep, c, tokens)
+
+
+def routed_experts_s(model: TransformerSpec, dep: Deployment, c: DeviceConstants, tokens):
+    """The routed experts of one MoE layer on the busiest GPU for T tokens: two grouped GEMMs over E/ep local experts,
+    each split tp/ep ways, on the busiest EP rank's token-expert pairs, reading the expected touched experts' weights
+    through the fused-MoE curve (the GEMM curve, its memory efficiency x Accelerator.moe_memory_scale), plus the
+    fused-MoE layer's fixed time (routing, sort, activation and combine kernels: Accelerator.moe_layer_overhead_s).
+    Both fused-MoE figures are fitted on published fused-MoE kernel timings (simulator.validation.moe_kernels)."""
+    assert model.moe is not None
+    moe, tokens = model.moe, np.asarray(tokens, dtype=float)
+    up = 2.0 if model.gated else 1.0
+    etp, h = dep.tp / dep.ep, float(model.d_model)
     assigned = busiest_rank_pairs(tokens, moe.top_k, moe.n_experts, dep.ep, moe.routing_cv)
-    touched = local * expert_touch_fraction(tokens, moe.n_experts, moe.top_k)
-    t = t + linear_s(c, assigned, up * moe.d_ff_expert / etp, h, weight_share=touched)
-    return t + linear_s(c, assigned, h, moe.d_ff_expert / etp, weight_share=touched)
+    touched = moe.n_experts / dep.ep * expert_touch_fraction(tokens, moe.n_experts, moe.top_k)
+    t = (linear_s(c, assigned, up * moe.d_ff_expert / etp, h, weight_share=touched, curve=c.moe_curve)
+         + linear_s(c, assigned, h, moe.d_ff_expert / etp, weight_share=touched, curve=c.moe_curve))
+    return t + np.where(tokens > 0, c.moe_overhead_s, 0.0)
 
 
 def layer_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, tokens, moe_layer: bool):
@@ -195,7 +210,8 @@ def layer_elementwise_s(model: TransformerSpec, hw: Accelerator, dep: Deployment
     """Memory-bound kernels of one layer: 2 fused add+RMSNorm (read 2h, write 2h each), the gated
     activation (read up*f, write f), RoPE on Q/K and the KV-cache write (vLLM custom ops); in an MoE layer the expert
     side instead of the dense activation (expert_elementwise_elems), left out with experts=False (an attention group's
-    own part when the experts run on all the groups' tokens)."""
+    own part when the experts run on all the groups' tokens), and 4 launches: the expert kernels' fixed time is the
+    fused-MoE layer's (routed_experts_s)."""
     tokens = np.asarray(tokens, dtype=float)
     h = float(model.d_model)
     if moe_layer and model.moe is not None:
@@ -205,7 +221,8 @@ def layer_elementwise_s(model: TransformerSpec, hw: Accelerator, dep: Deployment
     kv = kv_elems_per_token_per_layer(model, dep.tp)
     elems = 8.0 * h + 2.0 * (model.q_dim / dep.tp + kv / 2.0) + mlp
     moved = tokens * (elems * ACT_BYTES + kv * KV_BYTES[dep.kv_precision])
-    t = roofline.stream_time_s(moved, hw.hbm_bandwidth_bytes_per_s, hw.memory_bandwidth_efficiency, 5.0,
+    launches = 4.0 if moe_layer and model.moe is not None else 5.0
+    t = roofline.stream_time_s(moved, hw.hbm_bandwidth_bytes_per_s, hw.memory_bandwidth_efficiency, launches,
                                hw.kernel_launch_s)
     return np.where(tokens > 0, t, 0.0)
 

@@ -27,7 +27,9 @@ def breakdown_provenance(model: TransformerSpec, hw: Accelerator, dep: Deploymen
             f"engine's compute scale {prof.compute_scale:g}, memory {hw.gemm.memory_efficiency:.2f}, p {hw.gemm.p:g})")
     if model.moe is not None:
         gemm += (f"; MoE experts: busiest expert-parallel rank of uniform top-{model.moe.top_k} routing"
-                 f"{f' with popularity cv {model.moe.routing_cv:g}' if model.moe.routing_cv else ''} (stated model)")
+                 f"{f' with popularity cv {model.moe.routing_cv:g}' if model.moe.routing_cv else ''} (stated model), "
+                 f"fused-MoE kernels at {hw.moe_memory_scale:g} of the memory efficiency plus "
+                 f"{hw.moe_layer_overhead_s * 1e6:.1f} us per layer (fitted on published fused-MoE kernel timings)")
     comm = (f"{hw.id} links (intra-node bus efficiency {hw.intra.bus_efficiency:.2f}, latency "
             f"{hw.intra.latency_s * 1e6:.1f} us), fitted to published nccl-tests rows")
     engine_kind = FITTED_ENGINE if prof.host_terms_fitted else ASSUMED_ENGINE

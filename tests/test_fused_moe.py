@@ -1,0 +1,105 @@
+"""Fused mixture-of-experts layers (core.inference.kernels.routed_experts_s): the routed experts stream their weights
+at Accelerator.moe_memory_scale of the GEMM curve's memory efficiency and each layer pays
+Accelerator.moe_layer_overhead_s, both fitted on published fused-MoE kernel timings
+(simulator.validation.moe_kernels, hardware_profiles/kernels/fused_moe.yaml)."""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import simulator as sim
+import simulator.catalog  # noqa: F401  (installs the shipped engine profiles)
+from simulator.catalog import hardware_ids, load_hardware
+from simulator.catalog.hardware import FUSED_MOE_FILE
+from simulator.catalog.schema import FusedMoeFile
+from simulator.catalog.yamlio import read_yaml, validate_file
+from simulator.core.inference import ENGINES, Deployment
+from simulator.core.inference import kernels as K
+from simulator.errors import DataFileError
+from simulator.validation import moe_kernels as MK
+
+
+def _dep(precision="bf16"):
+    return Deployment(tp=1, pp=1, precision=precision, kv_precision="bf16", engine="ideal", engine_profile=ENGINES["ideal"])
+
+
+def _plain(hw):
+    return replace(hw, moe_memory_scale=1.0, moe_layer_overhead_s=0.0)
+
+
+def test_every_shipped_accelerator_takes_the_fitted_figures():
+    f = FusedMoeFile.model_validate(read_yaml(FUSED_MOE_FILE))
+    for hw_id in hardware_ids():
+        hw = load_hardware(hw_id)
+        assert (hw.moe_memory_scale, hw.moe_layer_overhead_s) == (f.memory_scale, f.layer_overhead_s), hw_id
+
+
+def test_routed_experts_add_the_layer_overhead_once_and_nothing_without_tokens():
+    m, hw, dep = sim.load_model("mixtral-8x7b"), load_hardware("h100-sxm-80gb"), _dep()
+    tokens = np.array([0.0, 1.0, 64.0, 4096.0])
+    plain = K.routed_experts_s(m, dep, K.device_constants(_plain(hw), dep), tokens)
+    with_overhead = K.routed_experts_s(m, dep, K.device_constants(replace(_plain(hw), moe_layer_overhead_s=3e-5), dep),
+                                       tokens)
+    assert with_overhead - plain == pytest.approx([0.0, 3e-5, 3e-5, 3e-5])
+
+
+def test_the_memory_scale_slows_the_weight_reads_not_the_compute_bound_regime():
+    m, hw, dep = sim.load_model("mixtral-8x7b"), load_hardware("h100-sxm-80gb"), _dep()
+    t = np.array([1.0, 16384.0])
+    plain = K.routed_experts_s(m, dep, K.device_constants(_plain(hw), dep), t)
+    slow = K.routed_experts_s(m, dep, K.device_constants(replace(_plain(hw), moe_memory_scale=0.8), dep), t)
+    assert slow[0] / plain[0] > 1.15  # one token reads two experts' weights: memory-bound, nearly 1 / 0.8
+    assert slow[1] / plain[1] < 1.05  # 16k tokens: compute-bound
+
+
+def test_dense_layers_do_not_see_the_fused_moe_figures():
+    m, hw, dep = sim.load_model("llama3.1-8b"), load_hardware("h100-sxm-80gb"), _dep()
+    odd = replace(hw, moe_memory_scale=0.5, moe_layer_overhead_s=1e-3)
+    for tokens in (1.0, 512.0):
+        assert K.layer_linear_s(m, odd, dep, tokens) == K.layer_linear_s(m, hw, dep, tokens)
+        assert K.layer_elementwise_s(m, odd, dep, tokens) == K.layer_elementwise_s(m, hw, dep, tokens)
+
+
+def test_an_moe_layer_launches_four_elementwise_kernels_the_expert_ones_are_the_fused_layer_s():
+    m, hw, dep = sim.load_model("mixtral-8x7b"), load_hardware("h100-sxm-80gb"), _dep()
+    fast = replace(hw, hbm_bandwidth_bytes_per_s=1e30)  # bytes cost nothing: only the launches are left
+    assert K.layer_elementwise_s(m, fast, dep, 8.0, moe_layer=True) == pytest.approx(4 * hw.kernel_launch_s)
+    assert K.layer_elementwise_s(m, fast, dep, 8.0, moe_layer=False) == pytest.approx(5 * hw.kernel_launch_s)
+
+
+def test_the_shipped_figures_are_the_fit_on_the_reference_rows():
+    f = FusedMoeFile.model_validate(read_yaml(FUSED_MOE_FILE))
+    scale, overhead = MK.fit(MK.load_reference())
+    assert f.memory_scale == pytest.approx(scale, abs=5e-4)
+    assert f.layer_overhead_s == pytest.approx(overhead, abs=5e-8)
+
+
+def test_leave_one_source_out_beats_the_plain_gemm_curve():
+    table = MK.leave_one_source_out()
+    s = MK.summary(table)
+    assert s["sources"] >= 8 and s["rows"] >= 80
+    assert s["median_abs_error"] <= 0.10 and abs(s["signed_median"]) <= 0.05
+    assert s["median_abs_error"] < 0.7 * s["plain_median_abs_error"]
+    # the fits that leave one source out agree: one pair of figures for every GPU and kernel family
+    assert table["memory_scale"].max() - table["memory_scale"].min() < 0.08
+    assert table["overhead_us"].between(15.0, 45.0).all()
+
+
+def test_reference_rows_name_shipped_profiles_known_precisions_and_sources():
+    df = MK.load_reference(used_only=False)
+    assert set(df["hardware"]) <= set(hardware_ids())
+    assert set(df["precision"]) <= set(sim.catalog.quantization_modes())
+    assert df["row_id"].is_unique
+    assert df["source"].str.startswith("https://github.com/").all()
+    assert ((df["use"] == "fit") | df["use"].str.startswith("excluded: ")).all()
+    assert (pd.to_numeric(df["time_us"]) > 0).all() and (df["tokens"] >= 1).all()
+
+
+@pytest.mark.parametrize("field, value", [("memory_scale", 3.0), ("layer_overhead_s", -1e-6)])
+def test_a_fused_moe_file_out_of_range_is_refused_naming_the_field(tmp_path, field, value):
+    data = read_yaml(FUSED_MOE_FILE)
+    data[field] = value
+    with pytest.raises(DataFileError, match=field):
+        validate_file(FusedMoeFile, data, tmp_path / "fused_moe.yaml")
