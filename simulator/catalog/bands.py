@@ -27,10 +27,11 @@ INFERENCE_GAPS = {
     "qwen3-30b-a3b": "128 narrow experts (768 wide, top-8) at TensorRT-LLM max load read optimistic: the executor's "
                      "per-request host work at up to 4,096 sequences is costed (an engine PR's measurement on a Grace "
                      "host, taken for every host: the GB200 rows read more optimistic than the B200 ones, so the "
-                     "hosts likely differ and that is not separated); the fused-MoE layer itself is fitted on published "
-                     "kernel timings that include this expert shape (vLLM benchmark_moe, Qwen3-30B-A3B fp8 on H100), so "
-                     "the kernels are not what is missing, and the prompt-heavy rows read furthest off (2,048/128 on "
-                     "B200: +89%) for a reason not found",
+                     "hosts likely differ and that is not separated); the fused-MoE layer is fitted on published kernel "
+                     "timings, but those of this expert shape (vLLM benchmark_moe, fp8 on H100) stop at 512 tokens in "
+                     "the config the fit uses, and the slower config that source timed up to 4,096 tokens read 1.8-2.5x "
+                     "the model there, with no fp4 timing of it at all: slow narrow-expert kernels at prefill sizes are "
+                     "not ruled out, and the prompt-heavy rows read furthest off (2,048/128 on B200: +89%)",
     "attention-dp": "attention data parallelism with expert parallelism (developer-guide DEPn tables, DeepSeek blog): "
                     "the engines' batch limits hold per attention group as TensorRT-LLM's PyTorch executor applies "
                     "them, and the busiest group's prompts set each iteration's pace (dealt round-robin, TensorRT-LLM "

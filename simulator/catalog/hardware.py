@@ -15,13 +15,13 @@ FUSED_MOE_FILE = HARDWARE_DIR / "kernels" / "fused_moe.yaml"
 
 
 @lru_cache(maxsize=4)
-def _fused_moe(path_str: str, mtime: float) -> tuple[float, float]:
+def _fused_moe(path_str: str, mtime: float) -> tuple[float, float, tuple[str, ...]]:
     f = validate_file(FusedMoeFile, read_yaml(Path(path_str)), Path(path_str))
-    return f.memory_scale, f.layer_overhead_s
+    return f.memory_scale, f.layer_overhead_s, tuple(f.measured_on)
 
 
-def fused_moe_figures() -> tuple[float, float]:
-    """(memory scale, layer overhead s) of fused-MoE layers, which every accelerator takes
+def fused_moe_figures() -> tuple[float, float, tuple[str, ...]]:
+    """(memory scale, layer overhead s, accelerators measured) of fused-MoE layers, which every accelerator takes
     (hardware_profiles/kernels/fused_moe.yaml)."""
     return _fused_moe(str(FUSED_MOE_FILE), FUSED_MOE_FILE.stat().st_mtime)
 
@@ -89,6 +89,7 @@ def hardware_from_file(f: HardwareFile, path: str = "") -> Accelerator:
         **_host(f),
         moe_memory_scale=fused_moe_figures()[0],
         moe_layer_overhead_s=fused_moe_figures()[1],
+        moe_measured_on=fused_moe_figures()[2],
         sources=tuple(f"{s.title} ({s.where}, {s.date})" for s in f.sources),
         path=path,
     )

@@ -269,6 +269,7 @@ class FusedMoeFile(Entity):
     memory_scale: Annotated[float, Field(gt=0.2, le=1.5, allow_inf_nan=False)]
     layer_overhead_s: Latency
     fitted_on: list[str] = Field(min_length=1)
+    measured_on: list[str] = Field(min_length=1)  # accelerator ids the reference rows timed (fit and check)
     measurements: list[str] = Field(min_length=1)
 
 

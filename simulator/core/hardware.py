@@ -81,6 +81,7 @@ class Accelerator:
     # over the GEMM curve's, and the layer's fixed time beyond its two GEMM launches; 1 and 0: the GEMM curve as is
     moe_memory_scale: float = 1.0
     moe_layer_overhead_s: float = 0.0
+    moe_measured_on: tuple[str, ...] = ()  # the accelerators whose fused-MoE kernels those figures were fitted on
     sources: tuple[str, ...] = field(default=())
     path: str = ""
 

@@ -253,13 +253,10 @@ def kernels() -> PartReport:
 
 
 def _moe_kernels() -> str:
-    """The fused-MoE layer terms against published kernel timings, each source held out of its own fit."""
+    """The fused-MoE layer terms against published kernel timings (moe_kernels.headline)."""
     from simulator.validation import moe_kernels as MK
 
-    s = MK.summary(MK.leave_one_source_out())
-    return (f"fused MoE layers (moe_kernel_reference.csv): leave-one-source-out median |error| {s['median_abs_error']:.1%}, "
-            f"signed {s['signed_median']:+.1%} over {int(s['rows'])} rows of {int(s['sources'])} sources (GEMM curve "
-            f"alone: {s['plain_median_abs_error']:.1%}, {s['plain_signed_median']:+.1%})")
+    return f"fused MoE layers (moe_kernel_reference.csv): {MK.headline()}"
 
 
 def collectives() -> PartReport:

@@ -210,8 +210,8 @@ def layer_elementwise_s(model: TransformerSpec, hw: Accelerator, dep: Deployment
     """Memory-bound kernels of one layer: 2 fused add+RMSNorm (read 2h, write 2h each), the gated
     activation (read up*f, write f), RoPE on Q/K and the KV-cache write (vLLM custom ops); in an MoE layer the expert
     side instead of the dense activation (expert_elementwise_elems), left out with experts=False (an attention group's
-    own part when the experts run on all the groups' tokens), and 4 launches: the expert kernels' fixed time is the
-    fused-MoE layer's (routed_experts_s)."""
+    own part when the experts run on all the groups' tokens), and 4 launches, 5 with shared experts (their
+    activation runs apart): the routed experts' kernels' fixed time is the fused-MoE layer's (routed_experts_s)."""
     tokens = np.asarray(tokens, dtype=float)
     h = float(model.d_model)
     if moe_layer and model.moe is not None:
@@ -221,7 +221,7 @@ def layer_elementwise_s(model: TransformerSpec, hw: Accelerator, dep: Deployment
     kv = kv_elems_per_token_per_layer(model, dep.tp)
     elems = 8.0 * h + 2.0 * (model.q_dim / dep.tp + kv / 2.0) + mlp
     moved = tokens * (elems * ACT_BYTES + kv * KV_BYTES[dep.kv_precision])
-    launches = 4.0 if moe_layer and model.moe is not None else 5.0
+    launches = 5.0 if not (moe_layer and model.moe is not None) else 4.0 + float(model.moe.n_shared_experts > 0)
     t = roofline.stream_time_s(moved, hw.hbm_bandwidth_bytes_per_s, hw.memory_bandwidth_efficiency, launches,
                                hw.kernel_launch_s)
     return np.where(tokens > 0, t, 0.0)
