@@ -40,7 +40,7 @@ INFERENCE_GAPS = {
                     "waves that the dealing spreads evenly, so the imbalance costs these rows little (the blog "
                     "measured a 1.54x loss on its mixed-length set), and what else holds them back is not found",
     "gpt-oss-120b": "MXFP4 weights that trtllm-bench's batch heuristic (tuning.py) has no byte size for: as 16-bit "
-                    "they leave one GPU a batch of 64 where the published runs clearly ran more (-80% at 1k/1k on one "
+                    "they leave one GPU a batch of 64 where the published runs clearly ran more (-82% at 1k/1k on one "
                     "GPU; the limits they used are not stated), and attention sinks are not costed (the 128-token "
                     "sliding windows are modelled)",
     "trtllm-0.9-gqa": "grouped-query models on TensorRT-LLM 0.9: that release decodes them with its XQA kernel only "
