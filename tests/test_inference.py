@@ -96,12 +96,14 @@ def test_fp8_uses_fp8_peak_and_its_efficiency():
 
 
 def test_moe_decode_reads_only_the_touched_experts():
-    """One token touches top_k = 2 of 8 experts: the expert weights read are a quarter of the layer's."""
+    """One token touches top_k = 2 of 8 experts: the expert weights read are a quarter of the layer's, streamed at the
+    fused-MoE memory scale, plus the fused layer's fixed time."""
     t1 = float(layer_linear_s(MIX, H100, IDEAL, 1, moe_layer=True))
     expert = MIX.mlp_params(MIX.moe.d_ff_expert) * 2.0
     attn = MIX.attention_params_per_layer() * 2.0
     bw = H100.gemm.memory_efficiency * H100.hbm_bandwidth_bytes_per_s
-    hand = (attn + 2 * expert + MIX.d_model * 8 * 2.0) / bw + 5 * H100.gemm.launch_s  # QKV, O, router, 2 grouped
+    hand = ((attn + MIX.d_model * 8 * 2.0) / bw + 2 * expert / (bw * H100.moe_memory_scale)
+            + 5 * H100.gemm.launch_s + H100.moe_layer_overhead_s)  # QKV, O, router, 2 grouped; the fused layer
     assert t1 == pytest.approx(hand, rel=0.02)
     # many tokens touch every expert: far more than 2 experts' worth of weights
     assert float(layer_linear_s(MIX, H100, IDEAL, 64, moe_layer=True)) > 2.5 * t1
