@@ -8,6 +8,7 @@ import csv
 from functools import lru_cache
 from typing import Any
 
+from simulator.catalog.engines import split_engine_ref
 from simulator.catalog.paths import STACKS_DIR
 from simulator.core.model import TransformerSpec
 
@@ -155,7 +156,7 @@ def error_band(kind: str, group: str, hardware_id: str, gpus: int) -> dict[str, 
         return {"family": own, "for": own, "low": None, "high": None, "rows": 0, "calibrated": False,
                 "reason": f"no error bands file ({BANDS_CSV.name}); run make fit-stacks"}
     table = _table(BANDS_CSV.stat().st_mtime)
-    family = group.split("@")[0]  # an engine version's fallback: every run of its engine family
+    family = split_engine_ref(group)[0]  # an engine version's fallback: every run of its engine family
     whole, everything = f"{family}|*|*", "*|*|*"
     for key in (own, whole, everything):
         r = table.get((kind, key))

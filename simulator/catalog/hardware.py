@@ -56,6 +56,7 @@ def _host(f: HardwareFile) -> dict[str, Any]:
 def hardware_from_file(f: HardwareFile, path: str = "") -> Accelerator:
     """The frozen accelerator a validated profile describes."""
     peaks = {k: v for k, v in f.peak_dense_flop_per_s.model_dump().items() if v is not None}
+    moe_scale, moe_overhead_s, moe_measured_on = fused_moe_figures()
     return Accelerator(
         id=f.id,
         name=f.name,
@@ -87,9 +88,9 @@ def hardware_from_file(f: HardwareFile, path: str = "") -> Accelerator:
                                      or f.efficiency.flash_attention_efficiency),
         kernel_launch_s=f.efficiency.kernel_launch_s,
         **_host(f),
-        moe_memory_scale=fused_moe_figures()[0],
-        moe_layer_overhead_s=fused_moe_figures()[1],
-        moe_measured_on=fused_moe_figures()[2],
+        moe_memory_scale=moe_scale,
+        moe_layer_overhead_s=moe_overhead_s,
+        moe_measured_on=moe_measured_on,
         sources=tuple(f"{s.title} ({s.where}, {s.date})" for s in f.sources),
         path=path,
     )

@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from simulator.catalog import STACKS_DIR
+from simulator.catalog import STACKS_DIR, split_engine_ref
 from simulator.catalog.bands import BANDS_CSV, GAP_KIND, QUANTILES, band_family, band_is_usable
 from simulator.validation import inference as inference_validation
 from simulator.validation import training as training_validation
@@ -71,7 +71,7 @@ def all_inference_residuals() -> pd.DataFrame:
     df["error"] = np.where(rate, df["predicted"] / df["measured"], df["measured"] / df["predicted"]) - 1.0
     df["family"] = [band_family(e, h, int(n)) for e, h, n in
                     zip(df["engine"], df["hardware"], df["n_gpus"], strict=True)]
-    df["stack"] = df["engine"].str.split("@").str[0]  # an engine version falls back to its family's rows
+    df["stack"] = [split_engine_ref(e)[0] for e in df["engine"]]  # an engine version falls back to its family's rows
     gap = pd.Series([inference_validation.known_gap(r) for r in rows.itertuples(index=False)], index=rows.index)
     return df.assign(gap=gap.loc[df.index])
 

@@ -50,16 +50,12 @@ def _spec(row):
                      "date": "2025"}]})
 
 
-def predict(df: pd.DataFrame, memory_scale: float | None = None, overhead_s: float | None = None) -> np.ndarray:
-    """Predicted layer time (s) per row; the figures default to each row's shipped profile's."""
+def predict(df: pd.DataFrame, memory_scale: float, overhead_s: float) -> np.ndarray:
+    """Predicted layer time (s) per row on its shipped profile, with the fused-MoE figures given."""
     out = np.empty(len(df))
     for i, row in enumerate(df.itertuples(index=False)):
-        hw = load_hardware(row.hardware)
-        hw = replace(hw, moe_memory_scale=hw.moe_memory_scale if memory_scale is None else memory_scale,
-                     moe_layer_overhead_s=hw.moe_layer_overhead_s if overhead_s is None else overhead_s)
-        kv = "bf16" if row.precision in ("bf16", "fp16") else "fp8"
-        dep = Deployment(tp=1, pp=1, precision=row.precision, kv_precision=kv, engine="ideal",
-                         engine_profile=ENGINES["ideal"])
+        hw = replace(load_hardware(row.hardware), moe_memory_scale=memory_scale, moe_layer_overhead_s=overhead_s)
+        dep = Deployment(tp=1, pp=1, precision=row.precision, engine="ideal", engine_profile=ENGINES["ideal"])
         model, tokens = _spec(row), float(row.tokens)
         out[i] = float(routed_experts_s(model, dep, device_constants(hw, dep), tokens)
                        + expert_elementwise_s(model, hw, dep, tokens))
@@ -81,47 +77,61 @@ def _errors(rows: pd.DataFrame, scale: float, overhead_s: float) -> np.ndarray:
     return predict(rows, scale, overhead_s) / (rows["time_us"].to_numpy(float) * 1e-6) - 1.0
 
 
-def leave_one_group_out(df: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One line per group (a kernel family on one GPU): the fit on the other groups' rows, and the error on this
-    group's rows with that fit and with the plain GEMM curve (no fused-MoE terms)."""
+def held_out_errors(df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per fit row: its group's fit on the other groups (memory_scale, overhead_us) and the signed errors
+    (predicted / measured - 1) with that fit (held) and with the plain GEMM curve (plain)."""
     df = load_reference() if df is None else df
-    lines = []
+    parts = []
     for group, rows in df.groupby("group", sort=True):
         scale, t0 = fit(df[df["group"] != group])
-        held, plain = _errors(rows, scale, t0), _errors(rows, 1.0, 0.0)
-        lines.append({"group": group, "sources": ", ".join(sorted(set(rows["source_id"]))), "rows": len(rows),
-                      "memory_scale": scale, "overhead_us": t0 * 1e6, "median_abs_error": float(np.median(np.abs(held))),
-                      "signed_median": float(np.median(held)), "plain_median_abs_error": float(np.median(np.abs(plain))),
-                      "plain_signed_median": float(np.median(plain))})
-    return pd.DataFrame(lines)
+        parts.append(rows.assign(memory_scale=scale, overhead_us=t0 * 1e6, held=_errors(rows, scale, t0),
+                                 plain=_errors(rows, 1.0, 0.0)))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _medians(rows: pd.DataFrame) -> dict[str, float]:
+    """Median |error| and signed median of the held and plain errors of some rows."""
+    return {"median_abs_error": float(rows["held"].abs().median()), "signed_median": float(rows["held"].median()),
+            "plain_median_abs_error": float(rows["plain"].abs().median()),
+            "plain_signed_median": float(rows["plain"].median())}
+
+
+def leave_one_group_out(errors: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One line per group (a kernel family on one GPU): its fit on the other groups and its rows' errors."""
+    errors = held_out_errors() if errors is None else errors
+    return pd.DataFrame([{"group": g, "sources": ", ".join(sorted(set(r["source_id"]))), "rows": len(r),
+                          "memory_scale": r["memory_scale"].iloc[0], "overhead_us": r["overhead_us"].iloc[0],
+                          **_medians(r)} for g, r in errors.groupby("group", sort=True)])
+
+
+def summary(errors: pd.DataFrame | None = None) -> dict[str, float]:
+    """Over every fit row, each predicted by the fit that left its group out: rows, groups and the medians."""
+    errors = held_out_errors() if errors is None else errors
+    return {"rows": float(len(errors)), "groups": float(errors["group"].nunique()), **_medians(errors)}
 
 
 def check_rows(scale: float, overhead_s: float) -> pd.DataFrame:
     """The rows with use = check (no stated timing harness), per source: errors with the given figures and plain."""
     df = load_reference(use="check")
-    lines = []
-    for src, rows in df.groupby("source_id", sort=True):
-        e, plain = _errors(rows, scale, overhead_s), _errors(rows, 1.0, 0.0)
-        lines.append({"source_id": src, "hardware": rows["hardware"].iloc[0], "rows": len(rows),
-                      "median_abs_error": float(np.median(np.abs(e))), "signed_median": float(np.median(e)),
-                      "plain_median_abs_error": float(np.median(np.abs(plain))),
-                      "plain_signed_median": float(np.median(plain))})
-    return pd.DataFrame(lines)
+    df = df.assign(held=_errors(df, scale, overhead_s), plain=_errors(df, 1.0, 0.0))
+    return pd.DataFrame([{"source_id": src, "hardware": r["hardware"].iloc[0], "rows": len(r), **_medians(r)}
+                         for src, r in df.groupby("source_id", sort=True)])
 
 
-def summary(table: pd.DataFrame, df: pd.DataFrame | None = None) -> dict[str, float]:
-    """Held-out errors over every fit row (each predicted by the fit that left its group out), and the same with the
-    plain GEMM curve (no fused-MoE terms)."""
-    df = load_reference() if df is None else df
-    held, plain = [], []
-    for line in table.itertuples(index=False):
-        rows = df[df["group"] == line.group]
-        held += list(_errors(rows, line.memory_scale, line.overhead_us * 1e-6))
-        plain += list(_errors(rows, 1.0, 0.0))
-    h, p = np.asarray(held), np.asarray(plain)
-    return {"rows": float(len(h)), "groups": float(len(table)), "median_abs_error": float(np.median(np.abs(h))),
-            "signed_median": float(np.median(h)), "plain_median_abs_error": float(np.median(np.abs(p))),
-            "plain_signed_median": float(np.median(p))}
+def headline() -> str:
+    """One line: the held-out error of the fit rows (leave one group out) and of the check rows (the shipped
+    figures), each beside the plain GEMM curve's."""
+    from simulator.catalog.hardware import fused_moe_figures
+
+    scale, overhead_s, _ = fused_moe_figures()
+    s = summary()
+    checks = load_reference(use="check")
+    c = _medians(checks.assign(held=_errors(checks, scale, overhead_s), plain=_errors(checks, 1.0, 0.0)))
+    return (f"leave-one-group-out median |error| {s['median_abs_error']:.1%}, signed {s['signed_median']:+.1%} over "
+            f"{int(s['rows'])} rows of {int(s['groups'])} kernel-GPU groups (GEMM curve alone: "
+            f"{s['plain_median_abs_error']:.1%}, {s['plain_signed_median']:+.1%}); {len(checks)} check rows without a "
+            f"stated harness: {c['median_abs_error']:.1%}, {c['signed_median']:+.1%} (alone: "
+            f"{c['plain_median_abs_error']:.1%}, {c['plain_signed_median']:+.1%})")
 
 
 def main() -> None:
@@ -129,27 +139,10 @@ def main() -> None:
     scale, t0 = fit(df)
     print(f"fit over {len(df)} rows of {df['source_id'].nunique()} sources: memory_scale {scale:.3f}, "
           f"layer_overhead_s {t0:.3g}")
-    table = leave_one_group_out(df)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.round(3).to_string(index=False))
+        print(leave_one_group_out(held_out_errors(df)).round(3).to_string(index=False))
         print(check_rows(scale, t0).round(3).to_string(index=False))
     print(headline())
-
-
-def headline() -> str:
-    """One line: the held-out error of the fit rows (leave one group out) and of the check rows (the shipped
-    figures), each beside the plain GEMM curve's."""
-    from simulator.catalog import load_hardware
-
-    hw = load_hardware("h100-sxm-80gb")  # every profile takes the same fused-MoE figures
-    s = summary(leave_one_group_out())
-    checks = load_reference(use="check")
-    chk, plain = _errors(checks, hw.moe_memory_scale, hw.moe_layer_overhead_s), _errors(checks, 1.0, 0.0)
-    return (f"leave-one-group-out median |error| {s['median_abs_error']:.1%}, signed {s['signed_median']:+.1%} over "
-            f"{int(s['rows'])} rows of {int(s['groups'])} kernel-GPU groups (GEMM curve alone: "
-            f"{s['plain_median_abs_error']:.1%}, {s['plain_signed_median']:+.1%}); {len(chk)} check rows without a "
-            f"stated harness: {np.median(np.abs(chk)):.1%}, {np.median(chk):+.1%} (alone: {np.median(np.abs(plain)):.1%}, "
-            f"{np.median(plain):+.1%})")
 
 
 if __name__ == "__main__":

@@ -221,7 +221,9 @@ def layer_elementwise_s(model: TransformerSpec, hw: Accelerator, dep: Deployment
     kv = kv_elems_per_token_per_layer(model, dep.tp)
     elems = 8.0 * h + 2.0 * (model.q_dim / dep.tp + kv / 2.0) + mlp
     moved = tokens * (elems * ACT_BYTES + kv * KV_BYTES[dep.kv_precision])
-    launches = 5.0 if not (moe_layer and model.moe is not None) else 4.0 + float(model.moe.n_shared_experts > 0)
+    launches = 5.0
+    if moe_layer and model.moe is not None:
+        launches = 4.0 + float(model.moe.n_shared_experts > 0)
     t = roofline.stream_time_s(moved, hw.hbm_bandwidth_bytes_per_s, hw.memory_bandwidth_efficiency, launches,
                                hw.kernel_launch_s)
     return np.where(tokens > 0, t, 0.0)

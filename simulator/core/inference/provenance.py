@@ -30,8 +30,7 @@ def breakdown_provenance(model: TransformerSpec, hw: Accelerator, dep: Deploymen
                  f"{f' with popularity cv {model.moe.routing_cv:g}' if model.moe.routing_cv else ''} (stated model), "
                  f"fused-MoE kernels at {hw.moe_memory_scale:g} of the memory efficiency plus "
                  f"{hw.moe_layer_overhead_s * 1e6:.1f} us per layer (fitted on published fused-MoE kernel timings, "
-                 f"measured on "
-                 f"{', '.join(hw.moe_measured_on) or 'no GPU'}"
+                 f"measured on {', '.join(hw.moe_measured_on) or 'no GPU'}"
                  f"{'' if hw.id in hw.moe_measured_on else '; assumed for ' + hw.id})")
     comm = (f"{hw.id} links (intra-node bus efficiency {hw.intra.bus_efficiency:.2f}, latency "
             f"{hw.intra.latency_s * 1e6:.1f} us), fitted to published nccl-tests rows")
