@@ -101,6 +101,11 @@ def test_reference_rows_name_shipped_profiles_known_precisions_and_sources():
     assert (df["use"].isin(["fit", "check"]) | df["use"].str.startswith("excluded: ")).all()
     assert (df.loc[df["use"] == "fit", "timing"].str.startswith("cuda-graph")).all()
     assert (pd.to_numeric(df["time_us"]) > 0).all() and (df["tokens"] >= 1).all()
+    # the data README's counts are the file's
+    readme = (MK.REFERENCE.parent / "README.md").read_text()
+    n_fit, n_check = int((df["use"] == "fit").sum()), int((df["use"] == "check").sum())
+    assert f"(`moe_kernel_reference.csv`, {len(df)} rows: {n_fit} fit, {n_check} check)" in readme
+    assert f"| `moe_kernel_reference.csv` | {len(df)} |" in readme and f"{n_fit} fit the fused-MoE figures, {n_check} check" in readme
     # the YAML names the GPUs the rows it is fitted and checked on timed
     f = FusedMoeFile.model_validate(read_yaml(FUSED_MOE_FILE))
     assert set(f.measured_on) == set(df.loc[df["use"].isin(["fit", "check"]), "hardware"])
