@@ -189,6 +189,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "validate_inference": ("validation.inference", "validate"),
     "inference_validation_summary": ("validation.inference", "summary"),
     "validate_kernels": ("validation.kernels", "validate_kernels"),
+    "moe_kernel_held_out": ("validation.moe_kernels", "held_out_errors"),
+    "moe_kernel_groups": ("validation.moe_kernels", "leave_one_group_out"),
+    "moe_kernel_headline": ("validation.moe_kernels", "headline"),
     "validation_report": ("validation.report", "run"),
     "write_validation_readme": ("validation.report", "write_readme"),
 }

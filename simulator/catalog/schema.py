@@ -260,13 +260,17 @@ class Efficiency(Strict):
     measurements: list[str] | None = None
 
 
+MOE_MEMORY_SCALE_RANGE = (0.2, 1.5)  # a fused-MoE memory scale outside this is a typo or a broken fit
+
+
 class FusedMoeFile(Entity):
     """Fused mixture-of-experts layers against the dense GEMM curve, for every accelerator
     (hardware_profiles/kernels/fused_moe.yaml): the routed experts' weight streaming scales the curve's memory
     efficiency, and each layer pays a fixed time beyond its two GEMM launches (routing, sort, activation, combine)."""
 
     kind: Literal["fused_moe"]
-    memory_scale: Annotated[float, Field(gt=0.2, le=1.5, allow_inf_nan=False)]
+    memory_scale: Annotated[float, Field(gt=MOE_MEMORY_SCALE_RANGE[0], le=MOE_MEMORY_SCALE_RANGE[1],
+                                         allow_inf_nan=False)]
     layer_overhead_s: Latency
     fitted_on: list[str] = Field(min_length=1)
     measured_on: list[str] = Field(min_length=1)  # accelerator ids the reference rows timed (fit and check)

@@ -120,3 +120,44 @@ def render_inference_and_kernels() -> None:
         tooltip=["profile", "family", "shape_family", alt.Tooltip("error:Q", format="+.1%")])
     st.altair_chart((diag + dots).properties(height=380, title="Held-out kernels: predicted vs measured"),
                     width="stretch")
+    render_fused_moe()
+
+
+@st.cache_data(show_spinner="Fitting the fused-MoE figures once per held-out kernel group")
+def _moe_tables() -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    errors = sim.moe_kernel_held_out()
+    return errors, sim.moe_kernel_groups(errors), sim.moe_kernel_headline(errors)
+
+
+def render_fused_moe() -> None:
+    """The fused-MoE layer figures (expert weights' memory scale, per-layer overhead): each kernel family on one GPU
+    predicted by the fit on the others, against the plain GEMM curve."""
+    st.subheader("Fused MoE layers")
+    st.caption("Published timings of whole fused-MoE layers (routing, sort, two grouped GEMMs, activation, combine; "
+               "simulator/validation/data/moe_kernel_reference.csv). Two figures, fitted in log time: the expert "
+               "weights' memory scale and a fixed time per MoE layer. Each group (a kernel family on one GPU) is "
+               "predicted by the fit on the other groups.")
+    tables = guarded(_moe_tables)
+    if tables is None:
+        return
+    errors, groups, headline = tables
+    st.caption(headline)
+    names = {"memory_scale": "fit: memory scale", "overhead_us": "fit: layer overhead (us)",
+             "median_abs_error": "held-out median |error| %", "signed_median": "held-out signed %",
+             "plain_median_abs_error": "GEMM curve alone |error| %", "plain_signed_median": "GEMM curve alone signed %"}
+    shown = groups.assign(**{c: 100 * groups[c] for c in groups.columns if "median" in c}).rename(columns=names)
+    formats = {c: "{:.1f}" for c in shown.columns if c.endswith("%") or c.endswith("(us)")}
+    st.dataframe(shown.style.format({**formats, "fit: memory scale": "{:.3f}"}), hide_index=True, width="stretch",
+                 placeholder="—")
+    pts = pd.concat([errors.assign(model="fit on the other groups", predicted_us=errors["time_us"] * (1 + errors["held"])),
+                     errors.assign(model="GEMM curve alone", predicted_us=errors["time_us"] * (1 + errors["plain"]))])
+    lim = [float(pts[["time_us", "predicted_us"]].min().min()), float(pts[["time_us", "predicted_us"]].max().max())]
+    diag = alt.Chart(pd.DataFrame({"x": lim, "y": lim})).mark_line(color="gray", strokeDash=[4, 3]).encode(x="x", y="y")
+    dots = alt.Chart(pts).mark_point(size=40).encode(
+        x=alt.X("time_us:Q", title="Measured layer time (us)", scale=alt.Scale(type="log")),
+        y=alt.Y("predicted_us:Q", title="Predicted (us)", scale=alt.Scale(type="log")),
+        color=alt.Color("group:N", title="Kernel group"), shape=alt.Shape("model:N", title="Prediction"),
+        tooltip=["group", "precision", "n_experts", "d_ff_shard", "tokens", "time_us", "model",
+                 alt.Tooltip("predicted_us:Q", format=".1f")])
+    st.altair_chart((diag + dots).properties(height=380, title="Fused MoE layers, held out: below the line is fast"),
+                    width="stretch")

@@ -23,13 +23,15 @@ import numpy as np
 import pandas as pd
 
 from simulator.catalog import load_hardware, model_from_dict
+from simulator.catalog.schema import MOE_MEMORY_SCALE_RANGE
 from simulator.core.inference import ENGINES, Deployment
 from simulator.core.inference.kernels import device_constants, expert_elementwise_s, routed_experts_s
 from simulator.validation import DATA_DIR
 
 REFERENCE = DATA_DIR / "moe_kernel_reference.csv"
 START = (0.9, 2.0e-5)  # least-squares start: (memory scale, layer overhead s)
-BOUNDS = ((0.2, 0.0), (1.5, 2.0e-4))  # the schema's range for the scale (FusedMoeFile); up to 200 us
+# the schema's range for the scale (FusedMoeFile), and up to 200 us per layer
+BOUNDS = ((MOE_MEMORY_SCALE_RANGE[0], 0.0), (MOE_MEMORY_SCALE_RANGE[1], 2.0e-4))
 
 
 def load_reference(path: Path = REFERENCE, use: str | None = "fit") -> pd.DataFrame:
@@ -118,13 +120,13 @@ def check_rows(scale: float, overhead_s: float) -> pd.DataFrame:
                          for src, r in df.groupby("source_id", sort=True)])
 
 
-def headline() -> str:
-    """One line: the held-out error of the fit rows (leave one group out) and of the check rows (the shipped
-    figures), each beside the plain GEMM curve's."""
+def headline(errors: pd.DataFrame | None = None) -> str:
+    """One line: the held-out error of the fit rows (leave one group out; `errors` from held_out_errors when already
+    computed) and of the check rows (the shipped figures), each beside the plain GEMM curve's."""
     from simulator.catalog.hardware import fused_moe_figures
 
     scale, overhead_s, _ = fused_moe_figures()
-    s = summary()
+    s = summary(errors)
     checks = load_reference(use="check")
     c = _medians(checks.assign(held=_errors(checks, scale, overhead_s), plain=_errors(checks, 1.0, 0.0)))
     return (f"leave-one-group-out median |error| {s['median_abs_error']:.1%}, signed {s['signed_median']:+.1%} over "
@@ -140,9 +142,10 @@ def main() -> None:
     print(f"fit over {len(df)} rows of {df['source_id'].nunique()} sources: memory_scale {scale:.3f}, "
           f"layer_overhead_s {t0:.3g}")
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(leave_one_group_out(held_out_errors(df)).round(3).to_string(index=False))
+        errors = held_out_errors(df)
+        print(leave_one_group_out(errors).round(3).to_string(index=False))
         print(check_rows(scale, t0).round(3).to_string(index=False))
-    print(headline())
+    print(headline(errors))
 
 
 if __name__ == "__main__":
