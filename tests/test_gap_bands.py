@@ -35,7 +35,8 @@ def test_an_attention_dp_estimate_says_it_is_a_known_gap():
     same_without = sim.Deployment(tp=8, ep=8, precision="fp8", kv_precision="fp8", engine="trtllm")
     plain = sim.estimate_inference("deepseek-v3", "h200-sxm-141gb", same_without, batch=64, input_len=1024,
                                    output_len=1024).to_dict()["error_band"]
-    assert plain["family"] == "trtllm|hopper|small" and plain["calibrated"] is True
+    # without attention DP it is no gap: an MoE estimate, whose own rows (one document) borrow the engine's band
+    assert plain["for"] == "trtllm|hopper|moe" and plain["family"] == "trtllm|*|*" and plain["calibrated"] is False
 
 
 def test_a_gap_model_is_flagged_and_other_models_are_not():
@@ -114,4 +115,30 @@ def test_a_gap_model_under_another_name_is_still_a_known_gap(tmp_path):
     band = sim.estimate_inference(m, "h100-sxm-80gb", dep, batch=8, input_len=256,
                                   output_len=64).to_dict()["error_band"]
     assert band["family"] == "qwen3-30b-a3b" and band["calibrated"] is False
-    assert inference_band("trtllm", "h100-sxm-80gb", 2, "mixtral-8x7b")["family"] == "trtllm|hopper|small"
+    assert inference_band("trtllm", "h100-sxm-80gb", 2, "mixtral-8x7b")["for"] == "trtllm|hopper|moe"
+
+
+def test_inference_families_split_dense_and_moe_models():
+    """An inference family is engine | generation | architecture: the bands file's MoE and dense keys hold the
+    non-gap check rows of MoE and dense models, a dense estimate gets its dense family's band, and an MoE estimate
+    gets its own family's or, where that has too few sources, a wider one that says why."""
+    table = pd.read_csv(BANDS_CSV)
+    inf = table[table["kind"] == "inference"].set_index("family")
+    rows = vi.load_rows()
+    check = rows[(rows["split"] == "check") & pd.Series([vi.known_gap(r) is None for r in rows.itertuples(index=False)],
+                                                          index=rows.index)]
+    check = check[check["engine"].str.startswith("trtllm")]
+    moe = pd.Series([vi.model_for(r).moe is not None for r in check.itertuples(index=False)], index=check.index)
+    assert inf.loc["trtllm|*|moe", "rows"] == int(moe.sum()) > 100
+    assert inf.loc["trtllm|*|dense", "rows"] == int((~moe).sum()) > 300
+    assert inf.loc["trtllm|*|moe", "rows"] + inf.loc["trtllm|*|dense", "rows"] == inf.loc["trtllm|*|*", "rows"]
+    # the MoE rows read more optimistic (predicted time short of the measured one) than the dense rows
+    assert inf.loc["trtllm|*|moe", "median"] > inf.loc["trtllm|*|dense", "median"] + 0.05
+    dense = inference_band("trtllm", "h200-sxm-141gb", 8, "llama3.1-70b")
+    assert dense["for"] == dense["family"] == "trtllm|hopper|dense" and dense["calibrated"] is True
+    mixtral = inference_band("trtllm", "h200-sxm-141gb", 8, "mixtral-8x7b")
+    assert mixtral["for"] == "trtllm|hopper|moe" and mixtral["calibrated"] is False
+    if inf.loc["trtllm|*|moe", "sources"] < 2:  # one document so far: the engine's band, with the reason
+        assert mixtral["family"] == "trtllm|*|*"
+        assert "trtllm on hopper (mixture-of-experts models) has" in mixtral["reason"]
+        assert "a band needs 5 from two sources" in band_words(mixtral)

@@ -193,15 +193,15 @@ def test_every_result_carries_its_error_band():
     assert titan["stack"] == "torchtitan" and titan["error_band"]["family"] == "torchtitan|hopper|small"
     inf = sim.estimate_inference("llama3.1-70b", "h100-sxm-80gb", sim.Deployment(tp=4, engine="trtllm"), batch=8,
                                  input_len=512, output_len=128).record
-    assert inf["error_band"]["family"] == "trtllm|hopper|small" and inf["error_band"]["calibrated"]
+    assert inf["error_band"]["family"] == "trtllm|hopper|dense" and inf["error_band"]["calibrated"]
     assert inf["tpot_range_s"][0] < inf["tpot_s"] < inf["tpot_range_s"][1]
     ideal = sim.estimate_inference("llama3.1-8b", "h100-sxm-80gb", sim.Deployment(), batch=1, input_len=128,
                                    output_len=16).record["error_band"]
     assert not ideal["calibrated"] and "has no published runs" in ideal["reason"] and ideal["low"] is not None
     served = sim.simulate_serving("llama3.1-8b", "h100-sxm-80gb", sim.ServingConfig(),
                                   sim.make_workload(20, input_len=128, output_len=16, rate_per_s=5.0)).summary
-    assert served["error_band"]["for"] == "vllm|hopper|small" and served["error_band"]["family"] == "*|*|*"
-    assert "vllm on hopper, up to 64 GPUs has no published runs" in served["error_band"]["reason"]
+    assert served["error_band"]["for"] == "vllm|hopper|dense" and served["error_band"]["family"] == "*|*|*"
+    assert "vllm on hopper (dense models) has no published runs" in served["error_band"]["reason"]
 
 
 def test_beats_the_rule_of_thumb_by_a_wide_margin(loso):

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from simulator.catalog import STACKS_DIR, split_engine_ref
-from simulator.catalog.bands import BANDS_CSV, GAP_KIND, QUANTILES, band_family, band_is_usable
+from simulator.catalog import bands as catalog_bands
+from simulator.catalog.bands import BANDS_CSV, GAP_KIND, QUANTILES, band_is_usable, band_keys
 from simulator.validation import inference as inference_validation
 from simulator.validation import training as training_validation
 
@@ -22,8 +23,11 @@ WIDEN_STEPS = np.round(np.arange(0.5, 3.001, 0.01), 2)
 
 
 def _groups(res: pd.DataFrame, group_col: str) -> list[tuple[str, pd.DataFrame]]:
-    """Each family, each group (stack/engine) as a whole, and everything: the keys error_band looks up."""
+    """Each family, for inference rows (an `arch` column) each group's rows of one architecture, each group
+    (stack/engine) as a whole, and everything: the keys error_band looks up (band_keys)."""
     out = [(fam, d) for fam, d in res.groupby("family")]
+    if "arch" in res:
+        out += [(f"{g}|*|{a}", d) for (g, a), d in res.groupby([group_col, "arch"])]
     out += [(f"{g}|*|*", d) for g, d in res.groupby(group_col)]
     return out + [("*|*|*", res)]
 
@@ -64,27 +68,54 @@ def all_inference_residuals() -> pd.DataFrame:
     df = inference_validation.validate(rows)
     df = df.assign(source=rows["source"].map(training_validation.source_document).to_numpy(),
                    hardware=rows["hardware"].to_numpy(),
-                   n_gpus=(rows["tp"] * rows["pp"]).to_numpy())
+                   n_gpus=(rows["tp"] * rows["pp"]).to_numpy(),
+                   arch=[catalog_bands.architecture_slot(inference_validation.model_for(r).moe is not None)
+                         for r in rows.itertuples(index=False)])
     df = df[df["split"] == "check"].copy()
     # time sense, as training: measured time / predicted time - 1 (a throughput's ratio is the other way round)
     rate = df["unit"].astype(str).str.contains("/s")
     df["error"] = np.where(rate, df["predicted"] / df["measured"], df["measured"] / df["predicted"]) - 1.0
-    df["family"] = [band_family(e, h, int(n)) for e, h, n in
-                    zip(df["engine"], df["hardware"], df["n_gpus"], strict=True)]
+    df["family"] = [catalog_bands.inference_family(e, h, a == "moe") for e, h, a in
+                    zip(df["engine"], df["hardware"], df["arch"], strict=True)]
     df["stack"] = [split_engine_ref(e)[0] for e in df["engine"]]  # an engine version falls back to its family's rows
     gap = pd.Series([inference_validation.known_gap(r) for r in rows.itertuples(index=False)], index=rows.index)
     return df.assign(gap=gap.loc[df.index])
 
 
+def _pool(rows: pd.DataFrame, key: str, own: str) -> pd.DataFrame:
+    """The rows a band key covers: the own family's, or those of a group (stack/engine family) and architecture."""
+    if key == own:
+        return rows[rows["family"] == key]
+    group, _, arch = key.split("|")
+    keep = np.ones(len(rows), dtype=bool)
+    if group != "*":
+        keep &= (rows["stack"] == group).to_numpy()
+    if arch != "*":
+        keep &= (rows["arch"] == arch).to_numpy()
+    return rows[keep]
+
+
+def _row_keys(r) -> list[str]:
+    """The band keys of one residual row (band_keys: an inference row has an `arch`, a training row a stack)."""
+    if hasattr(r, "arch"):
+        return band_keys("inference", r.engine, r.hardware, 1, r.arch == "moe")
+    own = r.family
+    return [own, *band_keys("training", r.stack, r.hardware, 1)[1:]]
+
+
 def _held_out_bands(res: pd.DataFrame) -> np.ndarray:
-    """For every row, the (low, high) band its family gets without the row's own source (falling back to the
-    stack's, then every row's, as error_band does)."""
+    """For every row, the (low, high) band its family gets without the row's own source, falling back through the
+    wider groups as error_band does (band_keys; the last, every other row, needs no minimum)."""
     out = []
-    for _, r in res.iterrows():
-        others = res[res["source"] != r["source"]]
-        fam = others[others["family"] == r["family"]]
-        pool = fam if band_is_usable(len(fam), fam["source"].nunique()) else others[others["stack"] == r["stack"]]
-        pool = pool if band_is_usable(len(pool), pool["source"].nunique()) else others
+    for r in res.itertuples(index=False):
+        others = res[res["source"] != r.source]
+        keys = _row_keys(r)
+        pool = others
+        for key in keys[:-1]:
+            cand = _pool(others, key, keys[0])
+            if band_is_usable(len(cand), cand["source"].nunique()):
+                pool = cand
+                break
         out.append(np.quantile(pool["error"], QUANTILES))
     return np.asarray(out)
 
