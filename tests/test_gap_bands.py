@@ -141,4 +141,5 @@ def test_inference_families_split_dense_and_moe_models():
     if inf.loc["trtllm|*|moe", "sources"] < 2:  # one document so far: the engine's band, with the reason
         assert mixtral["family"] == "trtllm|*|*"
         assert "trtllm on hopper (mixture-of-experts models) has" in mixtral["reason"]
+        assert band_words(mixtral).startswith("published runs of trtllm (all hardware and models) ran")
         assert "a band needs 5 from two sources" in band_words(mixtral)

@@ -141,7 +141,7 @@ def _table(mtime: float) -> dict[tuple[str, str], dict[str, str]]:
 ARCHITECTURE_WORDS = {"moe": "mixture-of-experts models", "dense": "dense models"}
 
 
-def family_label(key: str) -> str:
+def family_label(key: str, kind: str = "training") -> str:
     """A family key in words: 'torchtitan on hopper, more than 64 GPUs', 'torchtitan (all hardware)', 'all stacks';
     an inference one 'trtllm on hopper (mixture-of-experts models)', 'every stack or engine (dense models)'."""
     if key in INFERENCE_GAPS:
@@ -151,7 +151,8 @@ def family_label(key: str) -> str:
     if group == "*":
         return "every stack or engine" + (f" ({arch})" if arch else "")
     if gen == "*":
-        return f"{group} ({f'all hardware, {arch}' if arch else 'all hardware and scales'})"
+        whole = "all hardware and models" if kind == "inference" else "all hardware and scales"
+        return f"{group} ({f'all hardware, {arch}' if arch else whole})"
     return f"{group} on {gen}" + (f" ({arch})" if arch else
                                   f", {'more than' if slot == 'large' else 'up to'} {LARGE_GPUS} GPUs")
 
@@ -181,7 +182,7 @@ def _fallback_words(table: dict[tuple[str, str], dict[str, str]], kind: str, key
     own = keys[0]
     if key == own:
         return ""
-    why = f"{family_label(own)} has {_describe(table, kind, own)}; a band needs {MIN_ROWS} from two sources, so this is "
+    why = f"{family_label(own, kind)} has {_describe(table, kind, own)}; a band needs {MIN_ROWS} from two sources, so this is "
     group, _, slot = key.split("|")
     arch = f" of {ARCHITECTURE_WORDS[slot]}" if slot in ARCHITECTURE_WORDS else ""
     if group != "*":
@@ -251,6 +252,7 @@ def band_words(band: dict[str, Any] | None) -> str:
     def side(e: float) -> str:
         return f"{abs(e):.0%} {'slower' if e > 0 else 'faster'}" if round(abs(e), 2) else "as fast"
 
-    text = (f"published runs of {family_label(band['family'])} ran {side(band['low'])} to {side(band['high'])} than "
+    kind = "inference" if str(band.get("for", "")).split("|")[-1] in ARCHITECTURE_WORDS else "training"
+    text = (f"published runs of {family_label(band['family'], kind)} ran {side(band['low'])} to {side(band['high'])} than "
             f"predicted (10th-90th percentile of {band['rows']})")
     return text + ("" if band["calibrated"] else f"; not calibrated: {band['reason']}")
