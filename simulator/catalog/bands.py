@@ -31,10 +31,10 @@ INFERENCE_GAPS = {
                      "per-request host work at up to 4,096 sequences is costed (an engine PR's measurement on a Grace "
                      "host, taken for every host: the GB200 rows read more optimistic than the B200 ones, so the "
                      "hosts likely differ and that is not separated); the fused-MoE layer is fitted on published kernel "
-                     "timings, but those of this expert shape (vLLM benchmark_moe, fp8 on H100) stop at 512 tokens in "
-                     "the config the fit uses, and the slower config that source timed up to 4,096 tokens read 1.8-2.5x "
-                     "the model there, with no fp4 timing of it at all: slow narrow-expert kernels at prefill sizes are "
-                     "not ruled out, and the prompt-heavy rows read furthest off (2,048/128 on B200: +89%)",
+                     "timings, and on vLLM's tuned Triton kernel of this expert shape on L40S (fp8, to 8,192 tokens) the "
+                     "model is 16-30% slow from 1,024 tokens up, so a slow kernel of this shape at prefill "
+                     "sizes is unlikely on Triton, but TensorRT-LLM's fp4 kernels of it are untimed; the prompt-heavy "
+                     "rows read furthest off (2,048/128 on B200: +89%)",
     "attention-dp": "attention data parallelism with expert parallelism (developer-guide DEPn tables, DeepSeek blog): "
                     "the engines' batch limits hold per attention group as TensorRT-LLM's PyTorch executor applies "
                     "them, and the busiest group's prompts set each iteration's pace (dealt round-robin, TensorRT-LLM "
