@@ -101,6 +101,19 @@ def test_validation_page_runs_inference_validation_on_click():
     assert blocks and {"bs1_decode", "prefill", "max_throughput"} <= set(blocks[0].index)
 
 
+def test_validation_page_shows_the_fused_moe_check_per_kernel_group():
+    """The fused-MoE section lists every kernel-GPU group of the fit rows with its held-out error, as make validate
+    prints it (simulator.validation.moe_kernels)."""
+    from simulator.validation import moe_kernels
+
+    at = page("validation_page").run()
+    assert not at.exception
+    groups = set(moe_kernels.load_reference()["group"])
+    tables = [df.value for df in at.dataframe if "held-out median |error| %" in df.value.columns]
+    assert tables and set(tables[0]["group"]) == groups and len(groups) >= 5
+    assert any("leave-one-group-out median |error|" in c.value for c in at.caption)
+
+
 def test_training_download_keeps_the_records_units():
     """The comparison's CSV holds MFU and HFU as fractions, time in seconds and cost in dollars, as --json does
     (the screen's percent, days and $M are display only); cells without a plan keep their reason."""
