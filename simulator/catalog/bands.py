@@ -177,9 +177,8 @@ def _usable(r: dict[str, str] | None, wide: bool) -> bool:
                               (wide and int(r["rows"]) >= MIN_ROWS))
 
 
-def _fallback_words(table: dict[tuple[str, str], dict[str, str]], kind: str, keys: list[str], key: str) -> str:
-    """Why a prediction gets the band of `key`, a wider group than its own family keys[0]: '' when it is its own."""
-    own = keys[0]
+def _fallback_words(table: dict[tuple[str, str], dict[str, str]], kind: str, own: str, key: str, family: str) -> str:
+    """Why a prediction of `own` family (engine or stack `family`) gets the band of `key`: '' when it is its own."""
     if key == own:
         return ""
     why = f"{family_label(own, kind)} has {_describe(table, kind, own)}; a band needs {MIN_ROWS} from two sources, so this is "
@@ -187,7 +186,6 @@ def _fallback_words(table: dict[tuple[str, str], dict[str, str]], kind: str, key
     arch = f" of {ARCHITECTURE_WORDS[slot]}" if slot in ARCHITECTURE_WORDS else ""
     if group != "*":
         return why + f"the band of every {group} run{arch}"
-    family = keys[1].split("|")[0]
     return why + f"the band of every published {kind} run{arch} ({family}: {_describe(table, kind, f'{family}|*|*')})"
 
 
@@ -208,7 +206,7 @@ def error_band(kind: str, group: str, hardware_id: str, gpus: int, moe: bool = F
         if not _usable(r, key == "*|*|*"):
             continue
         assert r is not None
-        why = _fallback_words(table, kind, keys, key)
+        why = _fallback_words(table, kind, own, key, split_engine_ref(group)[0])
         return {"family": key, "for": own, "low": float(r["low"]), "high": float(r["high"]), "rows": int(r["rows"]),
                 "calibrated": not why, "reason": why}
     return {"family": own, "for": own, "low": None, "high": None, "rows": 0, "calibrated": False,

@@ -96,11 +96,10 @@ def _pool(rows: pd.DataFrame, key: str, own: str) -> pd.DataFrame:
 
 
 def _row_keys(r) -> list[str]:
-    """The band keys of one residual row (band_keys: an inference row has an `arch`, a training row a stack)."""
+    """The band keys of one residual row (band_keys): an inference row has an `arch`, a training row a stack."""
     if hasattr(r, "arch"):
-        return band_keys("inference", r.engine, r.hardware, 1, r.arch == "moe")
-    own = r.family
-    return [own, *band_keys("training", r.stack, r.hardware, 1)[1:]]
+        return band_keys("inference", r.engine, r.hardware, int(r.n_gpus), r.arch == "moe")
+    return band_keys("training", r.stack, r.hardware, int(r.n_gpus))
 
 
 def _held_out_bands(res: pd.DataFrame) -> np.ndarray:
