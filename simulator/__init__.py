@@ -192,6 +192,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "moe_kernel_held_out": ("validation.moe_kernels", "held_out_errors"),
     "moe_kernel_groups": ("validation.moe_kernels", "leave_one_group_out"),
     "moe_kernel_headline": ("validation.moe_kernels", "headline"),
+    "moe_kernel_engine_errors": ("validation.moe_kernels", "engine_errors"),
+    "moe_kernel_engine_rows": ("validation.moe_kernels", "engine_rows"),
+    "moe_kernel_engine_headline": ("validation.moe_kernels", "engine_headline"),
     "validation_report": ("validation.report", "run"),
     "write_validation_readme": ("validation.report", "write_readme"),
 }

@@ -33,8 +33,10 @@ INFERENCE_GAPS = {
                      "hosts likely differ and that is not separated); the fused-MoE layer is fitted on published kernel "
                      "timings, and on vLLM's tuned Triton kernel of this expert shape on L40S (fp8, to 8,192 tokens) the "
                      "model is 16-30% slow from 1,024 tokens up, so a slow kernel of this shape at prefill "
-                     "sizes is unlikely on Triton, but TensorRT-LLM's fp4 kernels of it are untimed; the prompt-heavy "
-                     "rows read furthest off (2,048/128 on B200: +89%)",
+                     "sizes is unlikely on Triton; TensorRT-LLM's own nvfp4 module of this shape on B200 is about 1.9x "
+                     "slower than those figures (aiconfigurator's kernel database), which the engine profile carries "
+                     "(kernels.moe_time_scale), and the rows still read optimistic, the prompt-heavy ones furthest "
+                     "(2,048/128 on B200: +53%)",
     "attention-dp": "attention data parallelism with expert parallelism (developer-guide DEPn tables, DeepSeek blog): "
                     "the engines' batch limits hold per attention group as TensorRT-LLM's PyTorch executor applies "
                     "them, and the busiest group's prompts set each iteration's pace (dealt round-robin, TensorRT-LLM "

@@ -112,6 +112,20 @@ class Collectives(Strict):
     pcie_max_gpus: Sourced[TpFloor] | None = None
 
 
+MoeScale = Annotated[float, Field(strict=True, ge=limits.MIN_ENGINE_MOE_TIME_SCALE, le=limits.MAX_ENGINE_MOE_TIME_SCALE,
+                                  allow_inf_nan=False)]
+WidthExponent = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
+
+
+class Kernels(Strict):
+    """How the engine's own kernels differ from the hardware profile's calibrated ones (core.inference.kernels)."""
+
+    # {quantization: [time scale at 1,024 wide, width exponent]}: the engine's fused MoE for that quantization takes
+    # scale x (w / 1024)^-exponent times the fused-MoE figures' time, w the expert width one GPU holds
+    # (EngineProfile.moe_time_scale); quantizations not named run at the figures' time
+    moe_time_scale: Sourced[dict[str, tuple[MoeScale, WidthExponent]]] | None = None
+
+
 class EngineVersion(Strict):
     released: str = Field(min_length=4)  # year-month of the release(s) the figures describe
     description: str = Field(min_length=3)
@@ -120,6 +134,7 @@ class EngineVersion(Strict):
     memory: MemoryRule
     benchmark: Benchmark | None = None
     collectives: Collectives | None = None  # absent: the engine's own kernel at every message size
+    kernels: Kernels | None = None  # absent: the hardware profile's kernels as they are
 
 
 class EngineFile(Entity):
@@ -198,7 +213,9 @@ def _profile(f: EngineFile, version: str) -> EngineProfile:
                                                 v.collectives.custom_allreduce_max_bytes.value))
         if v.collectives else (),
         custom_allreduce_pcie_gpus=v.collectives.pcie_max_gpus.value if v.collectives and v.collectives.pcie_max_gpus
-        else 0)
+        else 0,
+        moe_time_scale=tuple(sorted((q, float(a), float(b)) for q, (a, b) in v.kernels.moe_time_scale.value.items()))
+        if v.kernels and v.kernels.moe_time_scale else ())
 
 
 def _benchmark(b: Benchmark | None) -> BenchmarkLimits | None:

@@ -161,3 +161,34 @@ def render_fused_moe() -> None:
                  alt.Tooltip("predicted_us:Q", format=".1f")])
     st.altair_chart((diag + dots).properties(height=380, title="Fused MoE layers, held out: below the line is fast"),
                     width="stretch")
+    render_engine_moe()
+
+
+@st.cache_data(show_spinner="Checking TensorRT-LLM's own fused-MoE modules")
+def _engine_moe_tables() -> tuple[pd.DataFrame, str]:
+    errors = sim.moe_kernel_engine_errors()
+    return sim.moe_kernel_engine_rows(errors), sim.moe_kernel_engine_headline(errors)
+
+
+def render_engine_moe() -> None:
+    """An engine's own fused-MoE modules (TensorRT-LLM's, aiconfigurator's kernel database) against the fused-MoE
+    figures, and, for the block-scaled quantizations the engine profile scales, with that scale."""
+    st.markdown("**TensorRT-LLM's own fused-MoE modules**")
+    st.caption("Timings of TensorRT-LLM's fused-MoE module (routing to finalize, CUDA graphs, balanced routing) from "
+               "aiconfigurator's kernel database, for the expert shapes of the shipped MoE models. They never fit the "
+               "two figures above. For block-scaled weights (fp8 block scales, nvfp4) the engine's module runs slower "
+               "than the figures, most for narrow experts: TensorRT-LLM 1.0's profile scales those "
+               "(workloads/engines/trtllm.yaml, kernels.moe_time_scale), each GPU here predicted by the scale fitted "
+               "on the other GPUs.")
+    tables = guarded(_engine_moe_tables)
+    if tables is None:
+        return
+    rows, headline = tables
+    st.caption(headline)
+    names = {"median_abs_error": "figures alone |error| %", "signed_median": "figures alone signed %",
+             "plain_median_abs_error": "GEMM curve alone |error| %", "plain_signed_median": "GEMM curve alone signed %",
+             "scaled_median_abs_error": "with engine scale |error| %", "scaled_signed_median": "with engine scale signed %",
+             "scaled_from": "scale fitted on"}
+    shown = rows.assign(**{c: 100 * rows[c] for c in rows.columns if "median" in c}).rename(columns=names)
+    st.dataframe(shown.style.format({c: "{:.1f}" for c in shown.columns if c.endswith("%")}, na_rep="—"),
+                 hide_index=True, width="stretch")

@@ -256,7 +256,8 @@ def _moe_kernels() -> str:
     """The fused-MoE layer terms against published kernel timings (moe_kernels.headline)."""
     from simulator.validation import moe_kernels as MK
 
-    return f"fused MoE layers (moe_kernel_reference.csv): {MK.headline()}"
+    return (f"fused MoE layers (moe_kernel_reference.csv): {MK.headline()}\n"
+            f"{MK.engine_headline(MK.engine_errors())}")
 
 
 def collectives() -> PartReport:

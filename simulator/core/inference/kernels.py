@@ -110,7 +110,8 @@ def routed_experts_s(model: TransformerSpec, dep: Deployment, c: DeviceConstants
     each split tp/ep ways, on the busiest EP rank's token-expert pairs, reading the expected touched experts' weights
     through the fused-MoE curve (the GEMM curve, its memory efficiency x Accelerator.moe_memory_scale), plus the
     fused-MoE layer's fixed time (routing, sort, activation and combine kernels: Accelerator.moe_layer_overhead_s).
-    Both fused-MoE figures are fitted on published fused-MoE kernel timings (simulator.validation.moe_kernels)."""
+    Both fused-MoE figures are fitted on published fused-MoE kernel timings (simulator.validation.moe_kernels); an
+    engine whose own fused MoE runs slower for a quantization scales the whole (EngineProfile.moe_time_scale_for)."""
     assert model.moe is not None
     moe, tokens = model.moe, np.asarray(tokens, dtype=float)
     up = 2.0 if model.gated else 1.0
@@ -119,7 +120,8 @@ def routed_experts_s(model: TransformerSpec, dep: Deployment, c: DeviceConstants
     touched = moe.n_experts / dep.ep * expert_touch_fraction(tokens, moe.n_experts, moe.top_k)
     t = (linear_s(c, assigned, up * moe.d_ff_expert / etp, h, weight_share=touched, curve=c.moe_curve)
          + linear_s(c, assigned, h, moe.d_ff_expert / etp, weight_share=touched, curve=c.moe_curve))
-    return t + np.where(tokens > 0, c.moe_overhead_s, 0.0)
+    scale = dep.profile.moe_time_scale_for(dep.precision, moe.d_ff_expert / etp)
+    return scale * (t + np.where(tokens > 0, c.moe_overhead_s, 0.0))
 
 
 def layer_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, tokens, moe_layer: bool):
