@@ -112,18 +112,20 @@ class Collectives(Strict):
     pcie_max_gpus: Sourced[TpFloor] | None = None
 
 
-MoeScale = Annotated[float, Field(strict=True, ge=limits.MIN_ENGINE_MOE_TIME_SCALE, le=limits.MAX_ENGINE_MOE_TIME_SCALE,
-                                  allow_inf_nan=False)]
+MoeSlowdown = Annotated[float, Field(strict=True, ge=limits.MIN_ENGINE_MOE_SLOWDOWN, le=limits.MAX_ENGINE_MOE_SLOWDOWN,
+                                     allow_inf_nan=False)]
 WidthExponent = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
+MoeExtraSeconds = Annotated[float, Field(strict=True, ge=0, le=limits.MAX_ENGINE_MOE_EXTRA_S, allow_inf_nan=False)]
 
 
 class Kernels(Strict):
     """How the engine's own kernels differ from the hardware profile's calibrated ones (core.inference.kernels)."""
 
-    # {quantization: [time scale at 1,024 wide, width exponent]}: the engine's fused MoE for that quantization takes
-    # scale x (w / 1024)^-exponent times the fused-MoE figures' time, w the expert width one GPU holds
-    # (EngineProfile.moe_time_scale); quantizations not named run at the figures' time
-    moe_time_scale: Sourced[dict[str, tuple[MoeScale, WidthExponent]]] | None = None
+    # {quantization: [slowdown at 1,024 wide, width exponent, extra layer time s]}: the engine's fused MoE for that
+    # quantization computes its grouped GEMMs slowdown x (w / 1024)^-exponent times slower than the fused-MoE figures
+    # (w the expert width one GPU holds) and adds the extra time per layer (EngineProfile.moe_compute_slowdown);
+    # quantizations not named run as the figures say
+    moe_compute_slowdown: Sourced[dict[str, tuple[MoeSlowdown, WidthExponent, MoeExtraSeconds]]] | None = None
 
 
 class EngineVersion(Strict):
@@ -214,8 +216,9 @@ def _profile(f: EngineFile, version: str) -> EngineProfile:
         if v.collectives else (),
         custom_allreduce_pcie_gpus=v.collectives.pcie_max_gpus.value if v.collectives and v.collectives.pcie_max_gpus
         else 0,
-        moe_time_scale=tuple(sorted((q, float(a), float(b)) for q, (a, b) in v.kernels.moe_time_scale.value.items()))
-        if v.kernels and v.kernels.moe_time_scale else ())
+        moe_compute_slowdown=tuple(sorted((q, float(a), float(b), float(t)) for q, (a, b, t)
+                                          in v.kernels.moe_compute_slowdown.value.items()))
+        if v.kernels and v.kernels.moe_compute_slowdown else ())
 
 
 def _benchmark(b: Benchmark | None) -> BenchmarkLimits | None:

@@ -172,14 +172,14 @@ def _engine_moe_tables() -> tuple[pd.DataFrame, str]:
 
 def render_engine_moe() -> None:
     """An engine's own fused-MoE modules (TensorRT-LLM's, aiconfigurator's kernel database) against the fused-MoE
-    figures, and, for the block-scaled quantizations the engine profile scales, with that scale."""
+    figures, and, for the block-scaled quantizations the engine profile slows, with its fitted terms."""
     st.markdown("**TensorRT-LLM's own fused-MoE modules**")
     st.caption("Timings of TensorRT-LLM's fused-MoE module (routing to finalize, CUDA graphs, balanced routing) from "
                "aiconfigurator's kernel database, for the expert shapes of the shipped MoE models. They never fit the "
-               "two figures above. For block-scaled weights (fp8 block scales, nvfp4) the engine's module runs slower "
-               "than the figures, most for narrow experts: TensorRT-LLM 1.0's profile scales those "
-               "(workloads/engines/trtllm.yaml, kernels.moe_time_scale), each GPU here predicted by the scale fitted "
-               "on the other GPUs.")
+               "two figures above. For block-scaled weights (fp8 block scales, nvfp4) the engine's grouped GEMMs "
+               "compute slower than the figures, most for narrow experts, and each layer pays a fixed extra time: "
+               "TensorRT-LLM 1.0's profile carries both (workloads/engines/trtllm.yaml, kernels.moe_compute_slowdown), "
+               "each GPU here predicted by the terms fitted on the other GPUs.")
     tables = guarded(_engine_moe_tables)
     if tables is None:
         return
@@ -187,8 +187,8 @@ def render_engine_moe() -> None:
     st.caption(headline)
     names = {"median_abs_error": "figures alone |error| %", "signed_median": "figures alone signed %",
              "plain_median_abs_error": "GEMM curve alone |error| %", "plain_signed_median": "GEMM curve alone signed %",
-             "scaled_median_abs_error": "with engine scale |error| %", "scaled_signed_median": "with engine scale signed %",
-             "scaled_from": "scale fitted on"}
+             "scaled_median_abs_error": "with engine terms |error| %", "scaled_signed_median": "with engine terms signed %",
+             "scaled_from": "terms fitted on"}
     shown = rows.assign(**{c: 100 * rows[c] for c in rows.columns if "median" in c}).rename(columns=names)
     st.dataframe(shown.style.format({c: "{:.1f}" for c in shown.columns if c.endswith("%")}, na_rep="—"),
                  hide_index=True, width="stretch")

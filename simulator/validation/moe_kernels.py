@@ -52,17 +52,35 @@ def _spec(row):
                      "date": "2025"}]})
 
 
-def _parts(df: pd.DataFrame, memory_scale: float, overhead_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per row on its shipped profile, with the fused-MoE figures given: the routed experts' time (s; the GEMMs and
-    the layer's fixed time) and the expert elementwise time (s)."""
-    routed, elementwise = np.empty(len(df)), np.empty(len(df))
-    for i, row in enumerate(df.itertuples(index=False)):
+def _inputs(df: pd.DataFrame, memory_scale: float, overhead_s: float) -> list:
+    """Per row: (one-layer model, its shipped profile with the fused-MoE figures given, an ideal-engine deployment at
+    the row's precision, tokens)."""
+    out = []
+    for row in df.itertuples(index=False):
         hw = replace(load_hardware(row.hardware), moe_memory_scale=memory_scale, moe_layer_overhead_s=overhead_s)
         dep = Deployment(tp=1, pp=1, precision=row.precision, engine="ideal", engine_profile=ENGINES["ideal"])
-        model, tokens = _spec(row), float(row.tokens)
+        out.append((_spec(row), hw, dep, float(row.tokens)))
+    return out
+
+
+def _times(inputs: list, engine_terms: tuple[float, float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the routed experts' time (s; GEMMs and the layer's fixed time) and the expert elementwise time (s),
+    on the ideal engine or, with engine_terms (slowdown at 1,024 wide, width exponent, extra layer s), on one whose
+    fused MoE for the row's precision has them (EngineProfile.moe_compute_slowdown)."""
+    routed, elementwise = np.empty(len(inputs)), np.empty(len(inputs))
+    for i, (model, hw, dep, tokens) in enumerate(inputs):
+        if engine_terms is not None:
+            prof = replace(dep.profile, moe_compute_slowdown=((dep.precision, *engine_terms),))
+            dep = replace(dep, engine_profile=prof)
         routed[i] = float(routed_experts_s(model, dep, device_constants(hw, dep), tokens))
         elementwise[i] = float(expert_elementwise_s(model, hw, dep, tokens))
     return routed, elementwise
+
+
+def _parts(df: pd.DataFrame, memory_scale: float, overhead_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per row on its shipped profile, with the fused-MoE figures given: the routed experts' time (s) and the expert
+    elementwise time (s)."""
+    return _times(_inputs(df, memory_scale, overhead_s))
 
 
 def predict(df: pd.DataFrame, memory_scale: float, overhead_s: float) -> np.ndarray:
@@ -127,24 +145,27 @@ def check_rows(scale: float, overhead_s: float) -> pd.DataFrame:
                          for src, r in df.groupby("source_id", sort=True)])
 
 
-def engine_time_scale(df: pd.DataFrame, scale: float, overhead_s: float) -> tuple[float, float]:
-    """An engine's own fused MoE against the figures given, over its rows of one quantization: (time scale at 1,024
-    wide, width exponent) of EngineProfile.moe_time_scale, by least squares in log time of scale x (w / 1024)^-exponent
-    x the routed experts' time plus the elementwise time, w the expert width one GPU holds (d_ff_shard)."""
+def engine_terms(df: pd.DataFrame, scale: float, overhead_s: float) -> tuple[float, float, float]:
+    """An engine's own fused MoE against the figures given, over its rows of one quantization: (compute slowdown at
+    1,024 wide, width exponent, extra layer time s) of EngineProfile.moe_compute_slowdown, by least squares in log
+    time (the routed experts' grouped GEMMs compute slowdown x (w / 1024)^-exponent slower and the layer pays the
+    extra time; w the expert width one GPU holds, d_ff_shard)."""
     from scipy.optimize import least_squares
 
-    routed, elementwise = _parts(df, scale, overhead_s)
-    width, measured = df["d_ff_shard"].to_numpy(float) / 1024.0, df["time_us"].to_numpy(float) * 1e-6
-    res = least_squares(lambda p: np.log((routed * p[0] * width ** -p[1] + elementwise) / measured), [1.0, 0.0],
-                        bounds=([0.1, 0.0], [100.0, 1.0]))
-    return float(res.x[0]), float(res.x[1])
+    inputs, measured = _inputs(df, scale, overhead_s), df["time_us"].to_numpy(float) * 1e-6
+
+    def residual(p):
+        return np.log(np.add(*_times(inputs, (p[0], p[1], p[2] * 1e-6))) / measured)
+
+    res = least_squares(residual, [1.5, 0.2, 5.0], bounds=([0.1, 0.0, 0.0], [100.0, 1.0, 200.0]))
+    return float(res.x[0]), float(res.x[1]), float(res.x[2]) * 1e-6
 
 
 def engine_errors(scale: float | None = None, overhead_s: float | None = None, engine: str = "trtllm") -> pd.DataFrame:
     """The rows with use = engine (an engine's own fused-MoE modules: TensorRT-LLM's, from aiconfigurator's kernel
     database) with signed errors: with the figures given (held), with the plain GEMM curve (plain) and, for a
-    quantization the engine profile scales (EngineProfile.moe_time_scale), with the scale fitted on the engine's other
-    GPUs' rows of it, or on its own where no other GPU has any (scaled; NaN for the others). The figures default to
+    quantization the engine profile slows (EngineProfile.moe_compute_slowdown), with the terms fitted on the engine's
+    other GPUs' rows of it, or on its own where no other GPU has any (scaled; NaN for the others). The figures default to
     the shipped ones."""
     if scale is None or overhead_s is None:
         from simulator.catalog.hardware import fused_moe_figures
@@ -154,22 +175,20 @@ def engine_errors(scale: float | None = None, overhead_s: float | None = None, e
     df = load_reference(use="engine")
     df = df.assign(held=_errors(df, scale, overhead_s), plain=_errors(df, 1.0, 0.0), scaled=np.nan,
                    scaled_from="")
-    for quant in {q for q, _, _ in prof.moe_time_scale}:
+    for quant in {q for q, *_ in prof.moe_compute_slowdown}:
         for group in sorted(set(df.loc[df["precision"] == quant, "group"])):
             mine = (df["precision"] == quant) & (df["group"] == group)
             others = (df["precision"] == quant) & (df["group"] != group)
-            a, b = engine_time_scale(df[others] if others.any() else df[mine], scale, overhead_s)
-            routed, elementwise = _parts(df[mine], scale, overhead_s)
-            width = df.loc[mine, "d_ff_shard"].to_numpy(float) / 1024.0
-            measured = df.loc[mine, "time_us"].to_numpy(float) * 1e-6
-            df.loc[mine, "scaled"] = (routed * a * width ** -b + elementwise) / measured - 1.0
+            terms = engine_terms(df[others] if others.any() else df[mine], scale, overhead_s)
+            times = _times(_inputs(df[mine], scale, overhead_s), terms)
+            df.loc[mine, "scaled"] = np.add(*times) / (df.loc[mine, "time_us"].to_numpy(float) * 1e-6) - 1.0
             df.loc[mine, "scaled_from"] = "other GPUs" if others.any() else "own GPU"
     return df
 
 
 def engine_rows(errors: pd.DataFrame) -> pd.DataFrame:
     """One line per GPU and quantization of engine_errors: median |error| and signed median with the figures alone,
-    the plain GEMM curve and (where the engine scales that quantization) the engine's time scale."""
+    the plain GEMM curve and (where the engine scales that quantization) the engine's fitted terms."""
     lines = []
     for (group, quant), rows in errors.groupby(["group", "precision"], sort=True):
         line = {"group": group, "precision": quant, "kernel": rows["kernel"].iloc[0], "rows": len(rows),
@@ -182,15 +201,15 @@ def engine_rows(errors: pd.DataFrame) -> pd.DataFrame:
 
 
 def engine_headline(errors: pd.DataFrame) -> str:
-    """One line: the engine rows the engine profile does not scale, with the figures alone, and those it scales,
-    with the figures alone and with the time scale fitted on the other GPUs."""
+    """One line: the engine rows the engine profile does not slow, with the figures alone, and those it slows,
+    with the figures alone and with the terms fitted on the other GPUs."""
     kept, scaled = errors[errors["scaled"].isna()], errors[errors["scaled"].notna()]
     quants = ", ".join(sorted(set(scaled["precision"])))
     return (f"TensorRT-LLM's own fused-MoE modules (aiconfigurator's kernel database, {len(errors)} rows): "
             f"{', '.join(sorted(set(kept['precision'])))} with the figures alone {kept['held'].abs().median():.1%}, "
             f"signed {kept['held'].median():+.1%} over {len(kept)}; {quants} {scaled['held'].abs().median():.1%}, "
             f"{scaled['held'].median():+.1%} alone and {scaled['scaled'].abs().median():.1%}, "
-            f"{scaled['scaled'].median():+.1%} with the engine's time scale fitted on the other GPUs (fp4, timed on "
+            f"{scaled['scaled'].median():+.1%} with the engine's terms fitted on the other GPUs (fp4, timed on "
             f"B200 only: on itself) over {len(scaled)}")
 
 
@@ -221,8 +240,8 @@ def main() -> None:
         print(check_rows(scale, t0).round(3).to_string(index=False))
         rows = load_reference(use="engine")
         for quant in ("fp8-block", "fp4"):
-            a, b = engine_time_scale(rows[rows["precision"] == quant], scale, t0)
-            print(f"trtllm moe_time_scale {quant}: [{a:.3f}, {b:.3f}] (all its engine rows)")
+            a, b, extra = engine_terms(rows[rows["precision"] == quant], scale, t0)
+            print(f"trtllm moe_compute_slowdown {quant}: [{a:.3f}, {b:.3f}, {extra:.3g}] (all its engine rows)")
         engine = engine_errors(scale, t0)
         print(engine_rows(engine).round(3).to_string(index=False))
     print(headline(errors))

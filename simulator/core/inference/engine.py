@@ -89,9 +89,9 @@ class EngineProfile:
     # the whole replica
     caps_per_attention_group: bool = False
     host_overlap: bool = False  # the per-sequence host work runs while the device works (an overlap scheduler)
-    # (quantization, time scale at 1,024 wide, width exponent): the engine's fused MoE for that quantization against
-    # the fused-MoE figures (moe_time_scale_for); quantizations not named: 1
-    moe_time_scale: tuple[tuple[str, float, float], ...] = ()
+    # (quantization, slowdown at 1,024 wide, width exponent, extra layer time s): the engine's fused MoE for that
+    # quantization against the fused-MoE figures (moe_kernel_terms); quantizations not named: as the figures say
+    moe_compute_slowdown: tuple[tuple[str, float, float, float], ...] = ()
 
     @property
     def ref(self) -> str:
@@ -109,13 +109,14 @@ class EngineProfile:
                 return limit
         return self.custom_allreduce_max_bytes[-1][1] if self.custom_allreduce_max_bytes else float("inf")
 
-    def moe_time_scale_for(self, quantization: str, width: float) -> float:
-        """The engine's fused-MoE time against the fused-MoE figures' for experts `width` wide on one GPU: scale x
-        (width / 1024)^-exponent for a quantization it names, else 1 (fitted by simulator.validation.moe_kernels)."""
-        for q, scale, exponent in self.moe_time_scale:
+    def moe_kernel_terms(self, quantization: str, width: float) -> tuple[float, float]:
+        """(compute slowdown, extra layer time s) of the engine's fused MoE against the fused-MoE figures for experts
+        `width` wide on one GPU: slowdown x (width / 1024)^-exponent and the extra time for a quantization it names,
+        else (1, 0) (fitted by simulator.validation.moe_kernels)."""
+        for q, slowdown, exponent, extra_s in self.moe_compute_slowdown:
             if q == quantization:
-                return scale * (width / 1024.0) ** -exponent
-        return 1.0
+                return slowdown * (width / 1024.0) ** -exponent, extra_s
+        return 1.0, 0.0
 
     def memory_fraction(self, hbm_bytes: float, tp: int = 1, pp: int = 1) -> float:
         """The engine's memory fraction for a replica of tp x pp GPUs with `hbm_bytes` each."""

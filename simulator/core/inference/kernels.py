@@ -111,17 +111,20 @@ def routed_experts_s(model: TransformerSpec, dep: Deployment, c: DeviceConstants
     through the fused-MoE curve (the GEMM curve, its memory efficiency x Accelerator.moe_memory_scale), plus the
     fused-MoE layer's fixed time (routing, sort, activation and combine kernels: Accelerator.moe_layer_overhead_s).
     Both fused-MoE figures are fitted on published fused-MoE kernel timings (simulator.validation.moe_kernels); an
-    engine whose own fused MoE runs slower for a quantization scales the whole (EngineProfile.moe_time_scale_for)."""
+    engine whose own fused MoE computes slower for a quantization divides the curve's compute efficiency and adds its
+    extra layer time (EngineProfile.moe_kernel_terms)."""
     assert model.moe is not None
     moe, tokens = model.moe, np.asarray(tokens, dtype=float)
     up = 2.0 if model.gated else 1.0
     etp, h = dep.tp / dep.ep, float(model.d_model)
     assigned = busiest_rank_pairs(tokens, moe.top_k, moe.n_experts, dep.ep, moe.routing_cv)
     touched = moe.n_experts / dep.ep * expert_touch_fraction(tokens, moe.n_experts, moe.top_k)
-    t = (linear_s(c, assigned, up * moe.d_ff_expert / etp, h, weight_share=touched, curve=c.moe_curve)
-         + linear_s(c, assigned, h, moe.d_ff_expert / etp, weight_share=touched, curve=c.moe_curve))
-    scale = dep.profile.moe_time_scale_for(dep.precision, moe.d_ff_expert / etp)
-    return scale * (t + np.where(tokens > 0, c.moe_overhead_s, 0.0))
+    slowdown, extra_s = dep.profile.moe_kernel_terms(dep.precision, moe.d_ff_expert / etp)
+    curve = c.moe_curve if slowdown == 1.0 else replace(c.moe_curve,
+                                                        compute_efficiency=c.moe_curve.compute_efficiency / slowdown)
+    t = (linear_s(c, assigned, up * moe.d_ff_expert / etp, h, weight_share=touched, curve=curve)
+         + linear_s(c, assigned, h, moe.d_ff_expert / etp, weight_share=touched, curve=curve))
+    return t + np.where(tokens > 0, c.moe_overhead_s + extra_s, 0.0)
 
 
 def layer_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, tokens, moe_layer: bool):

@@ -33,11 +33,11 @@ def breakdown_provenance(model: TransformerSpec, hw: Accelerator, dep: Deploymen
                  f"measured on {', '.join(hw.moe_measured_on) or 'no GPU'}"
                  f"{'' if hw.id in hw.moe_measured_on else '; assumed for ' + hw.id})")
         width = model.moe.d_ff_expert * dep.ep / dep.tp
-        scale = prof.moe_time_scale_for(dep.precision, width)
-        if scale != 1.0:
-            gemm += (f"; {prof.name} {prof.version}'s own fused MoE for {dep.precision} at {scale:.2f}x that "
-                     f"({width:g}-wide experts per GPU; fitted on its module timings in aiconfigurator's kernel "
-                     f"database)")
+        slowdown, extra_s = prof.moe_kernel_terms(dep.precision, width)
+        if slowdown != 1.0 or extra_s:
+            gemm += (f"; {prof.name} {prof.version}'s own fused MoE for {dep.precision} computes {slowdown:.2f}x "
+                     f"slower and adds {extra_s * 1e6:.1f} us per layer ({width:g}-wide experts per GPU; fitted on "
+                     f"its module timings in aiconfigurator's kernel database)")
     comm = (f"{hw.id} links (intra-node bus efficiency {hw.intra.bus_efficiency:.2f}, latency "
             f"{hw.intra.latency_s * 1e6:.1f} us), fitted to published nccl-tests rows")
     engine_kind = FITTED_ENGINE if prof.host_terms_fitted else ASSUMED_ENGINE
