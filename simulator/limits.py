@@ -178,9 +178,9 @@ MAX_HOST_OVERHEAD_S = 1.0  # 240x the largest
 # calibrated kernels above the device's peak; 1/1000 is a kernel 1,000x slower than measured ones.
 MAX_ENGINE_COMPUTE_SCALE = 10.0
 MIN_ENGINE_COMPUTE_SCALE = 1e-3
-# How many times slower an engine's fused-MoE GEMMs compute than the fused-MoE figures (EngineProfile
-# .moe_compute_slowdown): the shipped ones are 3.0-3.2 at 1,024 wide. Below 0.1 the kernel would beat the GEMM curve's
-# speed of light; 100x is no kernel anyone ships. Its extra time per layer: the shipped ones are 19-30 us, a
+# How many times slower an engine's fused-MoE GEMMs compute than the fused-MoE figures at 1,024 wide (EngineProfile
+# .moe_compute_slowdown; the factor at any width is never taken below 1): the shipped ones are 2.8-3.0. Below 0.1 the
+# fit would have the kernel beat the figures tenfold; 100x is no kernel anyone ships. Its extra time per layer: the shipped ones are 19-30 us, a
 # millisecond is a layer no engine ships.
 MIN_ENGINE_MOE_SLOWDOWN = 0.1
 MAX_ENGINE_MOE_SLOWDOWN = 100.0

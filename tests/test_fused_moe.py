@@ -174,12 +174,12 @@ def test_the_engine_terms_fitted_on_other_gpus_predict_each_gpus_block_scaled_ro
     hw = load_hardware("h200-sxm-141gb")
     errors = MK.engine_errors(hw.moe_memory_scale, hw.moe_layer_overhead_s)
     table = MK.engine_rows(errors)
-    block = table[(table["precision"] == "fp8-block") & (table["scaled_from"] == "other GPUs")]
+    block = table[(table["precision"] == "fp8-block") & (table["terms_from"] == "other GPUs")]
     assert len(block) >= 3
-    assert (block["scaled_median_abs_error"] < block["median_abs_error"]).all()
-    assert (block["scaled_signed_median"].abs() <= 0.10).all() and (block["signed_median"] < -0.2).all()
+    assert (block["terms_median_abs_error"] < block["median_abs_error"]).all()
+    assert (block["terms_signed_median"].abs() <= 0.10).all() and (block["signed_median"] < -0.2).all()
     few = errors[(errors["precision"] == "fp8-block") & (errors["tokens"] <= 256)]
-    assert len(few) >= 60 and abs(few["scaled"].median()) <= 0.05
+    assert few["group"].nunique() == 3 and (few.groupby("group")["terms"].median().abs() <= 0.06).all()
     plain = table[table["precision"].isin(["fp8", "bf16"])]
     assert len(plain) >= 6 and (plain["median_abs_error"] <= 0.17).all() and (plain["signed_median"].abs() <= 0.07).all()
 
@@ -200,10 +200,12 @@ def test_an_engine_moe_slowdown_applies_only_to_its_quantizations_and_engines():
     assert routed("trtllm", "fp8") == pytest.approx(routed("ideal", "fp8"))  # per-tensor fp8: as the figures say
     assert routed("vllm", "fp4") == pytest.approx(routed("ideal", "fp4"))  # another engine: as the figures say
     assert ENGINES["trtllm@0.17"].moe_compute_slowdown == ()
+    # the power law would make experts wider than those timed faster than the figures: never below 1
+    assert ENGINES["trtllm"].moe_kernel_terms("fp4", 16384.0)[0] == 1.0
 
 
 @pytest.mark.parametrize("value", [{"fp4": [0.0, 0.2, 1e-5]}, {"fp4": [1.5, 2.0, 1e-5]}, {"fp4": [1.5, 0.2, 1.0]},
-                                   {"fp4": [1.5, 0.2]}])
+                                   {"fp4": [1.5, 0.2]}, {"fp8_block": [1.5, 0.2, 1e-5]}])
 def test_an_engine_moe_slowdown_out_of_range_is_refused_naming_the_field(tmp_path, value):
     import yaml
 
@@ -219,7 +221,7 @@ def test_an_engine_moe_slowdown_out_of_range_is_refused_naming_the_field(tmp_pat
 
 def test_the_qwen3_30b_gap_text_quotes_the_trtllm_module_and_the_prompt_heavy_row_as_they_read():
     """The known-gap text's '1.9x' is the median of TensorRT-LLM's nvfp4 module timings of the Qwen3-30B-A3B expert
-    shape on B200 over the fused-MoE figures' time, and its '+53%' the shipped prediction of the 2,048/128 row."""
+    shape on B200 over the fused-MoE figures' time, and its '+34%' the shipped prediction of the 2,048/128 row."""
     from simulator.catalog.bands import INFERENCE_GAPS
     from simulator.validation.inference import load_rows, predict
 

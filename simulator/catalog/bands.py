@@ -36,7 +36,7 @@ INFERENCE_GAPS = {
                      "sizes is unlikely on Triton; TensorRT-LLM's own nvfp4 module of this shape on B200 is about 1.9x "
                      "slower than those figures (aiconfigurator's kernel database), which the engine profile carries "
                      "(kernels.moe_compute_slowdown), and the rows still read optimistic, the prompt-heavy ones furthest "
-                     "(2,048/128 on B200: +31%)",
+                     "(2,048/128 on B200: +34%)",
     "attention-dp": "attention data parallelism with expert parallelism (developer-guide DEPn tables, DeepSeek blog): "
                     "the engines' batch limits hold per attention group as TensorRT-LLM's PyTorch executor applies "
                     "them, and the busiest group's prompts set each iteration's pace (dealt round-robin, TensorRT-LLM "

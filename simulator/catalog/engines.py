@@ -175,7 +175,21 @@ def _read(path_str: str, mtime: float) -> EngineFile:
         frac = ver.memory.fraction.value
         if not 0.0 < frac <= 1.0:
             raise DataFileError(f"{path}: versions.{v}.memory.fraction = {frac} must be in (0, 1]")
+        _check_moe_quantizations(path, v, ver)
     return f
+
+
+def _check_moe_quantizations(path: Path, version: str, ver: EngineVersion) -> None:
+    """The quantizations an engine's fused-MoE terms name are shipped ones (a misspelt one would silently not apply)."""
+    from simulator.catalog.quantization import quantization_modes
+
+    if ver.kernels is None or ver.kernels.moe_compute_slowdown is None:
+        return
+    known = quantization_modes()
+    for q in ver.kernels.moe_compute_slowdown.value:
+        if q not in known:
+            raise DataFileError(f"{path}: versions.{version}.kernels.moe_compute_slowdown names quantization {q!r}; "
+                                f"use one of {', '.join(known)}")
 
 
 def engine_file(family: str) -> EngineFile:

@@ -187,8 +187,11 @@ def render_engine_moe() -> None:
     st.caption(headline)
     names = {"median_abs_error": "figures alone |error| %", "signed_median": "figures alone signed %",
              "plain_median_abs_error": "GEMM curve alone |error| %", "plain_signed_median": "GEMM curve alone signed %",
-             "scaled_median_abs_error": "with engine terms |error| %", "scaled_signed_median": "with engine terms signed %",
-             "scaled_from": "terms fitted on"}
+             "terms_median_abs_error": "with engine terms |error| %", "terms_signed_median": "with engine terms signed %",
+             "terms_from": "terms fitted on"}
+    first = ["group", "precision", "kernel", "rows", "median_abs_error", "signed_median", "terms_median_abs_error",
+             "terms_signed_median", "terms_from"]
+    rows = rows[[c for c in first if c in rows.columns] + [c for c in rows.columns if c not in first]]
     shown = rows.assign(**{c: 100 * rows[c] for c in rows.columns if "median" in c}).rename(columns=names)
     st.dataframe(shown.style.format({c: "{:.1f}" for c in shown.columns if c.endswith("%")}, na_rep="—"),
                  hide_index=True, width="stretch")

@@ -12,6 +12,12 @@ over the rows with use = fit (CUDA-graph timings), and checked two ways: leave-o
 one GPU, `group`, is predicted by a fit on the other groups) and on the rows with use = check (sources that do not
 state their timing harness: predicted by the fit, never in it). `python -m simulator.validation.moe_kernels` prints
 both; the fit is copied into the YAML by hand (never read at run time).
+
+The rows with use = engine time an engine's own fused-MoE module (TensorRT-LLM's, from aiconfigurator's kernel
+database). They never fit the two figures: the 16-bit and per-tensor fp8 ones check them on a second kernel family;
+the block-scaled ones (fp8 block scales, nvfp4) fit the engine's own terms, a compute slowdown of its grouped GEMMs
+and an extra time per layer (engine_terms; EngineProfile.moe_compute_slowdown in workloads/engines/<engine>.yaml),
+checked with each GPU's rows predicted by the terms fitted on the other GPUs' (engine_errors).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from simulator import limits
 from simulator.catalog import load_hardware, model_from_dict
 from simulator.catalog.schema import MOE_MEMORY_SCALE_RANGE
 from simulator.core.inference import ENGINES, Deployment
@@ -157,60 +164,64 @@ def engine_terms(df: pd.DataFrame, scale: float, overhead_s: float) -> tuple[flo
     def residual(p):
         return np.log(np.add(*_times(inputs, (p[0], p[1], p[2] * 1e-6))) / measured)
 
-    res = least_squares(residual, [1.5, 0.2, 5.0], bounds=([0.1, 0.0, 0.0], [100.0, 1.0, 200.0]))
+    res = least_squares(residual, [1.5, 0.2, 5.0],  # the schema's ranges (catalog.engines.Kernels), extra time in us
+                        bounds=([limits.MIN_ENGINE_MOE_SLOWDOWN, 0.0, 0.0],
+                                [limits.MAX_ENGINE_MOE_SLOWDOWN, 1.0, limits.MAX_ENGINE_MOE_EXTRA_S * 1e6]))
     return float(res.x[0]), float(res.x[1]), float(res.x[2]) * 1e-6
 
 
 def engine_errors(scale: float | None = None, overhead_s: float | None = None, engine: str = "trtllm") -> pd.DataFrame:
-    """The rows with use = engine (an engine's own fused-MoE modules: TensorRT-LLM's, from aiconfigurator's kernel
-    database) with signed errors: with the figures given (held), with the plain GEMM curve (plain) and, for a
-    quantization the engine profile slows (EngineProfile.moe_compute_slowdown), with the terms fitted on the engine's
-    other GPUs' rows of it, or on its own where no other GPU has any (scaled; NaN for the others). The figures default to
-    the shipped ones."""
+    """The rows with use = engine of one engine (group `<engine>/<gpu>`: its own fused-MoE modules; TensorRT-LLM's,
+    from aiconfigurator's kernel database) with signed errors: with the figures given (held), with the plain GEMM curve
+    (plain) and, for a quantization the engine profile slows (EngineProfile.moe_compute_slowdown), with the terms
+    fitted on the engine's other GPUs' rows of it, or on its own GPU's where no other GPU has any (terms, and which in
+    terms_from; NaN and "" for the others). The figures default to the shipped ones."""
     if scale is None or overhead_s is None:
         from simulator.catalog.hardware import fused_moe_figures
 
         scale, overhead_s, _ = fused_moe_figures()
     prof = ENGINES[engine]
     df = load_reference(use="engine")
-    df = df.assign(held=_errors(df, scale, overhead_s), plain=_errors(df, 1.0, 0.0), scaled=np.nan,
-                   scaled_from="")
+    df = df[df["group"].str.startswith(f"{engine}/")].reset_index(drop=True)
+    df = df.assign(held=_errors(df, scale, overhead_s), plain=_errors(df, 1.0, 0.0), terms=np.nan, terms_from="")
     for quant in {q for q, *_ in prof.moe_compute_slowdown}:
         for group in sorted(set(df.loc[df["precision"] == quant, "group"])):
             mine = (df["precision"] == quant) & (df["group"] == group)
             others = (df["precision"] == quant) & (df["group"] != group)
             terms = engine_terms(df[others] if others.any() else df[mine], scale, overhead_s)
             times = _times(_inputs(df[mine], scale, overhead_s), terms)
-            df.loc[mine, "scaled"] = np.add(*times) / (df.loc[mine, "time_us"].to_numpy(float) * 1e-6) - 1.0
-            df.loc[mine, "scaled_from"] = "other GPUs" if others.any() else "own GPU"
+            df.loc[mine, "terms"] = np.add(*times) / (df.loc[mine, "time_us"].to_numpy(float) * 1e-6) - 1.0
+            df.loc[mine, "terms_from"] = "other GPUs" if others.any() else "own GPU"
     return df
 
 
 def engine_rows(errors: pd.DataFrame) -> pd.DataFrame:
     """One line per GPU and quantization of engine_errors: median |error| and signed median with the figures alone,
-    the plain GEMM curve and (where the engine scales that quantization) the engine's fitted terms."""
+    the plain GEMM curve and (where the engine profile slows that quantization) the engine's fitted terms."""
     lines = []
     for (group, quant), rows in errors.groupby(["group", "precision"], sort=True):
         line = {"group": group, "precision": quant, "kernel": rows["kernel"].iloc[0], "rows": len(rows),
                 **_medians(rows)}
-        if rows["scaled"].notna().all():
-            line.update(scaled_median_abs_error=float(rows["scaled"].abs().median()),
-                        scaled_signed_median=float(rows["scaled"].median()), scaled_from=rows["scaled_from"].iloc[0])
+        if rows["terms"].notna().all():
+            line.update(terms_median_abs_error=float(rows["terms"].abs().median()),
+                        terms_signed_median=float(rows["terms"].median()), terms_from=rows["terms_from"].iloc[0])
         lines.append(line)
     return pd.DataFrame(lines)
 
 
-def engine_headline(errors: pd.DataFrame) -> str:
-    """One line: the engine rows the engine profile does not slow, with the figures alone, and those it slows,
-    with the figures alone and with the terms fitted on the other GPUs."""
-    kept, scaled = errors[errors["scaled"].isna()], errors[errors["scaled"].notna()]
-    quants = ", ".join(sorted(set(scaled["precision"])))
-    return (f"TensorRT-LLM's own fused-MoE modules (aiconfigurator's kernel database, {len(errors)} rows): "
+def engine_headline(errors: pd.DataFrame, engine: str = "TensorRT-LLM") -> str:
+    """One line: the engine rows the engine profile does not slow, with the figures alone, and those it slows, with the
+    figures alone and with the terms fitted on the other GPUs (or on their own GPU where no other has that
+    quantization)."""
+    kept, slowed = errors[errors["terms"].isna()], errors[errors["terms"].notna()]
+    own = sorted(set(slowed.loc[slowed["terms_from"] == "own GPU", "group"] + " " + slowed["precision"]))
+    return (f"{engine}'s own fused-MoE modules (aiconfigurator's kernel database, {len(errors)} rows): "
             f"{', '.join(sorted(set(kept['precision'])))} with the figures alone {kept['held'].abs().median():.1%}, "
-            f"signed {kept['held'].median():+.1%} over {len(kept)}; {quants} {scaled['held'].abs().median():.1%}, "
-            f"{scaled['held'].median():+.1%} alone and {scaled['scaled'].abs().median():.1%}, "
-            f"{scaled['scaled'].median():+.1%} with the engine's terms fitted on the other GPUs (fp4, timed on "
-            f"B200 only: on itself) over {len(scaled)}")
+            f"signed {kept['held'].median():+.1%} over {len(kept)}; {', '.join(sorted(set(slowed['precision'])))} "
+            f"{slowed['held'].abs().median():.1%}, {slowed['held'].median():+.1%} alone and "
+            f"{slowed['terms'].abs().median():.1%}, {slowed['terms'].median():+.1%} with the engine's terms fitted on "
+            f"the other GPUs over {len(slowed)}"
+            + (f" (on their own GPU where no other has the quantization: {', '.join(own)})" if own else ""))
 
 
 def headline(errors: pd.DataFrame | None = None) -> str:

@@ -111,11 +111,13 @@ class EngineProfile:
 
     def moe_kernel_terms(self, quantization: str, width: float) -> tuple[float, float]:
         """(compute slowdown, extra layer time s) of the engine's fused MoE against the fused-MoE figures for experts
-        `width` wide on one GPU: slowdown x (width / 1024)^-exponent and the extra time for a quantization it names,
-        else (1, 0) (fitted by simulator.validation.moe_kernels)."""
+        `width` wide on one GPU: slowdown x (width / 1024)^-exponent, never below 1 (the widest experts timed, 14,336
+        and 16,384 wide, run at the figures' speed; the power law would otherwise make wider ones faster than the
+        figures), and the extra time for a quantization it names, else (1, 0) (fitted by
+        simulator.validation.moe_kernels)."""
         for q, slowdown, exponent, extra_s in self.moe_compute_slowdown:
             if q == quantization:
-                return slowdown * (width / 1024.0) ** -exponent, extra_s
+                return max(1.0, slowdown * (width / 1024.0) ** -exponent), extra_s
         return 1.0, 0.0
 
     def memory_fraction(self, hbm_bytes: float, tp: int = 1, pp: int = 1) -> float:
