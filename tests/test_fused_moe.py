@@ -180,6 +180,9 @@ def test_the_engine_terms_fitted_on_other_gpus_predict_each_gpus_block_scaled_ro
     assert (block["terms_signed_median"].abs() <= 0.10).all() and (block["signed_median"] < -0.2).all()
     few = errors[(errors["precision"] == "fp8-block") & (errors["tokens"] <= 256)]
     assert few["group"].nunique() == 3 and (few.groupby("group")["terms"].median().abs() <= 0.06).all()
+    line = MK.engine_headline(errors)
+    assert f"database, {len(errors)} rows)" in line and f"over {int(errors['terms'].notna().sum())} (" in line
+    assert "on their own GPU where no other has the quantization: trtllm/b200-sxm-180gb fp4)" in line
     plain = table[table["precision"].isin(["fp8", "bf16"])]
     assert len(plain) >= 6 and (plain["median_abs_error"] <= 0.17).all() and (plain["signed_median"].abs() <= 0.07).all()
 

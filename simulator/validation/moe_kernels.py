@@ -214,7 +214,8 @@ def engine_headline(errors: pd.DataFrame, engine: str = "TensorRT-LLM") -> str:
     figures alone and with the terms fitted on the other GPUs (or on their own GPU where no other has that
     quantization)."""
     kept, slowed = errors[errors["terms"].isna()], errors[errors["terms"].notna()]
-    own = sorted(set(slowed.loc[slowed["terms_from"] == "own GPU", "group"] + " " + slowed["precision"]))
+    alone = slowed[slowed["terms_from"] == "own GPU"]
+    own = sorted(set(alone["group"] + " " + alone["precision"]))
     return (f"{engine}'s own fused-MoE modules (aiconfigurator's kernel database, {len(errors)} rows): "
             f"{', '.join(sorted(set(kept['precision'])))} with the figures alone {kept['held'].abs().median():.1%}, "
             f"signed {kept['held'].median():+.1%} over {len(kept)}; {', '.join(sorted(set(slowed['precision'])))} "
