@@ -44,6 +44,12 @@ INFERENCE_GAPS = {
                     "optimistic (Qwen3-235B and gpt-oss most, at 1k/1k): at fixed lengths the prompts come in "
                     "waves that the dealing spreads evenly, so the imbalance costs these rows little (the blog "
                     "measured a 1.54x loss on its mixed-length set), and what else holds them back is not found",
+    "qwen3-235b-a22b": "without attention data parallelism on TensorRT-LLM (the perf-overview's TP8 runs): its "
+                       "benchmark command passes trtllm-bench --ep but the tables state no size, so the experts are "
+                       "costed TP-sharded, TensorRT-LLM's default (192 wide per GPU at TP8, which TensorRT-LLM's own "
+                       "nvfp4 and fp8-block modules run slowly: aiconfigurator's timings, costed since stop 32); the "
+                       "rows read pessimistic, the more so with those timings, which points to expert parallelism "
+                       "the tables do not state",
     "gpt-oss-120b": "MXFP4 weights that trtllm-bench's batch heuristic (tuning.py) has no byte size for: as 16-bit "
                     "they leave one GPU a batch of 64 where the published runs clearly ran more (-82% at 1k/1k on one "
                     "GPU; the limits they used are not stated), and attention sinks are not costed (the 128-token "
