@@ -105,6 +105,12 @@ def mlp_linear(model: TransformerSpec, dep: Deployment, c: DeviceConstants, toke
     return t + routed_experts_s(model, dep, c, tokens)
 
 
+def expert_width_per_gpu(model: TransformerSpec, dep: Deployment) -> float:
+    """The intermediate width of one routed expert on one GPU: experts split tp/ep ways (tp includes ep)."""
+    assert model.moe is not None
+    return model.moe.d_ff_expert / (dep.tp / dep.ep)
+
+
 def routed_experts_s(model: TransformerSpec, dep: Deployment, c: DeviceConstants, tokens):
     """The routed experts of one MoE layer on the busiest GPU for T tokens: two grouped GEMMs over E/ep local experts,
     each split tp/ep ways, on the busiest EP rank's token-expert pairs, reading the expected touched experts' weights
@@ -119,7 +125,7 @@ def routed_experts_s(model: TransformerSpec, dep: Deployment, c: DeviceConstants
     etp, h = dep.tp / dep.ep, float(model.d_model)
     assigned = busiest_rank_pairs(tokens, moe.top_k, moe.n_experts, dep.ep, moe.routing_cv)
     touched = moe.n_experts / dep.ep * expert_touch_fraction(tokens, moe.n_experts, moe.top_k)
-    slowdown, extra_s = dep.profile.moe_kernel_terms(dep.precision, moe.d_ff_expert / etp)
+    slowdown, extra_s = dep.profile.moe_kernel_terms(dep.precision, expert_width_per_gpu(model, dep))
     curve = c.moe_curve if slowdown == 1.0 else replace(c.moe_curve,
                                                         compute_efficiency=c.moe_curve.compute_efficiency / slowdown)
     t = (linear_s(c, assigned, up * moe.d_ff_expert / etp, h, weight_share=touched, curve=curve)

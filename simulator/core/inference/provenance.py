@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from simulator.core.hardware import Accelerator
 from simulator.core.inference.deployment import Deployment
-from simulator.core.inference.kernels import device_constants
+from simulator.core.inference.kernels import device_constants, expert_width_per_gpu
 from simulator.core.model import TransformerSpec
 
 MEASURED = "measured curve"
@@ -32,7 +32,7 @@ def breakdown_provenance(model: TransformerSpec, hw: Accelerator, dep: Deploymen
                  f"{hw.moe_layer_overhead_s * 1e6:.1f} us per layer (fitted on published fused-MoE kernel timings, "
                  f"measured on {', '.join(hw.moe_measured_on) or 'no GPU'}"
                  f"{'' if hw.id in hw.moe_measured_on else '; assumed for ' + hw.id})")
-        width = model.moe.d_ff_expert * dep.ep / dep.tp
+        width = expert_width_per_gpu(model, dep)
         slowdown, extra_s = prof.moe_kernel_terms(dep.precision, width)
         if slowdown != 1.0 or extra_s:
             gemm += (f"; {prof.name} {prof.version}'s own fused MoE for {dep.precision} computes {slowdown:.2f}x "
